@@ -1,0 +1,253 @@
+// Package config holds Hookbridge's configuration: plain data loaded from YAML,
+// with `${VAR}` expansion, defaults for every zero value, and validation that
+// reports every problem at once with its file position.
+//
+// The comments on each field are the user documentation of the key; the README's
+// config reference is checked against them.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	Kafka     Kafka     `yaml:"kafka"`
+	Admin     Admin     `yaml:"admin"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	Log       Log       `yaml:"log"`
+	// Plugins are out-of-process handlers, by name; routes refer to them.
+	Plugins map[string]Plugin `yaml:"plugins"`
+	// Routes bind topics to one target each. At least one is required.
+	Routes []Route `yaml:"routes"`
+	// ShutdownTimeout bounds how long in-flight records may take to finish
+	// after SIGTERM/SIGINT. Default 25s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	// File is the path the config was loaded from (not a YAML key).
+	File string `yaml:"-"`
+}
+
+// Kafka is the connection to the cluster.
+type Kafka struct {
+	// Brokers are host:port bootstrap addresses. Required unless Embedded.
+	Brokers []string `yaml:"brokers"`
+	// Embedded starts an in-process Kafka-protocol broker (for demos and
+	// tests only) and creates every topic the config names. Default false.
+	Embedded bool `yaml:"embedded"`
+	// EmbeddedPartitions is the partition count of topics the embedded
+	// broker creates. Default 6.
+	EmbeddedPartitions int `yaml:"embedded_partitions"`
+	// ClientID is sent to the brokers. Default "hookbridge".
+	ClientID string `yaml:"client_id"`
+	// Version is the Kafka protocol version to speak. Default "3.0.0".
+	Version string `yaml:"version"`
+	TLS     TLS    `yaml:"tls"`
+	SASL    SASL   `yaml:"sasl"`
+	// InitialOffset is where a group with no committed offset starts:
+	// "oldest" or "newest". Default "oldest".
+	InitialOffset string `yaml:"initial_offset"`
+	// SessionTimeout is the consumer group session timeout. Default 10s.
+	SessionTimeout Duration `yaml:"session_timeout"`
+	// Balance is the partition assignment strategy: "sticky", "range" or
+	// "roundrobin". Default "sticky".
+	Balance string `yaml:"balance"`
+}
+
+// TLS configures TLS to the brokers.
+type TLS struct {
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify disables certificate verification. Default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures SASL authentication to the brokers.
+type SASL struct {
+	// Mechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512". Default "" (none).
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Admin is the HTTP endpoint for health and metrics.
+type Admin struct {
+	// Listen is the address of GET /livez, /readyz and /metrics.
+	// Default "127.0.0.1:9464"; "off" disables the endpoint.
+	Listen string `yaml:"listen"`
+}
+
+// Telemetry configures traces and metrics.
+type Telemetry struct {
+	// ServiceName is the OpenTelemetry service.name. Default "hookbridge".
+	ServiceName string `yaml:"service_name"`
+	// OTLPEndpoint is the URL of an OTLP/gRPC collector, e.g.
+	// http://127.0.0.1:4317. Default "" (the OTEL_EXPORTER_OTLP_* variables, else no export).
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the fraction of traces sampled, 0 to 1. Default 1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is "debug", "info", "warn" or "error". Default "info".
+	Level string `yaml:"level"`
+	// Format is "json" or "text". Default "json".
+	Format string `yaml:"format"`
+}
+
+// Plugin is an out-of-process handler started and supervised by the bridge.
+type Plugin struct {
+	// Command is the executable and its arguments. Required.
+	Command []string `yaml:"command"`
+	// SHA256 is the expected checksum of the executable, hex. Optional.
+	SHA256 string `yaml:"sha256"`
+	// Env is added to the plugin's environment.
+	Env       map[string]string `yaml:"env"`
+	Instances Instances         `yaml:"instances"`
+	// ConcurrencyPerInstance bounds calls in flight to one process. Default 16.
+	ConcurrencyPerInstance int `yaml:"concurrency_per_instance"`
+	// IdleTimeout is how long an instance above Min may sit idle before it
+	// is stopped. Default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// Timeout bounds one call. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Instances bounds a plugin's process pool.
+type Instances struct {
+	// Min processes kept running; 0 = scale to zero when idle. Default 0.
+	Min int `yaml:"min"`
+	// Max processes. Default 4.
+	Max int `yaml:"max"`
+}
+
+// Ordering values.
+const (
+	OrderingPartition = "partition"
+	OrderingKey       = "key"
+	OrderingNone      = "none"
+)
+
+// Route binds topics to one target.
+type Route struct {
+	// Name identifies the route in metrics, logs and the dead-letter headers.
+	// Required, unique, [A-Za-z0-9._-].
+	Name string `yaml:"name"`
+	// Topics to consume. Required.
+	Topics []string `yaml:"topics"`
+	// Group is the consumer group id. Default "hookbridge.<name>".
+	Group string `yaml:"group"`
+	// Ordering is "partition" (one record at a time per partition), "key"
+	// (in order per key, keys concurrently) or "none". Default "key".
+	Ordering string `yaml:"ordering"`
+	// Concurrency bounds records in flight for the route. Default 64.
+	Concurrency int `yaml:"concurrency"`
+	// MaxInFlightBytes bounds the bytes of records held for the route;
+	// consumption pauses above it. Default 64MiB.
+	MaxInFlightBytes ByteSize `yaml:"max_in_flight_bytes"`
+	// Filter selects records; records that do not match are acknowledged
+	// without delivery. Default: every record matches.
+	Filter     Filter      `yaml:"filter"`
+	Target     RouteTarget `yaml:"target"`
+	Retry      Retry       `yaml:"retry"`
+	Breaker    Breaker     `yaml:"breaker"`
+	DeadLetter DeadLetter  `yaml:"dead_letter"`
+	Reply      Reply       `yaml:"reply"`
+}
+
+// GroupID returns the consumer group id of the route.
+func (r *Route) GroupID() string {
+	if r.Group != "" {
+		return r.Group
+	}
+	return "hookbridge." + r.Name
+}
+
+// Filter selects records by header values and key prefix. All conditions must hold.
+type Filter struct {
+	// Headers maps a header name to the value it must have.
+	Headers map[string]string `yaml:"headers"`
+	// KeyPrefix is a prefix the record key must start with.
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// RouteTarget names exactly one of a webhook or a plugin.
+type RouteTarget struct {
+	Webhook *Webhook `yaml:"webhook"`
+	// Plugin is the name of an entry in plugins.
+	Plugin string `yaml:"plugin"`
+}
+
+// Webhook is an HTTP endpoint records are POSTed to.
+type Webhook struct {
+	// URL is the http or https endpoint. Required.
+	URL string `yaml:"url"`
+	// Timeout bounds one request, response included. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// Headers are added to every request.
+	Headers map[string]string `yaml:"headers"`
+	// SigningSecrets are Standard Webhooks secrets (whsec_ + base64 of 24-64
+	// bytes); every one signs, so two can be used during rotation. Optional.
+	SigningSecrets []string `yaml:"signing_secrets"`
+	// ForwardHeaders passes record headers as kafka-header-<name>. Default true.
+	ForwardHeaders *bool `yaml:"forward_headers"`
+	Batch          Batch `yaml:"batch"`
+	// RateLimit is requests per second to this URL, 0 = none. Default 0.
+	RateLimit float64 `yaml:"rate_limit"`
+}
+
+// Batch configures batch mode; MaxMessages 0 sends one record per request.
+type Batch struct {
+	MaxMessages int      `yaml:"max_messages"` // default 0
+	MaxBytes    ByteSize `yaml:"max_bytes"`    // default 1MiB
+	MaxWait     Duration `yaml:"max_wait"`     // default 20ms
+}
+
+// Retry bounds retries of retryable failures.
+type Retry struct {
+	// MaxAttempts is the number of attempts before a record is dead-lettered
+	// (or, without a dead-letter topic, retried on at MaxBackoff). Default 10.
+	MaxAttempts int `yaml:"max_attempts"`
+	// InitialBackoff is the first wait; waits double with full jitter. Default 200ms.
+	InitialBackoff Duration `yaml:"initial_backoff"`
+	// MaxBackoff caps one wait, Retry-After included. Default 60s.
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// MaxAge bounds how long a record may be retried in total; 0 = no bound. Default 0.
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// Breaker configures the target's circuit breaker.
+type Breaker struct {
+	// FailureRatio trips the breaker when this fraction of at least
+	// MinRequests requests failed. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests for FailureRatio to apply. Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// ConsecutiveFailures trips the breaker on their own. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// OpenTimeout is how long the breaker stays open before a probe. Default 15s.
+	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// DeadLetter names the topic failed records are written to.
+type DeadLetter struct {
+	// Topic must exist. Default "" (no dead-letter topic: retry forever).
+	Topic string `yaml:"topic"`
+}
+
+// Reply names the topic handler outputs are produced to.
+type Reply struct {
+	// Topic must exist. Default "" (outputs are discarded).
+	Topic string `yaml:"topic"`
+}
+
+// Duration is a time.Duration written as "10s", "200ms", "1m30s".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a number of bytes written as 1048576, "512KiB", "64MiB", "1GiB",
+// "10KB" or "1MB".
+type ByteSize int64

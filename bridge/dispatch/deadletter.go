@@ -1,0 +1,130 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Dead-letter header names. The original headers are kept and these are added.
+const (
+	HeaderErrorRoute       = "hookbridge-error-route"
+	HeaderErrorGroup       = "hookbridge-error-group"
+	HeaderErrorTopic       = "hookbridge-error-topic"
+	HeaderErrorPartition   = "hookbridge-error-partition"
+	HeaderErrorOffset      = "hookbridge-error-offset"
+	HeaderErrorAttempts    = "hookbridge-error-attempts"
+	HeaderErrorStatus      = "hookbridge-error-status"
+	HeaderErrorKind        = "hookbridge-error-kind"
+	HeaderErrorMessage     = "hookbridge-error"
+	HeaderErrorFirstFailed = "hookbridge-error-first-failure"
+	HeaderErrorLastFailed  = "hookbridge-error-last-failure"
+)
+
+// maxErrorHeader bounds the error text copied into a dead-letter header.
+const maxErrorHeader = 1024
+
+// DeadLetterPolicy says where failed records go.
+type DeadLetterPolicy struct {
+	Route string
+	Group string
+	// Topic receives failed records. Empty means there is no dead-letter
+	// topic: a failed record is parked (its partition cannot commit past it)
+	// and delivered again every Backoff until it succeeds.
+	Topic string
+	// Backoff caps the wait between tries of a failed dead-letter write, and
+	// is the wait between cycles of a parked record.
+	Backoff time.Duration
+}
+
+// DeadLetter turns a *Failure from the layers below into a terminal outcome by
+// writing the record to the dead-letter topic. It returns nil only after the
+// write was acknowledged. A write that fails is retried until it succeeds or
+// ctx ends; meanwhile the record is reported Stuck. Errors that are not a
+// *Failure pass through unchanged.
+func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
+	return func(next target.Target) target.Target {
+		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			stuck := false
+			for {
+				res, err := next.Deliver(ctx, d)
+				var f *Failure
+				if err == nil || !errors.As(err, &f) {
+					if err == nil && stuck {
+						ev.Unstuck(ctx, d.Record)
+					}
+					return res, err
+				}
+				if p.Topic != "" {
+					out := []target.Output{deadLetterRecord(p, d.Record, f)}
+					if err := produce(ctx, prod, out, d.Record, ev, p.Backoff, stuck); err != nil {
+						return nil, err
+					}
+					ev.DeadLettered(ctx, d.Record, f)
+					return nil, nil
+				}
+				// No dead-letter topic: park the record and try it again.
+				if !stuck {
+					ev.Stuck(ctx, d.Record, f)
+					stuck = true
+				}
+				if err := sleep(ctx, p.Backoff); err != nil {
+					return nil, err
+				}
+			}
+		})
+	}
+}
+
+func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target.Output {
+	msg := f.Err.Error()
+	if len(msg) > maxErrorHeader {
+		msg = msg[:maxErrorHeader]
+	}
+	h := make([]target.Header, 0, len(rec.Headers)+11)
+	h = append(h, rec.Headers...)
+	add := func(k, v string) { h = append(h, target.Header{Key: k, Value: []byte(v)}) }
+	add(HeaderErrorRoute, p.Route)
+	add(HeaderErrorGroup, p.Group)
+	add(HeaderErrorTopic, rec.Topic)
+	add(HeaderErrorPartition, strconv.FormatInt(int64(rec.Partition), 10))
+	add(HeaderErrorOffset, strconv.FormatInt(rec.Offset, 10))
+	add(HeaderErrorAttempts, strconv.Itoa(f.Attempts))
+	add(HeaderErrorStatus, strconv.Itoa(target.StatusOf(f.Err)))
+	add(HeaderErrorKind, target.KindOf(f.Err).String())
+	add(HeaderErrorMessage, msg)
+	add(HeaderErrorFirstFailed, f.FirstFailed.UTC().Format(time.RFC3339Nano))
+	add(HeaderErrorLastFailed, f.LastFailed.UTC().Format(time.RFC3339Nano))
+	return target.Output{Topic: p.Topic, Key: rec.Key, Value: rec.Value, Headers: h}
+}
+
+// produce writes outs until the producer acknowledges them or ctx ends. While
+// it fails the record is reported Stuck (once); success reports Unstuck when
+// the record was stuck, here or in the caller (wasStuck).
+func produce(ctx context.Context, prod Producer, outs []target.Output, rec *target.Record, ev Events, maxWait time.Duration, wasStuck bool) error {
+	wait := 100 * time.Millisecond
+	stuck := wasStuck
+	for {
+		err := prod.Produce(ctx, outs)
+		if err == nil {
+			if stuck {
+				ev.Unstuck(ctx, rec)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if !stuck {
+			ev.Stuck(ctx, rec, err)
+			stuck = true
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(wait*2, max(maxWait, 100*time.Millisecond))
+	}
+}

@@ -1,0 +1,95 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// RetryPolicy bounds the retries of one record.
+type RetryPolicy struct {
+	MaxAttempts    int           // attempts before the record fails; >= 1
+	InitialBackoff time.Duration // first wait; waits double, with full jitter
+	MaxBackoff     time.Duration // cap of one wait, Retry-After included
+	MaxAge         time.Duration // total time from the first attempt; 0 = none
+}
+
+// Backoff returns the wait before attempt n+1 after n failed attempts: a
+// uniformly random duration in [0, min(MaxBackoff, InitialBackoff*2^(n-1))]
+// ("full jitter"), raised to the target's Retry-After hint and capped at MaxBackoff.
+func (p RetryPolicy) Backoff(n int, hint time.Duration) time.Duration {
+	ceil := p.InitialBackoff
+	for i := 1; i < n && ceil < p.MaxBackoff; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.MaxBackoff)
+	var d time.Duration
+	if ceil > 0 {
+		d = time.Duration(rand.Int64N(int64(ceil) + 1))
+	}
+	if hint > d {
+		d = hint
+	}
+	return min(d, p.MaxBackoff)
+}
+
+// Failure is the terminal failure of a record: a permanent error, or a
+// retryable one that exhausted the policy.
+type Failure struct {
+	Attempts    int
+	FirstFailed time.Time
+	LastFailed  time.Time
+	Err         error // the last attempt's error
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("failed after %d attempt(s): %v", f.Attempts, f.Err)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Retry retries retryable failures per p. It returns nil once the target
+// accepted the record, a *Failure when the record failed for good, and any
+// other error (cancellation, stop, a Gone target) unchanged.
+func Retry(p RetryPolicy, ev Events) target.Layer {
+	return func(next target.Target) target.Target {
+		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			var first time.Time
+			for n := 1; ; n++ {
+				attempt := *d
+				attempt.Attempt = n
+				start := time.Now()
+				res, err := next.Deliver(ctx, &attempt)
+				ev.Attempted(ctx, &attempt, time.Since(start), err)
+				if err == nil {
+					ev.Delivered(ctx, &attempt)
+					return res, nil
+				}
+				now := time.Now()
+				if first.IsZero() {
+					first = now
+				}
+				switch target.KindOf(err) {
+				case target.Canceled, target.Gone:
+					return nil, err
+				case target.Permanent:
+					return nil, &Failure{Attempts: n, FirstFailed: first, LastFailed: now, Err: err}
+				}
+				if ctx.Err() != nil {
+					return nil, context.Cause(ctx)
+				}
+				wait := p.Backoff(n, target.RetryAfterOf(err))
+				if n >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(first) > p.MaxAge) {
+					return nil, &Failure{Attempts: n, FirstFailed: first, LastFailed: now, Err: err}
+				}
+				ev.Retrying(ctx, &attempt, wait, err)
+				if err := sleep(ctx, wait); err != nil {
+					return nil, err
+				}
+			}
+		})
+	}
+}

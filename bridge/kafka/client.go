@@ -1,0 +1,106 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+)
+
+// NewConfig translates the kafka section into a sarama configuration shared by
+// consumers and the producer.
+func NewConfig(k config.Kafka) (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	sc.ClientID = k.ClientID
+	v, err := sarama.ParseKafkaVersion(k.Version)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: version %q: %w", k.Version, err)
+	}
+	sc.Version = v
+	sc.Net.DialTimeout = 10 * time.Second
+	sc.Metadata.Retry.Max = 5
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+
+	if k.TLS.Enabled {
+		tc, err := tlsConfig(k.TLS)
+		if err != nil {
+			return nil, err
+		}
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	switch k.SASL.Mechanism {
+	case "":
+	case sarama.SASLTypePlaintext:
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		sc.Net.SASL.User = k.SASL.Username
+		sc.Net.SASL.Password = k.SASL.Password
+	default:
+		return nil, fmt.Errorf("kafka: sasl mechanism %q is not supported yet", k.SASL.Mechanism)
+	}
+
+	// Consumer: offsets are marked only after a terminal outcome and flushed
+	// every second (auto-commit flushes marked offsets only).
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	if k.InitialOffset == "newest" {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	sc.Consumer.Group.Session.Timeout = k.SessionTimeout.D()
+	sc.Consumer.Group.Heartbeat.Interval = max(k.SessionTimeout.D()/4, 100*time.Millisecond)
+	sc.Consumer.Group.Rebalance.Timeout = 60 * time.Second
+	switch k.Balance {
+	case "range":
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	case "roundrobin":
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	default:
+		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	}
+	// The claim loop keeps reading into its lanes; a short processing time
+	// is fine because backpressure pauses the partition instead.
+	sc.Consumer.MaxProcessingTime = time.Second
+	sc.ChannelBufferSize = 256
+
+	// Producer (dead letters, replies): durable before we acknowledge.
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Retry.Max = 5
+	sc.Producer.Retry.Backoff = 200 * time.Millisecond
+	sc.Producer.Partitioner = NewMurmur2Partitioner
+	sc.Producer.MaxMessageBytes = 16 << 20
+	return sc, nil
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("kafka: tls ca_file: no PEM certificates found")
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

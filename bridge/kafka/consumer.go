@@ -1,0 +1,546 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// ConsumerOptions configure one route's consumer.
+type ConsumerOptions struct {
+	Route   config.Route
+	Brokers []string
+	// Sarama is this consumer's own configuration (balance strategies are
+	// stateful and must not be shared between groups).
+	Sarama *sarama.Config
+	// Target is the route's whole dispatch chain. A nil error from it is a
+	// terminal outcome; anything else leaves the record unacknowledged.
+	Target          target.Target
+	Metrics         *telemetry.Route
+	Logger          *slog.Logger
+	ShutdownTimeout time.Duration
+}
+
+// Pause reasons of a partition. A partition fetches only when it has none.
+const (
+	pauseBackpressure = "backpressure"
+	pauseStuck        = "stuck"
+)
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Consumer runs one route: a consumer group whose claims feed ordering lanes.
+type Consumer struct {
+	opts   ConsumerOptions
+	log    *slog.Logger
+	budget *budget
+	sem    chan struct{}
+
+	// Set by Run.
+	group   sarama.ConsumerGroup
+	stop    <-chan struct{} // closed when shutdown starts
+	hardCtx context.Context // ends shutdown_timeout after shutdown starts
+
+	mu      sync.Mutex
+	parts   map[topicPartition]*partition
+	reasons map[topicPartition]map[string]bool
+	paused  map[topicPartition]bool // what sarama was told
+
+	joined   atomic.Bool
+	disabled atomic.Pointer[error]
+}
+
+// NewConsumer builds a consumer; it starts nothing until Run.
+func NewConsumer(opts ConsumerOptions) *Consumer {
+	r := opts.Route
+	conc := max(r.Concurrency, 1)
+	maxRecords := int64(max(4*conc, 256))
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Consumer{
+		opts:    opts,
+		log:     log.With("route", r.Name, "group", r.GroupID()),
+		budget:  newBudget(maxRecords, int64(r.MaxInFlightBytes)),
+		sem:     make(chan struct{}, conc),
+		parts:   make(map[topicPartition]*partition),
+		reasons: make(map[topicPartition]map[string]bool),
+		paused:  make(map[topicPartition]bool),
+	}
+}
+
+// Run joins the group and consumes until ctx ends, then drains: fetching
+// stops, records already being delivered finish (for at most the shutdown
+// timeout), marked offsets are committed and the group is left. Records
+// fetched but not started stay uncommitted and are redelivered after restart.
+// Run returns after every goroutine it started has exited.
+func (c *Consumer) Run(ctx context.Context) error {
+	group, err := sarama.NewConsumerGroup(c.opts.Brokers, c.opts.Route.GroupID(), c.opts.Sarama)
+	if err != nil {
+		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
+	}
+	c.group = group
+	c.stop = ctx.Done()
+	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardCancel()
+	c.hardCtx = hardCtx
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for err := range group.Errors() {
+			c.log.Warn("kafka consumer error", "error", err)
+		}
+	})
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-hardCtx.Done():
+			return
+		}
+		t := time.NewTimer(c.opts.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.log.Warn("shutdown timeout reached; abandoning records still in flight", "timeout", c.opts.ShutdownTimeout)
+			hardCancel()
+		case <-hardCtx.Done():
+		}
+	})
+
+	handler := &groupHandler{c: c}
+	for ctx.Err() == nil {
+		err := group.Consume(ctx, c.opts.Route.Topics, handler)
+		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			break
+		}
+		if err != nil {
+			c.log.Warn("consume failed; rejoining", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	c.joined.Store(false)
+	err = group.Close()
+	hardCancel()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("kafka: route %s: leave group: %w", c.opts.Route.Name, err)
+	}
+	return nil
+}
+
+// SetMetrics sets the route's instruments; call before Run.
+func (c *Consumer) SetMetrics(m *telemetry.Route) { c.opts.Metrics = m }
+
+// Ready returns nil when the route has joined its group and nothing is stuck
+// or disabled, else the reason.
+func (c *Consumer) Ready() error {
+	if p := c.disabled.Load(); p != nil {
+		return fmt.Errorf("route %s disabled: %w", c.opts.Route.Name, *p)
+	}
+	if !c.joined.Load() {
+		return fmt.Errorf("route %s has not joined group %s", c.opts.Route.Name, c.opts.Route.GroupID())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, rs := range c.reasons {
+		if rs[pauseStuck] {
+			return fmt.Errorf("route %s: partition %s/%d is stuck behind a record that cannot be dead-lettered",
+				c.opts.Route.Name, tp.topic, tp.partition)
+		}
+	}
+	return nil
+}
+
+// Disable stops the route for good (until restart): every partition pauses,
+// lanes start nothing new, and Ready reports err. Nothing is dead-lettered.
+func (c *Consumer) Disable(err error) {
+	if !c.disabled.CompareAndSwap(nil, &err) {
+		return
+	}
+	c.log.Error("route disabled; its partitions are paused until restart", "error", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp := range c.parts {
+		c.applyPauseLocked(tp)
+	}
+}
+
+// Stuck marks rec's partition as unable to commit past rec: it pauses and
+// Ready turns false until Unstuck.
+func (c *Consumer) Stuck(rec *target.Record, err error) {
+	c.log.Error("record cannot reach a terminal outcome; its partition will not commit past it",
+		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+	c.setReason(topicPartition{rec.Topic, rec.Partition}, pauseStuck, true)
+}
+
+// Unstuck clears Stuck.
+func (c *Consumer) Unstuck(rec *target.Record) {
+	c.log.Info("stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
+	c.setReason(topicPartition{rec.Topic, rec.Partition}, pauseStuck, false)
+}
+
+// Stats snapshots the route for the metrics gauges.
+func (c *Consumer) Stats() telemetry.RouteStats {
+	recs, byts := c.budget.held()
+	st := telemetry.RouteStats{InFlightRecords: recs, InFlightBytes: byts}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, p := range c.parts {
+		marked, _, oldest := p.tr.state()
+		if marked < 0 {
+			marked = p.claim.InitialOffset()
+		}
+		ps := telemetry.PartitionStats{Topic: tp.topic, Partition: tp.partition,
+			Lag: max(p.claim.HighWaterMarkOffset()-marked, 0), Paused: c.paused[tp], Stuck: c.reasons[tp][pauseStuck]}
+		if !oldest.IsZero() {
+			ps.OldestAge = now.Sub(oldest)
+		}
+		st.Partitions = append(st.Partitions, ps)
+	}
+	return st
+}
+
+func (c *Consumer) setReason(tp topicPartition, reason string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := c.reasons[tp]
+	if on {
+		if rs == nil {
+			rs = make(map[string]bool)
+			c.reasons[tp] = rs
+		}
+		rs[reason] = true
+	} else if rs != nil {
+		delete(rs, reason)
+		if len(rs) == 0 {
+			delete(c.reasons, tp)
+		}
+	}
+	c.applyPauseLocked(tp)
+}
+
+// applyPauseLocked makes sarama's pause state of tp match its reasons.
+func (c *Consumer) applyPauseLocked(tp topicPartition) {
+	if _, owned := c.parts[tp]; !owned {
+		return
+	}
+	want := len(c.reasons[tp]) > 0 || c.disabled.Load() != nil
+	if want == c.paused[tp] {
+		return
+	}
+	c.paused[tp] = want
+	m := map[string][]int32{tp.topic: {tp.partition}}
+	if want {
+		c.group.Pause(m)
+	} else {
+		c.group.Resume(m)
+	}
+}
+
+type groupHandler struct{ c *Consumer }
+
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.c.joined.Store(true)
+	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
+	return nil
+}
+
+func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	sess.Commit()
+	return nil
+}
+
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	c := h.c
+	p := &partition{
+		c:     c,
+		sess:  sess,
+		claim: claim,
+		tp:    topicPartition{claim.Topic(), claim.Partition()},
+		tr:    newTracker(),
+		lanes: make(map[string]*lane),
+	}
+	workCtx, cancel := context.WithCancel(c.hardCtx)
+	defer cancel()
+	p.ctx = dispatch.WithStop(workCtx, c.stop)
+
+	c.mu.Lock()
+	c.parts[p.tp] = p
+	c.paused[p.tp] = false
+	// Pause state does not survive reassignment reliably: re-apply it.
+	c.applyPauseLocked(p.tp)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.parts, p.tp)
+		delete(c.paused, p.tp)
+		delete(c.reasons, p.tp)
+		c.mu.Unlock()
+	}()
+
+	p.consume()
+
+	// The claim is over: start nothing new. On a rebalance in-flight work is
+	// canceled now (the next owner redelivers it); on shutdown it may finish
+	// until the shutdown timeout.
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	select {
+	case <-c.stop:
+	default:
+		cancel()
+	}
+	p.wg.Wait()
+	p.releaseQueued()
+	if mark, _, _ := p.tr.state(); mark >= 0 {
+		c.log.Debug("claim released", "topic", p.tp.topic, "partition", p.tp.partition, "next_offset", mark)
+	}
+	return nil
+}
+
+// partition is the state of one claim: its offset tracker and its lanes.
+type partition struct {
+	c     *Consumer
+	sess  sarama.ConsumerGroupSession
+	claim sarama.ConsumerGroupClaim
+	tp    topicPartition
+	tr    *tracker
+	ctx   context.Context // deliveries; canceled on revoke or at the shutdown timeout
+
+	mu     sync.Mutex
+	lanes  map[string]*lane
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// lane is an ordered queue of records; at most one of its records is being
+// delivered at a time.
+type lane struct {
+	key     string
+	queue   []*target.Record
+	running bool
+}
+
+// consume is the claim loop: it reads records into lanes until the claim or
+// the session ends, pausing the partition while the route's budget is full.
+func (p *partition) consume() {
+	c := p.c
+	done := p.sess.Context().Done()
+	for {
+		select {
+		case msg, ok := <-p.claim.Messages():
+			if !ok {
+				return
+			}
+			rec := fromSarama(msg)
+			if c.opts.Metrics != nil {
+				c.opts.Metrics.Consumed(p.ctx, rec.Topic)
+			}
+			if !matches(&c.opts.Route.Filter, rec) {
+				p.tr.add(rec.Offset, time.Now())
+				p.finish(rec)
+				if c.opts.Metrics != nil {
+					c.opts.Metrics.Filtered(p.ctx, rec.Topic)
+				}
+				continue
+			}
+			if !p.admit(rec) {
+				return
+			}
+			p.tr.add(rec.Offset, time.Now())
+			p.enqueue(rec)
+		case <-done:
+			return
+		}
+	}
+}
+
+// admit waits for room in the route's budget, pausing the partition while it
+// waits. It returns false when the session or claim ends first.
+func (p *partition) admit(rec *target.Record) bool {
+	c := p.c
+	size := int64(rec.Size())
+	paused := false
+	defer func() {
+		if paused {
+			c.setReason(p.tp, pauseBackpressure, false)
+		}
+	}()
+	for {
+		ok, freed := c.budget.tryAcquire(size)
+		if ok {
+			return true
+		}
+		if !paused {
+			c.setReason(p.tp, pauseBackpressure, true)
+			paused = true
+		}
+		select {
+		case <-freed:
+		case <-p.sess.Context().Done():
+			return false
+		case <-c.stop:
+			return false
+		}
+	}
+}
+
+// laneKey names the lane rec joins: the partition's single lane, its key's
+// lane, or (ordering none) a lane of its own.
+func (p *partition) laneKey(rec *target.Record) string {
+	switch p.c.opts.Route.Ordering {
+	case config.OrderingNone:
+		return "o" + strconv.FormatInt(rec.Offset, 10)
+	case config.OrderingPartition:
+		return ""
+	}
+	if rec.Key == nil {
+		return "n" // null keys share one lane, in order
+	}
+	return "k" + string(rec.Key)
+}
+
+func (p *partition) enqueue(rec *target.Record) {
+	key := p.laneKey(rec)
+	p.mu.Lock()
+	l := p.lanes[key]
+	if l == nil {
+		l = &lane{key: key}
+		p.lanes[key] = l
+	}
+	l.queue = append(l.queue, rec)
+	start := !l.running && !p.closed && p.c.disabled.Load() == nil
+	if start {
+		l.running = true
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if start {
+		go p.runLane(l)
+	}
+}
+
+// runLane delivers a lane's records one after another until it is empty, the
+// claim is closed, the route disabled, or a delivery ends without a terminal
+// outcome (then the record goes back to the head of the lane, so order holds,
+// and stays unacknowledged).
+func (p *partition) runLane(l *lane) {
+	defer p.wg.Done()
+	c := p.c
+	for {
+		p.mu.Lock()
+		if len(l.queue) == 0 || p.closed || c.disabled.Load() != nil {
+			l.running = false
+			if len(l.queue) == 0 {
+				delete(p.lanes, l.key)
+			}
+			p.mu.Unlock()
+			return
+		}
+		rec := l.queue[0]
+		l.queue = l.queue[1:]
+		p.mu.Unlock()
+
+		err := p.deliver(rec)
+		if err == nil {
+			c.budget.release(int64(rec.Size()))
+			p.finish(rec)
+			continue
+		}
+		p.mu.Lock()
+		l.queue = append([]*target.Record{rec}, l.queue...)
+		l.running = false
+		p.mu.Unlock()
+		if target.KindOf(err) == target.Gone {
+			c.Disable(err)
+		}
+		return
+	}
+}
+
+func (p *partition) deliver(rec *target.Record) error {
+	select {
+	case p.c.sem <- struct{}{}:
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx)
+	}
+	defer func() { <-p.c.sem }()
+	_, err := p.c.opts.Target.Deliver(p.ctx, &target.Delivery{Route: p.c.opts.Route.Name, Record: rec, Attempt: 1})
+	return err
+}
+
+// finish records rec's terminal outcome and marks the new commit offset.
+func (p *partition) finish(rec *target.Record) {
+	if mark, ok := p.tr.done(rec.Offset); ok {
+		p.sess.MarkOffset(p.tp.topic, p.tp.partition, mark, "")
+	}
+}
+
+// releaseQueued returns the budget of records left in lanes when the claim
+// ended; they were never acknowledged and will be consumed again.
+func (p *partition) releaseQueued() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, l := range p.lanes {
+		for _, r := range l.queue {
+			p.c.budget.release(int64(r.Size()))
+		}
+		delete(p.lanes, k)
+	}
+}
+
+func fromSarama(m *sarama.ConsumerMessage) *target.Record {
+	rec := &target.Record{
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
+		Key:       m.Key,
+		Value:     m.Value,
+		Timestamp: m.Timestamp,
+	}
+	if len(m.Headers) > 0 {
+		rec.Headers = make([]target.Header, 0, len(m.Headers))
+		for _, h := range m.Headers {
+			if h == nil {
+				continue
+			}
+			rec.Headers = append(rec.Headers, target.Header{Key: string(h.Key), Value: h.Value})
+		}
+	}
+	return rec
+}
+
+func matches(f *config.Filter, rec *target.Record) bool {
+	if f.KeyPrefix != "" && !bytes.HasPrefix(rec.Key, []byte(f.KeyPrefix)) {
+		return false
+	}
+	for k, v := range f.Headers {
+		got, ok := rec.Header(k)
+		if !ok || string(got) != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,96 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind classifies a failed delivery.
+type Kind int
+
+const (
+	// Retryable failures (connection errors, timeouts, 408, 429, 5xx) are
+	// retried with backoff and count against the target's breaker.
+	Retryable Kind = iota
+	// Permanent failures (other 4xx, a handler's permanent error) are
+	// dead-lettered at once.
+	Permanent
+	// Gone (HTTP 410) disables the route: its partitions pause until restart.
+	Gone
+	// Canceled means the delivery was abandoned because its context ended
+	// (rebalance, shutdown). It is neither a success nor a failure.
+	Canceled
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Permanent:
+		return "permanent"
+	case Gone:
+		return "gone"
+	case Canceled:
+		return "canceled"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is a classified delivery failure.
+type Error struct {
+	Kind       Kind
+	Status     int           // HTTP status, 0 when there was none
+	RetryAfter time.Duration // the target asked to wait this long; 0 = no hint
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Kind.String()
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// NewPermanent marks err as permanent: the record is dead-lettered at once.
+func NewPermanent(err error) error { return &Error{Kind: Permanent, Err: err} }
+
+// NewRetryAfter marks err as retryable after at least d.
+func NewRetryAfter(d time.Duration, err error) error {
+	return &Error{Kind: Retryable, RetryAfter: d, Err: err}
+}
+
+// KindOf classifies err. A nil error has no kind and reports Retryable; callers
+// check for nil first. Context cancellation is Canceled, a plain error is
+// Retryable.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	if errors.Is(err, context.Canceled) {
+		return Canceled
+	}
+	return Retryable
+}
+
+// StatusOf returns the HTTP status carried by err, or 0.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// RetryAfterOf returns the wait the target asked for, or 0.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}

@@ -1,0 +1,113 @@
+// Package target defines the port every delivery target implements: the
+// record handed to it, the result it returns and the error classes that
+// decide what the dispatch chain does next.
+package target
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Header is one Kafka record header. Keys may repeat.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one Kafka record as the bridge sees it. Key is nil for a null key.
+// A Record is never modified after it was consumed; targets must not change it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+}
+
+// ID is the record's stable identity, "<topic>-<partition>-<offset>". It is the
+// webhook-id and the idempotency key a receiver dedupes on.
+func (r *Record) ID() string {
+	return r.Topic + "-" + strconv.FormatInt(int64(r.Partition), 10) + "-" + strconv.FormatInt(r.Offset, 10)
+}
+
+// Header returns the value of the last header named key, and whether one was found.
+func (r *Record) Header(key string) ([]byte, bool) {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == key {
+			return r.Headers[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// Size is the number of bytes the record holds in memory, roughly.
+func (r *Record) Size() int {
+	n := len(r.Key) + len(r.Value) + len(r.Topic) + 64
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// Delivery is one attempt to hand a record to a target.
+type Delivery struct {
+	Route   string
+	Record  *Record
+	Attempt int // starts at 1
+}
+
+// Output is a record a target asks the bridge to produce to the route's reply
+// topic (or to Topic when set). A nil Key means "the original record's key".
+type Output struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Result is what a successful delivery returns.
+type Result struct {
+	Outputs []Output
+}
+
+// Target delivers one record. Deliver is called concurrently from many
+// goroutines; it must return promptly once ctx is done. A nil error means the
+// record was delivered. Errors are classified with the helpers in errors.go: a
+// plain error is retryable.
+type Target interface {
+	Deliver(ctx context.Context, d *Delivery) (*Result, error)
+}
+
+// Closer is implemented by targets that hold resources. Close is called once,
+// after the last Deliver returned, and must return by the time ctx is done.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Func adapts a function to Target.
+type Func func(ctx context.Context, d *Delivery) (*Result, error)
+
+// Deliver calls f.
+func (f Func) Deliver(ctx context.Context, d *Delivery) (*Result, error) { return f(ctx, d) }
+
+var _ Target = Func(nil)
+
+// Layer wraps a target with one concern of the dispatch chain.
+type Layer func(Target) Target
+
+// Chain applies layers so that the first one is the outermost.
+func Chain(t Target, layers ...Layer) Target {
+	for i := len(layers) - 1; i >= 0; i-- {
+		t = layers[i](t)
+	}
+	return t
+}
+
+// String renders a record's coordinates for logs and errors.
+func (r *Record) String() string {
+	return fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset)
+}

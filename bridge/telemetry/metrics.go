@@ -1,0 +1,228 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Label keys of every metric.
+const (
+	LabelRoute     = "route"
+	LabelGroup     = "group"
+	LabelTopic     = "topic"
+	LabelPartition = "partition"
+	LabelOutcome   = "outcome"
+)
+
+// PartitionStats is a snapshot of one partition a route owns.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	Lag       int64         // high watermark minus the next offset to commit
+	OldestAge time.Duration // age of the oldest unacknowledged record, 0 if none
+	Paused    bool
+	Stuck     bool
+}
+
+// RouteStats is a snapshot of one route, read by the metrics callbacks.
+type RouteStats struct {
+	InFlightRecords int64
+	InFlightBytes   int64
+	Partitions      []PartitionStats
+}
+
+// Metrics holds the instruments. Create one per process with NewMetrics.
+type Metrics struct {
+	provider *sdkmetric.MeterProvider
+	registry *prometheus.Registry
+
+	consumed, delivered, retried, deadLettered, failed, filtered metric.Int64Counter
+	duration                                                     metric.Float64Histogram
+
+	mu      sync.Mutex
+	sources map[*Route]func() RouteStats
+}
+
+// NewMetrics builds the meter provider and its Prometheus registry.
+func NewMetrics() (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+	if err != nil {
+		return nil, err
+	}
+	m := &Metrics{
+		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
+		registry: reg,
+		sources:  make(map[*Route]func() RouteStats),
+	}
+	meter := m.provider.Meter("github.com/hookbridge/hookbridge")
+	counter := func(name, desc string) metric.Int64Counter {
+		c, cerr := meter.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{record}"))
+		if cerr != nil && err == nil {
+			err = cerr
+		}
+		return c
+	}
+	m.consumed = counter("hookbridge.records.consumed", "Records read from Kafka.")
+	m.delivered = counter("hookbridge.records.delivered", "Records the target accepted.")
+	m.retried = counter("hookbridge.records.retried", "Retries scheduled after a retryable failure.")
+	m.deadLettered = counter("hookbridge.records.dead_lettered", "Records written to the dead-letter topic.")
+	m.failed = counter("hookbridge.records.failed", "Failed delivery attempts, by outcome.")
+	m.filtered = counter("hookbridge.records.filtered", "Records acknowledged without delivery because the route filter did not match.")
+	m.duration, err = meter.Float64Histogram("hookbridge.delivery.duration",
+		metric.WithDescription("Duration of one delivery attempt."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.registerGauges(meter); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Metrics) registerGauges(meter metric.Meter) error {
+	lag, err := meter.Int64ObservableGauge("hookbridge.consumer.lag", metric.WithUnit("{record}"),
+		metric.WithDescription("High watermark minus the next offset to commit, per partition."))
+	if err != nil {
+		return err
+	}
+	age, err := meter.Float64ObservableGauge("hookbridge.consumer.oldest_unacked_age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest record not yet acknowledged, per partition."))
+	if err != nil {
+		return err
+	}
+	paused, err := meter.Int64ObservableGauge("hookbridge.partitions.paused", metric.WithUnit("{partition}"),
+		metric.WithDescription("Partitions whose fetching is paused (backpressure, open breaker, stuck, disabled)."))
+	if err != nil {
+		return err
+	}
+	stuck, err := meter.Int64ObservableGauge("hookbridge.partitions.stuck", metric.WithUnit("{partition}"),
+		metric.WithDescription("Partitions that cannot commit past a record whose dead-letter or reply write failed."))
+	if err != nil {
+		return err
+	}
+	inRecs, err := meter.Int64ObservableGauge("hookbridge.inflight.records", metric.WithUnit("{record}"),
+		metric.WithDescription("Records held by a route, queued or being delivered."))
+	if err != nil {
+		return err
+	}
+	inBytes, err := meter.Int64ObservableGauge("hookbridge.inflight.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of records held by a route."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for r, src := range m.sources {
+			st := src()
+			o.ObserveInt64(inRecs, st.InFlightRecords, metric.WithAttributeSet(r.attrs))
+			o.ObserveInt64(inBytes, st.InFlightBytes, metric.WithAttributeSet(r.attrs))
+			var np, ns int64
+			for _, p := range st.Partitions {
+				a := metric.WithAttributes(attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
+					attribute.String(LabelTopic, p.Topic), attribute.String(LabelPartition, strconv.Itoa(int(p.Partition))))
+				o.ObserveInt64(lag, p.Lag, a)
+				o.ObserveFloat64(age, p.OldestAge.Seconds(), a)
+				if p.Paused {
+					np++
+				}
+				if p.Stuck {
+					ns++
+				}
+			}
+			o.ObserveInt64(paused, np, metric.WithAttributeSet(r.attrs))
+			o.ObserveInt64(stuck, ns, metric.WithAttributeSet(r.attrs))
+		}
+		return nil
+	}, lag, age, paused, stuck, inRecs, inBytes)
+	return err
+}
+
+// Handler serves the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Gatherer exposes the registry, for tests.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+
+// Shutdown stops the meter provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
+
+// Route returns the instruments of one route. stats, when not nil, is polled
+// for the gauges at every scrape; it must be cheap and safe for concurrent use.
+func (m *Metrics) Route(name, group string, stats func() RouteStats) *Route {
+	r := &Route{m: m, name: name, group: group,
+		attrs: attribute.NewSet(attribute.String(LabelRoute, name), attribute.String(LabelGroup, group))}
+	if stats != nil {
+		m.mu.Lock()
+		m.sources[r] = stats
+		m.mu.Unlock()
+	}
+	return r
+}
+
+// Route records the metrics of one route.
+type Route struct {
+	m           *Metrics
+	name, group string
+	attrs       attribute.Set
+}
+
+func (r *Route) with(topic string) metric.MeasurementOption {
+	return metric.WithAttributes(attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
+		attribute.String(LabelTopic, topic))
+}
+
+// Consumed counts a record read from topic.
+func (r *Route) Consumed(ctx context.Context, topic string) { r.m.consumed.Add(ctx, 1, r.with(topic)) }
+
+// Filtered counts a record acknowledged without delivery.
+func (r *Route) Filtered(ctx context.Context, topic string) { r.m.filtered.Add(ctx, 1, r.with(topic)) }
+
+// Delivered counts a record the target accepted.
+func (r *Route) Delivered(ctx context.Context, topic string) { r.m.delivered.Add(ctx, 1, r.with(topic)) }
+
+// Retried counts a scheduled retry.
+func (r *Route) Retried(ctx context.Context, topic string) { r.m.retried.Add(ctx, 1, r.with(topic)) }
+
+// DeadLettered counts a record written to the dead-letter topic.
+func (r *Route) DeadLettered(ctx context.Context, topic string) {
+	r.m.deadLettered.Add(ctx, 1, r.with(topic))
+}
+
+// Attempt records one attempt's duration and, when it failed, its outcome
+// ("retryable", "permanent", "gone", "canceled").
+func (r *Route) Attempt(ctx context.Context, topic string, took time.Duration, failure string) {
+	outcome := failure
+	if outcome == "" {
+		outcome = "success"
+	}
+	r.m.duration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String(LabelRoute, r.name),
+		attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, outcome)))
+	if failure != "" {
+		r.m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String(LabelRoute, r.name),
+			attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, failure)))
+	}
+}
+
+// Close stops polling the route's stats.
+func (r *Route) Close() {
+	r.m.mu.Lock()
+	delete(r.m.sources, r)
+	r.m.mu.Unlock()
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/hookbridge/hookbridge/bridge"
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/kafka"
+	"github.com/hookbridge/hookbridge/bridge/signing"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// cmdDemo runs the whole path on one machine with nothing installed: an
+// embedded broker, a signature-verifying webhook receiver that fails now and
+// then, the bridge between them, and a producer. It prints every delivery and
+// the dead-letter topic, then exits.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("records", 30, "records to produce")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if err := demo(ctx, *n, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+const demoPoison = 13 // the record the receiver rejects with 400
+
+func demo(ctx context.Context, n int, out, stderr io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
+
+	emb, err := kafka.StartEmbedded("", 3, "orders", "orders.dlq")
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+
+	rcv, err := startDemoReceiver(raw, out)
+	if err != nil {
+		return err
+	}
+	defer rcv.close()
+
+	fmt.Fprintf(out, "embedded Kafka on %v (in memory, demo only); webhook receiver on %s\n", emb.Addrs(), rcv.url)
+	fmt.Fprintf(out, "route orders → %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and 400 to record #%d\n\n", rcv.url, demoPoison)
+
+	cfg := &config.Config{
+		Kafka: config.Kafka{Brokers: emb.Addrs()},
+		Admin: config.Admin{Listen: "127.0.0.1:0"},
+		Log:   config.Log{Level: "warn", Format: "text"},
+		Routes: []config.Route{{
+			Name:   "orders",
+			Topics: []string{"orders"},
+			Target: config.RouteTarget{Webhook: &config.Webhook{URL: rcv.url, SigningSecrets: []string{secret}}},
+			Retry: config.Retry{MaxAttempts: 3, InitialBackoff: config.Duration(100 * time.Millisecond),
+				MaxBackoff: config.Duration(time.Second)},
+			DeadLetter: config.DeadLetter{Topic: "orders.dlq"},
+		}},
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	ready := make(chan string, 1)
+	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log,
+		Ready: func(admin string, _ []string) { ready <- admin }})
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	var adminAddr string
+	select {
+	case adminAddr = <-ready:
+	case err := <-runErr:
+		return err
+	}
+	fmt.Fprintf(out, "bridge running; metrics at http://%s/metrics\n\n", adminAddr)
+
+	prod, err := sarama.NewSyncProducer(emb.Addrs(), demoProducerConfig())
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	for i := 1; i <= n; i++ {
+		value := fmt.Sprintf(`{"order":%d,"amount":%d.%02d}`, i, 10+i*3, i%100)
+		if i == demoPoison {
+			value = `{"order":13,"amount":"not-a-number"}`
+		}
+		msg := &sarama.ProducerMessage{Topic: "orders", Key: sarama.StringEncoder(fmt.Sprintf("customer-%d", i%4)),
+			Value: sarama.StringEncoder(value),
+			Headers: []sarama.RecordHeader{{Key: []byte("content-type"), Value: []byte("application/json")}}}
+		if _, _, err := prod.SendMessage(msg); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(80 * time.Millisecond):
+		}
+	}
+
+	// Wait until every record is delivered or dead-lettered.
+	deadline := time.After(60 * time.Second)
+	for rcv.accepted() < n-1 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-deadline:
+			return fmt.Errorf("only %d of %d records delivered after 60s", rcv.accepted(), n-1)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	dlq, err := readDemoDLQ(ctx, emb.Addrs())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\ndead-letter topic orders.dlq:\n")
+	for _, m := range dlq {
+		fmt.Fprintf(out, "  key=%s value=%s\n", m.Key, m.Value)
+		for _, h := range m.Headers {
+			if strings.HasPrefix(string(h.Key), "hookbridge-error") {
+				fmt.Fprintf(out, "    %s: %s\n", h.Key, h.Value)
+			}
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nsummary: %d produced, %d delivered (%d requests incl. retries), %d dead-lettered; offsets committed, bridge drained and stopped.\n",
+		n, rcv.accepted(), rcv.requests(), len(dlq))
+	return nil
+}
+
+func demoProducerConfig() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Producer.Return.Successes = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Partitioner = kafka.NewMurmur2Partitioner
+	return c
+}
+
+func readDemoDLQ(ctx context.Context, brokers []string) ([]*sarama.ConsumerMessage, error) {
+	c, err := sarama.NewConsumer(brokers, sarama.NewConfig())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	client, err := sarama.NewClient(brokers, sarama.NewConfig())
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	parts, err := client.Partitions("orders.dlq")
+	if err != nil {
+		return nil, err
+	}
+	var msgs []*sarama.ConsumerMessage
+	for _, p := range parts {
+		hwm, err := client.GetOffset("orders.dlq", p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		if hwm == 0 {
+			continue
+		}
+		pc, err := c.ConsumePartition("orders.dlq", p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		for m := range pc.Messages() {
+			msgs = append(msgs, m)
+			if m.Offset+1 >= hwm {
+				break
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		pc.AsyncClose()
+	}
+	return msgs, nil
+}
+
+type demoReceiver struct {
+	url string
+	srv *http.Server
+
+	mu       sync.Mutex
+	seen     map[string]bool
+	reqs     int
+	out      io.Writer
+	keys     [][]byte
+	accepted func() int
+}
+
+func startDemoReceiver(key []byte, out io.Writer) (*demoReceiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/hooks/orders", seen: map[string]bool{}, out: out,
+		keys: [][]byte{key}}
+	r.accepted = func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.seen)
+	}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *demoReceiver) requests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reqs
+}
+
+func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	id := req.Header.Get("webhook-id")
+	sig := "signature ok"
+	if err := signing.Verify(r.keys, id, req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"),
+		body, time.Now(), 5*time.Minute); err != nil {
+		sig = "SIGNATURE BAD: " + err.Error()
+	}
+	attempt := req.Header.Get("hookbridge-attempt")
+	r.mu.Lock()
+	r.reqs++
+	nreq := r.reqs
+	dup := r.seen[id]
+	r.mu.Unlock()
+
+	status := http.StatusOK
+	switch {
+	case sig != "signature ok":
+		status = http.StatusUnauthorized
+	case string(body) == `{"order":13,"amount":"not-a-number"}`:
+		status = http.StatusBadRequest
+	case attempt == "1" && nreq%7 == 0:
+		status = http.StatusServiceUnavailable
+	}
+	note := ""
+	if dup {
+		note = " (duplicate, deduped)"
+	}
+	fmt.Fprintf(r.out, "  webhook ← %-12s key=%-10s attempt=%s  %s  → %d  %s%s\n",
+		id, req.Header.Get("kafka-key"), attempt, sig, status, body, note)
+	if status == http.StatusOK {
+		r.mu.Lock()
+		r.seen[id] = true
+		r.mu.Unlock()
+	}
+	w.WriteHeader(status)
+}
+
+func (r *demoReceiver) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+}

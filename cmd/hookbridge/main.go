@@ -1,0 +1,124 @@
+// Command hookbridge consumes Kafka and delivers every record to a webhook or a
+// plugin. See the README for the configuration and the webhook contract.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/hookbridge/hookbridge/bridge"
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2 // bad usage or invalid configuration
+)
+
+const usage = `usage:
+  hookbridge run      -c hookbridge.yaml   run until SIGTERM/SIGINT, then drain and commit
+  hookbridge validate -c hookbridge.yaml   check the configuration offline
+  hookbridge demo [--records N]            live demo: embedded broker, a webhook receiver
+  hookbridge version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "hookbridge", versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "hookbridge: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// loadConfig parses -c and loads the file; problems go to stderr.
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "hookbridge.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return nil, exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		var problems config.Errors
+		if errors.As(err, &problems) {
+			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(problems), *path)
+		}
+		return nil, exitUsage
+	}
+	return cfg, exitOK
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig("validate", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d route(s))\n", cfg.File, len(cfg.Routes))
+	return exitOK
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, code := loadConfig("run", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log})
+	if err := b.Run(ctx); err != nil {
+		log.Error("hookbridge stopped", "error", err)
+		return exitFailed
+	}
+	log.Info("hookbridge stopped cleanly")
+	return exitOK
+}
