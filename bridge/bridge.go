@@ -275,6 +275,8 @@ func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *d
 	e.log.Warn("dead-lettered", "record", rec.ID(), "attempts", f.Attempts, "error", f.Err)
 }
 
-func (e *routeEvents) Stuck(_ context.Context, rec *target.Record, err error) { e.consumer.Stuck(rec, err) }
+func (e *routeEvents) Stuck(_ context.Context, rec *target.Record, err error) {
+	e.consumer.Stuck(rec, err)
+}
 
 func (e *routeEvents) Unstuck(_ context.Context, rec *target.Record) { e.consumer.Unstuck(rec) }

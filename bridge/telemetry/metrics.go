@@ -195,7 +195,9 @@ func (r *Route) Consumed(ctx context.Context, topic string) { r.m.consumed.Add(c
 func (r *Route) Filtered(ctx context.Context, topic string) { r.m.filtered.Add(ctx, 1, r.with(topic)) }
 
 // Delivered counts a record the target accepted.
-func (r *Route) Delivered(ctx context.Context, topic string) { r.m.delivered.Add(ctx, 1, r.with(topic)) }
+func (r *Route) Delivered(ctx context.Context, topic string) {
+	r.m.delivered.Add(ctx, 1, r.with(topic))
+}
 
 // Retried counts a scheduled retry.
 func (r *Route) Retried(ctx context.Context, topic string) { r.m.retried.Add(ctx, 1, r.with(topic)) }

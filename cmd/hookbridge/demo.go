@@ -110,7 +110,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 			value = `{"order":13,"amount":"not-a-number"}`
 		}
 		msg := &sarama.ProducerMessage{Topic: "orders", Key: sarama.StringEncoder(fmt.Sprintf("customer-%d", i%4)),
-			Value: sarama.StringEncoder(value),
+			Value:   sarama.StringEncoder(value),
 			Headers: []sarama.RecordHeader{{Key: []byte("content-type"), Value: []byte("application/json")}}}
 		if _, _, err := prod.SendMessage(msg); err != nil {
 			return err
