@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -19,7 +20,7 @@ const (
 	HeaderErrorAttempts    = "hookbridge-error-attempts"
 	HeaderErrorStatus      = "hookbridge-error-status"
 	HeaderErrorKind        = "hookbridge-error-kind"
-	HeaderErrorMessage     = "hookbridge-error"
+	HeaderErrorMessage     = "hookbridge-error-message"
 	HeaderErrorFirstFailed = "hookbridge-error-first-failure"
 	HeaderErrorLastFailed  = "hookbridge-error-last-failure"
 )
@@ -35,8 +36,9 @@ type DeadLetterPolicy struct {
 	// topic: a failed record is parked (its partition cannot commit past it)
 	// and delivered again every Backoff until it succeeds.
 	Topic string
-	// Backoff caps the wait between tries of a failed dead-letter write, and
-	// is the wait between cycles of a parked record.
+	// Backoff caps the wait between tries of a failed dead-letter write
+	// (which start at 100ms and double, never below 100ms), and is the wait
+	// between cycles of a parked record.
 	Backoff time.Duration
 }
 
@@ -80,9 +82,12 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 }
 
 func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target.Output {
-	msg := f.Err.Error()
+	msg := f.Error()
+	if f.Err != nil {
+		msg = f.Err.Error()
+	}
 	if len(msg) > maxErrorHeader {
-		msg = msg[:maxErrorHeader]
+		msg = strings.ToValidUTF8(msg[:maxErrorHeader], "")
 	}
 	h := make([]target.Header, 0, len(rec.Headers)+11)
 	h = append(h, rec.Headers...)

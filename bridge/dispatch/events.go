@@ -20,7 +20,9 @@ type Events interface {
 	DeadLettered(ctx context.Context, rec *target.Record, f *Failure)
 	// Stuck reports that a record cannot reach a terminal outcome (its
 	// dead-letter or reply write failed, or it failed with no dead-letter
-	// topic): its partition cannot be committed past it until Unstuck.
+	// topic): its partition cannot be committed past it until Unstuck. A
+	// stuck record that is abandoned instead (its context ended) gets no
+	// Unstuck: the consumer clears the state when the claim ends.
 	Stuck(ctx context.Context, rec *target.Record, err error)
 	// Unstuck reports that a record reported Stuck moved on.
 	Unstuck(ctx context.Context, rec *target.Record)

@@ -21,14 +21,17 @@ type RetryPolicy struct {
 // uniformly random duration in [0, min(MaxBackoff, InitialBackoff*2^(n-1))]
 // ("full jitter"), raised to the target's Retry-After hint and capped at MaxBackoff.
 func (p RetryPolicy) Backoff(n int, hint time.Duration) time.Duration {
-	ceil := p.InitialBackoff
-	for i := 1; i < n && ceil < p.MaxBackoff; i++ {
+	ceil := min(p.InitialBackoff, p.MaxBackoff)
+	for i := 1; i < n && ceil > 0 && ceil < p.MaxBackoff; i++ {
+		if ceil > p.MaxBackoff/2 {
+			ceil = p.MaxBackoff
+			break
+		}
 		ceil *= 2
 	}
-	ceil = min(ceil, p.MaxBackoff)
 	var d time.Duration
 	if ceil > 0 {
-		d = time.Duration(rand.Int64N(int64(ceil) + 1))
+		d = time.Duration(rand.Uint64N(uint64(ceil) + 1))
 	}
 	if hint > d {
 		d = hint
@@ -57,11 +60,14 @@ func (f *Failure) Unwrap() error { return f.Err }
 func Retry(p RetryPolicy, ev Events) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-			var first time.Time
+			var began, first time.Time
 			for n := 1; ; n++ {
 				attempt := *d
 				attempt.Attempt = n
 				start := time.Now()
+				if n == 1 {
+					began = start
+				}
 				res, err := next.Deliver(ctx, &attempt)
 				ev.Attempted(ctx, &attempt, time.Since(start), err)
 				if err == nil {
@@ -82,7 +88,7 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 					return nil, context.Cause(ctx)
 				}
 				wait := p.Backoff(n, target.RetryAfterOf(err))
-				if n >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(first) > p.MaxAge) {
+				if n >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
 					return nil, &Failure{Attempts: n, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				ev.Retrying(ctx, &attempt, wait, err)

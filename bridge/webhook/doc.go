@@ -1,0 +1,36 @@
+// Package webhook is the HTTP target: it POSTs each record to a route's URL as
+// the webhook contract of DESIGN.md section 5 describes, and classifies the
+// answer into the error kinds of package target.
+//
+// A request carries the record value as its body (binary content mode) and:
+//
+//   - Content-Type: the record's content-type header, else a configured
+//     Content-Type, else application/octet-stream;
+//   - webhook-id (<topic>-<partition>-<offset>), webhook-timestamp (unix
+//     seconds of the attempt) and, when secrets are configured,
+//     webhook-signature (Standard Webhooks, see package signing);
+//   - CloudEvents binary mode headers: a record's Kafka-binding ce_* headers
+//     become ce-* (values percent-encoded only where the HTTP binding demands
+//     it); attributes the record lacks get ce-specversion 1.0, ce-id = the
+//     webhook-id, ce-source "/kafka/<topic>", ce-type
+//     "dev.hookbridge.kafka.record" and, for a record without ce_specversion,
+//     ce-time = the record timestamp (RFC 3339, UTC);
+//   - kafka-topic, kafka-partition, kafka-offset and kafka-key (absent for a
+//     null key; standard base64 plus kafka-key-encoding: base64 for a key that
+//     is not valid UTF-8 or would not survive as a header value);
+//   - kafka-header-<name> for every other record header unless
+//     forward_headers is false (base64 plus kafka-header-<name>-encoding:
+//     base64 when needed; names that are not HTTP tokens are skipped);
+//   - traceparent/tracestate of the HTTP client span, a child of the span in
+//     the delivery's context (the record's own trace headers are not copied);
+//   - hookbridge-attempt (from 1), User-Agent hookbridge/<version>, and the
+//     configured headers, which cannot replace any of the above.
+//
+// Answers: 2xx is delivered; 408, 429, 5xx, connection errors and timeouts
+// are retryable (Retry-After honoured); 410 is Gone; 3xx (redirects are never
+// followed) and other 4xx are permanent. At most 1 MiB of a response body is
+// read. Header values are never logged.
+//
+// Only single-record requests exist so far; batch mode will build a different
+// body and headers and reuse the transport and the answer classification.
+package webhook

@@ -1,0 +1,271 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Header names of the webhook contract (DESIGN.md section 5). HTTP header names
+// are case-insensitive; Go sends them in canonical form (Webhook-Id).
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+	HeaderAttempt          = "hookbridge-attempt"
+
+	HeaderKafkaTopic       = "kafka-topic"
+	HeaderKafkaPartition   = "kafka-partition"
+	HeaderKafkaOffset      = "kafka-offset"
+	HeaderKafkaKey         = "kafka-key"
+	HeaderKafkaKeyEncoding = "kafka-key-encoding"
+	// HeaderKafkaHeaderPrefix starts a forwarded record header:
+	// kafka-header-<name>. A value sent as base64 is flagged by
+	// kafka-header-<name>-encoding: base64.
+	HeaderKafkaHeaderPrefix = "kafka-header-"
+	// EncodingSuffix is appended to a header name to flag its value's encoding.
+	EncodingSuffix = "-encoding"
+	// EncodingBase64 flags a value sent as standard base64 with padding.
+	EncodingBase64 = "base64"
+
+	HeaderCESpecVersion = "ce-specversion"
+	HeaderCEID          = "ce-id"
+	HeaderCESource      = "ce-source"
+	HeaderCEType        = "ce-type"
+	HeaderCETime        = "ce-time"
+)
+
+// CloudEvents attributes of a record that is not a CloudEvent already.
+const (
+	// CESpecVersion is the CloudEvents version Hookbridge speaks.
+	CESpecVersion = "1.0"
+	// CEType is the ce-type of a plain Kafka record.
+	CEType = "dev.hookbridge.kafka.record"
+	// CESourcePrefix starts the ce-source of a plain Kafka record, a relative
+	// URI reference: "/kafka/<topic>".
+	CESourcePrefix = "/kafka/"
+)
+
+// defaultContentType is sent when a record has no content-type header.
+const defaultContentType = "application/octet-stream"
+
+// Record headers the contract maps to request headers of their own; they are
+// never repeated as kafka-header-*. Matched case-insensitively, as HTTP would.
+const (
+	recordContentType = "content-type"
+	recordTraceparent = "traceparent"
+	recordTracestate  = "tracestate"
+	// recordCEPrefix starts a CloudEvents attribute in the Kafka protocol
+	// binding (ce_id, ce_source, ...); it goes out as ce-<attribute>.
+	recordCEPrefix = "ce_"
+)
+
+// header builds the request headers of one record (DESIGN.md section 5). ts is
+// the unix time of this attempt in seconds. The configured headers go first;
+// every header the contract defines is set after them and wins, except that a
+// configured Content-Type is the default for records without one and a
+// configured User-Agent replaces hookbridge/<version>.
+func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64) {
+	for k, vs := range t.headers {
+		h[k] = slices.Clone(vs) // never share a slice a later Add could grow
+	}
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", t.userAgent)
+	}
+
+	id := rec.ID()
+	tsText := strconv.FormatInt(ts, 10)
+	h.Set(HeaderWebhookID, id)
+	h.Set(HeaderWebhookTimestamp, tsText)
+	if t.signer != nil {
+		h.Set(HeaderWebhookSignature, t.signer.Header(id, ts, rec.Value))
+	}
+	if attempt < 1 {
+		attempt = 1
+	}
+	h.Set(HeaderAttempt, strconv.Itoa(attempt))
+
+	h.Set(HeaderKafkaTopic, rec.Topic)
+	h.Set(HeaderKafkaPartition, strconv.FormatInt(int64(rec.Partition), 10))
+	h.Set(HeaderKafkaOffset, strconv.FormatInt(rec.Offset, 10))
+	if rec.Key != nil {
+		if safeValue(rec.Key) {
+			h.Set(HeaderKafkaKey, string(rec.Key))
+		} else {
+			h.Set(HeaderKafkaKey, base64.StdEncoding.EncodeToString(rec.Key))
+			h.Set(HeaderKafkaKeyEncoding, EncodingBase64)
+		}
+	}
+
+	var contentType []byte
+	var ce map[string]string // CloudEvents attributes the record carries, by name
+	for _, rh := range rec.Headers {
+		switch {
+		case strings.EqualFold(rh.Key, recordContentType):
+			contentType = rh.Value // the last one wins, as in Record.Header
+		case strings.EqualFold(rh.Key, recordTraceparent), strings.EqualFold(rh.Key, recordTracestate):
+			// The trace context of the request is the delivery span's,
+			// injected from ctx by the instrumented transport.
+		case len(rh.Key) >= len(recordCEPrefix) && strings.EqualFold(rh.Key[:len(recordCEPrefix)], recordCEPrefix):
+			attr := strings.ToLower(rh.Key[len(recordCEPrefix):])
+			if !validToken(attr) {
+				t.log.Debug("webhook: skipping a CloudEvents header with an invalid name", slog.String("header", rh.Key))
+				continue
+			}
+			if ce == nil {
+				ce = make(map[string]string)
+			}
+			ce[attr] = ceEncode(rh.Value)
+		case !t.forwardHeaders:
+		case !validToken(rh.Key):
+			t.log.Debug("webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
+		default:
+			name := HeaderKafkaHeaderPrefix + rh.Key
+			if safeValue(rh.Value) {
+				h.Add(name, string(rh.Value))
+			} else {
+				h.Add(name, base64.StdEncoding.EncodeToString(rh.Value))
+				h.Set(name+EncodingSuffix, EncodingBase64)
+			}
+		}
+	}
+
+	switch {
+	case contentType != nil && safeValue(contentType) && len(contentType) > 0:
+		h.Set("Content-Type", string(contentType))
+	case h.Get("Content-Type") != "": // configured default
+	default:
+		if len(contentType) > 0 {
+			t.log.Debug("webhook: record content-type is not a valid header value; sending the default")
+		}
+		h.Set("Content-Type", defaultContentType)
+	}
+
+	t.cloudEvents(h, rec, id, ce)
+}
+
+// cloudEvents sets the ce-* headers of the CloudEvents HTTP binary mode. A
+// record that carries ce_* headers (Kafka protocol binding) has each mapped to
+// ce-<attribute>; a required attribute it lacks (specversion, id, source,
+// type) gets Hookbridge's value. A record without ce_specversion is not a
+// CloudEvent, so it also gets ce-time from its timestamp (omitted when the
+// record has none: zero, or Kafka's -1).
+func (t *Target) cloudEvents(h http.Header, rec *target.Record, id string, ce map[string]string) {
+	for attr, v := range ce {
+		h.Set("ce-"+attr, v)
+	}
+	_, isEvent := ce["specversion"]
+	setDefault := func(attr, v string) {
+		if _, ok := ce[attr]; !ok {
+			h.Set("ce-"+attr, v)
+		}
+	}
+	setDefault("specversion", CESpecVersion)
+	setDefault("id", id)
+	setDefault("source", ceEncode([]byte(CESourcePrefix+rec.Topic)))
+	setDefault("type", CEType)
+	if !isEvent && !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
+		setDefault("time", rec.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+// ceEncode renders a CloudEvents attribute value as the HTTP binding requires:
+// space, double quote, percent and every byte outside printable ASCII are
+// percent-encoded (of the UTF-8 encoding). Typical values (ids, URIs, types,
+// RFC 3339 times) pass unchanged.
+func ceEncode(v []byte) string {
+	clean := true
+	for _, c := range v {
+		if !ceLiteral(c) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return string(v)
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(v) * 3)
+	for _, c := range v {
+		if ceLiteral(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
+
+func ceLiteral(c byte) bool { return c > 0x20 && c < 0x7f && c != '"' && c != '%' }
+
+// safeValue reports whether v can travel as an HTTP header value unchanged and
+// arrive byte for byte: valid UTF-8, no control characters (tab included) and
+// no leading or trailing space, which HTTP strips. Anything else goes base64.
+func safeValue(v []byte) bool {
+	if !utf8.Valid(v) {
+		return false
+	}
+	for _, c := range v {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return len(v) == 0 || (v[0] != ' ' && v[len(v)-1] != ' ')
+}
+
+// validHeaderValue reports whether a configured value is a legal header field
+// value: no control characters other than tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), the
+// only thing a header name may be.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// reservedHeader reports whether a configured header would collide with the
+// webhook contract or the HTTP framing; New refuses such names.
+func reservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, prefix := range []string{"webhook-", "ce-", "kafka-", "hookbridge-"} {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	switch n {
+	case "traceparent", "tracestate", "baggage",
+		"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+		"te", "trailer", "upgrade", "proxy-connection", "expect":
+		return true
+	}
+	return false
+}

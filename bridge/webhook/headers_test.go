@@ -1,0 +1,373 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/signing"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Secrets of the header tests; the second one is the rotation partner.
+var (
+	secretA = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	secretB = "whsec_" + base64.RawStdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210fedcba98"))
+)
+
+// transportHeaders are added by Go's client, not by the target.
+var transportHeaders = []string{"Accept-Encoding", "Content-Length"}
+
+func TestRequestHeaders(t *testing.T) {
+	ts := time.Date(2024, 1, 2, 3, 4, 5, 123e6, time.FixedZone("CET", 3600))
+	no := false
+	tests := []struct {
+		name   string
+		change func(*Options)
+		rec    target.Record
+		att    int
+		want   map[string][]string // besides webhook-id/-timestamp/-signature, which every case checks
+	}{
+		{
+			name: "full record",
+			change: func(o *Options) {
+				o.Config.Headers = map[string]string{"Authorization": "Bearer t0ken"}
+			},
+			rec: target.Record{
+				Topic: "orders", Partition: 3, Offset: 42, Key: []byte("user-1"), Value: []byte(`{"a":1}`), Timestamp: ts,
+				Headers: []target.Header{
+					{Key: "content-type", Value: []byte("application/json")},
+					{Key: "x-tenant", Value: []byte("acme")},
+					{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+					{Key: "tracestate", Value: []byte("vendor=1")},
+				},
+			},
+			att: 2,
+			want: map[string][]string{
+				"Authorization":         {"Bearer t0ken"},
+				"Content-Type":          {"application/json"},
+				"User-Agent":            {"hookbridge/1.2.3"},
+				"Hookbridge-Attempt":    {"2"},
+				"Kafka-Topic":           {"orders"},
+				"Kafka-Partition":       {"3"},
+				"Kafka-Offset":          {"42"},
+				"Kafka-Key":             {"user-1"},
+				"Kafka-Header-X-Tenant": {"acme"},
+				"Ce-Specversion":        {"1.0"},
+				"Ce-Id":                 {"orders-3-42"},
+				"Ce-Source":             {"/kafka/orders"},
+				"Ce-Type":               {"dev.hookbridge.kafka.record"},
+				"Ce-Time":               {"2024-01-02T02:04:05.123Z"},
+			},
+		},
+		{
+			name: "null key, no headers, no timestamp, default content type",
+			rec:  target.Record{Topic: "t", Partition: 0, Offset: 7},
+			want: map[string][]string{
+				"Content-Type":       {"application/octet-stream"},
+				"User-Agent":         {"hookbridge/1.2.3"},
+				"Hookbridge-Attempt": {"1"},
+				"Kafka-Topic":        {"t"},
+				"Kafka-Partition":    {"0"},
+				"Kafka-Offset":       {"7"},
+				"Ce-Specversion":     {"1.0"},
+				"Ce-Id":              {"t-0-7"},
+				"Ce-Source":          {"/kafka/t"},
+				"Ce-Type":            {"dev.hookbridge.kafka.record"},
+			},
+		},
+		{
+			name: "non-UTF-8 key",
+			rec:  target.Record{Topic: "t", Offset: 1, Key: []byte{0xff, 0xfe, 0x00, 'a'}, Value: []byte("x")},
+			want: map[string][]string{"Kafka-Key": {"//4AYQ=="}, "Kafka-Key-Encoding": {"base64"}},
+		},
+		{
+			name: "key with a newline",
+			rec:  target.Record{Topic: "t", Offset: 1, Key: []byte("a\r\nInjected: yes")},
+			want: map[string][]string{"Kafka-Key": {base64.StdEncoding.EncodeToString([]byte("a\r\nInjected: yes"))}, "Kafka-Key-Encoding": {"base64"}},
+		},
+		{
+			name: "key with surrounding space",
+			rec:  target.Record{Topic: "t", Offset: 1, Key: []byte(" k ")},
+			want: map[string][]string{"Kafka-Key": {"IGsg"}, "Kafka-Key-Encoding": {"base64"}},
+		},
+		{
+			name: "empty key is not a null key",
+			rec:  target.Record{Topic: "t", Offset: 1, Key: []byte{}},
+			want: map[string][]string{"Kafka-Key": {""}},
+		},
+		{
+			name: "UTF-8 key",
+			rec:  target.Record{Topic: "t", Offset: 1, Key: []byte("clé-ü")},
+			want: map[string][]string{"Kafka-Key": {"clé-ü"}},
+		},
+		{
+			name: "CloudEvent record",
+			rec: target.Record{
+				Topic: "t", Offset: 1, Timestamp: ts,
+				Headers: []target.Header{
+					{Key: "ce_specversion", Value: []byte("1.0")},
+					{Key: "ce_id", Value: []byte("evt-1")},
+					{Key: "ce_source", Value: []byte("urn:shop:orders")},
+					{Key: "ce_type", Value: []byte("com.example.order.created")},
+					{Key: "ce_time", Value: []byte("2024-01-01T00:00:00Z")},
+					{Key: "ce_subject", Value: []byte("a b%")},
+					{Key: "ce_traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+					{Key: "ce_bad name", Value: []byte("x")},
+					{Key: "content-type", Value: []byte("application/cloudevents+json; charset=utf-8")},
+				},
+			},
+			want: map[string][]string{
+				"Content-Type":   {"application/cloudevents+json; charset=utf-8"},
+				"Ce-Specversion": {"1.0"},
+				"Ce-Id":          {"evt-1"},
+				"Ce-Source":      {"urn:shop:orders"},
+				"Ce-Type":        {"com.example.order.created"},
+				"Ce-Time":        {"2024-01-01T00:00:00Z"},
+				"Ce-Subject":     {"a%20b%25"},
+				"Ce-Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+			},
+		},
+		{
+			name: "record with some ce_ headers only",
+			rec: target.Record{
+				Topic: "t", Offset: 1, Timestamp: ts,
+				Headers: []target.Header{{Key: "ce_type", Value: []byte("com.example.x")}},
+			},
+			want: map[string][]string{
+				"Ce-Specversion": {"1.0"},
+				"Ce-Id":          {"t-0-1"},
+				"Ce-Source":      {"/kafka/t"},
+				"Ce-Type":        {"com.example.x"},
+				"Ce-Time":        {"2024-01-02T02:04:05.123Z"},
+			},
+		},
+		{
+			name: "hostile record headers",
+			rec: target.Record{
+				Topic: "t", Offset: 1,
+				Headers: []target.Header{
+					{Key: "bad name", Value: []byte("dropped")},
+					{Key: "bad\r\nname", Value: []byte("dropped")},
+					{Key: "", Value: []byte("dropped")},
+					{Key: "ctl", Value: []byte("a\r\nInjected: yes")},
+					{Key: "binary", Value: []byte{0x00, 0xff}},
+					{Key: "padded", Value: []byte(" x ")},
+					{Key: "unicode", Value: []byte("✓ ok")},
+					{Key: "repeat", Value: []byte("1")},
+					{Key: "repeat", Value: []byte("2")},
+					{Key: "x_under", Value: []byte("u")},
+					{Key: "empty", Value: nil},
+					{Key: "Content-Type", Value: []byte("bad\nvalue")},
+				},
+			},
+			want: map[string][]string{
+				"Content-Type":                 {"application/octet-stream"},
+				"Kafka-Header-Ctl":             {base64.StdEncoding.EncodeToString([]byte("a\r\nInjected: yes"))},
+				"Kafka-Header-Ctl-Encoding":    {"base64"},
+				"Kafka-Header-Binary":          {"AP8="},
+				"Kafka-Header-Binary-Encoding": {"base64"},
+				"Kafka-Header-Padded":          {"IHgg"},
+				"Kafka-Header-Padded-Encoding": {"base64"},
+				"Kafka-Header-Unicode":         {"✓ ok"},
+				"Kafka-Header-Repeat":          {"1", "2"},
+				"Kafka-Header-X_under":         {"u"},
+				"Kafka-Header-Empty":           {""},
+			},
+		},
+		{
+			name:   "forward_headers off",
+			change: func(o *Options) { o.Config.ForwardHeaders = &no },
+			rec: target.Record{
+				Topic: "t", Offset: 1,
+				Headers: []target.Header{
+					{Key: "x-tenant", Value: []byte("acme")},
+					{Key: "content-type", Value: []byte("text/plain")},
+					{Key: "ce_type", Value: []byte("com.example.x")},
+				},
+			},
+			want: map[string][]string{"Content-Type": {"text/plain"}, "Ce-Type": {"com.example.x"}},
+		},
+		{
+			name: "configured Content-Type and User-Agent",
+			change: func(o *Options) {
+				o.Config.Headers = map[string]string{"content-type": "application/json", "user-agent": "billing-bridge", "X-Env": "prod"}
+			},
+			rec:  target.Record{Topic: "t", Offset: 1},
+			want: map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"billing-bridge"}, "X-Env": {"prod"}},
+		},
+		{
+			name: "record content type beats the configured one",
+			change: func(o *Options) {
+				o.Config.Headers = map[string]string{"Content-Type": "application/json"}
+			},
+			rec:  target.Record{Topic: "t", Offset: 1, Headers: []target.Header{{Key: "Content-Type", Value: []byte("text/csv")}}},
+			want: map[string][]string{"Content-Type": {"text/csv"}},
+		},
+	}
+
+	// Defaults every case expects unless it says otherwise.
+	base := func(rec *target.Record, att int) map[string][]string {
+		h := map[string][]string{
+			"Content-Type":       {"application/octet-stream"},
+			"User-Agent":         {"hookbridge/1.2.3"},
+			"Hookbridge-Attempt": {itoa(att)},
+			"Kafka-Topic":        {rec.Topic},
+			"Kafka-Partition":    {itoa(int(rec.Partition))},
+			"Kafka-Offset":       {itoa(int(rec.Offset))},
+			"Ce-Specversion":     {"1.0"},
+			"Ce-Id":              {rec.ID()},
+			"Ce-Source":          {"/kafka/" + rec.Topic},
+			"Ce-Type":            {"dev.hookbridge.kafka.record"},
+		}
+		if !rec.Timestamp.IsZero() {
+			h["Ce-Time"] = []string{rec.Timestamp.UTC().Format(time.RFC3339Nano)}
+		}
+		return h
+	}
+
+	keyA, _ := signing.ParseSecret(secretA)
+	keyB, _ := signing.ParseSecret(secretB)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, reqs := receiver(t, nil)
+			tg := newTarget(t, srv.URL+"/hooks/orders", func(o *Options) {
+				o.Config.SigningSecrets = []string{secretA, secretB}
+				if tt.change != nil {
+					tt.change(o)
+				}
+			})
+			att := max(tt.att, 1)
+			if _, err := tg.Deliver(t.Context(), &target.Delivery{Route: "r", Record: &tt.rec, Attempt: att}); err != nil {
+				t.Fatalf("Deliver: %v", err)
+			}
+			got := next(t, reqs)
+
+			if got.method != http.MethodPost || got.path != "/hooks/orders" {
+				t.Errorf("request = %s %s, want POST /hooks/orders", got.method, got.path)
+			}
+			if string(got.body) != string(tt.rec.Value) {
+				t.Errorf("body = %q, want %q", got.body, tt.rec.Value)
+			}
+
+			// The Standard Webhooks headers, checked by a receiver holding either secret.
+			id, stamp, sig := got.header.Get("webhook-id"), got.header.Get("webhook-timestamp"), got.header.Get("webhook-signature")
+			if id != tt.rec.ID() || stamp != "1700000000" {
+				t.Errorf("webhook-id, webhook-timestamp = %q, %q; want %q, 1700000000", id, stamp, tt.rec.ID())
+			}
+			if n := len(strings.Fields(sig)); n != 2 {
+				t.Errorf("webhook-signature %q holds %d signatures, want 2", sig, n)
+			}
+			for _, key := range [][]byte{keyA, keyB} {
+				if err := signing.Verify([][]byte{key}, id, stamp, sig, got.body, fixedNow, 0); err != nil {
+					t.Errorf("signing.Verify: %v", err)
+				}
+			}
+
+			want := base(&tt.rec, att)
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			want["Webhook-Id"] = []string{id}
+			want["Webhook-Timestamp"] = []string{stamp}
+			want["Webhook-Signature"] = []string{sig}
+			gotHeader := map[string][]string(got.header.Clone())
+			for _, k := range transportHeaders {
+				delete(gotHeader, k)
+			}
+			if !reflect.DeepEqual(gotHeader, want) {
+				t.Errorf("headers differ\n got: %v\nwant: %v", sorted(gotHeader), sorted(want))
+			}
+		})
+	}
+}
+
+func TestAttemptHeader(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, nil)
+	for _, tt := range []struct {
+		attempt int
+		want    string
+	}{{0, "1"}, {1, "1"}, {7, "7"}} {
+		if _, err := tg.Deliver(t.Context(), &target.Delivery{Record: record(), Attempt: tt.attempt}); err != nil {
+			t.Fatal(err)
+		}
+		if got := next(t, reqs).header.Get("hookbridge-attempt"); got != tt.want {
+			t.Errorf("attempt %d: hookbridge-attempt = %q, want %q", tt.attempt, got, tt.want)
+		}
+	}
+}
+
+func TestNoSignatureWithoutSecrets(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, nil)
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, reqs).header; got.Get("webhook-id") == "" || got.Values("webhook-signature") != nil {
+		t.Errorf("webhook-id %q, webhook-signature %q: want an id and no signature", got.Get("webhook-id"), got.Values("webhook-signature"))
+	}
+}
+
+func TestCEEncode(t *testing.T) {
+	tests := map[string]string{
+		"":                     "",
+		"urn:x:y/z?q=1#f":      "urn:x:y/z?q=1#f",
+		"2024-01-01T00:00:00Z": "2024-01-01T00:00:00Z",
+		"a b":                  "a%20b",
+		`say "hi"`:             "say%20%22hi%22",
+		"100%":                 "100%25",
+		"é":                    "%C3%A9",
+		"tab\there":            "tab%09here",
+		"\x7f":                 "%7F",
+	}
+	for in, want := range tests {
+		if got := ceEncode([]byte(in)); got != want {
+			t.Errorf("ceEncode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHeaderNameRules(t *testing.T) {
+	for _, s := range []string{"a", "X-Tenant", "x_under", "a.b", "!#$%&'*+-.^_`|~09AZaz"} {
+		if !validToken(s) {
+			t.Errorf("validToken(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "a b", "a:b", "a\nb", "ü", "a/b", "(x)"} {
+		if validToken(s) {
+			t.Errorf("validToken(%q) = true", s)
+		}
+	}
+	for _, s := range []string{"webhook-id", "Webhook-Signature", "CE-ID", "ce-whatever", "kafka-topic", "Kafka-Header-X", "hookbridge-attempt", "traceparent", "Host", "Content-Length"} {
+		if !reservedHeader(s) {
+			t.Errorf("reservedHeader(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"Authorization", "X-Api-Key", "Content-Type", "User-Agent", "webhook"} {
+		if reservedHeader(s) {
+			t.Errorf("reservedHeader(%q) = true", s)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// sorted renders a header map in a stable order for failure messages.
+func sorted(h map[string][]string) string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString("\n  " + k + ": " + strings.Join(h[k], " | "))
+	}
+	return b.String()
+}

@@ -1,0 +1,398 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/signing"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// DefaultTimeout bounds one request, response body included, when
+// config.Webhook.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// MaxResponseBody is the most of a response body the target reads. Without
+// reply capture the rest of a longer body is dropped with its connection;
+// with capture a longer 2xx body is a permanent failure.
+const MaxResponseBody = 1 << 20
+
+// Connection pool of one Target. A route sends to one host, so the per-host
+// limit is the pool: it keeps a connection per record in flight for routes up
+// to this concurrency instead of dialling anew (Go's default keeps 2).
+const (
+	maxIdleConns          = 256
+	idleConnTimeout       = 90 * time.Second
+	dialTimeout           = 10 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	maxResponseHeaderSize = 1 << 20
+)
+
+// errorBodySnippet is how much of a failed response's body an error quotes.
+const errorBodySnippet = 200
+
+// Options configure a Target.
+type Options struct {
+	// Route is the name of the route the target serves; it labels logs.
+	Route string
+	// Group is the route's consumer group; it labels logs.
+	Group string
+	// Config is the route's webhook configuration. URL is required.
+	Config config.Webhook
+	// Version is the bridge version, sent as User-Agent: hookbridge/<Version>.
+	// Default "" sends User-Agent: hookbridge.
+	Version string
+	// CaptureReply turns a non-empty 2xx response body into the delivery's
+	// single output record (see Target.Deliver). Set it when the route has a
+	// reply topic. Default false: the body is read and dropped.
+	CaptureReply bool
+	// Logger receives debug messages. Default: logs are discarded.
+	Logger *slog.Logger
+	// Transport replaces the pooled transport the target builds, for tests.
+	// It is still wrapped for tracing. Default nil: the target's own.
+	Transport http.RoundTripper
+	// Now is the clock of webhook-timestamp and Retry-After dates.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Target POSTs records to one webhook URL, one record per request. It holds
+// one pooled HTTP client; Deliver is safe for concurrent use.
+//
+// Redirects are not followed: a 3xx answer is a permanent failure, as the
+// contract allows no redirect and a receiver that moved must be reconfigured.
+type Target struct {
+	url            string // as configured; requests go here
+	safeURL        string // scheme://host/path, for errors: no user info, no query
+	timeout        time.Duration
+	client         *http.Client
+	idle           interface{ CloseIdleConnections() } // the pool under the tracing wrapper
+	signer         *signing.Signer
+	headers        http.Header // configured headers, canonical names
+	now            func() time.Time
+	log            *slog.Logger
+	capture        bool
+	forwardHeaders bool
+	userAgent      string
+}
+
+var (
+	_ target.Target = (*Target)(nil)
+	_ target.Closer = (*Target)(nil)
+)
+
+// New builds the target of one route. It checks the URL, the signing secrets
+// and the configured headers, reporting every problem at once; no error
+// contains a secret, a header value or the URL's query. It starts no
+// goroutines and opens no connections.
+func New(opts Options) (*Target, error) {
+	cfg := opts.Config
+	var errs []error
+
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case cfg.URL == "":
+		errs = append(errs, errors.New("url is required"))
+	case err != nil:
+		errs = append(errs, errors.New("url does not parse"))
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs = append(errs, fmt.Errorf("url scheme %q: want http or https", u.Scheme))
+	case u.Host == "":
+		errs = append(errs, errors.New("url has no host"))
+	}
+
+	var signer *signing.Signer
+	if len(cfg.SigningSecrets) > 0 {
+		if signer, err = signing.NewSigner(cfg.SigningSecrets); err != nil {
+			errs = append(errs, fmt.Errorf("signing_secrets: %w", err))
+		}
+	}
+
+	headers := make(http.Header, len(cfg.Headers))
+	for name, value := range cfg.Headers {
+		switch {
+		case !validToken(name):
+			errs = append(errs, fmt.Errorf("headers: %q is not a valid header name", name))
+		case reservedHeader(name):
+			errs = append(errs, fmt.Errorf("headers: %q is set by the bridge and cannot be configured", name))
+		case !validHeaderValue(value):
+			errs = append(errs, fmt.Errorf("headers: the value of %q holds a control character", name))
+		default:
+			headers.Set(name, value)
+		}
+	}
+
+	if cfg.Batch.MaxMessages > 0 {
+		errs = append(errs, errors.New("batch mode (batch.max_messages > 0) is not implemented yet"))
+	}
+
+	if len(errs) > 0 {
+		for i, e := range errs {
+			errs[i] = fmt.Errorf("webhook: route %q: %w", opts.Route, e)
+		}
+		return nil, errors.Join(errs...)
+	}
+
+	t := &Target{
+		url:            cfg.URL,
+		safeURL:        (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(),
+		timeout:        cfg.Timeout.D(),
+		signer:         signer,
+		headers:        headers,
+		now:            opts.Now,
+		log:            opts.Logger,
+		capture:        opts.CaptureReply,
+		forwardHeaders: cfg.ForwardHeaders == nil || *cfg.ForwardHeaders,
+		userAgent:      "hookbridge",
+	}
+	if t.timeout <= 0 {
+		t.timeout = DefaultTimeout
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	t.log = t.log.With(slog.String("route", opts.Route), slog.String("group", opts.Group))
+	if opts.Version != "" {
+		t.userAgent += "/" + opts.Version
+	}
+
+	base := opts.Transport
+	if base == nil {
+		base = newTransport()
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		t.idle = c
+	}
+	t.client = &http.Client{
+		// The client span is a child of the span in the request's context;
+		// the global propagator injects its traceparent (nothing when none
+		// is set).
+		Transport: otelhttp.NewTransport(base),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return t, nil
+}
+
+// newTransport is the pooled transport of one Target. It takes no proxy from
+// the environment: a proxy would bypass address checks made when dialling.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   dialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    maxIdleConns,
+		IdleConnTimeout:        idleConnTimeout,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderSize,
+	}
+}
+
+// Deliver POSTs the record (DESIGN.md section 5) and classifies the answer:
+//
+//   - 2xx: delivered. With CaptureReply a non-empty body (at most
+//     MaxResponseBody bytes) becomes the one output, with the response's
+//     Content-Type as its content-type header; an empty body gives no output;
+//     a longer body is a Permanent failure ("reply body over 1 MiB"), since
+//     truncating it would produce a corrupt reply.
+//   - 408, 429, 5xx, connection errors and the request timeout: Retryable,
+//     with Retry-After (seconds or an HTTP date) as the error's RetryAfter.
+//   - 410: Gone.
+//   - 3xx (not followed) and other 4xx: Permanent.
+//
+// Failures are *target.Error values carrying the HTTP status. When ctx is
+// canceled the error wraps context.Canceled instead, so that target.KindOf
+// reports Canceled; when ctx's deadline passes it is Retryable, like the
+// request timeout. Error messages name the URL without user info or query.
+func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+	if d == nil || d.Record == nil {
+		return nil, target.NewPermanent(errors.New("webhook: delivery without a record"))
+	}
+	if ctx.Err() != nil {
+		return nil, t.contextError(ctx, nil)
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+
+	rec := d.Record
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, t.url, bytes.NewReader(rec.Value))
+	if err != nil {
+		return nil, target.NewPermanent(fmt.Errorf("webhook: POST %s: %w", t.safeURL, unwrapURLError(err)))
+	}
+	t.header(req.Header, rec, d.Attempt, t.now().Unix())
+
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, t.failure(ctx, reqCtx, 0, err)
+	}
+	defer resp.Body.Close()
+	return t.response(ctx, reqCtx, resp)
+}
+
+// Close closes the idle connections of the pool. Call it after the last
+// Deliver returned; it does not wait for anything.
+func (t *Target) Close(ctx context.Context) error {
+	if t.idle != nil {
+		t.idle.CloseIdleConnections()
+	}
+	return nil
+}
+
+// response classifies an answer and reads (at most MaxResponseBody of) its
+// body, so that the connection can be reused.
+func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*target.Result, error) {
+	status := resp.StatusCode
+	if status >= 200 && status < 300 {
+		if !t.capture {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
+			return &target.Result{}, nil
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+		if err != nil {
+			return nil, t.failure(ctx, reqCtx, status, fmt.Errorf("reading the reply: %w", err))
+		}
+		if len(body) > MaxResponseBody {
+			return nil, &target.Error{
+				Kind:   target.Permanent,
+				Status: status,
+				Err:    fmt.Errorf("webhook: POST %s: %s: reply body over 1 MiB", t.safeURL, statusText(status)),
+			}
+		}
+		if len(body) == 0 {
+			return &target.Result{}, nil
+		}
+		out := target.Output{Value: body}
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			out.Headers = []target.Header{{Key: recordContentType, Value: []byte(ct)}}
+		}
+		return &target.Result{Outputs: []target.Output{out}}, nil
+	}
+
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	e := &target.Error{Kind: classify(status), Status: status}
+	e.Err = fmt.Errorf("webhook: POST %s: %s%s", t.safeURL, statusText(status), snippet(body))
+	if e.Kind == target.Retryable {
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.now())
+	}
+	return nil, e
+}
+
+// classify maps a non-2xx status to the kind of failure.
+func classify(status int) target.Kind {
+	switch {
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+		return target.Retryable
+	case status == http.StatusGone:
+		return target.Gone
+	case status >= 300 && status < 500:
+		return target.Permanent
+	}
+	return target.Retryable // 1xx as a final answer: a broken receiver, try again
+}
+
+// failure classifies an error that left no status to go by (or, with status
+// set, one that happened while reading a 2xx body).
+func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) error {
+	err = unwrapURLError(err)
+	if ctx.Err() != nil {
+		return t.contextError(ctx, err)
+	}
+	msg := "webhook: POST %s: %w"
+	if errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
+		msg = "webhook: POST %s: no response within " + t.timeout.String() + ": %w"
+	}
+	return &target.Error{Kind: target.Retryable, Status: status, Err: fmt.Errorf(msg, t.safeURL, err)}
+}
+
+// contextError reports that the caller's context ended: canceled (KindOf
+// gives Canceled) or past its deadline (Retryable, like a timeout).
+func (t *Target) contextError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("webhook: POST %s: %w", t.safeURL, ctx.Err())
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return &target.Error{Kind: target.Retryable, Err: fmt.Errorf("webhook: POST %s: %w", t.safeURL, err)}
+}
+
+// unwrapURLError drops the *url.Error wrapper the client adds, whose message
+// holds the full URL, query included.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// retryAfter parses a Retry-After value, delay-seconds or an HTTP date, into
+// a wait from now; 0 when absent, malformed or in the past.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
+		const maxSecs = uint64(1<<63-1) / uint64(time.Second)
+		return time.Duration(min(secs, maxSecs)) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// statusText renders "503 Service Unavailable" from the code alone; the
+// receiver's reason phrase is not trusted.
+func statusText(status int) string {
+	if text := http.StatusText(status); text != "" {
+		return strconv.Itoa(status) + " " + text
+	}
+	return strconv.Itoa(status)
+}
+
+// snippet quotes the start of a failed response's body for the error message
+// (and so the dead-letter headers): at most errorBodySnippet bytes of valid
+// UTF-8, nothing when the body is empty or binary.
+func snippet(body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return ""
+	}
+	if len(body) > errorBodySnippet {
+		body = body[:errorBodySnippet]
+		for len(body) > 0 && !utf8.Valid(body) {
+			body = body[:len(body)-1]
+		}
+	}
+	if !utf8.Valid(body) {
+		return ""
+	}
+	return fmt.Sprintf(": %q", body)
+}
