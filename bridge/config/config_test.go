@@ -1,0 +1,538 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is a valid config that cases extend.
+const minimal = `
+kafka: {brokers: ["127.0.0.1:9092"]}
+routes:
+  - name: r
+    topics: [t]
+    target: {webhook: {url: "http://127.0.0.1/h"}}
+`
+
+func TestLoadFullExample(t *testing.T) {
+	dir := t.TempDir()
+	writeExecutable(t, dir, "bin/enrich")
+	src, err := os.ReadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, dir, "hookbridge.yaml", string(src), 0o644)
+	whsec := secretOf(32)
+	t.Setenv("BILLING_TOKEN", "tok123")
+	t.Setenv("BILLING_WHSEC", whsec)
+
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	ratio, forward := 1.0, true
+	want := &Config{
+		Kafka: Kafka{
+			Brokers:            []string{"127.0.0.1:9092"},
+			EmbeddedPartitions: 6,
+			ClientID:           "hookbridge",
+			Version:            "3.0.0",
+			InitialOffset:      "oldest",
+			SessionTimeout:     Duration(10 * time.Second),
+			Balance:            "sticky",
+		},
+		Admin:     Admin{Listen: "127.0.0.1:9464"},
+		Telemetry: Telemetry{ServiceName: "hookbridge", SampleRatio: &ratio},
+		Log:       Log{Level: "info", Format: "json"},
+		Plugins: map[string]Plugin{"enrich": {
+			Command:                []string{"./bin/enrich"},
+			Env:                    map[string]string{},
+			Instances:              Instances{Min: 0, Max: 4},
+			ConcurrencyPerInstance: 16,
+			IdleTimeout:            Duration(60 * time.Second),
+			Timeout:                Duration(10 * time.Second),
+		}},
+		Routes: []Route{{
+			Name:             "orders-billing",
+			Topics:           []string{"orders"},
+			Ordering:         OrderingKey,
+			Concurrency:      64,
+			MaxInFlightBytes: 64 << 20,
+			Target: RouteTarget{Webhook: &Webhook{
+				URL:            "https://billing.internal/hooks/orders",
+				Timeout:        Duration(10 * time.Second),
+				Headers:        map[string]string{"Authorization": "Bearer tok123"},
+				SigningSecrets: []string{whsec},
+				ForwardHeaders: &forward,
+				Batch:          Batch{MaxBytes: 1 << 20, MaxWait: Duration(20 * time.Millisecond)},
+			}},
+			Retry:      Retry{MaxAttempts: 10, InitialBackoff: Duration(200 * time.Millisecond), MaxBackoff: Duration(time.Minute)},
+			Breaker:    Breaker{FailureRatio: 0.5, MinRequests: 20, ConsecutiveFailures: 5, OpenTimeout: Duration(15 * time.Second)},
+			DeadLetter: DeadLetter{Topic: "orders.dlq"},
+		}},
+		ShutdownTimeout: Duration(25 * time.Second),
+		File:            path,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
+	}
+	if g := got.Routes[0].GroupID(); g != "hookbridge.orders-billing" {
+		t.Errorf("GroupID = %q", g)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := mustParse(t, `
+kafka: {embedded: true}
+plugins:
+  p: {command: [/bin/sh]}
+routes:
+  - name: w
+    topics: [a]
+    target: {webhook: {url: "https://h/x"}}
+  - name: p
+    topics: [b]
+    target: {plugin: p}
+`, nil)
+	w, p, plugin := c.Routes[0].Target.Webhook, c.Routes[1], c.Plugins["p"]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"shutdown_timeout", c.ShutdownTimeout, Duration(25 * time.Second)},
+		{"kafka.client_id", c.Kafka.ClientID, "hookbridge"},
+		{"kafka.version", c.Kafka.Version, "3.0.0"},
+		{"kafka.initial_offset", c.Kafka.InitialOffset, "oldest"},
+		{"kafka.session_timeout", c.Kafka.SessionTimeout, Duration(10 * time.Second)},
+		{"kafka.balance", c.Kafka.Balance, "sticky"},
+		{"kafka.embedded_partitions", c.Kafka.EmbeddedPartitions, 6},
+		{"admin.listen", c.Admin.Listen, "127.0.0.1:9464"},
+		{"telemetry.service_name", c.Telemetry.ServiceName, "hookbridge"},
+		{"telemetry.sample_ratio", *c.Telemetry.SampleRatio, 1.0},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "json"},
+		{"plugin.concurrency_per_instance", plugin.ConcurrencyPerInstance, 16},
+		{"plugin.idle_timeout", plugin.IdleTimeout, Duration(time.Minute)},
+		{"plugin.timeout", plugin.Timeout, Duration(10 * time.Second)},
+		{"plugin.instances", plugin.Instances, Instances{Min: 0, Max: 4}},
+		{"route.group", p.Group, ""},
+		{"route.GroupID", p.GroupID(), "hookbridge.p"},
+		{"route.ordering", p.Ordering, "key"},
+		{"route.concurrency", p.Concurrency, 64},
+		{"route.max_in_flight_bytes", p.MaxInFlightBytes, ByteSize(64 << 20)},
+		{"route.retry", p.Retry, Retry{MaxAttempts: 10, InitialBackoff: Duration(200 * time.Millisecond), MaxBackoff: Duration(time.Minute)}},
+		{"route.breaker", p.Breaker, Breaker{FailureRatio: 0.5, MinRequests: 20, ConsecutiveFailures: 5, OpenTimeout: Duration(15 * time.Second)}},
+		{"route.target.webhook", p.Target.Webhook, (*Webhook)(nil)},
+		{"webhook.timeout", w.Timeout, Duration(10 * time.Second)},
+		{"webhook.forward_headers", *w.ForwardHeaders, true},
+		{"webhook.batch", w.Batch, Batch{MaxBytes: 1 << 20, MaxWait: Duration(20 * time.Millisecond)}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestDefaultsKeepSetValues(t *testing.T) {
+	c := mustParse(t, `
+kafka: {brokers: ["k:9092"], version: "2.8.0", balance: range}
+telemetry: {sample_ratio: 0}
+log: {level: debug}
+routes:
+  - name: r
+    topics: [t]
+    group: g
+    ordering: none
+    concurrency: 3
+    max_in_flight_bytes: 512KiB
+    target:
+      webhook: {url: "https://h/x", forward_headers: false, timeout: 2s}
+    retry: {max_attempts: 1, initial_backoff: 1s, max_backoff: 2s}
+    breaker: {failure_ratio: 1}
+`, nil)
+	r := c.Routes[0]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"kafka.version", c.Kafka.Version, "2.8.0"},
+		{"kafka.balance", c.Kafka.Balance, "range"},
+		{"telemetry.sample_ratio", *c.Telemetry.SampleRatio, 0.0},
+		{"log.level", c.Log.Level, "debug"},
+		{"route.GroupID", r.GroupID(), "g"},
+		{"route.ordering", r.Ordering, "none"},
+		{"route.concurrency", r.Concurrency, 3},
+		{"route.max_in_flight_bytes", r.MaxInFlightBytes, ByteSize(512 << 10)},
+		{"webhook.forward_headers", *r.Target.Webhook.ForwardHeaders, false},
+		{"webhook.timeout", r.Target.Webhook.Timeout, Duration(2 * time.Second)},
+		{"retry", r.Retry, Retry{MaxAttempts: 1, InitialBackoff: Duration(time.Second), MaxBackoff: Duration(2 * time.Second)}},
+		{"breaker.failure_ratio", r.Breaker.FailureRatio, 1.0},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	vars := map[string]string{"A": "alpha", "EMPTY": "", "N": "8", "DUR": "3s"}
+	tests := []struct {
+		raw  string // single-quoted YAML, so no YAML escapes apply
+		want string
+	}{
+		{"${A}", "alpha"},
+		{"x-${A}-y", "x-alpha-y"},
+		{"${A}${A}", "alphaalpha"},
+		{"${UNSET:-dflt}", "dflt"},
+		{"${EMPTY:-dflt}", "dflt"},
+		{"${A:-dflt}", "alpha"},
+		{"${UNSET:-}", ""},
+		{"${EMPTY}", ""},
+		{"$$", "$"},
+		{"$${A}", "${A}"},
+		{"a$$$$b", "a$$b"},
+		{"cost $5", "cost $5"},
+		{"trailing $", "trailing $"},
+		{"no vars", "no vars"},
+		{"${UNSET:-a: b # c}", "a: b # c"},
+		{"${A:-$$}", "alpha"},
+		{"${UNSET:-$}", "$"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			c := mustParse(t, minimal+"    filter: {headers: {h: '"+tt.raw+"'}}\n", vars)
+			if got := c.Routes[0].Filter.Headers["h"]; got != tt.want {
+				t.Errorf("%q expanded to %q, want %q", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvExpansionTypedValues(t *testing.T) {
+	vars := map[string]string{"N": "8", "DUR": "3s", "SIZE": "2MiB", "ON": "true", "EMPTY": ""}
+	c := mustParse(t, `
+kafka:
+  brokers: ["127.0.0.1:${PORT:-9092}"]
+  embedded_partitions: ${N}
+routes:
+  - name: r
+    topics: [t]
+    concurrency: "${N}"
+    max_in_flight_bytes: ${SIZE}
+    target:
+      webhook:
+        url: http://h/x
+        timeout: ${DUR}
+        forward_headers: ${ON}
+        rate_limit: ${EMPTY}
+`, vars)
+	r := c.Routes[0]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"broker", c.Kafka.Brokers[0], "127.0.0.1:9092"},
+		{"embedded_partitions", c.Kafka.EmbeddedPartitions, 8},
+		{"concurrency (quoted)", r.Concurrency, 8},
+		{"max_in_flight_bytes", r.MaxInFlightBytes, ByteSize(2 << 20)},
+		{"timeout", r.Target.Webhook.Timeout, Duration(3 * time.Second)},
+		{"forward_headers", *r.Target.Webhook.ForwardHeaders, true},
+		{"rate_limit (empty)", r.Target.Webhook.RateLimit, 0.0},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestEnvProblems(t *testing.T) {
+	tests := []struct {
+		name, value, msg string
+	}{
+		{"unset", "${NOPE}", "environment variable NOPE is not set"},
+		{"unterminated", "${NOPE", `unterminated "${"`},
+		{"bad name", "${1X}", `invalid environment variable reference "${1X}"`},
+		{"other syntax", "${X:?e}", `invalid environment variable reference "${X:?e}"`},
+		{"nested", "${X:-${Y}}", `nested "${" in a default is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, minimal+"    filter:\n      key_prefix: '"+tt.value+"'\n", nil)
+			p := wantProblem(t, errs, "routes[0].filter.key_prefix", tt.msg)
+			if p.Line != 8 {
+				t.Errorf("line = %d, want 8", p.Line)
+			}
+			if len(errs) != 1 {
+				t.Errorf("want 1 problem, got:\n%v", errs)
+			}
+		})
+	}
+}
+
+func TestEnvExpandsOnlyValues(t *testing.T) {
+	c := mustParse(t, minimal+"    filter: {headers: {'${K}': v}}\n", map[string]string{"K": "x"})
+	if _, ok := c.Routes[0].Filter.Headers["${K}"]; !ok {
+		t.Errorf("keys must not be expanded: %v", c.Routes[0].Filter.Headers)
+	}
+}
+
+func TestUnsetVariableLine(t *testing.T) {
+	src := `kafka:
+  brokers: ["127.0.0.1:9092"]
+routes:
+  - name: r
+    topics: [t]
+    target:
+      webhook:
+        url: https://h/x
+        headers:
+          Authorization: "Bearer ${TOKEN_NOT_SET}"
+`
+	errs := problemsOf(t, src, nil)
+	p := wantProblem(t, errs, "routes[0].target.webhook.headers.Authorization", "environment variable TOKEN_NOT_SET is not set")
+	if p.Line != 10 {
+		t.Errorf("line = %d, want 10", p.Line)
+	}
+	want := `test.yaml:10: routes[0].target.webhook.headers.Authorization: environment variable TOKEN_NOT_SET is not set`
+	if errs.Error() != want {
+		t.Errorf("Error() = %q, want %q", errs.Error(), want)
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	src := `kafka:
+  brokers: ["127.0.0.1:9092"]
+  brokerz: []
+loggin: {level: info}
+plugins:
+  p:
+    command: [/bin/sh]
+    comand: [x]
+routes:
+  - name: r
+    topics: [t]
+    target:
+      webhok:
+        url: https://h/x
+      plugin: p
+    retry: {max_attempts: 3, zzzzzz: 1}
+`
+	errs := problemsOf(t, src, nil)
+	tests := []struct {
+		path, msg string
+		line      int
+	}{
+		{"kafka.brokerz", `unknown key (did you mean "brokers"?)`, 3},
+		{"loggin", `unknown key (did you mean "log"?)`, 4},
+		{"plugins.p.comand", `unknown key (did you mean "command"?)`, 8},
+		{"routes[0].target.webhok", `unknown key (did you mean "webhook"?)`, 13},
+		{"routes[0].retry.zzzzzz", "unknown key", 16},
+	}
+	for _, tt := range tests {
+		p := wantProblem(t, errs, tt.path, tt.msg)
+		if p.Line != tt.line {
+			t.Errorf("%s: line = %d, want %d", tt.path, p.Line, tt.line)
+		}
+	}
+	if p := wantProblem(t, errs, "routes[0].retry.zzzzzz", "unknown key"); p.Message != "unknown key" {
+		t.Errorf("no suggestion expected for a key close to nothing: %q", p.Message)
+	}
+	if len(errs) != len(tests) {
+		t.Errorf("want %d problems, got:\n%v", len(tests), errs)
+	}
+}
+
+// TestAllProblemsAtOnce is the acceptance case: a route with both a webhook
+// and a plugin, a negative concurrency and an unset variable, all in one
+// file, come back together with their lines.
+func TestAllProblemsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	writeExecutable(t, dir, "enrich")
+	unsetEnv(t, "HOOKBRIDGE_TEST_UNSET_URL")
+	path := writeFile(t, dir, "hb.yaml", `kafka:
+  brokers: ["127.0.0.1:9092"]
+plugins:
+  enrich: {command: [./enrich]}
+routes:
+  - name: both
+    topics: [a]
+    target:
+      webhook: {url: "https://h/x"}
+      plugin: enrich
+  - name: negative
+    topics: [b]
+    concurrency: -1
+    target: {plugin: enrich}
+  - name: unset
+    topics: [c]
+    target:
+      webhook:
+        url: ${HOOKBRIDGE_TEST_UNSET_URL}
+`, 0o644)
+
+	_, err := Load(path)
+	errs := asErrors(t, err)
+	want := Errors{
+		{File: path, Line: 8, Path: "routes[0].target", Message: "exactly one of webhook or plugin must be set"},
+		{File: path, Line: 13, Path: "routes[1].concurrency", Message: "must be >= 1"},
+		{File: path, Line: 19, Path: "routes[2].target.webhook.url", Message: "environment variable HOOKBRIDGE_TEST_UNSET_URL is not set"},
+	}
+	if !reflect.DeepEqual(errs, want) {
+		t.Errorf("problems:\n%v\nwant:\n%v", errs, want)
+	}
+	if got := strings.Count(err.Error(), "\n") + 1; got != 3 {
+		t.Errorf("Error() has %d lines, want 3:\n%v", got, err)
+	}
+}
+
+func TestDecodeProblems(t *testing.T) {
+	tests := []struct {
+		name, src, path, msg string
+		line                 int
+	}{
+		{"string for int", minimal + "    concurrency: lots\n", "routes[0].concurrency", `expected an integer, got "lots"`, 7},
+		{"float for int", minimal + "    concurrency: 1.5\n", "routes[0].concurrency", `expected an integer, got "1.5"`, 7},
+		{"list for string", minimal + "    ordering: [key]\n", "routes[0].ordering", "expected a string, got a list", 7},
+		{"string for list", "kafka: {brokers: \"k:9092\"}\nroutes: []\n", "kafka.brokers", `expected a list, got "k:9092"`, 1},
+		{"scalar for mapping", minimal + "    retry: 3\n", "routes[0].retry", `expected a mapping, got "3"`, 7},
+		{"bad bool", "kafka: {embedded: yes}\n", "kafka.embedded", `expected true or false, got "yes"`, 1},
+		{"bad duration", minimal + "    retry: {max_age: 5}\n", "routes[0].retry.max_age", `invalid duration "5"`, 7},
+		{"bad size", minimal + "    max_in_flight_bytes: 5XB\n", "routes[0].max_in_flight_bytes", `unknown unit "XB"`, 7},
+		{"mapping for duration", "shutdown_timeout: {s: 1}\n", "shutdown_timeout", "expected a duration such as 10s, got a mapping", 1},
+		{"bad float", "telemetry: {sample_ratio: half}\n", "telemetry.sample_ratio", `expected a number, got "half"`, 1},
+		{"int overflow", minimal + "    concurrency: 99999999999999999999\n", "routes[0].concurrency", "expected an integer", 7},
+		{"duplicate key", minimal + "    ordering: key\n    ordering: none\n", "routes[0].ordering", "duplicate key (first at line 7)", 8},
+		{"complex key", "? [a]\n: b\n", "", "keys must be plain strings", 1},
+		{"root not a mapping", "- a\n", "", "expected a mapping, got a list", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, tt.src, nil)
+			p := wantProblem(t, errs, tt.path, tt.msg)
+			if p.Line != tt.line {
+				t.Errorf("line = %d, want %d", p.Line, tt.line)
+			}
+		})
+	}
+}
+
+func TestExpandedValueNotQuotedInProblems(t *testing.T) {
+	errs := problemsOf(t, minimal+"    concurrency: ${C}\n", map[string]string{"C": "hunter2"})
+	p := wantProblem(t, errs, "routes[0].concurrency", "expected an integer, got a string")
+	if strings.Contains(errs.Error(), "hunter2") {
+		t.Errorf("problem repeats the variable's value: %v", p)
+	}
+}
+
+func TestYAMLSyntaxError(t *testing.T) {
+	errs := problemsOf(t, "kafka:\n  brokers: [a\nroutes: x: y\n", nil)
+	if len(errs) != 1 || errs[0].Line == 0 || !strings.HasPrefix(errs[0].Message, "invalid YAML: ") {
+		t.Errorf("syntax error: %#v", errs)
+	}
+}
+
+func TestMultipleDocuments(t *testing.T) {
+	errs := problemsOf(t, minimal+"---\nkafka: {}\n", nil)
+	wantProblem(t, errs, "", "only one YAML document is allowed")
+}
+
+func TestEmptyFile(t *testing.T) {
+	for _, src := range []string{"", "# only a comment\n", "---\n"} {
+		errs := problemsOf(t, src, nil)
+		wantProblem(t, errs, "routes", "at least one route is required")
+		wantProblem(t, errs, "kafka.brokers", "at least one broker is required")
+	}
+}
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	c := mustParse(t, `
+kafka: {brokers: ["127.0.0.1:9092"]}
+routes:
+  - name: a
+    topics: [a]
+    target: {webhook: &hook {url: "https://h/a", timeout: 2s}}
+    retry: &retry {max_attempts: 3, initial_backoff: 1s}
+  - name: b
+    topics: [b]
+    target:
+      webhook:
+        <<: *hook
+        url: https://h/b
+    retry:
+      <<: *retry
+      max_attempts: 5
+  - name: c
+    topics: [c]
+    target: {webhook: *hook}
+    retry: *retry
+`, nil)
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"b url", c.Routes[1].Target.Webhook.URL, "https://h/b"},
+		{"b timeout (merged)", c.Routes[1].Target.Webhook.Timeout, Duration(2 * time.Second)},
+		{"b max_attempts", c.Routes[1].Retry.MaxAttempts, 5},
+		{"b initial_backoff (merged)", c.Routes[1].Retry.InitialBackoff, Duration(time.Second)},
+		{"c url (alias)", c.Routes[2].Target.Webhook.URL, "https://h/a"},
+		{"c max_attempts (alias)", c.Routes[2].Retry.MaxAttempts, 3},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestMergeKeyProblems(t *testing.T) {
+	errs := problemsOf(t, `
+kafka: {brokers: ["127.0.0.1:9092"]}
+routes:
+  - name: a
+    topics: [a]
+    target: {webhook: {url: "https://h/a"}}
+    retry: &retry {max_attempts: 3, initial_bakoff: 1s}
+  - name: b
+    topics: [b]
+    target: {webhook: {url: "https://h/b"}}
+    retry:
+      <<: *retry
+`, nil)
+	p := wantProblem(t, errs, "routes[0].retry.initial_bakoff", `unknown key (did you mean "initial_backoff"?)`)
+	if p.Line != 7 || len(errs) != 1 {
+		t.Errorf("want one problem on line 7, got:\n%v", errs)
+	}
+}
+
+func TestAliasCycle(t *testing.T) {
+	tests := []struct {
+		name, src, path, msg string
+	}{
+		{"alias", minimal + "    filter: &f {headers: {h: v}, key_prefix: *f}\n", "routes[0].filter.key_prefix", `alias "f" refers to a value that contains it`},
+		{"merge", minimal + "    retry: &r {max_attempts: 2, <<: *r}\n", "routes[0].retry", "the value of a merge key (<<) must be a mapping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, tt.src, nil)
+			wantProblem(t, errs, tt.path, tt.msg)
+			if len(errs) != 1 {
+				t.Errorf("want 1 problem, got:\n%v", errs)
+			}
+		})
+	}
+}

@@ -1,0 +1,400 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// YAML short tags of resolved nodes.
+const (
+	tagNull  = "!!null"
+	tagBool  = "!!bool"
+	tagInt   = "!!int"
+	tagFloat = "!!float"
+	tagStr   = "!!str"
+	tagMap   = "!!map"
+	tagSeq   = "!!seq"
+	tagMerge = "!!merge"
+)
+
+var (
+	durationType = reflect.TypeFor[Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+	configType   = reflect.TypeFor[Config]()
+)
+
+// decoder walks a YAML node tree against the config struct types before it
+// is decoded. On the way it expands environment variables in scalar values,
+// records the line of every key path, and reports unknown keys, duplicate
+// keys and values of the wrong type. It removes what it reports from the
+// tree, so that the rest decodes and can be validated.
+type decoder struct {
+	file     string
+	lookup   func(string) (string, bool)
+	lines    map[string]int
+	problems Errors
+	// failed holds the paths of reported problems.
+	failed map[string]bool
+	// expanded holds the scalars already expanded, so that a scalar reached
+	// twice through an alias is expanded once; true when the value changed.
+	expanded map[*yaml.Node]bool
+	// visiting holds the mappings and sequences being walked, so that an
+	// alias to one of them (a cycle) is refused.
+	visiting map[*yaml.Node]bool
+}
+
+func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
+	return &decoder{
+		file:     file,
+		lookup:   lookup,
+		lines:    map[string]int{},
+		failed:   map[string]bool{},
+		expanded: map[*yaml.Node]bool{},
+		visiting: map[*yaml.Node]bool{},
+	}
+}
+
+// addf records a problem at path, on line.
+func (d *decoder) addf(line int, path, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+	d.failed[path] = true
+}
+
+// value checks n against type t at path, and fixes the tree where it must.
+func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode {
+		d.alias(n, t, path)
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		d.expand(n, t, path)
+		if n.ShortTag() == tagNull {
+			return
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType || t == byteSizeType:
+		d.unit(n, t, path)
+	case t.Kind() == reflect.Struct:
+		if d.want(n, yaml.MappingNode, t, path) {
+			d.mapping(n, path, keySet{fields: yamlFields(t)})
+		}
+	case t.Kind() == reflect.Map:
+		if d.want(n, yaml.MappingNode, t, path) {
+			d.mapping(n, path, keySet{elem: t.Elem()})
+		}
+	case t.Kind() == reflect.Slice:
+		if d.want(n, yaml.SequenceNode, t, path) {
+			d.sequence(n, t.Elem(), path)
+		}
+	default:
+		d.scalar(n, t, path)
+	}
+}
+
+// alias walks the node an alias refers to, refusing cycles.
+func (d *decoder) alias(n *yaml.Node, t reflect.Type, path string) {
+	switch {
+	case n.Alias == nil:
+		d.addf(n.Line, path, "unknown alias %q", n.Value)
+		setNull(n)
+	case d.visiting[n.Alias]:
+		d.addf(n.Line, path, "alias %q refers to a value that contains it", n.Value)
+		setNull(n)
+	default:
+		d.value(n.Alias, t, path)
+	}
+}
+
+// expand expands environment variables in a scalar value, once. A value
+// that changed and is not bound for a string is resolved again as if it had
+// been written plainly (unless it has an explicit tag), so that "${PORT}"
+// can fill an integer.
+func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
+	if _, done := d.expanded[n]; done {
+		return
+	}
+	d.expanded[n] = false
+	v, problems := expandEnv(n.Value, d.lookup)
+	for _, p := range problems {
+		d.addf(n.Line, path, "%s", p)
+	}
+	if v == n.Value {
+		return
+	}
+	n.Value = v
+	d.expanded[n] = true
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.String && n.Style&yaml.TaggedStyle == 0 {
+		n.Tag = ""
+		n.Style &^= yaml.SingleQuotedStyle | yaml.DoubleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+	}
+}
+
+// want reports whether n is of kind; if it is not, it reports the problem
+// and replaces n with null.
+func (d *decoder) want(n *yaml.Node, kind yaml.Kind, t reflect.Type, path string) bool {
+	if n.Kind == kind {
+		return true
+	}
+	d.mismatch(n, t, path)
+	return false
+}
+
+// mismatch reports that n is not of type t and replaces n with null.
+func (d *decoder) mismatch(n *yaml.Node, t reflect.Type, path string) {
+	d.addf(n.Line, path, "expected %s, got %s", describeType(t), d.describeNode(n))
+	setNull(n)
+}
+
+// setNull turns n into a null scalar in place.
+func setNull(n *yaml.Node) {
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: tagNull, Line: n.Line, Column: n.Column}
+}
+
+// mapping checks the key/value pairs of a mapping node against keys. The
+// values of merge keys ("<<") are walked first, so that the lines of explicit
+// keys win.
+func (d *decoder) mapping(n *yaml.Node, path string, keys keySet) {
+	d.visiting[n] = true
+	defer delete(d.visiting, n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMergeKey(n.Content[i]) {
+			d.merge(n.Content[i+1], path, keys)
+		}
+	}
+	seen := map[string]int{}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMergeKey(k) || d.entry(k, v, path, keys, seen) {
+			kept = append(kept, k, v)
+		}
+	}
+	clear(n.Content[len(kept):])
+	n.Content = kept
+}
+
+// entry checks one key/value pair and reports whether to keep it.
+func (d *decoder) entry(k, v *yaml.Node, path string, keys keySet, seen map[string]int) bool {
+	if k.Kind != yaml.ScalarNode {
+		d.addf(k.Line, path, "keys must be plain strings")
+		return false
+	}
+	child := joinKey(path, k.Value)
+	if first, dup := seen[k.Value]; dup {
+		d.addf(k.Line, child, "duplicate key (first at line %d)", first)
+		return false
+	}
+	seen[k.Value] = k.Line
+	t, ok := keys.lookup(k.Value)
+	if !ok {
+		d.addf(k.Line, child, "unknown key%s", suggest(k.Value, keys.names()))
+		return false
+	}
+	d.lines[child] = k.Line
+	d.value(v, t, child)
+	return true
+}
+
+// merge walks the value of a "<<" key: a mapping, or a list of mappings,
+// possibly through aliases.
+func (d *decoder) merge(v *yaml.Node, path string, keys keySet) {
+	for v.Kind == yaml.AliasNode && v.Alias != nil && !d.visiting[v.Alias] {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		d.mapping(v, path, keys)
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			d.merge(item, path, keys)
+		}
+	default:
+		d.addf(v.Line, path, "the value of a merge key (<<) must be a mapping or a list of mappings")
+		*v = yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Line: v.Line, Column: v.Column}
+	}
+}
+
+// isMergeKey reports whether k is the YAML merge key "<<".
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.Tag == tagMerge)
+}
+
+// sequence checks each item of a sequence node.
+func (d *decoder) sequence(n *yaml.Node, elem reflect.Type, path string) {
+	d.visiting[n] = true
+	defer delete(d.visiting, n)
+	for i, item := range n.Content {
+		child := path + "[" + strconv.Itoa(i) + "]"
+		d.lines[child] = item.Line
+		d.value(item, elem, child)
+	}
+}
+
+// unit checks a Duration or ByteSize scalar by parsing it.
+func (d *decoder) unit(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.mismatch(n, t, path)
+		return
+	}
+	var err error
+	if t == durationType {
+		_, err = parseDuration(n.Value)
+	} else {
+		_, err = parseByteSize(n.Value)
+	}
+	if err != nil {
+		d.addf(n.Line, path, "%s", d.hideExpanded(n, err.Error()))
+		setNull(n)
+	}
+}
+
+// scalar checks a string, bool, integer or float value.
+func (d *decoder) scalar(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.mismatch(n, t, path)
+		return
+	}
+	tag := n.ShortTag()
+	ok := true
+	switch t.Kind() {
+	case reflect.String:
+	case reflect.Bool:
+		ok = tag == tagBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		ok = tag == tagInt && fitsInt(n.Value, t.Bits())
+	case reflect.Float32, reflect.Float64:
+		ok = tag == tagInt || tag == tagFloat
+	}
+	if !ok {
+		d.mismatch(n, t, path)
+	}
+}
+
+// fitsInt reports whether an integer literal fits in bits.
+func fitsInt(s string, bits int) bool {
+	_, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, bits)
+	return err == nil
+}
+
+// hideExpanded drops the quoted value from a parse error when the value came
+// from the environment, which may hold secrets.
+func (d *decoder) hideExpanded(n *yaml.Node, msg string) string {
+	if !d.expanded[n] {
+		return msg
+	}
+	return strings.Replace(msg, strconv.Quote(n.Value), "(value from the environment)", 1)
+}
+
+// describeNode says what a node is, quoting short scalars that were written
+// in the file (not those that came from the environment).
+func (d *decoder) describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if d.expanded[n] || len(n.Value) > 40 {
+		return describeTag(n.ShortTag())
+	}
+	return strconv.Quote(n.Value)
+}
+
+// describeTag names a resolved scalar tag.
+func describeTag(tag string) string {
+	switch tag {
+	case tagBool:
+		return "a boolean"
+	case tagInt:
+		return "an integer"
+	case tagFloat:
+		return "a number"
+	case tagStr:
+		return "a string"
+	}
+	return "a " + strings.TrimPrefix(tag, "!!") + " value"
+}
+
+// describeType names what a value of type t is written as.
+func describeType(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration such as 10s"
+	case t == byteSizeType:
+		return "a size such as 64MiB"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "a mapping"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a string"
+}
+
+// keySet is what keys a mapping may have: the fields of a struct, or any
+// key of a map.
+type keySet struct {
+	fields map[string]reflect.Type // by YAML key; nil for a map
+	elem   reflect.Type            // the value type of a map
+}
+
+// lookup returns the type of key's value, or false for an unknown key.
+func (k keySet) lookup(key string) (reflect.Type, bool) {
+	if k.fields == nil {
+		return k.elem, true
+	}
+	t, ok := k.fields[key]
+	return t, ok
+}
+
+// names returns the keys of a struct, sorted.
+func (k keySet) names() []string {
+	return slices.Sorted(maps.Keys(k.fields))
+}
+
+// yamlFields maps the YAML keys of a struct type to their field types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+// joinKey appends a mapping key to a key path.
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

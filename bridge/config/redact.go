@@ -1,0 +1,124 @@
+package config
+
+import (
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// redacted is what Redacted puts in place of a secret.
+const redacted = "REDACTED"
+
+// Redacted returns a deep copy of c that is safe to log or print: the SASL
+// password, webhook signing secrets, the password in a URL, webhook headers
+// that carry credentials (Authorization, Proxy-Authorization, Cookie, or a
+// name containing "token", "secret", "key" or "password") and plugin
+// environment variables whose name contains TOKEN, SECRET, PASSWORD or KEY
+// are replaced by "REDACTED". Empty values stay empty. c is not changed.
+func (c *Config) Redacted() *Config {
+	r := c.clone()
+	if r.Kafka.SASL.Password != "" {
+		r.Kafka.SASL.Password = redacted
+	}
+	r.Telemetry.OTLPEndpoint = redactURL(r.Telemetry.OTLPEndpoint)
+	for name, p := range r.Plugins {
+		redactMap(p.Env, isSecretEnv)
+		r.Plugins[name] = p
+	}
+	for i := range r.Routes {
+		if w := r.Routes[i].Target.Webhook; w != nil {
+			w.URL = redactURL(w.URL)
+			redactMap(w.Headers, isSecretHeader)
+			for j, s := range w.SigningSecrets {
+				if s != "" {
+					w.SigningSecrets[j] = redacted
+				}
+			}
+		}
+	}
+	return r
+}
+
+// redactMap replaces the non-empty values whose key is secret.
+func redactMap(m map[string]string, secret func(string) bool) {
+	for k, v := range m {
+		if v != "" && secret(k) {
+			m[k] = redacted
+		}
+	}
+}
+
+// isSecretHeader reports whether an HTTP header carries credentials.
+func isSecretHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "authorization", "proxy-authorization", "cookie":
+		return true
+	}
+	return containsAny(strings.ToLower(name), "token", "secret", "key", "password")
+}
+
+// isSecretEnv reports whether an environment variable holds a secret.
+func isSecretEnv(name string) bool {
+	return containsAny(strings.ToUpper(name), "TOKEN", "SECRET", "PASSWORD", "KEY")
+}
+
+func containsAny(s string, subs ...string) bool {
+	return slices.ContainsFunc(subs, func(sub string) bool { return strings.Contains(s, sub) })
+}
+
+// redactURL replaces the password of a URL's user info.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	u.User = url.UserPassword(u.User.Username(), redacted)
+	return u.String()
+}
+
+// clone returns a deep copy of c.
+func (c *Config) clone() *Config {
+	r := *c
+	r.Kafka.Brokers = slices.Clone(c.Kafka.Brokers)
+	r.Telemetry.SampleRatio = clonePtr(c.Telemetry.SampleRatio)
+	if c.Plugins != nil {
+		r.Plugins = make(map[string]Plugin, len(c.Plugins))
+		for name, p := range c.Plugins {
+			p.Command = slices.Clone(p.Command)
+			p.Env = maps.Clone(p.Env)
+			r.Plugins[name] = p
+		}
+	}
+	r.Routes = slices.Clone(c.Routes)
+	for i := range r.Routes {
+		r.Routes[i].cloneRefs()
+	}
+	return &r
+}
+
+// cloneRefs replaces the slices, maps and pointers of a copied route with copies.
+func (r *Route) cloneRefs() {
+	r.Topics = slices.Clone(r.Topics)
+	r.Filter.Headers = maps.Clone(r.Filter.Headers)
+	if r.Target.Webhook == nil {
+		return
+	}
+	w := *r.Target.Webhook
+	w.Headers = maps.Clone(w.Headers)
+	w.SigningSecrets = slices.Clone(w.SigningSecrets)
+	w.ForwardHeaders = clonePtr(w.ForwardHeaders)
+	r.Target.Webhook = &w
+}
+
+// clonePtr returns a pointer to a copy of *p, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

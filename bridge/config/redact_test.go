@@ -1,0 +1,155 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const secretsConfig = `
+kafka:
+  brokers: ["k:9092"]
+  sasl: {mechanism: PLAIN, username: user, password: "${PW}"}
+telemetry: {otlp_endpoint: "https://u:otlp-pass@collector:4317"}
+plugins:
+  p:
+    command: [/bin/sh]
+    env: {API_TOKEN: plugin-token, db_password: plugin-pw, Signing_Key: plugin-key, CLIENT_SECRET: plugin-secret, REGION: eu-west-1, EMPTY_TOKEN: ""}
+routes:
+  - name: r
+    topics: [t]
+    filter: {headers: {tenant: acme}}
+    target:
+      webhook:
+        url: https://hook-user:hook-pass@h/x?tenant=acme
+        headers:
+          Authorization: Bearer auth-value
+          proxy-authorization: Basic proxy-value
+          Cookie: session=cookie-value
+          X-Api-Key: key-value
+          X-Auth-Token: token-value
+          X-Client-Secret: secret-value
+          X-Request-Source: hookbridge
+        signing_secrets: ["${S1}", "${S2}"]
+  - name: p
+    topics: [t2]
+    target: {plugin: p}
+`
+
+func TestRedacted(t *testing.T) {
+	s1, s2 := secretOf(32), secretOf(40)
+	c := mustParse(t, secretsConfig, map[string]string{"PW": "sasl-pass", "S1": s1, "S2": s2})
+	before := c.clone()
+	r := c.Redacted()
+
+	if !reflect.DeepEqual(c, before) {
+		t.Fatalf("Redacted changed the original")
+	}
+	text := strings.Join([]string{
+		c.Kafka.SASL.Password, s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "plugin-pw", "plugin-key",
+		"plugin-secret", "auth-value", "proxy-value", "cookie-value", "key-value", "token-value", "secret-value",
+	}, "\n")
+	dump := strings.ToLower(toText(t, r))
+	for _, secret := range strings.Split(text, "\n") {
+		if strings.Contains(dump, strings.ToLower(secret)) {
+			t.Errorf("Redacted still shows %q", secret)
+		}
+	}
+	w := r.Routes[0].Target.Webhook
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"sasl password", r.Kafka.SASL.Password, "REDACTED"},
+		{"sasl username", r.Kafka.SASL.Username, "user"},
+		{"otlp endpoint", r.Telemetry.OTLPEndpoint, "https://u:REDACTED@collector:4317"},
+		{"url", w.URL, "https://hook-user:REDACTED@h/x?tenant=acme"},
+		{"signing secrets", w.SigningSecrets, []string{"REDACTED", "REDACTED"}},
+		{"headers", w.Headers, map[string]string{
+			"Authorization":       "REDACTED",
+			"proxy-authorization": "REDACTED",
+			"Cookie":              "REDACTED",
+			"X-Api-Key":           "REDACTED",
+			"X-Auth-Token":        "REDACTED",
+			"X-Client-Secret":     "REDACTED",
+			"X-Request-Source":    "hookbridge",
+		}},
+		{"plugin env", r.Plugins["p"].Env, map[string]string{
+			"API_TOKEN":     "REDACTED",
+			"db_password":   "REDACTED",
+			"Signing_Key":   "REDACTED",
+			"CLIENT_SECRET": "REDACTED",
+			"REGION":        "eu-west-1",
+			"EMPTY_TOKEN":   "",
+		}},
+		{"filter headers", r.Routes[0].Filter.Headers, map[string]string{"tenant": "acme"}},
+		{"plugin route", r.Routes[1], c.Routes[1]},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestCloneIsDeep changes everything a clone can reach and checks that the
+// original does not see it.
+func TestCloneIsDeep(t *testing.T) {
+	c := mustParse(t, secretsConfig, map[string]string{"PW": "x", "S1": secretOf(32), "S2": secretOf(32)})
+	before := c.clone()
+	r := c.clone()
+	r.Kafka.Brokers[0] = "changed"
+	*r.Telemetry.SampleRatio = 0.25
+	r.Plugins["p"].Command[0] = "changed"
+	r.Plugins["p"].Env["REGION"] = "changed"
+	r.Plugins["q"] = Plugin{}
+	r.Routes[0].Topics[0] = "changed"
+	r.Routes[0].Filter.Headers["tenant"] = "changed"
+	w := r.Routes[0].Target.Webhook
+	w.URL = "changed"
+	w.Headers["X-Request-Source"] = "changed"
+	w.SigningSecrets[0] = "changed"
+	*w.ForwardHeaders = false
+	if !reflect.DeepEqual(c, before) {
+		t.Errorf("changing a clone changed the original")
+	}
+}
+
+func TestRedactedEmpty(t *testing.T) {
+	c := &Config{}
+	if r := c.Redacted(); !reflect.DeepEqual(r, c) {
+		t.Errorf("Redacted of an empty config = %+v", r)
+	}
+}
+
+// toText renders every string reachable in c, for a search.
+func toText(t *testing.T, c *Config) string {
+	t.Helper()
+	var b strings.Builder
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			b.WriteString(v.String() + "\n")
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i))
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				walk(it.Key())
+				walk(it.Value())
+			}
+		}
+	}
+	walk(reflect.ValueOf(c))
+	return b.String()
+}

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hookbridge/hookbridge/bridge/signing"
+)
+
+// validateRoutes checks every route, and what routes must not share.
+func (c *Config) validateRoutes(v *checker) {
+	if len(c.Routes) == 0 {
+		v.addf("routes", "at least one route is required")
+		return
+	}
+	names := map[string]int{}
+	groups := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		path := fmt.Sprintf("routes[%d]", i)
+		r.validate(v, path, c.Plugins)
+		if first, dup := names[r.Name]; dup && r.Name != "" {
+			v.addf(path+".name", "duplicate route name %q (also routes[%d])", r.Name, first)
+		} else {
+			names[r.Name] = i
+		}
+		if r.Group == "" && (r.Name == "" || names[r.Name] != i) {
+			continue // the derived group would only repeat a name problem
+		}
+		if first, dup := groups[r.GroupID()]; dup {
+			v.addf(groupPath(r, path), "consumer group %q is also used by routes[%d]", r.GroupID(), first)
+		} else {
+			groups[r.GroupID()] = i
+		}
+	}
+}
+
+// groupPath is the key that sets a route's group: group, or name when the
+// group is derived from it.
+func groupPath(r *Route, path string) string {
+	if r.Group != "" {
+		return path + ".group"
+	}
+	return path + ".name"
+}
+
+func (r *Route) validate(v *checker, path string, plugins map[string]Plugin) {
+	switch {
+	case r.Name == "":
+		v.addf(path+".name", "is required")
+	case !routeNameRE.MatchString(r.Name):
+		v.addf(path+".name", "must contain only letters, digits, '.', '_' and '-'")
+	}
+	if len(r.Topics) == 0 {
+		v.addf(path+".topics", "at least one topic is required")
+	}
+	for i, t := range r.Topics {
+		if t == "" {
+			v.addf(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
+		}
+	}
+	oneOf(v, path+".ordering", r.Ordering, orderings)
+	atLeastOne(v, path+".concurrency", r.Concurrency)
+	notNegative(v, path+".max_in_flight_bytes", r.MaxInFlightBytes)
+	r.Target.validate(v, path+".target", plugins)
+	r.Retry.validate(v, path+".retry")
+	r.Breaker.validate(v, path+".breaker")
+	r.notOwnTopic(v, path+".dead_letter.topic", r.DeadLetter.Topic)
+	r.notOwnTopic(v, path+".reply.topic", r.Reply.Topic)
+}
+
+// notOwnTopic checks that an output topic is not one the route consumes.
+func (r *Route) notOwnTopic(v *checker, path, topic string) {
+	if topic != "" && slices.Contains(r.Topics, topic) {
+		v.addf(path, "must not be one of the route's own topics (%q)", topic)
+	}
+}
+
+func (t *RouteTarget) validate(v *checker, path string, plugins map[string]Plugin) {
+	if (t.Webhook != nil) == (t.Plugin != "") {
+		v.addf(path, "exactly one of webhook or plugin must be set")
+	}
+	if t.Plugin != "" {
+		if _, ok := plugins[t.Plugin]; !ok {
+			v.addf(path+".plugin", "no plugin named %q under plugins%s", t.Plugin, suggest(t.Plugin, sortedKeys(plugins)))
+		}
+	}
+	if t.Webhook != nil {
+		t.Webhook.validate(v, path+".webhook")
+	}
+}
+
+func (w *Webhook) validate(v *checker, path string) {
+	if w.URL == "" {
+		v.addf(path+".url", "is required")
+	} else if err := checkHTTPURL(w.URL); err != nil {
+		v.addf(path+".url", "%v", err)
+	}
+	notNegative(v, path+".timeout", w.Timeout)
+	for name := range w.Headers {
+		if name == "" {
+			v.addf(path+".headers", "header names must not be empty")
+		}
+	}
+	for i, s := range w.SigningSecrets {
+		checkSecret(v, fmt.Sprintf("%s.signing_secrets[%d]", path, i), s)
+	}
+	notNegative(v, path+".batch.max_messages", w.Batch.MaxMessages)
+	notNegative(v, path+".batch.max_bytes", w.Batch.MaxBytes)
+	notNegative(v, path+".batch.max_wait", w.Batch.MaxWait)
+	notNegative(v, path+".rate_limit", w.RateLimit)
+}
+
+// checkSecret checks a Standard Webhooks secret the way the signer parses
+// it. The message never contains the secret.
+func checkSecret(v *checker, path, secret string) {
+	if strings.TrimSpace(secret) == "" {
+		v.addf(path, "is empty")
+		return
+	}
+	if _, err := signing.ParseSecret(secret); err != nil {
+		detail := strings.TrimPrefix(err.Error(), signing.ErrSecret.Error()+": ")
+		v.addf(path, "invalid signing secret: %s", detail)
+	}
+}
+
+func (r *Retry) validate(v *checker, path string) {
+	atLeastOne(v, path+".max_attempts", r.MaxAttempts)
+	notNegative(v, path+".initial_backoff", r.InitialBackoff)
+	notNegative(v, path+".max_backoff", r.MaxBackoff)
+	notNegative(v, path+".max_age", r.MaxAge)
+	if r.MaxBackoff < r.InitialBackoff && r.MaxBackoff >= 0 && v.decoded(path+".max_backoff", path+".initial_backoff") {
+		v.addf(path+".max_backoff", "must be >= initial_backoff (%s)", r.InitialBackoff)
+	}
+}
+
+func (b *Breaker) validate(v *checker, path string) {
+	if !(b.FailureRatio > 0 && b.FailureRatio <= 1) {
+		v.addf(path+".failure_ratio", "must be > 0 and <= 1")
+	}
+	notNegative(v, path+".min_requests", b.MinRequests)
+	notNegative(v, path+".consecutive_failures", b.ConsecutiveFailures)
+	notNegative(v, path+".open_timeout", b.OpenTimeout)
+}

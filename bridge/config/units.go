@@ -1,0 +1,150 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// UnmarshalYAML reads a Go duration string such as "10s", "200ms" or
+// "1m30s"; a bare 0 is zero. Negative durations parse; validation rejects them.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return typeError(n, "expected a duration such as 10s")
+	}
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return typeError(n, err.Error())
+	}
+	*d = v
+	return nil
+}
+
+// MarshalYAML writes the duration in the form UnmarshalYAML reads.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String returns the duration as time.Duration formats it, e.g. "1m30s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// parseDuration parses a duration string; "" and "0" are zero.
+func parseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want a number with a unit, e.g. 10s, 200ms or 1m30s", s)
+	}
+	return Duration(v), nil
+}
+
+// typeError is the error an UnmarshalYAML method returns so that the yaml
+// decoder collects it with the others, as "line N: message".
+func typeError(n *yaml.Node, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+}
+
+// Byte size units.
+const (
+	kilo = 1000
+	kibi = 1024
+)
+
+// byteUnits maps every accepted unit to its number of bytes.
+var byteUnits = map[string]int64{
+	"B":   1,
+	"KB":  kilo,
+	"MB":  kilo * kilo,
+	"GB":  kilo * kilo * kilo,
+	"KiB": kibi,
+	"MiB": kibi * kibi,
+	"GiB": kibi * kibi * kibi,
+}
+
+// byteSizeRE splits "1.5 MiB" into number and unit.
+var byteSizeRE = regexp.MustCompile(`^([+-]?[0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$`)
+
+// UnmarshalYAML reads a plain number of bytes or a number with a unit: B,
+// KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g.
+// "64MiB". Negative sizes parse; validation rejects them.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return typeError(n, "expected a size such as 64MiB")
+	}
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return typeError(n, err.Error())
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the size in the form UnmarshalYAML reads.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+// String returns the size in the largest unit that divides it exactly,
+// binary units first: 67108864 is "64MiB", 1000 is "1KB", 1500 is "1500B".
+func (b ByteSize) String() string {
+	if b == 0 {
+		return "0B"
+	}
+	for _, unit := range []string{"GiB", "MiB", "KiB", "GB", "MB", "KB"} {
+		if n := byteUnits[unit]; int64(b)%n == 0 {
+			return strconv.FormatInt(int64(b)/n, 10) + unit
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+// parseByteSize parses a size; "" is zero.
+func parseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ByteSize(v), nil
+	}
+	m := byteSizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("invalid size %q: want bytes or a number with a unit, e.g. 512KiB or 64MiB", s)
+	}
+	unit := m[2]
+	if unit == "" {
+		unit = "B"
+	}
+	mult, ok := byteUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q (use B, KB, MB, GB, KiB, MiB or GiB)", s, m[2])
+	}
+	return scaleBytes(s, m[1], mult)
+}
+
+// scaleBytes multiplies number by mult, which must give whole bytes that fit
+// in an int64.
+func scaleBytes(s, number string, mult int64) (ByteSize, error) {
+	if v, err := strconv.ParseInt(number, 10, 64); err == nil {
+		if v > math.MaxInt64/mult || v < math.MinInt64/mult {
+			return 0, fmt.Errorf("invalid size %q: too large", s)
+		}
+		return ByteSize(v * mult), nil
+	}
+	f, err := strconv.ParseFloat(number, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	bytes := f * float64(mult)
+	if math.Abs(bytes) >= math.MaxInt64 {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	if bytes != math.Trunc(bytes) {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	return ByteSize(bytes), nil
+}
