@@ -280,6 +280,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		tp:    topicPartition{claim.Topic(), claim.Partition()},
 		tr:    newTracker(),
 		lanes: make(map[string]*lane),
+
+		maxStarted: -1,
 	}
 	workCtx, cancel := context.WithCancel(c.hardCtx)
 	defer cancel()
@@ -301,15 +303,25 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 	p.consume()
 
-	// The claim is over: start nothing new. On a rebalance in-flight work is
-	// canceled now (the next owner redelivers it); on shutdown it may finish
-	// until the shutdown timeout.
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
+	// The claim is over. On a rebalance in-flight work is canceled now (the
+	// next owner redelivers it). On shutdown, deliveries in flight may finish
+	// until the shutdown timeout, and so may queued records below the highest
+	// offset already started: the commit then covers everything delivered,
+	// and a restart redelivers nothing. Nothing above that frontier starts.
+	draining := false
 	select {
 	case <-c.stop:
+		draining = true
 	default:
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.drainBelow = -1
+	if draining {
+		p.drainBelow = p.maxStarted
+	}
+	p.mu.Unlock()
+	if !draining {
 		cancel()
 	}
 	p.wg.Wait()
@@ -329,10 +341,12 @@ type partition struct {
 	tr    *tracker
 	ctx   context.Context // deliveries; canceled on revoke or at the shutdown timeout
 
-	mu     sync.Mutex
-	lanes  map[string]*lane
-	closed bool
-	wg     sync.WaitGroup
+	mu         sync.Mutex
+	lanes      map[string]*lane
+	closed     bool  // start no record, except below drainBelow
+	drainBelow int64 // on shutdown: records below this offset still run
+	maxStarted int64 // highest offset handed to the target
+	wg         sync.WaitGroup
 }
 
 // lane is an ordered queue of records; at most one of its records is being
@@ -451,7 +465,7 @@ func (p *partition) runLane(l *lane) {
 	c := p.c
 	for {
 		p.mu.Lock()
-		if len(l.queue) == 0 || p.closed || c.disabled.Load() != nil {
+		if len(l.queue) == 0 || c.disabled.Load() != nil || (p.closed && l.queue[0].Offset >= p.drainBelow) {
 			l.running = false
 			if len(l.queue) == 0 {
 				delete(p.lanes, l.key)
@@ -461,6 +475,7 @@ func (p *partition) runLane(l *lane) {
 		}
 		rec := l.queue[0]
 		l.queue = l.queue[1:]
+		p.maxStarted = max(p.maxStarted, rec.Offset)
 		p.mu.Unlock()
 
 		err := p.deliver(rec)
