@@ -18,7 +18,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/admin"
 	"github.com/hookbridge/hookbridge/bridge/config"
-	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -147,13 +146,7 @@ func (b *Bridge) Run(ctx context.Context) (err error) {
 			return err
 		}
 		ev := &routeEvents{log: b.log.With("route", r.Name)}
-		chain := target.Chain(tg,
-			dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: r.Name, Group: r.GroupID(), Topic: r.DeadLetter.Topic,
-				Backoff: r.Retry.MaxBackoff.D()}, producer, ev),
-			dispatch.Reply(r.Reply.Topic, producer, ev, r.Retry.MaxBackoff.D()),
-			dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: r.Retry.MaxAttempts, InitialBackoff: r.Retry.InitialBackoff.D(),
-				MaxBackoff: r.Retry.MaxBackoff.D(), MaxAge: r.Retry.MaxAge.D()}, ev),
-		)
+		chain := buildChain(r, tg, producer, ev)
 		c := kafka.NewConsumer(kafka.ConsumerOptions{
 			Route: r, Brokers: brokers, Sarama: rcfg, Target: chain,
 			Logger: b.log, ShutdownTimeout: cfg.ShutdownTimeout.D(),
@@ -243,40 +236,3 @@ func embeddedTopics(cfg *config.Config) []string {
 	}
 	return ts
 }
-
-// routeEvents turns dispatch events into metrics, logs and the consumer's
-// stuck state.
-type routeEvents struct {
-	log      *slog.Logger
-	metrics  *telemetry.Route
-	consumer *kafka.Consumer
-}
-
-func (e *routeEvents) Attempted(ctx context.Context, d *target.Delivery, took time.Duration, err error) {
-	failure := ""
-	if err != nil {
-		failure = target.KindOf(err).String()
-	}
-	e.metrics.Attempt(ctx, d.Record.Topic, took, failure)
-}
-
-func (e *routeEvents) Retrying(ctx context.Context, d *target.Delivery, wait time.Duration, err error) {
-	e.metrics.Retried(ctx, d.Record.Topic)
-	e.log.Debug("retrying", "record", d.Record.ID(), "attempt", d.Attempt, "wait", wait, "error", err)
-}
-
-func (e *routeEvents) Delivered(ctx context.Context, d *target.Delivery) {
-	e.metrics.Delivered(ctx, d.Record.Topic)
-	e.log.Debug("delivered", "record", d.Record.ID(), "attempt", d.Attempt)
-}
-
-func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *dispatch.Failure) {
-	e.metrics.DeadLettered(ctx, rec.Topic)
-	e.log.Warn("dead-lettered", "record", rec.ID(), "attempts", f.Attempts, "error", f.Err)
-}
-
-func (e *routeEvents) Stuck(_ context.Context, rec *target.Record, err error) {
-	e.consumer.Stuck(rec, err)
-}
-
-func (e *routeEvents) Unstuck(_ context.Context, rec *target.Record) { e.consumer.Unstuck(rec) }
