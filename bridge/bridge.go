@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/admin"
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -129,8 +130,10 @@ func (b *Bridge) Run(ctx context.Context) (err error) {
 	cleanups = append(cleanups, func() { _ = producer.Close() })
 
 	consumers := make([]*kafka.Consumer, 0, len(cfg.Routes))
+	targets := &sharedTargets{m: map[string]*shared{}, metrics: metrics, log: b.log}
 	for _, r := range cfg.Routes {
-		tg, err := b.buildTarget(r)
+		sh := targets.get(ctx, r)
+		tg, err := b.buildTarget(ctx, r, sh, metrics)
 		if err != nil {
 			return err
 		}
@@ -146,12 +149,13 @@ func (b *Bridge) Run(ctx context.Context) (err error) {
 			return err
 		}
 		ev := &routeEvents{log: b.log.With("route", r.Name)}
-		chain := buildChain(r, tg, producer, ev)
+		chain := buildChain(r, tg, producer, ev, sh.breaker)
 		c := kafka.NewConsumer(kafka.ConsumerOptions{
 			Route: r, Brokers: brokers, Sarama: rcfg, Target: chain,
 			Logger: b.log, ShutdownTimeout: cfg.ShutdownTimeout.D(),
 		})
 		ev.consumer = c
+		sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to != dispatch.BreakerClosed) })
 		ev.metrics = metrics.Route(r.Name, r.GroupID(), c.Stats)
 		cleanups = append(cleanups, ev.metrics.Close)
 		c.SetMetrics(ev.metrics)
@@ -196,10 +200,11 @@ func (b *Bridge) Run(ctx context.Context) (err error) {
 	return errors.Join(runErrs...)
 }
 
-func (b *Bridge) buildTarget(r config.Route) (target.Target, error) {
+func (b *Bridge) buildTarget(ctx context.Context, r config.Route, sh *shared, m *telemetry.Metrics) (target.Target, error) {
 	if r.Target.Webhook != nil {
 		return webhook.New(webhook.Options{Route: r.Name, Group: r.GroupID(), Config: *r.Target.Webhook,
-			Version: b.opts.Version, CaptureReply: r.Reply.Topic != "", Logger: b.log})
+			Version: b.opts.Version, CaptureReply: r.Reply.Topic != "", Logger: b.log,
+			Limiter: sh.limiter, RateLimited: sh.rateLimited(ctx, m)})
 	}
 	if b.opts.Plugins == nil {
 		return nil, fmt.Errorf("route %s: plugin targets are not available in this build", r.Name)

@@ -5,14 +5,18 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
-// routeEvents turns dispatch events into metrics, logs and the consumer's
-// stuck state.
+// routeEvents turns dispatch events into metrics, logs, events on the
+// record's process span (the span in ctx) and the consumer's stuck state.
+// Log lines use the *Context methods, so they carry trace_id and span_id.
 type routeEvents struct {
 	log      *slog.Logger
 	metrics  *telemetry.Route
@@ -29,21 +33,59 @@ func (e *routeEvents) Attempted(ctx context.Context, d *target.Delivery, took ti
 
 func (e *routeEvents) Retrying(ctx context.Context, d *target.Delivery, wait time.Duration, err error) {
 	e.metrics.Retried(ctx, d.Record.Topic)
-	e.log.Debug("retrying", "record", d.Record.ID(), "attempt", d.Attempt, "wait", wait, "error", err)
+	spanEvent(ctx, telemetry.EventRetry, append(errorAttrs(err), telemetry.KeyAttempt.Int(d.Attempt),
+		telemetry.KeyRetryWait.Float64(wait.Seconds()))...)
+	e.log.DebugContext(ctx, "retrying", "record", d.Record.ID(), "attempt", d.Attempt, "wait", wait, "error", err)
+}
+
+func (e *routeEvents) Waiting(ctx context.Context, d *target.Delivery, open *dispatch.BreakerOpenError) {
+	spanEvent(ctx, telemetry.EventBreakerWait, telemetry.KeyBreakerTarget.String(open.Target),
+		telemetry.KeyBreakerState.String(open.State.String()))
+	e.log.DebugContext(ctx, "waiting for the target's breaker", "record", d.Record.ID(), "state", open.State.String())
 }
 
 func (e *routeEvents) Delivered(ctx context.Context, d *target.Delivery) {
 	e.metrics.Delivered(ctx, d.Record.Topic)
-	e.log.Debug("delivered", "record", d.Record.ID(), "attempt", d.Attempt)
+	span := trace.SpanFromContext(ctx)
+	span.AddEvent(telemetry.EventDelivered, trace.WithAttributes(telemetry.KeyAttempt.Int(d.Attempt)))
+	span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDelivered), telemetry.KeyAttempts.Int(d.Attempt))
+	e.log.DebugContext(ctx, "delivered", "record", d.Record.ID(), "attempt", d.Attempt)
 }
 
 func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *dispatch.Failure) {
 	e.metrics.DeadLettered(ctx, rec.Topic)
-	e.log.Warn("dead-lettered", "record", rec.ID(), "attempts", f.Attempts, "error", f.Err)
+	span := trace.SpanFromContext(ctx)
+	span.AddEvent(telemetry.EventDeadLettered, trace.WithAttributes(
+		append(errorAttrs(f.Err), telemetry.KeyAttempts.Int(f.Attempts))...))
+	span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDeadLettered), telemetry.KeyAttempts.Int(f.Attempts))
+	e.log.WarnContext(ctx, "dead-lettered", "record", rec.ID(), "attempts", f.Attempts, "error", f.Err)
 }
 
-func (e *routeEvents) Stuck(_ context.Context, rec *target.Record, err error) {
+func (e *routeEvents) Stuck(ctx context.Context, rec *target.Record, err error) {
+	spanEvent(ctx, telemetry.EventStuck, errorAttrs(err)...)
 	e.consumer.Stuck(rec, err)
 }
 
-func (e *routeEvents) Unstuck(_ context.Context, rec *target.Record) { e.consumer.Unstuck(rec) }
+func (e *routeEvents) Unstuck(ctx context.Context, rec *target.Record) {
+	spanEvent(ctx, telemetry.EventUnstuck)
+	e.consumer.Unstuck(rec)
+}
+
+// spanEvent adds an event to the span in ctx (the record's process span).
+func spanEvent(ctx context.Context, name string, attrs ...attribute.KeyValue) {
+	trace.SpanFromContext(ctx).AddEvent(name, trace.WithAttributes(attrs...))
+}
+
+// errorAttrs describe a failure on a span event: its kind, its HTTP status
+// when it had one, and its message.
+func errorAttrs(err error) []attribute.KeyValue {
+	if err == nil {
+		return nil
+	}
+	attrs := []attribute.KeyValue{telemetry.KeyErrorKind.String(target.KindOf(err).String()),
+		telemetry.KeyExceptionMessage.String(err.Error())}
+	if st := target.StatusOf(err); st != 0 {
+		attrs = append(attrs, telemetry.KeyErrorStatus.Int(st))
+	}
+	return attrs
+}

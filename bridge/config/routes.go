@@ -68,6 +68,9 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin) {
 	r.Breaker.validate(v, path+".breaker")
 	r.notOwnTopic(v, path+".dead_letter.topic", r.DeadLetter.Topic)
 	r.notOwnTopic(v, path+".reply.topic", r.Reply.Topic)
+	if w := r.Target.Webhook; w != nil && w.Batch.MaxMessages > 0 && r.Reply.Topic != "" {
+		v.addf(path+".reply.topic", "cannot be used with webhook batch mode (a batch answer is not a per-record reply)")
+	}
 }
 
 // notOwnTopic checks that an output topic is not one the route consumes.

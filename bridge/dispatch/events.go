@@ -14,6 +14,9 @@ type Events interface {
 	Attempted(ctx context.Context, d *target.Delivery, took time.Duration, err error)
 	// Retrying reports that the record waits before its next attempt.
 	Retrying(ctx context.Context, d *target.Delivery, wait time.Duration, err error)
+	// Waiting reports that the record waits for its target's open (or
+	// half-open, probing) breaker; no attempt was made or spent.
+	Waiting(ctx context.Context, d *target.Delivery, open *BreakerOpenError)
 	// Delivered reports a record the target accepted.
 	Delivered(ctx context.Context, d *target.Delivery)
 	// DeadLettered reports a record written to the dead-letter topic.
@@ -33,6 +36,7 @@ type NopEvents struct{}
 
 func (NopEvents) Attempted(context.Context, *target.Delivery, time.Duration, error) {}
 func (NopEvents) Retrying(context.Context, *target.Delivery, time.Duration, error)  {}
+func (NopEvents) Waiting(context.Context, *target.Delivery, *BreakerOpenError)      {}
 func (NopEvents) Delivered(context.Context, *target.Delivery)                       {}
 func (NopEvents) DeadLettered(context.Context, *target.Record, *Failure)            {}
 func (NopEvents) Stuck(context.Context, *target.Record, error)                      {}

@@ -28,6 +28,7 @@ const (
 	evAttempted    = "attempted"
 	evRetrying     = "retrying"
 	evDelivered    = "delivered"
+	evWaiting      = "waiting"
 	evDeadLettered = "deadlettered"
 	evStuck        = "stuck"
 	evUnstuck      = "unstuck"
@@ -65,6 +66,10 @@ func (r *recorder) Attempted(_ context.Context, d *target.Delivery, _ time.Durat
 
 func (r *recorder) Retrying(_ context.Context, d *target.Delivery, wait time.Duration, err error) {
 	r.add(event{kind: evRetrying, attempt: d.Attempt, route: d.Route, rec: d.Record, wait: wait, err: err})
+}
+
+func (r *recorder) Waiting(_ context.Context, d *target.Delivery, open *dispatch.BreakerOpenError) {
+	r.add(event{kind: evWaiting, attempt: d.Attempt, route: d.Route, rec: d.Record, err: open})
 }
 
 func (r *recorder) Delivered(_ context.Context, d *target.Delivery) {

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -57,18 +58,39 @@ func (f *Failure) Unwrap() error { return f.Err }
 // Retry retries retryable failures per p. It returns nil once the target
 // accepted the record, a *Failure when the record failed for good, and any
 // other error (cancellation, stop, a Gone target) unchanged.
+//
+// A *BreakerOpenError from below is not a failure: Retry waits until the
+// breaker is ready and asks again, spending none of MaxAttempts; so does a
+// failed half-open probe (*ProbeError). Only MaxAge bounds that wait.
 func Retry(p RetryPolicy, ev Events) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-			var began, first time.Time
-			for n := 1; ; n++ {
+			var began, first, last time.Time
+			var lastErr error
+			spent := 0 // attempts that count against MaxAttempts
+			for n := 1; ; {
 				attempt := *d
 				attempt.Attempt = n
 				start := time.Now()
-				if n == 1 {
+				if began.IsZero() {
 					began = start
 				}
 				res, err := next.Deliver(ctx, &attempt)
+				var open *BreakerOpenError
+				if errors.As(err, &open) {
+					if p.MaxAge > 0 && time.Since(began) > p.MaxAge {
+						if lastErr == nil {
+							first, last, lastErr = began, time.Now(), err
+						}
+						return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: last, Err: lastErr}
+					}
+					ev.Waiting(ctx, &attempt, open)
+					if err := waitReady(ctx, open.Ready, p.MaxAge, began); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				n++
 				ev.Attempted(ctx, &attempt, time.Since(start), err)
 				if err == nil {
 					ev.Delivered(ctx, &attempt)
@@ -78,18 +100,24 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 				if first.IsZero() {
 					first = now
 				}
+				last, lastErr = now, err
+				var probe *ProbeError
+				if errors.As(err, &probe) {
+					continue // the breaker is open again; the next call waits for it
+				}
+				spent++
 				switch target.KindOf(err) {
 				case target.Canceled, target.Gone:
 					return nil, err
 				case target.Permanent:
-					return nil, &Failure{Attempts: n, FirstFailed: first, LastFailed: now, Err: err}
+					return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
-				wait := p.Backoff(n, target.RetryAfterOf(err))
-				if n >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
-					return nil, &Failure{Attempts: n, FirstFailed: first, LastFailed: now, Err: err}
+				wait := p.Backoff(spent, target.RetryAfterOf(err))
+				if spent >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
+					return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				ev.Retrying(ctx, &attempt, wait, err)
 				if err := sleep(ctx, wait); err != nil {
@@ -98,4 +126,25 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 			}
 		})
 	}
+}
+
+// waitReady waits for an open breaker to be worth asking again, for at most
+// until maxAge after began when maxAge is set.
+func waitReady(ctx context.Context, ready <-chan struct{}, maxAge time.Duration, began time.Time) error {
+	var limit <-chan time.Time
+	if maxAge > 0 {
+		t := time.NewTimer(max(time.Until(began.Add(maxAge)), 0) + time.Millisecond)
+		defer t.Stop()
+		limit = t.C
+	}
+	stop, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	select {
+	case <-ready:
+	case <-limit:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-stop:
+		return ErrStopping
+	}
+	return nil
 }

@@ -57,10 +57,11 @@ type Consumer struct {
 	stop    <-chan struct{} // closed when shutdown starts
 	hardCtx context.Context // ends shutdown_timeout after shutdown starts
 
-	mu      sync.Mutex
-	parts   map[topicPartition]*partition
-	reasons map[topicPartition]map[string]bool
-	paused  map[topicPartition]bool // what sarama was told
+	mu           sync.Mutex
+	parts        map[topicPartition]*partition
+	reasons      map[topicPartition]map[string]bool
+	routeReasons map[string]bool         // pause every partition (open breaker, disabled)
+	paused       map[topicPartition]bool // what sarama was told
 
 	joined   atomic.Bool
 	disabled atomic.Pointer[error]
@@ -83,6 +84,8 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		parts:   make(map[topicPartition]*partition),
 		reasons: make(map[topicPartition]map[string]bool),
 		paused:  make(map[topicPartition]bool),
+
+		routeReasons: make(map[string]bool),
 	}
 }
 
@@ -178,8 +181,20 @@ func (c *Consumer) Disable(err error) {
 		return
 	}
 	c.log.Error("route disabled; its partitions are paused until restart", "error", err)
+	c.PauseAll("disabled", true)
+}
+
+// PauseAll pauses (on) or resumes (off) fetching of every partition the route
+// owns now or later, for reason. Records already fetched are held, in order.
+// A partition fetches again once no reason, route-wide or its own, is left.
+func (c *Consumer) PauseAll(reason string, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if on {
+		c.routeReasons[reason] = true
+	} else {
+		delete(c.routeReasons, reason)
+	}
 	for tp := range c.parts {
 		c.applyPauseLocked(tp)
 	}
@@ -245,7 +260,7 @@ func (c *Consumer) applyPauseLocked(tp topicPartition) {
 	if _, owned := c.parts[tp]; !owned {
 		return
 	}
-	want := len(c.reasons[tp]) > 0 || c.disabled.Load() != nil
+	want := len(c.reasons[tp]) > 0 || len(c.routeReasons) > 0
 	if want == c.paused[tp] {
 		return
 	}

@@ -7,15 +7,20 @@ import (
 	"slices"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // Producer writes dead-letter and reply records. Produce returns nil only once
 // every record was acknowledged by all in-sync replicas.
 type Producer struct {
-	sp sarama.SyncProducer
+	sp     sarama.SyncProducer
+	tracer trace.Tracer
 }
 
 var _ dispatch.Producer = (*Producer)(nil)
@@ -27,21 +32,34 @@ func NewProducer(client sarama.Client) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	return &Producer{sp: sp}, nil
+	return &Producer{sp: sp, tracer: otel.Tracer(telemetry.ScopeName)}, nil
 }
 
 // Produce sends recs and waits for their acknowledgement or ctx. When ctx ends
 // first the outcome is unknown and an error is returned; the caller retries,
 // which may duplicate (at-least-once).
+//
+// Every record gets a PRODUCER span "send <topic>", a child of the span in
+// ctx (a record's process span), whose context replaces the traceparent and
+// tracestate headers of the record sent (telemetry.InjectRecord): a consumer
+// of the dead-letter or reply topic continues the same trace. The span ends
+// at the acknowledgement, with the partition and offset written, or with the
+// error.
 func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	msgs := make([]*sarama.ProducerMessage, len(recs))
+	spans := make([]trace.Span, len(recs))
 	for i, r := range recs {
+		sctx, span := p.tracer.Start(ctx, telemetry.SpanSendPrefix+r.Topic,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(telemetry.SendAttrs(r.Topic, r.Key, len(r.Value))...))
+		spans[i] = span
+		hs := telemetry.InjectRecord(sctx, r.Headers)
 		m := &sarama.ProducerMessage{Topic: r.Topic, Value: sarama.ByteEncoder(r.Value)}
 		if r.Key != nil {
 			m.Key = sarama.ByteEncoder(r.Key)
 		}
-		m.Headers = make([]sarama.RecordHeader, len(r.Headers))
-		for j, h := range r.Headers {
+		m.Headers = make([]sarama.RecordHeader, len(hs))
+		for j, h := range hs {
 			m.Headers[j] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
 		}
 		msgs[i] = m
@@ -50,12 +68,46 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	go func() { done <- p.sp.SendMessages(msgs) }()
 	select {
 	case err := <-done:
+		endSendSpans(spans, msgs, err)
 		if err != nil {
 			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, flattenProducerErrors(err))
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, context.Cause(ctx))
+		err := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, context.Cause(ctx))
+		for _, s := range spans {
+			s.RecordError(err)
+			s.SetStatus(codes.Error, "outcome unknown: "+err.Error())
+			s.End()
+		}
+		return err
+	}
+}
+
+// endSendSpans ends the span of each message: acknowledged ones with their
+// partition and offset, failed ones (all, when err does not say which) with
+// their error.
+func endSendSpans(spans []trace.Span, msgs []*sarama.ProducerMessage, err error) {
+	failed := make(map[*sarama.ProducerMessage]error)
+	var pes sarama.ProducerErrors
+	if errors.As(err, &pes) {
+		for _, pe := range pes {
+			failed[pe.Msg] = pe.Err
+		}
+	}
+	for i, m := range msgs {
+		s := spans[i]
+		merr, ok := failed[m]
+		if !ok && err != nil && len(failed) == 0 {
+			merr, ok = err, true
+		}
+		if ok {
+			s.RecordError(merr)
+			s.SetStatus(codes.Error, merr.Error())
+		} else {
+			s.SetAttributes(telemetry.SentAttrs(m.Partition, m.Offset)...)
+		}
+		s.End()
 	}
 }
 

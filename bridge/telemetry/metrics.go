@@ -23,6 +23,8 @@ const (
 	LabelTopic     = "topic"
 	LabelPartition = "partition"
 	LabelOutcome   = "outcome"
+	LabelTarget    = "target"
+	LabelState     = "state"
 )
 
 // PartitionStats is a snapshot of one partition a route owns.
@@ -49,9 +51,12 @@ type Metrics struct {
 
 	consumed, delivered, retried, deadLettered, failed, filtered metric.Int64Counter
 	duration                                                     metric.Float64Histogram
+	transitions, rateLimited                                     metric.Int64Counter
+	rateLimitedWait                                              metric.Float64Counter
 
-	mu      sync.Mutex
-	sources map[*Route]func() RouteStats
+	mu       sync.Mutex
+	sources  map[*Route]func() RouteStats
+	breakers map[string]func() int64
 }
 
 // NewMetrics builds the meter provider and its Prometheus registry.
@@ -66,6 +71,7 @@ func NewMetrics() (*Metrics, error) {
 		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
 		registry: reg,
 		sources:  make(map[*Route]func() RouteStats),
+		breakers: make(map[string]func() int64),
 	}
 	meter := m.provider.Meter("github.com/hookbridge/hookbridge")
 	counter := func(name, desc string) metric.Int64Counter {
@@ -85,6 +91,18 @@ func NewMetrics() (*Metrics, error) {
 		metric.WithDescription("Duration of one delivery attempt."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 	if err != nil {
+		return nil, err
+	}
+	if m.transitions, err = meter.Int64Counter("hookbridge.breaker.transitions", metric.WithUnit("{transition}"),
+		metric.WithDescription("Circuit breaker state transitions, by target and new state.")); err != nil {
+		return nil, err
+	}
+	if m.rateLimited, err = meter.Int64Counter("hookbridge.ratelimit.waits", metric.WithUnit("{wait}"),
+		metric.WithDescription("Requests that waited for the target's rate limiter.")); err != nil {
+		return nil, err
+	}
+	if m.rateLimitedWait, err = meter.Float64Counter("hookbridge.ratelimit.wait", metric.WithUnit("s"),
+		metric.WithDescription("Total time requests waited for the target's rate limiter.")); err != nil {
 		return nil, err
 	}
 	if err := m.registerGauges(meter); err != nil {
@@ -124,9 +142,17 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	breaker, err := meter.Int64ObservableGauge("hookbridge.breaker.state", metric.WithUnit("{state}"),
+		metric.WithDescription("Circuit breaker state per target: 0 closed, 1 half-open, 2 open."))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		for name, state := range m.breakers {
+			o.ObserveInt64(breaker, state(), metric.WithAttributes(attribute.String(LabelTarget, name)))
+		}
 		for r, src := range m.sources {
 			st := src()
 			o.ObserveInt64(inRecs, st.InFlightRecords, metric.WithAttributeSet(r.attrs))
@@ -148,7 +174,7 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 			o.ObserveInt64(stuck, ns, metric.WithAttributeSet(r.attrs))
 		}
 		return nil
-	}, lag, age, paused, stuck, inRecs, inBytes)
+	}, lag, age, paused, stuck, inRecs, inBytes, breaker)
 	return err
 }
 
@@ -162,6 +188,25 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 
 // Shutdown stops the meter provider.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
+
+// Breaker registers the state gauge of a target's breaker.
+func (m *Metrics) Breaker(targetName string, state func() int64) {
+	m.mu.Lock()
+	m.breakers[targetName] = state
+	m.mu.Unlock()
+}
+
+// BreakerTransition counts a breaker's move to state.
+func (m *Metrics) BreakerTransition(ctx context.Context, targetName, state string) {
+	m.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String(LabelTarget, targetName), attribute.String(LabelState, state)))
+}
+
+// RateLimited counts a request that waited for its target's rate limiter.
+func (m *Metrics) RateLimited(ctx context.Context, targetName string, wait time.Duration) {
+	a := metric.WithAttributes(attribute.String(LabelTarget, targetName))
+	m.rateLimited.Add(ctx, 1, a)
+	m.rateLimitedWait.Add(ctx, wait.Seconds(), a)
+}
 
 // Route returns the instruments of one route. stats, when not nil, is polled
 // for the gauges at every scrape; it must be cheap and safe for concurrent use.

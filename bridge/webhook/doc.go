@@ -31,6 +31,12 @@
 // followed) and other 4xx are permanent. At most 1 MiB of a response body is
 // read. Header values are never logged.
 //
-// Only single-record requests exist so far; batch mode will build a different
-// body and headers and reuse the transport and the answer classification.
+// Batch mode (batch.max_messages > 0) gathers the records of concurrent
+// deliveries into one application/cloudevents-batch+json request: one
+// structured CloudEvent per record, with the extensions topic, partition,
+// offset and key. The batch has its own webhook-id and signature; each record
+// keeps its own outcome, and a 2xx answer {"failed": ["<webhook-id>", ...]}
+// fails just those records (they are retried alone).
+//
+// A shared rate limiter (rate_limit) paces requests, one token per request.
 package webhook

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/signing"
@@ -68,6 +69,11 @@ type Options struct {
 	// Now is the clock of webhook-timestamp and Retry-After dates.
 	// Default time.Now.
 	Now func() time.Time
+	// Limiter, when set, paces requests: each waits for a token first. It is
+	// shared by every route that posts to the same URL.
+	Limiter *rate.Limiter
+	// RateLimited, when set, is told of every wait the limiter imposed.
+	RateLimited func(wait time.Duration)
 }
 
 // Target POSTs records to one webhook URL, one record per request. It holds
@@ -88,6 +94,9 @@ type Target struct {
 	capture        bool
 	forwardHeaders bool
 	userAgent      string
+	limiter        *rate.Limiter
+	rateLimited    func(time.Duration)
+	batch          *batcher // nil in single-record mode
 }
 
 var (
@@ -136,8 +145,8 @@ func New(opts Options) (*Target, error) {
 		}
 	}
 
-	if cfg.Batch.MaxMessages > 0 {
-		errs = append(errs, errors.New("batch mode (batch.max_messages > 0) is not implemented yet"))
+	if cfg.Batch.MaxMessages > 0 && opts.CaptureReply {
+		errs = append(errs, errBatchReply)
 	}
 
 	if len(errs) > 0 {
@@ -158,9 +167,14 @@ func New(opts Options) (*Target, error) {
 		capture:        opts.CaptureReply,
 		forwardHeaders: cfg.ForwardHeaders == nil || *cfg.ForwardHeaders,
 		userAgent:      "hookbridge",
+		limiter:        opts.Limiter,
+		rateLimited:    opts.RateLimited,
 	}
 	if t.timeout <= 0 {
 		t.timeout = DefaultTimeout
+	}
+	if cfg.Batch.MaxMessages > 0 {
+		t.batch = newBatcher(t, cfg.Batch)
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -234,6 +248,12 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	if ctx.Err() != nil {
 		return nil, t.contextError(ctx, nil)
 	}
+	if t.batch != nil {
+		return t.batch.deliver(ctx, d)
+	}
+	if err := t.pace(ctx); err != nil {
+		return nil, err
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 
@@ -250,6 +270,30 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	}
 	defer resp.Body.Close()
 	return t.response(ctx, reqCtx, resp)
+}
+
+// pace waits for the rate limiter's token, if there is a limiter.
+func (t *Target) pace(ctx context.Context) error {
+	if t.limiter == nil {
+		return nil
+	}
+	r := t.limiter.Reserve()
+	wait := r.Delay()
+	if wait == 0 {
+		return nil
+	}
+	if t.rateLimited != nil {
+		t.rateLimited(wait)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return t.contextError(ctx, nil)
+	}
 }
 
 // Close closes the idle connections of the pool. Call it after the last

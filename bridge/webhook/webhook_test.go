@@ -461,7 +461,6 @@ func TestNewRejects(t *testing.T) {
 		}}, errHas: []string{`"webhook-id"`, `"Kafka-Topic"`, `"ce-id"`, `"traceparent"`, `"Host"`, `"Hookbridge-Attempt"`}},
 		{name: "bad header", cfg: config.Webhook{URL: "http://h/", Headers: map[string]string{"bad name": "x", "X-Token": "t0k\r\nen"}},
 			errHas: []string{`"bad name" is not a valid header name`, `the value of "X-Token"`}, never: []string{"t0k"}},
-		{name: "batch", cfg: config.Webhook{URL: "http://h/", Batch: config.Batch{MaxMessages: 10}}, errHas: []string{"batch mode"}},
 		{name: "everything at once", cfg: config.Webhook{URL: "gopher://h/", SigningSecrets: []string{"nope"}, Headers: map[string]string{"ce-type": "x"}},
 			errHas: []string{"url scheme", "signing_secrets", `"ce-type"`}},
 	}

@@ -1,0 +1,214 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// BreakerState is a breaker's state as the rest of the bridge sees it.
+type BreakerState int
+
+// Breaker states; the numbers are the values of the breaker-state gauge.
+const (
+	BreakerClosed   BreakerState = 0
+	BreakerHalfOpen BreakerState = 1
+	BreakerOpen     BreakerState = 2
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerHalfOpen:
+		return "half-open"
+	case BreakerOpen:
+		return "open"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// BreakerSettings configure a Breaker.
+type BreakerSettings struct {
+	Name                string
+	FailureRatio        float64       // trip at this failure ratio ...
+	MinRequests         int           // ... over at least this many requests in the window
+	ConsecutiveFailures int           // or after this many failures in a row; 0 = off
+	OpenTimeout         time.Duration // open → half-open after this long
+	Window              time.Duration // rolling window of the ratio; default 60s
+}
+
+// Breaker is the circuit breaker of one target (a webhook URL or a plugin),
+// shared by every route that uses it. Only retryable failures count; a
+// permanent rejection means the target is up, and cancellations are ignored.
+//
+// An open breaker is not a failure: the Breaker layer answers "not now" with a
+// *BreakerOpenError, the Retry layer waits for the breaker without spending
+// the record's attempts, and subscribers (the routes' consumers) pause their
+// partitions until it closes again. In half-open state one real record is the
+// probe.
+type Breaker struct {
+	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+	timeout time.Duration
+	name    string
+
+	mu       sync.Mutex
+	state    BreakerState
+	openedAt time.Time
+	changed  chan struct{} // closed and replaced at every transition
+	subs     []func(BreakerState)
+}
+
+// NewBreaker builds a closed breaker.
+func NewBreaker(s BreakerSettings) *Breaker {
+	b := &Breaker{timeout: s.OpenTimeout, name: s.Name, changed: make(chan struct{})}
+	window := s.Window
+	if window <= 0 {
+		window = time.Minute
+	}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         s.Name,
+		MaxRequests:  1,
+		Interval:     window,
+		BucketPeriod: window / 6,
+		Timeout:      s.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			if s.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(s.ConsecutiveFailures) {
+				return true
+			}
+			return c.Requests >= uint32(max(s.MinRequests, 1)) &&
+				float64(c.TotalFailures)/float64(c.Requests) >= s.FailureRatio
+		},
+		IsSuccessful: func(err error) bool { return err == nil || target.KindOf(err) != target.Retryable },
+		IsExcluded:   func(err error) bool { return err != nil && target.KindOf(err) == target.Canceled },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			b.transition(fromGobreaker(to))
+		},
+	})
+	return b
+}
+
+func fromGobreaker(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	}
+	return BreakerClosed
+}
+
+// Name is the target the breaker guards.
+func (b *Breaker) Name() string { return b.name }
+
+// State returns the current state.
+func (b *Breaker) State() BreakerState {
+	_ = b.cb.State() // lets an expired open state become half-open
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// Subscribe calls fn at every state transition. fn runs while the breaker is
+// locked: it must be quick and must not call the breaker.
+func (b *Breaker) Subscribe(fn func(BreakerState)) {
+	b.mu.Lock()
+	b.subs = append(b.subs, fn)
+	b.mu.Unlock()
+}
+
+func (b *Breaker) transition(to BreakerState) {
+	b.mu.Lock()
+	b.state = to
+	if to == BreakerOpen {
+		b.openedAt = time.Now()
+	}
+	close(b.changed)
+	b.changed = make(chan struct{})
+	subs := b.subs
+	b.mu.Unlock()
+	for _, fn := range subs {
+		fn(to)
+	}
+}
+
+// BreakerOpenError says the target's breaker does not let the record through
+// now. It is not a failure of the record. Ready is closed when it is worth
+// asking again.
+type BreakerOpenError struct {
+	Target string
+	State  BreakerState
+	Ready  <-chan struct{}
+}
+
+func (e *BreakerOpenError) Error() string {
+	return fmt.Sprintf("breaker of %s is %s", e.Target, e.State)
+}
+
+// ProbeError is the failure of a half-open breaker's probe: it re-opens the
+// breaker and, like a wait for an open breaker, does not spend the record's
+// attempts.
+type ProbeError struct{ Err error }
+
+func (e *ProbeError) Error() string { return "probe failed: " + e.Err.Error() }
+func (e *ProbeError) Unwrap() error { return e.Err }
+
+// ready returns a channel closed when it is worth asking the breaker again:
+// at the next transition, or when the open timeout expires (an open breaker
+// turns half-open lazily, on the next request), or after one open timeout in
+// half-open state (a probe that was canceled frees its slot without a
+// transition).
+func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
+	b.mu.Lock()
+	state, changed, openedAt := b.state, b.changed, b.openedAt
+	b.mu.Unlock()
+	wait := b.timeout
+	if state == BreakerOpen {
+		wait = time.Until(openedAt.Add(b.timeout))
+	}
+	ch := make(chan struct{})
+	go func() {
+		t := time.NewTimer(max(wait, time.Millisecond))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-changed:
+		}
+		close(ch)
+	}()
+	return state, ch
+}
+
+// BreakerLayer puts b in front of the target.
+func BreakerLayer(b *Breaker) target.Layer {
+	return func(next target.Target) target.Target {
+		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			done, err := b.cb.Allow()
+			if err != nil {
+				if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+					state, ready := b.ready()
+					if state == BreakerClosed { // changed under us: ask again at once
+						c := make(chan struct{})
+						close(c)
+						ready = c
+					}
+					return nil, &BreakerOpenError{Target: b.name, State: state, Ready: ready}
+				}
+				return nil, err
+			}
+			probe := b.State() == BreakerHalfOpen
+			res, err := next.Deliver(ctx, d)
+			done(err)
+			if err != nil && probe && target.KindOf(err) == target.Retryable {
+				return nil, &ProbeError{Err: err}
+			}
+			return res, err
+		})
+	}
+}

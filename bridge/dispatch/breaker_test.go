@@ -1,0 +1,167 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+func newTestBreaker(consecutive int, open time.Duration) *dispatch.Breaker {
+	return dispatch.NewBreaker(dispatch.BreakerSettings{Name: "t", FailureRatio: 1, MinRequests: 1000,
+		ConsecutiveFailures: consecutive, OpenTimeout: open})
+}
+
+var errDown = errors.New("503")
+
+func TestBreakerCountsOnlyRetryableFailures(t *testing.T) {
+	b := newTestBreaker(3, time.Hour)
+	fails := target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		switch d.Record.Offset {
+		case 0:
+			return nil, target.NewPermanent(errors.New("400"))
+		case 1:
+			return nil, context.Canceled
+		}
+		return nil, errDown
+	})
+	tg := dispatch.BreakerLayer(b)(fails)
+	call := func(off int64) error {
+		_, err := tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: off}})
+		return err
+	}
+	for range 10 { // permanent rejections and cancellations never trip it
+		_ = call(0)
+		_ = call(1)
+	}
+	if s := b.State(); s != dispatch.BreakerClosed {
+		t.Fatalf("state %s after permanent and canceled outcomes", s)
+	}
+	for range 3 {
+		if err := call(2); !errors.Is(err, errDown) {
+			t.Fatalf("closed breaker returned %v", err)
+		}
+	}
+	if s := b.State(); s != dispatch.BreakerOpen {
+		t.Fatalf("state %s after 3 consecutive failures", s)
+	}
+	var open *dispatch.BreakerOpenError
+	if err := call(2); !errors.As(err, &open) || open.State != dispatch.BreakerOpen {
+		t.Fatalf("open breaker returned %v", err)
+	}
+}
+
+// While the breaker is open, records wait without spending attempts and
+// nothing fails for good; once the target is back every record is delivered.
+func TestRetryWaitsForOpenBreaker(t *testing.T) {
+	b := newTestBreaker(2, 20*time.Millisecond)
+	var states []dispatch.BreakerState
+	var mu sync.Mutex
+	b.Subscribe(func(s dispatch.BreakerState) { mu.Lock(); states = append(states, s); mu.Unlock() })
+
+	var calls, down atomic.Int64
+	down.Store(1)
+	tg := target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		calls.Add(1)
+		if down.Load() == 1 {
+			return nil, errDown
+		}
+		return &target.Result{}, nil
+	})
+	ev := &recorder{}
+	chain := target.Chain(tg,
+		dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, ev),
+		dispatch.BreakerLayer(b))
+
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := chain.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: int64(i)}})
+			errs <- err
+		}()
+	}
+	waitUntil(t, "breaker to open and probe at least twice", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		opens := 0
+		for _, s := range states {
+			if s == dispatch.BreakerOpen {
+				opens++
+			}
+		}
+		return opens >= 3
+	})
+	down.Store(0)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("record failed during an outage: %v", err)
+		}
+	}
+	mu.Lock()
+	last := states[len(states)-1]
+	mu.Unlock()
+	if last != dispatch.BreakerClosed {
+		t.Fatalf("breaker ended %s", last)
+	}
+	if len(ev.of(evWaiting)) == 0 {
+		t.Fatal("no record waited for the breaker")
+	}
+}
+
+// A failed half-open probe does not spend the probing record's attempts: a
+// record with a budget of one attempt survives any number of failed probes.
+func TestFailedProbeSpendsNoAttempt(t *testing.T) {
+	b := newTestBreaker(1, 5*time.Millisecond)
+	var calls atomic.Int64
+	tg := target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		if calls.Add(1) <= 4 { // the tripping call and three probes fail
+			return nil, errDown
+		}
+		return &target.Result{}, nil
+	})
+	layer := dispatch.BreakerLayer(b)(tg)
+	_, _ = layer.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: 0}}) // trips the breaker
+	chain := dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 1, MaxBackoff: time.Millisecond}, &recorder{})(layer)
+	if _, err := chain.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: 1}}); err != nil {
+		t.Fatalf("record with one attempt failed through failed probes: %v", err)
+	}
+	if got := calls.Load(); got != 5 {
+		t.Fatalf("%d calls, want 5 (trip, 3 failed probes, success)", got)
+	}
+}
+
+// max_age bounds the wait for an open breaker: past it the record fails for
+// good (and would be dead-lettered), as the operator asked.
+func TestMaxAgeBoundsBreakerWait(t *testing.T) {
+	b := newTestBreaker(1, time.Hour)
+	tg := dispatch.BreakerLayer(b)(target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		return nil, errDown
+	}))
+	_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{}}) // trips
+	chain := dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 10, MaxBackoff: time.Millisecond, MaxAge: 20 * time.Millisecond}, &recorder{})(tg)
+	_, err := chain.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: 1}})
+	var f *dispatch.Failure
+	if !errors.As(err, &f) {
+		t.Fatalf("err %v, want a *Failure after max_age", err)
+	}
+	if f.Attempts != 0 {
+		t.Fatalf("%d attempts spent while the breaker was open", f.Attempts)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,79 @@
+package dispatch
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// Trace is the outermost layer: it runs the whole chain for a record inside
+// a CONSUMER span named "process <topic>". The span's parent is the trace
+// context the producer left in the record's headers (traceparent, else
+// ce_traceparent; see telemetry.ExtractRecord), and it links to that context
+// too; a record without a valid one starts a new trace. It carries the
+// messaging semantic-convention attributes of the record (telemetry.ProcessAttrs).
+//
+// The span ends when the chain returns, which is when the record reached a
+// terminal outcome (delivered, or written to the dead-letter topic) or was
+// abandoned (its context ended) — never when it is handed on. Only an
+// abandoned record sets the span's status to Error: a dead-lettered record is
+// a terminal outcome, and its failed attempts carry their own errors.
+// The layers below add span events to it (retry, dead-lettering, stuck)
+// through the Events they are given, using trace.SpanFromContext.
+func Trace(tr trace.Tracer, route, group string) target.Layer {
+	return func(next target.Target) target.Target {
+		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			rec := d.Record
+			parent, producer := telemetry.ExtractRecord(ctx, rec.Headers)
+			opts := []trace.SpanStartOption{
+				trace.WithSpanKind(trace.SpanKindConsumer),
+				trace.WithAttributes(telemetry.ProcessAttrs(route, group, rec.Topic, rec.Partition, rec.Offset,
+					rec.Key, len(rec.Value), rec.ID())...),
+			}
+			if producer.IsValid() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
+			}
+			ctx, span := tr.Start(parent, telemetry.SpanProcessPrefix+rec.Topic, opts...)
+			defer span.End()
+			res, err := next.Deliver(ctx, d)
+			if err != nil {
+				span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeAbandoned),
+					telemetry.KeyErrorKind.String(target.KindOf(err).String()))
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			return res, err
+		})
+	}
+}
+
+// AttemptTrace is the innermost layer: every call to the target runs inside
+// an INTERNAL span named "deliver <route>" with hookbridge.attempt, a child
+// of the process span. The target's own client span (otelhttp for a webhook,
+// the otelgrpc stats handler for a plugin) is a child of it. A failed attempt
+// records its error and sets the status to Error, with hookbridge.error.kind
+// (and hookbridge.error.status when the target answered with one).
+func AttemptTrace(tr trace.Tracer) target.Layer {
+	return func(next target.Target) target.Target {
+		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			ctx, span := tr.Start(ctx, telemetry.SpanAttemptPrefix+d.Route,
+				trace.WithSpanKind(trace.SpanKindInternal),
+				trace.WithAttributes(telemetry.KeyRoute.String(d.Route), telemetry.KeyAttempt.Int(d.Attempt)))
+			defer span.End()
+			res, err := next.Deliver(ctx, d)
+			if err != nil {
+				span.SetAttributes(telemetry.KeyErrorKind.String(target.KindOf(err).String()))
+				if st := target.StatusOf(err); st != 0 {
+					span.SetAttributes(telemetry.KeyErrorStatus.Int(st))
+				}
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			return res, err
+		})
+	}
+}

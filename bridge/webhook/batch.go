@@ -1,0 +1,356 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// BatchContentType is the body type of a batch request.
+const BatchContentType = "application/cloudevents-batch+json"
+
+// batcher gathers the records of concurrent deliveries into one request. Each
+// record keeps its own outcome: a 2xx answer may name the ids that failed
+// ({"failed": ["<webhook-id>", ...]}), and only those are retried. Ordering
+// holds because a lane has at most one record in flight, so one key never has
+// records in two batches at once.
+type batcher struct {
+	t           *Target
+	maxMessages int
+	maxBytes    int
+	maxWait     time.Duration
+
+	mu      sync.Mutex
+	pending []*batchItem
+	bytes   int
+	timer   *time.Timer
+}
+
+type batchItem struct {
+	ctx  context.Context
+	d    *target.Delivery
+	size int
+	done chan error // buffered; receives the record's outcome once
+}
+
+func newBatcher(t *Target, b config.Batch) *batcher {
+	bt := &batcher{t: t, maxMessages: b.MaxMessages, maxBytes: int(b.MaxBytes), maxWait: b.MaxWait.D()}
+	if bt.maxBytes <= 0 {
+		bt.maxBytes = 1 << 20
+	}
+	if bt.maxWait <= 0 {
+		bt.maxWait = 20 * time.Millisecond
+	}
+	return bt
+}
+
+// deliver adds d to the open batch and waits for its outcome.
+func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+	it := &batchItem{ctx: ctx, d: d, size: len(d.Record.Value) + 256, done: make(chan error, 1)}
+	b.add(it)
+	select {
+	case err := <-it.done:
+		if err != nil {
+			return nil, err
+		}
+		return &target.Result{}, nil
+	case <-ctx.Done():
+		// The batch may still be delivered; the record stays unacknowledged
+		// and is delivered again (at least once).
+		return nil, b.t.contextError(ctx, nil)
+	}
+}
+
+func (b *batcher) add(it *batchItem) {
+	b.mu.Lock()
+	if len(b.pending) > 0 && b.bytes+it.size > b.maxBytes {
+		b.flushLocked()
+	}
+	b.pending = append(b.pending, it)
+	b.bytes += it.size
+	switch {
+	case len(b.pending) >= b.maxMessages || b.bytes >= b.maxBytes:
+		b.flushLocked()
+	case len(b.pending) == 1:
+		b.timer = time.AfterFunc(b.maxWait, b.flushTimer)
+	}
+	b.mu.Unlock()
+}
+
+func (b *batcher) flushTimer() {
+	b.mu.Lock()
+	b.flushLocked()
+	b.mu.Unlock()
+}
+
+// flushLocked sends the pending records in a goroutine of their own.
+func (b *batcher) flushLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if len(b.pending) == 0 {
+		return
+	}
+	items := b.pending
+	b.pending, b.bytes = nil, 0
+	go b.send(items)
+}
+
+// send posts one batch and hands every record its outcome.
+func (b *batcher) send(items []*batchItem) {
+	t := b.t
+	// The request belongs to no single record; it carries the first one's
+	// trace context, and ends when the longest-waiting record gives up.
+	ctx := context.WithoutCancel(items[0].ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for _, it := range items {
+			select {
+			case <-it.ctx.Done():
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel() // every record gave up
+	}()
+
+	errs := t.postBatch(ctx, items)
+	for i, it := range items {
+		it.done <- errs[i]
+	}
+}
+
+// postBatch returns the outcome of each item.
+func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
+	all := func(err error) []error {
+		out := make([]error, len(items))
+		for i := range out {
+			out[i] = err
+		}
+		return out
+	}
+	body, err := batchBody(items)
+	if err != nil {
+		return all(target.NewPermanent(fmt.Errorf("webhook: batch body: %w", err)))
+	}
+	if err := t.pace(ctx); err != nil {
+		return all(err)
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return all(target.NewPermanent(fmt.Errorf("webhook: POST %s: %w", t.safeURL, unwrapURLError(err))))
+	}
+	attempt := 1
+	for _, it := range items {
+		attempt = max(attempt, it.d.Attempt)
+	}
+	t.batchHeader(req.Header, body, attempt, len(items))
+
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return all(t.failure(ctx, reqCtx, 0, err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, err := t.response(ctx, reqCtx, resp)
+		return all(err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	if err != nil {
+		return all(t.failure(ctx, reqCtx, resp.StatusCode, fmt.Errorf("reading the answer: %w", err)))
+	}
+	var answer struct {
+		Failed []string `json:"failed"`
+	}
+	if len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &answer) != nil {
+		answer.Failed = nil // not our format: the whole batch was accepted
+	}
+	failed := make(map[string]bool, len(answer.Failed))
+	for _, id := range answer.Failed {
+		failed[id] = true
+	}
+	out := make([]error, len(items))
+	for i, it := range items {
+		if id := it.d.Record.ID(); failed[id] {
+			out[i] = &target.Error{Kind: target.Retryable, Status: resp.StatusCode,
+				Err: fmt.Errorf("webhook: POST %s: the receiver reported %s as failed in its batch", t.safeURL, id)}
+		}
+	}
+	return out
+}
+
+func (t *Target) batchHeader(h http.Header, body []byte, attempt, n int) {
+	for k, vs := range t.headers {
+		h[k] = append([]string(nil), vs...)
+	}
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", t.userAgent)
+	}
+	id := newBatchID()
+	ts := t.now().Unix()
+	h.Set(HeaderWebhookID, id)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	if t.signer != nil {
+		h.Set(HeaderWebhookSignature, t.signer.Header(id, ts, body))
+	}
+	h.Set(HeaderAttempt, strconv.Itoa(attempt))
+	h.Set("Content-Type", BatchContentType)
+	h.Set(HeaderBatchSize, strconv.Itoa(n))
+}
+
+// HeaderBatchSize carries the number of events in a batch request.
+const HeaderBatchSize = "hookbridge-batch-size"
+
+func newBatchID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "batch_" + hex.EncodeToString(b[:])
+}
+
+// batchEvent is one record as a structured CloudEvent. The extensions
+// partition, offset and key carry the Kafka coordinates; topic is in source
+// (and the extension topic). id is the record's webhook-id, so a receiver can
+// dedupe per record and name failed ones.
+type batchEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            string          `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	DataBase64      string          `json:"data_base64,omitempty"`
+	Topic           string          `json:"topic"`
+	Partition       int32           `json:"partition"`
+	Offset          int64           `json:"offset"`
+	Key             *string         `json:"key,omitempty"`
+	KeyEncoding     string          `json:"keyencoding,omitempty"`
+	// Extensions are the record's own ce_* attributes beyond the core ones,
+	// merged into the object by batchBody.
+	Extensions map[string]string `json:"-"`
+}
+
+func batchBody(items []*batchItem) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		ev := toBatchEvent(it.d.Record)
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		if len(ev.Extensions) > 0 {
+			// Merge the record's own CloudEvents attributes into the object.
+			ext, err := json.Marshal(ev.Extensions)
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b[:len(b)-1:len(b)-1], ','), ext[1:]...)
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+func toBatchEvent(rec *target.Record) *batchEvent {
+	ev := &batchEvent{SpecVersion: CESpecVersion, ID: rec.ID(), Source: CESourcePrefix + rec.Topic, Type: CEType,
+		Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	if !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
+		ev.Time = rec.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if rec.Key != nil {
+		k := string(rec.Key)
+		if !utf8.Valid(rec.Key) {
+			k = base64.StdEncoding.EncodeToString(rec.Key)
+			ev.KeyEncoding = EncodingBase64
+		}
+		ev.Key = &k
+	}
+	ct := ""
+	for _, h := range rec.Headers {
+		switch {
+		case strings.EqualFold(h.Key, recordContentType):
+			ct = string(h.Value)
+		case len(h.Key) > len(recordCEPrefix) && strings.EqualFold(h.Key[:len(recordCEPrefix)], recordCEPrefix):
+			attr := strings.ToLower(h.Key[len(recordCEPrefix):])
+			switch attr {
+			case "specversion":
+				ev.SpecVersion = string(h.Value)
+			case "id":
+				ev.ID = string(h.Value)
+			case "source":
+				ev.Source = string(h.Value)
+			case "type":
+				ev.Type = string(h.Value)
+			case "time":
+				ev.Time = string(h.Value)
+			default:
+				if validExtension(attr) && utf8.Valid(h.Value) {
+					if ev.Extensions == nil {
+						ev.Extensions = map[string]string{}
+					}
+					ev.Extensions[attr] = string(h.Value)
+				}
+			}
+		}
+	}
+	ev.DataContentType = ct
+	if isJSON(ct) && json.Valid(rec.Value) {
+		ev.Data = rec.Value
+	} else if rec.Value != nil {
+		ev.DataBase64 = base64.StdEncoding.EncodeToString(rec.Value)
+	}
+	return ev
+}
+
+// validExtension reports whether name is a legal CloudEvents attribute name
+// that does not clash with ours.
+func validExtension(name string) bool {
+	if name == "" || len(name) > 20 {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	switch name {
+	case "topic", "partition", "offset", "key", "keyencoding", "data", "data_base64", "datacontenttype":
+		return false
+	}
+	return true
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+var errBatchReply = errors.New("a reply topic cannot be used with batch mode")

@@ -1,0 +1,186 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/signing"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+type batchEventIn struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+	DataBase64      string          `json:"data_base64"`
+	Topic           string          `json:"topic"`
+	Partition       int32           `json:"partition"`
+	Offset          int64           `json:"offset"`
+	Key             *string         `json:"key"`
+	KeyEncoding     string          `json:"keyencoding"`
+	Tenant          string          `json:"tenant"`
+}
+
+func batchTarget(t *testing.T, url string, max int, secret string) *Target {
+	t.Helper()
+	return newTarget(t, url, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: max, MaxWait: config.Duration(50 * time.Millisecond)}
+		if secret != "" {
+			o.Config.SigningSecrets = []string{secret}
+		}
+	})
+}
+
+// deliverAll delivers recs concurrently and returns each outcome.
+func deliverAll(t *testing.T, tg *Target, recs []*target.Record) []error {
+	t.Helper()
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Go(func() { _, errs[i] = deliver(t, t.Context(), tg, r) })
+	}
+	wg.Wait()
+	return errs
+}
+
+func TestBatchBodyAndSignature(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	srv, reqs := receiver(t, nil)
+	tg := batchTarget(t, srv.URL, 3, secret)
+	recs := []*target.Record{
+		{Topic: "orders", Partition: 1, Offset: 7, Key: []byte("k1"), Value: []byte(`{"a":1}`),
+			Headers: []target.Header{{Key: "content-type", Value: []byte("application/json")}}},
+		{Topic: "orders", Partition: 2, Offset: 9, Key: []byte{0xff, 0x00}, Value: []byte{0x01, 0x02}},
+		{Topic: "orders", Partition: 2, Offset: 10, Value: []byte("plain"),
+			Headers: []target.Header{{Key: "ce_tenant", Value: []byte("acme")}, {Key: "ce_id", Value: []byte("evt-1")}}},
+	}
+	for i, err := range deliverAll(t, tg, recs) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	req := next(t, reqs)
+	if ct := req.header.Get("Content-Type"); ct != BatchContentType {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	key, _ := signing.ParseSecret(secret)
+	if err := signing.Verify([][]byte{key}, req.header.Get(HeaderWebhookID), req.header.Get(HeaderWebhookTimestamp),
+		req.header.Get(HeaderWebhookSignature), req.body, fixedNow, time.Minute); err != nil {
+		t.Fatalf("batch signature: %v", err)
+	}
+	if req.header.Get(HeaderBatchSize) != "3" {
+		t.Fatalf("batch size header %q", req.header.Get(HeaderBatchSize))
+	}
+	var evs []batchEventIn
+	if err := json.Unmarshal(req.body, &evs); err != nil {
+		t.Fatalf("body is not a JSON array: %v\n%s", err, req.body)
+	}
+	byOffset := map[int64]batchEventIn{}
+	for _, e := range evs {
+		byOffset[e.Offset] = e
+	}
+	e := byOffset[7]
+	if e.ID != "orders-1-7" || string(e.Data) != `{"a":1}` || e.Key == nil || *e.Key != "k1" || e.Partition != 1 ||
+		e.SpecVersion != "1.0" || e.Source != "/kafka/orders" || e.Type != CEType || e.Topic != "orders" {
+		t.Fatalf("event 7: %+v", e)
+	}
+	e = byOffset[9]
+	if e.DataBase64 != base64.StdEncoding.EncodeToString([]byte{1, 2}) || e.KeyEncoding != "base64" ||
+		*e.Key != base64.StdEncoding.EncodeToString([]byte{0xff, 0}) {
+		t.Fatalf("event 9: %+v", e)
+	}
+	e = byOffset[10]
+	if e.ID != "evt-1" || e.Tenant != "acme" || e.Key != nil || e.DataBase64 != base64.StdEncoding.EncodeToString([]byte("plain")) {
+		t.Fatalf("event 10: %+v", e)
+	}
+}
+
+// A 2xx answer naming failed ids fails only those records.
+func TestBatchPartialFailure(t *testing.T) {
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"failed":["orders-0-1","orders-0-3"]}`)
+	})
+	tg := batchTarget(t, srv.URL, 4, "")
+	var recs []*target.Record
+	for i := range 4 {
+		recs = append(recs, &target.Record{Topic: "orders", Offset: int64(i), Value: []byte(strconv.Itoa(i))})
+	}
+	errs := deliverAll(t, tg, recs)
+	for i, err := range errs {
+		if i == 1 || i == 3 {
+			wantKind(t, err, target.Retryable, 200)
+		} else if err != nil {
+			t.Fatalf("record %d failed: %v", i, err)
+		}
+	}
+}
+
+// A non-2xx answer applies to every record of the batch, by its class.
+func TestBatchWholeFailure(t *testing.T) {
+	for status, kind := range map[int]target.Kind{503: target.Retryable, 400: target.Permanent, 410: target.Gone} {
+		srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
+		tg := batchTarget(t, srv.URL, 2, "")
+		errs := deliverAll(t, tg, []*target.Record{record(), {Topic: "orders", Offset: 43}})
+		for _, err := range errs {
+			wantKind(t, err, kind, status)
+		}
+	}
+}
+
+// max_wait flushes a batch that never fills.
+func TestBatchFlushesAfterMaxWait(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := batchTarget(t, srv.URL, 100, "")
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, reqs).header.Get(HeaderBatchSize); got != "1" {
+		t.Fatalf("batch of %s, want 1", got)
+	}
+}
+
+// max_bytes closes a batch before the next record would overflow it.
+func TestBatchMaxBytes(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 100, MaxBytes: 2500, MaxWait: config.Duration(100 * time.Millisecond)}
+	})
+	big := make([]byte, 900)
+	var recs []*target.Record
+	for i := range 4 {
+		recs = append(recs, &target.Record{Topic: "orders", Offset: int64(i), Value: big})
+	}
+	errs := make(chan error, 4)
+	for _, r := range recs {
+		go func() { _, err := deliver(t, t.Context(), tg, r); errs <- err }()
+	}
+	for range 2 {
+		if n := next(t, reqs).header.Get(HeaderBatchSize); n != "2" {
+			t.Fatalf("batch of %s records, want 2", n)
+		}
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBatchRefusesReplyCapture(t *testing.T) {
+	_, err := New(Options{Route: "r", CaptureReply: true,
+		Config: config.Webhook{URL: "http://h/", Batch: config.Batch{MaxMessages: 5}}})
+	if err == nil {
+		t.Fatal("batch mode with a reply topic was accepted")
+	}
+}
