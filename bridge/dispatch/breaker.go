@@ -45,8 +45,9 @@ type BreakerSettings struct {
 }
 
 // Breaker is the circuit breaker of one target (a webhook URL or a plugin),
-// shared by every route that uses it. Only retryable failures count; a
-// permanent rejection means the target is up, and cancellations are ignored.
+// shared by every route that uses it. Only retryable failures of the target
+// count (target.TargetDown); a permanent rejection, or a record a batch answer
+// named as failed, means the target is up, and cancellations are ignored.
 //
 // An open breaker is not a failure: the Breaker layer answers "not now" with a
 // *BreakerOpenError, the Retry layer waits for the breaker without spending
@@ -85,7 +86,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 			return c.Requests >= uint32(max(s.MinRequests, 1)) &&
 				float64(c.TotalFailures)/float64(c.Requests) >= s.FailureRatio
 		},
-		IsSuccessful: func(err error) bool { return err == nil || target.KindOf(err) != target.Retryable },
+		IsSuccessful: func(err error) bool { return !target.TargetDown(err) },
 		IsExcluded:   func(err error) bool { return err != nil && target.KindOf(err) == target.Canceled },
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			b.transition(fromGobreaker(to))
@@ -205,7 +206,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 			probe := b.State() == BreakerHalfOpen
 			res, err := next.Deliver(ctx, d)
 			done(err)
-			if err != nil && probe && target.KindOf(err) == target.Retryable {
+			if probe && target.TargetDown(err) {
 				return nil, &ProbeError{Err: err}
 			}
 			return res, err

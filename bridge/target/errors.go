@@ -43,7 +43,12 @@ type Error struct {
 	Kind       Kind
 	Status     int           // HTTP status, 0 when there was none
 	RetryAfter time.Duration // the target asked to wait this long; 0 = no hint
-	Err        error
+	// TargetUp says the target answered and reported this record alone as
+	// failed (an id in a batch answer's "failed" list): the record is
+	// retried, but the failure says nothing about the target's health and
+	// does not count against its circuit breaker.
+	TargetUp bool
+	Err      error
 }
 
 func (e *Error) Error() string {
@@ -93,4 +98,15 @@ func RetryAfterOf(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// TargetDown reports whether err says the target itself is unhealthy: a
+// retryable failure that the target did not answer as the record's own.
+// Only such failures count against a circuit breaker.
+func TargetDown(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind == Retryable && !e.TargetUp
+	}
+	return err != nil && KindOf(err) == Retryable
 }

@@ -192,7 +192,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	out := make([]error, len(items))
 	for i, it := range items {
 		if id := it.d.Record.ID(); failed[id] {
-			out[i] = &target.Error{Kind: target.Retryable, Status: resp.StatusCode,
+			out[i] = &target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
 				Err: fmt.Errorf("webhook: POST %s: the receiver reported %s as failed in its batch", t.safeURL, id)}
 		}
 	}

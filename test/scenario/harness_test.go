@@ -385,9 +385,10 @@ func (l *lockedBuffer) String() string {
 
 // routeSpec is what a scenario varies in the config.
 type routeSpec struct {
-	Topic, DLQ, Group, URL, Ordering string
-	Concurrency, MaxAttempts         int
-	Extra                            string // extra YAML under the route
+	Name, Topic, DLQ, Group, URL, Ordering string
+	Concurrency, MaxAttempts               int
+	Webhook                                string // extra YAML under target.webhook (8 spaces)
+	Extra                                  string // extra YAML under the route (4 spaces)
 }
 
 func freePort(t *testing.T) string {
@@ -402,19 +403,12 @@ func freePort(t *testing.T) string {
 
 func (b *broker) config(t *testing.T, admin string, r routeSpec) string {
 	t.Helper()
-	if r.Ordering == "" {
-		r.Ordering = "key"
-	}
-	if r.Concurrency == 0 {
-		r.Concurrency = 32
-	}
-	if r.MaxAttempts == 0 {
-		r.MaxAttempts = 5
-	}
-	dlq := ""
-	if r.DLQ != "" {
-		dlq = "    dead_letter: {topic: " + r.DLQ + "}\n"
-	}
+	return b.configRoutes(t, admin, r)
+}
+
+// configRoutes writes a config with one route per spec and returns its path.
+func (b *broker) configRoutes(t *testing.T, admin string, specs ...routeSpec) string {
+	t.Helper()
 	brokers, _ := json.Marshal(b.addrs)
 	cfg := fmt.Sprintf(`kafka:
   brokers: %s
@@ -425,7 +419,28 @@ log:
   level: info
 shutdown_timeout: 10s
 routes:
-  - name: scenario
+`, brokers, admin)
+	for i, r := range specs {
+		if r.Name == "" {
+			r.Name = "scenario"
+			if i > 0 {
+				r.Name += strconv.Itoa(i)
+			}
+		}
+		if r.Ordering == "" {
+			r.Ordering = "key"
+		}
+		if r.Concurrency == 0 {
+			r.Concurrency = 32
+		}
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = 5
+		}
+		dlq := ""
+		if r.DLQ != "" {
+			dlq = "    dead_letter: {topic: " + r.DLQ + "}\n"
+		}
+		cfg += fmt.Sprintf(`  - name: %s
     topics: [%s]
     group: %s
     ordering: %s
@@ -434,8 +449,9 @@ routes:
       webhook:
         url: %s
         timeout: 5s
-    retry: {max_attempts: %d, initial_backoff: 10ms, max_backoff: 200ms}
-%s%s`, brokers, admin, r.Topic, r.Group, r.Ordering, r.Concurrency, r.URL, r.MaxAttempts, dlq, r.Extra)
+%s    retry: {max_attempts: %d, initial_backoff: 10ms, max_backoff: 200ms}
+%s%s`, r.Name, r.Topic, r.Group, r.Ordering, r.Concurrency, r.URL, r.Webhook, r.MaxAttempts, dlq, r.Extra)
+	}
 	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
