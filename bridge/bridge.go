@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/IBM/sarama"
 
 	"github.com/hookbridge/hookbridge/bridge/admin"
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -42,12 +42,29 @@ type Options struct {
 
 // Bridge is the running engine.
 type Bridge struct {
-	cfg  *config.Config
 	opts Options
 	log  *slog.Logger
 
-	stopping  atomic.Bool
-	consumers []*kafka.Consumer
+	stopping atomic.Bool
+	reloads  chan reload
+
+	mu     sync.Mutex
+	cfg    *config.Config
+	routes map[string]*runningRoute
+}
+
+type reload struct {
+	cfg    *config.Config
+	result chan error
+}
+
+// runningRoute is one route's consumer and what it owns.
+type runningRoute struct {
+	cfg      config.Route
+	plugin   *config.Plugin // the plugin's config when the target is a plugin
+	consumer *kafka.Consumer
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // New prepares a bridge; it connects to nothing until Run.
@@ -56,7 +73,7 @@ func New(cfg *config.Config, opts Options) *Bridge {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Bridge{cfg: cfg, opts: opts, log: log}
+	return &Bridge{cfg: cfg, opts: opts, log: log, reloads: make(chan reload)}
 }
 
 // Ready returns nil when every route joined its group and nothing is stuck,
@@ -65,12 +82,14 @@ func (b *Bridge) Ready() error {
 	if b.stopping.Load() {
 		return errors.New("shutting down")
 	}
-	if len(b.consumers) == 0 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.routes == nil {
 		return errors.New("starting")
 	}
 	var errs []error
-	for _, c := range b.consumers {
-		if err := c.Ready(); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
+		if err := b.routes[name].consumer.Ready(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -79,95 +98,36 @@ func (b *Bridge) Ready() error {
 
 // Run starts everything and blocks until ctx ends; then it drains every route
 // (see kafka.Consumer.Run), closes targets and the producer, and returns.
-func (b *Bridge) Run(ctx context.Context) (err error) {
+// While it runs, Reload swaps the configuration of routes.
+func (b *Bridge) Run(ctx context.Context) error {
+	rt, err := b.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+
+	b.mu.Lock()
 	cfg := b.cfg
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-
-	brokers := cfg.Kafka.Brokers
-	if cfg.Kafka.Embedded {
-		listen := ""
-		if len(brokers) > 0 {
-			listen = brokers[0]
-		}
-		emb, err := kafka.StartEmbedded(listen, cfg.Kafka.EmbeddedPartitions, embeddedTopics(cfg)...)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, emb.Close)
-		brokers = emb.Addrs()
-		b.log.Warn("embedded Kafka broker started: in memory, for demos and tests only", "addrs", brokers)
-	}
-
-	metrics := b.opts.Metrics
-	if metrics == nil {
-		if metrics, err = telemetry.NewMetrics(); err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() { _ = metrics.Shutdown(context.WithoutCancel(ctx)) })
-	}
-
-	scfg, err := kafka.NewConfig(cfg.Kafka)
-	if err != nil {
-		return err
-	}
-	client, err := sarama.NewClient(brokers, scfg)
-	if err != nil {
-		return fmt.Errorf("kafka: connect %v: %w", brokers, err)
-	}
-	cleanups = append(cleanups, func() { _ = client.Close() })
-	if err := kafka.CheckTopics(client, outputTopics(cfg)); err != nil {
-		return err
-	}
-	producer, err := kafka.NewProducer(client)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, func() { _ = producer.Close() })
-
-	consumers := make([]*kafka.Consumer, 0, len(cfg.Routes))
-	targets := &sharedTargets{m: map[string]*shared{}, metrics: metrics, log: b.log}
+	b.mu.Unlock()
+	routes := make(map[string]*runningRoute, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		sh := targets.get(ctx, r)
-		tg, err := b.buildTarget(ctx, r, sh, metrics)
+		rr, err := b.startRoute(ctx, rt, cfg, r)
 		if err != nil {
+			stopRoutes(routes)
 			return err
 		}
-		if cl, ok := tg.(target.Closer); ok {
-			cleanups = append(cleanups, func() {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				_ = cl.Close(cctx)
-			})
-		}
-		rcfg, err := kafka.NewConfig(cfg.Kafka)
-		if err != nil {
-			return err
-		}
-		ev := &routeEvents{log: b.log.With("route", r.Name)}
-		chain := buildChain(r, tg, producer, ev, sh.breaker)
-		c := kafka.NewConsumer(kafka.ConsumerOptions{
-			Route: r, Brokers: brokers, Sarama: rcfg, Target: chain,
-			Logger: b.log, ShutdownTimeout: cfg.ShutdownTimeout.D(),
-		})
-		ev.consumer = c
-		sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to != dispatch.BreakerClosed) })
-		ev.metrics = metrics.Route(r.Name, r.GroupID(), c.Stats)
-		cleanups = append(cleanups, ev.metrics.Close)
-		c.SetMetrics(ev.metrics)
-		consumers = append(consumers, c)
+		routes[r.Name] = rr
 	}
-	b.consumers = consumers
+	b.mu.Lock()
+	b.routes = routes
+	b.mu.Unlock()
 
 	var wg sync.WaitGroup
 	adminAddr := ""
-	if cfg.Admin.Listen != "off" {
-		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, metrics.Handler(), b.log)
+	if cfg.Admin.Listen != config.AdminOff {
+		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, rt.metrics.Handler(), b.log)
 		if err != nil {
+			stopRoutes(routes)
 			return err
 		}
 		adminAddr = srv.Addr()
@@ -177,43 +137,218 @@ func (b *Bridge) Run(ctx context.Context) (err error) {
 			}
 		})
 	}
-
-	errs := make(chan error, len(consumers))
-	for _, c := range consumers {
-		wg.Go(func() { errs <- c.Run(ctx) })
-	}
-	b.log.Info("hookbridge running", "routes", len(consumers), "brokers", brokers, "admin", adminAddr)
+	b.log.Info("hookbridge running", "routes", len(routes), "brokers", rt.brokers, "admin", adminAddr)
 	if b.opts.Ready != nil {
-		b.opts.Ready(adminAddr, brokers)
+		b.opts.Ready(adminAddr, rt.brokers)
 	}
-	<-ctx.Done()
-	b.stopping.Store(true)
-	b.log.Info("shutting down: draining in-flight records", "timeout", cfg.ShutdownTimeout.D().String())
-	wg.Wait()
-	close(errs)
-	var runErrs []error
-	for e := range errs {
-		if e != nil {
-			runErrs = append(runErrs, e)
+
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case req := <-b.reloads:
+			req.result <- b.apply(ctx, rt, req.cfg)
 		}
 	}
-	return errors.Join(runErrs...)
+	b.stopping.Store(true)
+	b.log.Info("shutting down: draining in-flight records", "timeout", cfg.ShutdownTimeout.D().String())
+	b.mu.Lock()
+	routes = b.routes
+	b.mu.Unlock()
+	err = stopRoutes(routes)
+	wg.Wait()
+	return err
 }
 
-func (b *Bridge) buildTarget(ctx context.Context, r config.Route, sh *shared, m *telemetry.Metrics) (target.Target, error) {
-	if r.Target.Webhook != nil {
-		return webhook.New(webhook.Options{Route: r.Name, Group: r.GroupID(), Config: *r.Target.Webhook,
-			Version: b.opts.Version, CaptureReply: r.Reply.Topic != "", Logger: b.log,
-			Limiter: sh.limiter, RateLimited: sh.rateLimited(ctx, m)})
+// stopRoutes cancels every route, waits for each to drain, and returns their
+// errors.
+func stopRoutes(routes map[string]*runningRoute) error {
+	for _, rr := range routes {
+		rr.cancel()
 	}
-	if b.opts.Plugins == nil {
-		return nil, fmt.Errorf("route %s: plugin targets are not available in this build", r.Name)
+	var errs []error
+	for _, rr := range routes {
+		if err := <-rr.done; err != nil {
+			errs = append(errs, err)
+		}
 	}
-	p, ok := b.cfg.Plugins[r.Target.Plugin]
+	return errors.Join(errs...)
+}
+
+// Reload replaces the configuration of a running bridge: routes whose
+// configuration (or plugin's) changed are drained and restarted, new routes
+// start, removed ones drain and stop, and unchanged routes keep running.
+// Changes outside routes and plugins need a restart and are ignored with a
+// warning. On error the old configuration stays in force.
+func (b *Bridge) Reload(ctx context.Context, cfg *config.Config) error {
+	req := reload{cfg: cfg, result: make(chan error, 1)}
+	select {
+	case b.reloads <- req:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return <-req.result
+}
+
+func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) error {
+	b.mu.Lock()
+	old := b.cfg
+	b.mu.Unlock()
+	for _, s := range restartOnly(old, cfg) {
+		b.log.Warn("reload: this setting changes only at restart; keeping the running value", "key", s)
+	}
+	if err := kafka.CheckTopics(rt.client, outputTopics(cfg)); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	routes := b.routes
+	b.mu.Unlock()
+
+	next := make(map[string]*runningRoute, len(cfg.Routes))
+	stop := make(map[string]*runningRoute)
+	var start []config.Route
+	for _, r := range cfg.Routes {
+		rr, ok := routes[r.Name]
+		if ok && reflect.DeepEqual(rr.cfg, r) && reflect.DeepEqual(rr.plugin, pluginOf(cfg, r)) {
+			next[r.Name] = rr
+			continue
+		}
+		if ok {
+			stop[r.Name] = rr
+		}
+		start = append(start, r)
+	}
+	for name, rr := range routes {
+		if _, kept := next[name]; !kept {
+			stop[name] = rr
+		}
+	}
+	if len(stop) == 0 && len(start) == 0 {
+		b.log.Info("reload: no route changed")
+		return nil
+	}
+	// Drain the changed routes first, so a restarted route never runs
+	// twice in one group.
+	if err := stopRoutes(stop); err != nil {
+		b.log.Warn("reload: a stopped route reported an error", "error", err)
+	}
+	rt.dropUnusedPlugins(ctx, cfg)
+	merged := *cfg
+	merged.Kafka, merged.Admin, merged.Telemetry, merged.Log, merged.ShutdownTimeout =
+		old.Kafka, old.Admin, old.Telemetry, old.Log, old.ShutdownTimeout
+	var errs []error
+	for _, r := range start {
+		rr, err := b.startRoute(ctx, rt, &merged, r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		next[r.Name] = rr
+	}
+	b.mu.Lock()
+	b.routes = next
+	b.cfg = &merged
+	b.mu.Unlock()
+	names := make([]string, 0, len(start))
+	for _, r := range start {
+		names = append(names, r.Name)
+	}
+	b.log.Info("reload: routes restarted", "started", names, "stopped", len(stop))
+	return errors.Join(errs...)
+}
+
+// restartOnly names the settings that differ between a and b but only take
+// effect at restart.
+func restartOnly(a, b *config.Config) []string {
+	var out []string
+	for name, same := range map[string]bool{
+		"kafka":            reflect.DeepEqual(a.Kafka, b.Kafka),
+		"admin":            reflect.DeepEqual(a.Admin, b.Admin),
+		"telemetry":        reflect.DeepEqual(a.Telemetry, b.Telemetry),
+		"log":              reflect.DeepEqual(a.Log, b.Log),
+		"shutdown_timeout": a.ShutdownTimeout == b.ShutdownTimeout,
+	} {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func pluginOf(cfg *config.Config, r config.Route) *config.Plugin {
+	if r.Target.Plugin == "" {
+		return nil
+	}
+	p, ok := cfg.Plugins[r.Target.Plugin]
 	if !ok {
-		return nil, fmt.Errorf("route %s: unknown plugin %q", r.Name, r.Target.Plugin)
+		return nil
 	}
-	return b.opts.Plugins(r.Target.Plugin, p)
+	return &p
+}
+
+// startRoute builds a route's target and chain and runs its consumer until
+// its own context (a child of ctx) is canceled.
+func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route) (*runningRoute, error) {
+	log := b.log.With("route", r.Name)
+	ev := &routeEvents{log: log}
+	chain, sh, closeTarget, err := b.routeChain(ctx, rt, cfg, r, ev)
+	if err != nil {
+		return nil, err
+	}
+	scfg, err := kafka.NewConfig(cfg.Kafka)
+	if err != nil {
+		closeTarget()
+		return nil, err
+	}
+	c := kafka.NewConsumer(kafka.ConsumerOptions{
+		Route: r, Brokers: rt.brokers, Sarama: scfg, Target: chain,
+		Logger: b.log, ShutdownTimeout: cfg.ShutdownTimeout.D(),
+	})
+	ev.consumer = c
+	ev.metrics = rt.metrics.Route(r.Name, r.GroupID(), c.Stats)
+	c.SetMetrics(ev.metrics)
+	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to != dispatch.BreakerClosed) })
+
+	rctx, cancel := context.WithCancel(ctx)
+	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), consumer: c, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := c.Run(rctx)
+		unsubscribe()
+		ev.metrics.Close()
+		closeTarget()
+		rr.done <- err
+	}()
+	return rr, nil
+}
+
+// routeChain builds the target of route r wrapped in its dispatch chain. The
+// returned close func releases what belongs to the route alone.
+func (b *Bridge) routeChain(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route, ev *routeEvents) (target.Target, *shared, func(), error) {
+	sh := rt.targets.get(ctx, r)
+	var tg target.Target
+	closeTarget := func() {}
+	if w := r.Target.Webhook; w != nil {
+		wt, err := webhook.New(webhook.Options{Route: r.Name, Group: r.GroupID(), Config: *w,
+			Version: b.opts.Version, CaptureReply: r.Reply.Topic != "", Logger: b.log,
+			Limiter: sh.limiter, RateLimited: sh.rateLimited(ctx, rt.metrics)})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		tg = wt
+		closeTarget = func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = wt.Close(cctx)
+		}
+	} else {
+		pt, err := rt.plugin(cfg, r.Target.Plugin, b.opts.Plugins)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("route %s: %w", r.Name, err)
+		}
+		tg = pt
+	}
+	return buildChain(r, tg, rt.producer, ev, sh.breaker), sh, closeTarget, nil
 }
 
 // outputTopics are the topics the bridge produces to; they must exist.

@@ -63,12 +63,13 @@ type Breaker struct {
 	state    BreakerState
 	openedAt time.Time
 	changed  chan struct{} // closed and replaced at every transition
-	subs     []func(BreakerState)
+	subs     map[int]func(BreakerState)
+	nextSub  int
 }
 
 // NewBreaker builds a closed breaker.
 func NewBreaker(s BreakerSettings) *Breaker {
-	b := &Breaker{timeout: s.OpenTimeout, name: s.Name, changed: make(chan struct{})}
+	b := &Breaker{timeout: s.OpenTimeout, name: s.Name, changed: make(chan struct{}), subs: map[int]func(BreakerState){}}
 	window := s.Window
 	if window <= 0 {
 		window = time.Minute
@@ -116,12 +117,20 @@ func (b *Breaker) State() BreakerState {
 	return b.state
 }
 
-// Subscribe calls fn at every state transition. fn runs while the breaker is
-// locked: it must be quick and must not call the breaker.
-func (b *Breaker) Subscribe(fn func(BreakerState)) {
+// Subscribe calls fn at every state transition until the returned function
+// is called. fn runs while the breaker is locked: it must be quick and must
+// not call the breaker.
+func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 	b.mu.Lock()
-	b.subs = append(b.subs, fn)
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	b.nextSub++
+	id := b.nextSub
+	b.subs[id] = fn
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, id)
+		b.mu.Unlock()
+	}
 }
 
 func (b *Breaker) transition(to BreakerState) {
@@ -132,7 +141,10 @@ func (b *Breaker) transition(to BreakerState) {
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
-	subs := b.subs
+	subs := make([]func(BreakerState), 0, len(b.subs))
+	for _, fn := range b.subs {
+		subs = append(subs, fn)
+	}
 	b.mu.Unlock()
 	for _, fn := range subs {
 		fn(to)

@@ -1,0 +1,141 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/kafka"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// runtime is what every route of a running bridge shares: the Kafka client
+// and producer, the metrics, the per-target breakers and limiters, and the
+// plugin pools.
+type runtime struct {
+	brokers  []string
+	client   sarama.Client
+	producer *kafka.Producer
+	metrics  *telemetry.Metrics
+	targets  *sharedTargets
+	plugins  map[string]*pluginPool
+	cleanups []func()
+}
+
+type pluginPool struct {
+	cfg config.Plugin
+	tg  target.Target
+}
+
+// start connects to Kafka (starting the embedded broker first when asked),
+// checks that the output topics exist and opens the producer.
+func (b *Bridge) start(ctx context.Context) (_ *runtime, err error) {
+	cfg := b.cfg
+	rt := &runtime{plugins: map[string]*pluginPool{}}
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
+	rt.brokers = cfg.Kafka.Brokers
+	if cfg.Kafka.Embedded {
+		listen := ""
+		if len(rt.brokers) > 0 {
+			listen = rt.brokers[0]
+		}
+		emb, err := kafka.StartEmbedded(listen, cfg.Kafka.EmbeddedPartitions, embeddedTopics(cfg)...)
+		if err != nil {
+			return nil, err
+		}
+		rt.cleanups = append(rt.cleanups, emb.Close)
+		rt.brokers = emb.Addrs()
+		b.log.Warn("embedded Kafka broker started: in memory, for demos and tests only", "addrs", rt.brokers)
+	}
+	rt.metrics = b.opts.Metrics
+	if rt.metrics == nil {
+		if rt.metrics, err = telemetry.NewMetrics(); err != nil {
+			return nil, err
+		}
+		m := rt.metrics
+		rt.cleanups = append(rt.cleanups, func() { _ = m.Shutdown(context.WithoutCancel(ctx)) })
+	}
+	rt.targets = &sharedTargets{m: map[string]*shared{}, metrics: rt.metrics, log: b.log}
+
+	scfg, err := kafka.NewConfig(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	rt.client, err = sarama.NewClient(rt.brokers, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: connect %v: %w", rt.brokers, err)
+	}
+	rt.cleanups = append(rt.cleanups, func() { _ = rt.client.Close() })
+	if err := kafka.CheckTopics(rt.client, outputTopics(cfg)); err != nil {
+		return nil, err
+	}
+	if rt.producer, err = kafka.NewProducer(rt.client); err != nil {
+		return nil, err
+	}
+	rt.cleanups = append(rt.cleanups, func() { _ = rt.producer.Close() })
+	// Plugins are closed before the producer and client (cleanups run in
+	// reverse), after every route drained.
+	rt.cleanups = append(rt.cleanups, func() {
+		for name := range rt.plugins {
+			rt.closePlugin(ctx, name)
+		}
+	})
+	return rt, nil
+}
+
+func (rt *runtime) close() {
+	for i := len(rt.cleanups) - 1; i >= 0; i-- {
+		rt.cleanups[i]()
+	}
+	rt.cleanups = nil
+}
+
+// plugin returns the pool of the named plugin, starting it on first use.
+// Every route that uses a plugin shares its pool.
+func (rt *runtime) plugin(cfg *config.Config, name string, factory PluginFactory) (target.Target, error) {
+	pc, ok := cfg.Plugins[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown plugin %q", name)
+	}
+	if p, ok := rt.plugins[name]; ok && reflect.DeepEqual(p.cfg, pc) {
+		return p.tg, nil
+	}
+	if factory == nil {
+		return nil, fmt.Errorf("plugin %q: plugin targets are not available in this build", name)
+	}
+	tg, err := factory(name, pc)
+	if err != nil {
+		return nil, err
+	}
+	rt.plugins[name] = &pluginPool{cfg: pc, tg: tg}
+	return tg, nil
+}
+
+// dropUnusedPlugins closes the pools whose plugin is gone from cfg or whose
+// configuration changed (the routes using them were stopped first).
+func (rt *runtime) dropUnusedPlugins(ctx context.Context, cfg *config.Config) {
+	for name, p := range rt.plugins {
+		if pc, ok := cfg.Plugins[name]; !ok || !reflect.DeepEqual(pc, p.cfg) {
+			rt.closePlugin(ctx, name)
+		}
+	}
+}
+
+func (rt *runtime) closePlugin(ctx context.Context, name string) {
+	p := rt.plugins[name]
+	delete(rt.plugins, name)
+	if cl, ok := p.tg.(target.Closer); ok {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = cl.Close(cctx)
+	}
+}
