@@ -324,7 +324,7 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 
 // routeChain builds the target of route r wrapped in its dispatch chain. The
 // returned close func releases what belongs to the route alone.
-func (b *Bridge) routeChain(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route, ev *routeEvents) (target.Target, *shared, func(), error) {
+func (b *Bridge) routeChain(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route, ev dispatch.Events) (target.Target, *shared, func(), error) {
 	sh := rt.targets.get(ctx, r)
 	var tg target.Target
 	closeTarget := func() {}

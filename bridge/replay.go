@@ -1,0 +1,347 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+	"golang.org/x/time/rate"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// HeaderReplay counts how many times a record was replayed from the
+// dead-letter topic; it is added to the replayed record.
+const HeaderReplay = "hookbridge-replay"
+
+// ReplayOptions select what `hookbridge dlq replay` re-delivers.
+type ReplayOptions struct {
+	Route  string
+	Limit  int     // most records to replay; 0 = all
+	DryRun bool    // list what would be replayed; deliver and commit nothing
+	Rate   float64 // records per second; 0 = no limit
+	// Filters; a record must match all that are set.
+	Key        *string // the record key
+	ErrorKind  string  // hookbridge-error-kind: permanent or retryable
+	Partition  int32   // original partition; -1 = any
+	FromOffset int64   // original offset range, inclusive; -1 = open
+	ToOffset   int64
+	Out        io.Writer // the dry-run listing
+}
+
+// ReplayReport says what a replay did.
+type ReplayReport struct {
+	Group        string
+	Seen         int // dead-letter records read (up to the end offsets at start)
+	Replayed     int // handed to the target (or listed, in a dry run)
+	Delivered    int
+	DeadLettered int // failed again: written to the dead-letter topic anew
+	Skipped      int // filtered out or over the limit: left in place
+	Committed    map[int32]int64
+}
+
+// ReplayGroup is the consumer group whose offsets remember how far a route's
+// dead-letter topic was replayed.
+func ReplayGroup(group string) string { return group + ".replay" }
+
+// Replay re-delivers what the route's dead-letter topic holds when it starts
+// through the route's own chain (signing, breaker, retries, dead letter), and
+// returns when it reached the end offsets it saw at start. A record that fails
+// again is written to the dead-letter topic anew (with its replay count), so
+// nothing is lost. Offsets of the replay group are committed only over the
+// contiguous run of records that were handled: a record skipped by a filter or
+// the limit stops the commit of its partition, so a later replay sees it again.
+func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, error) {
+	cfg := b.cfg
+	idx := slices.IndexFunc(cfg.Routes, func(r config.Route) bool { return r.Name == o.Route })
+	if idx < 0 {
+		return nil, fmt.Errorf("dlq replay: no route named %q", o.Route)
+	}
+	r := cfg.Routes[idx]
+	dlq := r.DeadLetter.Topic
+	if dlq == "" {
+		return nil, fmt.Errorf("dlq replay: route %s has no dead_letter.topic", r.Name)
+	}
+	rt, err := b.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.close()
+
+	rep := &ReplayReport{Group: ReplayGroup(r.GroupID()), Committed: map[int32]int64{}}
+	ev := &replayEvents{Events: &routeEvents{log: b.log.With("route", r.Name, "replay", true),
+		metrics: rt.metrics.Route(r.Name, r.GroupID(), nil)}}
+	var chain target.Target
+	if !o.DryRun {
+		var closeTarget func()
+		chain, _, closeTarget, err = b.routeChain(ctx, rt, cfg, r, ev)
+		if err != nil {
+			return nil, err
+		}
+		defer closeTarget()
+	}
+
+	parts, err := rt.client.Partitions(dlq)
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: %s: %w", dlq, err)
+	}
+	h := &replayHandler{b: b, o: o, chain: chain, topic: dlq, ends: map[int32]int64{}, oldest: map[int32]int64{},
+		stats: map[int32]*partitionReplay{}}
+	for _, p := range parts {
+		if h.ends[p], err = rt.client.GetOffset(dlq, p, sarama.OffsetNewest); err != nil {
+			return nil, fmt.Errorf("dlq replay: end of %s/%d: %w", dlq, p, err)
+		}
+		if h.oldest[p], err = rt.client.GetOffset(dlq, p, sarama.OffsetOldest); err != nil {
+			return nil, fmt.Errorf("dlq replay: start of %s/%d: %w", dlq, p, err)
+		}
+	}
+	if o.Rate > 0 {
+		h.limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
+	h.budget.Store(int64(o.Limit))
+
+	// The replay joins a consumer group of its own, so its offsets live in
+	// Kafka like any group's; alone in it, it gets every partition.
+	group, err := sarama.NewConsumerGroupFromClient(rep.Group, rt.client)
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: group %s: %w", rep.Group, err)
+	}
+	defer group.Close()
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.finished = cancel
+	for gctx.Err() == nil {
+		if err := group.Consume(gctx, []string{dlq}, h); err != nil && gctx.Err() == nil {
+			return nil, fmt.Errorf("dlq replay: %w", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p, st := range h.stats {
+		rep.Seen += st.seen
+		rep.Replayed += st.replayed
+		rep.Skipped += st.skipped
+		if st.committed >= 0 {
+			rep.Committed[p] = st.committed
+		}
+	}
+	rep.Delivered = int(ev.delivered.Load())
+	rep.DeadLettered = int(ev.deadLettered.Load())
+	return rep, errors.Join(h.errs...)
+}
+
+type partitionReplay struct {
+	seen, replayed, skipped int
+	committed               int64
+}
+
+// replayHandler reads every claimed partition of the dead-letter topic up to
+// its end offset at start. A claim that is done waits for the others: in
+// sarama, a returning claim ends the whole session.
+type replayHandler struct {
+	b        *Bridge
+	o        ReplayOptions
+	chain    target.Target
+	topic    string
+	ends     map[int32]int64
+	oldest   map[int32]int64
+	limiter  *rate.Limiter
+	budget   atomic.Int64
+	finished context.CancelFunc
+
+	mu      sync.Mutex
+	pending int
+	stats   map[int32]*partitionReplay
+	errs    []error
+}
+
+func (h *replayHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending = len(sess.Claims()[h.topic])
+	return nil
+}
+
+func (h *replayHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	sess.Commit()
+	return nil
+}
+
+func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	p := claim.Partition()
+	st := &partitionReplay{committed: -1}
+	err := h.replay(sess, claim, st)
+	h.mu.Lock()
+	h.stats[p] = st
+	if err != nil {
+		h.errs = append(h.errs, err)
+	}
+	h.pending--
+	if h.pending == 0 || err != nil {
+		h.finished() // ends the session, and with it every claim
+	}
+	h.mu.Unlock()
+	<-sess.Context().Done()
+	return nil
+}
+
+func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, st *partitionReplay) error {
+	ctx := sess.Context()
+	p := claim.Partition()
+	next := claim.InitialOffset()
+	if next < 0 {
+		next = h.oldest[p]
+	}
+	end := h.ends[p]
+	if next >= end {
+		return nil
+	}
+	commit := !h.o.DryRun // false after the first record left in place
+	for {
+		var m *sarama.ConsumerMessage
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			m = msg
+		}
+		st.seen++
+		rec := replayRecord(m)
+		take := matchesReplay(m, rec, h.o)
+		if take && h.o.Limit > 0 && h.budget.Add(-1) < 0 {
+			take = false
+		}
+		switch {
+		case !take:
+			st.skipped++
+			commit = false
+		case h.o.DryRun:
+			st.replayed++
+			printDLQRecord(h.o.Out, m)
+		default:
+			if h.limiter != nil {
+				if err := h.limiter.Wait(ctx); err != nil {
+					return nil
+				}
+			}
+			st.replayed++
+			if _, err := h.chain.Deliver(ctx, &target.Delivery{Route: h.o.Route, Record: rec, Attempt: 1}); err != nil {
+				return fmt.Errorf("dlq replay: %s: %w", rec.ID(), err)
+			}
+			if commit {
+				sess.MarkOffset(h.topic, p, m.Offset+1, "")
+				st.committed = m.Offset + 1
+			}
+		}
+		if m.Offset+1 >= end {
+			return nil
+		}
+	}
+}
+
+// replayRecord rebuilds the original record from a dead-letter record: its
+// coordinates from the hookbridge-error-* headers (so its webhook-id is the
+// original one and receivers dedupe it), its headers without them, plus the
+// replay count.
+func replayRecord(m *sarama.ConsumerMessage) *target.Record {
+	rec := &target.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+	replays := 0
+	for _, h := range m.Headers {
+		k, v := string(h.Key), string(h.Value)
+		switch {
+		case k == dispatch.HeaderErrorTopic:
+			rec.Topic = v
+		case k == dispatch.HeaderErrorPartition:
+			if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+				rec.Partition = int32(n)
+			}
+		case k == dispatch.HeaderErrorOffset:
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				rec.Offset = n
+			}
+		case k == HeaderReplay:
+			replays, _ = strconv.Atoi(v)
+		case strings.HasPrefix(k, "hookbridge-error"):
+		default:
+			rec.Headers = append(rec.Headers, target.Header{Key: k, Value: h.Value})
+		}
+	}
+	rec.Headers = append(rec.Headers, target.Header{Key: HeaderReplay, Value: []byte(strconv.Itoa(replays + 1))})
+	return rec
+}
+
+func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOptions) bool {
+	if o.Key != nil && string(m.Key) != *o.Key {
+		return false
+	}
+	if o.ErrorKind != "" && headerValue(m, dispatch.HeaderErrorKind) != o.ErrorKind {
+		return false
+	}
+	if o.Partition >= 0 && rec.Partition != o.Partition {
+		return false
+	}
+	if o.FromOffset >= 0 && rec.Offset < o.FromOffset {
+		return false
+	}
+	if o.ToOffset >= 0 && rec.Offset > o.ToOffset {
+		return false
+	}
+	return true
+}
+
+func headerValue(m *sarama.ConsumerMessage, key string) string {
+	for _, h := range m.Headers {
+		if string(h.Key) == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {
+	if w == nil {
+		return
+	}
+	hs := map[string]string{}
+	for _, h := range m.Headers {
+		if k := string(h.Key); strings.HasPrefix(k, "hookbridge-") {
+			hs[k] = string(h.Value)
+		}
+	}
+	fmt.Fprintf(w, "%s/%d@%d key=%q value=%d bytes\n", m.Topic, m.Partition, m.Offset, m.Key, len(m.Value))
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
+		fmt.Fprintf(w, "    %s: %s\n", k, hs[k])
+	}
+}
+
+// replayEvents counts outcomes on top of the route's usual events.
+type replayEvents struct {
+	dispatch.Events
+	delivered, deadLettered atomic.Int64
+}
+
+func (e *replayEvents) Delivered(ctx context.Context, d *target.Delivery) {
+	e.delivered.Add(1)
+	e.Events.Delivered(ctx, d)
+}
+
+func (e *replayEvents) DeadLettered(ctx context.Context, rec *target.Record, f *dispatch.Failure) {
+	e.deadLettered.Add(1)
+	e.Events.DeadLettered(ctx, rec, f)
+}
