@@ -63,12 +63,18 @@ func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *d
 
 func (e *routeEvents) Stuck(ctx context.Context, rec *target.Record, err error) {
 	spanEvent(ctx, telemetry.EventStuck, errorAttrs(err)...)
+	if e.consumer == nil { // dlq replay: no consumer to pause
+		e.log.ErrorContext(ctx, "record cannot reach a terminal outcome", "record", rec.ID(), "error", err)
+		return
+	}
 	e.consumer.Stuck(rec, err)
 }
 
 func (e *routeEvents) Unstuck(ctx context.Context, rec *target.Record) {
 	spanEvent(ctx, telemetry.EventUnstuck)
-	e.consumer.Unstuck(rec)
+	if e.consumer != nil {
+		e.consumer.Unstuck(rec)
+	}
 }
 
 // spanEvent adds an event to the span in ctx (the record's process span).

@@ -1,0 +1,129 @@
+package telemetry
+
+import (
+	"context"
+	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Trace-context header names on Kafka records: W3C Trace Context, and the
+// CloudEvents Kafka binding's distributed-tracing extension as a fallback.
+const (
+	HeaderTraceparent   = "traceparent"
+	HeaderTracestate    = "tracestate"
+	HeaderCETraceparent = "ce_traceparent"
+	HeaderCETracestate  = "ce_tracestate"
+)
+
+// RecordPropagator reads and writes the trace context of Kafka records: W3C
+// Trace Context plus Baggage. It is fixed, not the global propagator: the
+// header names are part of the record contract (DESIGN.md section 7), whatever
+// an operator configures for HTTP.
+var RecordPropagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPropagator(
+	propagation.TraceContext{}, propagation.Baggage{})
+
+// HeaderCarrier adapts Kafka record headers to propagation.TextMapCarrier.
+// Keys match case-insensitively; Get returns the last header of a key (Kafka
+// keys may repeat); Set replaces every header of its key with one at the end.
+// Set never writes into the backing array of the slice it started from, so a
+// carrier over a consumed record's headers never changes the record.
+type HeaderCarrier []target.Header
+
+var _ propagation.TextMapCarrier = (*HeaderCarrier)(nil)
+
+// Get returns the value of the last header named key, or "".
+func (c *HeaderCarrier) Get(key string) string {
+	v, _ := lookup(*c, key)
+	return v
+}
+
+// Set replaces the headers named key with one header key=value.
+func (c *HeaderCarrier) Set(key, value string) {
+	out := make([]target.Header, 0, len(*c)+1)
+	for _, h := range *c {
+		if !strings.EqualFold(h.Key, key) {
+			out = append(out, h)
+		}
+	}
+	*c = append(out, target.Header{Key: key, Value: []byte(value)})
+}
+
+// Keys lists the distinct header keys, in order of first appearance.
+func (c *HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(*c))
+	seen := make(map[string]bool, len(*c))
+	for _, h := range *c {
+		if !seen[h.Key] {
+			seen[h.Key] = true
+			keys = append(keys, h.Key)
+		}
+	}
+	return keys
+}
+
+func lookup(hs []target.Header, key string) (string, bool) {
+	for i := len(hs) - 1; i >= 0; i-- {
+		if strings.EqualFold(hs[i].Key, key) {
+			return string(hs[i].Value), true
+		}
+	}
+	return "", false
+}
+
+// ceCarrier reads traceparent and tracestate from their ce_ headers.
+type ceCarrier []target.Header
+
+func (c ceCarrier) Get(key string) string {
+	if strings.EqualFold(key, HeaderTraceparent) || strings.EqualFold(key, HeaderTracestate) {
+		key = "ce_" + key
+	}
+	v, _ := lookup(c, key)
+	return v
+}
+func (c ceCarrier) Set(string, string) {}
+func (c ceCarrier) Keys() []string     { return (*HeaderCarrier)(&c).Keys() }
+
+// ExtractRecord returns ctx carrying the trace context a record's producer
+// left in its headers, as the remote parent span context, plus any baggage;
+// and that span context. It reads traceparent/tracestate, and when they give
+// no valid context (absent or malformed), ce_traceparent/ce_tracestate. When
+// neither does, the returned ctx carries no parent at all (not even one ctx
+// had), so a span started from it is a new root, and the span context is the
+// zero value. A malformed header is never an error.
+func ExtractRecord(ctx context.Context, hs []target.Header) (context.Context, trace.SpanContext) {
+	// Drop a span ctx may carry: the record alone decides the parent.
+	base := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	c := HeaderCarrier(hs)
+	out := RecordPropagator.Extract(base, &c)
+	if sc := trace.SpanContextFromContext(out); sc.IsValid() {
+		return out, sc
+	}
+	if _, ok := lookup(hs, HeaderCETraceparent); ok {
+		ceOut := RecordPropagator.Extract(base, ceCarrier(hs))
+		if sc := trace.SpanContextFromContext(ceOut); sc.IsValid() {
+			return ceOut, sc
+		}
+	}
+	return out, trace.SpanContext{}
+}
+
+// InjectRecord returns a copy of hs carrying ctx's span context (and baggage)
+// for a record about to be produced: any traceparent and tracestate in hs are
+// replaced (a tracestate never outlives the traceparent it belonged to), other
+// headers are kept in order. The ce_traceparent/ce_tracestate of a
+// CloudEvent are left alone: they name the event's origin, which
+// intermediaries do not change. hs is not modified.
+func InjectRecord(ctx context.Context, hs []target.Header) []target.Header {
+	c := make(HeaderCarrier, 0, len(hs)+2)
+	for _, h := range hs {
+		if !strings.EqualFold(h.Key, HeaderTraceparent) && !strings.EqualFold(h.Key, HeaderTracestate) {
+			c = append(c, h)
+		}
+	}
+	RecordPropagator.Inject(ctx, &c)
+	return c
+}

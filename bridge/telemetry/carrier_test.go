@@ -1,0 +1,95 @@
+package telemetry_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+func hdrs(kv ...string) []target.Header {
+	var hs []target.Header
+	for i := 0; i < len(kv); i += 2 {
+		hs = append(hs, target.Header{Key: kv[i], Value: []byte(kv[i+1])})
+	}
+	return hs
+}
+
+func flat(hs []target.Header) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, h.Key+"="+string(h.Value))
+	}
+	return out
+}
+
+func TestHeaderCarrier(t *testing.T) {
+	t.Parallel()
+	orig := hdrs("a", "1", "Traceparent", "old", "b", "2", "traceparent", "older", "a", "3")
+	c := telemetry.HeaderCarrier(orig)
+	if got := c.Get("TRACEPARENT"); got != "older" {
+		t.Errorf("Get = %q, want the last of the keys matching case-insensitively", got)
+	}
+	if got := c.Get("a"); got != "3" {
+		t.Errorf("Get(a) = %q, want the last one", got)
+	}
+	if got := c.Get("missing"); got != "" {
+		t.Errorf("Get(missing) = %q", got)
+	}
+	if got := c.Keys(); !slices.Equal(got, []string{"a", "Traceparent", "b", "traceparent"}) {
+		t.Errorf("Keys = %q", got)
+	}
+	c.Set("traceparent", "new")
+	if got, want := flat(c), []string{"a=1", "b=2", "a=3", "traceparent=new"}; !slices.Equal(got, want) {
+		t.Errorf("after Set: %q, want %q", got, want)
+	}
+	if got, want := flat(orig), []string{"a=1", "Traceparent=old", "b=2", "traceparent=older", "a=3"}; !slices.Equal(got, want) {
+		t.Errorf("Set changed the original headers: %q", got)
+	}
+}
+
+func TestInjectRecord(t *testing.T) {
+	t.Parallel()
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0xab}, SpanID: trace.SpanID{0xcd}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	m, _ := baggage.NewMember("tenant", "acme")
+	bg, _ := baggage.New(m)
+	ctx = baggage.ContextWithBaggage(ctx, bg)
+
+	orig := hdrs("content-type", "application/json", "traceparent", "00-x", "TraceState", "v=old",
+		"ce_traceparent", "00-ce", "baggage", "tenant=old")
+	got := telemetry.InjectRecord(ctx, orig)
+	want := []string{"content-type=application/json", "ce_traceparent=00-ce",
+		"traceparent=00-ab000000000000000000000000000000-cd00000000000000-01", "baggage=tenant=acme"}
+	if !slices.Equal(flat(got), want) {
+		t.Errorf("InjectRecord = %q, want %q", flat(got), want)
+	}
+	if len(orig) != 5 || string(orig[1].Value) != "00-x" {
+		t.Errorf("InjectRecord changed its input: %q", flat(orig))
+	}
+
+	// No span in ctx: the stale trace context is dropped, nothing replaces it.
+	got = telemetry.InjectRecord(context.Background(), hdrs("traceparent", "00-x", "tracestate", "v=1", "k", "v"))
+	if !slices.Equal(flat(got), []string{"k=v"}) {
+		t.Errorf("InjectRecord without a span = %q, want [k=v]", flat(got))
+	}
+}
+
+func TestExtractRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	ts, _ := trace.ParseTraceState("vendor=x")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2}, SpanID: trace.SpanID{3}, TraceFlags: trace.FlagsSampled, TraceState: ts})
+	hs := telemetry.InjectRecord(trace.ContextWithSpanContext(context.Background(), sc), nil)
+	ctx, got := telemetry.ExtractRecord(context.Background(), hs)
+	if !got.IsRemote() || got.TraceID() != sc.TraceID() || got.SpanID() != sc.SpanID() || got.TraceState().String() != "vendor=x" {
+		t.Errorf("ExtractRecord = %v, want %v, remote", got, sc)
+	}
+	if !trace.SpanContextFromContext(ctx).Equal(got) {
+		t.Errorf("the returned ctx does not carry the extracted span context")
+	}
+}

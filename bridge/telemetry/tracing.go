@@ -1,0 +1,157 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+)
+
+// Standard OpenTelemetry environment variables SetupTracing looks at. The
+// exporters read the rest (headers, TLS, timeouts, compression) themselves.
+const (
+	envEndpoint        = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envTracesEndpoint  = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	envProtocol        = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envTracesProtocol  = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	envTracesExporter  = "OTEL_TRACES_EXPORTER"
+	defaultEnvProtocol = "http/protobuf" // the OpenTelemetry specification's default
+)
+
+// SetupTracing installs the process's TracerProvider and propagator as the
+// OpenTelemetry globals, which every span of the bridge (and the otelhttp and
+// otelgrpc instrumentation of its targets) uses.
+//
+// Tracing is always on (DESIGN.md section 5): spans are created and sampled
+// with ParentBased(TraceIDRatioBased(cfg.SampleRatio)) whether or not they
+// are exported, so a receiver's traceparent carries the producer's trace id.
+// Export is switched on by cfg.OTLPEndpoint (OTLP/gRPC; an http:// URL is
+// insecure), else by OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+// OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
+// ("grpc", "http/protobuf" (the default) or "http/json");
+// OTEL_TRACES_EXPORTER=none turns the environment's export off. Spans are
+// exported in batches.
+//
+// The propagator is W3C Trace Context plus Baggage. The resource has
+// service.name (cfg.ServiceName), service.version and whatever
+// OTEL_RESOURCE_ATTRIBUTES adds. SetupTracing starts no connection: the
+// exporter connects lazily. shutdown flushes the spans not yet exported and
+// stops the provider; call it once, with a bounded ctx.
+func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (shutdown func(context.Context) error, err error) {
+	ratio := 1.0
+	if cfg.SampleRatio != nil {
+		ratio = *cfg.SampleRatio
+	}
+	name := cfg.ServiceName
+	if name == "" {
+		name = "hookbridge"
+	}
+	res, err := resource.New(ctx,
+		resource.WithFromEnv(),
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(KeyServiceName.String(name), KeyServiceVersion.String(version)),
+	)
+	if err != nil && res == nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES) still has
+	// our attributes; do not refuse to start over it.
+
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
+	}
+	exp, err := newExporter(ctx, cfg.OTLPEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if exp != nil {
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(RecordPropagator)
+	return tp.Shutdown, nil
+}
+
+// LogErrors sends the errors OpenTelemetry reports in the background (a
+// failed export, say) to log at warn level, instead of the SDK's default
+// plain-text line on stderr.
+func LogErrors(log *slog.Logger) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("opentelemetry", "error", err)
+	}))
+}
+
+// ExportTarget describes where SetupTracing exports spans, for the start-up
+// log line: "none" when spans are not exported.
+func ExportTarget(cfg config.Telemetry) string {
+	if cfg.OTLPEndpoint != "" {
+		return "otlp/grpc " + cfg.OTLPEndpoint
+	}
+	if strings.EqualFold(os.Getenv(envTracesExporter), "none") {
+		return "none"
+	}
+	ep := firstEnv(envTracesEndpoint, envEndpoint)
+	if ep == "" {
+		return "none"
+	}
+	return "otlp/" + envProtocolValue() + " " + ep
+}
+
+// newExporter builds the span exporter, or returns nil when spans are not
+// exported.
+func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
+	if endpoint != "" {
+		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(endpoint))
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: otlp exporter for %s: %w", endpoint, err)
+		}
+		return exp, nil
+	}
+	if strings.EqualFold(os.Getenv(envTracesExporter), "none") || firstEnv(envTracesEndpoint, envEndpoint) == "" {
+		return nil, nil
+	}
+	var (
+		exp sdktrace.SpanExporter
+		err error
+	)
+	switch proto := envProtocolValue(); proto {
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	case "http/protobuf", "http/json":
+		exp, err = otlptracehttp.New(ctx)
+	default:
+		err = errors.New("unsupported protocol " + proto + " (want grpc, http/protobuf or http/json)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: otlp exporter from the environment: %w", err)
+	}
+	return exp, nil
+}
+
+func envProtocolValue() string {
+	if p := firstEnv(envTracesProtocol, envProtocol); p != "" {
+		return strings.ToLower(p)
+	}
+	return defaultEnvProtocol
+}
+
+func firstEnv(keys ...string) string {
+	for _, k := range keys {
+		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
