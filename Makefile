@@ -33,3 +33,31 @@ kafka-stop:
 
 clean:
 	rm -rf bin
+
+# Wire protocol: regenerates the Go package sdk/handlerpb and the Python stubs
+# of examples/plugin-python from sdk/proto. Needs protoc (Debian:
+# apt-get install -y protobuf-compiler) and python3; the pinned code
+# generators are installed into bin/tools.
+PROTO_TOOLS                ?= $(CURDIR)/bin/tools
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+GRPCIO_TOOLS_VERSION       ?= 1.85.1
+HANDLER_PROTO              := hookbridge/handler/v1/handler.proto
+
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null || { echo "proto: protoc not found; run apt-get install -y protobuf-compiler" >&2; exit 1; }
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(PROTO_TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	protoc -I sdk/proto \
+		--plugin=protoc-gen-go=$(PROTO_TOOLS)/protoc-gen-go \
+		--plugin=protoc-gen-go-grpc=$(PROTO_TOOLS)/protoc-gen-go-grpc \
+		--go_out=. --go_opt=module=github.com/hookbridge/hookbridge \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/hookbridge/hookbridge \
+		sdk/proto/$(HANDLER_PROTO)
+	test -x $(PROTO_TOOLS)/pyvenv/bin/python || python3 -m venv $(PROTO_TOOLS)/pyvenv
+	$(PROTO_TOOLS)/pyvenv/bin/pip install -q grpcio-tools==$(GRPCIO_TOOLS_VERSION)
+	$(PROTO_TOOLS)/pyvenv/bin/python -m grpc_tools.protoc -I sdk/proto \
+		--python_out=examples/plugin-python --pyi_out=examples/plugin-python \
+		--grpc_python_out=examples/plugin-python \
+		sdk/proto/$(HANDLER_PROTO)

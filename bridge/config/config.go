@@ -60,14 +60,27 @@ type TLS struct {
 	KeyFile  string `yaml:"key_file"`
 	// InsecureSkipVerify disables certificate verification. Default false.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// ServerName is the name the brokers' certificates must carry. Default
+	// "": the host of the address dialled.
+	ServerName string `yaml:"server_name"`
 }
 
 // SASL configures SASL authentication to the brokers.
 type SASL struct {
-	// Mechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512". Default "" (none).
+	// Mechanism is "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" or
+	// "OAUTHBEARER". Default "" (none).
 	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	// Username is required by PLAIN and SCRAM.
+	Username string `yaml:"username"`
+	// Password is required by PLAIN and SCRAM. It is never logged.
+	Password string `yaml:"password"`
+	// OAuthBearer is the OAuth 2.0 client-credentials grant that supplies
+	// the OAUTHBEARER token; required by, and only used with, that mechanism.
+	OAuthBearer OAuth2 `yaml:"oauthbearer"`
+	// AllowInsecure permits SASL without kafka.tls.enabled, which sends the
+	// PLAIN password or the OAUTHBEARER token in the clear and leaves every
+	// session unprotected. Default false: SASL without TLS is refused.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // Admin is the HTTP endpoint for health and metrics.
@@ -112,6 +125,10 @@ type Plugin struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// Timeout bounds one call. Default 10s.
 	Timeout Duration `yaml:"timeout"`
+	// MaxMessageBytes is the largest gRPC message either side sends: a
+	// record (with its headers) above it is dead-lettered as a permanent
+	// error, and so is a reply above it. Default 4MiB.
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
 }
 
 // Instances bounds a plugin's process pool.
@@ -190,6 +207,36 @@ type Webhook struct {
 	// SigningSecrets are Standard Webhooks secrets (whsec_ + base64 of 24-64
 	// bytes); every one signs, so two can be used during rotation. Optional.
 	SigningSecrets []string `yaml:"signing_secrets"`
+	// SigningSecretsFile names a file of signing secrets, one per line;
+	// blank lines and lines starting with # are ignored. Its secrets sign
+	// along with SigningSecrets. Read at start-up. Default "" (none).
+	SigningSecretsFile string `yaml:"signing_secrets_file"`
+	// TLS configures HTTPS to the URL: trusted CAs, a client certificate.
+	TLS WebhookTLS `yaml:"tls"`
+	// BearerToken is sent as "Authorization: Bearer <token>". Default "" (none).
+	BearerToken string `yaml:"bearer_token"`
+	// BearerTokenFile names a file holding the bearer token; it is read
+	// again whenever its modification time or size changes. Default "" (none).
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// OAuth2 fetches the bearer token with the OAuth 2.0 client-credentials
+	// grant. Default: off.
+	OAuth2 OAuth2 `yaml:"oauth2"`
+	// DenyPrivateNetworks refuses, when dialling, any address that is
+	// loopback, private, link-local (cloud metadata included), shared
+	// (CGNAT), unique-local, unspecified, multicast or reserved, also in its
+	// IPv4-mapped IPv6 form. A refused request is a permanent failure.
+	// Default false.
+	DenyPrivateNetworks bool `yaml:"deny_private_networks"`
+	// Proxy sends requests through an HTTP(S) or SOCKS5 proxy. Default: none.
+	Proxy Proxy `yaml:"proxy"`
+	// UseEnvProxy takes the proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+	// Default false: the environment is ignored.
+	UseEnvProxy bool `yaml:"use_env_proxy"`
+	// AllowProxyWithDenyPrivateNetworks permits a proxy together with
+	// DenyPrivateNetworks. The proxy resolves and dials the URL's host, so
+	// the guard cannot see that address: set it only when the proxy enforces
+	// its own egress policy. Default false.
+	AllowProxyWithDenyPrivateNetworks bool `yaml:"allow_proxy_with_deny_private_networks"`
 	// ForwardHeaders passes record headers as kafka-header-<name>. Default true.
 	ForwardHeaders *bool `yaml:"forward_headers"`
 	Batch          Batch `yaml:"batch"`

@@ -56,6 +56,7 @@ func TestLoadFullExample(t *testing.T) {
 			ConcurrencyPerInstance: 16,
 			IdleTimeout:            Duration(60 * time.Second),
 			Timeout:                Duration(10 * time.Second),
+			MaxMessageBytes:        ByteSize(4 << 20),
 		}},
 		Routes: []Route{{
 			Name:             "orders-billing",

@@ -21,6 +21,7 @@ const (
 	DefaultIdleTimeout            = Duration(60 * time.Second)
 	DefaultPluginTimeout          = Duration(10 * time.Second)
 	DefaultMaxInstances           = 4
+	DefaultPluginMaxMessageBytes  = ByteSize(4 << 20)
 	DefaultOrdering               = OrderingKey
 	DefaultConcurrency            = 64
 	DefaultMaxInFlightBytes       = ByteSize(64 << 20)
@@ -88,6 +89,7 @@ func (p *Plugin) applyDefaults() {
 	setDefault(&p.ConcurrencyPerInstance, DefaultConcurrencyPerInstance)
 	setDefault(&p.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&p.Timeout, DefaultPluginTimeout)
+	setDefault(&p.MaxMessageBytes, DefaultPluginMaxMessageBytes)
 }
 
 func (r *Route) applyDefaults() {

@@ -11,16 +11,20 @@ import (
 const redacted = "REDACTED"
 
 // Redacted returns a deep copy of c that is safe to log or print: the SASL
-// password, webhook signing secrets, the password in a URL, webhook headers
-// that carry credentials (Authorization, Proxy-Authorization, Cookie, or a
-// name containing "token", "secret", "key" or "password") and plugin
-// environment variables whose name contains TOKEN, SECRET, PASSWORD or KEY
-// are replaced by "REDACTED". Empty values stay empty. c is not changed.
+// password, OAuth 2.0 client secrets (and endpoint parameters named like a
+// secret), webhook signing secrets and bearer tokens, the password in a URL
+// (proxy URLs included), webhook headers that carry credentials
+// (Authorization, Proxy-Authorization, Cookie, or a name containing "token",
+// "secret", "key" or "password") and plugin environment variables whose name
+// contains TOKEN, SECRET, PASSWORD or KEY are replaced by "REDACTED". Empty
+// values stay empty. File names are kept: they are not secrets. c is not
+// changed.
 func (c *Config) Redacted() *Config {
 	r := c.clone()
 	if r.Kafka.SASL.Password != "" {
 		r.Kafka.SASL.Password = redacted
 	}
+	r.Kafka.SASL.OAuthBearer.redact()
 	r.Telemetry.OTLPEndpoint = redactURL(r.Telemetry.OTLPEndpoint)
 	for name, p := range r.Plugins {
 		redactMap(p.Env, isSecretEnv)
@@ -35,9 +39,36 @@ func (c *Config) Redacted() *Config {
 					w.SigningSecrets[j] = redacted
 				}
 			}
+			if w.BearerToken != "" {
+				w.BearerToken = redacted
+			}
+			w.OAuth2.redact()
+			w.Proxy.URL = redactURL(w.Proxy.URL)
 		}
 	}
 	return r
+}
+
+// redact replaces the client secret and secret-looking endpoint parameters.
+func (o *OAuth2) redact() {
+	if o.ClientSecret != "" {
+		o.ClientSecret = redacted
+	}
+	o.TokenURL = redactURL(o.TokenURL)
+	redactMap(o.EndpointParams, isSecretParam)
+}
+
+// isSecretParam reports whether a token request parameter carries
+// credentials: named like a secret header, or a client assertion (a signed
+// JWT that authenticates the client).
+func isSecretParam(name string) bool {
+	return isSecretHeader(name) || strings.Contains(strings.ToLower(name), "assertion")
+}
+
+// cloneRefs replaces the slices and maps of a copied grant with copies.
+func (o *OAuth2) cloneRefs() {
+	o.Scopes = slices.Clone(o.Scopes)
+	o.EndpointParams = maps.Clone(o.EndpointParams)
 }
 
 // redactMap replaces the non-empty values whose key is secret.
@@ -84,6 +115,7 @@ func redactURL(s string) string {
 func (c *Config) clone() *Config {
 	r := *c
 	r.Kafka.Brokers = slices.Clone(c.Kafka.Brokers)
+	r.Kafka.SASL.OAuthBearer.cloneRefs()
 	r.Telemetry.SampleRatio = clonePtr(c.Telemetry.SampleRatio)
 	if c.Plugins != nil {
 		r.Plugins = make(map[string]Plugin, len(c.Plugins))
@@ -111,6 +143,7 @@ func (r *Route) cloneRefs() {
 	w.Headers = maps.Clone(w.Headers)
 	w.SigningSecrets = slices.Clone(w.SigningSecrets)
 	w.ForwardHeaders = clonePtr(w.ForwardHeaders)
+	w.OAuth2.cloneRefs()
 	r.Target.Webhook = &w
 }
 

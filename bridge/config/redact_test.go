@@ -9,7 +9,7 @@ import (
 const secretsConfig = `
 kafka:
   brokers: ["k:9092"]
-  sasl: {mechanism: PLAIN, username: user, password: "${PW}"}
+  sasl: {mechanism: PLAIN, username: user, password: "${PW}", allow_insecure: true}
 telemetry: {otlp_endpoint: "https://u:otlp-pass@collector:4317"}
 plugins:
   p:

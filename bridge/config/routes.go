@@ -113,19 +113,28 @@ func (w *Webhook) validate(v *checker, path string) {
 	notNegative(v, path+".batch.max_bytes", w.Batch.MaxBytes)
 	notNegative(v, path+".batch.max_wait", w.Batch.MaxWait)
 	notNegative(v, path+".rate_limit", w.RateLimit)
+	w.validateSecurity(v, path)
 }
 
 // checkSecret checks a Standard Webhooks secret the way the signer parses
 // it. The message never contains the secret.
 func checkSecret(v *checker, path, secret string) {
+	if msg := secretProblem(secret); msg != "" {
+		v.addf(path, "%s", msg)
+	}
+}
+
+// secretProblem says what is wrong with a signing secret, "" when nothing.
+// The message never contains the secret.
+func secretProblem(secret string) string {
 	if strings.TrimSpace(secret) == "" {
-		v.addf(path, "is empty")
-		return
+		return "is empty"
 	}
 	if _, err := signing.ParseSecret(secret); err != nil {
 		detail := strings.TrimPrefix(err.Error(), signing.ErrSecret.Error()+": ")
-		v.addf(path, "invalid signing secret: %s", detail)
+		return "invalid signing secret: " + detail
 	}
+	return ""
 }
 
 func (r *Retry) validate(v *checker, path string) {

@@ -17,7 +17,7 @@ var (
 	orderings      = []string{OrderingPartition, OrderingKey, OrderingNone}
 	initialOffsets = []string{"oldest", "newest"}
 	balances       = []string{"sticky", "range", "roundrobin"}
-	saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+	saslMechanisms = []string{"", SASLPlain, SASLScramSHA256, SASLScramSHA512, SASLOAuthBearer}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"json", "text"}
 )
@@ -143,7 +143,7 @@ func (k *Kafka) validate(v *checker, path string) {
 	}
 	oneOf(v, path+".balance", k.Balance, balances)
 	k.TLS.validate(v, path+".tls")
-	k.SASL.validate(v, path+".sasl")
+	k.SASL.validate(v, path+".sasl", k.TLS.Enabled)
 }
 
 func (t *TLS) validate(v *checker, path string) {
@@ -171,11 +171,9 @@ func checkFile(v *checker, path, name string) {
 	}
 }
 
-func (s *SASL) validate(v *checker, path string) {
+func (s *SASL) validate(v *checker, path string, tlsEnabled bool) {
 	oneOf(v, path+".mechanism", s.Mechanism, saslMechanisms)
-	if s.Mechanism != "" && s.Username == "" {
-		v.addf(path+".username", "is required when a mechanism is set")
-	}
+	s.validateSecurity(v, path, tlsEnabled)
 }
 
 // validateAdmin checks admin.listen: "off" or host:port.
@@ -253,4 +251,5 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	atLeastOne(v, path+".concurrency_per_instance", p.ConcurrencyPerInstance)
 	notNegative(v, path+".idle_timeout", p.IdleTimeout)
 	notNegative(v, path+".timeout", p.Timeout)
+	notNegative(v, path+".max_message_bytes", p.MaxMessageBytes)
 }

@@ -14,7 +14,10 @@ import (
 )
 
 // NewConfig translates the kafka section into a sarama configuration shared by
-// consumers and the producer.
+// consumers and the producer. It reads the TLS files; SASL is PLAIN,
+// SCRAM-SHA-256/512 (github.com/xdg-go/scram) or OAUTHBEARER, whose token
+// provider fetches and caches an OAuth 2.0 client-credentials token (it
+// fetches nothing until the first connection).
 func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = k.ClientID
@@ -37,13 +40,26 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	}
 	switch k.SASL.Mechanism {
 	case "":
-	case sarama.SASLTypePlaintext:
+	case config.SASLPlain:
 		sc.Net.SASL.Enable = true
 		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
 		sc.Net.SASL.User = k.SASL.Username
 		sc.Net.SASL.Password = k.SASL.Password
+	case config.SASLScramSHA256, config.SASLScramSHA512:
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+		if k.SASL.Mechanism == config.SASLScramSHA512 {
+			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		}
+		sc.Net.SASL.User = k.SASL.Username
+		sc.Net.SASL.Password = k.SASL.Password
+		sc.Net.SASL.SCRAMClientGeneratorFunc = scramGenerator(k.SASL.Mechanism)
+	case config.SASLOAuthBearer:
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
+		sc.Net.SASL.TokenProvider = newTokenProvider(k.SASL.OAuthBearer)
 	default:
-		return nil, fmt.Errorf("kafka: sasl mechanism %q is not supported yet", k.SASL.Mechanism)
+		return nil, fmt.Errorf("kafka: sasl mechanism %q is not supported", k.SASL.Mechanism)
 	}
 
 	// Consumer: offsets are marked only after a terminal outcome and flushed
@@ -82,8 +98,25 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	return sc, nil
 }
 
+// NewClient connects a sarama client with sc, a configuration NewConfig
+// made from k. When the brokers refuse the SASL credentials (sarama gives up
+// after its few metadata attempts) the error begins "kafka: SASL
+// authentication failed" and names the mechanism and user, never the
+// password; errors.Is(err, sarama.ErrSASLAuthenticationFailed) holds for it.
+// Other errors read "kafka: connect [brokers]: ...".
+func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Client, error) {
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		if sasl := saslFailure(err, k); sasl != err {
+			return nil, sasl
+		}
+		return nil, fmt.Errorf("kafka: connect %v: %w", brokers, err)
+	}
+	return client, nil
+}
+
 func tlsConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName} //nolint:gosec // opt-in
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {

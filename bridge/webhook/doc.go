@@ -39,4 +39,15 @@
 // fails just those records (they are retried alone).
 //
 // A shared rate limiter (rate_limit) paces requests, one token per request.
+//
+// Security settings (docs/security.md) shape the target's one pooled
+// transport: tls (a CA bundle, a client certificate for mutual TLS,
+// server_name), a proxy (proxy.url, or use_env_proxy; the environment is
+// ignored otherwise), and deny_private_networks, which refuses loopback,
+// private, link-local, CGNAT, unique-local, multicast and reserved addresses
+// in net.Dialer.Control, on the resolved address, as a permanent failure
+// (*BlockedAddressError). bearer_token, bearer_token_file (read again when it
+// changes) or an OAuth 2.0 client-credentials grant (cached, refreshed before
+// expiry) set Authorization; a 401 renews the credential and the request is
+// sent once more. signing_secrets_file adds secrets to signing_secrets.
 package webhook

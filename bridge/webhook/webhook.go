@@ -125,8 +125,11 @@ func New(opts Options) (*Target, error) {
 	}
 
 	var signer *signing.Signer
-	if len(cfg.SigningSecrets) > 0 {
-		if signer, err = signing.NewSigner(cfg.SigningSecrets); err != nil {
+	secrets, serr := cfg.SigningSecretsFrom()
+	if serr != nil {
+		errs = append(errs, fmt.Errorf("signing_secrets_file: %w", serr))
+	} else if len(secrets) > 0 {
+		if signer, err = signing.NewSigner(secrets); err != nil {
 			errs = append(errs, fmt.Errorf("signing_secrets: %w", err))
 		}
 	}
@@ -148,6 +151,9 @@ func New(opts Options) (*Target, error) {
 	if cfg.Batch.MaxMessages > 0 && opts.CaptureReply {
 		errs = append(errs, errBatchReply)
 	}
+
+	sec, secErrs := newSecurity(cfg)
+	errs = append(errs, secErrs...)
 
 	if len(errs) > 0 {
 		for i, e := range errs {
@@ -189,7 +195,9 @@ func New(opts Options) (*Target, error) {
 
 	base := opts.Transport
 	if base == nil {
-		base = newTransport()
+		tr := newTransport()
+		sec.configure(tr)
+		base = tr
 	}
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		t.idle = c
@@ -198,7 +206,7 @@ func New(opts Options) (*Target, error) {
 		// The client span is a child of the span in the request's context;
 		// the global propagator injects its traceparent (nothing when none
 		// is set).
-		Transport: otelhttp.NewTransport(base),
+		Transport: otelhttp.NewTransport(sec.wrap(base)),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -208,6 +216,8 @@ func New(opts Options) (*Target, error) {
 
 // newTransport is the pooled transport of one Target. It takes no proxy from
 // the environment: a proxy would bypass address checks made when dialling.
+// The webhook's tls, proxy and deny_private_networks settings are applied to
+// it afterwards (see security.configure).
 func newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: nil,
@@ -236,6 +246,8 @@ func newTransport() *http.Transport {
 //     with Retry-After (seconds or an HTTP date) as the error's RetryAfter.
 //   - 410: Gone.
 //   - 3xx (not followed) and other 4xx: Permanent.
+//   - a dial refused by deny_private_networks (a *BlockedAddressError):
+//     Permanent, since a security setting does not heal by retrying.
 //
 // Failures are *target.Error values carrying the HTTP status. When ctx is
 // canceled the error wraps context.Canceled instead, so that target.KindOf
@@ -368,7 +380,7 @@ func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) err
 	if errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
 		msg = "webhook: POST %s: no response within " + t.timeout.String() + ": %w"
 	}
-	return &target.Error{Kind: target.Retryable, Status: status, Err: fmt.Errorf(msg, t.safeURL, err)}
+	return &target.Error{Kind: failureKind(err), Status: status, Err: fmt.Errorf(msg, t.safeURL, err)}
 }
 
 // contextError reports that the caller's context ended: canceled (KindOf

@@ -12,9 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	"time"
 
 	"github.com/hookbridge/hookbridge/bridge"
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -34,6 +32,8 @@ const (
 const usage = `usage:
   hookbridge run      -c hookbridge.yaml   run until SIGTERM/SIGINT, then drain and commit
   hookbridge validate -c hookbridge.yaml   check the configuration offline
+  hookbridge dlq replay -c hookbridge.yaml --route NAME [--limit N] [--dry-run] [--rate R] [filters]
+                                           re-deliver what the route's dead-letter topic holds, then exit
   hookbridge demo [--records N]            live demo: embedded broker, a webhook receiver
   hookbridge version
 `
@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "hookbridge", versionString())
 		return exitOK
@@ -113,8 +115,23 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		return code
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log})
+	telemetry.LogErrors(log)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.Telemetry, versionString())
+	if err != nil {
+		log.Error("tracing setup failed", "error", err)
+		return exitFailed
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn("flushing spans failed", "error", err)
+		}
+	}()
+	log.Info("tracing on", "export", telemetry.ExportTarget(cfg.Telemetry))
+	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
+	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
+	defer stopReload()
 	if err := b.Run(ctx); err != nil {
 		log.Error("hookbridge stopped", "error", err)
 		return exitFailed

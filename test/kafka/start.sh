@@ -3,8 +3,24 @@
 # the e2e tests, from Maven jars cached under test/kafka/.cache/libs.
 # Idempotent: if the broker started by this script is running, says so and exits 0.
 # See common.sh for the environment variables. Stop it with test/kafka/stop.sh.
+#
+# With KAFKA_SASL_SSL=1 the broker also gets a SASL_SSL listener on
+# 127.0.0.1:$KAFKA_SASL_PORT (default KAFKA_PORT+2, i.e. 9094) accepting
+# SCRAM-SHA-512 and SCRAM-SHA-256 for user $KAFKA_SASL_USER (default hookbridge)
+# with password $KAFKA_SASL_PASSWORD (default hookbridge-secret), created at
+# format time. Its certificates are generated with openssl into
+# $KAFKA_STATE/tls: ca.pem (the CA clients trust) and broker.pem (a PEM
+# keystore for 127.0.0.1 and localhost). The PLAINTEXT listener is unchanged.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+KAFKA_SASL_SSL="${KAFKA_SASL_SSL:-0}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_SASL_USER="${KAFKA_SASL_USER:-hookbridge}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-hookbridge-secret}"
+KAFKA_TLS_DIR="$KAFKA_STATE/tls"
+sasl_ports=""
+[ "$KAFKA_SASL_SSL" = 1 ] && sasl_ports="$KAFKA_SASL_PORT"
 
 if pid="$(kafka_pid)"; then
   log "already running (pid $pid, state $KAFKA_STATE, bootstrap $(cat "$KAFKA_STATE/bootstrap" 2>/dev/null || echo "$KAFKA_BOOTSTRAP"))"
@@ -36,7 +52,7 @@ else
 fi
 
 # 2. Ports must be free (something else may hold them).
-for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $sasl_ports; do
   if port_open "$p"; then
     log "port $p on 127.0.0.1 is already in use by another process; set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
     exit 1
@@ -75,10 +91,50 @@ log.retention.hours=24
 PROPS
 printf '%s\n' "$KAFKA_BOOTSTRAP" > "$KAFKA_STATE/bootstrap"
 
+# 3b. Optional SASL_SSL listener: a CA and a broker certificate, then the
+#     listener, its PEM keystore and SCRAM (the user is added at format time).
+format_scram=()
+if [ "$KAFKA_SASL_SSL" = 1 ]; then
+  command -v openssl >/dev/null 2>&1 || { log "openssl not found (needed for KAFKA_SASL_SSL=1)"; exit 1; }
+  mkdir -p "$KAFKA_TLS_DIR"
+  (
+    cd "$KAFKA_TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 -keyout ca.key -out ca.pem \
+      -subj "/CN=hookbridge test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -sha256 -keyout broker.key -out broker.csr -subj "/CN=localhost"
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "basicConstraints=CA:FALSE" > broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 7 \
+      -extfile broker.ext -out broker.crt
+    # PEM keystore: the (unencrypted PKCS#8) key, then the chain.
+    cat broker.key broker.crt ca.pem > broker.pem
+    chmod 600 ca.key broker.key broker.pem
+  ) > "$KAFKA_LOGDIR/openssl.log" 2>&1 || { log "openssl failed:"; cat "$KAFKA_LOGDIR/openssl.log" >&2; exit 1; }
+  sed -i \
+    -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT|" \
+    -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT|" \
+    -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" \
+    "$KAFKA_CONFIG"
+  cat >> "$KAFKA_CONFIG" <<PROPS
+# SASL_SSL listener (KAFKA_SASL_SSL=1): SCRAM over TLS, PEM keystore.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_TLS_DIR/broker.pem
+PROPS
+  format_scram=(
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]"
+    --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]"
+  )
+  printf '%s\n' "127.0.0.1:$KAFKA_SASL_PORT" > "$KAFKA_STATE/sasl_bootstrap"
+fi
+
 # 4. Format the storage with a random cluster id (a standalone dynamic quorum).
 cluster_id="$(kafka_tool kafka.tools.StorageTool random-uuid)"
 printf '%s\n' "$cluster_id" > "$KAFKA_STATE/cluster.id"
-if ! kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONFIG" --standalone \
+if ! kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONFIG" --standalone "${format_scram[@]}" \
       > "$KAFKA_LOGDIR/format.log" 2>&1; then
   log "storage format failed:"; cat "$KAFKA_LOGDIR/format.log" >&2; exit 1
 fi
@@ -112,7 +168,8 @@ deadline=$((SECONDS + timeout))
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$KAFKA_PIDFILE" ] && break; sleep 0.1; done
 while :; do
   kafka_pid >/dev/null || fail "broker exited during start-up"
-  if port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOGDIR/server.log" 2>/dev/null; then
+  if port_open "$KAFKA_PORT" && { [ -z "$sasl_ports" ] || port_open "$KAFKA_SASL_PORT"; } &&
+     grep -q 'Kafka Server started' "$KAFKA_LOGDIR/server.log" 2>/dev/null; then
     break
   fi
   [ "$SECONDS" -lt "$deadline" ] || fail "broker not ready after ${timeout}s"
@@ -124,3 +181,6 @@ until kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_
   sleep 1
 done
 log "broker ready on $KAFKA_BOOTSTRAP (pid $(kafka_pid), cluster $cluster_id, $((SECONDS - t0))s, state $KAFKA_STATE)"
+if [ "$KAFKA_SASL_SSL" = 1 ]; then
+  log "SASL_SSL on 127.0.0.1:$KAFKA_SASL_PORT (SCRAM-SHA-512/256, user $KAFKA_SASL_USER), CA $KAFKA_TLS_DIR/ca.pem"
+fi

@@ -1,0 +1,216 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+)
+
+// scramClient is sarama's SCRAMClient on github.com/xdg-go/scram. sarama asks
+// its generator for a new one per connection.
+type scramClient struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+var _ sarama.SCRAMClient = (*scramClient)(nil)
+
+// scramGenerator returns sarama's SCRAMClientGeneratorFunc for a mechanism.
+func scramGenerator(mechanism string) func() sarama.SCRAMClient {
+	hash := scram.SHA256
+	if mechanism == config.SASLScramSHA512 {
+		hash = scram.SHA512
+	}
+	return func() sarama.SCRAMClient { return &scramClient{hash: hash} }
+}
+
+// Begin prepares a conversation for user and password (SASLprep applies).
+func (c *scramClient) Begin(user, password, authzID string) error {
+	client, err := c.hash.NewClient(user, password, authzID)
+	if err != nil {
+		// The library's message never contains the password.
+		return fmt.Errorf("kafka: scram: %w", err)
+	}
+	c.conv = client.NewConversation()
+	return nil
+}
+
+// Step answers one server challenge. A server-final message whose signature
+// does not verify is an error: the broker does not know the password.
+func (c *scramClient) Step(challenge string) (string, error) {
+	resp, err := c.conv.Step(challenge)
+	if err != nil {
+		return "", fmt.Errorf("kafka: scram: %w", err)
+	}
+	return resp, nil
+}
+
+// Done reports whether the conversation is over.
+func (c *scramClient) Done() bool { return c.conv.Done() }
+
+// Token requests of OAUTHBEARER are bounded: sarama's AccessTokenProvider
+// takes no context, so each fetch carries its own deadline.
+const tokenRequestTimeout = 30 * time.Second
+
+// tokenProvider is sarama's AccessTokenProvider on an OAuth 2.0
+// client-credentials grant. It caches the token and fetches a new one when
+// less than a tenth of its lifetime (at most a minute) remains. Safe for
+// concurrent use: concurrent callers share one fetch.
+type tokenProvider struct {
+	grant      *clientcredentials.Config
+	secretFile string
+	client     *http.Client
+	now        func() time.Time
+
+	mu      sync.Mutex
+	token   *oauth2.Token
+	refresh time.Time // when to fetch the next token; zero: never
+}
+
+var _ sarama.AccessTokenProvider = (*tokenProvider)(nil)
+
+// newTokenProvider builds the provider of kafka.sasl.oauthbearer. It reads
+// nothing and fetches nothing yet.
+func newTokenProvider(o config.OAuth2) *tokenProvider {
+	params := url.Values{}
+	for k, v := range o.EndpointParams {
+		params.Set(k, v)
+	}
+	if o.Audience != "" {
+		params.Set("audience", o.Audience)
+	}
+	return &tokenProvider{
+		grant: &clientcredentials.Config{
+			ClientID:       o.ClientID,
+			ClientSecret:   o.ClientSecret,
+			TokenURL:       o.TokenURL,
+			Scopes:         append([]string(nil), o.Scopes...),
+			EndpointParams: params,
+		},
+		secretFile: o.ClientSecretFile,
+		client:     &http.Client{Timeout: tokenRequestTimeout},
+		now:        time.Now,
+	}
+}
+
+// Token returns the cached token, or fetches one when there is none or it
+// is due for refresh. Its errors never contain the client secret.
+func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.token != nil && (p.refresh.IsZero() || p.now().Before(p.refresh)) {
+		return &sarama.AccessToken{Token: p.token.AccessToken}, nil
+	}
+	// No context reaches us through sarama: this fetch is bounded on its own.
+	ctx, cancel := context.WithTimeout(context.Background(), tokenRequestTimeout)
+	defer cancel()
+	tok, err := p.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.token, p.refresh = tok, refreshAt(tok, p.now())
+	return &sarama.AccessToken{Token: tok.AccessToken}, nil
+}
+
+// fetch requests a new token, reading the client secret file first.
+func (p *tokenProvider) fetch(ctx context.Context) (*oauth2.Token, error) {
+	if p.secretFile != "" {
+		secret, err := config.ReadSecretFile(p.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: oauthbearer client_secret_file: %w", err)
+		}
+		p.grant.ClientSecret = secret
+	}
+	tok, err := p.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, p.client))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: oauthbearer token from %s: %w", safeURL(p.grant.TokenURL), tokenError(err))
+	}
+	if tok.AccessToken == "" {
+		return nil, fmt.Errorf("kafka: oauthbearer token from %s: no access_token in the answer", safeURL(p.grant.TokenURL))
+	}
+	return tok, nil
+}
+
+// refreshAt is when a token fetched at now should be replaced: a tenth of its
+// lifetime, at most a minute, before it expires; zero when it does not expire.
+func refreshAt(tok *oauth2.Token, now time.Time) time.Time {
+	if tok.Expiry.IsZero() {
+		return time.Time{}
+	}
+	life := tok.Expiry.Sub(now)
+	return tok.Expiry.Add(-min(life/10, time.Minute))
+}
+
+// tokenError shortens an OAuth 2.0 error to its status and error code; the
+// full body the token endpoint sent is not repeated.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err
+	}
+	msg := "token endpoint answered"
+	if re.Response != nil {
+		msg += " " + re.Response.Status
+	}
+	if re.ErrorCode != "" {
+		msg += ": " + re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += " (" + re.ErrorDescription + ")"
+		}
+	}
+	return errors.New(msg)
+}
+
+// safeURL drops the user info and query of a URL, which may hold secrets.
+func safeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the token URL"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// saslFailure rewrites an authentication failure from sarama into one clear
+// error naming the mechanism and the user; other errors pass unchanged.
+func saslFailure(err error, k config.Kafka) error {
+	if err == nil || !errors.Is(err, sarama.ErrSASLAuthenticationFailed) {
+		return err
+	}
+	who := ""
+	if k.SASL.Username != "" {
+		who = fmt.Sprintf(" as user %q", k.SASL.Username)
+	}
+	detail := err.Error()
+	if i := strings.LastIndex(detail, sarama.ErrSASLAuthenticationFailed.Error()); i >= 0 {
+		detail = strings.TrimPrefix(detail[i+len(sarama.ErrSASLAuthenticationFailed.Error()):], ": ")
+	}
+	if detail == "" {
+		detail = "the broker refused the credentials"
+	}
+	return &saslError{
+		msg: fmt.Sprintf("kafka: SASL authentication failed (%s%s): %s; check kafka.sasl", k.SASL.Mechanism, who, detail),
+		err: err,
+	}
+}
+
+// saslError is an authentication failure with a clearer message; it wraps
+// sarama's error, so errors.Is(err, sarama.ErrSASLAuthenticationFailed) holds.
+type saslError struct {
+	msg string
+	err error
+}
+
+func (e *saslError) Error() string { return e.msg }
+func (e *saslError) Unwrap() error { return e.err }

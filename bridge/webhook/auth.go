@@ -1,0 +1,313 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+)
+
+// credential supplies the Authorization header of a target's requests. Its
+// methods are safe for concurrent use; their errors never contain a secret.
+type credential interface {
+	// authorization returns the header value, fetching or reading the
+	// credential when it must. ctx bounds that work.
+	authorization(ctx context.Context) (string, error)
+	// renew is told that the receiver answered 401 to the value used. It
+	// reports whether a retry may send a different value.
+	renew(used string) bool
+}
+
+// newCredential builds the credential of cfg: a static bearer token, a token
+// file, or an OAuth 2.0 client-credentials grant; nil when none is set. The
+// token file is read once here, so that a missing one fails at start-up.
+func newCredential(cfg config.Webhook, s *security) (credential, []error) {
+	n := 0
+	for _, set := range []bool{cfg.BearerToken != "", cfg.BearerTokenFile != "", cfg.OAuth2.Set()} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, []error{errors.New("set only one of bearer_token, bearer_token_file and oauth2")}
+	}
+	switch {
+	case cfg.BearerToken != "":
+		if !validHeaderValue(cfg.BearerToken) {
+			return nil, []error{errors.New("bearer_token holds a control character")}
+		}
+		return staticToken("Bearer " + cfg.BearerToken), nil
+	case cfg.BearerTokenFile != "":
+		f := &fileToken{path: cfg.BearerTokenFile}
+		if _, err := f.load(); err != nil {
+			return nil, []error{err}
+		}
+		return f, nil
+	case cfg.OAuth2.Set():
+		return newOAuthToken(cfg.OAuth2, s), nil
+	}
+	return nil, nil
+}
+
+// staticToken is a fixed Authorization value.
+type staticToken string
+
+func (t staticToken) authorization(context.Context) (string, error) { return string(t), nil }
+func (t staticToken) renew(string) bool                             { return false }
+
+// fileToken is a bearer token read from a file, read again whenever the
+// file's modification time or size changes (a rewrite, or a symlink swapped
+// as Kubernetes does for mounted secrets).
+type fileToken struct {
+	path string
+
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	value   string // "Bearer <token>"; "" before the first read
+}
+
+func (f *fileToken) authorization(context.Context) (string, error) { return f.load() }
+
+// load returns the token, reading the file when it changed.
+func (f *fileToken) load() (string, error) {
+	info, err := os.Stat(f.path)
+	if err != nil {
+		return "", fmt.Errorf("bearer_token_file: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.value != "" && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+		return f.value, nil
+	}
+	token, err := config.ReadSecretFile(f.path)
+	if err != nil {
+		return "", fmt.Errorf("bearer_token_file: %w", err)
+	}
+	if !validHeaderValue(token) {
+		return "", fmt.Errorf("bearer_token_file: %s holds a control character", f.path)
+	}
+	f.value, f.modTime, f.size = "Bearer "+token, info.ModTime(), info.Size()
+	return f.value, nil
+}
+
+// renew forgets the token, so the file is read again, and reports whether
+// it now holds another one.
+func (f *fileToken) renew(used string) bool {
+	f.mu.Lock()
+	f.value = ""
+	f.mu.Unlock()
+	v, err := f.load()
+	return err == nil && v != used
+}
+
+// Token requests of the OAuth 2.0 grant are bounded by this timeout as well
+// as by the delivery's context.
+const tokenRequestTimeout = 30 * time.Second
+
+// oauthToken is a bearer token from an OAuth 2.0 client-credentials grant. It
+// is cached and fetched again when less than a tenth of its lifetime (at most
+// a minute) remains, or after the receiver answered 401 to it. One fetch runs
+// at a time; other requests wait for it (or for their context).
+type oauthToken struct {
+	grant      *clientcredentials.Config
+	secretFile string
+	client     *http.Client
+	now        func() time.Time
+
+	fetching chan struct{} // a one-slot lock held while fetching
+
+	mu      sync.Mutex
+	value   string    // "Bearer <token>"; "" when none is cached
+	refresh time.Time // when to fetch the next token; zero: never
+}
+
+// newOAuthToken builds the grant of o. The token endpoint is reached with
+// the target's TLS configuration and proxy, but not through the private
+// network guard: its URL is set by the operator, like a proxy's.
+func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
+	params := url.Values{}
+	for k, v := range o.EndpointParams {
+		params.Set(k, v)
+	}
+	if o.Audience != "" {
+		params.Set("audience", o.Audience)
+	}
+	tr := newTransport()
+	tr.DisableKeepAlives = true // a token request every few minutes: no idle connections to leak
+	tr.TLSClientConfig = s.tls
+	if s.tls != nil && s.tls.ServerName != "" {
+		tr.TLSClientConfig = s.tls.Clone()
+		tr.TLSClientConfig.ServerName = "" // server_name is the receiver's
+	}
+	tr.Proxy = s.proxy
+	return &oauthToken{
+		grant: &clientcredentials.Config{
+			ClientID:       o.ClientID,
+			ClientSecret:   o.ClientSecret,
+			TokenURL:       o.TokenURL,
+			Scopes:         append([]string(nil), o.Scopes...),
+			EndpointParams: params,
+		},
+		secretFile: o.ClientSecretFile,
+		client: &http.Client{
+			Transport:     tr,
+			Timeout:       tokenRequestTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now:      time.Now,
+		fetching: make(chan struct{}, 1),
+	}
+}
+
+// cached returns the cached value if it is not due for refresh.
+func (o *oauthToken) cached() (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.value != "" && (o.refresh.IsZero() || o.now().Before(o.refresh)) {
+		return o.value, true
+	}
+	return "", false
+}
+
+func (o *oauthToken) authorization(ctx context.Context) (string, error) {
+	if v, ok := o.cached(); ok {
+		return v, nil
+	}
+	select {
+	case o.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-o.fetching }()
+	if v, ok := o.cached(); ok {
+		return v, nil // fetched while this request waited
+	}
+	if o.secretFile != "" {
+		secret, err := config.ReadSecretFile(o.secretFile)
+		if err != nil {
+			return "", fmt.Errorf("oauth2 client_secret_file: %w", err)
+		}
+		o.grant.ClientSecret = secret // guarded by fetching
+	}
+	tok, err := o.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
+	if err != nil {
+		return "", fmt.Errorf("oauth2 token from %s: %w", safeURL(o.grant.TokenURL), tokenError(err))
+	}
+	if tok.AccessToken == "" || !validHeaderValue(tok.AccessToken) {
+		return "", fmt.Errorf("oauth2 token from %s: no usable access_token in the answer", safeURL(o.grant.TokenURL))
+	}
+	v := tok.Type() + " " + tok.AccessToken
+	o.mu.Lock()
+	o.value, o.refresh = v, refreshAt(tok, o.now())
+	o.mu.Unlock()
+	return v, nil
+}
+
+// renew drops the cached token if it is the one the receiver refused.
+func (o *oauthToken) renew(used string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.value == used {
+		o.value = ""
+	}
+	return true
+}
+
+// refreshAt is when a token fetched at now should be replaced: a tenth of its
+// lifetime, at most a minute, before it expires; zero when it does not expire.
+func refreshAt(tok *oauth2.Token, now time.Time) time.Time {
+	if tok.Expiry.IsZero() {
+		return time.Time{}
+	}
+	life := tok.Expiry.Sub(now)
+	return tok.Expiry.Add(-min(life/10, time.Minute))
+}
+
+// tokenError shortens an OAuth 2.0 error to the status and error code; the
+// body the token endpoint sent is not repeated.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return unwrapURLError(err)
+	}
+	msg := "token endpoint answered"
+	if re.Response != nil {
+		msg += " " + statusText(re.Response.StatusCode)
+	}
+	if re.ErrorCode != "" {
+		msg += ": " + re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += " (" + re.ErrorDescription + ")"
+		}
+	}
+	return errors.New(msg)
+}
+
+// safeURL is a URL without user info or query, for messages.
+func safeURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the token URL"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// authTransport sets the Authorization header of every request and, when the
+// receiver answers 401, renews the credential and sends the request once
+// more.
+type authTransport struct {
+	next http.RoundTripper
+	cred credential
+}
+
+func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	v, err := a.cred.authorization(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	resp, err := a.next.RoundTrip(withAuthorization(req, v, req.Body))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || req.GetBody == nil || !a.cred.renew(v) {
+		return resp, err
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return resp, nil // cannot resend: the 401 stands
+	}
+	v2, err := a.cred.authorization(ctx)
+	if err != nil {
+		_ = body.Close()
+		return resp, nil // no new credential: the 401 stands
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
+	_ = resp.Body.Close()
+	return a.next.RoundTrip(withAuthorization(req, v2, body))
+}
+
+// withAuthorization is a copy of req with the Authorization header and body.
+func withAuthorization(req *http.Request, value string, body io.ReadCloser) *http.Request {
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", value)
+	r.Body = body
+	return r
+}
+
+// closeBody closes a request body a round trip will not send, as the
+// RoundTripper contract requires.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}

@@ -1,0 +1,287 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// security is what a webhook's security settings build: the TLS
+// configuration, the proxy, the private-network guard and the source of the
+// Authorization header. It changes the target's one pooled transport; it
+// does not make a client of its own.
+type security struct {
+	tls   *tls.Config                           // nil: Go's defaults
+	proxy func(*http.Request) (*url.URL, error) // nil: no proxy
+	guard *guard                                // nil: every address may be dialled
+	auth  credential                            // nil: no Authorization header
+}
+
+// newSecurity reads the CA bundle, the client key pair and the token file of
+// cfg and builds its security. Errors never contain a secret, a token or a
+// URL. A URL whose host is a blocked address literally is not refused here:
+// like a name that resolves to one, it is refused when dialled, so that both
+// fail the same way.
+func newSecurity(cfg config.Webhook) (*security, []error) {
+	s := &security{}
+	var errs []error
+
+	tc, err := clientTLS(cfg.TLS)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.tls = tc
+
+	switch {
+	case cfg.Proxy.URL != "" && cfg.UseEnvProxy:
+		errs = append(errs, errors.New("proxy: set proxy.url or use_env_proxy, not both"))
+	case cfg.Proxy.URL != "":
+		pu, err := url.Parse(cfg.Proxy.URL)
+		if err != nil || pu.Host == "" {
+			errs = append(errs, errors.New("proxy.url is not a valid proxy URL"))
+		} else {
+			s.proxy = http.ProxyURL(pu)
+		}
+	case cfg.UseEnvProxy:
+		s.proxy = http.ProxyFromEnvironment
+	}
+
+	if cfg.DenyPrivateNetworks {
+		if s.proxy != nil && !cfg.AllowProxyWithDenyPrivateNetworks {
+			errs = append(errs, errors.New("deny_private_networks: a proxy resolves and dials the host, so the guard "+
+				"cannot check it; set allow_proxy_with_deny_private_networks only if the proxy enforces its own egress policy"))
+		}
+		s.guard = &guard{}
+	}
+
+	auth, authErrs := newCredential(cfg, s)
+	errs = append(errs, authErrs...)
+	s.auth = auth
+	for name := range cfg.Headers {
+		if auth != nil && http.CanonicalHeaderKey(name) == "Authorization" {
+			errs = append(errs, errors.New("headers: Authorization conflicts with bearer_token, bearer_token_file or oauth2"))
+		}
+	}
+	return s, errs
+}
+
+// configure applies the TLS configuration, the proxy and the guard to the
+// target's pooled transport.
+func (s *security) configure(tr *http.Transport) {
+	if s.tls != nil {
+		tr.TLSClientConfig = s.tls
+	}
+	tr.Proxy = s.proxy
+	if s.guard != nil {
+		s.guard.dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		s.guard.guarded = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: s.guard.control}).DialContext
+		tr.DialContext = s.guard.dialContext
+		if s.proxy != nil {
+			tr.Proxy = s.guard.recordProxy(s.proxy)
+		}
+	}
+}
+
+// wrap adds the Authorization header to every request, when there is one.
+func (s *security) wrap(rt http.RoundTripper) http.RoundTripper {
+	if s.auth == nil {
+		return rt
+	}
+	return &authTransport{next: rt, cred: s.auth}
+}
+
+// clientTLS builds the TLS configuration of a webhook; nil when nothing is
+// configured. The CA bundle replaces the system roots.
+func clientTLS(t config.WebhookTLS) (*tls.Config, error) {
+	if !t.Set() {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificates in %s", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// BlockedAddressError is the error of a dial refused by
+// deny_private_networks. Deliver reports it as a permanent failure: a
+// security setting does not heal by retrying.
+type BlockedAddressError struct {
+	// Addr is the resolved address that was refused.
+	Addr netip.Addr
+	// Class names the range it is in, e.g. "loopback".
+	Class string
+}
+
+func (e *BlockedAddressError) Error() string {
+	return fmt.Sprintf("address %s is %s, refused by deny_private_networks", e.Addr, e.Class)
+}
+
+// blockedRange is a range of addresses deny_private_networks refuses.
+type blockedRange struct {
+	prefix netip.Prefix
+	class  string
+}
+
+// blockedRanges are checked in order; the first that contains an address
+// names its class.
+var blockedRanges = func() []blockedRange {
+	var rs []blockedRange
+	add := func(class string, prefixes ...string) {
+		for _, p := range prefixes {
+			rs = append(rs, blockedRange{netip.MustParsePrefix(p), class})
+		}
+	}
+	add("link-local (cloud metadata endpoint)", "169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128")
+	add("unspecified", "0.0.0.0/8", "::/128")
+	add("loopback", "127.0.0.0/8", "::1/128")
+	add("private (RFC 1918)", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+	add("link-local", "169.254.0.0/16", "fe80::/10")
+	add("shared address space (CGNAT, RFC 6598)", "100.64.0.0/10")
+	add("unique local (fc00::/7)", "fc00::/7")
+	add("site-local (deprecated)", "fec0::/10")
+	add("multicast", "224.0.0.0/4", "ff00::/8")
+	add("reserved", "240.0.0.0/4", "192.0.0.0/24", "198.18.0.0/15", "::/96", "100::/64")
+	add("local-use NAT64", "64:ff9b:1::/48")
+	return rs
+}()
+
+// Prefixes of IPv6 addresses that embed an IPv4 address; the embedded address
+// is checked too.
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the last 32 bits
+	sixToFour   = netip.MustParsePrefix("2002::/16")    // RFC 3056: bits 16-47
+)
+
+// BlockedClass returns the class of ip when deny_private_networks refuses it
+// ("loopback", "private (RFC 1918)", ...), or "" when it is allowed.
+// IPv4-mapped IPv6 addresses are checked as IPv4, and so are the IPv4
+// addresses embedded in NAT64 and 6to4 addresses. A zone is ignored.
+func BlockedClass(ip netip.Addr) string {
+	ip = ip.WithZone("").Unmap()
+	if !ip.IsValid() {
+		return "invalid"
+	}
+	for _, r := range blockedRanges {
+		if r.prefix.Contains(ip) {
+			return r.class
+		}
+	}
+	if ip.Is6() {
+		b := ip.As16()
+		var v4 netip.Addr
+		switch {
+		case nat64Prefix.Contains(ip):
+			v4 = netip.AddrFrom4([4]byte(b[12:16]))
+		case sixToFour.Contains(ip):
+			v4 = netip.AddrFrom4([4]byte(b[2:6]))
+		default:
+			return ""
+		}
+		if class := BlockedClass(v4); class != "" {
+			return class + " (embedded in " + ip.String() + ")"
+		}
+	}
+	return ""
+}
+
+// guard refuses connections to blocked addresses. It checks the resolved
+// address in net.Dialer.Control, after DNS and for every address tried, so a
+// name that resolves (or re-resolves) to an internal address is refused too.
+// Connections to a proxy the transport chose are not checked: the proxy is
+// configured by the operator, who allowed it explicitly.
+type guard struct {
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error) // unchecked, for proxies
+	guarded func(ctx context.Context, network, addr string) (net.Conn, error)
+	proxies sync.Map // canonical host:port of the proxies in use → true
+	// allow, when set, exempts addresses from the check (tests only).
+	allow func(netip.AddrPort) bool
+}
+
+// control runs after the address is resolved, before the connection is made.
+func (g *guard) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("deny_private_networks: cannot check address %q", address)
+	}
+	if class := BlockedClass(ap.Addr()); class != "" && (g.allow == nil || !g.allow(ap)) {
+		return &BlockedAddressError{Addr: ap.Addr().WithZone(""), Class: class}
+	}
+	return nil
+}
+
+// dialContext dials a proxy unchecked and everything else checked.
+func (g *guard) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if _, ok := g.proxies.Load(addr); ok {
+		return g.dial(ctx, network, addr)
+	}
+	return g.guarded(ctx, network, addr)
+}
+
+// recordProxy wraps the transport's proxy function so that the guard knows
+// which addresses are proxies (NO_PROXY hosts are dialled directly, checked).
+func (g *guard) recordProxy(proxy func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		u, err := proxy(r)
+		if u != nil && err == nil {
+			g.proxies.Store(canonicalAddr(u), true)
+		}
+		return u, err
+	}
+}
+
+// canonicalAddr is host:port of a proxy URL, with the scheme's default port,
+// as the transport dials it.
+func canonicalAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "socks5", "socks5h":
+			port = "1080"
+		default:
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// failureKind classifies an error that left no HTTP status: a dial refused by
+// deny_private_networks is Permanent (a setting does not heal by retrying,
+// and the record is dead-lettered); everything else is Retryable.
+func failureKind(err error) target.Kind {
+	if be := (*BlockedAddressError)(nil); errors.As(err, &be) {
+		return target.Permanent
+	}
+	return target.Retryable
+}

@@ -1,0 +1,65 @@
+// Command plugin-go is the smallest useful Hookbridge plugin: it adds two
+// fields to every JSON object it receives and replies with the result,
+// which the bridge produces to the route's reply topic.
+//
+//	{"order": 42}  →  {"order": 42, "enriched_by": "plugin-go", "source_id": "orders-0-17"}
+//
+// A value that is not a JSON object is a permanent error: the record is
+// dead-lettered. With ENRICH_ACK_ONLY=1 in its env the plugin acknowledges
+// every record without a reply (for benchmarks of the plugin path).
+//
+// Build it and name it in the bridge's configuration:
+//
+//	go build -o bin/plugin-go ./examples/plugin-go
+//
+//	plugins:
+//	  enrich:
+//	    command: ["./bin/plugin-go"]
+//	routes:
+//	  - name: enrich-orders
+//	    topics: ["orders"]
+//	    target: {plugin: enrich}
+//	    reply: {topic: orders.enriched}
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/hookbridge/hookbridge/sdk"
+)
+
+func main() {
+	h := &enricher{ackOnly: os.Getenv("ENRICH_ACK_ONLY") == "1"}
+	if err := sdk.Serve(h); err != nil {
+		fmt.Fprintln(os.Stderr, "plugin-go:", err)
+		os.Exit(1)
+	}
+}
+
+// enricher adds "enriched_by" and "source_id" to JSON objects.
+type enricher struct {
+	ackOnly bool
+}
+
+func (e *enricher) Handle(_ context.Context, msg *sdk.Message) (*sdk.Result, error) {
+	if e.ackOnly {
+		return &sdk.Result{}, nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(msg.Value, &obj); err != nil || obj == nil {
+		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s is not a JSON object", msg.ID))
+	}
+	obj["enriched_by"] = "plugin-go"
+	obj["source_id"] = msg.ID
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s: %w", msg.ID, err))
+	}
+	return &sdk.Result{Outputs: []sdk.Output{{
+		Value:   out,
+		Headers: []sdk.Header{{Key: "content-type", Value: []byte("application/json")}},
+	}}}, nil
+}

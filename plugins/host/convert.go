@@ -1,0 +1,107 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+)
+
+// The host side of the wire: engine types to requests, responses to engine
+// types. One function per message.
+
+// requestFromDelivery converts a delivery attempt, record included.
+func requestFromDelivery(d *target.Delivery) *handlerpb.HandleRequest {
+	return &handlerpb.HandleRequest{
+		Record:  recordToProto(d.Record),
+		Route:   d.Route,
+		Attempt: int32(d.Attempt),
+		Id:      d.Record.ID(),
+	}
+}
+
+// recordToProto converts a record. A nil key stays absent on the wire (a
+// null key); an empty one is sent as present and empty. A zero timestamp is
+// left out.
+func recordToProto(r *target.Record) *handlerpb.Record {
+	pr := &handlerpb.Record{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Key:       r.Key,
+		Value:     r.Value,
+		Headers:   headersToProto(r.Headers),
+	}
+	if !r.Timestamp.IsZero() {
+		pr.Timestamp = timestamppb.New(r.Timestamp)
+	}
+	return pr
+}
+
+// headersToProto converts headers; none is nil.
+func headersToProto(hs []target.Header) []*handlerpb.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]*handlerpb.Header, len(hs))
+	for i, h := range hs {
+		out[i] = &handlerpb.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}
+
+// headersFromProto converts headers; none is nil.
+func headersFromProto(hs []*handlerpb.Header) []target.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]target.Header, len(hs))
+	for i, h := range hs {
+		out[i] = target.Header{Key: h.GetKey(), Value: h.GetValue()}
+	}
+	return out
+}
+
+// resultFromProto converts a response of the plugin named plugin: the
+// handler's classified error, or its result.
+func resultFromProto(plugin string, resp *handlerpb.HandleResponse) (*target.Result, error) {
+	if e := resp.GetError(); e != nil {
+		return nil, errorFromProto(plugin, e)
+	}
+	res := &target.Result{}
+	if outs := resp.GetOutputs(); len(outs) > 0 {
+		res.Outputs = make([]target.Output, len(outs))
+		for i, o := range outs {
+			res.Outputs[i] = outputFromProto(o)
+		}
+	}
+	return res, nil
+}
+
+// outputFromProto converts an output; an absent key stays nil (the
+// original record's key).
+func outputFromProto(o *handlerpb.Output) target.Output {
+	return target.Output{Topic: o.GetTopic(), Key: o.GetKey(), Value: o.GetValue(), Headers: headersFromProto(o.GetHeaders())}
+}
+
+// errorFromProto maps a handler's error onto the target error kinds:
+// RETRYABLE (and an unspecified or unknown kind) is retryable, PERMANENT
+// permanent, RETRY_AFTER retryable after the wait it names.
+func errorFromProto(plugin string, e *handlerpb.Error) error {
+	msg := e.GetMessage()
+	if msg == "" {
+		msg = "handler failed"
+	}
+	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(msg))
+	switch e.GetKind() {
+	case handlerpb.ErrorKind_ERROR_KIND_PERMANENT:
+		return target.NewPermanent(err)
+	case handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER:
+		return target.NewRetryAfter(time.Duration(max(e.GetRetryAfterMs(), 0))*time.Millisecond, err)
+	}
+	return &target.Error{Kind: target.Retryable, Err: err}
+}

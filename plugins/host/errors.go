@@ -1,0 +1,108 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// ErrClosed is wrapped by the error of a Deliver that came after Close.
+var ErrClosed = errors.New("plugin pool closed")
+
+// maxCrashRetries bounds how often one call is retried on another instance
+// after the instance handling it died: a record that crashes every process
+// it reaches then fails as retryable, and the route's retry budget and
+// dead-letter topic take over.
+const maxCrashRetries = 3
+
+// sizeError is the permanent error of a request above the message limit.
+func (p *Pool) sizeError(n int) error {
+	return target.NewPermanent(fmt.Errorf("plugin %s: record of %s exceeds the %s message limit (plugins.%s.max_message_bytes)",
+		p.name, humanBytes(n), humanLimit(p.maxBytes), p.name))
+}
+
+// ctxError is the error of a call abandoned because the caller's context
+// ended: target.KindOf reports Canceled for a cancellation.
+func (p *Pool) ctxError(ctx context.Context) error {
+	return fmt.Errorf("plugin %s: %w", p.name, ctx.Err())
+}
+
+// instanceFailed reports whether a failed call failed because its instance
+// did (the process is gone or unreachable), as opposed to the call: such a
+// call is retried on another instance. ctx is the caller's context, callCtx
+// the call's.
+func instanceFailed(ctx, callCtx context.Context, err error, inst *instance) bool {
+	if instanceFailedStatus(ctx, callCtx, err) {
+		return true
+	}
+	return ctx.Err() == nil && callCtx.Err() == nil && inst.exited()
+}
+
+// instanceFailedStatus reports whether the status of a failed call, which
+// the contexts did not end, says the connection failed: UNAVAILABLE, or
+// CANCELED from the connection closing under the call when go-plugin saw
+// the process exit.
+func instanceFailedStatus(ctx, callCtx context.Context, err error) bool {
+	if ctx.Err() != nil || callCtx.Err() != nil {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled:
+		return true
+	}
+	return false
+}
+
+// callError classifies a failed call that was not an instance failure.
+func (p *Pool) callError(ctx, callCtx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return p.ctxError(ctx)
+	}
+	st := status.Convert(err)
+	// The deadline travels with the call: the plugin's side may end it a
+	// moment before callCtx notices.
+	if errors.Is(callCtx.Err(), context.DeadlineExceeded) || st.Code() == codes.DeadlineExceeded {
+		if dl, ok := ctx.Deadline(); ok {
+			if cdl, _ := callCtx.Deadline(); !dl.After(cdl) {
+				return fmt.Errorf("plugin %s: %w", p.name, context.DeadlineExceeded) // the caller's deadline, not ours
+			}
+		}
+		return &target.Error{Kind: target.Retryable,
+			Err: fmt.Errorf("plugin %s: no answer within %s (plugins.%s.timeout): %w", p.name, p.cfg.Timeout, p.name, context.DeadlineExceeded)}
+	}
+	if st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+		return target.NewPermanent(fmt.Errorf("plugin %s: a message exceeds the %s message limit (plugins.%s.max_message_bytes, and the plugin's own): %s",
+			p.name, humanLimit(p.maxBytes), p.name, st.Message()))
+	}
+	return &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: call failed: %w", p.name, err)}
+}
+
+// humanBytes renders a size in decimal units: "5.2 MB".
+func humanBytes(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// humanLimit renders a limit in the binary unit it is usually set in: "4 MiB".
+func humanLimit(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,13 @@
+package host
+
+// PIDs returns the process ids of the pool's instances, for tests that kill
+// or signal them.
+func (p *Pool) PIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.instances))
+	for _, inst := range p.instances {
+		pids = append(pids, inst.pid)
+	}
+	return pids
+}

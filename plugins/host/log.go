@@ -1,0 +1,161 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"sync"
+
+	hclog "github.com/hashicorp/go-hclog"
+)
+
+// hclogLevelTrace is the slog level of hclog's Trace, below Debug.
+const hclogLevelTrace = slog.LevelDebug - 4
+
+// slogAdapter is an hclog.Logger that writes to a slog.Logger: go-plugin's
+// own messages and the log lines a plugin writes to stderr (which go-plugin
+// parses and re-logs at their level) end up in the bridge's log.
+type slogAdapter struct {
+	log  *slog.Logger
+	name string
+	args []any
+}
+
+var _ hclog.Logger = (*slogAdapter)(nil)
+
+func newHCLogger(log *slog.Logger) hclog.Logger { return &slogAdapter{log: log} }
+
+func slogLevel(l hclog.Level) slog.Level {
+	switch l {
+	case hclog.Trace:
+		return hclogLevelTrace
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Log writes msg at level. go-plugin adds a "timestamp" argument to the
+// lines it relays from a plugin; slog stamps its own, so it is dropped. Its
+// "plugin" argument (the executable) becomes "command", so that plugin=
+// stays the configured name.
+func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	l := slogLevel(level)
+	ctx := context.Background() // hclog carries no context
+	if !a.log.Enabled(ctx, l) {
+		return
+	}
+	attrs := make([]any, 0, len(a.args)+len(args))
+	attrs = append(attrs, a.args...)
+	for i := 0; i+1 < len(args); i += 2 {
+		switch k, _ := args[i].(string); k {
+		case "timestamp":
+			continue
+		case "plugin": // go-plugin's word for the executable; ours is the configured name
+			attrs = append(attrs, "command", args[i+1])
+			continue
+		}
+		attrs = append(attrs, args[i], args[i+1])
+	}
+	if len(args)%2 == 1 {
+		attrs = append(attrs, "extra", args[len(args)-1])
+	}
+	a.log.Log(ctx, l, msg, attrs...)
+}
+
+func (a *slogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
+func (a *slogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
+func (a *slogAdapter) Info(msg string, args ...any)  { a.Log(hclog.Info, msg, args...) }
+func (a *slogAdapter) Warn(msg string, args ...any)  { a.Log(hclog.Warn, msg, args...) }
+func (a *slogAdapter) Error(msg string, args ...any) { a.Log(hclog.Error, msg, args...) }
+
+func (a *slogAdapter) enabled(l hclog.Level) bool {
+	return a.log.Enabled(context.Background(), slogLevel(l))
+}
+
+func (a *slogAdapter) IsTrace() bool { return a.enabled(hclog.Trace) }
+func (a *slogAdapter) IsDebug() bool { return a.enabled(hclog.Debug) }
+func (a *slogAdapter) IsInfo() bool  { return a.enabled(hclog.Info) }
+func (a *slogAdapter) IsWarn() bool  { return a.enabled(hclog.Warn) }
+func (a *slogAdapter) IsError() bool { return a.enabled(hclog.Error) }
+
+func (a *slogAdapter) ImpliedArgs() []any { return a.args }
+
+func (a *slogAdapter) With(args ...any) hclog.Logger {
+	return &slogAdapter{log: a.log, name: a.name, args: append(append([]any(nil), a.args...), args...)}
+}
+
+func (a *slogAdapter) Name() string { return a.name }
+
+func (a *slogAdapter) Named(name string) hclog.Logger {
+	if a.name != "" {
+		name = a.name + "." + name
+	}
+	return &slogAdapter{log: a.log, name: name, args: a.args}
+}
+
+func (a *slogAdapter) ResetNamed(name string) hclog.Logger {
+	return &slogAdapter{log: a.log, name: name, args: a.args}
+}
+
+// SetLevel is a no-op: the slog handler decides.
+func (a *slogAdapter) SetLevel(hclog.Level) {}
+
+// GetLevel reports the lowest level the slog handler takes.
+func (a *slogAdapter) GetLevel() hclog.Level {
+	for _, l := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {
+		if a.enabled(l) {
+			return l
+		}
+	}
+	return hclog.Off
+}
+
+func (a *slogAdapter) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(a.StandardWriter(opts), "", 0)
+}
+
+func (a *slogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
+	return &lineWriter{emit: func(line string) { a.Info(line) }}
+}
+
+// lineWriter calls emit once per complete line written to it; the rest of
+// a line waits for its newline (or Flush).
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	emit func(line string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		i := bytes.IndexByte(w.buf.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		line := string(bytes.TrimRight(w.buf.Next(i+1), "\r\n"))
+		if line != "" {
+			w.emit(line)
+		}
+	}
+	return len(p), nil
+}
+
+// Flush emits what is left of an unterminated line.
+func (w *lineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() > 0 {
+		w.emit(w.buf.String())
+		w.buf.Reset()
+	}
+}

@@ -1,0 +1,612 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Options configure a Pool. The zero value of every field means its default.
+type Options struct {
+	// Logger receives the pool's events and the plugin's log lines, all
+	// with plugin=<name>. Default slog.Default().
+	Logger *slog.Logger
+	// ConfigDir is the directory of the configuration file; a relative
+	// command is looked up there first (see config.ResolveExecutable).
+	// Default "": the current directory, or PATH for a bare name.
+	ConfigDir string
+	// Env is added to the environment of every process, below the plugin's
+	// configured env: what the bridge wants all plugins to know, such as
+	// OTEL_EXPORTER_OTLP_ENDPOINT from telemetry.otlp_endpoint.
+	//
+	// A plugin does not inherit the bridge's environment (which holds the
+	// secrets the configuration expands from ${VAR}): only PATH, HOME,
+	// USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ, TMPDIR, the Windows
+	// basics and OTEL_* pass through. Anything else a plugin needs goes in
+	// its env, where ${VAR} passes a variable of the bridge on explicitly.
+	Env map[string]string
+	// StartTimeout bounds the start of one process, up to its handshake.
+	// Default 30s.
+	StartTimeout time.Duration
+	// CheckInterval is how often the pool looks for exited and idle
+	// processes and starts processes up to instances.min. Default 1s.
+	CheckInterval time.Duration
+	// RestartBackoff is the wait before a process is started after a crash
+	// or a failed start; it doubles with each consecutive failure up to
+	// MaxRestartBackoff, and resets when a call succeeds. Defaults 100ms
+	// and 10s.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+}
+
+// Option defaults.
+const (
+	DefaultStartTimeout      = 30 * time.Second
+	DefaultCheckInterval     = time.Second
+	DefaultRestartBackoff    = 100 * time.Millisecond
+	DefaultMaxRestartBackoff = 10 * time.Second
+)
+
+// Stats are a pool's gauges and counters, for metrics and tests.
+type Stats struct {
+	Instances int // processes running and in the pool
+	Starting  int // processes being started
+	InFlight  int // calls in flight
+
+	Started       uint64 // processes started, in total
+	ColdStarts    uint64 // of those, started because a call found no free slot (scale up, or from zero)
+	Restarts      uint64 // processes found dead (exited, killed, unreachable) and replaced
+	StartFailures uint64 // processes that failed to start
+	ScaledDown    uint64 // processes stopped after idle_timeout
+}
+
+// Pool is the delivery target of one plugin: a supervised pool of its
+// processes. Deliver may be called concurrently; Close once, after the last
+// Deliver returned (a Deliver after Close fails).
+type Pool struct {
+	name     string
+	cfg      config.Plugin
+	opts     Options
+	log      *slog.Logger
+	hclog    hclog.Logger
+	path     string
+	args     []string
+	env      []string
+	checksum []byte
+	maxBytes int
+
+	mu        sync.Mutex
+	instances []*instance
+	starting  int
+	inflight  int
+	changed   chan struct{} // closed (and replaced) when a slot or an instance may have freed up
+	failures  int           // consecutive crashes and failed starts, for the backoff
+	notBefore time.Time     // no start before this
+	closing   bool          // Close began: no new Deliver
+	closed    bool          // processes are being stopped: no new start
+	stats     Stats         // counters only; gauges are computed
+
+	calls     sync.WaitGroup // Deliver calls in progress
+	bg        sync.WaitGroup // supervisor, starts and kills
+	superOnce sync.Once
+	done      chan struct{} // closed by Close: the supervisor stops
+}
+
+var (
+	_ target.Target = (*Pool)(nil)
+	_ target.Closer = (*Pool)(nil)
+)
+
+// New prepares the pool of the plugin named name. It resolves the command,
+// verifies the executable's sha256 when one is configured (a mismatch is an
+// error naming both sums; nothing is started), and starts no process and no
+// goroutine: Start warms up instances.min processes, and the first Deliver
+// starts what it needs. Zero values in cfg take the defaults of package
+// config.
+func New(name string, cfg config.Plugin, opts Options) (*Pool, error) {
+	applyDefaults(&cfg, &opts)
+	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
+		return nil, fmt.Errorf("plugin %s: command is required", name)
+	}
+	if cfg.Instances.Min < 0 || cfg.Instances.Min > cfg.Instances.Max {
+		return nil, fmt.Errorf("plugin %s: instances.min must be between 0 and instances.max (%d)", name, cfg.Instances.Max)
+	}
+	path, err := config.ResolveExecutable(opts.ConfigDir, cfg.Command[0])
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	var sum []byte
+	if cfg.SHA256 != "" {
+		if sum, err = hex.DecodeString(cfg.SHA256); err != nil || len(sum) != 32 {
+			return nil, fmt.Errorf("plugin %s: sha256 must be 64 hexadecimal characters", name)
+		}
+		if err := verifyChecksum(name, path, cfg.SHA256); err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Logger.With("plugin", name)
+	return &Pool{
+		name:     name,
+		cfg:      cfg,
+		opts:     opts,
+		log:      log,
+		hclog:    newHCLogger(log),
+		path:     path,
+		args:     cfg.Command[1:],
+		env:      pluginEnv(hostEnviron(), opts.Env, cfg.Env, name, int(cfg.MaxMessageBytes)),
+		checksum: sum,
+		maxBytes: int(cfg.MaxMessageBytes),
+		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// applyDefaults fills zero values, so that a Pool works from a config.Plugin
+// that did not go through config.Load.
+func applyDefaults(cfg *config.Plugin, opts *Options) {
+	setDefault(&cfg.Instances.Max, config.DefaultMaxInstances)
+	setDefault(&cfg.ConcurrencyPerInstance, config.DefaultConcurrencyPerInstance)
+	setDefault(&cfg.IdleTimeout, config.DefaultIdleTimeout)
+	setDefault(&cfg.Timeout, config.DefaultPluginTimeout)
+	setDefault(&cfg.MaxMessageBytes, config.DefaultPluginMaxMessageBytes)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	setDefault(&opts.StartTimeout, DefaultStartTimeout)
+	setDefault(&opts.CheckInterval, DefaultCheckInterval)
+	setDefault(&opts.RestartBackoff, DefaultRestartBackoff)
+	setDefault(&opts.MaxRestartBackoff, DefaultMaxRestartBackoff)
+}
+
+// setDefault sets *v to def when *v is zero or negative.
+func setDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Factory returns a constructor of plugin targets for bridge.Options.Plugins
+// (it has the type of bridge.PluginFactory). Each target is a Pool whose
+// instances.min processes are started, bounded by ctx, before it returns;
+// a pool that fails to start is closed and its error returned.
+func Factory(ctx context.Context, opts Options) func(name string, p config.Plugin) (target.Target, error) {
+	return func(name string, p config.Plugin) (target.Target, error) {
+		pool, err := New(name, p, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := pool.Start(ctx); err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = pool.Close(cctx)
+			return nil, err
+		}
+		return pool, nil
+	}
+}
+
+// Start starts the pool's supervisor and instances.min processes, and
+// returns once they answered their health check (or the first error, or
+// when ctx ends). Calling it is optional: Deliver starts what it needs.
+func (p *Pool) Start(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+	}
+	p.startSupervisorLocked()
+	var started []<-chan error
+	for len(p.instances)+p.starting < p.cfg.Instances.Min {
+		started = append(started, p.startLocked(false))
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, errc := range started {
+		select {
+		case err := <-errc:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return p.ctxError(ctx)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Deliver hands the record to a plugin process and waits for its answer,
+// at most the plugin's timeout per call. It starts a process when none has
+// a free slot (up to instances.max; otherwise it waits for a slot, bounded
+// by ctx), and retries the call on another process when the one handling it
+// dies. Errors: the handler's, by kind; a timeout or a failed call is
+// retryable; a record above the message limit is permanent; ctx ending is
+// ctx's error (Canceled for a cancellation).
+func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+	if !p.enter() {
+		return nil, &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: %w", p.name, ErrClosed)}
+	}
+	defer p.calls.Done()
+	req := requestFromDelivery(d)
+	if n := proto.Size(req); n > p.maxBytes {
+		return nil, p.sizeError(n)
+	}
+	for crashes := 0; ; {
+		inst, err := p.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.D())
+		resp, err := inst.handle(callCtx, req)
+		var failed bool
+		if err != nil {
+			if failed = instanceFailed(ctx, callCtx, err, inst); !failed {
+				err = p.callError(ctx, callCtx, err)
+			}
+		}
+		cancel()
+		p.release(inst, err == nil)
+		switch {
+		case err == nil:
+			return resultFromProto(p.name, resp)
+		case !failed:
+			return nil, err
+		}
+		p.markDead(inst, err)
+		if crashes++; crashes > maxCrashRetries {
+			return nil, &target.Error{Kind: target.Retryable,
+				Err: fmt.Errorf("plugin %s: %d processes died handling %s: %w", p.name, crashes, req.GetId(), err)}
+		}
+		p.log.Warn("plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
+	}
+}
+
+// enter registers a Deliver unless Close began.
+func (p *Pool) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.calls.Add(1)
+	p.startSupervisorLocked()
+	return true
+}
+
+// acquire reserves a call slot on a live instance, starting one when none
+// is free and the pool may grow, or waiting for a slot.
+func (p *Pool) acquire(ctx context.Context) (*instance, error) {
+	for {
+		if ctx.Err() != nil {
+			return nil, p.ctxError(ctx)
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: %w", p.name, ErrClosed)}
+		}
+		if inst := p.pickLocked(); inst != nil {
+			inst.inflight++
+			p.inflight++
+			p.mu.Unlock()
+			return inst, nil
+		}
+		changed := p.changed
+		var backoff time.Duration
+		var started <-chan error
+		if len(p.instances)+p.starting < p.cfg.Instances.Max {
+			if backoff = time.Until(p.notBefore); backoff <= 0 {
+				started = p.startLocked(true)
+			}
+		}
+		p.mu.Unlock()
+		if started != nil {
+			select {
+			case err := <-started:
+				if err != nil {
+					return nil, &target.Error{Kind: target.Retryable, Err: err}
+				}
+			case <-ctx.Done():
+				return nil, p.ctxError(ctx) // the process still joins the pool
+			}
+			continue
+		}
+		if err := p.wait(ctx, changed, backoff); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// wait blocks until changed is closed, d passed (when d > 0) or ctx ended.
+func (p *Pool) wait(ctx context.Context, changed <-chan struct{}, d time.Duration) error {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-changed:
+	case <-timeout:
+	case <-ctx.Done():
+		return p.ctxError(ctx)
+	}
+	return nil
+}
+
+// pickLocked returns the busiest live instance with a free slot, so that
+// load packs onto few processes and the others go idle and are stopped;
+// nil when there is none. Instances whose process exited are removed.
+func (p *Pool) pickLocked() *instance {
+	var best *instance
+	var gone []*instance
+	for _, inst := range p.instances {
+		if inst.exited() {
+			gone = append(gone, inst)
+			continue
+		}
+		if inst.inflight < p.cfg.ConcurrencyPerInstance && (best == nil || inst.inflight > best.inflight) {
+			best = inst
+		}
+	}
+	for _, inst := range gone {
+		p.removeLocked(inst, true)
+		p.killLocked(inst)
+	}
+	return best
+}
+
+// release frees the slot acquire reserved.
+func (p *Pool) release(inst *instance, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	inst.inflight--
+	p.inflight--
+	inst.lastUsed = time.Now()
+	if ok {
+		inst.served = true
+		p.failures = 0
+	}
+	p.broadcastLocked()
+}
+
+// markDead removes an instance whose call failed at the transport, and
+// stops its process.
+func (p *Pool) markDead(inst *instance, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if inst.dead {
+		return
+	}
+	p.log.Warn("plugin process unreachable; replacing it", "pid", inst.pid, "error", cause)
+	p.removeLocked(inst, true)
+	p.killLocked(inst)
+}
+
+// removeLocked takes an instance out of the pool. A crashed one counts as
+// a restart and delays the next start (exponential backoff).
+func (p *Pool) removeLocked(inst *instance, crashed bool) {
+	if inst.dead {
+		return
+	}
+	inst.dead = true
+	p.instances = slices.DeleteFunc(p.instances, func(i *instance) bool { return i == inst })
+	if crashed {
+		p.stats.Restarts++
+		p.noteFailureLocked()
+		p.log.Warn("plugin process died", "pid", inst.pid)
+	}
+	p.broadcastLocked()
+}
+
+// noteFailureLocked pushes the next start back: RestartBackoff doubled per
+// consecutive failure, at most MaxRestartBackoff.
+func (p *Pool) noteFailureLocked() {
+	p.failures++
+	d := p.opts.MaxRestartBackoff
+	if p.failures <= 30 {
+		d = min(p.opts.RestartBackoff<<(p.failures-1), p.opts.MaxRestartBackoff)
+	}
+	p.notBefore = time.Now().Add(d)
+}
+
+// broadcastLocked wakes every acquire waiting for a change.
+func (p *Pool) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// startLocked starts a process in the background; the channel receives the
+// outcome once the process joined the pool (or failed to). Called with the
+// pool open.
+func (p *Pool) startLocked(cold bool) <-chan error {
+	errc := make(chan error, 1)
+	p.starting++
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		inst, err := p.spawn()
+		p.mu.Lock()
+		p.starting--
+		closed := p.closed
+		switch {
+		case err != nil:
+			p.stats.StartFailures++
+			p.noteFailureLocked()
+		case closed:
+			err = fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+		default:
+			p.instances = append(p.instances, inst)
+			p.stats.Started++
+			if cold {
+				p.stats.ColdStarts++
+			}
+		}
+		p.broadcastLocked()
+		p.mu.Unlock()
+		switch {
+		case err == nil:
+			p.log.Info("plugin process started", "pid", inst.pid, "cold", cold)
+		case closed && inst != nil:
+			inst.kill()
+		default:
+			p.log.Error("plugin process failed to start", "error", err)
+		}
+		errc <- err
+	}()
+	return errc
+}
+
+// killLocked stops an instance's process in the background, once its calls
+// in flight ended or failed. After Close began stopping processes, it
+// kills in the caller's goroutine instead: nothing may join p.bg then.
+func (p *Pool) killLocked(inst *instance) {
+	if p.closed {
+		go inst.kill() // Close kills every process it knows; this one left the pool before
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		inst.kill()
+	}()
+}
+
+// startSupervisorLocked starts the supervisor once.
+func (p *Pool) startSupervisorLocked() {
+	p.superOnce.Do(func() {
+		p.bg.Add(1)
+		go p.supervise()
+	})
+}
+
+// supervise checks the pool every CheckInterval until Close.
+func (p *Pool) supervise() {
+	defer p.bg.Done()
+	t := time.NewTicker(p.opts.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			p.check(time.Now())
+		}
+	}
+}
+
+// check removes exited processes, stops processes idle for longer than
+// idle_timeout (the longest idle first) down to instances.min, and starts
+// processes up to instances.min once the restart backoff allows.
+func (p *Pool) check(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for _, inst := range slices.Clone(p.instances) {
+		if inst.exited() {
+			p.removeLocked(inst, true)
+			p.killLocked(inst)
+		}
+	}
+	idle := slices.DeleteFunc(slices.Clone(p.instances), func(i *instance) bool {
+		return i.inflight > 0 || now.Sub(i.lastUsed) < p.cfg.IdleTimeout.D()
+	})
+	slices.SortFunc(idle, func(a, b *instance) int { return a.lastUsed.Compare(b.lastUsed) })
+	for _, inst := range idle {
+		if len(p.instances) <= p.cfg.Instances.Min {
+			break
+		}
+		p.removeLocked(inst, false)
+		p.stats.ScaledDown++
+		p.log.Info("plugin process idle; stopping it", "pid", inst.pid, "idle", now.Sub(inst.lastUsed).Round(time.Millisecond).String())
+		p.killLocked(inst)
+	}
+	if now.Before(p.notBefore) {
+		return
+	}
+	missing := p.cfg.Instances.Min - len(p.instances) - p.starting
+	if missing > 0 && p.failures > 0 {
+		missing = 1 // after failures, one at a time
+	}
+	for range missing {
+		p.startLocked(false)
+	}
+}
+
+// Stats returns the pool's current gauges and counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Instances = len(p.instances)
+	s.Starting = p.starting
+	s.InFlight = p.inflight
+	return s
+}
+
+// Close stops the pool: it refuses new calls, waits for the calls in flight
+// to finish (bounded by ctx), then stops every process and waits for them
+// to exit (bounded by ctx). It may be called more than once.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closing = true
+	p.mu.Unlock()
+
+	var errs []error
+	if err := waitCtx(ctx, &p.calls); err != nil {
+		errs = append(errs, fmt.Errorf("plugin %s: calls still in flight: %w", p.name, err))
+	}
+	p.mu.Lock()
+	p.closed = true
+	for _, inst := range p.instances {
+		inst.dead = true
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			inst.kill()
+		}()
+	}
+	p.instances = nil
+	p.broadcastLocked()
+	p.mu.Unlock()
+	close(p.done)
+	if err := waitCtx(ctx, &p.bg); err != nil {
+		errs = append(errs, fmt.Errorf("plugin %s: processes still stopping: %w", p.name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// waitCtx waits for wg, or until ctx ends.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

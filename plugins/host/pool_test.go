@@ -1,0 +1,530 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/plugins/host"
+)
+
+func TestDeliverCarriesTheRecordAcrossTheWire(t *testing.T) {
+	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	ts := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	cases := []struct {
+		name    string
+		key     []byte
+		keyNull bool
+	}{
+		{"with key", []byte("k-1"), false},
+		{"null key", nil, true},
+		{"empty key", []byte{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &target.Delivery{Route: "orders-enrich", Attempt: 3, Record: &target.Record{
+				Topic: "orders", Partition: 2, Offset: 77, Key: tc.key, Value: []byte("v"), Timestamp: ts,
+				Headers: []target.Header{{Key: "x-test", Value: []byte("describe")}, {Key: "h", Value: []byte("1")}, {Key: "h", Value: []byte("2")}},
+			}}
+			res, err := p.Deliver(t.Context(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replyPID(t, res)
+			var got struct {
+				Topic     string
+				Partition int32
+				Offset    int64
+				Key       []byte
+				KeyNull   bool
+				Value     []byte
+				Headers   []struct{ Key, Value string }
+				Timestamp time.Time
+				Route     string
+				Attempt   int
+				ID        string
+			}
+			if err := json.Unmarshal(res.Outputs[0].Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Topic != "orders" || got.Partition != 2 || got.Offset != 77 || string(got.Value) != "v" ||
+				!got.Timestamp.Equal(ts) || got.Route != "orders-enrich" || got.Attempt != 3 || got.ID != "orders-2-77" {
+				t.Errorf("message = %+v", got)
+			}
+			if got.KeyNull != tc.keyNull || !bytes.Equal(got.Key, tc.key) {
+				t.Errorf("key = %q (null %v), want %q (null %v)", got.Key, got.KeyNull, tc.key, tc.keyNull)
+			}
+			if len(got.Headers) != 3 || got.Headers[1].Key != "h" || got.Headers[2].Key != "h" {
+				t.Errorf("headers = %+v, want x-test, h, h in order", got.Headers)
+			}
+			if res.Outputs[0].Key != nil {
+				t.Errorf("output key = %q, want nil (the original key)", res.Outputs[0].Key)
+			}
+		})
+	}
+}
+
+func TestExamplePluginGo(t *testing.T) {
+	t.Run("enrich", func(t *testing.T) {
+		p, _ := newPool(t, testConfig(examplePlugin), host.Options{})
+		res, err := p.Deliver(t.Context(), delivery(5, "", []byte(`{"order":42}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Outputs) != 1 {
+			t.Fatalf("outputs = %+v, want one", res.Outputs)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(res.Outputs[0].Value, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["order"] != float64(42) || got["enriched_by"] != "plugin-go" || got["source_id"] != "orders-1-5" {
+			t.Errorf("reply = %v", got)
+		}
+		_, err = p.Deliver(t.Context(), delivery(6, "", []byte(`not json`)))
+		if target.KindOf(err) != target.Permanent {
+			t.Errorf("non-JSON value: err = %v (kind %v), want permanent", err, target.KindOf(err))
+		}
+	})
+	t.Run("ack only", func(t *testing.T) {
+		cfg := testConfig(examplePlugin)
+		cfg.Env = map[string]string{"ENRICH_ACK_ONLY": "1"}
+		p, _ := newPool(t, cfg, host.Options{})
+		res, err := p.Deliver(t.Context(), delivery(5, "", []byte(`{"order":42}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Outputs) != 0 {
+			t.Errorf("outputs = %+v, want none", res.Outputs)
+		}
+	})
+}
+
+func TestHandlerErrorKinds(t *testing.T) {
+	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	cases := []struct {
+		behaviour  string
+		kind       target.Kind
+		retryAfter time.Duration
+		message    string
+	}{
+		{"permanent", target.Permanent, 0, "plugin enrich: bad record"},
+		{"retry-after:2s", target.Retryable, 2 * time.Second, "plugin enrich: slow down"},
+		{"error", target.Retryable, 0, "plugin enrich: downstream unavailable"},
+		{"panic", target.Retryable, 0, "handler panicked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.behaviour, func(t *testing.T) {
+			res, err := p.Deliver(t.Context(), delivery(1, tc.behaviour, nil))
+			if err == nil {
+				t.Fatalf("result %+v, want an error", res)
+			}
+			if got := target.KindOf(err); got != tc.kind {
+				t.Errorf("kind = %v, want %v (%v)", got, tc.kind, err)
+			}
+			if got := target.RetryAfterOf(err); got != tc.retryAfter {
+				t.Errorf("retry after = %v, want %v", got, tc.retryAfter)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error %q does not contain %q", err, tc.message)
+			}
+		})
+	}
+	if s := p.Stats(); s.Restarts != 0 || s.Started != 1 {
+		t.Errorf("stats %+v: handler errors (a panic included) must not cost a process", s)
+	}
+}
+
+func TestCrashMidCallIsRetriedOnAnotherProcess(t *testing.T) {
+	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	marker := filepath.Join(t.TempDir(), "crashed")
+	res, err := p.Deliver(t.Context(), delivery(1, "crash-once:"+marker, []byte("v")))
+	if err != nil {
+		t.Fatalf("the crash must not be the handler's failure: %v", err)
+	}
+	crashed, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := replyPID(t, res); string(crashed) == strconv.Itoa(pid) {
+		t.Fatalf("reply came from the process that crashed (%s)", crashed)
+	}
+	if s := p.Stats(); s.Restarts != 1 || s.Started != 2 {
+		t.Errorf("stats = %+v, want 1 restart and 2 starts", s)
+	}
+}
+
+func TestEveryCallSurvivesAKill9MidStream(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 2, Max: 2}
+	cfg.ConcurrencyPerInstance = 4
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pids := p.PIDs()
+	if len(pids) != 2 {
+		t.Fatalf("pids = %v, want 2 after Start", pids)
+	}
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = p.Deliver(t.Context(), delivery(int64(i), "sleep:100ms", []byte("v")))
+		})
+	}
+	waitFor(t, "calls in flight on both processes", func() bool { return p.Stats().InFlight == 8 })
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	s := p.Stats()
+	if s.Restarts < 1 {
+		t.Errorf("stats = %+v, want the killed process counted as a restart", s)
+	}
+	if slices.Contains(p.PIDs(), pids[0]) {
+		t.Errorf("killed pid %d still in the pool %v", pids[0], p.PIDs())
+	}
+}
+
+func TestScaleToZeroAndColdStart(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 0, Max: 2}
+	cfg.IdleTimeout = config.Duration(100 * time.Millisecond)
+	p, _ := newPool(t, cfg, host.Options{})
+	if s := p.Stats(); s.Instances != 0 {
+		t.Fatalf("stats = %+v, want no process before the first record", s)
+	}
+	res, err := p.Deliver(t.Context(), delivery(1, "ack", []byte("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := replyPID(t, res)
+	if s := p.Stats(); s.Instances != 1 || s.ColdStarts != 1 {
+		t.Fatalf("stats = %+v, want one instance from one cold start", s)
+	}
+	waitFor(t, "scale to zero", func() bool { return p.Stats().Instances == 0 })
+	res, err = p.Deliver(t.Context(), delivery(2, "ack", []byte("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid := replyPID(t, res); pid == first {
+		t.Errorf("second call answered by pid %d, the process that was stopped", pid)
+	}
+	if s := p.Stats(); s.ColdStarts != 2 || s.ScaledDown != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want 2 cold starts, 1 scale-down, no restart", s)
+	}
+}
+
+func TestPoolGrowsUnderLoadAndShrinksWhenIdle(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 3}
+	cfg.ConcurrencyPerInstance = 1
+	cfg.IdleTimeout = config.Duration(200 * time.Millisecond)
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	pids := make([]int, n)
+	var wg sync.WaitGroup
+	var peak int
+	var mu sync.Mutex
+	for i := range n {
+		wg.Go(func() {
+			res, err := p.Deliver(t.Context(), delivery(int64(i), "sleep:150ms", []byte("v")))
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			pids[i] = replyPID(t, res)
+			peak = max(peak, p.Stats().Instances)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(pids)
+	if distinct := slices.Compact(pids); len(distinct) != 3 {
+		t.Errorf("calls were served by %d processes %v, want 3 (instances.max)", len(distinct), distinct)
+	}
+	s := p.Stats()
+	if peak != 3 || s.Started != 3 || s.ColdStarts != 2 {
+		t.Errorf("peak %d, stats %+v: want 3 instances, 3 starts of which 2 cold", peak, s)
+	}
+	waitFor(t, "shrink to instances.min", func() bool { return p.Stats().Instances == 1 })
+	if s := p.Stats(); s.ScaledDown != 2 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want 2 processes stopped for idleness and no restart", s)
+	}
+}
+
+func TestChecksum(t *testing.T) {
+	t.Run("mismatch refused", func(t *testing.T) {
+		cfg := testConfig(testPlugin)
+		cfg.SHA256 = strings.Repeat("ab", 32)
+		_, err := host.New("enrich", cfg, host.Options{})
+		if !errors.Is(err, host.ErrChecksumMismatch) {
+			t.Fatalf("err = %v, want ErrChecksumMismatch", err)
+		}
+		sum := fileSum(t, testPlugin)
+		for _, want := range []string{"plugin enrich", sum, cfg.SHA256, "plugins.enrich.sha256"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+	})
+	t.Run("match runs", func(t *testing.T) {
+		cfg := testConfig(testPlugin)
+		cfg.SHA256 = strings.ToUpper(fileSum(t, testPlugin))
+		p, _ := newPool(t, cfg, host.Options{})
+		if _, err := p.Deliver(t.Context(), delivery(1, "ack", nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestMessageLimit(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 5_200_000)
+	t.Run("record above the default limit", func(t *testing.T) {
+		p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+		_, err := p.Deliver(t.Context(), delivery(1, "ack", big))
+		if target.KindOf(err) != target.Permanent {
+			t.Fatalf("err = %v (kind %v), want permanent", err, target.KindOf(err))
+		}
+		const want = "plugin enrich: record of 5.2 MB exceeds the 4 MiB message limit (plugins.enrich.max_message_bytes)"
+		if err.Error() != want {
+			t.Errorf("error = %q\nwant    %q", err, want)
+		}
+		if s := p.Stats(); s.Started != 0 {
+			t.Errorf("stats = %+v: a record refused by size must not start a process", s)
+		}
+	})
+	t.Run("reply above the limit", func(t *testing.T) {
+		p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+		_, err := p.Deliver(t.Context(), delivery(1, "big-reply:5000000", nil))
+		if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), "plugins.enrich.max_message_bytes") {
+			t.Fatalf("err = %v (kind %v), want a permanent error naming the limit", err, target.KindOf(err))
+		}
+	})
+	t.Run("raised limit carries both ways", func(t *testing.T) {
+		cfg := testConfig(testPlugin)
+		cfg.MaxMessageBytes = 8 << 20
+		p, _ := newPool(t, cfg, host.Options{})
+		res, err := p.Deliver(t.Context(), delivery(1, "ack", big))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(res.Outputs[0].Value, big) {
+			t.Errorf("reply of %d bytes, want the %d-byte record back", len(res.Outputs[0].Value), len(big))
+		}
+	})
+}
+
+func TestTimeoutIsRetryableAndTheNextCallWorks(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 0, Max: 1}
+	cfg.ConcurrencyPerInstance = 1
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
+	p, _ := newPool(t, cfg, host.Options{})
+	_, err := p.Deliver(t.Context(), delivery(1, "hang", nil))
+	if target.KindOf(err) != target.Retryable || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v (kind %v), want a retryable deadline error", err, target.KindOf(err))
+	}
+	if want := "no answer within 300ms (plugins.enrich.timeout)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if _, err := p.Deliver(t.Context(), delivery(2, "ack", nil)); err != nil {
+		t.Fatalf("call after the timeout: %v", err)
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("stats = %+v: a timeout is not a crash", s)
+	}
+}
+
+func TestCanceledCallIsCanceled(t *testing.T) {
+	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		waitFor(t, "the call in flight", func() bool { return p.Stats().InFlight == 1 })
+		cancel()
+	}()
+	_, err := p.Deliver(ctx, delivery(1, "sleep:1m", nil))
+	if target.KindOf(err) != target.Canceled {
+		t.Fatalf("err = %v (kind %v), want canceled", err, target.KindOf(err))
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("stats = %+v: a cancellation is not a crash", s)
+	}
+}
+
+func TestCloseWaitsForCallsInFlightThenStopsProcesses(t *testing.T) {
+	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	type outcome struct {
+		res *target.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := p.Deliver(t.Context(), delivery(1, "sleep:300ms", []byte("v")))
+		done <- outcome{res, err}
+	}()
+	waitFor(t, "the call in flight", func() bool { return p.Stats().InFlight == 1 })
+	pids := p.PIDs()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatalf("call in flight during Close: %v", o.err)
+		}
+	default:
+		t.Fatal("Close returned before the call in flight")
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d still exists after Close (kill 0: %v)", pid, err)
+		}
+	}
+	if _, err := p.Deliver(t.Context(), delivery(2, "ack", nil)); !errors.Is(err, host.ErrClosed) {
+		t.Errorf("Deliver after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestSIGTERMLetsTheCallInFlightFinish(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	p, logs := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.PIDs()[0]
+	done := make(chan error, 1)
+	go func() {
+		res, err := p.Deliver(t.Context(), delivery(1, "sleep:300ms", nil))
+		if err == nil && replyPID(t, res) != pid {
+			err = errors.New("answered by another process")
+		}
+		done <- err
+	}()
+	waitFor(t, "the handler running", func() bool { return strings.Contains(logs.String(), "testplugin sleeping") })
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("call in flight at SIGTERM: %v", err)
+	}
+	waitFor(t, "the stopped process replaced", func() bool {
+		pids := p.PIDs()
+		return len(pids) == 1 && pids[0] != pid
+	})
+	if _, err := p.Deliver(t.Context(), delivery(2, "ack", nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Setenv("HOOKBRIDGE_TEST_SECRET", "s3cret")
+	t.Setenv("OTEL_TEST_ATTRIBUTE", "passed")
+	cfg := testConfig(testPlugin)
+	cfg.Env = map[string]string{"GREETING": "hello", "OTEL_TEST_ATTRIBUTE": "configured"}
+	p, _ := newPool(t, cfg, host.Options{Env: map[string]string{"FROM_BRIDGE": "yes"}})
+	cases := map[string]string{
+		"HOOKBRIDGE_TEST_SECRET":              "", // the bridge's environment stays in the bridge
+		"GREETING":                            "hello",
+		"FROM_BRIDGE":                         "yes",
+		"OTEL_TEST_ATTRIBUTE":                 "configured", // configured env wins over the bridge's
+		"HOOKBRIDGE_PLUGIN_NAME":              "enrich",
+		"HOOKBRIDGE_PLUGIN_MAX_MESSAGE_BYTES": "4194304",
+		"PATH":                                os.Getenv("PATH"),
+	}
+	for name, want := range cases {
+		res, err := p.Deliver(t.Context(), delivery(1, "env:"+name, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(res.Outputs[0].Value); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestPluginLogLinesReachTheBridgeLog(t *testing.T) {
+	p, logs := newPool(t, testConfig(testPlugin), host.Options{})
+	if _, err := p.Deliver(t.Context(), delivery(9, "log", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the plugin's log line", func() bool { return strings.Contains(logs.String(), "testplugin log line") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "testplugin log line") {
+			for _, want := range []string{"level=INFO", "plugin=enrich", "id=orders-1-9"} {
+				if !strings.Contains(line, want) {
+					t.Errorf("log line %q lacks %q", line, want)
+				}
+			}
+		}
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	notAPlugin := filepath.Join(t.TempDir(), "not-a-plugin")
+	if err := os.WriteFile(notAPlugin, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("deliver", func(t *testing.T) {
+		p, _ := newPool(t, testConfig(notAPlugin), host.Options{})
+		_, err := p.Deliver(t.Context(), delivery(1, "", nil))
+		if target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), "plugin enrich: start") {
+			t.Fatalf("err = %v (kind %v), want a retryable start error", err, target.KindOf(err))
+		}
+		if s := p.Stats(); s.StartFailures != 1 || s.Instances != 0 {
+			t.Errorf("stats = %+v", s)
+		}
+	})
+	t.Run("factory with min 1", func(t *testing.T) {
+		cfg := testConfig(notAPlugin)
+		cfg.Instances = config.Instances{Min: 1, Max: 1}
+		_, err := host.Factory(t.Context(), host.Options{})("enrich", cfg)
+		if err == nil || !strings.Contains(err.Error(), "plugin enrich") {
+			t.Fatalf("err = %v, want the start error", err)
+		}
+	})
+	t.Run("missing command", func(t *testing.T) {
+		_, err := host.New("enrich", testConfig(filepath.Join(t.TempDir(), "missing")), host.Options{})
+		if err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -1,0 +1,75 @@
+package host_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/plugins/host"
+)
+
+// TestPythonPlugin runs examples/plugin-python, a plugin that is not built
+// on the Go SDK, through the same host: handshake, AutoMTLS, health check,
+// the handler proto, error kinds, shutdown. It needs a Python with the
+// example's requirements installed:
+//
+//	python3 -m venv /tmp/pyvenv
+//	/tmp/pyvenv/bin/pip install -r examples/plugin-python/requirements.txt
+//	HOOKBRIDGE_TEST_PYTHON=/tmp/pyvenv/bin/python go test ./plugins/host/
+func TestPythonPlugin(t *testing.T) {
+	python := os.Getenv("HOOKBRIDGE_TEST_PYTHON")
+	if python == "" {
+		t.Skip("HOOKBRIDGE_TEST_PYTHON is not set: set it to a Python interpreter with examples/plugin-python/requirements.txt installed to run the Python plugin (the e2e tier does)")
+	}
+	script, err := filepath.Abs("../../examples/plugin-python/plugin.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(python, script)
+	cfg.Instances = config.Instances{Min: 1, Max: 2}
+	p, logs := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, key := range [][]byte{[]byte("k"), nil} {
+		d := delivery(int64(10+i), "", []byte(`{"order":42}`))
+		d.Record.Key = key
+		res, err := p.Deliver(t.Context(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Outputs) != 1 {
+			t.Fatalf("outputs = %+v, want one", res.Outputs)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(res.Outputs[0].Value, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got["order"] != float64(42) || got["enriched_by"] != "plugin-python" || got["source_id"] != d.Record.ID() {
+			t.Errorf("reply = %v", got)
+		}
+		if res.Outputs[0].Key != nil {
+			t.Errorf("output key = %q, want nil (the original key)", res.Outputs[0].Key)
+		}
+	}
+
+	_, err = p.Deliver(t.Context(), delivery(12, "", []byte(`not json`)))
+	if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), "plugin enrich: plugin-python: orders-1-12 is not a JSON object") {
+		t.Errorf("err = %v (kind %v), want the handler's permanent error", err, target.KindOf(err))
+	}
+
+	_, err = p.Deliver(t.Context(), delivery(13, "", make([]byte, 5_200_000)))
+	if target.KindOf(err) != target.Permanent {
+		t.Errorf("5.2 MB record: err = %v, want permanent", err)
+	}
+
+	waitFor(t, "the plugin's log line", func() bool { return strings.Contains(logs.String(), `msg=serving`) })
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Errorf("stats = %+v, want no restart", s)
+	}
+}

@@ -1,0 +1,97 @@
+// Command testplugin is the plugin the host's integration tests start. The
+// record's "x-test" header selects what it does:
+//
+//	"" or "ack"         reply with the record's value (every reply carries a "pid" header)
+//	"sleep:DURATION"    log "testplugin sleeping", wait (or until the call is canceled), then reply
+//	"exit"              exit the process in the middle of the call
+//	"crash-once:PATH"   exit if the file PATH does not exist yet (creating it), else reply
+//	"hang"              never answer, ignoring cancellation
+//	"permanent"         fail with sdk.Permanent
+//	"retry-after:DUR"   fail with sdk.RetryAfter
+//	"error"             fail with a plain error
+//	"panic"             panic
+//	"big-reply:N"       reply with a value of N bytes
+//	"env:NAME"          reply with the value of the environment variable NAME
+//	"log"               write a log line, then reply
+//	"describe"          reply with the message as JSON (what crossed the wire)
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookbridge/hookbridge/sdk"
+)
+
+func main() {
+	log := sdk.NewLogger()
+	pid := []byte(strconv.Itoa(os.Getpid()))
+	reply := func(value []byte) (*sdk.Result, error) {
+		return &sdk.Result{Outputs: []sdk.Output{{Value: value, Headers: []sdk.Header{{Key: "pid", Value: pid}}}}}, nil
+	}
+	h := sdk.HandlerFunc(func(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
+		v, _ := msg.Header("x-test")
+		verb, arg, _ := strings.Cut(string(v), ":")
+		switch verb {
+		case "", "ack":
+			return reply(msg.Value)
+		case "sleep":
+			d, _ := time.ParseDuration(arg)
+			log.Debug("testplugin sleeping", "id", msg.ID)
+			select {
+			case <-time.After(d):
+				return reply(msg.Value)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case "exit":
+			os.Exit(3)
+		case "crash-once":
+			if _, err := os.Stat(arg); errors.Is(err, os.ErrNotExist) {
+				_ = os.WriteFile(arg, pid, 0o600)
+				os.Exit(3)
+			}
+			return reply(msg.Value)
+		case "hang":
+			select {}
+		case "permanent":
+			return nil, sdk.Permanent(errors.New("bad record"))
+		case "retry-after":
+			d, _ := time.ParseDuration(arg)
+			return nil, sdk.RetryAfter(d, errors.New("slow down"))
+		case "error":
+			return nil, errors.New("downstream unavailable")
+		case "panic":
+			panic("testplugin: asked to panic")
+		case "big-reply":
+			n, _ := strconv.Atoi(arg)
+			return reply(bytes.Repeat([]byte("x"), n))
+		case "env":
+			return reply([]byte(os.Getenv(arg)))
+		case "describe":
+			b, err := json.Marshal(struct {
+				*sdk.Message
+				KeyNull bool
+			}{msg, msg.Key == nil})
+			if err != nil {
+				return nil, err
+			}
+			return reply(b)
+		case "log":
+			log.Info("testplugin log line", "id", msg.ID)
+			return reply(msg.Value)
+		}
+		return nil, sdk.Permanent(fmt.Errorf("unknown x-test %q", v))
+	})
+	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
+		fmt.Fprintln(os.Stderr, "testplugin:", err)
+		os.Exit(1)
+	}
+}

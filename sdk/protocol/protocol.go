@@ -1,0 +1,130 @@
+// Package protocol holds what both sides of the Hookbridge plugin protocol
+// agree on: the go-plugin handshake (magic cookie and protocol version), the
+// name the handler is served under, the environment the host passes to a
+// plugin, the message size limits, and the go-plugin GRPCPlugin that
+// registers the handler service on the plugin side and dispenses its client
+// on the host side.
+//
+// The SDK (sdk.Serve) and the host (plugins/host) both import this package,
+// so neither can drift from the other. Plugin authors do not need it: they
+// call sdk.Serve. Authors of plugins in other languages find the same facts
+// in handler.proto and docs/plugins.md.
+package protocol
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	plugin "github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+
+	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+)
+
+// Version is the application protocol version of the handshake; it follows
+// the proto package (hookbridge.handler.v1).
+const Version = 1
+
+// The magic cookie: the host sets the environment variable MagicCookieKey
+// to MagicCookieValue when it starts a plugin. It tells a plugin binary that
+// it was started by Hookbridge; it is not a security measure (AutoMTLS and
+// the sha256 check are).
+const (
+	MagicCookieKey   = "HOOKBRIDGE_PLUGIN"
+	MagicCookieValue = "hookbridge-handler"
+)
+
+// PluginName is the name the handler is dispensed under in the plugin set.
+const PluginName = "handler"
+
+// Environment variables the host sets for every plugin process, besides
+// go-plugin's own (PLUGIN_PROTOCOL_VERSIONS, PLUGIN_CLIENT_CERT, ...).
+const (
+	// EnvMaxMessageBytes is the largest gRPC message, in bytes, either
+	// side sends or accepts; the plugin's server must accept requests of
+	// that size.
+	EnvMaxMessageBytes = "HOOKBRIDGE_PLUGIN_MAX_MESSAGE_BYTES"
+	// EnvPluginName is the plugin's name in the Hookbridge configuration.
+	EnvPluginName = "HOOKBRIDGE_PLUGIN_NAME"
+)
+
+// DefaultMaxMessageBytes is the message size limit when none is configured:
+// gRPC's own default receive limit, 4 MiB.
+const DefaultMaxMessageBytes = 4 << 20
+
+// Handshake is the go-plugin handshake both sides use.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  Version,
+	MagicCookieKey:   MagicCookieKey,
+	MagicCookieValue: MagicCookieValue,
+}
+
+// MaxMessageBytesFromEnv returns the limit the host passed in
+// EnvMaxMessageBytes, or def when the variable is unset. A value that is
+// not a positive integer is an error.
+func MaxMessageBytesFromEnv(def int) (int, error) {
+	s, ok := os.LookupEnv(EnvMaxMessageBytes)
+	if !ok || s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("protocol: %s=%q is not a positive number of bytes", EnvMaxMessageBytes, s)
+	}
+	return n, nil
+}
+
+// ServerOptions are the gRPC server options of a plugin: message limits of
+// maxBytes each way and the OpenTelemetry stats handler that continues the
+// host's trace from the call's metadata. They are appended to the options
+// go-plugin passes (which carry the TLS credentials).
+func ServerOptions(maxBytes int) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxBytes),
+		grpc.MaxSendMsgSize(maxBytes),
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+	}
+}
+
+// DialOptions are the gRPC dial options of the host: message limits of
+// maxBytes each way and the OpenTelemetry stats handler that starts a client
+// span per call and injects its context into the call's metadata.
+func DialOptions(maxBytes int) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	}
+}
+
+// Plugin is the go-plugin GRPCPlugin of the handler service. On the plugin
+// side Handler is registered; on the host side GRPCClient returns a
+// handlerpb.HandlerClient and Handler is unused.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Handler handlerpb.HandlerServer
+}
+
+var _ plugin.GRPCPlugin = (*Plugin)(nil)
+
+// GRPCServer registers the handler service.
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.Handler == nil {
+		return fmt.Errorf("protocol: no handler to serve")
+	}
+	handlerpb.RegisterHandlerServer(s, p.Handler)
+	return nil
+}
+
+// GRPCClient returns a handlerpb.HandlerClient on the plugin's connection.
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return handlerpb.NewHandlerClient(c), nil
+}
+
+// PluginSet is the go-plugin plugin set: the handler under PluginName.
+// The plugin side passes its service, the host passes nil.
+func PluginSet(handler handlerpb.HandlerServer) plugin.PluginSet {
+	return plugin.PluginSet{PluginName: &Plugin{Handler: handler}}
+}

@@ -1,0 +1,159 @@
+package sdktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/hookbridge/hookbridge/sdk"
+	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
+)
+
+// Server is a handler served over gRPC in-process. Its methods may be called
+// concurrently.
+type Server struct {
+	srv    *grpc.Server
+	conn   *grpc.ClientConn
+	served chan struct{}
+	client handlerpb.HandlerClient
+	health grpc_health_v1.HealthClient
+	route  string
+}
+
+// Option configures NewServer.
+type Option func(*config)
+
+type config struct {
+	maxMessageBytes int
+	route           string
+	sdkOptions      []sdk.Option
+}
+
+// WithMaxMessageBytes sets the message size limit of both sides, as
+// plugins.<name>.max_message_bytes does. Default 4 MiB.
+func WithMaxMessageBytes(n int) Option {
+	return func(c *config) { c.maxMessageBytes = n }
+}
+
+// WithRoute sets Message.Route of the calls whose Message leaves it empty.
+// Default "test".
+func WithRoute(name string) Option {
+	return func(c *config) { c.route = name }
+}
+
+// WithSDKOptions passes options to sdk.Service (sdk.WithLogger).
+func WithSDKOptions(opts ...sdk.Option) Option {
+	return func(c *config) { c.sdkOptions = append(c.sdkOptions, opts...) }
+}
+
+// NewServer serves h in-process and returns a client for it. The server is
+// stopped when the test ends.
+func NewServer(t testing.TB, h sdk.Handler, opts ...Option) *Server {
+	t.Helper()
+	s, err := Start(h, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start serves h in-process, outside a test (in an Example or a
+// benchmark harness). Close stops it.
+func Start(h sdk.Handler, opts ...Option) (*Server, error) {
+	c := config{maxMessageBytes: protocol.DefaultMaxMessageBytes, route: "test"}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(protocol.ServerOptions(c.maxMessageBytes)...)
+	handlerpb.RegisterHandlerServer(srv, sdk.Service(h, c.sdkOptions...))
+	hs := health.NewServer()
+	hs.SetServingStatus("plugin", grpc_health_v1.HealthCheckResponse_SERVING)
+	grpc_health_v1.RegisterHealthServer(srv, hs)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(lis)
+	}()
+
+	dial := append([]grpc.DialOption{
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	}, protocol.DialOptions(c.maxMessageBytes)...)
+	conn, err := grpc.NewClient("passthrough:///sdktest", dial...)
+	if err != nil {
+		srv.Stop()
+		<-served
+		return nil, fmt.Errorf("sdktest: dial: %w", err)
+	}
+	return &Server{
+		srv:    srv,
+		conn:   conn,
+		served: served,
+		client: handlerpb.NewHandlerClient(conn),
+		health: grpc_health_v1.NewHealthClient(conn),
+		route:  c.route,
+	}, nil
+}
+
+// Close stops the server; calls in flight fail.
+func (s *Server) Close() {
+	_ = s.conn.Close()
+	s.srv.Stop()
+	<-s.served
+}
+
+// Handle delivers msg to the handler over gRPC, as the bridge would. A
+// Message with Attempt 0 is sent as attempt 1, one with no ID gets
+// "<topic>-<partition>-<offset>". The error is the handler's, classified as
+// it crossed the wire (sdk.IsPermanent, sdk.RetryAfterOf), or a *CallError
+// when the call itself failed.
+func (s *Server) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
+	req := requestFromMessage(msg)
+	if req.Route == "" {
+		req.Route = s.route
+	}
+	resp, err := s.client.Handle(ctx, req)
+	if err != nil {
+		return nil, &CallError{Err: err}
+	}
+	return resultFromProto(resp)
+}
+
+// Healthy reports whether the server answers the health check under the
+// name go-plugin uses, "plugin".
+func (s *Server) Healthy(ctx context.Context) error {
+	resp, err := s.health.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "plugin"})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+		return fmt.Errorf("sdktest: health status %s", resp.GetStatus())
+	}
+	return nil
+}
+
+// CallError is a failed gRPC call, as opposed to a handler's error: the
+// message exceeded the size limit, the context ended, the server stopped.
+type CallError struct {
+	Err error // a gRPC status error
+}
+
+func (e *CallError) Error() string { return "sdktest: call failed: " + e.Err.Error() }
+func (e *CallError) Unwrap() error { return e.Err }
+
+// IsCallError reports whether err is a *CallError.
+func IsCallError(err error) bool {
+	var c *CallError
+	return errors.As(err, &c)
+}

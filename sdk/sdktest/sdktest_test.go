@@ -1,0 +1,114 @@
+package sdktest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hookbridge/hookbridge/sdk"
+	"github.com/hookbridge/hookbridge/sdk/sdktest"
+)
+
+// echo replies with the message it got, and fails as the "fail" header says.
+var echo = sdk.HandlerFunc(func(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
+	switch v, _ := msg.Header("fail"); string(v) {
+	case "permanent":
+		return nil, sdk.Permanent(errors.New("bad"))
+	case "retry-after":
+		return nil, sdk.RetryAfter(1500*time.Millisecond, errors.New("later"))
+	case "plain":
+		return nil, errors.New("flaky")
+	case "panic":
+		panic("oh no")
+	case "wait":
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &sdk.Result{Outputs: []sdk.Output{
+		{Topic: msg.Route, Key: msg.Key, Value: msg.Value, Headers: msg.Headers},
+		{Value: []byte(msg.ID)},
+	}}, nil
+})
+
+func TestHandleOverGRPC(t *testing.T) {
+	srv := sdktest.NewServer(t, echo, sdktest.WithRoute("r1"))
+	if err := srv.Healthy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Handle(t.Context(), &sdk.Message{Topic: "orders", Partition: 2, Offset: 9, Key: []byte("k"), Value: []byte("v"),
+		Headers: []sdk.Header{{Key: "h", Value: []byte("1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outputs) != 2 {
+		t.Fatalf("outputs = %+v", res.Outputs)
+	}
+	o := res.Outputs[0]
+	if o.Topic != "r1" || string(o.Key) != "k" || string(o.Value) != "v" || len(o.Headers) != 1 || o.Headers[0].Key != "h" {
+		t.Errorf("output = %+v", o)
+	}
+	if got := string(res.Outputs[1].Value); got != "orders-2-9" {
+		t.Errorf("id = %q, want the default <topic>-<partition>-<offset>", got)
+	}
+	if res.Outputs[1].Key != nil {
+		t.Errorf("key = %q, want nil: the original record's key", res.Outputs[1].Key)
+	}
+}
+
+func TestErrorKindsCrossTheWire(t *testing.T) {
+	srv := sdktest.NewServer(t, echo)
+	cases := []struct {
+		fail      string
+		permanent bool
+		after     time.Duration
+		message   string
+	}{
+		{"permanent", true, 0, "bad"},
+		{"retry-after", false, 1500 * time.Millisecond, "later"},
+		{"plain", false, 0, "flaky"},
+		{"panic", false, 0, "sdk: handler panicked on t-0-0: oh no"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fail, func(t *testing.T) {
+			_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Headers: []sdk.Header{{Key: "fail", Value: []byte(tc.fail)}}})
+			if err == nil || err.Error() != tc.message {
+				t.Fatalf("err = %v, want %q", err, tc.message)
+			}
+			if sdk.IsPermanent(err) != tc.permanent {
+				t.Errorf("IsPermanent = %v, want %v", !tc.permanent, tc.permanent)
+			}
+			if d, _ := sdk.RetryAfterOf(err); d != tc.after {
+				t.Errorf("RetryAfterOf = %v, want %v", d, tc.after)
+			}
+			if sdktest.IsCallError(err) {
+				t.Error("a handler's error is not a call error")
+			}
+		})
+	}
+}
+
+func TestMessageLimit(t *testing.T) {
+	srv := sdktest.NewServer(t, echo, sdktest.WithMaxMessageBytes(1<<20))
+	_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Value: bytes.Repeat([]byte("x"), 2<<20)})
+	if !sdktest.IsCallError(err) || status.Code(errors.Unwrap(err)) != codes.ResourceExhausted {
+		t.Fatalf("err = %v, want a call error with RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Value: bytes.Repeat([]byte("x"), 512<<10)}); err != nil {
+		t.Fatalf("a record under the limit: %v", err)
+	}
+}
+
+func TestCancellationReachesTheHandler(t *testing.T) {
+	srv := sdktest.NewServer(t, echo)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := srv.Handle(ctx, &sdk.Message{Topic: "t", Headers: []sdk.Header{{Key: "fail", Value: []byte("wait")}}})
+	if !sdktest.IsCallError(err) || status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
+		t.Fatalf("err = %v, want a call error with DEADLINE_EXCEEDED", err)
+	}
+}

@@ -1,0 +1,101 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+)
+
+// Service returns the gRPC service that Serve registers for h: each call's
+// request becomes a Message, h handles it, and its result or error goes back
+// as the response. A panic in h is recovered, logged with its stack, and
+// reported as a retryable error, so one bad record does not take down the
+// process and every call in flight on it. Serve and package sdktest use
+// Service; call it yourself only to serve h from a gRPC server of your own.
+// Of the options, only WithLogger applies.
+func Service(h Handler, opts ...Option) handlerpb.HandlerServer {
+	return newService(h, newOptions(opts).logger)
+}
+
+type service struct {
+	handlerpb.UnimplementedHandlerServer
+	h   Handler
+	log *slog.Logger
+
+	mu       sync.Mutex
+	active   int           // calls in flight
+	draining bool          // stopping: new calls are refused
+	idle     chan struct{} // closed once draining and no call is in flight
+}
+
+func newService(h Handler, log *slog.Logger) *service {
+	return &service{h: h, log: log, idle: make(chan struct{})}
+}
+
+// Handle implements the wire service. Handler failures travel in the
+// response with an OK status; a non-OK status means the call itself failed.
+// While the plugin stops, new calls fail with UNAVAILABLE, which the bridge
+// retries on another process.
+func (s *service) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
+	if !s.begin() {
+		return nil, status.Error(codes.Unavailable, "sdk: the plugin is stopping")
+	}
+	defer s.end()
+	msg := messageFromProto(req)
+	res, err := s.call(ctx, msg)
+	return responseToProto(res, err), nil
+}
+
+func (s *service) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *service) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.draining && s.active == 0 {
+		close(s.idle)
+	}
+}
+
+// drain refuses new calls and waits until the calls in flight returned or
+// ctx ended.
+func (s *service) drain(ctx context.Context) {
+	s.mu.Lock()
+	if !s.draining {
+		s.draining = true
+		if s.active == 0 {
+			close(s.idle)
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.idle:
+	case <-ctx.Done():
+	}
+}
+
+// call runs the handler, turning a panic into an error.
+func (s *service) call(ctx context.Context, msg *Message) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("sdk: handler panicked on %s: %v", msg.ID, p)
+		}
+	}()
+	return s.h.Handle(ctx, msg)
+}
