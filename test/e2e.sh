@@ -1,27 +1,50 @@
 #!/usr/bin/env bash
-# End-to-end tier (DESIGN.md §8): starts the test Kafka broker, runs the Go
-# tests under ./test/... against it, and always stops the broker again.
+# End-to-end tier (DESIGN.md §8): starts the test Kafka broker and Jaeger
+# (test/jaeger/start.sh; the first run builds it, about 10 minutes), runs the
+# Go tests under ./test/... against them, and always stops both again.
 # Exits with the tests' exit code.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export HOOKBRIDGE_TEST_KAFKA="${HOOKBRIDGE_TEST_KAFKA:-127.0.0.1:$KAFKA_PORT}"
+export JAEGER_QUERY_PORT="${JAEGER_QUERY_PORT:-16686}"
+export JAEGER_OTLP_GRPC_PORT="${JAEGER_OTLP_GRPC_PORT:-4317}"
+export HOOKBRIDGE_TEST_JAEGER="${HOOKBRIDGE_TEST_JAEGER:-127.0.0.1:$JAEGER_QUERY_PORT}"
+export HOOKBRIDGE_TEST_JAEGER_OTLP="${HOOKBRIDGE_TEST_JAEGER_OTLP:-http://127.0.0.1:$JAEGER_OTLP_GRPC_PORT}"
 E2E_TIMEOUT="${E2E_TIMEOUT:-20m}"
+# SCRAM over TLS (test/security): start.sh adds a SASL_SSL listener on
+# KAFKA_SASL_PORT (default KAFKA_PORT+2) and writes its CA to $KAFKA_STATE/tls/ca.pem.
+export KAFKA_SASL_SSL="${KAFKA_SASL_SSL:-1}"
+export HOOKBRIDGE_TEST_KAFKA_SASL="${HOOKBRIDGE_TEST_KAFKA_SASL:-127.0.0.1:${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}}"
+kafka_state="${KAFKA_STATE:-test/kafka/.state}"
+case "$kafka_state" in /*) ;; *) kafka_state="$PWD/$kafka_state" ;; esac
+export HOOKBRIDGE_TEST_KAFKA_CA="${HOOKBRIDGE_TEST_KAFKA_CA:-$kafka_state/tls/ca.pem}"
 
-stop_kafka() { bash test/kafka/stop.sh || true; }
-trap stop_kafka EXIT
+stop_all() {
+  bash test/jaeger/stop.sh || true
+  bash test/kafka/stop.sh || true
+}
+trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 bash test/kafka/start.sh
+bash test/jaeger/start.sh
+
+# Python venv of the FastAPI receiver example (and of the Python plugin when it
+# has a requirements.txt), rebuilt only when a requirements file changed.
+if [ -z "${HOOKBRIDGE_TEST_PYTHON:-}" ]; then
+  HOOKBRIDGE_TEST_PYTHON="$(bash test/python/setup.sh | tail -n 1)"
+fi
+export HOOKBRIDGE_TEST_PYTHON
 
 if [ -z "$(find test -name '*.go' -print -quit)" ]; then
   echo "e2e: no Go packages under ./test yet; only the Kafka start/stop was exercised"
   exit 0
 fi
 
-echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA go test -count=1 -p 1 -timeout $E2E_TIMEOUT ./test/..."
+echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA HOOKBRIDGE_TEST_JAEGER=$HOOKBRIDGE_TEST_JAEGER go test -count=1 -p 1 -timeout $E2E_TIMEOUT ./test/..."
 rc=0
 go test -count=1 -p 1 -timeout "$E2E_TIMEOUT" ./test/... || rc=$?
 exit "$rc"

@@ -1,0 +1,317 @@
+"""A FastAPI webhook receiver for Hookbridge.
+
+The point: this application has no Kafka consumer. Hookbridge consumes the
+topic and POSTs each record here (or a batch of them); the application
+verifies the request, skips what it has already handled, does its work, and
+answers. Ordering, retries, backpressure and dead-lettering are the bridge's.
+
+What it does with each request:
+
+* verifies the Standard Webhooks signature with the ``standardwebhooks``
+  package against every secret in WEBHOOK_SECRETS (two during a rotation);
+  a request that fails is answered 401 and never handled;
+* dedupes by webhook-id (``<topic>-<partition>-<offset>``, the same on every
+  redelivery), in memory;
+* handles single-record requests (the body is the record value) and batch
+  requests (``application/cloudevents-batch+json``), answering a batch with
+  ``{"failed": [ids]}`` for the records that failed: only those are retried;
+* continues the bridge's trace (traceparent) with OpenTelemetry.
+
+Environment:
+
+* WEBHOOK_SECRETS: the signing secrets (``whsec_...``), separated by commas
+  or spaces. Required.
+* ORDER_LOG: when "1", GET /stats also lists, per partition/key, every offset
+  handled, in order (memory grows with every record: for tests).
+* FAIL_EVERY_NTH: when set to N > 0, the first delivery of every record whose
+  Kafka offset is a multiple of N fails (500 for a single record, listed in
+  ``failed`` in a batch): a stand-in for a handler that fails sometimes.
+* OTEL_EXPORTER_OTLP_ENDPOINT: an OTLP/gRPC endpoint (e.g.
+  http://127.0.0.1:4317); spans are exported only when it is set. The service
+  name is "receiver-fastapi" (OTEL_SERVICE_NAME overrides it).
+
+Endpoints: POST /webhook (any path under /webhook too), GET /stats (counters
+as JSON, for tests and curious operators), GET /traces (the trace context of
+recent deliveries), GET /healthz.
+
+Run it: ``uvicorn app:app --port 8000`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from standardwebhooks.webhooks import Webhook
+
+log = logging.getLogger("receiver-fastapi")
+
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+# How many webhook-ids (and trace records) are remembered. A redelivery comes
+# within minutes of the first delivery; size this to a few minutes of traffic.
+REMEMBER = int(os.environ.get("DEDUPE_CAPACITY", "100000"))
+
+
+def _secrets() -> list[Webhook]:
+    raw = os.environ.get("WEBHOOK_SECRETS", "")
+    secrets = [s for s in raw.replace(",", " ").split() if s]
+    if not secrets:
+        raise RuntimeError("set WEBHOOK_SECRETS to the route's signing secret(s), whsec_...")
+    return [Webhook(s) for s in secrets]
+
+
+VERIFIERS = _secrets()
+FAIL_EVERY_NTH = int(os.environ.get("FAIL_EVERY_NTH", "0") or 0)
+ORDER_LOG = os.environ.get("ORDER_LOG") == "1"
+
+
+class LRU(OrderedDict):
+    """An OrderedDict that forgets its oldest entries beyond a capacity."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def remember(self, key: str, value: Any = True) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class State:
+    """What the receiver has seen. Only the event loop touches it, so it needs
+    no lock (every handler is ``async`` and does not await while updating)."""
+
+    def __init__(self) -> None:
+        self.requests = 0  # POSTs
+        self.rejected = 0  # requests that failed verification (401)
+        self.batches = 0  # verified batch requests
+        self.max_batch = 0  # most records in one batch
+        self.received = 0  # records in verified requests
+        self.accepted = 0  # records handled for the first time
+        self.duplicates = 0  # records whose webhook-id was handled before
+        self.failed = 0  # records answered as failed
+        self.order_violations = 0  # a key's record handled after a later one
+        self.done: LRU = LRU(REMEMBER)  # webhook-ids handled
+        self.failed_once: LRU = LRU(REMEMBER)  # webhook-ids failed on purpose
+        self.last_offset: dict[str, int] = {}  # per partition/key: the last offset handled
+        self.order: dict[str, list[int]] = {}  # with ORDER_LOG: per partition/key, offsets handled in order
+        self.traces: LRU = LRU(REMEMBER)  # webhook-id -> trace context
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rejected": self.rejected,
+            "batches": self.batches,
+            "max_batch": self.max_batch,
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "failed": self.failed,
+            "order_violations": self.order_violations,
+            "keys": len(self.last_offset),
+            "order": self.order,
+        }
+
+
+state = State()
+
+
+def _setup_tracing(app: FastAPI) -> Optional[Any]:
+    """Instrument the app so that each request's span continues the trace of
+    the bridge's traceparent. Spans are exported only when an OTLP endpoint
+    is configured."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    name = os.environ.get("OTEL_SERVICE_NAME") or "receiver-fastapi"
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="stats,traces,healthz")
+    return provider
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield
+    if provider is not None:
+        provider.shutdown()  # flushes spans not exported yet
+
+
+app = FastAPI(title="Hookbridge receiver", lifespan=lifespan)
+provider = _setup_tracing(app)
+
+
+# ---- verification -----------------------------------------------------------
+
+
+def verify(body: bytes, headers: dict[str, str]) -> Optional[str]:
+    """Returns None when some secret verifies the request, else the reason.
+    The standardwebhooks package checks the signature (constant time, every
+    v1 signature of the header) and the timestamp (5 minutes of tolerance)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        # standardwebhooks signs and verifies text: a binary body (a record
+        # value that is not UTF-8) cannot be checked by it.
+        return "body is not UTF-8: standardwebhooks cannot verify it"
+    reason = "no secret verifies the request"
+    for wh in VERIFIERS:
+        try:
+            wh.verify(text, headers, json_parse=False)
+            return None
+        except Exception as e:  # WebhookVerificationError, or a malformed header
+            reason = str(e) or type(e).__name__
+    return reason
+
+
+# ---- handling ---------------------------------------------------------------
+
+
+def decode(value: Optional[str], encoding: Optional[str]) -> Optional[bytes]:
+    """A key as the bridge sends it: text, or base64 when flagged so; None for
+    a null key."""
+    if value is None:
+        return None
+    if (encoding or "").lower() == "base64":
+        return base64.b64decode(value, validate=True)
+    return value.encode()
+
+
+def handle(record_id: str, partition: int, offset: int, key: Optional[bytes], body: bytes) -> bool:
+    """Handles one record; returns False when it failed and must be retried.
+    A real application does its work here (write to its database, call a
+    service ...); this one counts, and checks per-key order."""
+    state.received += 1
+    if record_id in state.done:
+        state.duplicates += 1
+        state.done.remember(record_id)
+        return True
+    if FAIL_EVERY_NTH > 0 and offset % FAIL_EVERY_NTH == 0 and record_id not in state.failed_once:
+        state.failed_once.remember(record_id)
+        state.failed += 1
+        return False
+    state.done.remember(record_id)
+    state.accepted += 1
+    lane = f"{partition}/" + ("<null>" if key is None else key.decode("utf-8", "backslashreplace"))
+    last = state.last_offset.get(lane)
+    if last is not None and offset <= last:
+        state.order_violations += 1
+    state.last_offset[lane] = offset
+    if ORDER_LOG:
+        state.order.setdefault(lane, []).append(offset)
+    return True
+
+
+def remember_trace(record_id: str, traceparent: Optional[str]) -> None:
+    span = trace.get_current_span()
+    ctx = span.get_span_context()
+    parent = getattr(span, "parent", None)
+    state.traces.remember(
+        record_id,
+        {
+            "traceparent": traceparent,
+            "trace_id": format(ctx.trace_id, "032x"),
+            "span_id": format(ctx.span_id, "016x"),
+            "parent_span_id": format(parent.span_id, "016x") if parent is not None else None,
+        },
+    )
+
+
+@app.post("/webhook")
+@app.post("/webhook/{rest:path}")
+async def webhook(request: Request, rest: str = "") -> Response:
+    body = await request.body()
+    state.requests += 1
+    headers = dict(request.headers)  # lower-case names
+    reason = verify(body, headers)
+    if reason is not None:
+        state.rejected += 1
+        log.warning("rejected %s: %s", headers.get("webhook-id"), reason)
+        return JSONResponse({"error": reason}, status_code=401)
+
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == BATCH_CONTENT_TYPE:
+        return handle_batch(body, headers)
+
+    try:
+        record_id = headers["webhook-id"]
+        partition = int(headers["kafka-partition"])
+        offset = int(headers["kafka-offset"])
+        key = decode(headers.get("kafka-key"), headers.get("kafka-key-encoding"))
+    except (KeyError, ValueError, binascii.Error) as e:
+        return JSONResponse({"error": f"not a Hookbridge request: {e}"}, status_code=400)
+    remember_trace(record_id, headers.get("traceparent"))
+    if not handle(record_id, partition, offset, key, body):
+        return JSONResponse({"error": "failed on purpose (FAIL_EVERY_NTH)"}, status_code=500)
+    return Response(status_code=204)
+
+
+def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
+    try:
+        events = json.loads(body)
+        if not isinstance(events, list):
+            raise ValueError("not a JSON array")
+    except ValueError as e:
+        return JSONResponse({"error": f"bad batch: {e}"}, status_code=400)
+    state.batches += 1
+    state.max_batch = max(state.max_batch, len(events))
+    failed: list[str] = []
+    blocked: set[tuple] = set()  # lanes with a failed record: later ones wait for the retry
+    for ev in events:
+        try:
+            topic, partition, offset = ev["topic"], int(ev["partition"]), int(ev["offset"])
+            key = decode(ev.get("key"), ev.get("keyencoding"))
+            if "data_base64" in ev:
+                data = base64.b64decode(ev["data_base64"])
+            elif "data" in ev:
+                data = json.dumps(ev["data"]).encode()
+            else:
+                data = b""
+        except (KeyError, TypeError, ValueError, binascii.Error) as e:
+            return JSONResponse({"error": f"bad batch event: {e}"}, status_code=400)
+        # The id to dedupe on and to name in "failed" is the record's
+        # webhook-id; the event's own id differs for a record that was a
+        # CloudEvent already.
+        record_id = f"{topic}-{partition}-{offset}"
+        lane = (topic, partition, key)
+        if lane in blocked or not handle(record_id, partition, offset, key, data):
+            failed.append(record_id)
+            blocked.add(lane)
+            continue
+        remember_trace(record_id, headers.get("traceparent"))
+    return JSONResponse({"failed": failed})
+
+
+# ---- introspection ----------------------------------------------------------
+
+
+@app.get("/stats")
+async def stats() -> dict[str, Any]:
+    return state.stats()
+
+
+@app.get("/traces")
+async def traces() -> dict[str, Any]:
+    return dict(state.traces)
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,268 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrDecode means a verified request does not carry the webhook contract's
+// headers (or batch body) in a form this package understands.
+var ErrDecode = errors.New("webhook: malformed request")
+
+// Delivery is one Kafka record as a receiver gets it. In single-record mode
+// it is decoded from one request (DecodeDelivery); Handler also makes one per
+// event of a batch.
+type Delivery struct {
+	// ID is the record's webhook-id, "<topic>-<partition>-<offset>": the same
+	// on every retry and redelivery, so it is the idempotency key.
+	ID string
+	// Topic, Partition and Offset are the record's Kafka coordinates.
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Key is the record key, decoded from base64 when it was sent so; nil for
+	// a null key.
+	Key []byte
+	// Headers are the record's own headers (kafka-header-*), decoded, in the
+	// order of their names (values of one name in order). Names are lower
+	// case: HTTP does not keep their case. Empty in batch mode, which does
+	// not carry them.
+	Headers []Header
+	// ContentType is the request's Content-Type in single-record mode (the
+	// record's content-type header, else application/octet-stream), the
+	// event's datacontenttype in batch mode.
+	ContentType string
+	// Body is the record value: the request body in single-record mode, the
+	// event's data (JSON, as the batch carries it) or decoded data_base64 in
+	// batch mode; nil when the event has neither.
+	Body []byte
+	// Attempt is hookbridge-attempt, from 1 (in batch mode, the highest
+	// attempt of the batch's records).
+	Attempt int
+	// Timestamp is webhook-timestamp: when this attempt was sent.
+	Timestamp time.Time
+	// CloudEvent holds the CloudEvents attributes of the record.
+	CloudEvent CloudEvent
+	// BatchID is the webhook-id of the batch request that carried the record;
+	// empty in single-record mode.
+	BatchID string
+}
+
+// Header is one Kafka record header. Names may repeat.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Header returns the value of the last record header named key (compared
+// case-insensitively) and whether there is one.
+func (d *Delivery) Header(key string) ([]byte, bool) {
+	for i := len(d.Headers) - 1; i >= 0; i-- {
+		if strings.EqualFold(d.Headers[i].Key, key) {
+			return d.Headers[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// CloudEvent holds the CloudEvents attributes of a record: the ce-* headers
+// in single-record mode (values percent-decoded), the event's attributes in
+// batch mode. A plain Kafka record gets the bridge's values (id = the
+// webhook-id, source "/kafka/<topic>", type "dev.hookbridge.kafka.record",
+// time = the record timestamp); a record that carried CloudEvents headers of
+// its own (ce_*) keeps its attributes.
+type CloudEvent struct {
+	SpecVersion string
+	ID          string
+	Source      string
+	Type        string
+	// Time is the time attribute; zero when absent or not RFC 3339.
+	Time time.Time
+	// Extensions are every other attribute (subject, dataschema, a
+	// producer's own extensions), by lower-case name.
+	Extensions map[string]string
+}
+
+// DecodeDelivery decodes a single-record request into a Delivery. h is the
+// request's header and body its verified body (from Verify). It fails with
+// ErrDecode when a Kafka coordinate or an encoded value is malformed; it does
+// not verify anything.
+func DecodeDelivery(h http.Header, body []byte) (*Delivery, error) {
+	d := &Delivery{
+		ID:          h.Get(HeaderID),
+		Topic:       h.Get(HeaderKafkaTopic),
+		ContentType: h.Get("Content-Type"),
+		Body:        body,
+		Attempt:     1,
+	}
+	var errs []string
+	if d.ID == "" {
+		errs = append(errs, HeaderID+" is missing")
+	}
+	if d.Topic == "" {
+		errs = append(errs, HeaderKafkaTopic+" is missing")
+	}
+	if p, err := strconv.ParseInt(h.Get(HeaderKafkaPartition), 10, 32); err != nil || p < 0 {
+		errs = append(errs, fmt.Sprintf("%s %q is not a partition", HeaderKafkaPartition, h.Get(HeaderKafkaPartition)))
+	} else {
+		d.Partition = int32(p)
+	}
+	if o, err := strconv.ParseInt(h.Get(HeaderKafkaOffset), 10, 64); err != nil || o < 0 {
+		errs = append(errs, fmt.Sprintf("%s %q is not an offset", HeaderKafkaOffset, h.Get(HeaderKafkaOffset)))
+	} else {
+		d.Offset = o
+	}
+	if a := h.Get(HeaderAttempt); a != "" {
+		if n, err := strconv.Atoi(a); err == nil && n > 0 {
+			d.Attempt = n
+		}
+	}
+	if ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64); err == nil {
+		d.Timestamp = time.Unix(ts, 0)
+	}
+	if vs, ok := h[http.CanonicalHeaderKey(HeaderKafkaKey)]; ok && len(vs) > 0 {
+		key, err := decodeValue(vs[0], h.Get(HeaderKafkaKeyEncoding))
+		if err != nil {
+			errs = append(errs, HeaderKafkaKey+": "+err.Error())
+		}
+		d.Key = key
+	}
+
+	var err error
+	if d.Headers, err = recordHeaders(h); err != nil {
+		errs = append(errs, err.Error())
+	}
+	d.CloudEvent = cloudEventFromHeaders(h)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrDecode, strings.Join(errs, "; "))
+	}
+	return d, nil
+}
+
+// decodeValue returns a header value as bytes, decoding base64 when the
+// encoding flag says so. A present but empty value is an empty, non-nil
+// slice.
+func decodeValue(v, encoding string) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "":
+		return []byte(v), nil
+	case encodingBase64:
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, errors.New("value is not standard base64")
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("unknown encoding %q", encoding)
+	}
+}
+
+// recordHeaders decodes kafka-header-<name> (with
+// kafka-header-<name>-encoding: base64 where needed).
+func recordHeaders(h http.Header) ([]Header, error) {
+	type named struct {
+		name   string
+		values []string
+	}
+	byName := map[string]*named{}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		name, ok := strings.CutPrefix(lk, HeaderKafkaHeaderPrefix)
+		if !ok || name == "" {
+			continue
+		}
+		n := byName[name]
+		if n == nil {
+			n = &named{name: name}
+			byName[name] = n
+		}
+		n.values = append(n.values, vs...)
+	}
+	// <name>-encoding is a flag when <name> is there too and it says base64;
+	// otherwise it is a record header of that name.
+	encoded := map[string]bool{}
+	for name, n := range byName {
+		base, ok := strings.CutSuffix(name, encodingSuffix)
+		if !ok || byName[base] == nil || len(n.values) != 1 || !strings.EqualFold(n.values[0], encodingBase64) {
+			continue
+		}
+		encoded[base] = true
+		delete(byName, name)
+	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var out []Header
+	var bad []string
+	for _, name := range names {
+		enc := ""
+		if encoded[name] {
+			enc = encodingBase64
+		}
+		for _, v := range byName[name].values {
+			b, err := decodeValue(v, enc)
+			if err != nil {
+				bad = append(bad, HeaderKafkaHeaderPrefix+name)
+				continue
+			}
+			out = append(out, Header{Key: name, Value: b})
+		}
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("%s: not standard base64", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// cloudEventFromHeaders collects the ce-* headers (binary content mode),
+// percent-decoding their values as the CloudEvents HTTP binding asks.
+func cloudEventFromHeaders(h http.Header) CloudEvent {
+	var ce CloudEvent
+	for k, vs := range h {
+		attr, ok := strings.CutPrefix(strings.ToLower(k), HeaderCEPrefix)
+		if !ok || attr == "" || len(vs) == 0 {
+			continue
+		}
+		v := vs[0]
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
+		ce.set(attr, v)
+	}
+	return ce
+}
+
+// set stores one attribute by its lower-case name.
+func (ce *CloudEvent) set(attr, v string) {
+	switch attr {
+	case "specversion":
+		ce.SpecVersion = v
+	case "id":
+		ce.ID = v
+	case "source":
+		ce.Source = v
+	case "type":
+		ce.Type = v
+	case "time":
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			ce.Time = t
+		}
+	default:
+		if ce.Extensions == nil {
+			ce.Extensions = map[string]string{}
+		}
+		ce.Extensions[attr] = v
+	}
+}
