@@ -1,0 +1,27 @@
+// Package bench is Hookbridge's throughput harness (DESIGN.md section 8).
+//
+// In one run on one machine it starts a broker (franz-go's kfake in this
+// process, or a real cluster), pre-loads one topic with N records, starts one
+// counting HTTP receiver on 127.0.0.1, and then measures, for each scenario,
+// the records per second it takes to drain the whole topic:
+//
+//	(a) sarama consume-only: the read limit
+//	(b) HTTP-only POSTs of the same bodies to the receiver, at the route's
+//	    concurrency: the HTTP limit
+//	(h) (b) with the request headers of the webhook contract; not in the
+//	    issue, it tells the cost of the contract from the cost of the bridge
+//	(c) a hand-written sarama-to-net/http loop, one goroutine per partition
+//	(d) the hookbridge binary with ordering: none
+//	(e) the hookbridge binary with ordering: key
+//	(f) the hookbridge binary with ordering: partition
+//
+// Every consumer scenario reads the same topic with a consumer group of its
+// own, so each starts from the oldest offset; only the drain is timed, never
+// the pre-load. Figures are reported as ratios to (a) and (b) of the same run,
+// so they compare across machines as well as anything can.
+//
+// The harness asserts nothing about time. BenchmarkDrain reports the figures
+// through testing.B; cmd/drain prints the table for a human; a small test
+// runs every scenario over a few thousand records and checks that every
+// record arrived.
+package bench

@@ -1,0 +1,250 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// retryWait is how long the hand-written clients wait before retrying a
+// failed request.
+const retryWait = 50 * time.Millisecond
+
+// runConsumeOnly is (a): a consumer group that counts records and marks
+// them, nothing else. Its rate is the most any consumer of this broker can do.
+func (e *Env) runConsumeOnly(ctx context.Context) (Result, error) {
+	t := newTally(e.opts.Records)
+	return e.consume(ctx, "a", t, func(_ context.Context, m *sarama.ConsumerMessage) error {
+		t.requests.Add(1)
+		t.add(m.Value)
+		return nil
+	})
+}
+
+// runHTTPOnly is (b): Concurrency workers POST the records' values to the
+// receiver, no Kafka involved. Its rate is the most any sender of one record
+// per request can do.
+func (e *Env) runHTTPOnly(ctx context.Context) (Result, error) { return e.postAll(ctx, false) }
+
+// runHTTPContract is (h), not in the issue: (b) with the request headers the
+// webhook contract makes the bridge send (DESIGN.md section 5, unsigned), so
+// that the cost of the contract and the cost of the bridge can be told apart.
+func (e *Env) runHTTPContract(ctx context.Context) (Result, error) { return e.postAll(ctx, true) }
+
+// postAll POSTs every record's value from Concurrency workers.
+func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
+	t := newTally(e.opts.Records)
+	e.rcv.count(t)
+	defer e.rcv.count(nil)
+	client := newHTTPClient(e.opts.Concurrency)
+	defer client.CloseIdleConnections()
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := selfCPU()
+	start := time.Now()
+	for range e.opts.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= e.opts.Records {
+					return
+				}
+				var h http.Header
+				if contract {
+					h = e.contractHeader(i)
+				}
+				if post(wctx, client, e.rcv.url, value(i, e.opts.RecordSize), h) != nil {
+					return
+				}
+			}
+		})
+	}
+	err := t.await(ctx, e.opts.Stall, nil)
+	cpu := selfCPU() - cpu0
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{HarnessCPU: cpu}
+	t.fill(&r, start)
+	return r, nil
+}
+
+// runHandLoop is (c): what one would write by hand without the bridge. A
+// consumer group whose claim loop (one goroutine per partition) POSTs each
+// record, retries until it is accepted and marks it.
+func (e *Env) runHandLoop(ctx context.Context) (Result, error) {
+	t := newTally(e.opts.Records)
+	e.rcv.count(t)
+	defer e.rcv.count(nil)
+	client := newHTTPClient(max(e.opts.Concurrency, e.opts.Partitions))
+	defer client.CloseIdleConnections()
+	return e.consume(ctx, "c", t, func(ctx context.Context, m *sarama.ConsumerMessage) error {
+		return post(ctx, client, e.rcv.url, m.Value, nil)
+	})
+}
+
+// consume drains the topic with a new consumer group of the bridge's sarama
+// configuration, calling handle for every record in partition order; a record
+// is marked when handle returns nil. It returns once t counted every record.
+func (e *Env) consume(ctx context.Context, letter string, t *tally,
+	handle func(context.Context, *sarama.ConsumerMessage) error) (Result, error) {
+	scfg, err := e.broker.consumerConfig()
+	if err != nil {
+		return Result{}, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	cpu0 := selfCPU()
+	start := time.Now()
+	group, err := sarama.NewConsumerGroup(e.broker.addrs, e.group(letter), scfg)
+	if err != nil {
+		return Result{}, fmt.Errorf("consumer group: %w", err)
+	}
+	wg.Go(func() {
+		for err := range group.Errors() {
+			e.logf("(%s) consumer error: %v", letter, err)
+		}
+	})
+	wg.Go(func() {
+		h := &claimHandler{handle: handle}
+		for cctx.Err() == nil {
+			err := group.Consume(cctx, []string{e.broker.topic}, h)
+			if err != nil && cctx.Err() == nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				e.logf("(%s) consume: %v", letter, err)
+				select {
+				case <-cctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	})
+	err = t.await(ctx, e.opts.Stall, nil)
+	cpu := selfCPU() - cpu0
+	cancel()
+	cerr := group.Close()
+	wg.Wait()
+	if err != nil {
+		return Result{}, err
+	}
+	if cerr != nil {
+		e.logf("(%s) closing the consumer group: %v", letter, cerr)
+	}
+	r := Result{HarnessCPU: cpu}
+	t.fill(&r, start)
+	return r, nil
+}
+
+// claimHandler hands every record of a claim to handle, in order, and marks it.
+type claimHandler struct {
+	handle func(context.Context, *sarama.ConsumerMessage) error
+}
+
+func (h *claimHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *claimHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if err := h.handle(ctx, m); err != nil {
+				return nil // only when ctx ended: the session is over
+			}
+			sess.MarkMessage(m, "")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// newHTTPClient is a client that keeps a connection per request in flight.
+func newHTTPClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// contractHeader returns the headers the bridge sends with record i
+// (without a signature: the bench routes have no signing secret).
+func (e *Env) contractHeader(i int) http.Header {
+	topic := e.broker.topic
+	p := strconv.Itoa(i % e.opts.Partitions)
+	off := strconv.Itoa(i / e.opts.Partitions)
+	id := topic + "-" + p + "-" + off
+	h := make(http.Header, 16)
+	h.Set("User-Agent", "hookbridge/bench")
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	h.Set("hookbridge-attempt", "1")
+	h.Set("kafka-topic", topic)
+	h.Set("kafka-partition", p)
+	h.Set("kafka-offset", off)
+	h.Set("kafka-key", keyOf(i, e.opts.Keys))
+	h.Set("ce-specversion", "1.0")
+	h.Set("ce-id", id)
+	h.Set("ce-source", "/kafka/"+topic)
+	h.Set("ce-type", "dev.hookbridge.kafka.record")
+	h.Set("ce-time", time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	return h
+}
+
+// post sends body until the receiver answers 2xx; it fails only when ctx
+// ends. header, when not nil, is added to the request.
+func post(ctx context.Context, c *http.Client, url string, body []byte, header http.Header) error {
+	for {
+		err := postOnce(ctx, c, url, body, header)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retryWait):
+		}
+	}
+}
+
+func postOnce(ctx context.Context, c *http.Client, url string, body []byte, header http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
