@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -206,7 +205,7 @@ func New(opts Options) (*Target, error) {
 		// The client span is a child of the span in the request's context;
 		// the global propagator injects its traceparent (nothing when none
 		// is set).
-		Transport: otelhttp.NewTransport(sec.wrap(base)),
+		Transport: newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port()),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
