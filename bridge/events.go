@@ -49,7 +49,9 @@ func (e *routeEvents) Delivered(ctx context.Context, d *target.Delivery) {
 	span := trace.SpanFromContext(ctx)
 	span.AddEvent(telemetry.EventDelivered, trace.WithAttributes(telemetry.KeyAttempt.Int(d.Attempt)))
 	span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDelivered), telemetry.KeyAttempts.Int(d.Attempt))
-	e.log.DebugContext(ctx, "delivered", "record", d.Record.ID(), "attempt", d.Attempt)
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.DebugContext(ctx, "delivered", "record", d.Record.ID(), "attempt", d.Attempt)
+	}
 }
 
 func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *dispatch.Failure) {

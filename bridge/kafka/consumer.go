@@ -50,7 +50,7 @@ type Consumer struct {
 	opts   ConsumerOptions
 	log    *slog.Logger
 	budget *budget
-	sem    chan struct{}
+	ready  chan laneTask // runnable lanes, taken by the workers
 
 	// Set by Run.
 	group   sarama.ConsumerGroup
@@ -77,10 +77,12 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		log = slog.Default()
 	}
 	return &Consumer{
-		opts:    opts,
-		log:     log.With("route", r.Name, "group", r.GroupID()),
-		budget:  newBudget(maxRecords, int64(r.MaxInFlightBytes)),
-		sem:     make(chan struct{}, conc),
+		opts:   opts,
+		log:    log.With("route", r.Name, "group", r.GroupID()),
+		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes)),
+		// Each runnable lane holds at least one record of the budget, so
+		// the queue never fills.
+		ready:   make(chan laneTask, maxRecords+1),
 		parts:   make(map[topicPartition]*partition),
 		reasons: make(map[topicPartition]map[string]bool),
 		paused:  make(map[topicPartition]bool),
@@ -127,6 +129,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	})
 
+	workersDone := make(chan struct{})
+	var workers sync.WaitGroup
+	for range max(c.opts.Route.Concurrency, 1) {
+		workers.Go(func() { c.work(workersDone) })
+	}
 	handler := &groupHandler{c: c}
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, c.opts.Route.Topics, handler)
@@ -142,6 +149,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	c.joined.Store(false)
+	// Every claim has returned, so no lane is queued or running.
+	close(workersDone)
+	workers.Wait()
 	err = group.Close()
 	hardCancel()
 	wg.Wait()
@@ -467,58 +477,83 @@ func (p *partition) enqueue(rec *target.Record) {
 	}
 	p.mu.Unlock()
 	if start {
-		go p.runLane(l)
+		p.c.ready <- laneTask{p: p, l: l}
 	}
 }
 
-// runLane delivers a lane's records one after another until it is empty, the
-// claim is closed, the route disabled, or a delivery ends without a terminal
-// outcome (then the record goes back to the head of the lane, so order holds,
-// and stays unacknowledged).
-func (p *partition) runLane(l *lane) {
-	defer p.wg.Done()
-	c := p.c
+// laneTask asks a worker to deliver the head record of a lane.
+type laneTask struct {
+	p *partition
+	l *lane
+}
+
+// work is one of the route's `concurrency` delivery workers. Each takes a
+// runnable lane, delivers its head record and, when the lane has more,
+// queues it again behind the other runnable lanes.
+func (c *Consumer) work(stop <-chan struct{}) {
 	for {
-		p.mu.Lock()
-		if len(l.queue) == 0 || c.disabled.Load() != nil || (p.closed && l.queue[0].Offset >= p.drainBelow) {
-			l.running = false
-			if len(l.queue) == 0 {
-				delete(p.lanes, l.key)
+		select {
+		case t := <-c.ready:
+			if !t.p.step(t.l) {
+				t.p.wg.Done()
+				continue
 			}
-			p.mu.Unlock()
+			select {
+			case c.ready <- t:
+			default: // cannot happen while the budget bounds the queue
+				go func() { c.ready <- t }()
+			}
+		case <-stop:
 			return
 		}
-		rec := l.queue[0]
-		l.queue = l.queue[1:]
-		p.maxStarted = max(p.maxStarted, rec.Offset)
-		p.mu.Unlock()
-
-		err := p.deliver(rec)
-		if err == nil {
-			c.budget.release(int64(rec.Size()))
-			p.finish(rec)
-			continue
-		}
-		p.mu.Lock()
-		l.queue = append([]*target.Record{rec}, l.queue...)
-		l.running = false
-		p.mu.Unlock()
-		if target.KindOf(err) == target.Gone {
-			c.Disable(err)
-		}
-		return
 	}
 }
 
-func (p *partition) deliver(rec *target.Record) error {
-	select {
-	case p.c.sem <- struct{}{}:
-	case <-p.ctx.Done():
-		return context.Cause(p.ctx)
+// step delivers the head record of l and reports whether l should run again.
+// A lane stops when it is empty, the claim is closed (past the drain
+// frontier) or the route disabled, or when a delivery ends without a
+// terminal outcome: then the record goes back to the head of the lane, so
+// order holds, and stays unacknowledged.
+func (p *partition) step(l *lane) bool {
+	c := p.c
+	p.mu.Lock()
+	if len(l.queue) == 0 || c.disabled.Load() != nil || (p.closed && l.queue[0].Offset >= p.drainBelow) {
+		l.running = false
+		if len(l.queue) == 0 {
+			delete(p.lanes, l.key)
+		}
+		p.mu.Unlock()
+		return false
 	}
-	defer func() { <-p.c.sem }()
-	_, err := p.c.opts.Target.Deliver(p.ctx, &target.Delivery{Route: p.c.opts.Route.Name, Record: rec, Attempt: 1})
-	return err
+	rec := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	p.maxStarted = max(p.maxStarted, rec.Offset)
+	p.mu.Unlock()
+
+	_, err := c.opts.Target.Deliver(p.ctx, &target.Delivery{Route: c.opts.Route.Name, Record: rec, Attempt: 1})
+	if err == nil {
+		c.budget.release(int64(rec.Size()))
+		p.finish(rec)
+		// Run again only with a record queued: a queued lane then always
+		// holds budget, which bounds the ready queue.
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(l.queue) == 0 {
+			l.running = false
+			delete(p.lanes, l.key)
+			return false
+		}
+		return true
+	}
+	p.mu.Lock()
+	l.queue = append([]*target.Record{rec}, l.queue...)
+	l.running = false
+	p.mu.Unlock()
+	if target.KindOf(err) == target.Gone {
+		c.Disable(err)
+	}
+	return false
 }
 
 // finish records rec's terminal outcome and marks the new commit offset.

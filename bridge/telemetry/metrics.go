@@ -226,30 +226,43 @@ type Route struct {
 	m           *Metrics
 	name, group string
 	attrs       attribute.Set
+	opts        sync.Map // "topic" or "topic\x00outcome" -> metric.MeasurementOption
 }
 
-func (r *Route) with(topic string) metric.MeasurementOption {
-	return metric.WithAttributes(attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
-		attribute.String(LabelTopic, topic))
+// with returns the (cached) attributes of a measurement on topic, with an
+// outcome when it is not empty: the hot path allocates nothing.
+func (r *Route) with(topic, outcome string) metric.MeasurementOption {
+	key := topic
+	if outcome != "" {
+		key += "\x00" + outcome
+	}
+	if o, ok := r.opts.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	kvs := []attribute.KeyValue{attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
+		attribute.String(LabelTopic, topic)}
+	if outcome != "" {
+		kvs = append(kvs, attribute.String(LabelOutcome, outcome))
+	}
+	o, _ := r.opts.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(kvs...)))
+	return o.(metric.MeasurementOption)
 }
 
 // Consumed counts a record read from topic.
-func (r *Route) Consumed(ctx context.Context, topic string) { r.m.consumed.Add(ctx, 1, r.with(topic)) }
+func (r *Route) Consumed(ctx context.Context, topic string) { r.m.consumed.Add(ctx, 1, r.with(topic, "")) }
 
 // Filtered counts a record acknowledged without delivery.
-func (r *Route) Filtered(ctx context.Context, topic string) { r.m.filtered.Add(ctx, 1, r.with(topic)) }
+func (r *Route) Filtered(ctx context.Context, topic string) { r.m.filtered.Add(ctx, 1, r.with(topic, "")) }
 
 // Delivered counts a record the target accepted.
-func (r *Route) Delivered(ctx context.Context, topic string) {
-	r.m.delivered.Add(ctx, 1, r.with(topic))
-}
+func (r *Route) Delivered(ctx context.Context, topic string) { r.m.delivered.Add(ctx, 1, r.with(topic, "")) }
 
 // Retried counts a scheduled retry.
-func (r *Route) Retried(ctx context.Context, topic string) { r.m.retried.Add(ctx, 1, r.with(topic)) }
+func (r *Route) Retried(ctx context.Context, topic string) { r.m.retried.Add(ctx, 1, r.with(topic, "")) }
 
 // DeadLettered counts a record written to the dead-letter topic.
 func (r *Route) DeadLettered(ctx context.Context, topic string) {
-	r.m.deadLettered.Add(ctx, 1, r.with(topic))
+	r.m.deadLettered.Add(ctx, 1, r.with(topic, ""))
 }
 
 // Attempt records one attempt's duration and, when it failed, its outcome
@@ -259,11 +272,9 @@ func (r *Route) Attempt(ctx context.Context, topic string, took time.Duration, f
 	if outcome == "" {
 		outcome = "success"
 	}
-	r.m.duration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String(LabelRoute, r.name),
-		attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, outcome)))
+	r.m.duration.Record(ctx, took.Seconds(), r.with(topic, outcome))
 	if failure != "" {
-		r.m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String(LabelRoute, r.name),
-			attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, failure)))
+		r.m.failed.Add(ctx, 1, r.with(topic, failure))
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -53,7 +55,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	_, _ = rand.Read(raw)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
 
-	emb, err := kafka.StartEmbedded("", 3, "orders", "orders.dlq")
+	emb, err := kafka.StartEmbedded("", 3, "orders", "orders.dlq", "orders.enriched", "orders.enrich.dlq")
 	if err != nil {
 		return err
 	}
@@ -66,13 +68,29 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	defer rcv.close()
 
 	fmt.Fprintf(out, "embedded Kafka on %v (in memory, demo only); webhook receiver on %s\n", emb.Addrs(), rcv.url)
-	fmt.Fprintf(out, "route orders → %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and 400 to record #%d\n\n", rcv.url, demoPoison)
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "route orders → webhook %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and 400 to record #%d\n", rcv.url, demoPoison)
+	fmt.Fprintf(out, "route orders-enrich → plugin enrich (a separate process over gRPC): adds total_with_tax, replies to orders.enriched\n\n")
 
 	cfg := &config.Config{
 		Kafka: config.Kafka{Brokers: emb.Addrs()},
 		Admin: config.Admin{Listen: "127.0.0.1:0"},
 		Log:   config.Log{Level: "warn", Format: "text"},
+		Plugins: map[string]config.Plugin{
+			"enrich": {Command: []string{exe, demoPluginCommand}, Instances: config.Instances{Min: 1, Max: 2}},
+		},
 		Routes: []config.Route{{
+			Name:   "orders-enrich",
+			Topics: []string{"orders"},
+			Target: config.RouteTarget{Plugin: "enrich"},
+			Reply:  config.Reply{Topic: "orders.enriched"},
+			Retry: config.Retry{MaxAttempts: 3, InitialBackoff: config.Duration(100 * time.Millisecond),
+				MaxBackoff: config.Duration(time.Second)},
+			DeadLetter: config.DeadLetter{Topic: "orders.enrich.dlq"},
+		}, {
 			Name:   "orders",
 			Topics: []string{"orders"},
 			Target: config.RouteTarget{Webhook: &config.Webhook{URL: rcv.url, SigningSecrets: []string{secret}}},
@@ -87,7 +105,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	ready := make(chan string, 1)
-	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log,
+	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log),
 		Ready: func(admin string, _ []string) { ready <- admin }})
 	runErr := make(chan error, 1)
 	go func() { runErr <- b.Run(ctx) }()
@@ -98,6 +116,11 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "bridge running; metrics at http://%s/metrics\n\n", adminAddr)
+
+	replies, err := followDemoReplies(ctx, emb.Addrs(), out)
+	if err != nil {
+		return err
+	}
 
 	prod, err := sarama.NewSyncProducer(emb.Addrs(), demoProducerConfig())
 	if err != nil {
@@ -124,16 +147,16 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 
 	// Wait until every record is delivered or dead-lettered.
 	deadline := time.After(60 * time.Second)
-	for rcv.accepted() < n-1 {
+	for rcv.accepted() < n-1 || replies.Load() < int64(n-1) {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-deadline:
-			return fmt.Errorf("only %d of %d records delivered after 60s", rcv.accepted(), n-1)
+			return fmt.Errorf("after 60s: %d of %d records delivered to the webhook, %d replies from the plugin", rcv.accepted(), n-1, replies.Load())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	dlq, err := readDemoDLQ(ctx, emb.Addrs())
+	dlq, err := readDemoDLQ(ctx, emb.Addrs(), "orders.dlq")
 	if err != nil {
 		return err
 	}
@@ -150,8 +173,12 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	if err := <-runErr; err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nsummary: %d produced, %d delivered (%d requests incl. retries), %d dead-lettered; offsets committed, bridge drained and stopped.\n",
-		n, rcv.accepted(), rcv.requests(), len(dlq))
+	pdlq, err := readDemoDLQ(ctx, emb.Addrs(), "orders.enrich.dlq")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nsummary: %d produced; webhook: %d delivered (%d requests incl. retries), %d dead-lettered; plugin: %d replies, %d dead-lettered; offsets committed, bridge drained and stopped.\n",
+		n, rcv.accepted(), rcv.requests(), len(dlq), replies.Load(), len(pdlq))
 	return nil
 }
 
@@ -163,7 +190,7 @@ func demoProducerConfig() *sarama.Config {
 	return c
 }
 
-func readDemoDLQ(ctx context.Context, brokers []string) ([]*sarama.ConsumerMessage, error) {
+func readDemoDLQ(ctx context.Context, brokers []string, topic string) ([]*sarama.ConsumerMessage, error) {
 	c, err := sarama.NewConsumer(brokers, sarama.NewConfig())
 	if err != nil {
 		return nil, err
@@ -174,20 +201,20 @@ func readDemoDLQ(ctx context.Context, brokers []string) ([]*sarama.ConsumerMessa
 		return nil, err
 	}
 	defer client.Close()
-	parts, err := client.Partitions("orders.dlq")
+	parts, err := client.Partitions(topic)
 	if err != nil {
 		return nil, err
 	}
 	var msgs []*sarama.ConsumerMessage
 	for _, p := range parts {
-		hwm, err := client.GetOffset("orders.dlq", p, sarama.OffsetNewest)
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return nil, err
 		}
 		if hwm == 0 {
 			continue
 		}
-		pc, err := c.ConsumePartition("orders.dlq", p, sarama.OffsetOldest)
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return nil, err
 		}
@@ -282,4 +309,43 @@ func (r *demoReceiver) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = r.srv.Shutdown(ctx)
+}
+
+// followDemoReplies prints the plugin's replies as they arrive on
+// orders.enriched and counts them.
+func followDemoReplies(ctx context.Context, brokers []string, out io.Writer) (*atomic.Int64, error) {
+	c, err := sarama.NewConsumer(brokers, sarama.NewConfig())
+	if err != nil {
+		return nil, err
+	}
+	parts, err := c.Partitions("orders.enriched")
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	var n atomic.Int64
+	for _, p := range parts {
+		pc, err := c.ConsumePartition("orders.enriched", p, sarama.OffsetOldest)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					pc.AsyncClose()
+					return
+				case m := <-pc.Messages():
+					n.Add(1)
+					fmt.Fprintf(out, "  plugin  → orders.enriched key=%-10s %s\n", m.Key, m.Value)
+				}
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	return &n, nil
 }

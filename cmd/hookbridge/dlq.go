@@ -59,7 +59,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log})
+	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	rep, err := b.Replay(ctx, o)
 	if rep != nil {
 		verb := "replayed"

@@ -39,6 +39,7 @@ const usage = `usage:
 `
 
 func main() {
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case demoPluginCommand:
+		return cmdDemoPlugin()
 	case "dlq":
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -68,6 +71,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "hookbridge: unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// tuneGC trades memory for CPU: a bridge holds little live data (records in
+// flight, bounded by max_in_flight_bytes) and allocates per record, so the
+// default GOGC of 100 collects far more often than the memory saved is worth.
+// An explicit GOGC or GOMEMLIMIT in the environment wins.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(1 << 30) // collect harder before 1 GiB, whatever GOGC says
+	}
 }
 
 func versionString() string {
