@@ -191,7 +191,11 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	}
 	out := make([]error, len(items))
 	for i, it := range items {
-		if id := it.d.Record.ID(); failed[id] {
+		id := it.d.Record.ID()
+		if ceID, ok := it.d.Record.Header("ce_id"); ok && failed[string(ceID)] {
+			id, failed[id] = string(ceID), true // the event's own id, as the receiver saw it
+		}
+		if failed[id] {
 			out[i] = &target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
 				Err: fmt.Errorf("webhook: POST %s: the receiver reported %s as failed in its batch", t.safeURL, id)}
 		}

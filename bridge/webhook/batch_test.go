@@ -184,3 +184,19 @@ func TestBatchRefusesReplyCapture(t *testing.T) {
 		t.Fatal("batch mode with a reply topic was accepted")
 	}
 }
+
+// A receiver may name a record that carried its own ce_id by that id.
+func TestBatchFailedByCloudEventID(t *testing.T) {
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"failed":["evt-7"]}`)
+	})
+	tg := batchTarget(t, srv.URL, 2, "")
+	errs := deliverAll(t, tg, []*target.Record{
+		{Topic: "orders", Offset: 1, Value: []byte("a"), Headers: []target.Header{{Key: "ce_id", Value: []byte("evt-7")}}},
+		{Topic: "orders", Offset: 2, Value: []byte("b")},
+	})
+	wantKind(t, errs[0], target.Retryable, 200)
+	if errs[1] != nil {
+		t.Fatalf("the other record failed: %v", errs[1])
+	}
+}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/base64"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -148,7 +149,21 @@ func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64
 		h.Set("Content-Type", defaultContentType)
 	}
 
+	if ce == nil && structuredCloudEvent(contentType) {
+		// A CloudEvent in structured mode carries its attributes in the
+		// body; it goes through as is, with no binary-mode ce-* headers
+		// that would claim other attributes.
+		return
+	}
 	t.cloudEvents(h, rec, id, ce)
+}
+
+// structuredCloudEvent reports whether a record's content-type says its value
+// is a CloudEvent in structured mode (application/cloudevents+json and
+// friends; a batch is not one event).
+func structuredCloudEvent(ct []byte) bool {
+	mt, _, err := mime.ParseMediaType(string(ct))
+	return err == nil && strings.HasPrefix(mt, "application/cloudevents+")
 }
 
 // cloudEvents sets the ce-* headers of the CloudEvents HTTP binary mode. A

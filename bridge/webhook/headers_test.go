@@ -371,3 +371,31 @@ func sorted(h map[string][]string) string {
 	}
 	return b.String()
 }
+
+// A record in CloudEvents structured mode goes through as is: its body holds
+// the attributes, so no binary-mode ce-* headers are added.
+func TestStructuredCloudEventPassthrough(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, nil)
+	body := []byte(`{"specversion":"1.0","id":"evt-9","source":"urn:x","type":"t","data":{"a":1}}`)
+	r := &target.Record{Topic: "t", Offset: 5, Value: body,
+		Headers: []target.Header{{Key: "content-type", Value: []byte("application/cloudevents+json; charset=utf-8")}}}
+	if _, err := deliver(t, t.Context(), tg, r); err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, reqs)
+	if ct := got.header.Get("Content-Type"); ct != "application/cloudevents+json; charset=utf-8" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	for k := range got.header {
+		if strings.HasPrefix(strings.ToLower(k), "ce-") {
+			t.Fatalf("structured event got binary-mode header %s", k)
+		}
+	}
+	if string(got.body) != string(body) {
+		t.Fatalf("body changed: %s", got.body)
+	}
+	if got.header.Get("Webhook-Id") != "t-0-5" {
+		t.Fatalf("webhook-id %q", got.header.Get("Webhook-Id"))
+	}
+}
