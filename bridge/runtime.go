@@ -117,6 +117,9 @@ func (rt *runtime) plugin(cfg *config.Config, name string, factory PluginFactory
 		return nil, err
 	}
 	rt.plugins[name] = &pluginPool{cfg: pc, tg: tg}
+	if st, ok := tg.(telemetry.PluginStatser); ok {
+		rt.metrics.Plugin(name, st.PluginStats)
+	}
 	return tg, nil
 }
 

@@ -25,6 +25,7 @@ const (
 	LabelOutcome   = "outcome"
 	LabelTarget    = "target"
 	LabelState     = "state"
+	LabelPlugin    = "plugin"
 )
 
 // PartitionStats is a snapshot of one partition a route owns.
@@ -57,6 +58,21 @@ type Metrics struct {
 	mu       sync.Mutex
 	sources  map[*Route]func() RouteStats
 	breakers map[string]func() int64
+	plugins  map[string]func() PluginStats
+}
+
+// PluginStats is a snapshot of one plugin's process pool.
+type PluginStats struct {
+	Instances  int64  // processes running
+	InFlight   int64  // calls in flight
+	Started    uint64 // processes started, in total
+	ColdStarts uint64 // of those, started because a call found no free process
+	Restarts   uint64 // processes found dead and replaced
+}
+
+// PluginStatser is implemented by plugin targets that report their pool.
+type PluginStatser interface {
+	PluginStats() PluginStats
 }
 
 // NewMetrics builds the meter provider and its Prometheus registry.
@@ -72,6 +88,7 @@ func NewMetrics() (*Metrics, error) {
 		registry: reg,
 		sources:  make(map[*Route]func() RouteStats),
 		breakers: make(map[string]func() int64),
+		plugins:  make(map[string]func() PluginStats),
 	}
 	meter := m.provider.Meter("github.com/hookbridge/hookbridge")
 	counter := func(name, desc string) metric.Int64Counter {
@@ -147,6 +164,48 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	pInstances, err := meter.Int64ObservableGauge("hookbridge.plugin.instances", metric.WithUnit("{process}"),
+		metric.WithDescription("Plugin processes running, per plugin."))
+	if err != nil {
+		return err
+	}
+	pInFlight, err := meter.Int64ObservableGauge("hookbridge.plugin.inflight", metric.WithUnit("{call}"),
+		metric.WithDescription("Plugin calls in flight, per plugin."))
+	if err != nil {
+		return err
+	}
+	pStarts, err := meter.Int64ObservableCounter("hookbridge.plugin.starts", metric.WithUnit("{process}"),
+		metric.WithDescription("Plugin processes started."))
+	if err != nil {
+		return err
+	}
+	pCold, err := meter.Int64ObservableCounter("hookbridge.plugin.cold_starts", metric.WithUnit("{process}"),
+		metric.WithDescription("Plugin processes started because a call found none free (scale up or from zero)."))
+	if err != nil {
+		return err
+	}
+	pRestarts, err := meter.Int64ObservableCounter("hookbridge.plugin.restarts", metric.WithUnit("{process}"),
+		metric.WithDescription("Plugin processes found dead (crashed, killed, unreachable) and replaced."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for name, stats := range m.plugins {
+			st := stats()
+			a := metric.WithAttributes(attribute.String(LabelPlugin, name))
+			o.ObserveInt64(pInstances, st.Instances, a)
+			o.ObserveInt64(pInFlight, st.InFlight, a)
+			o.ObserveInt64(pStarts, int64(st.Started), a)
+			o.ObserveInt64(pCold, int64(st.ColdStarts), a)
+			o.ObserveInt64(pRestarts, int64(st.Restarts), a)
+		}
+		return nil
+	}, pInstances, pInFlight, pStarts, pCold, pRestarts)
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -193,6 +252,14 @@ func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdo
 func (m *Metrics) Breaker(targetName string, state func() int64) {
 	m.mu.Lock()
 	m.breakers[targetName] = state
+	m.mu.Unlock()
+}
+
+// Plugin registers the pool gauges and counters of a plugin; a later call
+// for the same name replaces the source (a reloaded plugin).
+func (m *Metrics) Plugin(name string, stats func() PluginStats) {
+	m.mu.Lock()
+	m.plugins[name] = stats
 	m.mu.Unlock()
 }
 
@@ -249,16 +316,24 @@ func (r *Route) with(topic, outcome string) metric.MeasurementOption {
 }
 
 // Consumed counts a record read from topic.
-func (r *Route) Consumed(ctx context.Context, topic string) { r.m.consumed.Add(ctx, 1, r.with(topic, "")) }
+func (r *Route) Consumed(ctx context.Context, topic string) {
+	r.m.consumed.Add(ctx, 1, r.with(topic, ""))
+}
 
 // Filtered counts a record acknowledged without delivery.
-func (r *Route) Filtered(ctx context.Context, topic string) { r.m.filtered.Add(ctx, 1, r.with(topic, "")) }
+func (r *Route) Filtered(ctx context.Context, topic string) {
+	r.m.filtered.Add(ctx, 1, r.with(topic, ""))
+}
 
 // Delivered counts a record the target accepted.
-func (r *Route) Delivered(ctx context.Context, topic string) { r.m.delivered.Add(ctx, 1, r.with(topic, "")) }
+func (r *Route) Delivered(ctx context.Context, topic string) {
+	r.m.delivered.Add(ctx, 1, r.with(topic, ""))
+}
 
 // Retried counts a scheduled retry.
-func (r *Route) Retried(ctx context.Context, topic string) { r.m.retried.Add(ctx, 1, r.with(topic, "")) }
+func (r *Route) Retried(ctx context.Context, topic string) {
+	r.m.retried.Add(ctx, 1, r.with(topic, ""))
+}
 
 // DeadLettered counts a record written to the dead-letter topic.
 func (r *Route) DeadLettered(ctx context.Context, topic string) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // Options configure a Pool. The zero value of every field means its default.
@@ -559,6 +560,15 @@ func (p *Pool) Stats() Stats {
 	s.InFlight = p.inflight
 	return s
 }
+
+// PluginStats reports the pool to the bridge's metrics.
+func (p *Pool) PluginStats() telemetry.PluginStats {
+	s := p.Stats()
+	return telemetry.PluginStats{Instances: int64(s.Instances), InFlight: int64(s.InFlight),
+		Started: s.Started, ColdStarts: s.ColdStarts, Restarts: s.Restarts}
+}
+
+var _ telemetry.PluginStatser = (*Pool)(nil)
 
 // Close stops the pool: it refuses new calls, waits for the calls in flight
 // to finish (bounded by ctx), then stops every process and waits for them

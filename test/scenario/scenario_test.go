@@ -22,6 +22,12 @@ func TestHappyPathKeyedRecords(t *testing.T) {
 	recs := keyed(20000, 200)
 	produced := b.produce(t, topic, recs)
 	waitFor(t, 3*time.Minute, "20k deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
+	// Once drained, the lag gauge of every partition comes back to 0 (the
+	// commit follows within a second).
+	waitFor(t, time.Minute, "consumer lag 0 at /metrics", func() bool {
+		return metricSum(t, p.admin, "hookbridge_records_delivered_total") >= float64(len(recs)) &&
+			metricSum(t, p.admin, "hookbridge_consumer_lag") == 0
+	})
 	if code := p.stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
