@@ -166,7 +166,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	}
 	t.batchHeader(req.Header, body, attempt, len(items))
 
-	resp, err := t.client.Do(req)
+	resp, err := t.client.RoundTrip(req)
 	if err != nil {
 		return all(t.failure(ctx, reqCtx, 0, err))
 	}

@@ -84,7 +84,7 @@ type Target struct {
 	url            string // as configured; requests go here
 	safeURL        string // scheme://host/path, for errors: no user info, no query
 	timeout        time.Duration
-	client         *http.Client
+	client         http.RoundTripper
 	idle           interface{ CloseIdleConnections() } // the pool under the tracing wrapper
 	signer         *signing.Signer
 	headers        http.Header // configured headers, canonical names
@@ -201,15 +201,13 @@ func New(opts Options) (*Target, error) {
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		t.idle = c
 	}
-	t.client = &http.Client{
-		// The client span is a child of the span in the request's context;
-		// the global propagator injects its traceparent (nothing when none
-		// is set).
-		Transport: newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port()),
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	// Requests go straight to the round tripper, not through an
+	// http.Client: redirects are never followed (a 3xx comes back as is),
+	// there are no cookies, the context bounds the request, and the client's
+	// per-request header copy for redirects is saved. The client span is a
+	// child of the span in the request's context; the global propagator
+	// injects its traceparent (nothing when none is set).
+	t.client = newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port())
 	return t, nil
 }
 
@@ -275,7 +273,7 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	}
 	t.header(req.Header, rec, d.Attempt, t.now().Unix())
 
-	resp, err := t.client.Do(req)
+	resp, err := t.client.RoundTrip(req)
 	if err != nil {
 		return nil, t.failure(ctx, reqCtx, 0, err)
 	}
