@@ -31,17 +31,33 @@ func setupTelemetry(ctx context.Context) (func(context.Context) error, error) {
 	if err != nil {
 		return noop, fmt.Errorf("sdk: otlp trace exporter: %w", err)
 	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(pluginResource(ctx)))
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}
+
+// pluginResource is the resource of the plugin's spans: service.name
+// "hookbridge-plugin-<name>" (the name in the bridge's configuration), the
+// telemetry.sdk attributes, and whatever OTEL_RESOURCE_ATTRIBUTES and
+// OTEL_SERVICE_NAME set, which win over the derived name.
+//
+// Later detectors win a key: resource.Default() must not be merged over the
+// derived name, since its own service.name ("unknown_service:<executable>")
+// would replace it.
+func pluginResource(ctx context.Context) *resource.Resource {
 	name := "hookbridge-plugin"
 	if n := os.Getenv(protocol.EnvPluginName); n != "" {
 		name += "-" + n
 	}
-	// resource.Default reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
-	// they override the name derived from the plugin's.
-	res, err := resource.Merge(resource.NewSchemaless(semconv.ServiceName(name)), resource.Default())
-	if err != nil {
-		res = resource.Default()
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName(name)),
+		resource.WithFromEnv(),
+	)
+	if err != nil && res == nil {
+		// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES)
+		// still has the name; with none, use the name alone.
+		res = resource.NewSchemaless(semconv.ServiceName(name))
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	return tp.Shutdown, nil
+	return res
 }

@@ -277,10 +277,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startBridge(t *testing.T, brokers []string, otlp, topic, dlq, url string) *bridgeProc {
-	t.Helper()
+// bridgeConfig is the common head of the bridge's configuration: the
+// brokers, no admin listener, export to Jaeger, debug logs.
+func bridgeConfig(brokers []string, otlp string) string {
 	bs, _ := json.Marshal(brokers)
-	cfg := fmt.Sprintf(`kafka:
+	return fmt.Sprintf(`kafka:
   brokers: %s
   session_timeout: 6s
 admin:
@@ -291,7 +292,12 @@ telemetry:
 log:
   level: debug
 shutdown_timeout: 10s
-routes:
+`, bs, otlp)
+}
+
+func startBridge(t *testing.T, brokers []string, otlp, topic, dlq, url string) *bridgeProc {
+	t.Helper()
+	cfg := bridgeConfig(brokers, otlp) + fmt.Sprintf(`routes:
   - name: %s
     topics: [%s]
     group: hookbridge.e2e-trace.%s
@@ -301,7 +307,14 @@ routes:
         timeout: 5s
     retry: {max_attempts: 3, initial_backoff: 10ms, max_backoff: 100ms}
     dead_letter: {topic: %s}
-`, bs, otlp, route, topic, topic, url, dlq)
+`, route, topic, topic, url, dlq)
+	return runBridge(t, cfg)
+}
+
+// runBridge starts the hookbridge binary with the configuration cfg; the
+// test's cleanup kills it if it still runs and logs its output on failure.
+func runBridge(t *testing.T, cfg string) *bridgeProc {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -341,8 +354,9 @@ func (p *bridgeProc) stop(t *testing.T) {
 	}
 }
 
-// deadLetters reads every record of the dead-letter topic (one partition).
-func deadLetters(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
+// readTopic reads every record of a one-partition topic (the dead-letter or
+// reply topic).
+func readTopic(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
 	client, err := sarama.NewClient(brokers, saramaConfig())
 	if err != nil {
@@ -635,7 +649,7 @@ func TestJaegerOneTracePerRecord(t *testing.T) {
 	})
 	var dl []*sarama.ConsumerMessage
 	waitFor(t, 60*time.Second, "the dead-letter record", func() bool {
-		dl = deadLetters(t, brokers, dlq)
+		dl = readTopic(t, brokers, dlq)
 		return len(dl) > 0
 	})
 
