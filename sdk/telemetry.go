@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -27,13 +28,31 @@ func setupTelemetry(ctx context.Context) (func(context.Context) error, error) {
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		return noop, nil
 	}
-	exp, err := otlptracegrpc.New(ctx)
+	var exp sdktrace.SpanExporter
+	var err error
+	switch otlpProtocol() {
+	case "http/protobuf", "http/json":
+		exp, err = otlptracehttp.New(ctx)
+	default:
+		exp, err = otlptracegrpc.New(ctx)
+	}
 	if err != nil {
 		return noop, fmt.Errorf("sdk: otlp trace exporter: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(pluginResource(ctx)))
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// otlpProtocol is the OTLP protocol the standard variables ask for
+// (traces-specific first); the bridge passes them on, so a plugin exports
+// the way the bridge does. Empty means gRPC, the protocol of
+// telemetry.otlp_endpoint.
+func otlpProtocol() string {
+	if p := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"); p != "" {
+		return p
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 }
 
 // pluginResource is the resource of the plugin's spans: service.name

@@ -23,7 +23,9 @@ func pluginFactory(ctx context.Context, cfg *config.Config, log *slog.Logger) br
 		opts.ConfigDir = filepath.Dir(cfg.File)
 	}
 	if cfg.Telemetry.OTLPEndpoint != "" {
-		opts.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": cfg.Telemetry.OTLPEndpoint}
+		// The configured endpoint is OTLP/gRPC, whatever the environment says.
+		opts.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": cfg.Telemetry.OTLPEndpoint,
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}
 	}
 	return host.Factory(ctx, opts)
 }
