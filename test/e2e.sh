@@ -44,7 +44,11 @@ if [ -z "$(find test -name '*.go' -print -quit)" ]; then
   exit 0
 fi
 
-echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA HOOKBRIDGE_TEST_JAEGER=$HOOKBRIDGE_TEST_JAEGER go test -count=1 -p 1 -timeout $E2E_TIMEOUT ./test/..."
+# Every service is up: a test that finds its service missing fails instead
+# of skipping. ./plugins/... holds the Python plugin and the Redis and
+# PostgreSQL plugins' tests against the real servers.
+export HOOKBRIDGE_E2E=1
+echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA HOOKBRIDGE_TEST_JAEGER=$HOOKBRIDGE_TEST_JAEGER go test -count=1 -p 1 -timeout $E2E_TIMEOUT ./test/... ./plugins/..."
 rc=0
-go test -count=1 -p 1 -timeout "$E2E_TIMEOUT" ./test/... || rc=$?
+go test -count=1 -p 1 -timeout "$E2E_TIMEOUT" ./test/... ./plugins/... || rc=$?
 exit "$rc"

@@ -23,7 +23,11 @@ import (
 func TestPythonPlugin(t *testing.T) {
 	python := os.Getenv("HOOKBRIDGE_TEST_PYTHON")
 	if python == "" {
-		t.Skip("HOOKBRIDGE_TEST_PYTHON is not set: set it to a Python interpreter with examples/plugin-python/requirements.txt installed to run the Python plugin (the e2e tier does)")
+		msg := "HOOKBRIDGE_TEST_PYTHON is not set: set it to a Python interpreter with examples/plugin-python/requirements.txt installed to run the Python plugin (the e2e tier does)"
+		if os.Getenv("HOOKBRIDGE_E2E") == "1" {
+			t.Fatal("HOOKBRIDGE_E2E=1 but " + msg)
+		}
+		t.Skip(msg)
 	}
 	script, err := filepath.Abs("../../examples/plugin-python/plugin.py")
 	if err != nil {
