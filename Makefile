@@ -61,3 +61,10 @@ proto:
 		--python_out=examples/plugin-python --pyi_out=examples/plugin-python \
 		--grpc_python_out=examples/plugin-python \
 		sdk/proto/$(HANDLER_PROTO)
+
+# Deployment files (deploy/): Dockerfiles, compose and the Helm chart, checked
+# without a container engine or cluster. Builds helm and the checker into
+# test/tools/.bin the first time (several minutes cold), then reuses them.
+.PHONY: deploy-check
+deploy-check:
+	bash deploy/check.sh

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# deploy/check.sh: validate everything under deploy/ without a container
+# engine or a cluster (none runs in CI). Run from anywhere: `make deploy-check`.
+#
+#   1. Dockerfiles: BuildKit's parser + instructions.Parse with its lint rules,
+#      and the image contract (multi-stage, cache mounts, static, non-root,
+#      entrypoint); .dockerignore keeps every file the images build from.
+#   2. compose.yaml: loaded and schema-validated by compose-go (docker
+#      compose's loader), cross-checked with hookbridge.yaml; that config then
+#      passes `hookbridge validate` with the environment compose gives it.
+#   3. Helm chart: `helm lint --strict` and `helm template` with default
+#      values and with KEDA + ServiceMonitor on; every object decodes strictly
+#      into the Kubernetes API types; the rendered config passes
+#      `hookbridge validate`; renders that must fail do fail.
+#
+# Tools, built once into test/tools/.bin (gitignored) and rebuilt only when
+# their module (or the Go version) changes:
+#   helm          from test/tools/helm/go.mod  (helm.sh/helm/v3/cmd/helm, a go tool)
+#   composecheck  from deploy/internal/composecheck (its own module, so the
+#                 main module does not grow compose-go/buildkit/k8s deps)
+#
+# Environment: NICE (default "nice -n 10") prefixes the builds; KEEP_TMP=1
+# keeps the rendered files; HOOKBRIDGE_BIN=path skips building the bridge.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+BIN=$ROOT/test/tools/.bin
+CHART=deploy/helm/hookbridge
+NICE=${NICE-nice -n 10}
+
+log() { printf '[deploy-check] %s\n' "$*" >&2; }
+section() { printf '\n---- %s ----\n' "$*" >&2; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/deploy-check.XXXXXX")
+if [ "${KEEP_TMP:-}" = 1 ]; then log "keeping $TMP"; else trap 'rm -rf "$TMP"' EXIT; fi
+# helm keeps its caches out of $HOME.
+export HELM_CACHE_HOME=$TMP/helm/cache HELM_CONFIG_HOME=$TMP/helm/config HELM_DATA_HOME=$TMP/helm/data
+
+# build_tool NAME MODULE_DIR PACKAGE LDFLAGS STAMP_FILE...: builds NAME into
+# $BIN unless $BIN/NAME.stamp matches the hash of the stamp files, ldflags and
+# go version. TEST_BEFORE_BUILD=1 runs the module's vet and tests first.
+build_tool() {
+  local name=$1 dir=$2 pkg=$3 ldflags=$4
+  shift 4
+  local bin=$BIN/$name want have=""
+  want=$({ go env GOVERSION; echo "$ldflags"; (cd "$dir" && cat "$@"); } | sha256sum | cut -d' ' -f1)
+  [ -f "$bin.stamp" ] && have=$(cat "$bin.stamp")
+  if [ -x "$bin" ] && [ "$have" = "$want" ]; then
+    return 0
+  fi
+  log "building $name (first time, or its module changed): a cold build takes minutes"
+  mkdir -p "$BIN"
+  local start=$SECONDS
+  if [ "${TEST_BEFORE_BUILD:-}" = 1 ]; then
+    (cd "$dir" && $NICE go vet ./... && $NICE go test -count=1 ./...)
+  fi
+  (cd "$dir" && $NICE go build -trimpath -ldflags "$ldflags" -o "$bin.tmp" "$pkg")
+  mv -f "$bin.tmp" "$bin"
+  echo "$want" >"$bin.stamp"
+  log "built $name in $((SECONDS - start))s"
+}
+
+section "tools"
+# helm's release ldflags (its Makefile): the version, and the Kubernetes
+# version `helm template` assumes, from the client-go it is built with.
+HELM_VERSION=$(awk '$1 == "helm.sh/helm/v3" { print $2 }' test/tools/helm/go.mod)
+K8S_MINOR=$(awk '$1 == "k8s.io/client-go" { split($2, v, "."); print v[2] }' test/tools/helm/go.mod)
+HELM_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  HELM_LDFLAGS+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$K8S_MINOR"
+done
+build_tool helm test/tools/helm helm.sh/helm/v3/cmd/helm "$HELM_LDFLAGS" go.mod go.sum
+# The checker's own tests (they feed it broken files) run whenever it is rebuilt.
+TEST_BEFORE_BUILD=1 build_tool composecheck deploy/internal/composecheck . "-s -w" \
+  go.mod go.sum $(cd deploy/internal/composecheck && ls ./*.go)
+HELM=$BIN/helm
+CHECK=$BIN/composecheck
+"$HELM" version --short
+# The bridge itself, for `hookbridge validate` (main module, usually cached);
+# HOOKBRIDGE_BIN=path uses a binary you already have.
+if [ -n "${HOOKBRIDGE_BIN:-}" ]; then
+  cp "$HOOKBRIDGE_BIN" "$TMP/hookbridge"
+else
+  $NICE go build -o "$TMP/hookbridge" ./cmd/hookbridge
+fi
+
+# validate_config CONFIG ENV_FILE: `hookbridge validate` with only ENV_FILE's
+# variables set (as the container would have them).
+validate_config() {
+  local cfg=$1 envfile=$2 vars=()
+  mapfile -t vars <"$envfile"
+  env -i PATH="$PATH" HOME="$TMP" "${vars[@]}" "$TMP/hookbridge" validate -c "$cfg"
+}
+
+section "Dockerfiles"
+"$CHECK" dockerfile -role hookbridge -context . deploy/docker/Dockerfile
+"$CHECK" dockerfile -role receiver -context . deploy/compose/receiver.Dockerfile
+
+section "compose"
+"$CHECK" compose -f deploy/compose/compose.yaml -env-out "$TMP/compose.env" -env-service hookbridge
+validate_config deploy/compose/hookbridge.yaml "$TMP/compose.env"
+
+section "helm lint"
+"$HELM" lint --strict "$CHART"
+"$HELM" lint --strict "$CHART" -f "$CHART/ci/keda-values.yaml"
+
+# render NAME KINDS HELM_ARGS...: helm template, strict object checks,
+# then `hookbridge validate` of the rendered config.
+render() {
+  local name=$1 kinds=$2
+  shift 2
+  log "helm template ($name)"
+  "$HELM" template hb "$CHART" --namespace hookbridge "$@" >"$TMP/$name.yaml"
+  "$CHECK" manifests -kinds "$kinds" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
+  validate_config "$TMP/$name.config.yaml" "$TMP/$name.env"
+}
+
+section "helm template"
+BASE=ConfigMap,Deployment,PodDisruptionBudget,Service,ServiceAccount
+render defaults "$BASE"
+render keda-servicemonitor "$BASE,ScaledObject,ServiceMonitor" \
+  --set keda.enabled=true --set serviceMonitor.enabled=true
+render ci-keda-values "$BASE,ScaledObject,ServiceMonitor" -f "$CHART/ci/keda-values.yaml"
+render minimal "ConfigMap,Deployment" \
+  --set serviceAccount.create=false --set service.enabled=false --set podDisruptionBudget.enabled=false
+
+# must_fail NAME EXPECTED_MESSAGE HELM_ARGS...: the render is refused, saying why.
+must_fail() {
+  local name=$1 want=$2
+  shift 2
+  if "$HELM" template hb "$CHART" "$@" >"$TMP/$name.out" 2>&1; then
+    log "FAIL: helm template ($name) rendered, but must fail with: $want"
+    exit 1
+  fi
+  if ! grep -qF -- "$want" "$TMP/$name.out"; then
+    log "FAIL: helm template ($name) failed without saying: $want"
+    cat "$TMP/$name.out" >&2
+    exit 1
+  fi
+  log "refused as it must be ($name): $want"
+}
+
+section "helm template: renders that must fail"
+must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
+must_fail bad-duration "is not a Go duration" --set config.shutdown_timeout=soon
+cat >"$TMP/uninjected.yaml" <<'EOF'
+config:
+  routes:
+    - name: orders
+      topics: [orders]
+      target: {webhook: {url: "http://billing:8000/hooks", signing_secrets: ["${NOPE}"]}}
+EOF
+must_fail uninjected-var 'config references ${NOPE}' -f "$TMP/uninjected.yaml"
+must_fail schema "replicaCount" --set replicaCount=-1
+must_fail keda-no-brokers "config.kafka.brokers" --set keda.enabled=true --set 'config.kafka.brokers=null'
+
+section "done"
+log "deploy checks passed"

@@ -1,0 +1,156 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "hookbridge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: <release>-<chart> unless the release name already contains it. */}}
+{{- define "hookbridge.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "hookbridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "hookbridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hookbridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "hookbridge.labels" -}}
+helm.sh/chart: {{ include "hookbridge.chart" . }}
+{{ include "hookbridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ (.Values.image.tag | default .Chart.AppVersion) | toString | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: bridge
+{{- end }}
+
+{{- define "hookbridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "hookbridge.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "hookbridge.image" -}}
+{{- $repo := required "image.repository is required" .Values.image.repository }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+{{- end }}
+
+{{/*
+hookbridge.configData: the config tree from values, with admin.listen forced to
+0.0.0.0:<admin.port> and, when the SASL password comes from a Secret,
+kafka.sasl.password defaulting to "${<env>}". Returns YAML.
+*/}}
+{{- define "hookbridge.configData" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- $admin := deepCopy (get $cfg "admin" | default dict) }}
+{{- $_ := set $admin "listen" (printf "0.0.0.0:%d" (int .Values.admin.port)) }}
+{{- $_ := set $cfg "admin" $admin }}
+{{- $sasl := .Values.secrets.saslPassword | default dict }}
+{{- if $sasl.existingSecret }}
+{{- $kafka := deepCopy (get $cfg "kafka" | default dict) }}
+{{- $ks := deepCopy (get $kafka "sasl" | default dict) }}
+{{- if not (get $ks "password") }}
+{{- $_ := set $ks "password" (printf "${%s}" (required "secrets.saslPassword.env is required" $sasl.env)) }}
+{{- end }}
+{{- $_ := set $kafka "sasl" $ks }}
+{{- $_ := set $cfg "kafka" $kafka }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* Names of the environment variables the chart injects into the container. */}}
+{{- define "hookbridge.envNames" -}}
+{{- $names := list "POD_NAME" "POD_NAMESPACE" "NODE_NAME" "OTEL_RESOURCE_ATTRIBUTES" }}
+{{- range .Values.secrets.signing }}{{ $names = append $names .env }}{{ end }}
+{{- if .Values.secrets.saslPassword.existingSecret }}{{ $names = append $names .Values.secrets.saslPassword.env }}{{ end }}
+{{- range .Values.extraEnv }}{{ $names = append $names .name }}{{ end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/*
+hookbridge.validate fails the render on what would only fail at run time:
+a ${VAR} in the config that nothing injects (Hookbridge refuses an unset
+variable), a route list that is empty, a grace period shorter than the drain.
+*/}}
+{{- define "hookbridge.validate" -}}
+{{- $cfg := .Values.config | default dict }}
+{{- if not (get $cfg "routes") }}
+{{- fail "config.routes: at least one route is required" }}
+{{- end }}
+{{- if and (not (dig "kafka" "embedded" false $cfg)) (not (dig "kafka" "brokers" (list) $cfg)) }}
+{{- fail "config.kafka.brokers: required (kafka.embedded is for demos, not clusters)" }}
+{{- end }}
+{{- if not .Values.extraEnvFrom }}
+{{- $have := splitList "," (include "hookbridge.envNames" .) }}
+{{- range regexFindAll "\\$?\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (include "hookbridge.configData" .) -1 }}
+{{- if not (hasPrefix "$$" .) }}
+{{- $var := trimPrefix "${" . | trimSuffix "}" }}
+{{- if not (has $var $have) }}
+{{- fail (printf "config references ${%s}, but no environment variable %s is injected: add it to secrets.signing (from a Secret), secrets.saslPassword or extraEnv" $var $var) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range .Values.secrets.signing }}
+{{- if not (and .env .existingSecret .key) }}
+{{- fail "secrets.signing[]: env, existingSecret and key are all required" }}
+{{- end }}
+{{- end }}
+{{- $_ := include "hookbridge.terminationGracePeriodSeconds" . }}
+{{- end }}
+
+{{/*
+hookbridge.shutdownSeconds: config.shutdown_timeout (a Go duration such as
+25s, 1m30s, 500ms; default 25s) in whole seconds, rounded up.
+*/}}
+{{- define "hookbridge.shutdownSeconds" -}}
+{{- $d := toString (dig "shutdown_timeout" "25s" (.Values.config | default dict)) }}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$" $d) }}
+{{- fail (printf "config.shutdown_timeout: %q is not a Go duration such as 25s or 1m30s" $d) }}
+{{- end }}
+{{- $ms := 0.0 }}
+{{- $unit := dict "h" 3600000.0 "m" 60000.0 "s" 1000.0 "ms" 1.0 "us" 0.001 "µs" 0.001 "ns" 0.000001 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(h|ms|m|s|us|µs|ns)" $d -1 }}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $u := trimPrefix $num . }}
+{{- $ms = addf $ms (mulf (float64 $num) (get $unit $u)) }}
+{{- end }}
+{{- ceil (divf $ms 1000.0) | int }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds: given (checked) or shutdown + 20 s. */}}
+{{- define "hookbridge.terminationGracePeriodSeconds" -}}
+{{- $shutdown := include "hookbridge.shutdownSeconds" . | int }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $shutdown 20 }}
+{{- else }}
+{{- $grace := .Values.terminationGracePeriodSeconds | int }}
+{{- if le $grace (add $shutdown 5) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed config.shutdown_timeout (%ds) by more than 5 s, or the kubelet kills the pod before it has committed and left its groups" $grace $shutdown) }}
+{{- end }}
+{{- $grace }}
+{{- end }}
+{{- end }}
+
+{{/* maxReplicaCount of the ScaledObject: keda.maxReplicaCount, else keda.partitions. */}}
+{{- define "hookbridge.kedaMaxReplicas" -}}
+{{- $max := .Values.keda.maxReplicaCount | default 0 | int }}
+{{- if le $max 0 }}{{ $max = required "keda.partitions is required when keda.maxReplicaCount is 0" .Values.keda.partitions | int }}{{ end }}
+{{- $max }}
+{{- end }}

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// scaledObject is the part of KEDA's keda.sh/v1alpha1 ScaledObject the
+// chart writes; decoding is strict, so a misspelt field fails.
+type scaledObject struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   map[string]any `json:"metadata"`
+	Spec       struct {
+		ScaleTargetRef struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Name       string `json:"name"`
+		} `json:"scaleTargetRef"`
+		PollingInterval *int32         `json:"pollingInterval"`
+		CooldownPeriod  *int32         `json:"cooldownPeriod"`
+		MinReplicaCount *int32         `json:"minReplicaCount"`
+		MaxReplicaCount *int32         `json:"maxReplicaCount"`
+		Advanced        map[string]any `json:"advanced"`
+		Triggers        []struct {
+			Type              string            `json:"type"`
+			Name              string            `json:"name"`
+			Metadata          map[string]string `json:"metadata"`
+			AuthenticationRef *struct {
+				Name string `json:"name"`
+				Kind string `json:"kind"`
+			} `json:"authenticationRef"`
+		} `json:"triggers"`
+	} `json:"spec"`
+}
+
+// serviceMonitor is the part of monitoring.coreos.com/v1 ServiceMonitor the
+// chart writes, decoded strictly.
+type serviceMonitor struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   map[string]any `json:"metadata"`
+	Spec       struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		NamespaceSelector struct {
+			MatchNames []string `json:"matchNames"`
+		} `json:"namespaceSelector"`
+		Endpoints []struct {
+			Port              string           `json:"port"`
+			Path              string           `json:"path"`
+			Interval          string           `json:"interval"`
+			ScrapeTimeout     string           `json:"scrapeTimeout"`
+			Relabelings       []map[string]any `json:"relabelings"`
+			MetricRelabelings []map[string]any `json:"metricRelabelings"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+type objects struct {
+	deployment     *appsv1.Deployment
+	configMap      *corev1.ConfigMap
+	service        *corev1.Service
+	serviceAccount *corev1.ServiceAccount
+	pdb            *policyv1.PodDisruptionBudget
+	scaledObject   *scaledObject
+	serviceMonitor *serviceMonitor
+}
+
+var wantAPIVersion = map[string]string{
+	"Deployment":          "apps/v1",
+	"ConfigMap":           "v1",
+	"Service":             "v1",
+	"ServiceAccount":      "v1",
+	"PodDisruptionBudget": "policy/v1",
+	"ScaledObject":        "keda.sh/v1alpha1",
+	"ServiceMonitor":      "monitoring.coreos.com/v1",
+}
+
+func checkManifests(r *report, path string, kinds []string, configOut, envOut string) {
+	f, err := os.Open(path)
+	if err != nil {
+		r.fail(path, "%v", err)
+		return
+	}
+	defer f.Close()
+	var o objects
+	seen := map[string]int{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			r.fail(path, "read: %v", err)
+			return
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			r.fail(path, "document is not YAML: %v", err)
+			continue
+		}
+		where := fmt.Sprintf("%s: %s/%s", path, meta.Kind, meta.Metadata.Name)
+		if meta.Metadata.Name == "" {
+			r.fail(where, "no metadata.name")
+		}
+		if want, ok := wantAPIVersion[meta.Kind]; !ok {
+			r.fail(where, "unexpected kind %q", meta.Kind)
+			continue
+		} else if meta.APIVersion != want {
+			r.fail(where, "apiVersion %q, want %q", meta.APIVersion, want)
+		}
+		seen[meta.Kind]++
+		var target any
+		switch meta.Kind {
+		case "Deployment":
+			o.deployment = &appsv1.Deployment{}
+			target = o.deployment
+		case "ConfigMap":
+			o.configMap = &corev1.ConfigMap{}
+			target = o.configMap
+		case "Service":
+			o.service = &corev1.Service{}
+			target = o.service
+		case "ServiceAccount":
+			o.serviceAccount = &corev1.ServiceAccount{}
+			target = o.serviceAccount
+		case "PodDisruptionBudget":
+			o.pdb = &policyv1.PodDisruptionBudget{}
+			target = o.pdb
+		case "ScaledObject":
+			o.scaledObject = &scaledObject{}
+			target = o.scaledObject
+		case "ServiceMonitor":
+			o.serviceMonitor = &serviceMonitor{}
+			target = o.serviceMonitor
+		}
+		if err := yaml.UnmarshalStrict(doc, target); err != nil {
+			r.fail(where, "does not decode strictly into %s: %v", meta.Kind, err)
+		}
+	}
+
+	var got []string
+	for _, k := range sortedKeys(seen) {
+		got = append(got, k)
+		if seen[k] > 1 {
+			r.fail(path, "%d objects of kind %s, want 1", seen[k], k)
+		}
+	}
+	want := append([]string{}, kinds...)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		r.fail(path, "kinds rendered: %s; want exactly: %s", strings.Join(got, ","), strings.Join(want, ","))
+	} else {
+		r.ok(fmt.Sprintf("%s: kinds %s, each strictly decoded", path, strings.Join(got, ",")))
+	}
+	if o.deployment == nil || o.configMap == nil {
+		return
+	}
+	cfg := checkConfigMap(r, path, &o, configOut)
+	if cfg == nil {
+		return
+	}
+	checkDeployment(r, path, &o, cfg, envOut)
+	checkMetricsService(r, path, &o)
+	checkPDB(r, path, &o)
+	checkServiceMonitor(r, path, &o)
+	checkScaledObject(r, path, &o, cfg)
+}
+
+var commentLine = regexp.MustCompile(`(?m)^\s*#.*$`)
+
+func stripComments(doc []byte) []byte { return commentLine.ReplaceAll(doc, nil) }
+
+func checkConfigMap(r *report, path string, o *objects, configOut string) *hbConfig {
+	where := path + ": ConfigMap/" + o.configMap.Name
+	data, ok := o.configMap.Data["hookbridge.yaml"]
+	if !ok {
+		r.fail(where, "no data key hookbridge.yaml")
+		return nil
+	}
+	cfg, err := parseHBConfig([]byte(data))
+	if err != nil {
+		r.fail(where, "hookbridge.yaml: %v", err)
+		return nil
+	}
+	if host, _, err := listenPort(cfg.Admin.Listen); err != nil || host != "0.0.0.0" {
+		r.fail(where, "admin.listen %q: want 0.0.0.0:<port> (probes and Prometheus come from outside the container)", cfg.Admin.Listen)
+	}
+	if len(cfg.Routes) == 0 {
+		r.fail(where, "no routes")
+	}
+	if configOut != "" {
+		if err := os.WriteFile(configOut, []byte(data), 0o600); err != nil {
+			r.fail(configOut, "%v", err)
+		}
+	}
+	return cfg
+}
+
+func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut string) {
+	d := o.deployment
+	where := path + ": Deployment/" + d.Name
+	pod := d.Spec.Template
+	sel, err := metav1LabelSelector(d)
+	if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+		r.fail(where, "spec.selector does not match the pod template labels")
+	}
+	if o.scaledObject != nil && d.Spec.Replicas != nil {
+		r.fail(where, "spec.replicas is set although KEDA owns the replica count: every helm upgrade would fight the HPA")
+	}
+	if o.scaledObject == nil && d.Spec.Replicas == nil {
+		r.fail(where, "spec.replicas missing")
+	}
+	if sum := pod.Annotations["checksum/config"]; !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(sum) {
+		r.fail(where, "pod annotation checksum/config missing or not a sha256 (%q): config changes would not roll the pods", sum)
+	}
+	if len(pod.Spec.Containers) != 1 {
+		r.fail(where, "want one container, got %d", len(pod.Spec.Containers))
+		return
+	}
+	c := pod.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"run", "-c", hookbridgeConfigPath}) {
+		r.fail(where, "args %q: want run -c %s", c.Args, hookbridgeConfigPath)
+	}
+
+	// Probes on the admin port the config listens on.
+	_, port, _ := listenPort(cfg.Admin.Listen)
+	var adminPort int32
+	for _, p := range c.Ports {
+		if p.Name == "admin" {
+			adminPort = p.ContainerPort
+		}
+	}
+	if strconv.Itoa(int(adminPort)) != port {
+		r.fail(where, "container port admin (%d) differs from the config's admin.listen %s", adminPort, cfg.Admin.Listen)
+	}
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{{"livenessProbe", c.LivenessProbe, "/livez"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}} {
+		if pr.probe == nil || pr.probe.HTTPGet == nil {
+			r.fail(where, "%s: want httpGet %s", pr.name, pr.path)
+			continue
+		}
+		if pr.probe.HTTPGet.Path != pr.path || pr.probe.HTTPGet.Port.String() != "admin" {
+			r.fail(where, "%s: httpGet %s on %s, want %s on admin", pr.name, pr.probe.HTTPGet.Path, pr.probe.HTTPGet.Port.String(), pr.path)
+		}
+	}
+
+	// Hardening.
+	sc := c.SecurityContext
+	psc := pod.Spec.SecurityContext
+	switch {
+	case sc == nil:
+		r.fail(where, "container securityContext missing")
+	default:
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			r.fail(where, "securityContext.readOnlyRootFilesystem must be true")
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			r.fail(where, "securityContext.allowPrivilegeEscalation must be false")
+		}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			r.fail(where, "securityContext.capabilities.drop must contain ALL")
+		}
+		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+		if !nonRoot {
+			r.fail(where, "runAsNonRoot must be true")
+		}
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m
+	}
+	if m, ok := mounts["/tmp"]; !ok || m.ReadOnly {
+		r.fail(where, "no writable /tmp mount: with a read-only root filesystem plugins cannot create their sockets")
+	}
+	if m, ok := mounts["/etc/hookbridge"]; !ok {
+		r.fail(where, "the config is not mounted at /etc/hookbridge")
+	} else {
+		found := false
+		for _, v := range pod.Spec.Volumes {
+			if v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == o.configMap.Name {
+				found = true
+			}
+		}
+		if !found {
+			r.fail(where, "/etc/hookbridge is not the ConfigMap %s", o.configMap.Name)
+		}
+	}
+
+	// Drain before SIGKILL.
+	shutdown, err := cfg.shutdown()
+	if err != nil {
+		r.fail(where, "config shutdown_timeout: %v", err)
+	} else if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || float64(*g) <= shutdown.Seconds()+5 {
+		r.fail(where, "terminationGracePeriodSeconds %v must exceed shutdown_timeout %s by more than 5s", derefInt64(g), shutdown)
+	}
+
+	// Every ${VAR} the config needs is injected.
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if len(c.EnvFrom) == 0 {
+		for _, v := range requiredVars(cfg.raw) {
+			if _, ok := env[v]; !ok {
+				r.fail(where, "the config references ${%s}, which the container's env does not set", v)
+			}
+		}
+	}
+	if o.serviceAccount != nil && pod.Spec.ServiceAccountName != o.serviceAccount.Name {
+		r.fail(where, "serviceAccountName %q, but the chart renders ServiceAccount %q", pod.Spec.ServiceAccountName, o.serviceAccount.Name)
+	}
+	if envOut != "" {
+		// A placeholder for each Secret-backed variable, in the shape of a
+		// Standard Webhooks secret so `hookbridge validate` accepts it in
+		// signing_secrets (the value never matters elsewhere).
+		out := map[string]string{}
+		for name, e := range env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				out[name] = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+			} else if e.ValueFrom == nil && !strings.Contains(e.Value, "$(") {
+				out[name] = e.Value
+			}
+		}
+		if err := writeEnv(envOut, out); err != nil {
+			r.fail(envOut, "%v", err)
+		}
+	}
+	r.ok("Deployment: probes, hardening, grace period, config and env fit")
+}
+
+func derefInt64(p *int64) any {
+	if p == nil {
+		return "unset"
+	}
+	return *p
+}
+
+func metav1LabelSelector(d *appsv1.Deployment) (labels.Selector, error) {
+	if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
+		return nil, errors.New("no selector")
+	}
+	return labels.SelectorFromSet(d.Spec.Selector.MatchLabels), nil
+}
+
+func checkMetricsService(r *report, path string, o *objects) {
+	s := o.service
+	if s == nil {
+		return
+	}
+	where := path + ": Service/" + s.Name
+	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(o.deployment.Spec.Template.Labels)) || len(s.Spec.Selector) == 0 {
+		r.fail(where, "selector does not select the Deployment's pods")
+	}
+	ok := false
+	for _, p := range s.Spec.Ports {
+		if p.Name == "metrics" && p.TargetPort.String() == "admin" {
+			ok = true
+		}
+	}
+	if !ok {
+		r.fail(where, "no port named metrics targeting the container port admin")
+	}
+}
+
+func checkPDB(r *report, path string, o *objects) {
+	p := o.pdb
+	if p == nil {
+		return
+	}
+	where := path + ": PodDisruptionBudget/" + p.Name
+	if (p.Spec.MinAvailable == nil) == (p.Spec.MaxUnavailable == nil) {
+		r.fail(where, "want exactly one of minAvailable, maxUnavailable")
+	}
+	if p.Spec.Selector == nil || !labels.SelectorFromSet(p.Spec.Selector.MatchLabels).Matches(labels.Set(o.deployment.Spec.Template.Labels)) {
+		r.fail(where, "selector does not select the Deployment's pods")
+	}
+}
+
+func checkServiceMonitor(r *report, path string, o *objects) {
+	m := o.serviceMonitor
+	if m == nil {
+		return
+	}
+	where := path + ": ServiceMonitor"
+	if o.service == nil {
+		r.fail(where, "no Service to scrape")
+		return
+	}
+	if !labels.SelectorFromSet(m.Spec.Selector.MatchLabels).Matches(labels.Set(o.service.Labels)) || len(m.Spec.Selector.MatchLabels) == 0 {
+		r.fail(where, "selector does not select the Service")
+	}
+	if len(m.Spec.Endpoints) == 0 || m.Spec.Endpoints[0].Port != "metrics" || m.Spec.Endpoints[0].Path != "/metrics" {
+		r.fail(where, "want an endpoint on port metrics, path /metrics")
+	}
+	r.ok("ServiceMonitor scrapes the metrics port")
+}
+
+func checkScaledObject(r *report, path string, o *objects, cfg *hbConfig) {
+	so := o.scaledObject
+	if so == nil {
+		return
+	}
+	where := path + ": ScaledObject"
+	if so.Spec.ScaleTargetRef.Name != o.deployment.Name || so.Spec.ScaleTargetRef.Kind != "Deployment" {
+		r.fail(where, "scaleTargetRef %s/%s is not the Deployment %s", so.Spec.ScaleTargetRef.Kind, so.Spec.ScaleTargetRef.Name, o.deployment.Name)
+	}
+	minR, maxR := int32(1), int32(100)
+	if so.Spec.MinReplicaCount != nil {
+		minR = *so.Spec.MinReplicaCount
+	}
+	if so.Spec.MaxReplicaCount != nil {
+		maxR = *so.Spec.MaxReplicaCount
+	} else {
+		r.fail(where, "maxReplicaCount unset (KEDA's default 100 is far above any partition count)")
+	}
+	if maxR < minR || maxR < 1 {
+		r.fail(where, "maxReplicaCount %d < minReplicaCount %d", maxR, minR)
+	}
+	type key struct{ group, topic string }
+	want := map[key]bool{}
+	for _, rt := range cfg.Routes {
+		for _, t := range rt.Topics {
+			want[key{rt.group(), t}] = true
+		}
+	}
+	got := map[key]bool{}
+	brokers := strings.Join(cfg.Kafka.Brokers, ",")
+	for i, t := range so.Spec.Triggers {
+		tw := fmt.Sprintf("%s: triggers[%d]", where, i)
+		if t.Type != "kafka" {
+			r.fail(tw, "type %q, want kafka", t.Type)
+			continue
+		}
+		md := t.Metadata
+		for _, k := range []string{"bootstrapServers", "consumerGroup", "topic", "lagThreshold"} {
+			if md[k] == "" {
+				r.fail(tw, "metadata.%s missing", k)
+			}
+		}
+		if md["bootstrapServers"] != brokers {
+			r.fail(tw, "bootstrapServers %q, config has %q", md["bootstrapServers"], brokers)
+		}
+		if n, err := strconv.ParseFloat(md["lagThreshold"], 64); err != nil || n <= 0 {
+			r.fail(tw, "lagThreshold %q is not a positive number", md["lagThreshold"])
+		}
+		k := key{md["consumerGroup"], md["topic"]}
+		if !want[k] {
+			r.fail(tw, "group %s topic %s is not a route of the config", k.group, k.topic)
+		}
+		got[k] = true
+	}
+	for k := range want {
+		if !got[k] {
+			r.fail(where, "no trigger for group %s topic %s", k.group, k.topic)
+		}
+	}
+	r.ok(fmt.Sprintf("ScaledObject: %d kafka trigger(s), one per route and topic, max %d replicas", len(so.Spec.Triggers), maxR))
+}
