@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"slices"
+
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/signing"
@@ -198,5 +202,56 @@ func TestBatchFailedByCloudEventID(t *testing.T) {
 	wantKind(t, errs[0], target.Retryable, 200)
 	if errs[1] != nil {
 		t.Fatalf("the other record failed: %v", errs[1])
+	}
+}
+
+// sendTimes is a transport that records when each request left.
+type sendTimes struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+func (s *sendTimes) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	return s.next.RoundTrip(r)
+}
+
+// With rate_limit, no one-second window of send times holds more than the
+// rate plus its 10% burst (plus one for a goroutine that wakes late and
+// lands next to an on-time one).
+func TestRateLimitWindow(t *testing.T) {
+	const limit = 40
+	srv, _ := receiver(t, nil)
+	st := &sendTimes{next: http.DefaultTransport}
+	burst := max(1, limit/10)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Transport = st
+		o.Limiter = rate.NewLimiter(rate.Limit(limit), burst)
+	})
+	var recs []*target.Record
+	for i := range 100 {
+		recs = append(recs, &target.Record{Topic: "orders", Offset: int64(i), Value: []byte("x")})
+	}
+	for _, err := range deliverAll(t, tg, recs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	slices.SortFunc(st.at, func(a, b time.Time) int { return a.Compare(b) })
+	worst := 0
+	for i := range st.at {
+		n := 0
+		for j := i; j < len(st.at) && st.at[j].Sub(st.at[i]) < time.Second; j++ {
+			n++
+		}
+		worst = max(worst, n)
+	}
+	if worst > limit+burst+1 {
+		t.Fatalf("a one-second window held %d requests; rate_limit %d + burst %d", worst, limit, burst)
 	}
 }
