@@ -7,8 +7,11 @@ BIN       ?= bin/hookbridge
 
 all: build
 
+# The bridge and the first-party plugins (docs/plugins.md), side by side.
 build:
 	$(GO) build -o $(BIN) ./cmd/hookbridge
+	$(GO) build -o $(dir $(BIN))hookbridge-redis ./plugins/redis
+	$(GO) build -o $(dir $(BIN))hookbridge-postgres ./plugins/postgres
 
 vet:
 	$(GO) vet ./...

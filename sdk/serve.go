@@ -68,6 +68,8 @@ func Serve(h Handler, opts ...Option) error {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(signals)
+	stopWatch := watchParent()
+	defer stopWatch()
 	go func() {
 		select {
 		case <-stop:

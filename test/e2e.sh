@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end tier (DESIGN.md §8): starts the test Kafka broker and Jaeger
-# (test/jaeger/start.sh; the first run builds it, about 10 minutes), runs the
-# Go tests under ./test/... against them, and always stops both again.
+# End-to-end tier (DESIGN.md §8): starts the test Kafka broker, Redis and
+# PostgreSQL (test/services/start.sh) and Jaeger (test/jaeger/start.sh; the
+# first run builds it, about 10 minutes), runs the Go tests under ./test/...
+# against them, and always stops them all again.
 # Exits with the tests' exit code.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,9 +21,15 @@ export HOOKBRIDGE_TEST_KAFKA_SASL="${HOOKBRIDGE_TEST_KAFKA_SASL:-127.0.0.1:${KAF
 kafka_state="${KAFKA_STATE:-test/kafka/.state}"
 case "$kafka_state" in /*) ;; *) kafka_state="$PWD/$kafka_state" ;; esac
 export HOOKBRIDGE_TEST_KAFKA_CA="${HOOKBRIDGE_TEST_KAFKA_CA:-$kafka_state/tls/ca.pem}"
+# Redis and PostgreSQL for the Redis and PostgreSQL plugins (test/services/start.sh).
+export REDIS_PORT="${REDIS_PORT:-6379}"
+export POSTGRES_PORT="${POSTGRES_PORT:-5432}"
+export HOOKBRIDGE_TEST_REDIS="${HOOKBRIDGE_TEST_REDIS:-127.0.0.1:$REDIS_PORT}"
+export HOOKBRIDGE_TEST_POSTGRES="${HOOKBRIDGE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:$POSTGRES_PORT/hookbridge_test?sslmode=disable}"
 
 stop_all() {
   bash test/jaeger/stop.sh || true
+  bash test/services/stop.sh || true
   bash test/kafka/stop.sh || true
 }
 trap stop_all EXIT
@@ -30,6 +37,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 bash test/kafka/start.sh
+bash test/services/start.sh > /dev/null # prints the HOOKBRIDGE_TEST_* exports above
 bash test/jaeger/start.sh
 
 # Python venv of the FastAPI receiver example (and of the Python plugin when it

@@ -1,0 +1,65 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgxDB is the db of a real server, through a pgx pool.
+type pgxDB struct {
+	pool *pgxpool.Pool
+}
+
+var _ db = (*pgxDB)(nil)
+
+// newPgxDB makes the pool; it connects on first use (or, with
+// pool_min_conns in the DSN, in the background).
+func newPgxDB(ctx context.Context, cfg *pgxpool.Config) (*pgxDB, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.Copy())
+	if err != nil {
+		return nil, err
+	}
+	return &pgxDB{pool: pool}, nil
+}
+
+func (d *pgxDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.pool.Exec(ctx, sql, args...)
+}
+
+func (d *pgxDB) ParamTypes(ctx context.Context, sql string) ([]uint32, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	desc, err := conn.Conn().PgConn().Prepare(ctx, "", sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	return desc.ParamOIDs, nil
+}
+
+func (d *pgxDB) Explain(ctx context.Context, sql string) error {
+	rows, err := d.pool.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+func (d *pgxDB) CreateTable(ctx context.Context, table, create string) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "hookbridge-postgres create "+table); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		_, err := tx.Exec(ctx, create)
+		return err
+	})
+}
+
+func (d *pgxDB) Close() { d.pool.Close() }

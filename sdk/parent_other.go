@@ -1,0 +1,6 @@
+//go:build !unix
+
+package sdk
+
+// watchParent does nothing where parent processes cannot be watched.
+func watchParent() (stop func()) { return func() {} }
