@@ -21,6 +21,21 @@ const (
 	DefaultKeys        = 1000
 	DefaultConcurrency = 64
 	DefaultStall       = 60 * time.Second
+	DefaultRuns        = 3
+
+	// DefaultBatchMessages is batch.max_messages of (g) and (g2).
+	DefaultBatchMessages = 100
+	// DefaultBatchConcurrency is the route concurrency of (g) and (g2): the
+	// records in flight must cover several full batches at once, or every
+	// batch waits for max_wait instead of filling (see bench/README.md).
+	DefaultBatchConcurrency = 512
+	// DefaultPluginConcurrency is concurrency_per_instance of (p); with
+	// DefaultPluginInstances processes it covers DefaultConcurrency calls.
+	DefaultPluginConcurrency = 16
+	DefaultPluginInstances   = 4
+	// DefaultColdStarts is how many plugin cold starts are timed after the
+	// rounds when (p) runs.
+	DefaultColdStarts = 5
 )
 
 // Options configure a run. The zero value of every field means its default.
@@ -35,9 +50,26 @@ type Options struct {
 	Partitions int
 	// Keys is the number of distinct record keys. Default 1,000.
 	Keys int
-	// Concurrency is the number of requests in flight in (b) and the route
-	// concurrency of the bridge in (d) to (f). Default 64.
+	// Concurrency is the number of requests in flight in (b) and (h), and
+	// the route concurrency of the bridge in (d) to (f) and (p). Default 64.
 	Concurrency int
+	// BatchMessages is batch.max_messages (records per request) of (g) and
+	// (g2); their batch.max_wait is 20ms. Default 100.
+	BatchMessages int
+	// BatchConcurrency is the route concurrency of (g) and (g2). Default 512.
+	BatchConcurrency int
+	// PluginConcurrency is concurrency_per_instance of the plugin in (p).
+	// Default 16.
+	PluginConcurrency int
+	// PluginInstances is instances.max of the plugin in (p) (instances.min
+	// is 1). Default 4.
+	PluginInstances int
+	// ColdStarts is how many plugin cold starts are timed after the rounds
+	// when (p) is among the scenarios. Default 5; negative: none.
+	ColdStarts int
+	// Plugin is the path of a built examples/plugin-go binary. Default "":
+	// the harness builds one with `go build`.
+	Plugin string
 	// Brokers are the bootstrap addresses of a real Kafka cluster; the
 	// harness creates a topic there and deletes it at the end. Default none:
 	// an in-process kfake broker.
@@ -56,8 +88,8 @@ type Options struct {
 	// from just after the process started to the last record. Default "".
 	PerfDir string
 	// Runs is how many times every scenario drains the topic, in rounds
-	// (a to f, then again); a result is the run with the median rate.
-	// Default 1.
+	// (a to p, then again); a result is the run with the median rate.
+	// Default 3.
 	Runs int
 	// Stall aborts a scenario that counted no new record for this long.
 	// Default 60s.
@@ -73,7 +105,12 @@ func (o *Options) applyDefaults() {
 	setDefault(&o.Keys, DefaultKeys)
 	setDefault(&o.Concurrency, DefaultConcurrency)
 	setDefault(&o.Stall, DefaultStall)
-	setDefault(&o.Runs, 1)
+	setDefault(&o.Runs, DefaultRuns)
+	setDefault(&o.BatchMessages, DefaultBatchMessages)
+	setDefault(&o.BatchConcurrency, DefaultBatchConcurrency)
+	setDefault(&o.PluginConcurrency, DefaultPluginConcurrency)
+	setDefault(&o.PluginInstances, DefaultPluginInstances)
+	setDefault(&o.ColdStarts, DefaultColdStarts)
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -89,6 +126,9 @@ func (o *Options) validate() error {
 	}
 	if o.Partitions < 1 || o.Keys < 1 || o.Concurrency < 1 || o.Runs < 1 {
 		errs = append(errs, errors.New("partitions, keys, concurrency and runs must be at least 1"))
+	}
+	if o.BatchMessages < 1 || o.BatchConcurrency < 1 || o.PluginConcurrency < 1 || o.PluginInstances < 1 {
+		errs = append(errs, errors.New("batch size, batch concurrency, plugin concurrency and plugin instances must be at least 1"))
 	}
 	for i, e := range errs {
 		errs[i] = fmt.Errorf("bench: %w", e)
@@ -114,7 +154,8 @@ func (t Target) String() string { return fmt.Sprintf(">= %.2f x (%s)", t.Ratio, 
 
 // Scenario is one way of draining the topic.
 type Scenario struct {
-	// Letter is the scenario's name in the issue: "a" to "f".
+	// Letter is the scenario's name: "a" to "f" in the issue, then "h",
+	// "c2", "g", "g2" and "p".
 	Letter string
 	// Name is short and fit for a benchmark name, e.g. "bridge-key".
 	Name string
@@ -126,6 +167,9 @@ type Scenario struct {
 	Info bool
 	// Bridge is true when the scenario runs the hookbridge binary.
 	Bridge bool
+	// Plugin is true when the bridge's route has the plugin as its target:
+	// records are counted through the bridge's /metrics, not the receiver.
+	Plugin bool
 
 	run func(e *Env, ctx context.Context) (Result, error) // a method expression of *Env
 }
@@ -141,12 +185,21 @@ func Scenarios() []Scenario {
 			run: (*Env).runHTTPContract},
 		{Letter: "c", Name: "hand-loop", Title: "hand-written sarama->net/http",
 			run: (*Env).runHandLoop},
+		{Letter: "c2", Name: "hand-loop-contract", Title: "hand-written loop + contract headers (info)", Info: true,
+			run: (*Env).runHandLoopContract},
 		{Letter: "d", Name: "bridge-none", Title: "hookbridge ordering: none",
-			Target: &Target{Of: "b", Ratio: 0.85}, Bridge: true, run: bridgeScenario("none")},
+			Target: &Target{Of: "b", Ratio: 0.85}, Bridge: true, run: bridgeScenario("d", bridgeSpec{ordering: "none"})},
 		{Letter: "e", Name: "bridge-key", Title: "hookbridge ordering: key",
-			Target: &Target{Of: "d", Ratio: 0.8}, Bridge: true, run: bridgeScenario("key")},
+			Target: &Target{Of: "d", Ratio: 0.8}, Bridge: true, run: bridgeScenario("e", bridgeSpec{ordering: "key"})},
 		{Letter: "f", Name: "bridge-partition", Title: "hookbridge ordering: partition",
-			Target: &Target{Of: "c", Ratio: 1.0}, Bridge: true, run: bridgeScenario("partition")},
+			Target: &Target{Of: "c", Ratio: 1.0}, Bridge: true, run: bridgeScenario("f", bridgeSpec{ordering: "partition"})},
+		{Letter: "g", Name: "bridge-batch", Title: "hookbridge batch, ordering: none",
+			Target: &Target{Of: "a", Ratio: 0.5}, Bridge: true, run: bridgeScenario("g", bridgeSpec{ordering: "none", batch: true})},
+		{Letter: "g2", Name: "bridge-batch-key", Title: "hookbridge batch, ordering: key (info)", Info: true,
+			Bridge: true, run: bridgeScenario("g2", bridgeSpec{ordering: "key", batch: true})},
+		{Letter: "p", Name: "bridge-plugin", Title: "hookbridge plugin-go (ack only), none",
+			Target: &Target{Of: "d", Ratio: 1.0}, Bridge: true, Plugin: true,
+			run: bridgeScenario("p", bridgeSpec{ordering: "none", plugin: true})},
 	}
 }
 
@@ -158,6 +211,10 @@ func SelectScenarios(only string) ([]Scenario, error) {
 		return all, nil
 	}
 	want := map[string]bool{}
+	var letters []string
+	for _, s := range all {
+		letters = append(letters, s.Letter)
+	}
 	for l := range strings.SplitSeq(only, ",") {
 		l = strings.ToLower(strings.Trim(strings.TrimSpace(l), "()"))
 		if l == "" {
@@ -170,7 +227,7 @@ func SelectScenarios(only string) ([]Scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("bench: unknown scenario %q (want letters a to f, or h)", l)
+			return nil, fmt.Errorf("bench: unknown scenario %q (want one of %s)", l, strings.Join(letters, ", "))
 		}
 		want[l] = true
 	}
@@ -199,8 +256,16 @@ type Result struct {
 	Delivered int
 	// Duplicates are records counted more than once.
 	Duplicates int
-	// Invalid are requests whose body was not one of the records.
+	// Invalid are requests whose body was not one of the records (or, in
+	// batch mode, a batch whose hookbridge-batch-size header did not match
+	// the records in its body).
 	Invalid int
+	// Requests is the number of requests the receiver got, when it counted
+	// the records; 0 otherwise.
+	Requests int
+	// Failed is the bridge's hookbridge_records_failed_total at the end, for
+	// the scenarios counted through /metrics (p); 0 otherwise.
+	Failed int
 	// HarnessCPU is the CPU time of this process during Elapsed: the kfake
 	// broker, the receiver, and the clients of the scenarios without a bridge.
 	HarnessCPU time.Duration
@@ -220,6 +285,32 @@ type BridgeStats struct {
 	CPU time.Duration
 	// ExitCode is the exit code after SIGTERM (-1: killed).
 	ExitCode int
+	// Committed is the sum over the topic's partitions of the offsets the
+	// bridge's group committed, read after the bridge exited: the records
+	// it acknowledged (== Records when all of them were). -1: unknown.
+	Committed int64
+	// Plugins are the plugin processes the bridge started (children of the
+	// bridge process), in the order they were first seen; nil for webhooks.
+	Plugins []ProcStats
+}
+
+// ProcStats are figures of one plugin process.
+type ProcStats struct {
+	PID int
+	// PeakRSS is VmHWM in bytes, last read when the last record was counted
+	// (or when the process was last seen, if it exited before).
+	PeakRSS int64
+	// CPU is user plus system time, read at the same moment.
+	CPU time.Duration
+}
+
+// PluginCPU returns the CPU time of all plugin processes.
+func (b *BridgeStats) PluginCPU() time.Duration {
+	var d time.Duration
+	for _, p := range b.Plugins {
+		d += p.CPU
+	}
+	return d
 }
 
 // Rate is the result in records per second.
@@ -243,6 +334,10 @@ type Env struct {
 	bin       string
 	buildErr  error
 	build     string // bridgeBuild of the binary, once known
+
+	pluginOnce sync.Once
+	pluginBin  string
+	pluginErr  error
 }
 
 // BridgeBuild describes the hookbridge binary the bridge scenarios ran: VCS
@@ -335,12 +430,20 @@ func (e *Env) logf(format string, args ...any) {
 	fmt.Fprintf(e.opts.Log, "bench: "+format+"\n", args...)
 }
 
-// Prepare builds the bridge binary now if one of scenarios needs it, so that
-// a build failure shows before anything is measured.
+// Prepare builds the bridge binary (and the plugin) now if one of scenarios
+// needs it, so that a build failure shows before anything is measured.
 func (e *Env) Prepare(ctx context.Context, scenarios []Scenario) error {
 	for _, s := range scenarios {
 		if s.Bridge {
-			_, err := e.bridgeBinary(ctx)
+			if _, err := e.bridgeBinary(ctx); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, s := range scenarios {
+		if s.Plugin {
+			_, err := e.pluginBinary(ctx)
 			return err
 		}
 	}
@@ -378,6 +481,13 @@ func Run(ctx context.Context, opts Options, scenarios []Scenario) (rep *Report, 
 	}
 	for _, s := range scenarios {
 		rep.Add(Median(runs[s.Letter]))
+	}
+	if e.opts.ColdStarts > 0 && slices.ContainsFunc(scenarios, func(s Scenario) bool { return s.Plugin }) {
+		cs, err := e.MeasureColdStarts(ctx, e.opts.ColdStarts)
+		if err != nil {
+			return rep, err
+		}
+		rep.ColdStart = cs
 	}
 	rep.Finish(e)
 	return rep, nil

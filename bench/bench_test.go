@@ -15,8 +15,9 @@ import (
 var (
 	flagRecords     = flag.Int("drain.n", DefaultRecords, "records to pre-load and drain per scenario")
 	flagKafka       = flag.String("drain.kafka", os.Getenv("HOOKBRIDGE_BENCH_KAFKA"), "bootstrap addresses of a real Kafka cluster (default: kfake; env HOOKBRIDGE_BENCH_KAFKA)")
-	flagConcurrency = flag.Int("drain.concurrency", DefaultConcurrency, "requests in flight for (b) and route concurrency for (d)-(f)")
+	flagConcurrency = flag.Int("drain.concurrency", DefaultConcurrency, "requests in flight for (b), (h) and route concurrency for (d)-(f), (p)")
 	flagBridge      = flag.String("drain.bridge", "", "a built hookbridge binary (default: go build)")
+	flagPlugin      = flag.String("drain.plugin", "", "a built examples/plugin-go binary (default: go build)")
 )
 
 func brokersFlag() []string {
@@ -33,7 +34,7 @@ func brokersFlag() []string {
 func BenchmarkDrain(b *testing.B) {
 	env, err := NewEnv(b.Context(), Options{
 		Records: *flagRecords, Concurrency: *flagConcurrency, Brokers: brokersFlag(), Bridge: *flagBridge,
-		Log: os.Stderr, // b.Output would be trimmed to ten lines and shown only with -v
+		Plugin: *flagPlugin, Log: os.Stderr, // b.Output would be trimmed to ten lines and shown only with -v
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -73,6 +74,14 @@ func BenchmarkDrain(b *testing.B) {
 			if res.Bridge != nil {
 				b.ReportMetric(mb(res.Bridge.PeakRSS), "peak-RSS-MB")
 				b.ReportMetric(res.Bridge.CPU.Seconds(), "bridge-CPU-s")
+				if len(res.Bridge.Plugins) > 0 {
+					b.ReportMetric(res.Bridge.PluginCPU().Seconds(), "plugins-CPU-s")
+					var peak int64
+					for _, p := range res.Bridge.Plugins {
+						peak = max(peak, p.PeakRSS)
+					}
+					b.ReportMetric(mb(peak), "plugin-peak-RSS-MB")
+				}
 			}
 		})
 	}
@@ -98,11 +107,14 @@ func accumulate(sum, r Result) Result {
 	sum.Delivered += r.Delivered
 	sum.Duplicates += r.Duplicates
 	sum.Invalid += r.Invalid
+	sum.Requests += r.Requests
+	sum.Failed += r.Failed
 	sum.HarnessCPU += r.HarnessCPU
 	if sum.Bridge != nil && r.Bridge != nil {
 		bs := *sum.Bridge
 		bs.PeakRSS = max(bs.PeakRSS, r.Bridge.PeakRSS)
 		bs.CPU += r.Bridge.CPU
+		bs.Plugins = r.Bridge.Plugins // the last run's processes
 		if r.Bridge.ExitCode != 0 {
 			bs.ExitCode = r.Bridge.ExitCode
 		}
@@ -118,6 +130,7 @@ func average(sum Result, n int) Result {
 	}
 	d := func(v int) int { return v / n }
 	sum.Records, sum.Delivered, sum.Duplicates, sum.Invalid = d(sum.Records), d(sum.Delivered), d(sum.Duplicates), d(sum.Invalid)
+	sum.Requests, sum.Failed = d(sum.Requests), d(sum.Failed)
 	sum.Elapsed /= time.Duration(n)
 	sum.FirstRecord /= time.Duration(n)
 	sum.HarnessCPU /= time.Duration(n)

@@ -22,6 +22,7 @@ type broker struct {
 	addrs []string
 	topic string
 	fake  *kfake.Cluster // nil for a real cluster
+	extra []string       // topics created later (cold starts), deleted on close
 }
 
 func startBroker(ctx context.Context, opts Options) (*broker, error) {
@@ -34,7 +35,7 @@ func startBroker(ctx context.Context, opts Options) (*broker, error) {
 		return &broker{addrs: c.ListenAddrs(), topic: topic, fake: c}, nil
 	}
 	b := &broker{addrs: opts.Brokers, topic: topic}
-	if err := b.createTopic(ctx, int32(opts.Partitions)); err != nil {
+	if err := b.createTopic(ctx, b.topic, int32(opts.Partitions)); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -57,23 +58,26 @@ func (b *broker) admin() (sarama.ClusterAdmin, error) {
 	return a, nil
 }
 
-func (b *broker) createTopic(ctx context.Context, partitions int32) error {
+func (b *broker) createTopic(ctx context.Context, topic string, partitions int32) error {
 	a, err := b.admin()
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopic(b.topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil {
-		return fmt.Errorf("bench: create topic %s: %w", b.topic, err)
+	if err := a.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil {
+		return fmt.Errorf("bench: create topic %s: %w", topic, err)
+	}
+	if topic != b.topic {
+		b.extra = append(b.extra, topic)
 	}
 	for {
-		md, err := a.DescribeTopics([]string{b.topic})
+		md, err := a.DescribeTopics([]string{topic})
 		if err == nil && len(md) == 1 && md[0].Err == sarama.ErrNoError && len(md[0].Partitions) == int(partitions) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("bench: waiting for topic %s: %w", b.topic, ctx.Err())
+			return fmt.Errorf("bench: waiting for topic %s: %w", topic, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -90,10 +94,59 @@ func (b *broker) close() error {
 		return err
 	}
 	defer a.Close()
-	if err := a.DeleteTopic(b.topic); err != nil {
-		return fmt.Errorf("bench: delete topic %s: %w", b.topic, err)
+	var errs []error
+	for _, t := range append([]string{b.topic}, b.extra...) {
+		if err := a.DeleteTopic(t); err != nil {
+			errs = append(errs, fmt.Errorf("bench: delete topic %s: %w", t, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// committed returns the sum of the offsets group committed on the topic's
+// partitions 0 to partitions-1 (a partition without a commit adds 0).
+func (b *broker) committed(group string, partitions int) (int64, error) {
+	a, err := b.admin()
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	ps := make([]int32, partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{b.topic: ps})
+	if err != nil {
+		return 0, fmt.Errorf("bench: committed offsets of %s: %w", group, err)
+	}
+	var sum int64
+	for _, p := range ps {
+		blk := resp.GetBlock(b.topic, p)
+		if blk == nil {
+			continue
+		}
+		if blk.Err != sarama.ErrNoError {
+			return 0, fmt.Errorf("bench: committed offset of %s/%d: %w", group, p, blk.Err)
+		}
+		if blk.Offset > 0 {
+			sum += blk.Offset
+		}
+	}
+	return sum, nil
+}
+
+// syncProducer returns a producer that sends one record at a time and waits
+// for the broker's acknowledgement, for the cold-start measurement.
+func (b *broker) syncProducer() (sarama.SyncProducer, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForLocal
+	p, err := sarama.NewSyncProducer(b.addrs, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench: producer: %w", err)
+	}
+	return p, nil
 }
 
 // preload produces opts.Records records: record i has key keyOf(i) and value

@@ -11,9 +11,16 @@
 //	(h) (b) with the request headers of the webhook contract; not in the
 //	    issue, it tells the cost of the contract from the cost of the bridge
 //	(c) a hand-written sarama-to-net/http loop, one goroutine per partition
+//	(c2) (c) with the contract's headers, built by the same function as
+//	    (h)'s from each record: the job the bridge does in (f), by hand
 //	(d) the hookbridge binary with ordering: none
 //	(e) the hookbridge binary with ordering: key
 //	(f) the hookbridge binary with ordering: partition
+//	(g) the hookbridge binary in webhook batch mode (100 records per
+//	    request), ordering: none; (g2) the same with ordering: key
+//	(p) the hookbridge binary with examples/plugin-go (ENRICH_ACK_ONLY=1) as
+//	    the target, ordering: none; counted through the bridge's /metrics.
+//	    After the rounds, plugin cold starts are timed on a topic of their own
 //
 // Every consumer scenario reads the same topic with a consumer group of its
 // own, so each starts from the oldest offset; only the drain is timed, never

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -72,6 +73,8 @@ type Report struct {
 	Bridge  string
 	Started time.Time
 	Results []Result
+	// ColdStart holds the plugin cold starts, when they were measured.
+	ColdStart *ColdStarts
 }
 
 // NewReport starts the report of a run in e.
@@ -173,8 +176,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Bridge != "" {
 		fmt.Fprintf(&out, "bridge: hookbridge built from %s\n", r.Bridge)
 	}
-	fmt.Fprintf(&out, "workload: %s records x %d B, %d partitions, %s keys; concurrency %d (b, h, d-f); one POST per record\n",
-		thousands(float64(o.Records)), o.RecordSize, o.Partitions, thousands(float64(o.Keys)), o.Concurrency)
+	fmt.Fprintf(&out, "workload: %s records x %d B, %d partitions, %s keys; one POST per record except (g, g2)\n",
+		thousands(float64(o.Records)), o.RecordSize, o.Partitions, thousands(float64(o.Keys)))
+	fmt.Fprintf(&out, "concurrency: %d (b, h, d-f, p); (g, g2) batch.max_messages %d, max_wait 20ms, route concurrency %d; "+
+		"(p) examples/plugin-go, ENRICH_ACK_ONLY=1, instances {min: 1, max: %d}, concurrency_per_instance %d\n",
+		o.Concurrency, o.BatchMessages, o.BatchConcurrency, o.PluginInstances, o.PluginConcurrency)
 	if o.Runs > 1 {
 		fmt.Fprintf(&out, "runs: every scenario drained %d times, in rounds; figures are from the run with the median rate\n", o.Runs)
 	}
@@ -212,22 +218,27 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if peak >= MaxBridgeRSS {
 			verdict = "MISSED"
 		}
-		fmt.Fprintf(&out, "\nbridge peak RSS (VmHWM, highest of d-f): %.1f MB, target < %d MB: %s\n",
-			mb(peak), MaxBridgeRSS>>20, verdict)
+		fmt.Fprintf(&out, "\nbridge peak RSS (VmHWM, highest of %s): %.1f MB, target < %d MB: %s\n",
+			strings.Join(r.bridgeLetters(), ", "), mb(peak), MaxBridgeRSS>>20, verdict)
 	}
+	r.writeComparisons(&out)
+	r.writePlugin(&out)
 
 	fmt.Fprintln(&out, "\ndetails: time runs from the start to the last record, 1st to the first one (start-up, group join);")
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
-	fmt.Fprintln(&out, "of a, b, h, c), bridge = the hookbridge process; CPU/rec = (bridge + harness) / records, which on")
-	fmt.Fprintln(&out, "a busy machine says more than records/s")
+	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process, plugins = its plugin processes (p); CPU/rec =")
+	fmt.Fprintln(&out, "(bridge + plugins + harness) / records, which on a busy machine says more than records/s; rec/req =")
+	fmt.Fprintln(&out, "records per request the receiver got; committed = offsets the bridge's group committed (sum over")
+	fmt.Fprintln(&out, "partitions) after SIGTERM; (p) is counted through the bridge's /metrics, read every "+metricsPoll.String()+
+		" and every "+metricsPollNear.String()+" near the end")
 	tw = tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t peak RSS\t dups\t exit\t")
+	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t plugins CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t rec/req\t peak RSS\t dups\t committed\t exit\t")
 	for _, res := range r.Results {
 		after := "-"
 		if d := res.Elapsed - res.FirstRecord; d > 0 && res.Records > 1 {
 			after = thousands(float64(res.Records-1) / d.Seconds())
 		}
-		bcpu, bper, rss, exit := "-", "-", "-", "-"
+		bcpu, pcpu, bper, rss, committed, exit := "-", "-", "-", "-", "-", "-"
 		total := res.HarnessCPU
 		if b := res.Bridge; b != nil {
 			bcpu = seconds(b.CPU)
@@ -235,10 +246,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 			rss = fmt.Sprintf("%.1f MB", mb(b.PeakRSS))
 			exit = strconv.Itoa(b.ExitCode)
 			total += b.CPU
+			if len(b.Plugins) > 0 {
+				pcpu = seconds(b.PluginCPU())
+				total += b.PluginCPU()
+			}
+			if b.Committed >= 0 {
+				committed = thousands(float64(b.Committed))
+			}
 		}
-		fmt.Fprintf(tw, "(%s)\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t\n", res.Scenario.Letter,
-			seconds(res.Elapsed), seconds(res.FirstRecord), after, bcpu, seconds(res.HarnessCPU),
-			perRecord(total, res.Records), bper, rss, res.Duplicates, exit)
+		perReq := "-"
+		if res.Requests > 0 {
+			perReq = fmt.Sprintf("%.2f", float64(res.Delivered+res.Duplicates)/float64(res.Requests))
+		}
+		fmt.Fprintf(tw, "(%s)\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", res.Scenario.Letter,
+			seconds(res.Elapsed), seconds(res.FirstRecord), after, bcpu, pcpu, seconds(res.HarnessCPU),
+			perRecord(total, res.Records), bper, perReq, rss, res.Duplicates, committed, exit)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -258,6 +280,107 @@ func (r *Report) WriteTable(w io.Writer) error {
 }
 
 func label(s Scenario) string { return "(" + s.Letter + ") " + s.Title }
+
+// bridgeLetters lists the scenarios of the run that ran the bridge.
+func (r *Report) bridgeLetters() []string {
+	var out []string
+	for _, res := range r.Results {
+		if res.Bridge != nil {
+			out = append(out, res.Scenario.Letter)
+		}
+	}
+	return out
+}
+
+// comparison is a row of the second table: a bridge scenario against a
+// baseline. The issue's targets come with their verdict; the others are
+// information, for a like-for-like view.
+type comparison struct {
+	letter, of string
+	what       string
+}
+
+// comparisons are the issue's targets (d)/(b) and (f)/(c) next to the same
+// bridge figures against the baselines that do the same job as the bridge:
+// (h) and (c2) send the webhook contract's headers, as the bridge does.
+var comparisons = []comparison{
+	{"d", "b", "bridge (none) vs bare POSTs"},
+	{"d", "h", "bridge (none) vs POSTs with the contract's headers"},
+	{"f", "c", "bridge (partition) vs hand loop"},
+	{"f", "c2", "bridge (partition) vs hand loop with the contract's headers"},
+}
+
+func (r *Report) writeComparisons(out *bytes.Buffer) {
+	var rows []string
+	for _, c := range comparisons {
+		ratio, ok := r.Ratio(c.letter, c.of)
+		if !ok {
+			continue
+		}
+		res, _ := r.Result(c.letter)
+		verdict := "information (not a target)"
+		if t := res.Scenario.Target; t != nil && t.Of == c.of {
+			if ratio >= t.Ratio {
+				verdict = "issue target " + t.String() + ": met"
+			} else {
+				verdict = "issue target " + t.String() + ": MISSED"
+			}
+		}
+		rows = append(rows, fmt.Sprintf("  (%s) / (%s)\t %.2f\t  %s\t %s", c.letter, c.of, ratio, c.what, verdict))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "\nthe bridge against plain and contract-equivalent baselines (the targets stay those of the issue):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		fmt.Fprintln(tw, row)
+	}
+	_ = tw.Flush()
+}
+
+// writePlugin prints (p)'s plugin processes and the cold starts.
+func (r *Report) writePlugin(out *bytes.Buffer) {
+	if res, ok := r.Result("p"); ok && res.Bridge != nil {
+		var rss, cpu []string
+		for _, p := range res.Bridge.Plugins {
+			rss = append(rss, fmt.Sprintf("%.1f", mb(p.PeakRSS)))
+			cpu = append(cpu, seconds(p.CPU))
+		}
+		fmt.Fprintf(out, "\n(p) plugin processes (children of the bridge): %d; peak RSS (VmHWM) each, MB: %s; CPU each: %s\n",
+			len(res.Bridge.Plugins), orNA(strings.Join(rss, ", ")), orNA(strings.Join(cpu, ", ")))
+	}
+	cs := r.ColdStart
+	if cs == nil || len(cs.Cold) == 0 {
+		return
+	}
+	list := func(ds []time.Duration) string {
+		s := make([]string, len(ds))
+		for i, d := range ds {
+			s[i] = ms(d)
+		}
+		return strings.Join(s, ", ")
+	}
+	var rss []string
+	for _, v := range cs.PeakRSS {
+		rss = append(rss, fmt.Sprintf("%.1f", mb(v)))
+	}
+	fmt.Fprintf(out, "plugin cold start (instances.min 0; one record produced -> counted in hookbridge_records_delivered_total, read every %s):\n", cs.Poll)
+	fmt.Fprintf(out, "  cold: median %s of %d (%s)\n", ms(medianDuration(cs.Cold)), len(cs.Cold), list(cs.Cold))
+	fmt.Fprintf(out, "  warm, the next record on the same process: median %s (%s)\n", ms(medianDuration(cs.Warm)), list(cs.Warm))
+	fmt.Fprintf(out, "  peak RSS (VmHWM) of each cold-started process after its two records, MB: %s\n", strings.Join(rss, ", "))
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1e3) }
 
 func (r *Report) ratioCell(res Result, of string) string {
 	if ratio, ok := r.Ratio(res.Scenario.Letter, of); ok {

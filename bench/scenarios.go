@@ -24,11 +24,13 @@ const retryWait = 50 * time.Millisecond
 // them, nothing else. Its rate is the most any consumer of this broker can do.
 func (e *Env) runConsumeOnly(ctx context.Context) (Result, error) {
 	t := newTally(e.opts.Records)
-	return e.consume(ctx, "a", t, func(_ context.Context, m *sarama.ConsumerMessage) error {
+	r, err := e.consume(ctx, "a", t, func(_ context.Context, m *sarama.ConsumerMessage) error {
 		t.requests.Add(1)
 		t.add(m.Value)
 		return nil
 	})
+	r.Requests = 0 // no requests: the records are counted as they are read
+	return r, err
 }
 
 // runHTTPOnly is (b): Concurrency workers POST the records' values to the
@@ -64,7 +66,8 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 				}
 				var h http.Header
 				if contract {
-					h = e.contractHeader(i)
+					h = contractHeader(e.broker.topic, int32(i%e.opts.Partitions), int64(i/e.opts.Partitions),
+						[]byte(keyOf(i, e.opts.Keys)), time.Now())
 				}
 				if post(wctx, client, e.rcv.url, value(i, e.opts.RecordSize), h) != nil {
 					return
@@ -87,14 +90,28 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 // runHandLoop is (c): what one would write by hand without the bridge. A
 // consumer group whose claim loop (one goroutine per partition) POSTs each
 // record, retries until it is accepted and marks it.
-func (e *Env) runHandLoop(ctx context.Context) (Result, error) {
+func (e *Env) runHandLoop(ctx context.Context) (Result, error) { return e.handLoop(ctx, "c", false) }
+
+// runHandLoopContract is (c2), not in the issue: (c) sending, with every
+// record, the request headers of the webhook contract built by the same
+// function as (h)'s, from the record's real topic, partition, offset, key and
+// timestamp. It does the job the bridge does in (f), by hand.
+func (e *Env) runHandLoopContract(ctx context.Context) (Result, error) {
+	return e.handLoop(ctx, "c2", true)
+}
+
+func (e *Env) handLoop(ctx context.Context, letter string, contract bool) (Result, error) {
 	t := newTally(e.opts.Records)
 	e.rcv.count(t)
 	defer e.rcv.count(nil)
 	client := newHTTPClient(max(e.opts.Concurrency, e.opts.Partitions))
 	defer client.CloseIdleConnections()
-	return e.consume(ctx, "c", t, func(ctx context.Context, m *sarama.ConsumerMessage) error {
-		return post(ctx, client, e.rcv.url, m.Value, nil)
+	return e.consume(ctx, letter, t, func(ctx context.Context, m *sarama.ConsumerMessage) error {
+		var h http.Header
+		if contract {
+			h = contractHeader(m.Topic, m.Partition, m.Offset, m.Key, m.Timestamp)
+		}
+		return post(ctx, client, e.rcv.url, m.Value, h)
 	})
 }
 
@@ -187,12 +204,13 @@ func newHTTPClient(conns int) *http.Client {
 	}}
 }
 
-// contractHeader returns the headers the bridge sends with record i
-// (without a signature: the bench routes have no signing secret).
-func (e *Env) contractHeader(i int) http.Header {
-	topic := e.broker.topic
-	p := strconv.Itoa(i % e.opts.Partitions)
-	off := strconv.Itoa(i / e.opts.Partitions)
+// contractHeader returns the headers the bridge sends with one record (DESIGN.md
+// section 5), without a signature (the bench routes have no signing secret).
+// (h) calls it with made-up coordinates for record i, (c2) with the consumed
+// record's own.
+func contractHeader(topic string, partition int32, offset int64, key []byte, ts time.Time) http.Header {
+	p := strconv.Itoa(int(partition))
+	off := strconv.FormatInt(offset, 10)
 	id := topic + "-" + p + "-" + off
 	h := make(http.Header, 16)
 	h.Set("User-Agent", "hookbridge/bench")
@@ -202,12 +220,14 @@ func (e *Env) contractHeader(i int) http.Header {
 	h.Set("kafka-topic", topic)
 	h.Set("kafka-partition", p)
 	h.Set("kafka-offset", off)
-	h.Set("kafka-key", keyOf(i, e.opts.Keys))
+	if key != nil {
+		h.Set("kafka-key", string(key))
+	}
 	h.Set("ce-specversion", "1.0")
 	h.Set("ce-id", id)
 	h.Set("ce-source", "/kafka/"+topic)
 	h.Set("ce-type", "dev.hookbridge.kafka.record")
-	h.Set("ce-time", time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set("ce-time", ts.UTC().Format(time.RFC3339Nano))
 	h.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	return h
 }

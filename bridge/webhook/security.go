@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
@@ -57,7 +59,10 @@ func newSecurity(cfg config.Webhook) (*security, []error) {
 			s.proxy = http.ProxyURL(pu)
 		}
 	case cfg.UseEnvProxy:
-		s.proxy = http.ProxyFromEnvironment
+		// The environment as it is when the target is built (net/http's
+		// ProxyFromEnvironment would keep the first value it ever read).
+		proxyFor := httpproxy.FromEnvironment().ProxyFunc()
+		s.proxy = func(r *http.Request) (*url.URL, error) { return proxyFor(r.URL) }
 	}
 
 	if cfg.DenyPrivateNetworks {

@@ -2,7 +2,7 @@
 // of figures, their ratios to the read and HTTP limits, and the targets. See
 // bench/README.md.
 //
-//	go run ./bench/cmd/drain -n 200000 [-kafka 127.0.0.1:9092] [-concurrency 64] [-only a,b,d]
+//	go run ./bench/cmd/drain -n 200000 [-runs 3] [-kafka 127.0.0.1:9092] [-concurrency 64] [-only a,b,d,g,p]
 //
 // It exits 0 when every scenario ran, whether or not the targets were met
 // (missed ones are marked MISSED), 1 on an error and 2 on bad usage.
@@ -34,13 +34,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o bench.Options
 	fs.IntVar(&o.Records, "n", bench.DefaultRecords, "records to pre-load and drain in every scenario")
 	kafka := fs.String("kafka", "", "bootstrap addresses of a real Kafka cluster, comma separated (default: in-process kfake)")
-	fs.IntVar(&o.Concurrency, "concurrency", bench.DefaultConcurrency, "requests in flight for (b) and route concurrency for (d)-(f)")
-	only := fs.String("only", "", "scenarios to run, a comma separated list of letters a-f and h (default: all)")
+	fs.IntVar(&o.Concurrency, "concurrency", bench.DefaultConcurrency, "requests in flight for (b), (h) and route concurrency for (d)-(f), (p)")
+	fs.IntVar(&o.BatchMessages, "batch", bench.DefaultBatchMessages, "batch.max_messages of (g) and (g2)")
+	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", bench.DefaultBatchConcurrency, "route concurrency of (g) and (g2)")
+	fs.IntVar(&o.PluginConcurrency, "plugin-concurrency", bench.DefaultPluginConcurrency, "concurrency_per_instance of the plugin in (p)")
+	fs.IntVar(&o.PluginInstances, "plugin-instances", bench.DefaultPluginInstances, "instances.max of the plugin in (p)")
+	coldStarts := fs.Int("coldstarts", bench.DefaultColdStarts, "plugin cold starts to time after the rounds when (p) runs; 0: none")
+	fs.StringVar(&o.Plugin, "plugin", "", "a built examples/plugin-go binary (default: go build "+bench.PluginPackage+")")
+	only := fs.String("only", "", "scenarios to run, a comma separated list of a, b, h, c, c2, d, e, f, g, g2, p (default: all)")
 	fs.IntVar(&o.RecordSize, "size", bench.DefaultRecordSize, "record value size in bytes")
 	fs.IntVar(&o.Partitions, "partitions", bench.DefaultPartitions, "partitions of the topic")
 	fs.IntVar(&o.Keys, "keys", bench.DefaultKeys, "distinct record keys")
 	fs.StringVar(&o.Bridge, "bridge", "", "a built hookbridge binary (default: go build "+bench.BridgePackage+")")
-	fs.IntVar(&o.Runs, "runs", 1, "drain this many times per scenario, in rounds, and report the median run")
+	fs.IntVar(&o.Runs, "runs", bench.DefaultRuns, "drain this many times per scenario, in rounds, and report the median run")
 	fs.StringVar(&o.BridgeConfig, "bridge-config", "", "YAML appended to the bridge's config, e.g. 'telemetry: {sample_ratio: 0}'")
 	fs.StringVar(&o.PerfDir, "perf", "", "record a perf CPU profile of each bridge run into this directory")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
@@ -49,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *kafka != "" {
 		o.Brokers = strings.Split(*kafka, ",")
+	}
+	o.ColdStarts = *coldStarts
+	if o.ColdStarts <= 0 {
+		o.ColdStarts = -1 // none; 0 would mean the default
 	}
 	if !*quiet {
 		o.Log = stderr
