@@ -91,6 +91,7 @@ type Pool struct {
 	mu        sync.Mutex
 	instances []*instance
 	starting  int
+	waiting   int // callers in acquire that found no free slot
 	inflight  int
 	changed   chan struct{} // closed (and replaced) when a slot or an instance may have freed up
 	failures  int           // consecutive crashes and failed starts, for the backoff
@@ -309,26 +310,41 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 		changed := p.changed
 		var backoff time.Duration
 		var started <-chan error
-		if len(p.instances)+p.starting < p.cfg.Instances.Max {
+		// Start a process only for callers that the processes already
+		// starting will not serve: a burst of calls starts as many
+		// processes as it needs, not one per call.
+		p.waiting++
+		needed := p.waiting > p.starting*max(p.cfg.ConcurrencyPerInstance, 1)
+		if needed && len(p.instances)+p.starting < p.cfg.Instances.Max {
 			if backoff = time.Until(p.notBefore); backoff <= 0 {
 				started = p.startLocked(true)
 			}
 		}
 		p.mu.Unlock()
-		if started != nil {
-			select {
-			case err := <-started:
-				if err != nil {
-					return nil, &target.Error{Kind: target.Retryable, Err: err}
-				}
-			case <-ctx.Done():
-				return nil, p.ctxError(ctx) // the process still joins the pool
-			}
-			continue
-		}
-		if err := p.wait(ctx, changed, backoff); err != nil {
+		err := p.await(ctx, started, changed, backoff)
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err != nil {
 			return nil, err
 		}
+	}
+}
+
+// await waits for the process a caller started (started not nil), or else
+// for the pool to change or the backoff to pass.
+func (p *Pool) await(ctx context.Context, started <-chan error, changed <-chan struct{}, backoff time.Duration) error {
+	if started == nil {
+		return p.wait(ctx, changed, backoff)
+	}
+	select {
+	case err := <-started:
+		if err != nil {
+			return &target.Error{Kind: target.Retryable, Err: err}
+		}
+		return nil
+	case <-ctx.Done():
+		return p.ctxError(ctx) // the process still joins the pool
 	}
 }
 
