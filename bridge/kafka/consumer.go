@@ -494,19 +494,29 @@ func (c *Consumer) work(stop <-chan struct{}) {
 	for {
 		select {
 		case t := <-c.ready:
-			if !t.p.step(t.l) {
-				t.p.wg.Done()
-				continue
-			}
-			select {
-			case c.ready <- t:
-			default: // cannot happen while the budget bounds the queue
-				go func() { c.ready <- t }()
-			}
+			c.runLane(t)
 		case <-stop:
 			return
 		}
 	}
+}
+
+// runLane steps a lane while it has records. It keeps the lane as long as no
+// other lane waits for a worker (no hand-off, so an ordered lane's next
+// record starts at once) and otherwise queues it behind the waiting ones.
+func (c *Consumer) runLane(t laneTask) {
+	for t.p.step(t.l) {
+		if len(c.ready) == 0 {
+			continue
+		}
+		select {
+		case c.ready <- t:
+		default: // cannot happen while the budget bounds the queue
+			go func() { c.ready <- t }()
+		}
+		return
+	}
+	t.p.wg.Done()
 }
 
 // step delivers the head record of l and reports whether l should run again.
