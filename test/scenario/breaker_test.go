@@ -53,8 +53,8 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 	)
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 1)
 	var mu sync.Mutex
 	var downSince time.Time
 	rcv := newReceiver(t, func(d delivery, n int) int {
@@ -84,7 +84,7 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 	waitFor(t, 30*time.Second, "partitions to resume", func() bool {
 		return metricSum(t, admin, "hookbridge_partitions_paused") == 0
 	})
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	checkDelivered(t, rcv, recs)
@@ -114,8 +114,8 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq := topicName(t, "in"), topicName(t, "dlq")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 1)
 	var up atomic.Bool
 	down := newReceiver(t, func(d delivery, n int) int {
 		if up.Load() {
@@ -140,7 +140,7 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	}
 	up.Store(true)
 	waitFor(t, 2*time.Minute, "the broken route to catch up", func() bool { return down.uniqueAccepted() >= len(recs) })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	checkDelivered(t, ok, recs)
@@ -155,8 +155,8 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 func TestFlappingReceiver(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 1)
 	start := time.Now()
 	rcv := newReceiver(t, func(d delivery, n int) int {
 		el := time.Since(start)
@@ -174,7 +174,7 @@ func TestFlappingReceiver(t *testing.T) {
 		time.Sleep(time.Until(start.Add(time.Duration(i/100+1) * time.Second)))
 	}
 	waitFor(t, 2*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	checkDelivered(t, rcv, recs)
@@ -207,31 +207,31 @@ func TestFlappingReceiver(t *testing.T) {
 func TestGoneDisablesRoute(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 1)
 	gone := newReceiver(t, func(d delivery, n int) int { return 410 })
 	admin := freePort(t)
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: gone.url()}), admin)
 	recs := keyed(500, 20)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "/readyz to report the disabled route", func() bool {
-		err := p.ready()
+		err := p.Ready()
 		return err != nil && strings.Contains(err.Error(), "route scenario disabled")
 	})
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if n := len(b.readAll(t, dlq)); n != 0 {
 		t.Fatalf("%d records dead-lettered after 410, want 0", n)
 	}
-	if !strings.Contains(p.log.String(), "route disabled") {
+	if !strings.Contains(p.Log(), "route disabled") {
 		t.Fatal("no error log names the disabled route")
 	}
 
 	fixed := newReceiver(t, nil)
 	p2 := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: fixed.url()}), admin)
 	waitFor(t, time.Minute, "all deliveries after the fix", func() bool { return fixed.uniqueAccepted() >= len(recs) })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	checkDelivered(t, fixed, recs)
@@ -287,7 +287,7 @@ func newBatchReceiver(t *testing.T, failFirst func(rec) bool) *batchReceiver {
 func TestBatchModePartialFailures(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	rcv := newBatchReceiver(t, func(r rec) bool { return r.Seq%7 == 3 })
 	admin := freePort(t)
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.srv.URL, Concurrency: 64,
@@ -299,7 +299,7 @@ func TestBatchModePartialFailures(t *testing.T) {
 		defer rcv.mu.Unlock()
 		return len(rcv.accepted) >= len(recs)
 	})
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	rcv.mu.Lock()
@@ -345,7 +345,7 @@ func TestRateLimit(t *testing.T) {
 	const limit = 20
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	var mu sync.Mutex
 	var at []time.Time
 	rcv := newReceiver(t, func(d delivery, n int) int {
@@ -361,7 +361,7 @@ func TestRateLimit(t *testing.T) {
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	waited := metricSum(t, admin, "hookbridge_ratelimit_waits_total")
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	checkDelivered(t, rcv, recs)

@@ -1,28 +1,21 @@
 package scenario
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
+
 	"github.com/IBM/sarama"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 var bridgeBin string
@@ -33,11 +26,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bridgeBin = filepath.Join(dir, "hookbridge")
-	build := exec.Command("go", "build", "-o", bridgeBin, "github.com/hookbridge/hookbridge/cmd/hookbridge")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hookbridge:", err)
+	if bridgeBin, err = testkit.BuildBridge(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -45,69 +35,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// waitFor polls cond until it holds, failing the test after limit. The limit
-// only bounds a hang; no assertion depends on how long anything took.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// The suite's small helpers are testkit's.
+var (
+	waitFor   = testkit.WaitFor
+	freePort  = testkit.FreePort
+	topicName = testkit.TopicName
+)
 
 // ---- broker ----------------------------------------------------------------
 
-type broker struct {
-	addrs []string
-	real  bool
-}
+// broker is testkit's broker with what the scenarios need on top:
+// deleting topics, producing sequenced records, reading committed offsets
+// and whole topics.
+type broker struct{ *testkit.Broker }
 
-func newBroker(t *testing.T) *broker {
-	t.Helper()
-	if addr := os.Getenv("HOOKBRIDGE_TEST_KAFKA"); addr != "" {
-		return &broker{addrs: strings.Split(addr, ","), real: true}
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return &broker{addrs: c.ListenAddrs()}
-}
-
-var nameClean = regexp.MustCompile(`[^A-Za-z0-9]+`)
-
-// topicName returns a name unique to this test run, so a real broker can be
-// shared by every test.
-func topicName(t *testing.T, suffix string) string {
-	return fmt.Sprintf("%s-%s-%d", strings.ToLower(nameClean.ReplaceAllString(t.Name(), "-")), suffix, rand.IntN(1e6))
-}
+func newBroker(t *testing.T) *broker { return &broker{testkit.NewBroker(t)} }
 
 func (b *broker) admin(t *testing.T) sarama.ClusterAdmin {
 	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
-	a, err := sarama.NewClusterAdmin(b.addrs, cfg)
+	a, err := sarama.NewClusterAdmin(b.Addrs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
-}
-
-func (b *broker) createTopic(t *testing.T, name string, partitions int32) {
-	t.Helper()
-	a := b.admin(t)
-	defer a.Close()
-	if err := a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	waitFor(t, 30*time.Second, "topic "+name+" to appear", func() bool {
-		md, err := a.DescribeTopics([]string{name})
-		return err == nil && len(md) == 1 && md[0].Err == sarama.ErrNoError && len(md[0].Partitions) == int(partitions)
-	})
 }
 
 func (b *broker) deleteTopic(t *testing.T, name string) {
@@ -139,7 +91,7 @@ func (b *broker) produce(t *testing.T, topic string, recs []rec) []sarampm {
 	cfg.Producer.Flush.Messages = 500
 	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 	cfg.Net.MaxOpenRequests = 1 // keep per-partition order across retries
-	p, err := sarama.NewAsyncProducer(b.addrs, cfg)
+	p, err := sarama.NewAsyncProducer(b.Addrs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +146,7 @@ func (b *broker) readAll(t *testing.T, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
-	client, err := sarama.NewClient(b.addrs, cfg)
+	client, err := sarama.NewClient(b.Addrs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,48 +309,12 @@ func checkDelivered(t *testing.T, r *receiver, want []rec) (duplicates int) {
 
 // ---- bridge process --------------------------------------------------------
 
-type bridgeProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	admin string
-	log   *lockedBuffer
-	done  chan struct{}
-	code  int
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // routeSpec is what a scenario varies in the config.
 type routeSpec struct {
 	Name, Topic, DLQ, Group, URL, Ordering string
 	Concurrency, MaxAttempts               int
 	Webhook                                string // extra YAML under target.webhook (8 spaces)
 	Extra                                  string // extra YAML under the route (4 spaces)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func (b *broker) config(t *testing.T, admin string, r routeSpec) string {
@@ -409,7 +325,7 @@ func (b *broker) config(t *testing.T, admin string, r routeSpec) string {
 // configRoutes writes a config with one route per spec and returns its path.
 func (b *broker) configRoutes(t *testing.T, admin string, specs ...routeSpec) string {
 	t.Helper()
-	brokers, _ := json.Marshal(b.addrs)
+	brokers, _ := json.Marshal(b.Addrs)
 	cfg := fmt.Sprintf(`kafka:
   brokers: %s
   session_timeout: 6s
@@ -460,84 +376,7 @@ routes:
 }
 
 // startBridge runs `hookbridge run -c cfgPath` and waits until /readyz is ok.
-func startBridge(t *testing.T, cfgPath, admin string) *bridgeProc {
+func startBridge(t *testing.T, cfgPath, admin string) *testkit.Bridge {
 	t.Helper()
-	p := &bridgeProc{t: t, admin: admin, log: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bridgeBin, "run", "-c", cfgPath)
-	p.cmd.Stdout = p.log
-	p.cmd.Stderr = p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("hookbridge log (%s):\n%s", cfgPath, tail(p.log.String(), 60))
-		}
-	})
-	waitFor(t, 60*time.Second, "hookbridge to be ready", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("hookbridge exited with %d:\n%s", p.code, p.log.String())
-		default:
-		}
-		return p.ready() == nil
-	})
-	return p
+	return testkit.StartBridge(t, bridgeBin, cfgPath, admin)
 }
-
-func (p *bridgeProc) ready() error {
-	resp, err := http.Get("http://" + p.admin + "/readyz")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%d %s", resp.StatusCode, body)
-	}
-	return nil
-}
-
-// stop sends SIGTERM and returns the exit code.
-func (p *bridgeProc) stop() int {
-	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	return p.wait()
-}
-
-// kill sends SIGKILL (kill -9).
-func (p *bridgeProc) kill() {
-	_ = p.cmd.Process.Kill()
-	p.wait()
-}
-
-func (p *bridgeProc) wait() int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("hookbridge did not exit:\n%s", tail(p.log.String(), 40))
-	}
-	return p.code
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
-}
-
-var _ = context.Background

@@ -14,7 +14,7 @@ import (
 func TestSighupReload(t *testing.T) {
 	b := newBroker(t)
 	topic := topicName(t, "in")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	first, second, added := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
 	g1, g2 := topicName(t, "g1"), topicName(t, "g2")
 	admin := freePort(t)
@@ -29,11 +29,11 @@ func TestSighupReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte("routes:\n  - name: moving\n    concurrency: -1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	_ = p.Signal(syscall.SIGHUP)
 	waitFor(t, 30*time.Second, "the rejection to be logged", func() bool {
-		return strings.Contains(p.log.String(), "reload rejected")
+		return strings.Contains(p.Log(), "reload rejected")
 	})
-	if err := p.ready(); err != nil {
+	if err := p.Ready(); err != nil {
 		t.Fatalf("not ready after a rejected reload: %v", err)
 	}
 
@@ -48,14 +48,14 @@ func TestSighupReload(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	_ = p.Signal(syscall.SIGHUP)
 	waitFor(t, 30*time.Second, "the reload", func() bool {
-		return strings.Contains(p.log.String(), "configuration reloaded")
+		return strings.Contains(p.Log(), "configuration reloaded")
 	})
 	b.produce(t, topic, recs[1000:])
 	waitFor(t, time.Minute, "the moved route's deliveries", func() bool { return second.uniqueAccepted() >= 1000 })
 	waitFor(t, time.Minute, "the added route's deliveries", func() bool { return added.uniqueAccepted() >= len(recs) })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if n := first.uniqueAccepted(); n != 1000 {

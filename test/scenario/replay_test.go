@@ -27,8 +27,8 @@ func replayCmd(t *testing.T, cfg string, args ...string) string {
 func TestDeadLetterReplay(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 3)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 3)
+	b.CreateTopic(t, dlq, 1)
 	fixed := false
 	var rcvMu = make(chan struct{}, 1)
 	rcvMu <- struct{}{}
@@ -56,7 +56,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	waitFor(t, time.Minute, "298 deliveries", func() bool { return rcv.uniqueAccepted() >= 298 })
 	waitFor(t, time.Minute, "2 dead letters", func() bool { return len(b.readAll(t, dlq)) == 2 })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	replayGroup := group + ".replay"
@@ -116,7 +116,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	b.produce(t, topic, []rec{{Key: "k0", Seq: 100, Tag: "forever"}})
 	p2 := startBridge(t, cfg, admin)
 	waitFor(t, time.Minute, "the third dead letter", func() bool { return len(b.readAll(t, dlq)) == 3 })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	out = replayCmd(t, cfg)

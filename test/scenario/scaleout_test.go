@@ -3,6 +3,8 @@ package scenario
 import (
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
 )
 
 // Scale-out: three bridges share one group over 12 partitions. Mid-stream one
@@ -14,14 +16,14 @@ import (
 func TestScaleOutKillJoinStop(t *testing.T) {
 	b := newBroker(t)
 	n := 20000
-	if b.real {
+	if b.Real {
 		n = 100000
 	}
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 12)
+	b.CreateTopic(t, topic, 12)
 	rcv := newReceiver(t, func(d delivery, i int) int { time.Sleep(200 * time.Microsecond); return 200 })
 	spec := routeSpec{Topic: topic, Group: group, URL: rcv.url(), Concurrency: 16}
-	start := func() *bridgeProc {
+	start := func() *testkit.Bridge {
 		admin := freePort(t)
 		return startBridge(t, b.config(t, admin, spec), admin)
 	}
@@ -31,19 +33,19 @@ func TestScaleOutKillJoinStop(t *testing.T) {
 	produced := b.produce(t, topic, recs) // the bridges consume while it runs
 
 	waitFor(t, 3*time.Minute, "a quarter delivered", func() bool { return rcv.uniqueAccepted() >= n/4 })
-	p1.kill()
+	p1.Kill()
 	t.Logf("SIGKILL of instance 1 after %d delivered", rcv.uniqueAccepted())
 	waitFor(t, 3*time.Minute, "half delivered", func() bool { return rcv.uniqueAccepted() >= n/2 })
 	p4 := start()
 	t.Logf("instance 4 joined after %d delivered", rcv.uniqueAccepted())
 	waitFor(t, 3*time.Minute, "three quarters delivered", func() bool { return rcv.uniqueAccepted() >= 3*n/4 })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("instance 2 exit code %d after SIGTERM", code)
 	}
 	t.Logf("SIGTERM of instance 2 after %d delivered", rcv.uniqueAccepted())
 	waitFor(t, 5*time.Minute, "every record", func() bool { return rcv.uniqueAccepted() >= n })
-	for i, p := range []*bridgeProc{p3, p4} {
-		if code := p.stop(); code != 0 {
+	for i, p := range []*testkit.Bridge{p3, p4} {
+		if code := p.Stop(); code != 0 {
 			t.Fatalf("instance %d exit code %d", i+3, code)
 		}
 	}

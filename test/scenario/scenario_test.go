@@ -14,7 +14,7 @@ import (
 func TestHappyPathKeyedRecords(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, nil)
 	admin := freePort(t)
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
@@ -25,10 +25,10 @@ func TestHappyPathKeyedRecords(t *testing.T) {
 	// Once drained, the lag gauge of every partition comes back to 0 (the
 	// commit follows within a second).
 	waitFor(t, time.Minute, "consumer lag 0 at /metrics", func() bool {
-		return metricSum(t, p.admin, "hookbridge_records_delivered_total") >= float64(len(recs)) &&
-			metricSum(t, p.admin, "hookbridge_consumer_lag") == 0
+		return metricSum(t, p.Admin(), "hookbridge_records_delivered_total") >= float64(len(recs)) &&
+			metricSum(t, p.Admin(), "hookbridge_consumer_lag") == 0
 	})
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
 	if dup := checkDelivered(t, rcv, recs); dup != 0 {
@@ -57,7 +57,7 @@ func assertCommittedToEnd(t *testing.T, b *broker, group, topic string, produced
 func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, nil)
 	admin := freePort(t)
 	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
@@ -66,12 +66,12 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	recs := keyed(10000, 100)
 	produced := b.produce(t, topic, recs)
 	waitFor(t, 2*time.Minute, "some deliveries", func() bool { return rcv.uniqueAccepted() >= 2000 })
-	p.kill()
+	p.Kill()
 	before := rcv.uniqueAccepted()
 
 	p2 := startBridge(t, cfg, admin)
 	waitFor(t, 3*time.Minute, "all deliveries after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	dup := checkDelivered(t, rcv, recs)
@@ -83,7 +83,7 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	// A slow receiver keeps records in flight when SIGTERM arrives.
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
 	admin := freePort(t)
@@ -93,12 +93,12 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	recs := keyed(5000, 50)
 	b.produce(t, topic, recs)
 	waitFor(t, 2*time.Minute, "some deliveries", func() bool { return rcv.uniqueAccepted() >= 1000 })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	p2 := startBridge(t, cfg, admin)
 	waitFor(t, 3*time.Minute, "all deliveries after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if dup := checkDelivered(t, rcv, recs); dup != 0 {
@@ -111,8 +111,8 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 func TestPoisonRecordDeadLetteredOnce(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 3)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 3)
 	rcv := newReceiver(t, func(d delivery, n int) int {
 		if d.Rec.Tag == "poison" {
 			return 400
@@ -127,7 +127,7 @@ func TestPoisonRecordDeadLetteredOnce(t *testing.T) {
 	produced := b.produce(t, topic, recs)
 	waitFor(t, 2*time.Minute, "999 deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs)-1 })
 	waitFor(t, time.Minute, "the dead-letter record", func() bool { return len(b.readAll(t, dlq)) >= 1 })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	msgs := b.readAll(t, dlq)
@@ -182,8 +182,8 @@ func TestPoisonRecordDeadLetteredOnce(t *testing.T) {
 func TestRandom5xxKeepsPerKeyOrder(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 6)
+	b.CreateTopic(t, dlq, 1)
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
 	rcv := newReceiver(t, func(d delivery, n int) int {
@@ -200,7 +200,7 @@ func TestRandom5xxKeepsPerKeyOrder(t *testing.T) {
 	recs := keyed(5000, 100)
 	b.produce(t, topic, recs)
 	waitFor(t, 3*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if dup := checkDelivered(t, rcv, recs); dup != 0 {
@@ -232,7 +232,7 @@ func TestRandom5xxKeepsPerKeyOrder(t *testing.T) {
 func TestTwoInstancesOneStoppedMidStream(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
-	b.createTopic(t, topic, 6)
+	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(time.Millisecond); return 200 })
 	a1, a2 := freePort(t), freePort(t)
 	spec := routeSpec{Topic: topic, Group: group, URL: rcv.url()}
@@ -242,11 +242,11 @@ func TestTwoInstancesOneStoppedMidStream(t *testing.T) {
 	recs := keyed(10000, 100)
 	produced := b.produce(t, topic, recs)
 	waitFor(t, 2*time.Minute, "some deliveries", func() bool { return rcv.uniqueAccepted() >= 2000 })
-	if code := p1.stop(); code != 0 {
+	if code := p1.Stop(); code != 0 {
 		t.Fatalf("first instance exit code %d", code)
 	}
 	waitFor(t, 3*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("second instance exit code %d", code)
 	}
 	dup := checkDelivered(t, rcv, recs)
@@ -260,8 +260,8 @@ func TestTwoInstancesOneStoppedMidStream(t *testing.T) {
 func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.createTopic(t, topic, 1)
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, topic, 1)
+	b.CreateTopic(t, dlq, 1)
 	rcv := newReceiver(t, func(d delivery, n int) int {
 		if d.Rec.Tag == "poison" {
 			return 422
@@ -276,25 +276,25 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 	recs := keyed(200, 10)
 	recs[50].Tag = "poison" // offset 50 of the single partition
 	b.produce(t, topic, recs)
-	waitFor(t, time.Minute, "/readyz to report the stuck partition", func() bool { return p.ready() != nil })
+	waitFor(t, time.Minute, "/readyz to report the stuck partition", func() bool { return p.Ready() != nil })
 	if got := rcv.uniqueAccepted(); got < 50 {
 		t.Fatalf("only %d records before the poison one were delivered", got)
 	}
-	if code := p.stop(); code != 0 {
+	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if got := b.committed(t, group, topic, 1)[0]; got != 50 {
 		t.Fatalf("committed offset %d; want 50, the stuck record's offset", got)
 	}
 
-	b.createTopic(t, dlq, 1)
+	b.CreateTopic(t, dlq, 1)
 	p2 := startBridge(t, cfg, admin)
 	waitFor(t, time.Minute, "the dead-letter record", func() bool { return len(b.readAll(t, dlq)) == 1 })
 	waitFor(t, time.Minute, "the other records", func() bool { return rcv.uniqueAccepted() >= len(recs)-1 })
 	waitFor(t, time.Minute, "commit to the end", func() bool {
 		return b.committed(t, group, topic, 1)[0] == int64(len(recs))
 	})
-	if code := p2.stop(); code != 0 {
+	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	if msgs := b.readAll(t, dlq); len(msgs) != 1 || string(msgs[0].Value) != fmt.Sprintf(`{"key":"k0","seq":5,"tag":"poison"}`) {

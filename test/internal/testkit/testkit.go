@@ -308,6 +308,12 @@ func (p *Bridge) Kill() {
 	p.wait()
 }
 
+// Admin is the address of the bridge's admin endpoint.
+func (p *Bridge) Admin() string { return p.admin }
+
+// Signal sends sig to the process (SIGHUP, say).
+func (p *Bridge) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Log returns what the process wrote so far.
 func (p *Bridge) Log() string { return p.log.String() }
 
