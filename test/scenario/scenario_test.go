@@ -58,14 +58,25 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
-	rcv := newReceiver(t, nil)
+	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
 	admin := freePort(t)
 	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(10000, 100)
 	produced := b.produce(t, topic, recs)
-	waitFor(t, 2*time.Minute, "some deliveries", func() bool { return rcv.uniqueAccepted() >= 2000 })
+	// Kill once something was committed, so the restart resumes from a
+	// commit rather than from the beginning.
+	waitFor(t, 2*time.Minute, "some deliveries and a commit", func() bool {
+		if rcv.uniqueAccepted() < 2000 {
+			return false
+		}
+		var sum int64
+		for _, off := range b.committed(t, group, topic, 6) {
+			sum += max(off, 0)
+		}
+		return sum > 0
+	})
 	p.Kill()
 	before := rcv.uniqueAccepted()
 
