@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -34,11 +33,7 @@ func targetName(r config.Route) string {
 	if r.Target.Webhook == nil {
 		return "plugin:" + r.Target.Plugin
 	}
-	u, err := url.Parse(r.Target.Webhook.URL)
-	if err != nil {
-		return "webhook"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	return config.SafeURL(r.Target.Webhook.URL, "webhook")
 }
 
 // get returns the shared state of r's target, creating it from r's settings

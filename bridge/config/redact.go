@@ -155,3 +155,14 @@ func clonePtr[T any](p *T) *T {
 	v := *p
 	return &v
 }
+
+// SafeURL renders a URL for messages, logs and metric labels: scheme, host
+// and path only, without user info, query or fragment, which may hold
+// secrets. An unparsable URL gives fallback.
+func SafeURL(raw, fallback string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fallback
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}

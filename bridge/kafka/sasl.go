@@ -135,10 +135,10 @@ func (p *tokenProvider) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := p.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, p.client))
 	if err != nil {
-		return nil, fmt.Errorf("kafka: oauthbearer token from %s: %w", safeURL(p.grant.TokenURL), tokenError(err))
+		return nil, fmt.Errorf("kafka: oauthbearer token from %s: %w", config.SafeURL(p.grant.TokenURL, "the token URL"), tokenError(err))
 	}
 	if tok.AccessToken == "" {
-		return nil, fmt.Errorf("kafka: oauthbearer token from %s: no access_token in the answer", safeURL(p.grant.TokenURL))
+		return nil, fmt.Errorf("kafka: oauthbearer token from %s: no access_token in the answer", config.SafeURL(p.grant.TokenURL, "the token URL"))
 	}
 	return tok, nil
 }
@@ -171,15 +171,6 @@ func tokenError(err error) error {
 		}
 	}
 	return errors.New(msg)
-}
-
-// safeURL drops the user info and query of a URL, which may hold secrets.
-func safeURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "the token URL"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // saslFailure rewrites an authentication failure from sarama into one clear

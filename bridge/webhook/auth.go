@@ -202,10 +202,10 @@ func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	}
 	tok, err := o.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
 	if err != nil {
-		return "", fmt.Errorf("oauth2 token from %s: %w", safeURL(o.grant.TokenURL), tokenError(err))
+		return "", fmt.Errorf("oauth2 token from %s: %w", config.SafeURL(o.grant.TokenURL, "the token URL"), tokenError(err))
 	}
 	if tok.AccessToken == "" || !validHeaderValue(tok.AccessToken) {
-		return "", fmt.Errorf("oauth2 token from %s: no usable access_token in the answer", safeURL(o.grant.TokenURL))
+		return "", fmt.Errorf("oauth2 token from %s: no usable access_token in the answer", config.SafeURL(o.grant.TokenURL, "the token URL"))
 	}
 	v := tok.Type() + " " + tok.AccessToken
 	o.mu.Lock()
@@ -252,15 +252,6 @@ func tokenError(err error) error {
 		}
 	}
 	return errors.New(msg)
-}
-
-// safeURL is a URL without user info or query, for messages.
-func safeURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "the token URL"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // authTransport sets the Authorization header of every request and, when the
