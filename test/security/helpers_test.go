@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
 )
 
 var bridgeBin string
@@ -29,11 +31,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bridgeBin = filepath.Join(dir, "hookbridge")
-	build := exec.Command("go", "build", "-o", bridgeBin, "github.com/hookbridge/hookbridge/cmd/hookbridge")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hookbridge:", err)
+	if bridgeBin, err = testkit.BuildBridge(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -41,18 +40,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// waitFor polls cond until it holds, failing the test after limit. The limit
-// only bounds a hang; no assertion depends on how long anything took.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitFor is testkit's: the limit only bounds a hang.
+var waitFor = testkit.WaitFor
 
 // syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
 type syncBuffer struct {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
+
 	"github.com/IBM/sarama"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -39,7 +41,7 @@ func saslEnv(t *testing.T) saslBroker {
 	t.Helper()
 	b := saslBroker{addr: os.Getenv(envSASL), ca: os.Getenv(envCA), user: os.Getenv(envSASLUser), password: os.Getenv(envSASLPassword)}
 	if b.addr == "" || b.ca == "" {
-		e2eSkipf(t, "needs a Kafka SASL_SSL listener: set %s (e.g. 127.0.0.1:9094) and %s (its CA, PEM); "+
+		testkit.E2ESkipf(t, "needs a Kafka SASL_SSL listener: set %s (e.g. 127.0.0.1:9094) and %s (its CA, PEM); "+
 			"KAFKA_SASL_SSL=1 test/kafka/start.sh starts one, and test/e2e.sh sets both", envSASL, envCA)
 	}
 	if _, err := os.Stat(b.ca); err != nil {
@@ -253,15 +255,4 @@ func secretLine(t *testing.T) string {
 		key[i] = byte(rand.IntN(256))
 	}
 	return signing.SecretPrefix + base64.StdEncoding.EncodeToString(key) + "\n"
-}
-
-// e2eSkipf skips a test whose services are not configured, except in the
-// end-to-end tier (HOOKBRIDGE_E2E=1, set by test/e2e.sh), where a missing
-// service is a failure: that tier must never pass by skipping.
-func e2eSkipf(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("HOOKBRIDGE_E2E") == "1" {
-		t.Fatalf("HOOKBRIDGE_E2E=1 but: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
+
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -61,11 +63,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bridgeBin = filepath.Join(dir, "hookbridge")
-	build := exec.Command("go", "build", "-o", bridgeBin, "github.com/hookbridge/hookbridge/cmd/hookbridge")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hookbridge:", err)
+	if bridgeBin, err = testkit.BuildBridge(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -79,7 +78,7 @@ func env(t *testing.T) (query, otlp string, brokers []string) {
 	t.Helper()
 	query, kafka := os.Getenv(envJaeger), os.Getenv(envKafka)
 	if query == "" || kafka == "" {
-		e2eSkipf(t, "end-to-end trace test: set %s (Jaeger query API, e.g. 127.0.0.1:16686) and %s (Kafka brokers); "+
+		testkit.E2ESkipf(t, "end-to-end trace test: set %s (Jaeger query API, e.g. 127.0.0.1:16686) and %s (Kafka brokers); "+
 			"`make e2e` starts both (test/e2e.sh)", envJaeger, envKafka)
 	}
 	otlp = os.Getenv(envJaegerOTLP)
@@ -93,18 +92,8 @@ func env(t *testing.T) (query, otlp string, brokers []string) {
 	return query, otlp, strings.Split(kafka, ",")
 }
 
-// waitFor polls cond until it holds, failing after limit. The limit only
-// bounds a hang; nothing is asserted about time.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s", what, limit)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
+// waitFor is testkit's: the limit only bounds a hang.
+var waitFor = testkit.WaitFor
 
 // tracerProvider exports the spans of one test participant to Jaeger.
 func tracerProvider(t *testing.T, otlp, service string) *sdktrace.TracerProvider {
@@ -696,15 +685,4 @@ func TestJaegerOneTracePerRecord(t *testing.T) {
 			t.Errorf("dead-letter record traceparent = %q, want [%q]", tps, want)
 		}
 	})
-}
-
-// e2eSkipf skips a test whose services are not configured, except in the
-// end-to-end tier (HOOKBRIDGE_E2E=1, set by test/e2e.sh), where a missing
-// service is a failure: that tier must never pass by skipping.
-func e2eSkipf(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("HOOKBRIDGE_E2E") == "1" {
-		t.Fatalf("HOOKBRIDGE_E2E=1 but: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }
