@@ -5,7 +5,10 @@
 # state dir (nothing of the packages' own services is used or touched).
 #
 # Environment (all optional):
-#   SERVICES_STATE   state dir (data, logs, pid files), default test/services/.state
+#   SERVICES_STATE   state dir (data, logs, pid files), default /tmp/hookbridge-services.<checksum
+#                    of this checkout's path>: outside the checkout, because the servers run as
+#                    the redis and postgres users, who cannot enter a checkout in a private
+#                    (mode 700) directory such as one made by mktemp -d
 #   REDIS_PORT       Redis port on 127.0.0.1, default 6379
 #   POSTGRES_PORT    PostgreSQL port on 127.0.0.1, default 5432
 #   POSTGRES_BIN     PostgreSQL server binaries, default /usr/lib/postgresql/15/bin
@@ -16,7 +19,7 @@ SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 _abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$PWD" "$1" ;; esac; }
 
-SERVICES_STATE="$(_abspath "${SERVICES_STATE:-$SERVICES_DIR/.state}")"
+SERVICES_STATE="$(_abspath "${SERVICES_STATE:-/tmp/hookbridge-services.$(printf '%s' "$SERVICES_DIR" | cksum | cut -d' ' -f1)}")"
 SERVICES_MARKER="$SERVICES_STATE/.hookbridge-services"
 REDIS_PORT="${REDIS_PORT:-6379}"
 REDIS_DIR="$SERVICES_STATE/redis"

@@ -51,6 +51,7 @@ psql="$POSTGRES_BIN/psql"
 [ -x "$psql" ] || psql=psql
 
 mkdir -p "$SERVICES_STATE"
+chmod 755 "$SERVICES_STATE"
 touch "$SERVICES_MARKER"
 timeout="$SERVICES_START_TIMEOUT"
 
