@@ -58,7 +58,7 @@ func Serve(h Handler, opts ...Option) error {
 		}()
 	}
 
-	svc := newService(h, o.logger)
+	svc := newService(h, o.logger, maxBytes)
 	var (
 		mu  sync.Mutex
 		srv *grpc.Server

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // Service returns the gRPC service that Serve registers for h: each call's
@@ -19,15 +20,27 @@ import (
 // reported as a retryable error, so one bad record does not take down the
 // process and every call in flight on it. Serve and package sdktest use
 // Service; call it yourself only to serve h from a gRPC server of your own.
-// Of the options, only WithLogger applies.
+// Of the options, only WithLogger and WithMaxMessageBytes apply; the
+// message limit (default: the bridge's, from the environment, else 4 MiB)
+// is what a streamed call's answer is checked against.
 func Service(h Handler, opts ...Option) handlerpb.HandlerServer {
-	return newService(h, newOptions(opts).logger)
+	o := newOptions(opts)
+	maxBytes := o.maxMessageBytes
+	if maxBytes <= 0 {
+		n, err := protocol.MaxMessageBytesFromEnv(protocol.DefaultMaxMessageBytes)
+		if err != nil {
+			n = protocol.DefaultMaxMessageBytes
+		}
+		maxBytes = n
+	}
+	return newService(h, o.logger, maxBytes)
 }
 
 type service struct {
 	handlerpb.UnimplementedHandlerServer
-	h   Handler
-	log *slog.Logger
+	h        Handler
+	log      *slog.Logger
+	maxBytes int // the message limit: an answer above it is replaced by a permanent error
 
 	mu       sync.Mutex
 	active   int           // calls in flight
@@ -35,8 +48,8 @@ type service struct {
 	idle     chan struct{} // closed once draining and no call is in flight
 }
 
-func newService(h Handler, log *slog.Logger) *service {
-	return &service{h: h, log: log, idle: make(chan struct{})}
+func newService(h Handler, log *slog.Logger, maxBytes int) *service {
+	return &service{h: h, log: log, maxBytes: maxBytes, idle: make(chan struct{})}
 }
 
 // Handle implements the wire service. Handler failures travel in the

@@ -10,10 +10,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 func TestServiceRecoversPanics(t *testing.T) {
-	svc := newService(HandlerFunc(func(context.Context, *Message) (*Result, error) { panic("bad handler") }), slogDiscard())
+	svc := newService(HandlerFunc(func(context.Context, *Message) (*Result, error) { panic("bad handler") }), slogDiscard(), protocol.DefaultMaxMessageBytes)
 	resp, err := svc.Handle(t.Context(), &handlerpb.HandleRequest{Id: "t-0-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestServiceDrainRefusesNewCallsAndWaitsForRunningOnes(t *testing.T) {
 		close(started)
 		<-release
 		return &Result{}, nil
-	}), slogDiscard())
+	}), slogDiscard(), protocol.DefaultMaxMessageBytes)
 	done := make(chan error, 1)
 	go func() {
 		_, err := svc.Handle(t.Context(), &handlerpb.HandleRequest{})

@@ -1,5 +1,11 @@
 package host
 
+import (
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
 // PIDs returns the process ids of the pool's instances, for tests that kill
 // or signal them.
 func (p *Pool) PIDs() []int {
@@ -11,3 +17,6 @@ func (p *Pool) PIDs() []int {
 	}
 	return pids
 }
+
+// RequestSize is the size on the wire of the Handle request of d.
+func RequestSize(d *target.Delivery) int { return proto.Size(requestFromDelivery(d)) }

@@ -20,6 +20,7 @@ import (
 type instance struct {
 	client *plugin.Client
 	rpc    handlerpb.HandlerClient
+	stream *callStream // nil: the plugin does not offer HandleStream
 	pid    int
 
 	inflight int       // calls in flight on it
@@ -31,14 +32,25 @@ type instance struct {
 // exited reports whether the process is gone.
 func (i *instance) exited() bool { return i.client.Exited() }
 
-// handle makes one call on the instance.
+// handle makes one call on the instance: on its stream when it has one,
+// else (or for a request too large for the stream's envelope) as a Handle
+// call of its own.
 func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
+	if i.stream != nil && i.stream.fits(req) {
+		return i.stream.call(ctx, req)
+	}
 	return i.rpc.Handle(ctx, req)
 }
 
-// kill stops the process: go-plugin asks it to shut down, waits up to two
-// seconds, then kills it. It blocks until the process is gone.
-func (i *instance) kill() { i.client.Kill() }
+// kill stops the process: it ends the stream (so that the plugin's server
+// can stop gracefully), then go-plugin asks the process to shut down, waits
+// up to two seconds, and kills it. It blocks until the process is gone.
+func (i *instance) kill() {
+	if i.stream != nil {
+		i.stream.close()
+	}
+	i.client.Kill()
+}
 
 // spawn starts one process of the plugin and connects to it. It is called
 // without the pool's lock held.
@@ -86,6 +98,12 @@ func (p *Pool) spawn() (*instance, error) {
 	inst := &instance{client: client, rpc: rpc, lastUsed: time.Now()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
+	}
+	switch inst.stream, err = openStream(rpc, p.opts.StartTimeout, p.maxBytes); {
+	case errors.Is(err, errNoStream):
+		p.log.Debug("plugin has no HandleStream; making a Handle call per record", "pid", inst.pid)
+	case err != nil:
+		p.log.Warn("plugin's HandleStream failed to open; making a Handle call per record", "pid", inst.pid, "error", err)
 	}
 	return inst, nil
 }

@@ -65,6 +65,7 @@ type Stats struct {
 	Instances int // processes running and in the pool
 	Starting  int // processes being started
 	InFlight  int // calls in flight
+	Streams   int // of the processes, those whose calls go over one HandleStream stream
 
 	Started       uint64 // processes started, in total
 	ColdStarts    uint64 // of those, started because a call found no free slot (scale up, or from zero)
@@ -574,6 +575,11 @@ func (p *Pool) Stats() Stats {
 	s.Instances = len(p.instances)
 	s.Starting = p.starting
 	s.InFlight = p.inflight
+	for _, inst := range p.instances {
+		if inst.stream != nil {
+			s.Streams++
+		}
+	}
 	return s
 }
 

@@ -105,6 +105,147 @@ func (ErrorKind) EnumDescriptor() ([]byte, []int) {
 	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{0}
 }
 
+// StreamRequest is a message from the host on a HandleStream stream: a new
+// call, or the cancellation of one.
+type StreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies the call on this stream; the host never reuses one. Never 0.
+	CallId uint64 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// The call: set when the call starts, absent in a cancellation.
+	Request *HandleRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// Cancels the call call_id.
+	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	// The call's trace context and other per-call metadata, with lower-case
+	// keys as in gRPC metadata ("traceparent", "tracestate").
+	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StreamRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetRequest() *HandleRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+func (x *StreamRequest) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// StreamResponse is a message from the plugin on a HandleStream stream.
+type StreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call answered; 0 only in the plugin's first message (ready).
+	CallId uint64 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// The call's outcome, as Handle returns it.
+	Response *HandleResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	// Set when the plugin did not handle the call and another process should
+	// (the plugin is stopping): the reason, for the host's log. The response
+	// is then ignored.
+	Unavailable   string `protobuf:"bytes,3,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamResponse) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetResponse() *HandleResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetUnavailable() string {
+	if x != nil {
+		return x.Unavailable
+	}
+	return ""
+}
+
 // HandleRequest is one delivery attempt of one record.
 type HandleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -123,7 +264,7 @@ type HandleRequest struct {
 
 func (x *HandleRequest) Reset() {
 	*x = HandleRequest{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[0]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +276,7 @@ func (x *HandleRequest) String() string {
 func (*HandleRequest) ProtoMessage() {}
 
 func (x *HandleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[0]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +289,7 @@ func (x *HandleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequest) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{0}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HandleRequest) GetRecord() *Record {
@@ -198,7 +339,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[1]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +351,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[1]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +364,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{1}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Record) GetTopic() string {
@@ -286,7 +427,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[2]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +439,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[2]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +452,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{2}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Header) GetKey() string {
@@ -341,7 +482,7 @@ type HandleResponse struct {
 
 func (x *HandleResponse) Reset() {
 	*x = HandleResponse{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[3]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +494,7 @@ func (x *HandleResponse) String() string {
 func (*HandleResponse) ProtoMessage() {}
 
 func (x *HandleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[3]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +507,7 @@ func (x *HandleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResponse.ProtoReflect.Descriptor instead.
 func (*HandleResponse) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{3}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HandleResponse) GetOutputs() []*Output {
@@ -398,7 +539,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[4]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +551,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[4]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +564,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{4}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Output) GetTopic() string {
@@ -470,7 +611,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[5]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +623,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[5]
+	mi := &file_hookbridge_handler_v1_handler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +636,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{5}
+	return file_hookbridge_handler_v1_handler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Error) GetKind() ErrorKind {
@@ -523,7 +664,19 @@ var File_hookbridge_handler_v1_handler_proto protoreflect.FileDescriptor
 
 const file_hookbridge_handler_v1_handler_proto_rawDesc = "" +
 	"\n" +
-	"#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n" +
+	"#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x02\n" +
+	"\rStreamRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12>\n" +
+	"\arequest\x18\x02 \x01(\v2$.hookbridge.handler.v1.HandleRequestR\arequest\x12\x16\n" +
+	"\x06cancel\x18\x03 \x01(\bR\x06cancel\x12N\n" +
+	"\bmetadata\x18\x04 \x03(\v22.hookbridge.handler.v1.StreamRequest.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8e\x01\n" +
+	"\x0eStreamResponse\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12A\n" +
+	"\bresponse\x18\x02 \x01(\v2%.hookbridge.handler.v1.HandleResponseR\bresponse\x12 \n" +
+	"\vunavailable\x18\x03 \x01(\tR\vunavailable\"\x86\x01\n" +
 	"\rHandleRequest\x125\n" +
 	"\x06record\x18\x01 \x01(\v2\x1d.hookbridge.handler.v1.RecordR\x06record\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x18\n" +
@@ -558,9 +711,10 @@ const file_hookbridge_handler_v1_handler_proto_rawDesc = "" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_KIND_RETRYABLE\x10\x01\x12\x18\n" +
 	"\x14ERROR_KIND_PERMANENT\x10\x02\x12\x1a\n" +
-	"\x16ERROR_KIND_RETRY_AFTER\x10\x032`\n" +
+	"\x16ERROR_KIND_RETRY_AFTER\x10\x032\xc1\x01\n" +
 	"\aHandler\x12U\n" +
-	"\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponseB:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3"
+	"\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponse\x12_\n" +
+	"\fHandleStream\x12$.hookbridge.handler.v1.StreamRequest\x1a%.hookbridge.handler.v1.StreamResponse(\x010\x01B:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3"
 
 var (
 	file_hookbridge_handler_v1_handler_proto_rawDescOnce sync.Once
@@ -575,32 +729,40 @@ func file_hookbridge_handler_v1_handler_proto_rawDescGZIP() []byte {
 }
 
 var file_hookbridge_handler_v1_handler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookbridge_handler_v1_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_hookbridge_handler_v1_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hookbridge_handler_v1_handler_proto_goTypes = []any{
 	(ErrorKind)(0),                // 0: hookbridge.handler.v1.ErrorKind
-	(*HandleRequest)(nil),         // 1: hookbridge.handler.v1.HandleRequest
-	(*Record)(nil),                // 2: hookbridge.handler.v1.Record
-	(*Header)(nil),                // 3: hookbridge.handler.v1.Header
-	(*HandleResponse)(nil),        // 4: hookbridge.handler.v1.HandleResponse
-	(*Output)(nil),                // 5: hookbridge.handler.v1.Output
-	(*Error)(nil),                 // 6: hookbridge.handler.v1.Error
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*StreamRequest)(nil),         // 1: hookbridge.handler.v1.StreamRequest
+	(*StreamResponse)(nil),        // 2: hookbridge.handler.v1.StreamResponse
+	(*HandleRequest)(nil),         // 3: hookbridge.handler.v1.HandleRequest
+	(*Record)(nil),                // 4: hookbridge.handler.v1.Record
+	(*Header)(nil),                // 5: hookbridge.handler.v1.Header
+	(*HandleResponse)(nil),        // 6: hookbridge.handler.v1.HandleResponse
+	(*Output)(nil),                // 7: hookbridge.handler.v1.Output
+	(*Error)(nil),                 // 8: hookbridge.handler.v1.Error
+	nil,                           // 9: hookbridge.handler.v1.StreamRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_hookbridge_handler_v1_handler_proto_depIdxs = []int32{
-	2, // 0: hookbridge.handler.v1.HandleRequest.record:type_name -> hookbridge.handler.v1.Record
-	3, // 1: hookbridge.handler.v1.Record.headers:type_name -> hookbridge.handler.v1.Header
-	7, // 2: hookbridge.handler.v1.Record.timestamp:type_name -> google.protobuf.Timestamp
-	5, // 3: hookbridge.handler.v1.HandleResponse.outputs:type_name -> hookbridge.handler.v1.Output
-	6, // 4: hookbridge.handler.v1.HandleResponse.error:type_name -> hookbridge.handler.v1.Error
-	3, // 5: hookbridge.handler.v1.Output.headers:type_name -> hookbridge.handler.v1.Header
-	0, // 6: hookbridge.handler.v1.Error.kind:type_name -> hookbridge.handler.v1.ErrorKind
-	1, // 7: hookbridge.handler.v1.Handler.Handle:input_type -> hookbridge.handler.v1.HandleRequest
-	4, // 8: hookbridge.handler.v1.Handler.Handle:output_type -> hookbridge.handler.v1.HandleResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	3,  // 0: hookbridge.handler.v1.StreamRequest.request:type_name -> hookbridge.handler.v1.HandleRequest
+	9,  // 1: hookbridge.handler.v1.StreamRequest.metadata:type_name -> hookbridge.handler.v1.StreamRequest.MetadataEntry
+	6,  // 2: hookbridge.handler.v1.StreamResponse.response:type_name -> hookbridge.handler.v1.HandleResponse
+	4,  // 3: hookbridge.handler.v1.HandleRequest.record:type_name -> hookbridge.handler.v1.Record
+	5,  // 4: hookbridge.handler.v1.Record.headers:type_name -> hookbridge.handler.v1.Header
+	10, // 5: hookbridge.handler.v1.Record.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 6: hookbridge.handler.v1.HandleResponse.outputs:type_name -> hookbridge.handler.v1.Output
+	8,  // 7: hookbridge.handler.v1.HandleResponse.error:type_name -> hookbridge.handler.v1.Error
+	5,  // 8: hookbridge.handler.v1.Output.headers:type_name -> hookbridge.handler.v1.Header
+	0,  // 9: hookbridge.handler.v1.Error.kind:type_name -> hookbridge.handler.v1.ErrorKind
+	3,  // 10: hookbridge.handler.v1.Handler.Handle:input_type -> hookbridge.handler.v1.HandleRequest
+	1,  // 11: hookbridge.handler.v1.Handler.HandleStream:input_type -> hookbridge.handler.v1.StreamRequest
+	6,  // 12: hookbridge.handler.v1.Handler.Handle:output_type -> hookbridge.handler.v1.HandleResponse
+	2,  // 13: hookbridge.handler.v1.Handler.HandleStream:output_type -> hookbridge.handler.v1.StreamResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hookbridge_handler_v1_handler_proto_init() }
@@ -608,15 +770,15 @@ func file_hookbridge_handler_v1_handler_proto_init() {
 	if File_hookbridge_handler_v1_handler_proto != nil {
 		return
 	}
-	file_hookbridge_handler_v1_handler_proto_msgTypes[1].OneofWrappers = []any{}
-	file_hookbridge_handler_v1_handler_proto_msgTypes[4].OneofWrappers = []any{}
+	file_hookbridge_handler_v1_handler_proto_msgTypes[3].OneofWrappers = []any{}
+	file_hookbridge_handler_v1_handler_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookbridge_handler_v1_handler_proto_rawDesc), len(file_hookbridge_handler_v1_handler_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

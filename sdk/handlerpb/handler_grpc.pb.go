@@ -45,14 +45,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Handler_Handle_FullMethodName = "/hookbridge.handler.v1.Handler/Handle"
+	Handler_Handle_FullMethodName       = "/hookbridge.handler.v1.Handler/Handle"
+	Handler_HandleStream_FullMethodName = "/hookbridge.handler.v1.Handler/HandleStream"
 )
 
 // HandlerClient is the client API for Handler service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Handler handles Kafka records, one call per delivery attempt.
+// Handler handles Kafka records, one call per delivery attempt, either as a
+// Handle call of its own or as one call on a HandleStream stream.
 type HandlerClient interface {
 	// Handle delivers one record. The host calls it concurrently (up to the
 	// plugin's concurrency_per_instance calls per process) and cancels it when
@@ -63,6 +65,29 @@ type HandlerClient interface {
 	// (the process is gone or unreachable) makes the host retry the call on
 	// another instance without counting it as the handler's failure.
 	Handle(ctx context.Context, in *HandleRequest, opts ...grpc.CallOption) (*HandleResponse, error)
+	// HandleStream carries many Handle calls over one long-lived stream, the
+	// way the host prefers to talk to a plugin that offers it: one stream per
+	// process, calls multiplexed by call_id, answered in any order. It spares
+	// each call the cost of a gRPC call of its own (a new HTTP/2 stream, its
+	// headers and metadata), which for small records is most of the work on
+	// both sides.
+	//
+	// The host opens the stream once the process is up and waits for the
+	// plugin's first message, a StreamResponse with call_id 0 and nothing
+	// else (the plugin is ready). A plugin that does not implement the method
+	// answers UNIMPLEMENTED, and the host then uses Handle for every call.
+	// Then, for each call the host sends a StreamRequest with a new call_id
+	// and the request; the plugin handles calls concurrently and sends one
+	// StreamResponse per call_id. A StreamRequest with cancel set ends that
+	// call early (its timeout passed or the bridge is stopping); the plugin
+	// cancels the handler's context, and may still answer, which the host
+	// ignores. The trace context of each call travels in
+	// StreamRequest.metadata (W3C traceparent, tracestate), as gRPC metadata
+	// does for Handle. A plugin that is stopping answers new calls with
+	// unavailable set; the host retries them on another process. When the
+	// stream ends, every call without an answer is retried on another
+	// process, as for a Handle call that failed with UNAVAILABLE.
+	HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type handlerClient struct {
@@ -83,11 +108,25 @@ func (c *handlerClient) Handle(ctx context.Context, in *HandleRequest, opts ...g
 	return out, nil
 }
 
+func (c *handlerClient) HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Handler_ServiceDesc.Streams[0], Handler_HandleStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Handler_HandleStreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // HandlerServer is the server API for Handler service.
 // All implementations must embed UnimplementedHandlerServer
 // for forward compatibility.
 //
-// Handler handles Kafka records, one call per delivery attempt.
+// Handler handles Kafka records, one call per delivery attempt, either as a
+// Handle call of its own or as one call on a HandleStream stream.
 type HandlerServer interface {
 	// Handle delivers one record. The host calls it concurrently (up to the
 	// plugin's concurrency_per_instance calls per process) and cancels it when
@@ -98,6 +137,29 @@ type HandlerServer interface {
 	// (the process is gone or unreachable) makes the host retry the call on
 	// another instance without counting it as the handler's failure.
 	Handle(context.Context, *HandleRequest) (*HandleResponse, error)
+	// HandleStream carries many Handle calls over one long-lived stream, the
+	// way the host prefers to talk to a plugin that offers it: one stream per
+	// process, calls multiplexed by call_id, answered in any order. It spares
+	// each call the cost of a gRPC call of its own (a new HTTP/2 stream, its
+	// headers and metadata), which for small records is most of the work on
+	// both sides.
+	//
+	// The host opens the stream once the process is up and waits for the
+	// plugin's first message, a StreamResponse with call_id 0 and nothing
+	// else (the plugin is ready). A plugin that does not implement the method
+	// answers UNIMPLEMENTED, and the host then uses Handle for every call.
+	// Then, for each call the host sends a StreamRequest with a new call_id
+	// and the request; the plugin handles calls concurrently and sends one
+	// StreamResponse per call_id. A StreamRequest with cancel set ends that
+	// call early (its timeout passed or the bridge is stopping); the plugin
+	// cancels the handler's context, and may still answer, which the host
+	// ignores. The trace context of each call travels in
+	// StreamRequest.metadata (W3C traceparent, tracestate), as gRPC metadata
+	// does for Handle. A plugin that is stopping answers new calls with
+	// unavailable set; the host retries them on another process. When the
+	// stream ends, every call without an answer is retried on another
+	// process, as for a Handle call that failed with UNAVAILABLE.
+	HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedHandlerServer()
 }
 
@@ -110,6 +172,9 @@ type UnimplementedHandlerServer struct{}
 
 func (UnimplementedHandlerServer) Handle(context.Context, *HandleRequest) (*HandleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Handle not implemented")
+}
+func (UnimplementedHandlerServer) HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method HandleStream not implemented")
 }
 func (UnimplementedHandlerServer) mustEmbedUnimplementedHandlerServer() {}
 func (UnimplementedHandlerServer) testEmbeddedByValue()                 {}
@@ -150,6 +215,13 @@ func _Handler_Handle_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Handler_HandleStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HandlerServer).HandleStream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Handler_HandleStreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // Handler_ServiceDesc is the grpc.ServiceDesc for Handler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +234,13 @@ var Handler_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Handler_Handle_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "HandleStream",
+			Handler:       _Handler_HandleStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "hookbridge/handler/v1/handler.proto",
 }

@@ -16,10 +16,19 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"unicode"
 
 	plugin "github.com/hashicorp/go-plugin"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
 )
@@ -85,7 +94,7 @@ func ServerOptions(maxBytes int) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxBytes),
 		grpc.MaxSendMsgSize(maxBytes),
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(notStream))),
 	}
 }
 
@@ -95,8 +104,60 @@ func ServerOptions(maxBytes int) []grpc.ServerOption {
 func DialOptions(maxBytes int) []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(notStream))),
 	}
+}
+
+// notStream keeps the long-lived HandleStream stream out of the stats
+// handlers' spans: one span for the life of a process says nothing. Each
+// call on it gets its own client and server span instead (StartCallSpan).
+func notStream(info *stats.RPCTagInfo) bool {
+	return info.FullMethodName != handlerpb.Handler_HandleStream_FullMethodName
+}
+
+// CallSpanName is the name of the spans of one handler call, on both
+// sides: the name the gRPC instrumentation gives a Handle call, so that a
+// call looks the same in a trace whether it went as a Handle call of its
+// own or on a HandleStream stream.
+const CallSpanName = "hookbridge.handler.v1.Handler/Handle"
+
+// StartCallSpan starts the span of one handler call made on a HandleStream
+// stream: kind trace.SpanKindClient on the host, trace.SpanKindServer in
+// the plugin, with the attributes the gRPC instrumentation puts on a Handle
+// call's span. End it with EndCallSpan.
+func StartCallSpan(ctx context.Context, tr trace.Tracer, kind trace.SpanKind) (context.Context, trace.Span) {
+	return tr.Start(ctx, CallSpanName, trace.WithSpanKind(kind), trace.WithAttributes(callSpanAttrs...))
+}
+
+var callSpanAttrs = []attribute.KeyValue{semconv.RPCSystemNameGRPC, semconv.RPCMethod(CallSpanName)}
+
+// EndCallSpan ends a call span with the gRPC status of its outcome in
+// rpc.response.status_code ("OK", "DEADLINE_EXCEEDED": the code's name as
+// the gRPC instrumentation reports it); any code but OK marks the span as
+// an error with err's message.
+func EndCallSpan(span trace.Span, err error) {
+	code := grpccodes.OK
+	if err != nil {
+		code = status.Code(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(semconv.RPCResponseStatusCode(codeName(code)))
+	span.End()
+}
+
+// codeName spells a gRPC code as the gRPC specification does:
+// DeadlineExceeded is "DEADLINE_EXCEEDED".
+func codeName(c grpccodes.Code) string {
+	var b strings.Builder
+	prevLower := false
+	for _, r := range c.String() {
+		if prevLower && unicode.IsUpper(r) {
+			b.WriteByte('_')
+		}
+		prevLower = unicode.IsLower(r)
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 // Plugin is the go-plugin GRPCPlugin of the handler service. On the plugin

@@ -76,7 +76,7 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 	}
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(protocol.ServerOptions(c.maxMessageBytes)...)
-	handlerpb.RegisterHandlerServer(srv, sdk.Service(h, c.sdkOptions...))
+	handlerpb.RegisterHandlerServer(srv, sdk.Service(h, append([]sdk.Option{sdk.WithMaxMessageBytes(c.maxMessageBytes)}, c.sdkOptions...)...))
 	hs := health.NewServer()
 	hs.SetServingStatus("plugin", grpc_health_v1.HealthCheckResponse_SERVING)
 	grpc_health_v1.RegisterHealthServer(srv, hs)

@@ -25,9 +25,6 @@ var echo = sdk.HandlerFunc(func(ctx context.Context, msg *sdk.Message) (*sdk.Res
 		return nil, errors.New("flaky")
 	case "panic":
 		panic("oh no")
-	case "wait":
-		<-ctx.Done()
-		return nil, ctx.Err()
 	}
 	return &sdk.Result{Outputs: []sdk.Output{
 		{Topic: msg.Route, Key: msg.Key, Value: msg.Value, Headers: msg.Headers},
@@ -104,11 +101,24 @@ func TestMessageLimit(t *testing.T) {
 }
 
 func TestCancellationReachesTheHandler(t *testing.T) {
-	srv := sdktest.NewServer(t, echo)
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	_, err := srv.Handle(ctx, &sdk.Message{Topic: "t", Headers: []sdk.Header{{Key: "fail", Value: []byte("wait")}}})
-	if !sdktest.IsCallError(err) || status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
-		t.Fatalf("err = %v, want a call error with DEADLINE_EXCEEDED", err)
+	started := make(chan struct{})
+	saw := make(chan error, 1)
+	srv := sdktest.NewServer(t, sdk.HandlerFunc(func(ctx context.Context, _ *sdk.Message) (*sdk.Result, error) {
+		close(started)
+		<-ctx.Done()
+		saw <- ctx.Err()
+		return nil, ctx.Err()
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-started
+		cancel()
+	}()
+	_, err := srv.Handle(ctx, &sdk.Message{Topic: "t"})
+	if !sdktest.IsCallError(err) || status.Code(errors.Unwrap(err)) != codes.Canceled {
+		t.Fatalf("err = %v, want a call error with CANCELED", err)
+	}
+	if err := <-saw; !errors.Is(err, context.Canceled) {
+		t.Errorf("the handler's context ended with %v, want context.Canceled", err)
 	}
 }

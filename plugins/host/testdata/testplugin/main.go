@@ -14,6 +14,10 @@
 //	"env:NAME"          reply with the value of the environment variable NAME
 //	"log"               write a log line, then reply
 //	"describe"          reply with the message as JSON (what crossed the wire)
+//
+// With TESTPLUGIN_UNARY_ONLY=1 in its environment it serves only the Handle
+// call, not HandleStream, as a plugin built against the first version of
+// the protocol does.
 package main
 
 import (
@@ -27,7 +31,12 @@ import (
 	"strings"
 	"time"
 
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
 	"github.com/hookbridge/hookbridge/sdk"
+	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 func main() {
@@ -90,8 +99,34 @@ func main() {
 		}
 		return nil, sdk.Permanent(fmt.Errorf("unknown x-test %q", v))
 	})
+	if os.Getenv("TESTPLUGIN_UNARY_ONLY") == "1" {
+		serveUnaryOnly(h)
+		return
+	}
 	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
 		fmt.Fprintln(os.Stderr, "testplugin:", err)
 		os.Exit(1)
 	}
+}
+
+// unaryOnly hides HandleStream: the embedded Unimplemented server answers
+// it with UNIMPLEMENTED.
+type unaryOnly struct {
+	handlerpb.UnimplementedHandlerServer
+	svc handlerpb.HandlerServer
+}
+
+func (u unaryOnly) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
+	return u.svc.Handle(ctx, req)
+}
+
+// serveUnaryOnly serves h with go-plugin directly, without HandleStream.
+func serveUnaryOnly(h sdk.Handler) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: protocol.Handshake,
+		Plugins:         protocol.PluginSet(unaryOnly{svc: sdk.Service(h)}),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, protocol.ServerOptions(protocol.DefaultMaxMessageBytes)...)...)
+		},
+	})
 }

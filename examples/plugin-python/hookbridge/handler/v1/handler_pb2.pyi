@@ -21,6 +21,35 @@ ERROR_KIND_RETRYABLE: ErrorKind
 ERROR_KIND_PERMANENT: ErrorKind
 ERROR_KIND_RETRY_AFTER: ErrorKind
 
+class StreamRequest(_message.Message):
+    __slots__ = ("call_id", "request", "cancel", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    request: HandleRequest
+    cancel: bool
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, call_id: _Optional[int] = ..., request: _Optional[_Union[HandleRequest, _Mapping]] = ..., cancel: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class StreamResponse(_message.Message):
+    __slots__ = ("call_id", "response", "unavailable")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    response: HandleResponse
+    unavailable: str
+    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[_Union[HandleResponse, _Mapping]] = ..., unavailable: _Optional[str] = ...) -> None: ...
+
 class HandleRequest(_message.Message):
     __slots__ = ("record", "route", "attempt", "id")
     RECORD_FIELD_NUMBER: _ClassVar[int]

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class HandlerStub:
-    """Handler handles Kafka records, one call per delivery attempt.
+    """Handler handles Kafka records, one call per delivery attempt, either as a
+    Handle call of its own or as one call on a HandleStream stream.
     """
 
     def __init__(self, channel):
@@ -40,10 +41,16 @@ class HandlerStub:
                 request_serializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleRequest.SerializeToString,
                 response_deserializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleResponse.FromString,
                 _registered_method=True)
+        self.HandleStream = channel.stream_stream(
+                '/hookbridge.handler.v1.Handler/HandleStream',
+                request_serializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamRequest.SerializeToString,
+                response_deserializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamResponse.FromString,
+                _registered_method=True)
 
 
 class HandlerServicer:
-    """Handler handles Kafka records, one call per delivery attempt.
+    """Handler handles Kafka records, one call per delivery attempt, either as a
+    Handle call of its own or as one call on a HandleStream stream.
     """
 
     def Handle(self, request, context):
@@ -60,6 +67,34 @@ class HandlerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandleStream(self, request_iterator, context):
+        """HandleStream carries many Handle calls over one long-lived stream, the
+        way the host prefers to talk to a plugin that offers it: one stream per
+        process, calls multiplexed by call_id, answered in any order. It spares
+        each call the cost of a gRPC call of its own (a new HTTP/2 stream, its
+        headers and metadata), which for small records is most of the work on
+        both sides.
+
+        The host opens the stream once the process is up and waits for the
+        plugin's first message, a StreamResponse with call_id 0 and nothing
+        else (the plugin is ready). A plugin that does not implement the method
+        answers UNIMPLEMENTED, and the host then uses Handle for every call.
+        Then, for each call the host sends a StreamRequest with a new call_id
+        and the request; the plugin handles calls concurrently and sends one
+        StreamResponse per call_id. A StreamRequest with cancel set ends that
+        call early (its timeout passed or the bridge is stopping); the plugin
+        cancels the handler's context, and may still answer, which the host
+        ignores. The trace context of each call travels in
+        StreamRequest.metadata (W3C traceparent, tracestate), as gRPC metadata
+        does for Handle. A plugin that is stopping answers new calls with
+        unavailable set; the host retries them on another process. When the
+        stream ends, every call without an answer is retried on another
+        process, as for a Handle call that failed with UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HandlerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -67,6 +102,11 @@ def add_HandlerServicer_to_server(servicer, server):
                     servicer.Handle,
                     request_deserializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleRequest.FromString,
                     response_serializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleResponse.SerializeToString,
+            ),
+            'HandleStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.HandleStream,
+                    request_deserializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamRequest.FromString,
+                    response_serializer=hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -77,7 +117,8 @@ def add_HandlerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Handler:
-    """Handler handles Kafka records, one call per delivery attempt.
+    """Handler handles Kafka records, one call per delivery attempt, either as a
+    Handle call of its own or as one call on a HandleStream stream.
     """
 
     @staticmethod
@@ -97,6 +138,33 @@ class Handler:
             '/hookbridge.handler.v1.Handler/Handle',
             hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleRequest.SerializeToString,
             hookbridge_dot_handler_dot_v1_dot_handler__pb2.HandleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/hookbridge.handler.v1.Handler/HandleStream',
+            hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamRequest.SerializeToString,
+            hookbridge_dot_handler_dot_v1_dot_handler__pb2.StreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

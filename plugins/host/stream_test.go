@@ -1,0 +1,175 @@
+package host_test
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/plugins/host"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
+)
+
+// deliverConcurrently makes n calls at once, each with its own value, and
+// checks that every call got back its own value (the test plugin echoes
+// it): no answer went to the wrong caller.
+func deliverConcurrently(t *testing.T, p *host.Pool, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			want := fmt.Appendf(nil, "record-%d", i)
+			res, err := p.Deliver(t.Context(), delivery(int64(i), "ack", want))
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("call %d: %w", i, err)
+			case len(res.Outputs) != 1 || !bytes.Equal(res.Outputs[0].Value, want):
+				errs <- fmt.Errorf("call %d: got %+v, want one output %q", i, res.Outputs, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestCallsGoOverOneStreamPerProcess(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.ConcurrencyPerInstance = 32
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deliverConcurrently(t, p, 300)
+	if s := p.Stats(); s.Instances != 1 || s.Streams != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want the one process on its stream, no restart", s)
+	}
+}
+
+func TestPluginWithoutHandleStreamGetsHandleCalls(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.ConcurrencyPerInstance = 16
+	cfg.Env = map[string]string{"TESTPLUGIN_UNARY_ONLY": "1"}
+	p, logs := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deliverConcurrently(t, p, 100)
+	_, err := p.Deliver(t.Context(), delivery(1000, "permanent", nil))
+	if target.KindOf(err) != target.Permanent {
+		t.Errorf("permanent handler error: err = %v (kind %v)", err, target.KindOf(err))
+	}
+	if s := p.Stats(); s.Instances != 1 || s.Streams != 0 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want one process without a stream, no restart", s)
+	}
+	if want := "plugin has no HandleStream"; !bytes.Contains([]byte(logs.String()), []byte(want)) {
+		t.Errorf("the pool log does not say %q", want)
+	}
+}
+
+// A record that fits the message limit on its own but not in the stream's
+// envelope goes as a Handle call, and the stream carries on.
+func TestRecordTooLargeForTheStreamEnvelopeGoesAsAHandleCall(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.MaxMessageBytes = 1 << 20
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// A request 2 bytes under the limit: the envelope (field tag, length, call id) adds more.
+	d := delivery(1, "ack", bytes.Repeat([]byte("x"), 1<<20-200))
+	d.Record.Value = bytes.Repeat([]byte("x"), len(d.Record.Value)+(1<<20-2)-host.RequestSize(d))
+	if n := host.RequestSize(d); n != 1<<20-2 {
+		t.Fatalf("request of %d bytes, want %d", n, 1<<20-2)
+	}
+	big := d.Record.Value
+	res, err := p.Deliver(t.Context(), d)
+	if err != nil {
+		t.Fatalf("record just under the limit: %v", err)
+	}
+	if len(res.Outputs) != 1 || !bytes.Equal(res.Outputs[0].Value, big) {
+		t.Fatalf("the reply is not the record's value")
+	}
+	deliverConcurrently(t, p, 20)
+	if s := p.Stats(); s.Streams != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want the stream still in use, no restart", s)
+	}
+}
+
+// A call on the stream has a client span of its own under the caller's span,
+// named and attributed like the gRPC instrumentation's span of a Handle
+// call, and its context reaches the plugin (which continues it; the e2e
+// tier checks the plugin's server span in Jaeger).
+func TestStreamCallSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetTextMapPropagator(prevProp)
+	})
+
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent := tp.Tracer("test").Start(t.Context(), "deliver")
+	_, err := p.Deliver(ctx, delivery(1, "ack", nil))
+	parent.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Deliver(t.Context(), delivery(2, "permanent", nil)); target.KindOf(err) != target.Permanent {
+		t.Fatalf("err = %v, want permanent", err)
+	}
+	var calls []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == protocol.CallSpanName {
+			calls = append(calls, s)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d spans named %s, want 2 (one per call)", len(calls), protocol.CallSpanName)
+	}
+	s := calls[0]
+	if s.SpanKind() != trace.SpanKindClient {
+		t.Errorf("kind %v, want client", s.SpanKind())
+	}
+	if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+		t.Errorf("call span's parent %v, want the caller's span %v", s.Parent(), parent.SpanContext())
+	}
+	attrs := map[attribute.Key]string{}
+	for _, kv := range s.Attributes() {
+		attrs[kv.Key] = kv.Value.Emit()
+	}
+	for k, want := range map[attribute.Key]string{"rpc.system.name": "grpc", "rpc.method": protocol.CallSpanName, "rpc.response.status_code": "OK"} {
+		if attrs[k] != want {
+			t.Errorf("attribute %s = %q, want %q (all: %v)", k, attrs[k], want, attrs)
+		}
+	}
+	// A handler's error is an answer, not a failed call: the call span of
+	// the permanent failure is OK too, as a Handle call's would be.
+	if got := calls[1].Status().Code; got != codes.Unset {
+		t.Errorf("span of a call the handler failed: status %v, want unset", got)
+	}
+}
