@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -35,13 +36,17 @@ type callStream struct {
 	tracer   trace.Tracer
 	maxBytes int
 
-	sendMu sync.Mutex // Send is not safe for concurrent use
+	sendq chan *handlerpb.StreamRequest // what write sends, in order
+	done  chan struct{}                 // closed when the stream ends
 
 	mu      sync.Mutex
 	next    uint64
 	pending map[uint64]chan *handlerpb.StreamResponse // closed when the stream ends
 	err     error                                     // why the stream ended; nil while it is open
 }
+
+// sendQueue is how many messages may wait for the stream's writer.
+const sendQueue = 64
 
 // errNoStream is openStream's answer for a plugin that does not implement
 // HandleStream: the host then makes a Handle call per record.
@@ -75,8 +80,11 @@ func openStream(rpc handlerpb.HandlerClient, timeout time.Duration, maxBytes int
 		cancel:   cancel,
 		tracer:   otel.GetTracerProvider().Tracer(tracerName),
 		maxBytes: maxBytes,
+		sendq:    make(chan *handlerpb.StreamRequest, sendQueue),
+		done:     make(chan struct{}),
 		pending:  make(map[uint64]chan *handlerpb.StreamResponse),
 	}
+	go c.write()
 	go c.read()
 	return c, nil
 }
@@ -119,14 +127,12 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 	c.pending[id] = answer
 	c.mu.Unlock()
 
-	c.sendMu.Lock()
-	err := c.st.Send(&handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md})
-	c.sendMu.Unlock()
-	if err != nil {
-		// Send reports io.EOF for a stream that ended; Recv, in read, has
-		// the reason.
-		c.end(err)
-		<-answer
+	select {
+	case c.sendq <- &handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md}:
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-c.done:
 		return nil, c.ended()
 	}
 	select {
@@ -139,24 +145,50 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 		}
 		return r.GetResponse(), nil
 	case <-ctx.Done():
-		c.mu.Lock()
-		_, waiting := c.pending[id]
-		delete(c.pending, id)
-		c.mu.Unlock()
-		if waiting {
-			// In the background: a process that stopped reading must not
-			// hold the caller. The stream's end unblocks the send.
-			go c.send(&handlerpb.StreamRequest{CallId: id, Cancel: true})
+		if c.forget(id) {
+			// Best effort: with the queue full the plugin is not reading,
+			// and the call is over for the host either way.
+			select {
+			case c.sendq <- &handlerpb.StreamRequest{CallId: id, Cancel: true}:
+			default:
+			}
 		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }
 
-// send sends one message, ignoring a failure: read notices the stream's end.
-func (c *callStream) send(m *handlerpb.StreamRequest) {
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	_ = c.st.Send(m)
+// forget drops a call that gave up; it reports whether the call was still
+// waiting for its answer.
+func (c *callStream) forget(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, waiting := c.pending[id]
+	delete(c.pending, id)
+	return waiting
+}
+
+// write sends the queued messages, in order, until the stream ends. It is
+// the only goroutine that sends (Send is not safe for concurrent use), so
+// when a plugin stops reading and HTTP/2 flow control holds the sends, it
+// holds this goroutine, not the callers: their calls still time out.
+func (c *callStream) write() {
+	for {
+		select {
+		case m := <-c.sendq:
+			err := c.st.Send(m)
+			if errors.Is(err, io.EOF) {
+				// The stream ended; Recv, in read, has the reason.
+				<-c.done
+				return
+			}
+			if err != nil {
+				c.end(err)
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
 }
 
 // read hands each answer to the call waiting for it, until the stream ends.
@@ -184,6 +216,7 @@ func (c *callStream) end(cause error) {
 	defer c.mu.Unlock()
 	if c.err == nil {
 		c.err = status.Errorf(codes.Unavailable, "plugin stream ended: %v", cause)
+		close(c.done)
 	}
 	for id, answer := range c.pending {
 		close(answer)

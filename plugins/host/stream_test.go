@@ -2,9 +2,12 @@ package host_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -171,5 +174,42 @@ func TestStreamCallSpan(t *testing.T) {
 	// the permanent failure is OK too, as a Handle call's would be.
 	if got := calls[1].Status().Code; got != codes.Unset {
 		t.Errorf("span of a call the handler failed: status %v, want unset", got)
+	}
+}
+
+// A plugin that stops reading its stream (HTTP/2 flow control then holds
+// the host's sends) makes calls time out, as a hung Handle call would; it
+// must not hold them past their timeout.
+func TestCallsTimeOutWhenThePluginStopsReadingItsStream(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.ConcurrencyPerInstance = 8
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
+	cfg.Env = map[string]string{"TESTPLUGIN_STREAM_STALL": "1"}
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Streams != 1 {
+		t.Fatalf("stats = %+v, want the process on its stream", s)
+	}
+	// 256 KB records: a few fill the stream's flow-control window.
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			_, err := p.Deliver(t.Context(), delivery(int64(i), "ack", make([]byte, 256<<10)))
+			errs <- err
+		}()
+	}
+	hang := time.After(30 * time.Second) // a hang guard, not a timing assertion
+	for range 16 {
+		select {
+		case err := <-errs:
+			if target.KindOf(err) != target.Retryable || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v (kind %v), want a retryable timeout", err, target.KindOf(err))
+			}
+		case <-hang:
+			t.Fatal("calls to a plugin that stopped reading its stream did not return")
+		}
 	}
 }

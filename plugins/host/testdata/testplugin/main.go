@@ -17,7 +17,9 @@
 //
 // With TESTPLUGIN_UNARY_ONLY=1 in its environment it serves only the Handle
 // call, not HandleStream, as a plugin built against the first version of
-// the protocol does.
+// the protocol does. With TESTPLUGIN_STREAM_STALL=1 its HandleStream says it
+// is ready and then never reads the stream, as a plugin stuck in a
+// sequential read loop would.
 package main
 
 import (
@@ -99,8 +101,12 @@ func main() {
 		}
 		return nil, sdk.Permanent(fmt.Errorf("unknown x-test %q", v))
 	})
-	if os.Getenv("TESTPLUGIN_UNARY_ONLY") == "1" {
-		serveUnaryOnly(h)
+	switch {
+	case os.Getenv("TESTPLUGIN_UNARY_ONLY") == "1":
+		serveService(unaryOnly{svc: sdk.Service(h)})
+		return
+	case os.Getenv("TESTPLUGIN_STREAM_STALL") == "1":
+		serveService(stalled{sdk.Service(h)})
 		return
 	}
 	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
@@ -120,11 +126,25 @@ func (u unaryOnly) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*h
 	return u.svc.Handle(ctx, req)
 }
 
-// serveUnaryOnly serves h with go-plugin directly, without HandleStream.
-func serveUnaryOnly(h sdk.Handler) {
+// stalled reads nothing from its stream after saying it is ready.
+type stalled struct {
+	handlerpb.HandlerServer
+}
+
+func (s stalled) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
+	if err := st.Send(&handlerpb.StreamResponse{}); err != nil {
+		return err
+	}
+	<-st.Context().Done()
+	return nil
+}
+
+// serveService serves svc with go-plugin directly, as a plugin that does
+// not use sdk.Serve does.
+func serveService(svc handlerpb.HandlerServer) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: protocol.Handshake,
-		Plugins:         protocol.PluginSet(unaryOnly{svc: sdk.Service(h)}),
+		Plugins:         protocol.PluginSet(svc),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, protocol.ServerOptions(protocol.DefaultMaxMessageBytes)...)...)
 		},
