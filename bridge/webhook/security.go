@@ -92,13 +92,23 @@ func (s *security) configure(tr *http.Transport) {
 	}
 	tr.Proxy = s.proxy
 	if s.guard != nil {
-		s.guard.dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
-		s.guard.guarded = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: s.guard.control}).DialContext
-		tr.DialContext = s.guard.dialContext
+		tr.DialContext = s.dialContext()
 		if s.proxy != nil {
 			tr.Proxy = s.guard.recordProxy(s.proxy)
 		}
 	}
+}
+
+// dialContext is how the target's connections are dialled: through the
+// guard when deny_private_networks is on.
+func (s *security) dialContext() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	if s.guard == nil {
+		return d.DialContext
+	}
+	s.guard.dial = d.DialContext
+	s.guard.guarded = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: s.guard.control}).DialContext
+	return s.guard.dialContext
 }
 
 // wrap adds the Authorization header to every request, when there is one.
@@ -264,8 +274,8 @@ func (g *guard) recordProxy(proxy func(*http.Request) (*url.URL, error)) func(*h
 	}
 }
 
-// canonicalAddr is host:port of a proxy URL, with the scheme's default port,
-// as the transport dials it.
+// canonicalAddr is host:port of a URL (a proxy's, or an HTTP webhook's), with
+// the scheme's default port, as a transport dials it.
 func canonicalAddr(u *url.URL) string {
 	port := u.Port()
 	if port == "" {

@@ -193,7 +193,11 @@ func New(opts Options) (*Target, error) {
 	}
 
 	base := opts.Transport
-	if base == nil {
+	switch {
+	case base != nil:
+	case u.Scheme == "http" && sec.proxy == nil && isASCII(u.Host):
+		base = newH1Transport(sec.dialContext())
+	default:
 		tr := newTransport()
 		sec.configure(tr)
 		base = tr
@@ -448,4 +452,13 @@ func snippet(body []byte) string {
 		return ""
 	}
 	return fmt.Sprintf(": %q", body)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,399 @@
+package webhook
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawServer accepts connections on 127.0.0.1 and runs serve on each: the
+// tests script the bytes a receiver sends, including the ones net/http's
+// server would never send.
+type rawServer struct {
+	ln    net.Listener
+	conns atomic.Int32 // accepted
+	reqs  atomic.Int32 // requests read by readRequest
+	wg    sync.WaitGroup
+}
+
+func newRawServer(t *testing.T, serve func(s *rawServer, c net.Conn, br *bufio.Reader)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawServer{ln: ln}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			s.wg.Go(func() {
+				defer c.Close()
+				serve(s, c, bufio.NewReader(c))
+			})
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/hook?x=1" }
+
+// readRequest reads one request and its body; nil when the client is gone.
+func (s *rawServer) readRequest(br *bufio.Reader) (*http.Request, []byte) {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, nil
+	}
+	s.reqs.Add(1)
+	return req, body
+}
+
+// keepAlive answers every request with answer(request, body) until the
+// client goes away.
+func keepAlive(answer func(*http.Request, []byte) string) func(*rawServer, net.Conn, *bufio.Reader) {
+	return func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		for {
+			req, body := s.readRequest(br)
+			if req == nil {
+				return
+			}
+			if _, err := io.WriteString(c, answer(req, body)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func ok(body string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// newTestH1 is a transport whose idle connections are closed when the test
+// ends (before its servers stop, which wait for their connections).
+func newTestH1(t *testing.T) *h1Transport {
+	rt := newH1Transport((&net.Dialer{Timeout: time.Second}).DialContext)
+	t.Cleanup(rt.CloseIdleConnections)
+	return rt
+}
+
+// post sends one POST with body through rt and reads the whole answer.
+func post(t *testing.T, ctx context.Context, rt http.RoundTripper, url, body string) (*http.Response, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Webhook-Id", "orders-1-7")
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+func TestH1SendsTheRequestAndReusesTheConnection(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	srv := newRawServer(t, keepAlive(func(r *http.Request, body []byte) string {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s %s host=%s len=%d id=%s body=%s", r.Method, r.URL.RequestURI(), r.Host, r.ContentLength, r.Header.Get("Webhook-Id"), body))
+		mu.Unlock()
+		return ok("thanks")
+	}))
+	rt := newTestH1(t)
+	for i := range 50 {
+		resp, body, err := post(t, t.Context(), rt, srv.url(), fmt.Sprintf("record %d", i))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if resp.StatusCode != 200 || body != "thanks" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections for 50 sequential requests, want 1", n)
+	}
+	want := "POST /hook?x=1 host=" + srv.ln.Addr().String() + " len=8 id=orders-1-7 body=record 7"
+	if got[7] != want {
+		t.Errorf("request 7 arrived as %q, want %q", got[7], want)
+	}
+}
+
+func TestH1PoolsConnectionsOfConcurrentRequests(t *testing.T) {
+	srv := newRawServer(t, keepAlive(func(_ *http.Request, body []byte) string { return ok(string(body)) }))
+	rt := newTestH1(t)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				want := fmt.Sprintf("g%d-%d", g, i)
+				_, body, err := post(t, t.Context(), rt, srv.url(), want)
+				if err != nil || body != want {
+					t.Errorf("%s: body %q, err %v", want, body, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.conns.Load(); n > 16 {
+		t.Errorf("%d connections for 16 concurrent callers, want at most 16", n)
+	}
+}
+
+// Every way a response can be framed, and whether the connection survives it.
+func TestH1ResponseFraming(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer string // the raw response
+		body   string
+		status int
+		reused bool // the next request goes on the same connection
+	}{
+		{"content-length", ok("abc"), "abc", 200, true},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", "abcde", 200, true},
+		{"no content", "HTTP/1.1 204 No Content\r\n\r\n", "", 204, true},
+		{"1xx first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + ok("ok"), "ok", 200, true},
+		{"connection close", "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy", "busy", 503, false},
+		{"http/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok", 200, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+				for {
+					if req, _ := s.readRequest(br); req == nil {
+						return
+					}
+					_, _ = io.WriteString(c, tc.answer)
+					if !tc.reused {
+						return
+					}
+				}
+			})
+			rt := newTestH1(t)
+			for i := range 2 {
+				resp, body, err := post(t, t.Context(), rt, srv.url(), "x")
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if resp.StatusCode != tc.status || body != tc.body {
+					t.Fatalf("request %d: %d %q, want %d %q", i, resp.StatusCode, body, tc.status, tc.body)
+				}
+			}
+			want := int32(2)
+			if tc.reused {
+				want = 1
+			}
+			if n := srv.conns.Load(); n != want {
+				t.Errorf("%d connections for two requests, want %d", n, want)
+			}
+		})
+	}
+}
+
+// A body with no length ends with the connection.
+func TestH1CloseDelimitedBody(t *testing.T) {
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		if req, _ := s.readRequest(br); req != nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nuntil the end")
+		}
+	})
+	rt := newTestH1(t)
+	for i := range 2 {
+		_, body, err := post(t, t.Context(), rt, srv.url(), "x")
+		if err != nil || body != "until the end" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (a close-delimited body ends its connection)", n)
+	}
+}
+
+// The receiver closed the idle connection (a keep-alive timeout) right after
+// answering: the next request fails on it before any answer and goes once
+// more on a new connection. The receiver sees each request once.
+func TestH1SendsAgainWhenTheIdleConnectionWasClosed(t *testing.T) {
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		if req, body := s.readRequest(br); req != nil {
+			_, _ = io.WriteString(c, ok(string(body)))
+		}
+	})
+	rt := newTestH1(t)
+	for i := range 5 {
+		want := fmt.Sprintf("record %d", i)
+		_, body, err := post(t, t.Context(), rt, srv.url(), want)
+		if err != nil || body != want {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	if n := srv.reqs.Load(); n != 5 {
+		t.Errorf("the receiver read %d requests, want 5", n)
+	}
+}
+
+func TestH1AliveTellsAClosedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer := <-accepted
+	if !alive(c) {
+		t.Fatal("an open, quiet connection is not alive")
+	}
+	_, _ = peer.Write([]byte("x"))
+	waitUntil(t, "unasked bytes to arrive", func() bool { return !alive(c) })
+	_, _ = io.ReadFull(c, make([]byte, 1))
+	if !alive(c) {
+		t.Fatal("alive after the unasked byte was read")
+	}
+	_ = peer.Close()
+	waitUntil(t, "the close to arrive", func() bool { return !alive(c) })
+}
+
+// waitUntil polls cond, with a generous guard against a hang.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestH1ContextBoundsTheExchange(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		req, body := s.readRequest(br)
+		if req == nil {
+			return
+		}
+		switch string(body) {
+		case "no answer":
+		case "half a body":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
+		default:
+			_, _ = io.WriteString(c, ok("fine"))
+			return
+		}
+		<-release
+	})
+	rt := newTestH1(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := post(t, ctx, rt, srv.url(), "no answer"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("no answer: err = %v, want context.DeadlineExceeded", err)
+	}
+
+	ctx, cancel = context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.url(), strings.NewReader("half a body"))
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("reading the rest of a stalled body after the cancellation: no error")
+	}
+	_ = resp.Body.Close()
+
+	if _, body, err := post(t, t.Context(), rt, srv.url(), "again"); err != nil || body != "fine" {
+		t.Errorf("the next request: %q, %v", body, err)
+	}
+	if n := srv.conns.Load(); n != 3 {
+		t.Errorf("%d connections, want 3: a connection whose exchange was cut short is not reused", n)
+	}
+}
+
+func TestH1BoundsTheResponseHeader(t *testing.T) {
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		if req, _ := s.readRequest(br); req != nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 2<<20)+"\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	if _, _, err := post(t, t.Context(), newTestH1(t), srv.url(), "x"); !errors.Is(err, errHeaderTooLarge) {
+		t.Errorf("err = %v, want %v", err, errHeaderTooLarge)
+	}
+}
+
+// A body closed before its end closes its connection instead of reading the
+// rest (the receiver may send gigabytes).
+func TestH1BodyLeftUnreadClosesTheConnection(t *testing.T) {
+	srv := newRawServer(t, keepAlive(func(_ *http.Request, body []byte) string {
+		if string(body) == "big" {
+			return ok(strings.Repeat("z", 4<<20))
+		}
+		return ok("small")
+	}))
+	rt := newTestH1(t)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.url(), strings.NewReader("big"))
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if _, body, err := post(t, t.Context(), rt, srv.url(), "x"); err != nil || body != "small" {
+		t.Fatalf("next request: %q, %v", body, err)
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+func TestH1RefusesAnInvalidHeader(t *testing.T) {
+	srv := newRawServer(t, keepAlive(func(*http.Request, []byte) string { return ok("") }))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.url(), bytes.NewReader([]byte("x")))
+	req.Header["X-Evil"] = []string{"a\r\nInjected: yes"}
+	if _, err := newTestH1(t).RoundTrip(req); err == nil || !strings.Contains(err.Error(), "invalid header field value") {
+		t.Errorf("err = %v, want an invalid header error", err)
+	}
+	if n := srv.reqs.Load(); n != 0 {
+		t.Errorf("the receiver read %d requests, want none", n)
+	}
+}
