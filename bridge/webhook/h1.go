@@ -122,7 +122,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		body, gerr := req.GetBody()
 		if gerr != nil {
-			return nil, err
+			return nil, t.ctxErr(ctx, err)
 		}
 		again := *req
 		again.Body = body
@@ -158,8 +158,22 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		return nil, err
 	}
 	pc.lr.read = 0
-	if err := writeRequest(pc.bw, req); err != nil {
-		return fail(err)
+	if werr := writeRequest(pc.bw, req); werr != nil {
+		// A receiver may answer and close before it read the whole request
+		// (413 Content Too Large, say): its answer says more than the
+		// broken write. Look for one, briefly.
+		if ctx.Err() != nil {
+			return fail(werr)
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+		pc.lr.n = t.maxHeader
+		resp, err := readResponse(pc.br, req)
+		if err != nil {
+			return fail(werr)
+		}
+		pc.lr.n = math.MaxInt64
+		resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: false}
+		return resp, nil
 	}
 	pc.lr.n = t.maxHeader
 	resp, err := readResponse(pc.br, req)

@@ -397,3 +397,21 @@ func TestH1RefusesAnInvalidHeader(t *testing.T) {
 		t.Errorf("the receiver read %d requests, want none", n)
 	}
 }
+
+// A receiver that answers before it read the whole request and closes (413
+// for a body too large) gets its answer through, not a broken write.
+func TestH1EarlyAnswerToALargeRequest(t *testing.T) {
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 8\r\n\r\ntoo big!")
+	})
+	resp, body, err := post(t, t.Context(), newTestH1(t), srv.url(), strings.Repeat("x", 16<<20))
+	if err != nil {
+		t.Fatalf("err = %v, want the receiver's 413", err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || body != "too big!" {
+		t.Errorf("answer %d %q, want 413 %q", resp.StatusCode, body, "too big!")
+	}
+}
