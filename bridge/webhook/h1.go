@@ -344,7 +344,10 @@ type h1Body struct {
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
-	if b.done {
+	switch {
+	case b.eof:
+		return 0, io.EOF // again: the connection may already serve another request
+	case b.done:
 		return 0, errors.New("http: read on closed response body")
 	}
 	n, err := b.rc.Read(p)

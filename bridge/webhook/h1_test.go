@@ -415,3 +415,27 @@ func TestH1EarlyAnswerToALargeRequest(t *testing.T) {
 		t.Errorf("answer %d %q, want 413 %q", resp.StatusCode, body, "too big!")
 	}
 }
+
+// A body read to its end keeps answering io.EOF, though its connection has
+// gone back to the pool and may carry another request meanwhile.
+func TestH1BodyAtItsEndStaysAtItsEnd(t *testing.T) {
+	srv := newRawServer(t, keepAlive(func(_ *http.Request, body []byte) string { return ok(string(body)) }))
+	rt := newTestH1(t)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.url(), strings.NewReader("first"))
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "first" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	if _, body, err := post(t, t.Context(), rt, srv.url(), "second"); err != nil || body != "second" {
+		t.Fatalf("second request: %q, %v", body, err)
+	}
+	if n, err := resp.Body.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("Read after the end: %d, %v; want 0, io.EOF", n, err)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
