@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
 // rawServer accepts connections on 127.0.0.1 and runs serve on each: the
@@ -26,7 +28,7 @@ type rawServer struct {
 	wg    sync.WaitGroup
 }
 
-func newRawServer(t *testing.T, serve func(s *rawServer, c net.Conn, br *bufio.Reader)) *rawServer {
+func newRawServer(t testing.TB, serve func(s *rawServer, c net.Conn, br *bufio.Reader)) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -437,5 +439,22 @@ func TestH1BodyAtItsEndStaysAtItsEnd(t *testing.T) {
 	}
 	if n := srv.conns.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// BenchmarkDeliver is one single-record delivery over the HTTP/1.1 client:
+// headers, request, answer. The receiver runs in the same process, so its
+// allocations and CPU are in the figures too.
+func BenchmarkDeliver(b *testing.B) {
+	srv := newRawServer(b, keepAlive(func(*http.Request, []byte) string { return ok("") }))
+	tg := newTarget(b, srv.url(), nil)
+	rec := &target.Record{Topic: "orders", Partition: 3, Offset: 42, Key: []byte("customer-7"), Value: make([]byte, 256),
+		Timestamp: time.Now(), Headers: []target.Header{{Key: "tenant", Value: []byte("acme")}}}
+	d := &target.Delivery{Route: "orders-billing", Record: rec, Attempt: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tg.Deliver(b.Context(), d); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

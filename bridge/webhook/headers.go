@@ -57,6 +57,44 @@ const (
 // defaultContentType is sent when a record has no content-type header.
 const defaultContentType = "application/octet-stream"
 
+// The contract's header names in the canonical form an http.Header keys them
+// by (Webhook-Id): put directly, they cost no canonicalization per request.
+var (
+	keyUserAgent        = "User-Agent"
+	keyContentType      = "Content-Type"
+	keyWebhookID        = http.CanonicalHeaderKey(HeaderWebhookID)
+	keyWebhookTimestamp = http.CanonicalHeaderKey(HeaderWebhookTimestamp)
+	keyWebhookSignature = http.CanonicalHeaderKey(HeaderWebhookSignature)
+	keyAttempt          = http.CanonicalHeaderKey(HeaderAttempt)
+	keyKafkaTopic       = http.CanonicalHeaderKey(HeaderKafkaTopic)
+	keyKafkaPartition   = http.CanonicalHeaderKey(HeaderKafkaPartition)
+	keyKafkaOffset      = http.CanonicalHeaderKey(HeaderKafkaOffset)
+	keyKafkaKey         = http.CanonicalHeaderKey(HeaderKafkaKey)
+	keyKafkaKeyEncoding = http.CanonicalHeaderKey(HeaderKafkaKeyEncoding)
+	keyCESpecVersion    = http.CanonicalHeaderKey(HeaderCESpecVersion)
+	keyCEID             = http.CanonicalHeaderKey(HeaderCEID)
+	keyCESource         = http.CanonicalHeaderKey(HeaderCESource)
+	keyCEType           = http.CanonicalHeaderKey(HeaderCEType)
+	keyCETime           = http.CanonicalHeaderKey(HeaderCETime)
+)
+
+// headerSetter sets one value under a key already in canonical form, as
+// Header.Set would, taking the one-element value slices from a shared array:
+// one allocation for a request's headers instead of one each.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (s *headerSetter) put(key, v string) {
+	if len(s.vals) == cap(s.vals) {
+		s.vals = make([]string, 0, 16)
+	}
+	s.vals = append(s.vals, v)
+	n := len(s.vals)
+	s.h[key] = s.vals[n-1 : n : n] // capacity 1: an Add elsewhere copies instead of overwriting a neighbour
+}
+
 // Record headers the contract maps to request headers of their own; they are
 // never repeated as kafka-header-*. Matched case-insensitively, as HTTP would.
 const (
@@ -77,31 +115,31 @@ func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64
 	for k, vs := range t.headers {
 		h[k] = slices.Clone(vs) // never share a slice a later Add could grow
 	}
+	set := headerSetter{h: h}
 	if h.Get("User-Agent") == "" {
-		h.Set("User-Agent", t.userAgent)
+		set.put(keyUserAgent, t.userAgent)
 	}
 
 	id := rec.ID()
-	tsText := strconv.FormatInt(ts, 10)
-	h.Set(HeaderWebhookID, id)
-	h.Set(HeaderWebhookTimestamp, tsText)
+	set.put(keyWebhookID, id)
+	set.put(keyWebhookTimestamp, strconv.FormatInt(ts, 10))
 	if t.signer != nil {
-		h.Set(HeaderWebhookSignature, t.signer.Header(id, ts, rec.Value))
+		set.put(keyWebhookSignature, t.signer.Header(id, ts, rec.Value))
 	}
 	if attempt < 1 {
 		attempt = 1
 	}
-	h.Set(HeaderAttempt, strconv.Itoa(attempt))
+	set.put(keyAttempt, strconv.Itoa(attempt))
 
-	h.Set(HeaderKafkaTopic, rec.Topic)
-	h.Set(HeaderKafkaPartition, strconv.FormatInt(int64(rec.Partition), 10))
-	h.Set(HeaderKafkaOffset, strconv.FormatInt(rec.Offset, 10))
+	set.put(keyKafkaTopic, rec.Topic)
+	set.put(keyKafkaPartition, strconv.FormatInt(int64(rec.Partition), 10))
+	set.put(keyKafkaOffset, strconv.FormatInt(rec.Offset, 10))
 	if rec.Key != nil {
 		if safeValue(rec.Key) {
-			h.Set(HeaderKafkaKey, string(rec.Key))
+			set.put(keyKafkaKey, string(rec.Key))
 		} else {
-			h.Set(HeaderKafkaKey, base64.StdEncoding.EncodeToString(rec.Key))
-			h.Set(HeaderKafkaKeyEncoding, EncodingBase64)
+			set.put(keyKafkaKey, base64.StdEncoding.EncodeToString(rec.Key))
+			set.put(keyKafkaKeyEncoding, EncodingBase64)
 		}
 	}
 
@@ -140,13 +178,13 @@ func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64
 
 	switch {
 	case contentType != nil && safeValue(contentType) && len(contentType) > 0:
-		h.Set("Content-Type", string(contentType))
+		set.put(keyContentType, string(contentType))
 	case h.Get("Content-Type") != "": // configured default
 	default:
 		if len(contentType) > 0 {
 			t.log.Debug("webhook: record content-type is not a valid header value; sending the default")
 		}
-		h.Set("Content-Type", defaultContentType)
+		set.put(keyContentType, defaultContentType)
 	}
 
 	if ce == nil && structuredCloudEvent(contentType) {
@@ -177,17 +215,18 @@ func (t *Target) cloudEvents(h http.Header, rec *target.Record, id string, ce ma
 		h.Set("ce-"+attr, v)
 	}
 	_, isEvent := ce["specversion"]
-	setDefault := func(attr, v string) {
+	set := headerSetter{h: h}
+	setDefault := func(attr, key, v string) {
 		if _, ok := ce[attr]; !ok {
-			h.Set("ce-"+attr, v)
+			set.put(key, v)
 		}
 	}
-	setDefault("specversion", CESpecVersion)
-	setDefault("id", id)
-	setDefault("source", ceEncode([]byte(CESourcePrefix+rec.Topic)))
-	setDefault("type", CEType)
+	setDefault("specversion", keyCESpecVersion, CESpecVersion)
+	setDefault("id", keyCEID, id)
+	setDefault("source", keyCESource, ceEncode([]byte(CESourcePrefix+rec.Topic)))
+	setDefault("type", keyCEType, CEType)
 	if !isEvent && !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
-		setDefault("time", rec.Timestamp.UTC().Format(time.RFC3339Nano))
+		setDefault("time", keyCETime, rec.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
 }
 

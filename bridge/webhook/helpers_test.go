@@ -51,7 +51,7 @@ func receiver(t *testing.T, handle http.HandlerFunc) (*httptest.Server, <-chan r
 }
 
 // newTarget builds a target for url with a fixed clock; change adjusts the options.
-func newTarget(t *testing.T, url string, change func(*Options)) *Target {
+func newTarget(t testing.TB, url string, change func(*Options)) *Target {
 	t.Helper()
 	opts := Options{Route: "orders-billing", Group: "hookbridge.orders-billing", Version: "1.2.3", Now: func() time.Time { return fixedNow }}
 	opts.Config.URL = url
