@@ -74,6 +74,11 @@ type fastAPIStats struct {
 // added to the test's environment, and waits for GET /healthz. It is
 // stopped at the end of the test (SIGTERM, then SIGKILL), by its PID.
 func startFastAPI(t *testing.T, python string, env ...string) *fastAPI {
+	return startFastAPIWith(t, python, nil, env...)
+}
+
+// startFastAPIWith is startFastAPI with more uvicorn arguments.
+func startFastAPIWith(t *testing.T, python string, args []string, env ...string) *fastAPI {
 	t.Helper()
 	dir, err := filepath.Abs("../../examples/receiver-fastapi")
 	if err != nil {
@@ -82,8 +87,8 @@ func startFastAPI(t *testing.T, python string, env ...string) *fastAPI {
 	addr := testkit.FreePort(t)
 	host, port, _ := strings.Cut(addr, ":")
 	a := &fastAPI{url: "http://" + addr, log: &testkit.LockedBuffer{}}
-	a.cmd = exec.Command(python, "-m", "uvicorn", "app:app", "--app-dir", dir, "--host", host, "--port", port,
-		"--log-level", "warning", "--no-access-log")
+	a.cmd = exec.Command(python, append([]string{"-m", "uvicorn", "app:app", "--app-dir", dir, "--host", host, "--port", port,
+		"--log-level", "warning", "--no-access-log"}, args...)...)
 	a.cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1", "ORDER_LOG=1")
 	if otlp := os.Getenv(envJaegerOTLP); otlp != "" {
 		a.cmd.Env = append(a.cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+otlp)
@@ -451,6 +456,40 @@ func TestFastAPIReceiverBatch(t *testing.T) {
 		t.Fatalf("%d batches for %d records, largest %d: not batching within max_messages 50", s.Batches, s.Received, s.MaxBatch)
 	}
 	checkOrder(t, s, produced)
+}
+
+// uvicorn closes a keep-alive connection after --timeout-keep-alive seconds
+// of idleness (5 by default): the bridge's next request must not be lost,
+// doubled or counted as a failed attempt because it found the pooled
+// connection closed. Each record waits past the timeout after the previous
+// one was accepted.
+func TestFastAPIReceiverClosesIdleConnections(t *testing.T) {
+	py := e2ePython(t)
+	b := testkit.NewBroker(t)
+	topic := testkit.TopicName(t, "in")
+	b.CreateTopic(t, topic, 1)
+	app := startFastAPIWith(t, py, []string{"--timeout-keep-alive", "1"}, "WEBHOOK_SECRETS="+newSecret)
+	admin := testkit.FreePort(t)
+	bridge := testkit.StartBridge(t, bridgeBin, b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/orders", "")), admin)
+
+	const n = 4
+	for i := range n {
+		b.Produce(t, topic, jsonRecords(1, 1, 0))
+		testkit.WaitFor(t, time.Minute, fmt.Sprintf("record %d accepted", i+1), func() bool { return app.stats(t).Accepted >= i+1 })
+		if i < n-1 {
+			time.Sleep(1500 * time.Millisecond) // setup, not an assertion: let uvicorn's keep-alive timeout pass
+		}
+	}
+	failed := testkit.MetricSum(admin, "hookbridge_records_failed_total")
+	if code := bridge.Stop(); code != 0 {
+		t.Fatalf("hookbridge exited with %d", code)
+	}
+	if s := app.stats(t); s.Accepted != n || s.Received != n || s.Rejected != 0 {
+		t.Fatalf("accepted %d, received %d, rejected %d; want %d, %d, 0", s.Accepted, s.Received, s.Rejected, n, n)
+	}
+	if failed != 0 {
+		t.Errorf("hookbridge_records_failed_total = %v, want 0: a closed idle connection must not fail an attempt", failed)
+	}
 }
 
 func appendFile(t *testing.T, path, text string) {

@@ -1,10 +1,8 @@
 package scenario
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,29 +14,6 @@ import (
 )
 
 const breakerYAML = "    breaker: {consecutive_failures: 5, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}\n"
-
-// metricSum scrapes /metrics and sums the samples of one metric.
-func metricSum(t *testing.T, admin, name string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		return math.NaN()
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		sum += v
-	}
-	return sum
-}
 
 // A receiver that answers 503 for 15 s: the route pauses instead of
 // draining. Everything is delivered afterwards, nothing is dead-lettered, the

@@ -380,3 +380,7 @@ func startBridge(t *testing.T, cfgPath, admin string) *testkit.Bridge {
 	t.Helper()
 	return testkit.StartBridge(t, bridgeBin, cfgPath, admin)
 }
+
+// metricSum scrapes /metrics and sums the samples of one metric; NaN when
+// the bridge does not answer.
+func metricSum(_ *testing.T, admin, name string) float64 { return testkit.MetricSum(admin, name) }
