@@ -279,25 +279,13 @@ func TestH1AliveTellsAClosedConnection(t *testing.T) {
 		t.Fatal("an open, quiet connection is not alive")
 	}
 	_, _ = peer.Write([]byte("x"))
-	waitUntil(t, "unasked bytes to arrive", func() bool { return !alive(c) })
+	waitFor(t, 10*time.Second, "unasked bytes to arrive", func() bool { return !alive(c) })
 	_, _ = io.ReadFull(c, make([]byte, 1))
 	if !alive(c) {
 		t.Fatal("alive after the unasked byte was read")
 	}
 	_ = peer.Close()
-	waitUntil(t, "the close to arrive", func() bool { return !alive(c) })
-}
-
-// waitUntil polls cond, with a generous guard against a hang.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the close to arrive", func() bool { return !alive(c) })
 }
 
 func TestH1ContextBoundsTheExchange(t *testing.T) {

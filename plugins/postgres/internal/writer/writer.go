@@ -3,7 +3,6 @@ package writer
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/hookbridge/hookbridge/plugins/internal/recordjson"
 	"github.com/hookbridge/hookbridge/sdk"
 )
 
@@ -202,7 +202,7 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 //	           value from an empty one); bytes for bytea, JSON for jsonb (an
 //	           error unless valid JSON), a string for text (an error unless
 //	           UTF-8 without NUL)
-//	headers    JSON, see HeadersJSON; NULL when there are none
+//	headers    JSON, see recordjson.Headers (NUL-free); NULL when there are none
 //	timestamp  the record's time; NULL when it has none
 //
 // Its errors are the record's fault: the caller makes them permanent.
@@ -238,7 +238,7 @@ func (h *Handler) Args(msg *sdk.Message) ([]any, error) {
 			args[i] = v
 		case FieldHeaders:
 			if len(msg.Headers) > 0 {
-				args[i] = json.RawMessage(HeadersJSON(msg.Headers))
+				args[i] = json.RawMessage(recordjson.Headers(msg.Headers, true))
 			}
 		case FieldTimestamp:
 			if !msg.Timestamp.IsZero() {
@@ -278,32 +278,6 @@ func checkText(b []byte) error {
 		return errors.New("contains a NUL byte")
 	}
 	return nil
-}
-
-// jsonHeader is one header in HeadersJSON.
-type jsonHeader struct {
-	Key         string `json:"key"`
-	Value       string `json:"value,omitempty"`
-	ValueBase64 string `json:"value_base64,omitempty"`
-}
-
-// HeadersJSON encodes headers as a JSON array, in record order and with
-// repeats: [{"key":"content-type","value":"application/json"}]. A value
-// that is not valid UTF-8 (or holds a NUL, which jsonb refuses) is given as
-// "value_base64" (standard encoding) instead of "value", so that no byte is
-// lost; an empty value has neither.
-func HeadersJSON(hs []sdk.Header) string {
-	out := make([]jsonHeader, len(hs))
-	for i, h := range hs {
-		out[i].Key = strings.ReplaceAll(h.Key, "\x00", "\uFFFD")
-		if checkText(h.Value) == nil {
-			out[i].Value = string(h.Value)
-		} else {
-			out[i].ValueBase64 = base64.StdEncoding.EncodeToString(h.Value)
-		}
-	}
-	b, _ := json.Marshal(out) // strings only: cannot fail
-	return string(b)
 }
 
 // db is what the handler needs of the database. Its methods are called

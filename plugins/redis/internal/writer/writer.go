@@ -2,13 +2,11 @@ package writer
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/hookbridge/hookbridge/plugins/internal/recordjson"
 	"github.com/hookbridge/hookbridge/sdk"
 )
 
@@ -76,7 +74,7 @@ func (h *Handler) marker(key string, msg *sdk.Message) string {
 // streamFields returns a stream entry's fields for msg, in this order:
 // topic, partition, offset, key (absent for a null key), value, timestamp
 // (Unix milliseconds; absent when the record has none), headers (JSON, see
-// HeadersJSON; absent when there are none). A null value arrives as an empty
+// recordjson.Headers; absent when there are none). A null value arrives as an empty
 // one (the plugin protocol does not tell them apart) and is written as "".
 func streamFields(msg *sdk.Message) []any {
 	f := make([]any, 0, 14)
@@ -92,32 +90,7 @@ func streamFields(msg *sdk.Message) []any {
 		f = append(f, "timestamp", strconv.FormatInt(msg.Timestamp.UnixMilli(), 10))
 	}
 	if len(msg.Headers) > 0 {
-		f = append(f, "headers", HeadersJSON(msg.Headers))
+		f = append(f, "headers", recordjson.Headers(msg.Headers, false))
 	}
 	return f
-}
-
-// jsonHeader is one header in HeadersJSON.
-type jsonHeader struct {
-	Key         string `json:"key"`
-	Value       string `json:"value,omitempty"`
-	ValueBase64 string `json:"value_base64,omitempty"`
-}
-
-// HeadersJSON encodes headers as a JSON array, in record order and with
-// repeats: [{"key":"content-type","value":"application/json"}]. A value
-// that is not valid UTF-8 is given as "value_base64" (standard encoding)
-// instead of "value", so that no byte is lost; an empty value has neither.
-func HeadersJSON(hs []sdk.Header) string {
-	out := make([]jsonHeader, len(hs))
-	for i, h := range hs {
-		out[i].Key = h.Key
-		if utf8.Valid(h.Value) {
-			out[i].Value = string(h.Value)
-		} else {
-			out[i].ValueBase64 = base64.StdEncoding.EncodeToString(h.Value)
-		}
-	}
-	b, _ := json.Marshal(out) // strings only: cannot fail
-	return string(b)
 }
