@@ -177,7 +177,7 @@ func (s scenario) run(t *testing.T) result {
 
 	// What the restarted bridge will deliver again: records written whose
 	// offsets the group had not committed.
-	committed := committedOffsets(t, b, group, topic, partitions)
+	committed := b.Committed(t, group, topic, partitions)
 	redelivered := 0
 	for _, w := range sink.written(t) {
 		if w.Offset >= committed[w.Partition] {
@@ -191,7 +191,7 @@ func (s scenario) run(t *testing.T) result {
 		end[pr.Partition] = max(end[pr.Partition], pr.Offset+1)
 	}
 	testkit.WaitFor(t, 3*time.Minute, "every record to be committed", func() bool {
-		got := committedOffsets(t, b, group, topic, partitions)
+		got := b.Committed(t, group, topic, partitions)
 		for part, want := range end {
 			if got[part] != want {
 				return false
@@ -293,32 +293,6 @@ func checkExactlyOnce(t *testing.T, got []written, produced []testkit.Produced) 
 		}
 		t.Fatalf("not exactly once:\n  %s", strings.Join(problems, "\n  "))
 	}
-}
-
-// committedOffsets returns the group's committed offset per partition of
-// topic (-1 when none).
-func committedOffsets(t *testing.T, b *testkit.Broker, group, topic string, partitions int32) map[int32]int64 {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_0_0_0
-	a, err := sarama.NewClusterAdmin(b.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ps := make([]int32, partitions)
-	for i := range ps {
-		ps[i] = int32(i)
-	}
-	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[int32]int64)
-	for p, blk := range resp.Blocks[topic] {
-		out[p] = blk.Offset
-	}
-	return out
 }
 
 // pluginPIDs returns the processes running the executable bin: plugin

@@ -120,27 +120,6 @@ func (b *broker) produce(t *testing.T, topic string, recs []rec) []sarampm {
 	return out
 }
 
-// committed returns the group's committed offset per partition of topic (-1
-// when none).
-func (b *broker) committed(t *testing.T, group, topic string, partitions int32) map[int32]int64 {
-	t.Helper()
-	a := b.admin(t)
-	defer a.Close()
-	ps := make([]int32, partitions)
-	for i := range ps {
-		ps[i] = int32(i)
-	}
-	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[int32]int64)
-	for p, blk := range resp.Blocks[topic] {
-		out[p] = blk.Offset
-	}
-	return out
-}
-
 // readAll returns every record of topic.
 func (b *broker) readAll(t *testing.T, topic string) []*sarama.ConsumerMessage {
 	t.Helper()

@@ -66,7 +66,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if strings.Count(out, "hookbridge-error-kind: permanent") != 2 || !strings.Contains(out, "would replay 2") {
 		t.Fatalf("dry run output:\n%s", out)
 	}
-	if got := b.committed(t, replayGroup, dlq, 1)[0]; got != -1 {
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != -1 {
 		t.Fatalf("a dry run committed offset %d", got)
 	}
 	if len(rcv.requests()) != before {
@@ -88,14 +88,14 @@ func TestDeadLetterReplay(t *testing.T) {
 	if !strings.Contains(out, "replayed 1, 1 delivered") {
 		t.Fatalf("filtered replay output:\n%s", out)
 	}
-	if got := b.committed(t, replayGroup, dlq, 1)[0]; got != -1 {
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != -1 {
 		t.Fatalf("filtered replay committed %d past a record it left in place", got)
 	}
 	out = replayCmd(t, cfg)
 	if !strings.Contains(out, "replayed 2, 2 delivered, 0 dead-lettered again") {
 		t.Fatalf("replay output:\n%s", out)
 	}
-	if got := b.committed(t, replayGroup, dlq, 1)[0]; got != 2 {
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 2 {
 		t.Fatalf("replay group committed %d, want 2", got)
 	}
 	// Both reached the receiver under their original ids: a receiver that
@@ -132,7 +132,7 @@ func TestDeadLetterReplay(t *testing.T) {
 		headerOf(last.Headers, "hookbridge-error-topic") != topic {
 		t.Fatalf("re-dead-lettered record headers: %v", last.Headers)
 	}
-	if got := b.committed(t, replayGroup, dlq, 1)[0]; got != 3 {
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 3 {
 		t.Fatalf("replay group committed %d, want 3 (the re-produced record is for the next replay)", got)
 	}
 }

@@ -56,7 +56,7 @@ func TestScaleOutKillJoinStop(t *testing.T) {
 	for _, m := range produced {
 		end[m.Partition] = max(end[m.Partition], m.Offset+1)
 	}
-	got := b.committed(t, group, topic, 12)
+	got := b.Committed(t, group, topic, 12)
 	for p, want := range end {
 		if got[p] != want {
 			t.Fatalf("partition %d committed at %d, want %d", p, got[p], want)

@@ -43,7 +43,7 @@ func assertCommittedToEnd(t *testing.T, b *broker, group, topic string, produced
 	for _, m := range produced {
 		end[m.Partition] = max(end[m.Partition], m.Offset+1)
 	}
-	got := b.committed(t, group, topic, 6)
+	got := b.Committed(t, group, topic, 6)
 	for p, want := range end {
 		if got[p] != want {
 			t.Fatalf("partition %d committed at %d, want %d (all: %v)", p, got[p], want, got)
@@ -72,7 +72,7 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 			return false
 		}
 		var sum int64
-		for _, off := range b.committed(t, group, topic, 6) {
+		for _, off := range b.Committed(t, group, topic, 6) {
 			sum += max(off, 0)
 		}
 		return sum > 0
@@ -294,7 +294,7 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	if got := b.committed(t, group, topic, 1)[0]; got != 50 {
+	if got := b.Committed(t, group, topic, 1)[0]; got != 50 {
 		t.Fatalf("committed offset %d; want 50, the stuck record's offset", got)
 	}
 
@@ -303,7 +303,7 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 	waitFor(t, time.Minute, "the dead-letter record", func() bool { return len(b.readAll(t, dlq)) == 1 })
 	waitFor(t, time.Minute, "the other records", func() bool { return rcv.uniqueAccepted() >= len(recs)-1 })
 	waitFor(t, time.Minute, "commit to the end", func() bool {
-		return b.committed(t, group, topic, 1)[0] == int64(len(recs))
+		return b.Committed(t, group, topic, 1)[0] == int64(len(recs))
 	})
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

@@ -343,6 +343,22 @@ func (p *bridgeProc) stop(t *testing.T) {
 	}
 }
 
+// carriesContext checks that rec, a record Hookbridge wrote, has exactly one
+// traceparent header and that it is the sampled context of the span spanID
+// in trace traceID: a consumer of rec's topic continues that trace.
+func carriesContext(t *testing.T, what string, rec *sarama.ConsumerMessage, traceID, spanID string) {
+	t.Helper()
+	var tps []string
+	for _, h := range rec.Headers {
+		if string(h.Key) == "traceparent" {
+			tps = append(tps, string(h.Value))
+		}
+	}
+	if want := "00-" + traceID + "-" + spanID + "-01"; len(tps) != 1 || tps[0] != want {
+		t.Errorf("%s traceparent = %q, want [%q]", what, tps, want)
+	}
+}
+
 // readTopic reads every record of a one-partition topic (the dead-letter or
 // reply topic).
 func readTopic(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
@@ -674,15 +690,6 @@ func TestJaegerOneTracePerRecord(t *testing.T) {
 		if len(dl) != 1 {
 			t.Fatalf("dead-letter records = %d, want 1", len(dl))
 		}
-		var tps []string
-		for _, h := range dl[0].Headers {
-			if string(h.Key) == "traceparent" {
-				tps = append(tps, string(h.Value))
-			}
-		}
-		want := "00-" + failed.traceID + "-" + sh.dlqSend.SpanID + "-01"
-		if len(tps) != 1 || tps[0] != want {
-			t.Errorf("dead-letter record traceparent = %q, want [%q]", tps, want)
-		}
+		carriesContext(t, "dead-letter record", dl[0], failed.traceID, sh.dlqSend.SpanID)
 	})
 }

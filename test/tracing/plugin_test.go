@@ -154,16 +154,7 @@ routes:
 	if len(replies) != 1 {
 		t.Fatalf("reply records = %d, want 1", len(replies))
 	}
-	var tps []string
-	for _, h := range replies[0].Headers {
-		if string(h.Key) == "traceparent" {
-			tps = append(tps, string(h.Value))
-		}
-	}
-	want := "00-" + rec.traceID + "-" + sh.replySend.SpanID + "-01"
-	if len(tps) != 1 || tps[0] != want {
-		t.Errorf("reply record traceparent = %q, want [%q]", tps, want)
-	}
+	carriesContext(t, "reply record", replies[0], rec.traceID, sh.replySend.SpanID)
 	var body map[string]any
 	if err := json.Unmarshal(replies[0].Value, &body); err != nil || body["enriched_by"] != "plugin-go" {
 		t.Errorf("reply record value = %s, want the plugin's enrichment (err %v)", replies[0].Value, err)

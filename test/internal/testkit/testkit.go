@@ -118,6 +118,30 @@ func (b *Broker) saramaConfig() *sarama.Config {
 	return cfg
 }
 
+// Committed returns a group's committed offset per partition of topic (-1
+// when none).
+func (b *Broker) Committed(t testing.TB, group, topic string, partitions int32) map[int32]int64 {
+	t.Helper()
+	a, err := sarama.NewClusterAdmin(b.Addrs, b.saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ps := make([]int32, partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[int32]int64)
+	for p, blk := range resp.Blocks[topic] {
+		out[p] = blk.Offset
+	}
+	return out
+}
+
 // CreateTopic creates a topic and waits until every partition has a leader.
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32) {
 	t.Helper()
