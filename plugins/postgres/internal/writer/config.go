@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookbridge/hookbridge/plugins/internal/envconfig"
 )
 
 // Mode is how records become rows.
@@ -96,10 +98,8 @@ type Config struct {
 // ConfigFromEnv reads the configuration from getenv (os.Getenv) and
 // validates it, reporting every problem at once. It does not connect.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	var errs []string
-	bad := func(env, format string, args ...any) {
-		errs = append(errs, env+": "+fmt.Sprintf(format, args...))
-	}
+	var problems envconfig.Problems
+	bad := problems.Add
 	c := Config{
 		DSN:       strings.TrimSpace(getenv(EnvDSN)),
 		Mode:      Mode(strings.ToLower(strings.TrimSpace(getenv(EnvMode)))),
@@ -144,8 +144,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		bad(EnvKeyType, "%q is not one of text, bytea", c.KeyType)
 	}
-	cols, problems := parseColumns(getenv(EnvColumns), c.Mode)
-	for _, p := range problems {
+	cols, colProblems := parseColumns(getenv(EnvColumns), c.Mode)
+	for _, p := range colProblems {
 		bad(EnvColumns, "%s", p)
 	}
 	c.Columns = cols
@@ -156,8 +156,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.CreateTable = b
 	}
-	if len(errs) > 0 {
-		return Config{}, errors.New("hookbridge-postgres: invalid configuration:\n  " + strings.Join(errs, "\n  "))
+	if err := problems.Err("hookbridge-postgres"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hookbridge/hookbridge/plugins/internal/envconfig"
 )
 
 // Mode is how records are written.
@@ -74,10 +76,8 @@ type Config struct {
 // ConfigFromEnv reads the configuration from getenv (os.Getenv) and
 // validates it, reporting every problem at once.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	var errs []error
-	bad := func(env, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
-	}
+	var problems envconfig.Problems
+	bad := problems.Add
 	c := Config{
 		URL:          strings.TrimSpace(getenv(EnvURL)),
 		Mode:         Mode(strings.ToLower(strings.TrimSpace(getenv(EnvMode)))),
@@ -147,8 +147,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			c.DedupeTTL = d
 		}
 	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("hookbridge-redis: invalid configuration:\n  %w", joinLines(errs))
+	if err := problems.Err("hookbridge-redis"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -184,13 +184,4 @@ func redactURLError(err error, url string) error {
 		}
 	}
 	return errors.New(msg)
-}
-
-// joinLines joins errors one per line, indented under the heading.
-func joinLines(errs []error) error {
-	lines := make([]string, len(errs))
-	for i, e := range errs {
-		lines[i] = e.Error()
-	}
-	return errors.New(strings.Join(lines, "\n  "))
 }
