@@ -1,42 +1,95 @@
 package kafka
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // budget bounds the records and bytes a route holds (queued in lanes or being
-// delivered). A claim loop that cannot acquire pauses its partition and waits.
+// delivered). Claim loops that find it full wait in line: a release hands the
+// room it frees to the longest-waiting claim loops that fit, and wakes only
+// them, so one delivery ending does not wake every partition of the route.
 type budget struct {
 	mu                   sync.Mutex
 	records, bytes       int64
 	maxRecords, maxBytes int64
-	freed                chan struct{} // closed and replaced on every release
+	waiting              []*budgetWait // first come, first served
+}
+
+// budgetWait is one claim loop's place in line. ready is closed once the room
+// it asked for was taken on its behalf.
+type budgetWait struct {
+	size    int64
+	ready   chan struct{}
+	granted bool // under budget.mu
 }
 
 func newBudget(maxRecords, maxBytes int64) *budget {
-	return &budget{maxRecords: maxRecords, maxBytes: maxBytes, freed: make(chan struct{})}
+	return &budget{maxRecords: maxRecords, maxBytes: maxBytes}
 }
 
-// tryAcquire takes room for one record of size bytes. When there is none it
-// returns false and a channel closed at the next release. A record larger than
-// the whole byte budget is admitted when nothing else is held, so it can never
-// wedge its partition.
-func (b *budget) tryAcquire(size int64) (bool, <-chan struct{}) {
+// tryAcquire takes room for one record of size bytes. When it cannot (the
+// budget is full, or others wait in line before it) it returns false and a
+// place in line: its ready channel is closed once the room was taken for the
+// caller, who must then either use it or give it back with cancel. A record
+// larger than the whole byte budget is admitted when nothing else is held,
+// so it can never wedge its partition.
+func (b *budget) tryAcquire(size int64) (bool, *budgetWait) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.records == 0 || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes) {
-		b.records++
-		b.bytes += size
+	if len(b.waiting) == 0 && b.fitsLocked(size) {
+		b.takeLocked(size)
 		return true, nil
 	}
-	return false, b.freed
+	w := &budgetWait{size: size, ready: make(chan struct{})}
+	b.waiting = append(b.waiting, w)
+	return false, w
+}
+
+// cancel gives up a place in line. Room already taken for w is released.
+func (b *budget) cancel(w *budgetWait) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w.granted {
+		b.records--
+		b.bytes -= w.size
+	} else if i := slices.Index(b.waiting, w); i >= 0 {
+		b.waiting = slices.Delete(b.waiting, i, i+1)
+	}
+	b.grantLocked()
 }
 
 func (b *budget) release(size int64) {
 	b.mu.Lock()
 	b.records--
 	b.bytes -= size
-	close(b.freed)
-	b.freed = make(chan struct{})
+	b.grantLocked()
 	b.mu.Unlock()
+}
+
+// grantLocked takes room for the waiters at the head of the line while they
+// fit, in order, and wakes them.
+func (b *budget) grantLocked() {
+	n := 0
+	for n < len(b.waiting) && b.fitsLocked(b.waiting[n].size) {
+		w := b.waiting[n]
+		b.takeLocked(w.size)
+		w.granted = true
+		close(w.ready)
+		n++
+	}
+	if n > 0 {
+		b.waiting = slices.Delete(b.waiting, 0, n)
+	}
+}
+
+func (b *budget) fitsLocked(size int64) bool {
+	return b.records == 0 || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes)
+}
+
+func (b *budget) takeLocked(size int64) {
+	b.records++
+	b.bytes += size
 }
 
 func (b *budget) held() (records, bytes int64) {

@@ -416,11 +416,19 @@ func (p *partition) consume() {
 	}
 }
 
-// admit waits for room in the route's budget, pausing the partition while it
-// waits. It returns false when the session or claim ends first.
+// admit waits for room in the route's budget. A wait that lasts longer than
+// pauseAfter pauses the partition until the room is there, well before
+// sarama's MaxProcessingTime would make it drop the claim's fetch; a short
+// wait, the steady state of a busy route, costs no pause and resume. It
+// returns false when the session or claim ends first.
 func (p *partition) admit(rec *target.Record) bool {
 	c := p.c
-	size := int64(rec.Size())
+	ok, w := c.budget.tryAcquire(int64(rec.Size()))
+	if ok {
+		return true
+	}
+	t := time.NewTimer(pauseAfter)
+	defer t.Stop()
 	paused := false
 	defer func() {
 		if paused {
@@ -428,23 +436,25 @@ func (p *partition) admit(rec *target.Record) bool {
 		}
 	}()
 	for {
-		ok, freed := c.budget.tryAcquire(size)
-		if ok {
+		select {
+		case <-w.ready:
 			return true
-		}
-		if !paused {
+		case <-t.C:
 			c.setReason(p.tp, pauseBackpressure, true)
 			paused = true
-		}
-		select {
-		case <-freed:
 		case <-p.sess.Context().Done():
+			c.budget.cancel(w)
 			return false
 		case <-c.stop:
+			c.budget.cancel(w)
 			return false
 		}
 	}
 }
+
+// pauseAfter is how long a claim loop waits for room in the budget before it
+// pauses its partition.
+const pauseAfter = 50 * time.Millisecond
 
 // laneKey names the lane rec joins: the partition's single lane, its key's
 // lane, or (ordering none) a lane of its own.
