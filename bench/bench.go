@@ -154,8 +154,8 @@ func (t Target) String() string { return fmt.Sprintf(">= %.2f x (%s)", t.Ratio, 
 
 // Scenario is one way of draining the topic.
 type Scenario struct {
-	// Letter is the scenario's name: "a" to "f" in the issue, then "h",
-	// "c2", "g", "g2" and "p".
+	// Letter is the scenario's name: "a" to "f" in the issue, then "bx",
+	// "h", "cx", "c2", "g", "g2" and "p".
 	Letter string
 	// Name is short and fit for a benchmark name, e.g. "bridge-key".
 	Name string
@@ -181,10 +181,14 @@ func Scenarios() []Scenario {
 			run: (*Env).runConsumeOnly},
 		{Letter: "b", Name: "http-only", Title: "HTTP-only POSTs (HTTP limit)",
 			run: (*Env).runHTTPOnly},
+		{Letter: "bx", Name: "http-only-proc", Title: "(b) from a process of its own (info)", Info: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "bx", false) }},
 		{Letter: "h", Name: "http-contract", Title: "HTTP-only + contract headers (info)", Info: true,
 			run: (*Env).runHTTPContract},
 		{Letter: "c", Name: "hand-loop", Title: "hand-written sarama->net/http",
 			run: (*Env).runHandLoop},
+		{Letter: "cx", Name: "hand-loop-proc", Title: "(c) in a process of its own (info)", Info: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", true) }},
 		{Letter: "c2", Name: "hand-loop-contract", Title: "hand-written loop + contract headers (info)", Info: true,
 			run: (*Env).runHandLoopContract},
 		{Letter: "d", Name: "bridge-none", Title: "hookbridge ordering: none",
@@ -269,6 +273,9 @@ type Result struct {
 	// HarnessCPU is the CPU time of this process during Elapsed: the kfake
 	// broker, the receiver, and the clients of the scenarios without a bridge.
 	HarnessCPU time.Duration
+	// ClientCPU is the CPU time of the client process of (bx) and (cx)
+	// during Elapsed; 0 for the other scenarios.
+	ClientCPU time.Duration
 	// Bridge holds the bridge process figures; nil when no bridge ran.
 	Bridge *BridgeStats
 	// Rates are the records/s of every run of the scenario, in run order,

@@ -20,6 +20,13 @@ var (
 	flagPlugin      = flag.String("drain.plugin", "", "a built examples/plugin-go binary (default: go build)")
 )
 
+// TestMain lets the harness start this test binary as the client of (bx)
+// and (cx).
+func TestMain(m *testing.M) {
+	RunClientIfAsked()
+	os.Exit(m.Run())
+}
+
 func brokersFlag() []string {
 	if *flagKafka == "" {
 		return nil

@@ -233,8 +233,8 @@ func (b *broker) warmUp(ctx context.Context) error {
 
 // consumerConfig is the sarama configuration the bridge itself would use
 // with default settings, so that (a) and (c) read the way the bridge reads.
-func (b *broker) consumerConfig() (*sarama.Config, error) {
-	c := config.Config{Kafka: config.Kafka{Brokers: b.addrs}}
+func consumerConfig(addrs []string) (*sarama.Config, error) {
+	c := config.Config{Kafka: config.Kafka{Brokers: addrs}}
 	c.ApplyDefaults()
 	sc, err := bkafka.NewConfig(c.Kafka)
 	if err != nil {

@@ -8,9 +8,12 @@
 //	(a) sarama consume-only: the read limit
 //	(b) HTTP-only POSTs of the same bodies to the receiver, at the route's
 //	    concurrency: the HTTP limit
+//	(bx) (b) with its client in a process of its own, as the bridge is;
+//	    not in the issue
 //	(h) (b) with the request headers of the webhook contract; not in the
 //	    issue, it tells the cost of the contract from the cost of the bridge
 //	(c) a hand-written sarama-to-net/http loop, one goroutine per partition
+//	(cx) (c) in a process of its own, as the bridge is; not in the issue
 //	(c2) (c) with the contract's headers, built by the same function as
 //	    (h)'s from each record: the job the bridge does in (f), by hand
 //	(d) the hookbridge binary with ordering: none

@@ -226,11 +226,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	fmt.Fprintln(&out, "\ndetails: time runs from the start to the last record, 1st to the first one (start-up, group join);")
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
-	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process, plugins = its plugin processes (p); CPU/rec =")
-	fmt.Fprintln(&out, "(bridge + plugins + harness) / records, which on a busy machine says more than records/s; rec/req =")
-	fmt.Fprintln(&out, "records per request the receiver got; committed = offsets the bridge's group committed (sum over")
-	fmt.Fprintln(&out, "partitions) after SIGTERM; (p) is counted through the bridge's /metrics, read every "+metricsPoll.String()+
-		" and every "+metricsPollNear.String()+" near the end")
+	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx and cx: the client's own process),")
+	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
+	fmt.Fprintln(&out, "machine says more than records/s; rec/req = records per request the receiver got; committed =")
+	fmt.Fprintln(&out, "offsets the bridge's group committed (sum over partitions) after SIGTERM; (p) is counted through the")
+	fmt.Fprintln(&out, "bridge's /metrics, read every "+metricsPoll.String()+" and every "+metricsPollNear.String()+" near the end")
 	tw = tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t plugins CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t rec/req\t peak RSS\t dups\t committed\t exit\t")
 	for _, res := range r.Results {
@@ -240,6 +240,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		bcpu, pcpu, bper, rss, committed, exit := "-", "-", "-", "-", "-", "-"
 		total := res.HarnessCPU
+		if res.ClientCPU > 0 {
+			bcpu = seconds(res.ClientCPU)
+			bper = perRecord(res.ClientCPU, res.Records)
+			total += res.ClientCPU
+		}
 		if b := res.Bridge; b != nil {
 			bcpu = seconds(b.CPU)
 			bper = perRecord(b.CPU, res.Records)
@@ -305,8 +310,10 @@ type comparison struct {
 // (h) and (c2) send the webhook contract's headers, as the bridge does.
 var comparisons = []comparison{
 	{"d", "b", "bridge (none) vs bare POSTs"},
+	{"d", "bx", "bridge (none) vs bare POSTs from a process of their own"},
 	{"d", "h", "bridge (none) vs POSTs with the contract's headers"},
 	{"f", "c", "bridge (partition) vs hand loop"},
+	{"f", "cx", "bridge (partition) vs hand loop in a process of its own"},
 	{"f", "c2", "bridge (partition) vs hand loop with the contract's headers"},
 }
 

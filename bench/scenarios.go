@@ -48,33 +48,12 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 	t := newTally(e.opts.Records)
 	e.rcv.count(t)
 	defer e.rcv.count(nil)
-	client := newHTTPClient(e.opts.Concurrency)
-	defer client.CloseIdleConnections()
-
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	cpu0 := selfCPU()
 	start := time.Now()
-	for range e.opts.Concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= e.opts.Records {
-					return
-				}
-				var h http.Header
-				if contract {
-					h = contractHeader(e.broker.topic, int32(i%e.opts.Partitions), int64(i/e.opts.Partitions),
-						[]byte(keyOf(i, e.opts.Keys)), time.Now())
-				}
-				if post(wctx, client, e.rcv.url, value(i, e.opts.RecordSize), h) != nil {
-					return
-				}
-			}
-		})
-	}
+	wg.Go(func() { e.clientSpec("", contract).postRecords(wctx) })
 	err := t.await(ctx, e.opts.Stall, nil)
 	cpu := selfCPU() - cpu0
 	cancel()
@@ -85,6 +64,34 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 	r := Result{HarnessCPU: cpu}
 	t.fill(&r, start)
 	return r, nil
+}
+
+// postRecords POSTs records [0, Records) from Concurrency workers, each until
+// it is accepted. It returns when every record was, or when ctx ends.
+func (s clientSpec) postRecords(ctx context.Context) {
+	client := newHTTPClient(s.Concurrency)
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range s.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= s.Records {
+					return
+				}
+				var h http.Header
+				if s.Contract {
+					h = contractHeader(s.Topic, int32(i%s.Partitions), int64(i/s.Partitions),
+						[]byte(keyOf(i, s.Keys)), time.Now())
+				}
+				if post(ctx, client, s.URL, value(i, s.RecordSize), h) != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // runHandLoop is (c): what one would write by hand without the bridge. A
@@ -104,15 +111,19 @@ func (e *Env) handLoop(ctx context.Context, letter string, contract bool) (Resul
 	t := newTally(e.opts.Records)
 	e.rcv.count(t)
 	defer e.rcv.count(nil)
-	client := newHTTPClient(max(e.opts.Concurrency, e.opts.Partitions))
-	defer client.CloseIdleConnections()
-	return e.consume(ctx, letter, t, func(ctx context.Context, m *sarama.ConsumerMessage) error {
-		var h http.Header
-		if contract {
-			h = contractHeader(m.Topic, m.Partition, m.Offset, m.Key, m.Timestamp)
-		}
-		return post(ctx, client, e.rcv.url, m.Value, h)
-	})
+	s := e.clientSpec(e.group(letter), contract)
+	defer s.client.CloseIdleConnections()
+	return e.consume(ctx, letter, t, s.handLoop)
+}
+
+// handLoop is the record handler of (c) and (c2): POST the record, with the
+// contract's headers for (c2), until it is accepted.
+func (s clientSpec) handLoop(ctx context.Context, m *sarama.ConsumerMessage) error {
+	var h http.Header
+	if s.Contract {
+		h = contractHeader(m.Topic, m.Partition, m.Offset, m.Key, m.Timestamp)
+	}
+	return post(ctx, s.client, s.URL, m.Value, h)
 }
 
 // consume drains the topic with a new consumer group of the bridge's sarama
@@ -120,51 +131,66 @@ func (e *Env) handLoop(ctx context.Context, letter string, contract bool) (Resul
 // is marked when handle returns nil. It returns once t counted every record.
 func (e *Env) consume(ctx context.Context, letter string, t *tally,
 	handle func(context.Context, *sarama.ConsumerMessage) error) (Result, error) {
-	scfg, err := e.broker.consumerConfig()
-	if err != nil {
-		return Result{}, err
-	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	cpu0 := selfCPU()
 	start := time.Now()
-	group, err := sarama.NewConsumerGroup(e.broker.addrs, e.group(letter), scfg)
-	if err != nil {
-		return Result{}, fmt.Errorf("consumer group: %w", err)
-	}
-	wg.Go(func() {
-		for err := range group.Errors() {
-			e.logf("(%s) consumer error: %v", letter, err)
-		}
-	})
-	wg.Go(func() {
-		h := &claimHandler{handle: handle}
-		for cctx.Err() == nil {
-			err := group.Consume(cctx, []string{e.broker.topic}, h)
-			if err != nil && cctx.Err() == nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				e.logf("(%s) consume: %v", letter, err)
-				select {
-				case <-cctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-		}
-	})
-	err = t.await(ctx, e.opts.Stall, nil)
+	done := make(chan error, 1)
+	go func() {
+		done <- consumeGroup(cctx, e.broker.addrs, e.group(letter), e.broker.topic, handle,
+			func(format string, args ...any) { e.logf("("+letter+") "+format, args...) })
+	}()
+	err := t.await(ctx, e.opts.Stall, nil)
 	cpu := selfCPU() - cpu0
 	cancel()
-	cerr := group.Close()
-	wg.Wait()
+	if cerr := <-done; cerr != nil && err == nil {
+		e.logf("(%s) %v", letter, cerr)
+	}
 	if err != nil {
 		return Result{}, err
-	}
-	if cerr != nil {
-		e.logf("(%s) closing the consumer group: %v", letter, cerr)
 	}
 	r := Result{HarnessCPU: cpu}
 	t.fill(&r, start)
 	return r, nil
+}
+
+// consumeGroup consumes topic with consumer group name and the bridge's
+// sarama configuration until ctx ends, calling handle for every record in
+// partition order and marking it when handle returns nil. It returns the
+// error of creating or closing the group.
+func consumeGroup(ctx context.Context, addrs []string, name, topic string,
+	handle func(context.Context, *sarama.ConsumerMessage) error, logf func(string, ...any)) error {
+	scfg, err := consumerConfig(addrs)
+	if err != nil {
+		return err
+	}
+	group, err := sarama.NewConsumerGroup(addrs, name, scfg)
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for err := range group.Errors() {
+			logf("consumer error: %v", err)
+		}
+	})
+	h := &claimHandler{handle: handle}
+	for ctx.Err() == nil {
+		err := group.Consume(ctx, []string{topic}, h)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			logf("consume: %v", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	err = group.Close()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("closing the consumer group: %w", err)
+	}
+	return nil
 }
 
 // claimHandler hands every record of a claim to handle, in order, and marks it.

@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// clientEnv is the environment variable that makes a process the client of
+// a scenario run in a process of its own, (bx) or (cx); it holds the
+// clientSpec as JSON. See RunClientIfAsked.
+const clientEnv = "HOOKBRIDGE_BENCH_CLIENT"
+
+// clientSpec is what a client of (b), (h), (c) or (c2) does, in this process
+// or in a process of its own.
+type clientSpec struct {
+	// Mode is "post" ((b), (h): POST every record, then exit) or "loop" ((c),
+	// (c2): consume the topic with group Group and POST each record, until
+	// SIGTERM).
+	Mode     string
+	Contract bool // send the webhook contract's headers ((h), (c2))
+	URL      string
+	Brokers  []string
+	Topic    string
+	Group    string
+
+	Records, RecordSize, Partitions, Keys, Concurrency int
+
+	client *http.Client // loop mode's client, made by run or by the caller
+}
+
+// clientSpec describes this Env's client of (b)/(h) or, with a group, of
+// (c)/(c2).
+func (e *Env) clientSpec(group string, contract bool) clientSpec {
+	s := clientSpec{Mode: "post", Contract: contract, URL: e.rcv.url, Brokers: e.broker.addrs, Topic: e.broker.topic,
+		Group: group, Records: e.opts.Records, RecordSize: e.opts.RecordSize, Partitions: e.opts.Partitions,
+		Keys: e.opts.Keys, Concurrency: e.opts.Concurrency}
+	if group != "" {
+		s.Mode = "loop"
+		s.client = newHTTPClient(max(s.Concurrency, s.Partitions))
+	}
+	return s
+}
+
+// run does the client's job until it is done (post) or ctx ends.
+func (s clientSpec) run(ctx context.Context) error {
+	switch s.Mode {
+	case "post":
+		s.postRecords(ctx)
+		return nil
+	case "loop":
+		s.client = newHTTPClient(max(s.Concurrency, s.Partitions))
+		defer s.client.CloseIdleConnections()
+		return consumeGroup(ctx, s.Brokers, s.Group, s.Topic, s.handLoop,
+			func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench client: "+format+"\n", args...) })
+	}
+	return fmt.Errorf("bench client: unknown mode %q", s.Mode)
+}
+
+// RunClientIfAsked turns this process into a scenario's client when the
+// harness started it as one (it set HOOKBRIDGE_BENCH_CLIENT): it does the
+// client's job and exits. Otherwise it returns at once. Programs that run the
+// harness (cmd/drain, the package's tests) call it first thing, because the
+// harness starts its out-of-process clients from its own executable.
+func RunClientIfAsked() {
+	v, ok := os.LookupEnv(clientEnv)
+	if !ok {
+		return
+	}
+	var s clientSpec
+	if err := json.Unmarshal([]byte(v), &s); err != nil {
+		fmt.Fprintf(os.Stderr, "bench client: %s: %v\n", clientEnv, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err := s.run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runClientProc is (bx) and (cx): the client of (b) or (c) in a process of
+// its own, started from this executable, the way the bridge runs, so that
+// every request crosses from one process to another as the bridge's do. The
+// clock and the count are the same as in (b) and (c).
+func (e *Env) runClientProc(ctx context.Context, letter string, loop bool) (Result, error) {
+	group := ""
+	if loop {
+		group = e.group(letter)
+	}
+	spec, err := json.Marshal(e.clientSpec(group, false))
+	if err != nil {
+		return Result{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return Result{}, fmt.Errorf("finding this executable to run the client: %w", err)
+	}
+	t := newTally(e.opts.Records)
+	e.rcv.count(t)
+	defer e.rcv.count(nil)
+
+	logs := &tailBuffer{max: 16 << 10}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), clientEnv+"="+string(spec))
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cpu0 := selfCPU()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Result{}, fmt.Errorf("starting the client: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	err = t.await(ctx, e.opts.Stall, exited)
+	harness := selfCPU() - cpu0
+	// A looping client is still running: read its CPU time before stopping
+	// it. A posting one may have exited: its process state has it.
+	cpu, cpuErr := processCPU(cmd.Process.Pid)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(exitWait):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("%w\nclient log (tail):\n%s", err, logs.String())
+	}
+	if cpuErr != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	r := Result{HarnessCPU: harness, ClientCPU: cpu}
+	t.fill(&r, start)
+	return r, nil
+}
