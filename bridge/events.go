@@ -46,9 +46,10 @@ func (e *routeEvents) Waiting(ctx context.Context, d *target.Delivery, open *dis
 
 func (e *routeEvents) Delivered(ctx context.Context, d *target.Delivery) {
 	e.metrics.Delivered(ctx, d.Record.Topic)
-	span := trace.SpanFromContext(ctx)
-	span.AddEvent(telemetry.EventDelivered, trace.WithAttributes(telemetry.KeyAttempt.Int(d.Attempt)))
-	span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDelivered), telemetry.KeyAttempts.Int(d.Attempt))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(telemetry.EventDelivered, trace.WithAttributes(telemetry.KeyAttempt.Int(d.Attempt)))
+		span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDelivered), telemetry.KeyAttempts.Int(d.Attempt))
+	}
 	if e.log.Enabled(ctx, slog.LevelDebug) {
 		e.log.DebugContext(ctx, "delivered", "record", d.Record.ID(), "attempt", d.Attempt)
 	}

@@ -29,16 +29,18 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 			rec := d.Record
 			parent, producer := telemetry.ExtractRecord(ctx, rec.Headers)
-			opts := []trace.SpanStartOption{
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(telemetry.ProcessAttrs(route, group, rec.Topic, rec.Partition, rec.Offset,
-					rec.Key, len(rec.Value), rec.ID())...),
-			}
+			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 			if producer.IsValid() {
 				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
 			}
 			ctx, span := tr.Start(parent, telemetry.SpanProcessPrefix+rec.Topic, opts...)
 			defer span.End()
+			// The attributes are built only for a span that keeps them (our
+			// sampler does not look at them).
+			if span.IsRecording() {
+				span.SetAttributes(telemetry.ProcessAttrs(route, group, rec.Topic, rec.Partition, rec.Offset,
+					rec.Key, len(rec.Value), rec.ID())...)
+			}
 			res, err := next.Deliver(ctx, d)
 			if err != nil {
 				span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeAbandoned),

@@ -34,8 +34,10 @@ const (
 //
 // Tracing is always on (DESIGN.md section 5): spans are created and sampled
 // with ParentBased(TraceIDRatioBased(cfg.SampleRatio)) whether or not they
-// are exported, so a receiver's traceparent carries the producer's trace id.
-// Export is switched on by cfg.OTLPEndpoint (OTLP/gRPC; an http:// URL is
+// are exported, so a receiver's traceparent carries the producer's trace id
+// and a bridge span as its parent. Without an exporter the spans record
+// nothing but their context (see unrecordedProvider): export, and with it
+// attributes and events, is switched on by cfg.OTLPEndpoint (OTLP/gRPC; an http:// URL is
 // insecure), else by OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
 // OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
 // ("grpc", "http/protobuf" (the default) or "http/json");
@@ -67,20 +69,18 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 	// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES) still has
 	// our attributes; do not refuse to start over it.
 
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
-	}
+	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
 	exp, err := newExporter(ctx, cfg.OTLPEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	if exp != nil {
-		opts = append(opts, sdktrace.WithBatcher(exp))
-	}
-	tp := sdktrace.NewTracerProvider(opts...)
-	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(RecordPropagator)
+	if exp == nil {
+		otel.SetTracerProvider(&unrecordedProvider{sampler: sampler})
+		return func(context.Context) error { return nil }, nil
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sampler), sdktrace.WithBatcher(exp))
+	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
 }
 

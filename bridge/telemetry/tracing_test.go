@@ -56,11 +56,26 @@ func TestSetupTracingWithoutExporter(t *testing.T) {
 		t.Errorf("ExportTarget = %q, want none", got)
 	}
 
-	// Spans are created and sampled with nothing to export them to.
-	_, root := otel.Tracer("t").Start(t.Context(), "root")
+	// Spans are created and sampled with nothing to export them to; they
+	// record nothing, since nothing would read it.
+	rootCtx, root := otel.Tracer("t").Start(t.Context(), "root")
 	defer root.End()
-	if !root.SpanContext().IsValid() || !root.SpanContext().IsSampled() || !root.IsRecording() {
-		t.Fatalf("root span %v recording=%v, want a valid, sampled, recording span", root.SpanContext(), root.IsRecording())
+	if !root.SpanContext().IsValid() || !root.SpanContext().IsSampled() || root.IsRecording() {
+		t.Fatalf("root span %v recording=%v, want a valid, sampled span that records nothing", root.SpanContext(), root.IsRecording())
+	}
+	// A span started from the provider of the span in the context (as the
+	// webhook client span is) is a child of it with an id of its own.
+	_, inner := trace.SpanFromContext(rootCtx).TracerProvider().Tracer("t").Start(rootCtx, "inner")
+	defer inner.End()
+	if inner.SpanContext().TraceID() != root.SpanContext().TraceID() || !inner.SpanContext().IsSampled() ||
+		inner.SpanContext().SpanID() == root.SpanContext().SpanID() || !inner.SpanContext().SpanID().IsValid() {
+		t.Fatalf("child span %v of root %v: want the root's trace, sampled, with a new span id", inner.SpanContext(), root.SpanContext())
+	}
+	// A new root starts a new trace.
+	_, other := otel.Tracer("t").Start(rootCtx, "other", trace.WithNewRoot())
+	defer other.End()
+	if other.SpanContext().TraceID() == root.SpanContext().TraceID() || !other.SpanContext().IsValid() {
+		t.Fatalf("a new root %v stayed in the trace of %v", other.SpanContext(), root.SpanContext())
 	}
 
 	// A child of a remote parent continues its trace, and the global
