@@ -290,6 +290,9 @@ type BridgeStats struct {
 	// CPU is the process's user plus system time when the last record was
 	// counted.
 	CPU time.Duration
+	// Switches are the context switches of all the process's threads when
+	// the last record was counted (see contextSwitches).
+	Switches int64
 	// ExitCode is the exit code after SIGTERM (-1: killed).
 	ExitCode int
 	// Committed is the sum over the topic's partitions of the offsets the
@@ -422,7 +425,8 @@ func (e *Env) Run(ctx context.Context, s Scenario) (Result, error) {
 	r.Records = e.opts.Records
 	msg := fmt.Sprintf("(%s) drained in %s: %.0f records/s", s.Letter, r.Elapsed.Round(time.Millisecond), r.Rate())
 	if r.Bridge != nil {
-		msg += fmt.Sprintf(", bridge peak RSS %.1f MB, CPU %s", mb(r.Bridge.PeakRSS), r.Bridge.CPU.Round(10*time.Millisecond))
+		msg += fmt.Sprintf(", bridge peak RSS %.1f MB, CPU %s, %.2f context switches per record", mb(r.Bridge.PeakRSS),
+			r.Bridge.CPU.Round(10*time.Millisecond), float64(r.Bridge.Switches)/float64(r.Records))
 	}
 	e.logf("%s", msg)
 	return r, nil

@@ -317,6 +317,9 @@ func (e *Env) runBridge(ctx context.Context, letter string, spec bridgeSpec) (Re
 	if err == nil {
 		st.CPU, err = processCPU(b.pid)
 	}
+	if err == nil {
+		st.Switches, err = contextSwitches(b.pid)
+	}
 	if err != nil {
 		kill()
 		return Result{}, err
@@ -535,6 +538,32 @@ func procStatus(pid int, field string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// contextSwitches returns the voluntary plus involuntary context switches of
+// every thread of process pid so far: how often its threads went to sleep
+// and were woken (or were preempted). Per record, it counts the wakeups a
+// design costs, which records/s on a busy machine blurs.
+func contextSwitches(pid int) (int64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("context switches: %w", err)
+	}
+	var n int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread exited
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n, nil
 }
 
 // ---- plugin cold starts -------------------------------------------------------

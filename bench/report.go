@@ -228,17 +228,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
 	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx and cx: the client's own process),")
 	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
-	fmt.Fprintln(&out, "machine says more than records/s; rec/req = records per request the receiver got; committed =")
+	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's threads per")
+	fmt.Fprintln(&out, "record (how often they slept and were woken); rec/req = records per request the receiver got; committed =")
 	fmt.Fprintln(&out, "offsets the bridge's group committed (sum over partitions) after SIGTERM; (p) is counted through the")
 	fmt.Fprintln(&out, "bridge's /metrics, read every "+metricsPoll.String()+" and every "+metricsPollNear.String()+" near the end")
 	tw = tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t plugins CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t rec/req\t peak RSS\t dups\t committed\t exit\t")
+	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t plugins CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t bridge cs/rec\t rec/req\t peak RSS\t dups\t committed\t exit\t")
 	for _, res := range r.Results {
 		after := "-"
 		if d := res.Elapsed - res.FirstRecord; d > 0 && res.Records > 1 {
 			after = thousands(float64(res.Records-1) / d.Seconds())
 		}
-		bcpu, pcpu, bper, rss, committed, exit := "-", "-", "-", "-", "-", "-"
+		bcpu, pcpu, bper, cs, rss, committed, exit := "-", "-", "-", "-", "-", "-", "-"
 		total := res.HarnessCPU
 		if res.ClientCPU > 0 {
 			bcpu = seconds(res.ClientCPU)
@@ -248,6 +249,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if b := res.Bridge; b != nil {
 			bcpu = seconds(b.CPU)
 			bper = perRecord(b.CPU, res.Records)
+			if res.Records > 0 {
+				cs = fmt.Sprintf("%.2f", float64(b.Switches)/float64(res.Records))
+			}
 			rss = fmt.Sprintf("%.1f MB", mb(b.PeakRSS))
 			exit = strconv.Itoa(b.ExitCode)
 			total += b.CPU
@@ -263,9 +267,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if res.Requests > 0 {
 			perReq = fmt.Sprintf("%.2f", float64(res.Delivered+res.Duplicates)/float64(res.Requests))
 		}
-		fmt.Fprintf(tw, "(%s)\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", res.Scenario.Letter,
+		fmt.Fprintf(tw, "(%s)\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", res.Scenario.Letter,
 			seconds(res.Elapsed), seconds(res.FirstRecord), after, bcpu, pcpu, seconds(res.HarnessCPU),
-			perRecord(total, res.Records), bper, perReq, rss, res.Duplicates, committed, exit)
+			perRecord(total, res.Records), bper, cs, perReq, rss, res.Duplicates, committed, exit)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
