@@ -155,7 +155,7 @@ func (t Target) String() string { return fmt.Sprintf(">= %.2f x (%s)", t.Ratio, 
 // Scenario is one way of draining the topic.
 type Scenario struct {
 	// Letter is the scenario's name: "a" to "f" in the issue, then "bx",
-	// "h", "cx", "c2", "g", "g2" and "p".
+	// "h", "hx", "cx", "c2", "g", "g2" and "p".
 	Letter string
 	// Name is short and fit for a benchmark name, e.g. "bridge-key".
 	Name string
@@ -165,6 +165,9 @@ type Scenario struct {
 	Target *Target
 	// Info marks a scenario the issue does not ask for, run for insight.
 	Info bool
+	// OwnProcess is true when the scenario's client runs in a child process
+	// of the harness ((bx), (hx), (cx)); Result.ClientCPU is its CPU time.
+	OwnProcess bool
 	// Bridge is true when the scenario runs the hookbridge binary.
 	Bridge bool
 	// Plugin is true when the bridge's route has the plugin as its target:
@@ -181,14 +184,16 @@ func Scenarios() []Scenario {
 			run: (*Env).runConsumeOnly},
 		{Letter: "b", Name: "http-only", Title: "HTTP-only POSTs (HTTP limit)",
 			run: (*Env).runHTTPOnly},
-		{Letter: "bx", Name: "http-only-proc", Title: "(b) from a process of its own (info)", Info: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "bx", false) }},
+		{Letter: "bx", Name: "http-only-proc", Title: "(b) from a process of its own (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "bx", "post") }},
 		{Letter: "h", Name: "http-contract", Title: "HTTP-only + contract headers (info)", Info: true,
 			run: (*Env).runHTTPContract},
+		{Letter: "hx", Name: "bridge-target-proc", Title: "the bridge's webhook target, no Kafka (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "hx", "target") }},
 		{Letter: "c", Name: "hand-loop", Title: "hand-written sarama->net/http",
 			run: (*Env).runHandLoop},
-		{Letter: "cx", Name: "hand-loop-proc", Title: "(c) in a process of its own (info)", Info: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", true) }},
+		{Letter: "cx", Name: "hand-loop-proc", Title: "(c) in a process of its own (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", "loop") }},
 		{Letter: "c2", Name: "hand-loop-contract", Title: "hand-written loop + contract headers (info)", Info: true,
 			run: (*Env).runHandLoopContract},
 		{Letter: "d", Name: "bridge-none", Title: "hookbridge ordering: none",

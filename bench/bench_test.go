@@ -20,8 +20,8 @@ var (
 	flagPlugin      = flag.String("drain.plugin", "", "a built examples/plugin-go binary (default: go build)")
 )
 
-// TestMain lets the harness start this test binary as the client of (bx)
-// and (cx).
+// TestMain lets the harness start this test binary as the client of (bx),
+// (hx) and (cx).
 func TestMain(m *testing.M) {
 	RunClientIfAsked()
 	os.Exit(m.Run())

@@ -8,21 +8,29 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+	"github.com/hookbridge/hookbridge/bridge/webhook"
 )
 
 // clientEnv is the environment variable that makes a process the client of
-// a scenario run in a process of its own, (bx) or (cx); it holds the
+// a scenario run in a process of its own, (bx), (hx) or (cx); it holds the
 // clientSpec as JSON. See RunClientIfAsked.
 const clientEnv = "HOOKBRIDGE_BENCH_CLIENT"
 
-// clientSpec is what a client of (b), (h), (c) or (c2) does, in this process
-// or in a process of its own.
+// clientSpec is what a client of (b), (h), (c) or (c2) does in this process,
+// or a client of (bx), (hx) or (cx) in a process of its own.
 type clientSpec struct {
-	// Mode is "post" ((b), (h): POST every record, then exit) or "loop" ((c),
-	// (c2): consume the topic with group Group and POST each record, until
-	// SIGTERM).
+	// Mode is "post" ((b), (h): POST every record, then exit), "target" ((hx):
+	// deliver every record through the bridge's own webhook target, then
+	// exit) or "loop" ((c), (c2): consume the topic with group Group and POST
+	// each record, until SIGTERM).
 	Mode     string
 	Contract bool // send the webhook contract's headers ((h), (c2))
 	URL      string
@@ -54,6 +62,8 @@ func (s clientSpec) run(ctx context.Context) error {
 	case "post":
 		s.postRecords(ctx)
 		return nil
+	case "target":
+		return s.deliverRecords(ctx)
 	case "loop":
 		s.client = newHTTPClient(max(s.Concurrency, s.Partitions))
 		defer s.client.CloseIdleConnections()
@@ -88,16 +98,19 @@ func RunClientIfAsked() {
 	os.Exit(0)
 }
 
-// runClientProc is (bx) and (cx): the client of (b) or (c) in a process of
-// its own, started from this executable, the way the bridge runs, so that
-// every request crosses from one process to another as the bridge's do. The
-// clock and the count are the same as in (b) and (c).
-func (e *Env) runClientProc(ctx context.Context, letter string, loop bool) (Result, error) {
+// runClientProc is (bx), (hx) and (cx): the client of (b), the bridge's
+// webhook target, or the client of (c), in a process of its own started from
+// this executable, the way the bridge runs, so that every request crosses
+// from one process to another as the bridge's do. The clock and the count are
+// the same as in (b) and (c). mode is a clientSpec mode.
+func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, error) {
 	group := ""
-	if loop {
+	if mode == "loop" {
 		group = e.group(letter)
 	}
-	spec, err := json.Marshal(e.clientSpec(group, false))
+	cs := e.clientSpec(group, false)
+	cs.Mode = mode
+	spec, err := json.Marshal(cs)
 	if err != nil {
 		return Result{}, err
 	}
@@ -144,4 +157,52 @@ func (e *Env) runClientProc(ctx context.Context, letter string, loop bool) (Resu
 	r := Result{HarnessCPU: harness, ClientCPU: cpu}
 	t.fill(&r, start)
 	return r, nil
+}
+
+// deliverRecords delivers records [0, Records) through the bridge's own
+// webhook target (bridge/webhook, default settings, no signing secret, the
+// tracing the bridge sets up without an exporter) from Concurrency workers,
+// each until it is accepted: the bridge's HTTP path with the contract, and
+// none of Kafka or the dispatch chain.
+func (s clientSpec) deliverRecords(ctx context.Context) error {
+	shutdown, err := telemetry.SetupTracing(ctx, config.Telemetry{}, "bench")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
+	cfg := config.Config{Routes: []config.Route{{Name: "bench", Target: config.RouteTarget{
+		Webhook: &config.Webhook{URL: s.URL}}}}}
+	cfg.ApplyDefaults()
+	tg, err := webhook.New(webhook.Options{Route: "bench", Group: "bench", Config: *cfg.Routes[0].Target.Webhook,
+		Version: "bench"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tg.Close(context.WithoutCancel(ctx)) }()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range s.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= s.Records {
+					return
+				}
+				rec := &target.Record{Topic: s.Topic, Partition: int32(i % s.Partitions), Offset: int64(i / s.Partitions),
+					Key: []byte(keyOf(i, s.Keys)), Value: value(i, s.RecordSize), Timestamp: time.Now()}
+				for {
+					if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
+						break
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(retryWait):
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
 }

@@ -12,6 +12,9 @@
 //	    not in the issue
 //	(h) (b) with the request headers of the webhook contract; not in the
 //	    issue, it tells the cost of the contract from the cost of the bridge
+//	(hx) the bridge's own webhook target (bridge/webhook) delivering every
+//	    record from a process of its own, no Kafka, no dispatch chain; not
+//	    in the issue: the bridge's HTTP path alone
 //	(c) a hand-written sarama-to-net/http loop, one goroutine per partition
 //	(cx) (c) in a process of its own, as the bridge is; not in the issue
 //	(c2) (c) with the contract's headers, built by the same function as

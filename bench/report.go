@@ -226,7 +226,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	fmt.Fprintln(&out, "\ndetails: time runs from the start to the last record, 1st to the first one (start-up, group join);")
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
-	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx and cx: the client's own process),")
+	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx, hx, cx: the client's own process),")
 	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
 	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's threads per")
 	fmt.Fprintln(&out, "record (how often they slept and were woken); rec/req = records per request the receiver got; committed =")
@@ -316,6 +316,7 @@ var comparisons = []comparison{
 	{"d", "b", "bridge (none) vs bare POSTs"},
 	{"d", "bx", "bridge (none) vs bare POSTs from a process of their own"},
 	{"d", "h", "bridge (none) vs POSTs with the contract's headers"},
+	{"d", "hx", "bridge (none) vs its own webhook target alone, no Kafka"},
 	{"f", "c", "bridge (partition) vs hand loop"},
 	{"f", "cx", "bridge (partition) vs hand loop in a process of its own"},
 	{"f", "c2", "bridge (partition) vs hand loop with the contract's headers"},
