@@ -78,6 +78,12 @@ var (
 	keyCETime           = http.CanonicalHeaderKey(HeaderCETime)
 )
 
+// headerRoom is the number of request headers the contract can add to a
+// record's request by itself (the ones above, the CloudEvent's subject and
+// data content type, traceparent, tracestate, baggage), not counting the
+// configured headers and one or two per record header.
+const headerRoom = 24
+
 // headerSetter sets one value under a key already in canonical form, as
 // Header.Set would, taking the one-element value slices from a shared array:
 // one allocation for a request's headers instead of one each.

@@ -275,6 +275,9 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	if err != nil {
 		return nil, target.NewPermanent(fmt.Errorf("webhook: POST %s: %w", t.safeURL, unwrapURLError(err)))
 	}
+	// Room for every header at once (the contract's, the configured ones,
+	// the record's and the trace context), so the map never grows.
+	req.Header = make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
 	t.header(req.Header, rec, d.Attempt, t.now().Unix())
 
 	resp, err := t.client.RoundTrip(req)
