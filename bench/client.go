@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -179,30 +177,19 @@ func (s clientSpec) deliverRecords(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = tg.Close(context.WithoutCancel(ctx)) }()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range s.Concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= s.Records {
-					return
-				}
-				rec := &target.Record{Topic: s.Topic, Partition: int32(i % s.Partitions), Offset: int64(i / s.Partitions),
-					Key: []byte(keyOf(i, s.Keys)), Value: value(i, s.RecordSize), Timestamp: time.Now()}
-				for {
-					if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
-						break
-					}
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(retryWait):
-					}
-				}
+	s.eachRecord(func(i int) error {
+		rec := &target.Record{Topic: s.Topic, Partition: int32(i % s.Partitions), Offset: int64(i / s.Partitions),
+			Key: []byte(keyOf(i, s.Keys)), Value: value(i, s.RecordSize), Timestamp: time.Now()}
+		for {
+			if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(retryWait):
+			}
+		}
+	})
 	return nil
 }

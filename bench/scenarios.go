@@ -71,21 +71,26 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 func (s clientSpec) postRecords(ctx context.Context) {
 	client := newHTTPClient(s.Concurrency)
 	defer client.CloseIdleConnections()
+	s.eachRecord(func(i int) error {
+		var h http.Header
+		if s.Contract {
+			h = contractHeader(s.Topic, int32(i%s.Partitions), int64(i/s.Partitions), []byte(keyOf(i, s.Keys)), time.Now())
+		}
+		return post(ctx, client, s.URL, value(i, s.RecordSize), h)
+	})
+}
+
+// eachRecord calls send for every record index in [0, Records) from
+// Concurrency workers; a worker stops at the first error send returns (only
+// when its context ended).
+func (s clientSpec) eachRecord(send func(i int) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range s.Concurrency {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= s.Records {
-					return
-				}
-				var h http.Header
-				if s.Contract {
-					h = contractHeader(s.Topic, int32(i%s.Partitions), int64(i/s.Partitions),
-						[]byte(keyOf(i, s.Keys)), time.Now())
-				}
-				if post(ctx, client, s.URL, value(i, s.RecordSize), h) != nil {
+				if i >= s.Records || send(i) != nil {
 					return
 				}
 			}

@@ -35,10 +35,10 @@ const (
 // Tracing is always on (DESIGN.md section 5): spans are created and sampled
 // with ParentBased(TraceIDRatioBased(cfg.SampleRatio)) whether or not they
 // are exported, so a receiver's traceparent carries the producer's trace id
-// and a bridge span as its parent. Without an exporter the spans record
-// nothing but their context (see unrecordedProvider): export, and with it
-// attributes and events, is switched on by cfg.OTLPEndpoint (OTLP/gRPC; an http:// URL is
-// insecure), else by OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+// and a bridge span as its parent. Without an exporter the spans keep nothing
+// but their context (see unrecordedProvider). Export, and with it the spans'
+// attributes and events, is switched on by cfg.OTLPEndpoint (OTLP/gRPC; an
+// http:// URL is insecure), else by OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
 // OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
 // ("grpc", "http/protobuf" (the default) or "http/json");
 // OTEL_TRACES_EXPORTER=none turns the environment's export off. Spans are
