@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -37,21 +36,14 @@ type clientSpec struct {
 	Group    string
 
 	Records, RecordSize, Partitions, Keys, Concurrency int
-
-	client *http.Client // loop mode's client, made by run or by the caller
 }
 
-// clientSpec describes this Env's client of (b)/(h) or, with a group, of
-// (c)/(c2).
-func (e *Env) clientSpec(group string, contract bool) clientSpec {
-	s := clientSpec{Mode: "post", Contract: contract, URL: e.rcv.url, Brokers: e.broker.addrs, Topic: e.broker.topic,
+// clientSpec describes a client of this Env in mode; group is the consumer
+// group of mode "loop".
+func (e *Env) clientSpec(mode, group string, contract bool) clientSpec {
+	return clientSpec{Mode: mode, Contract: contract, URL: e.rcv.url, Brokers: e.broker.addrs, Topic: e.broker.topic,
 		Group: group, Records: e.opts.Records, RecordSize: e.opts.RecordSize, Partitions: e.opts.Partitions,
 		Keys: e.opts.Keys, Concurrency: e.opts.Concurrency}
-	if group != "" {
-		s.Mode = "loop"
-		s.client = newHTTPClient(max(s.Concurrency, s.Partitions))
-	}
-	return s
 }
 
 // run does the client's job until it is done (post) or ctx ends.
@@ -63,9 +55,9 @@ func (s clientSpec) run(ctx context.Context) error {
 	case "target":
 		return s.deliverRecords(ctx)
 	case "loop":
-		s.client = newHTTPClient(max(s.Concurrency, s.Partitions))
-		defer s.client.CloseIdleConnections()
-		return consumeGroup(ctx, s.Brokers, s.Group, s.Topic, s.handLoop,
+		client := s.loopClient()
+		defer client.CloseIdleConnections()
+		return consumeGroup(ctx, s.Brokers, s.Group, s.Topic, s.handLoop(client),
 			func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench client: "+format+"\n", args...) })
 	}
 	return fmt.Errorf("bench client: unknown mode %q", s.Mode)
@@ -106,9 +98,7 @@ func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, e
 	if mode == "loop" {
 		group = e.group(letter)
 	}
-	cs := e.clientSpec(group, false)
-	cs.Mode = mode
-	spec, err := json.Marshal(cs)
+	spec, err := json.Marshal(e.clientSpec(mode, group, false))
 	if err != nil {
 		return Result{}, err
 	}

@@ -53,7 +53,7 @@ func (e *Env) postAll(ctx context.Context, contract bool) (Result, error) {
 	var wg sync.WaitGroup
 	cpu0 := selfCPU()
 	start := time.Now()
-	wg.Go(func() { e.clientSpec("", contract).postRecords(wctx) })
+	wg.Go(func() { e.clientSpec("post", "", contract).postRecords(wctx) })
 	err := t.await(ctx, e.opts.Stall, nil)
 	cpu := selfCPU() - cpu0
 	cancel()
@@ -116,19 +116,26 @@ func (e *Env) handLoop(ctx context.Context, letter string, contract bool) (Resul
 	t := newTally(e.opts.Records)
 	e.rcv.count(t)
 	defer e.rcv.count(nil)
-	s := e.clientSpec(e.group(letter), contract)
-	defer s.client.CloseIdleConnections()
-	return e.consume(ctx, letter, t, s.handLoop)
+	s := e.clientSpec("loop", e.group(letter), contract)
+	client := s.loopClient()
+	defer client.CloseIdleConnections()
+	return e.consume(ctx, letter, t, s.handLoop(client))
 }
 
-// handLoop is the record handler of (c) and (c2): POST the record, with the
-// contract's headers for (c2), until it is accepted.
-func (s clientSpec) handLoop(ctx context.Context, m *sarama.ConsumerMessage) error {
-	var h http.Header
-	if s.Contract {
-		h = contractHeader(m.Topic, m.Partition, m.Offset, m.Key, m.Timestamp)
+// loopClient is the HTTP client of (c) and (c2): a connection per partition
+// (and more, as for (b)).
+func (s clientSpec) loopClient() *http.Client { return newHTTPClient(max(s.Concurrency, s.Partitions)) }
+
+// handLoop is the record handler of (c) and (c2): POST the record with
+// client, with the contract's headers for (c2), until it is accepted.
+func (s clientSpec) handLoop(client *http.Client) func(context.Context, *sarama.ConsumerMessage) error {
+	return func(ctx context.Context, m *sarama.ConsumerMessage) error {
+		var h http.Header
+		if s.Contract {
+			h = contractHeader(m.Topic, m.Partition, m.Offset, m.Key, m.Timestamp)
+		}
+		return post(ctx, client, s.URL, m.Value, h)
 	}
-	return post(ctx, s.client, s.URL, m.Value, h)
 }
 
 // consume drains the topic with a new consumer group of the bridge's sarama

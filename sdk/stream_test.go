@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,11 +15,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/internal/inproc"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
@@ -37,29 +35,13 @@ const streamTimeout = 30 * time.Second
 func openStream(t *testing.T, h Handler, maxBytes int) (*service, handlerpb.Handler_HandleStreamClient) {
 	t.Helper()
 	svc := newService(h, slogDiscard(), maxBytes)
-	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(append(protocol.ServerOptions(maxBytes), grpc.WaitForHandlers(true))...)
 	handlerpb.RegisterHandlerServer(srv, svc)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-	dial := append([]grpc.DialOption{
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	}, protocol.DialOptions(maxBytes)...)
-	conn, err := grpc.NewClient("passthrough:///stream", dial...)
+	conn, stop, err := inproc.Serve(srv, maxBytes)
 	if err != nil {
-		srv.Stop()
-		<-served
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		srv.Stop()
-		<-served
-	})
+	t.Cleanup(stop)
 	ctx, cancel := context.WithTimeout(t.Context(), streamTimeout)
 	t.Cleanup(cancel)
 	st, err := handlerpb.NewHandlerClient(conn).HandleStream(ctx)
@@ -67,6 +49,15 @@ func openStream(t *testing.T, h Handler, maxBytes int) (*service, handlerpb.Hand
 		t.Fatal(err)
 	}
 	return svc, st
+}
+
+// countedEcho answers each message with its id (echoID) and counts the calls
+// that ran it in ran.
+func countedEcho(ran *atomic.Int32) Handler {
+	return HandlerFunc(func(_ context.Context, msg *Message) (*Result, error) {
+		ran.Add(1)
+		return echoID(msg)
+	})
 }
 
 // recvReady receives the stream's first message and fails the test unless
@@ -261,10 +252,7 @@ func TestHandleStreamAnswerAboveTheLimitFailsOnlyItsCall(t *testing.T) {
 // retry elsewhere) without running the handler.
 func TestHandleStreamDrainingRefusesNewCalls(t *testing.T) {
 	var ran atomic.Int32
-	svc, st := openStream(t, HandlerFunc(func(_ context.Context, msg *Message) (*Result, error) {
-		ran.Add(1)
-		return echoID(msg)
-	}), protocol.DefaultMaxMessageBytes)
+	svc, st := openStream(t, countedEcho(&ran), protocol.DefaultMaxMessageBytes)
 	recvReady(t, st)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -283,10 +271,7 @@ func TestHandleStreamDrainingRefusesNewCalls(t *testing.T) {
 // id of the ready message) ends the stream with INVALID_ARGUMENT.
 func TestHandleStreamRejectsCallIDZero(t *testing.T) {
 	var ran atomic.Int32
-	_, st := openStream(t, HandlerFunc(func(_ context.Context, msg *Message) (*Result, error) {
-		ran.Add(1)
-		return echoID(msg)
-	}), protocol.DefaultMaxMessageBytes)
+	_, st := openStream(t, countedEcho(&ran), protocol.DefaultMaxMessageBytes)
 	recvReady(t, st)
 	req := streamCall(1)
 	req.CallId = 0

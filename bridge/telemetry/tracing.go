@@ -44,8 +44,8 @@ const (
 // OTEL_TRACES_EXPORTER=none turns the environment's export off. Spans are
 // exported in batches.
 //
-// The propagator is W3C Trace Context plus Baggage. The resource has
-// service.name (cfg.ServiceName), service.version and whatever
+// The propagator is W3C Trace Context plus Baggage. The resource of exported
+// spans has service.name (cfg.ServiceName), service.version and whatever
 // OTEL_RESOURCE_ATTRIBUTES adds. SetupTracing starts no connection: the
 // exporter connects lazily. shutdown flushes the spans not yet exported and
 // stops the provider; call it once, with a bounded ctx.
@@ -53,6 +53,16 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 	ratio := 1.0
 	if cfg.SampleRatio != nil {
 		ratio = *cfg.SampleRatio
+	}
+	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
+	exp, err := newExporter(ctx, cfg.OTLPEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if exp == nil {
+		otel.SetTracerProvider(&unrecordedProvider{sampler: sampler})
+		otel.SetTextMapPropagator(RecordPropagator)
+		return func(context.Context) error { return nil }, nil
 	}
 	name := cfg.ServiceName
 	if name == "" {
@@ -64,23 +74,14 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 		resource.WithAttributes(KeyServiceName.String(name), KeyServiceVersion.String(version)),
 	)
 	if err != nil && res == nil {
+		_ = exp.Shutdown(ctx)
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES) still has
 	// our attributes; do not refuse to start over it.
-
-	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
-	exp, err := newExporter(ctx, cfg.OTLPEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	otel.SetTextMapPropagator(RecordPropagator)
-	if exp == nil {
-		otel.SetTracerProvider(&unrecordedProvider{sampler: sampler})
-		return func(context.Context) error { return nil }, nil
-	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sampler), sdktrace.WithBatcher(exp))
 	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(RecordPropagator)
 	return tp.Shutdown, nil
 }
 

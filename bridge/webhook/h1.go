@@ -166,22 +166,30 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 			return fail(werr)
 		}
 		_ = pc.SetReadDeadline(time.Now().Add(time.Second))
-		pc.lr.n = t.maxHeader
-		resp, err := readResponse(pc.br, req)
+		resp, err := t.answer(pc, req, stop, false)
 		if err != nil {
 			return fail(werr)
 		}
-		pc.lr.n = math.MaxInt64
-		resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: false}
 		return resp, nil
 	}
-	pc.lr.n = t.maxHeader
-	resp, err := readResponse(pc.br, req)
+	resp, err := t.answer(pc, req, stop, true)
 	if err != nil {
 		return fail(err)
 	}
+	return resp, nil
+}
+
+// answer reads the response to req from pc, its header bounded by
+// maxHeader, and gives it a body that hands pc back to the pool once read to
+// its end when reusable, and otherwise closes it.
+func (t *h1Transport) answer(pc *h1Conn, req *http.Request, stop func() bool, reusable bool) (*http.Response, error) {
+	pc.lr.n = t.maxHeader
+	resp, err := readResponse(pc.br, req)
+	if err != nil {
+		return nil, err
+	}
 	pc.lr.n = math.MaxInt64
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: !resp.Close && !req.Close}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: reusable && !resp.Close && !req.Close}
 	return resp, nil
 }
 

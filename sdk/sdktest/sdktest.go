@@ -4,26 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/hookbridge/hookbridge/sdk"
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/internal/inproc"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // Server is a handler served over gRPC in-process. Its methods may be called
 // concurrently.
 type Server struct {
-	srv    *grpc.Server
-	conn   *grpc.ClientConn
-	served chan struct{}
+	stop   func()
 	client handlerpb.HandlerClient
 	health grpc_health_v1.HealthClient
 	route  string
@@ -74,32 +70,17 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 	for _, opt := range opts {
 		opt(&c)
 	}
-	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(protocol.ServerOptions(c.maxMessageBytes)...)
 	handlerpb.RegisterHandlerServer(srv, sdk.Service(h, append([]sdk.Option{sdk.WithMaxMessageBytes(c.maxMessageBytes)}, c.sdkOptions...)...))
 	hs := health.NewServer()
 	hs.SetServingStatus("plugin", grpc_health_v1.HealthCheckResponse_SERVING)
 	grpc_health_v1.RegisterHealthServer(srv, hs)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-
-	dial := append([]grpc.DialOption{
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	}, protocol.DialOptions(c.maxMessageBytes)...)
-	conn, err := grpc.NewClient("passthrough:///sdktest", dial...)
+	conn, stop, err := inproc.Serve(srv, c.maxMessageBytes)
 	if err != nil {
-		srv.Stop()
-		<-served
 		return nil, fmt.Errorf("sdktest: dial: %w", err)
 	}
 	return &Server{
-		srv:    srv,
-		conn:   conn,
-		served: served,
+		stop:   stop,
 		client: handlerpb.NewHandlerClient(conn),
 		health: grpc_health_v1.NewHealthClient(conn),
 		route:  c.route,
@@ -107,11 +88,7 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 }
 
 // Close stops the server; calls in flight fail.
-func (s *Server) Close() {
-	_ = s.conn.Close()
-	s.srv.Stop()
-	<-s.served
-}
+func (s *Server) Close() { s.stop() }
 
 // Handle delivers msg to the handler over gRPC, as the bridge would. A
 // Message with Attempt 0 is sent as attempt 1, one with no ID gets
