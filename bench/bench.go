@@ -155,7 +155,7 @@ func (t Target) String() string { return fmt.Sprintf(">= %.2f x (%s)", t.Ratio, 
 // Scenario is one way of draining the topic.
 type Scenario struct {
 	// Letter is the scenario's name: "a" to "f" in the issue, then "bx",
-	// "h", "hx", "cx", "c2", "g", "g2" and "p".
+	// "h", "hx", "cx", "c2", "ct", "g", "g2" and "p".
 	Letter string
 	// Name is short and fit for a benchmark name, e.g. "bridge-key".
 	Name string
@@ -166,7 +166,8 @@ type Scenario struct {
 	// Info marks a scenario the issue does not ask for, run for insight.
 	Info bool
 	// OwnProcess is true when the scenario's client runs in a child process
-	// of the harness ((bx), (hx), (cx)); Result.ClientCPU is its CPU time.
+	// of the harness ((bx), (hx), (cx), (ct)); Result.ClientCPU is its CPU
+	// time.
 	OwnProcess bool
 	// Bridge is true when the scenario runs the hookbridge binary.
 	Bridge bool
@@ -196,6 +197,8 @@ func Scenarios() []Scenario {
 			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", "loop") }},
 		{Letter: "c2", Name: "hand-loop-contract", Title: "hand-written loop + contract headers (info)", Info: true,
 			run: (*Env).runHandLoopContract},
+		{Letter: "ct", Name: "bridge-target-loop-proc", Title: "hand loop, the bridge's webhook target (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "ct", "loop-target") }},
 		{Letter: "d", Name: "bridge-none", Title: "hookbridge ordering: none",
 			Target: &Target{Of: "b", Ratio: 0.85}, Bridge: true, run: bridgeScenario("d", bridgeSpec{ordering: "none"})},
 		{Letter: "e", Name: "bridge-key", Title: "hookbridge ordering: key",
@@ -278,9 +281,13 @@ type Result struct {
 	// HarnessCPU is the CPU time of this process during Elapsed: the kfake
 	// broker, the receiver, and the clients of the scenarios without a bridge.
 	HarnessCPU time.Duration
-	// ClientCPU is the CPU time of the client process of (bx) and (cx)
-	// during Elapsed; 0 for the other scenarios.
+	// ClientCPU is the CPU time of the client process of (bx), (hx), (cx)
+	// and (ct) during Elapsed; 0 for the other scenarios.
 	ClientCPU time.Duration
+	// ClientSwitches are the context switches of the client process's
+	// threads, read with ClientCPU (see contextSwitches); 0 when it could
+	// not be read (a posting client that had already exited).
+	ClientSwitches int64
 	// Bridge holds the bridge process figures; nil when no bridge ran.
 	Bridge *BridgeStats
 	// Rates are the records/s of every run of the scenario, in run order,

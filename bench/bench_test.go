@@ -21,7 +21,7 @@ var (
 )
 
 // TestMain lets the harness start this test binary as the client of (bx),
-// (hx) and (cx).
+// (hx), (cx) and (ct).
 func TestMain(m *testing.M) {
 	RunClientIfAsked()
 	os.Exit(m.Run())

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -17,17 +19,18 @@ import (
 )
 
 // clientEnv is the environment variable that makes a process the client of
-// a scenario run in a process of its own, (bx), (hx) or (cx); it holds the
-// clientSpec as JSON. See RunClientIfAsked.
+// a scenario run in a process of its own, (bx), (hx), (cx) or (ct); it holds
+// the clientSpec as JSON. See RunClientIfAsked.
 const clientEnv = "HOOKBRIDGE_BENCH_CLIENT"
 
 // clientSpec is what a client of (b), (h), (c) or (c2) does in this process,
-// or a client of (bx), (hx) or (cx) in a process of its own.
+// or a client of (bx), (hx), (cx) or (ct) in a process of its own.
 type clientSpec struct {
 	// Mode is "post" ((b), (h): POST every record, then exit), "target" ((hx):
 	// deliver every record through the bridge's own webhook target, then
-	// exit) or "loop" ((c), (c2): consume the topic with group Group and POST
-	// each record, until SIGTERM).
+	// exit), "loop" ((c), (c2): consume the topic with group Group and POST
+	// each record, until SIGTERM) or "loop-target" ((ct): the same loop,
+	// delivering each record through the bridge's own webhook target).
 	Mode     string
 	Contract bool // send the webhook contract's headers ((h), (c2))
 	URL      string
@@ -57,8 +60,9 @@ func (s clientSpec) run(ctx context.Context) error {
 	case "loop":
 		client := s.loopClient()
 		defer client.CloseIdleConnections()
-		return consumeGroup(ctx, s.Brokers, s.Group, s.Topic, s.handLoop(client),
-			func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench client: "+format+"\n", args...) })
+		return s.consumeGroup(ctx, s.handLoop(client))
+	case "loop-target":
+		return s.targetLoop(ctx)
 	}
 	return fmt.Errorf("bench client: unknown mode %q", s.Mode)
 }
@@ -88,14 +92,21 @@ func RunClientIfAsked() {
 	os.Exit(0)
 }
 
-// runClientProc is (bx), (hx) and (cx): the client of (b), the bridge's
-// webhook target, or the client of (c), in a process of its own started from
-// this executable, the way the bridge runs, so that every request crosses
-// from one process to another as the bridge's do. The clock and the count are
-// the same as in (b) and (c). mode is a clientSpec mode.
+// consumeGroup runs consumeGroup for a looping client, logging to stderr.
+func (s clientSpec) consumeGroup(ctx context.Context, handle func(context.Context, *sarama.ConsumerMessage) error) error {
+	return consumeGroup(ctx, s.Brokers, s.Group, s.Topic, handle,
+		func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench client: "+format+"\n", args...) })
+}
+
+// runClientProc is (bx), (hx), (cx) and (ct): the client of (b), the
+// bridge's webhook target, the client of (c), or the loop of (c) with the
+// bridge's webhook target, in a process of its own started from this
+// executable, the way the bridge runs, so that every request crosses from one
+// process to another as the bridge's do. The clock and the count are the
+// same as in (b) and (c). mode is a clientSpec mode.
 func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, error) {
 	group := ""
-	if mode == "loop" {
+	if mode == "loop" || mode == "loop-target" {
 		group = e.group(letter)
 	}
 	spec, err := json.Marshal(e.clientSpec(mode, group, false))
@@ -127,8 +138,10 @@ func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, e
 	err = t.await(ctx, e.opts.Stall, exited)
 	harness := selfCPU() - cpu0
 	// A looping client is still running: read its CPU time before stopping
-	// it. A posting one may have exited: its process state has it.
+	// it. A posting one may have exited: its process state has it, and its
+	// context switches are gone with it.
 	cpu, cpuErr := processCPU(cmd.Process.Pid)
+	switches, _ := contextSwitches(cmd.Process.Pid)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
@@ -142,44 +155,80 @@ func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, e
 	if cpuErr != nil {
 		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	r := Result{HarnessCPU: harness, ClientCPU: cpu}
+	r := Result{HarnessCPU: harness, ClientCPU: cpu, ClientSwitches: switches}
 	t.fill(&r, start)
 	return r, nil
 }
 
 // deliverRecords delivers records [0, Records) through the bridge's own
-// webhook target (bridge/webhook, default settings, no signing secret, the
-// tracing the bridge sets up without an exporter) from Concurrency workers,
-// each until it is accepted: the bridge's HTTP path with the contract, and
-// none of Kafka or the dispatch chain.
+// webhook target from Concurrency workers, each until it is accepted: the
+// bridge's HTTP path with the contract, and none of Kafka or the dispatch
+// chain.
 func (s clientSpec) deliverRecords(ctx context.Context) error {
-	shutdown, err := telemetry.SetupTracing(ctx, config.Telemetry{}, "bench")
+	tg, done, err := s.webhookTarget(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
+	defer done()
+	s.eachRecord(func(i int) error {
+		return deliver(ctx, tg, &target.Record{Topic: s.Topic, Partition: int32(i % s.Partitions),
+			Offset: int64(i / s.Partitions), Key: []byte(keyOf(i, s.Keys)), Value: value(i, s.RecordSize),
+			Timestamp: time.Now()})
+	})
+	return nil
+}
+
+// targetLoop is the client of (ct): the claim loop of (c), one goroutine per
+// partition, delivering each record through the bridge's own webhook target
+// until it is accepted. It is the floor of (f): the bridge's HTTP path with
+// the contract and Kafka, without lanes, budget, offset tracker, dispatch
+// chain, their two spans and metrics.
+func (s clientSpec) targetLoop(ctx context.Context) error {
+	tg, done, err := s.webhookTarget(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return s.consumeGroup(ctx, func(ctx context.Context, m *sarama.ConsumerMessage) error {
+		return deliver(ctx, tg, &target.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+			Key: m.Key, Value: m.Value, Timestamp: m.Timestamp})
+	})
+}
+
+// webhookTarget is the bridge's webhook target for the receiver, as a route
+// with default settings and no signing secret builds it, with the tracing the
+// bridge sets up without an exporter. done closes both.
+func (s clientSpec) webhookTarget(ctx context.Context) (tg *webhook.Target, done func(), err error) {
+	shutdown, err := telemetry.SetupTracing(ctx, config.Telemetry{}, "bench")
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg := config.Config{Routes: []config.Route{{Name: "bench", Target: config.RouteTarget{
 		Webhook: &config.Webhook{URL: s.URL}}}}}
 	cfg.ApplyDefaults()
-	tg, err := webhook.New(webhook.Options{Route: "bench", Group: "bench", Config: *cfg.Routes[0].Target.Webhook,
+	tg, err = webhook.New(webhook.Options{Route: "bench", Group: "bench", Config: *cfg.Routes[0].Target.Webhook,
 		Version: "bench"})
 	if err != nil {
-		return err
+		_ = shutdown(context.WithoutCancel(ctx))
+		return nil, nil, err
 	}
-	defer func() { _ = tg.Close(context.WithoutCancel(ctx)) }()
-	s.eachRecord(func(i int) error {
-		rec := &target.Record{Topic: s.Topic, Partition: int32(i % s.Partitions), Offset: int64(i / s.Partitions),
-			Key: []byte(keyOf(i, s.Keys)), Value: value(i, s.RecordSize), Timestamp: time.Now()}
-		for {
-			if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(retryWait):
-			}
+	return tg, func() {
+		_ = tg.Close(context.WithoutCancel(ctx))
+		_ = shutdown(context.WithoutCancel(ctx))
+	}, nil
+}
+
+// deliver delivers rec through tg until it is accepted; it fails only when
+// ctx ends.
+func deliver(ctx context.Context, tg *webhook.Target, rec *target.Record) error {
+	for {
+		if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
+			return nil
 		}
-	})
-	return nil
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retryWait):
+		}
+	}
 }

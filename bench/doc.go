@@ -19,6 +19,9 @@
 //	(cx) (c) in a process of its own, as the bridge is; not in the issue
 //	(c2) (c) with the contract's headers, built by the same function as
 //	    (h)'s from each record: the job the bridge does in (f), by hand
+//	(ct) the loop of (c) delivering through the bridge's own webhook target,
+//	    in a process of its own; not in the issue: what (f) would be if
+//	    lanes, offsets and the dispatch chain cost nothing
 //	(d) the hookbridge binary with ordering: none
 //	(e) the hookbridge binary with ordering: key
 //	(f) the hookbridge binary with ordering: partition

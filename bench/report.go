@@ -226,10 +226,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	fmt.Fprintln(&out, "\ndetails: time runs from the start to the last record, 1st to the first one (start-up, group join);")
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
-	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx, hx, cx: the client's own process),")
+	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx, hx, cx, ct: the client's own process),")
 	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
-	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's threads per")
-	fmt.Fprintln(&out, "record (how often they slept and were woken); rec/req = records per request the receiver got; committed =")
+	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's (or client's)")
+	fmt.Fprintln(&out, "threads per record (how often they slept and were woken; - for a client that exited first);")
+	fmt.Fprintln(&out, "rec/req = records per request the receiver got; committed =")
 	fmt.Fprintln(&out, "offsets the bridge's group committed (sum over partitions) after SIGTERM; (p) is counted through the")
 	fmt.Fprintln(&out, "bridge's /metrics, read every "+metricsPoll.String()+" and every "+metricsPollNear.String()+" near the end")
 	tw = tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -245,6 +246,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			bcpu = seconds(res.ClientCPU)
 			bper = perRecord(res.ClientCPU, res.Records)
 			total += res.ClientCPU
+			if res.ClientSwitches > 0 && res.Records > 0 {
+				cs = fmt.Sprintf("%.2f", float64(res.ClientSwitches)/float64(res.Records))
+			}
 		}
 		if b := res.Bridge; b != nil {
 			bcpu = seconds(b.CPU)
@@ -311,15 +315,20 @@ type comparison struct {
 
 // comparisons are the targets (d)/(b) and (f)/(c) next to the same
 // bridge figures against the baselines that do the same job as the bridge:
-// (h) and (c2) send the webhook contract's headers, as the bridge does.
+// (h) and (c2) send the webhook contract's headers, as the bridge does. The
+// rows of (hx) and (ct) against (b) and (c) are ceilings: what the bridge
+// would reach if all it does besides its HTTP path cost nothing.
 var comparisons = []comparison{
 	{"d", "b", "bridge (none) vs bare POSTs"},
 	{"d", "bx", "bridge (none) vs bare POSTs from a process of their own"},
 	{"d", "h", "bridge (none) vs POSTs with the contract's headers"},
 	{"d", "hx", "bridge (none) vs its own webhook target alone, no Kafka"},
+	{"hx", "b", "ceiling of (d): its webhook target alone vs bare POSTs"},
 	{"f", "c", "bridge (partition) vs hand loop"},
 	{"f", "cx", "bridge (partition) vs hand loop in a process of its own"},
 	{"f", "c2", "bridge (partition) vs hand loop with the contract's headers"},
+	{"f", "ct", "bridge (partition) vs hand loop with its own webhook target"},
+	{"ct", "c", "ceiling of (f): hand loop with its webhook target vs hand loop"},
 }
 
 func (r *Report) writeComparisons(out *bytes.Buffer) {
