@@ -66,3 +66,72 @@ func TestMetricsPassPrometheusLint(t *testing.T) {
 		}
 	}
 }
+
+// The record counters are exported per route, group and topic with the
+// counts added, only from their first count on, and a route built again
+// for the same name and group (a reload) counts up from where it was.
+func TestRecordCountersPerTopicAcrossReload(t *testing.T) {
+	m, err := NewMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+	ctx := t.Context()
+	r := m.Route("orders", "hookbridge.orders", nil)
+	for range 3 {
+		r.Consumed(ctx, "orders")
+	}
+	r.Consumed(ctx, "refunds")
+	r.Delivered(ctx, "orders")
+	r.Delivered(ctx, "orders")
+	r.Retried(ctx, "refunds")
+	r.Filtered(ctx, "refunds")
+	r.Close()
+	again := m.Route("orders", "hookbridge.orders", nil)
+	again.Consumed(ctx, "orders")
+	again.DeadLettered(ctx, "orders")
+	m.Route("other", "hookbridge.other", nil).Delivered(ctx, "orders")
+
+	const labels = `group="hookbridge.orders",route="orders"`
+	want := `
+# HELP hookbridge_records_consumed_total Records read from Kafka.
+# TYPE hookbridge_records_consumed_total counter
+hookbridge_records_consumed_total{` + labels + `,topic="orders"} 4
+hookbridge_records_consumed_total{` + labels + `,topic="refunds"} 1
+# HELP hookbridge_records_dead_lettered_total Records written to the dead-letter topic.
+# TYPE hookbridge_records_dead_lettered_total counter
+hookbridge_records_dead_lettered_total{` + labels + `,topic="orders"} 1
+# HELP hookbridge_records_delivered_total Records the target accepted.
+# TYPE hookbridge_records_delivered_total counter
+hookbridge_records_delivered_total{` + labels + `,topic="orders"} 2
+hookbridge_records_delivered_total{group="hookbridge.other",route="other",topic="orders"} 1
+# HELP hookbridge_records_filtered_total Records acknowledged without delivery because the route filter did not match.
+# TYPE hookbridge_records_filtered_total counter
+hookbridge_records_filtered_total{` + labels + `,topic="refunds"} 1
+# HELP hookbridge_records_retried_total Retries scheduled after a retryable failure.
+# TYPE hookbridge_records_retried_total counter
+hookbridge_records_retried_total{` + labels + `,topic="refunds"} 1
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want),
+		"hookbridge_records_consumed_total", "hookbridge_records_dead_lettered_total", "hookbridge_records_delivered_total",
+		"hookbridge_records_filtered_total", "hookbridge_records_retried_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// Counting a record allocates nothing and takes no lock once its topic was
+// seen.
+func BenchmarkRecordCounters(b *testing.B) {
+	m, err := NewMetrics()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Shutdown(b.Context()) })
+	r := m.Route("orders", "hookbridge.orders", nil)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Consumed(ctx, "orders")
+		r.Delivered(ctx, "orders")
+	}
+}
