@@ -372,6 +372,8 @@ type partition struct {
 	drainBelow int64 // on shutdown: records below this offset still run
 	maxStarted int64 // highest offset handed to the target
 	wg         sync.WaitGroup
+
+	pauseTimer *time.Timer // admit's, kept across waits (the claim loop's own)
 }
 
 // lane is an ordered queue of records; at most one of its records is being
@@ -427,7 +429,15 @@ func (p *partition) admit(rec *target.Record) bool {
 	if ok {
 		return true
 	}
-	t := time.NewTimer(pauseAfter)
+	// The budget is full most of the time on a busy route, so this wait is
+	// taken about once per record: one timer serves all of them.
+	t := p.pauseTimer
+	if t == nil {
+		t = time.NewTimer(pauseAfter)
+		p.pauseTimer = t
+	} else {
+		t.Reset(pauseAfter)
+	}
 	defer t.Stop()
 	paused := false
 	defer func() {

@@ -233,7 +233,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	_, _ = bw.WriteString("\r\n")
 	if req.ContentLength > 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
 		_, _ = bw.WriteString("Content-Length: ")
-		_, _ = bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), req.ContentLength, 10))
 		_, _ = bw.WriteString("\r\n")
 	}
 	if req.Close {

@@ -277,7 +277,10 @@ func (g *guard) recordProxy(proxy func(*http.Request) (*url.URL, error)) func(*h
 // canonicalAddr is host:port of a URL (a proxy's, or an HTTP webhook's), with
 // the scheme's default port, as a transport dials it.
 func canonicalAddr(u *url.URL) string {
-	port := u.Port()
+	host, port := u.Hostname(), u.Port()
+	if port != "" && !strings.Contains(host, ":") {
+		return u.Host // host:port, as JoinHostPort would write it, without building it again
+	}
 	if port == "" {
 		switch strings.ToLower(u.Scheme) {
 		case "https":
@@ -288,7 +291,7 @@ func canonicalAddr(u *url.URL) string {
 			port = "80"
 		}
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(host, port)
 }
 
 // failureKind classifies an error that left no HTTP status: a dial refused by

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -460,5 +461,29 @@ func TestNewSecurityErrors(t *testing.T) {
 				t.Fatalf("New = %v, want an error containing %q", err, tt.msg)
 			}
 		})
+	}
+}
+
+// canonicalAddr is the address a transport dials: the URL's host with its
+// port, or with the scheme's default port, IPv6 literals in brackets.
+func TestCanonicalAddr(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://receiver.internal:8080/hooks": "receiver.internal:8080",
+		"http://Receiver.Internal/hooks":      "Receiver.Internal:80",
+		"https://receiver.internal/hooks":     "receiver.internal:443",
+		"HTTPS://receiver.internal/hooks":     "receiver.internal:443",
+		"socks5://proxy.internal":             "proxy.internal:1080",
+		"http://127.0.0.1:9000":               "127.0.0.1:9000",
+		"http://[::1]:9000/x":                 "[::1]:9000",
+		"http://[::1]/x":                      "[::1]:80",
+		"http://[fe80::1%25eth0]:8080/":       "[fe80::1%eth0]:8080",
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := canonicalAddr(u); got != want {
+			t.Errorf("canonicalAddr(%s) = %q, want %q", raw, got, want)
+		}
 	}
 }
