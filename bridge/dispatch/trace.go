@@ -29,9 +29,9 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 			rec := d.Record
 			parent, producer := telemetry.ExtractRecord(ctx, rec.Headers)
-			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+			opts := consumerKind
 			if producer.IsValid() {
-				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
+				opts = []trace.SpanStartOption{consumerKind[0], trace.WithLinks(trace.Link{SpanContext: producer})}
 			}
 			ctx, span := tr.Start(parent, telemetry.SpanProcessPrefix+rec.Topic, opts...)
 			defer span.End()
@@ -53,6 +53,12 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 	}
 }
 
+// The span kinds of Trace and AttemptTrace, built once.
+var (
+	consumerKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	internalKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+)
+
 // AttemptTrace is the innermost layer: every call to the target runs inside
 // an INTERNAL span named "deliver <route>" with hookbridge.attempt, a child
 // of the process span. The target's own client span (otelhttp for a webhook,
@@ -62,10 +68,13 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 func AttemptTrace(tr trace.Tracer) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-			ctx, span := tr.Start(ctx, telemetry.SpanAttemptPrefix+d.Route,
-				trace.WithSpanKind(trace.SpanKindInternal),
-				trace.WithAttributes(telemetry.KeyRoute.String(d.Route), telemetry.KeyAttempt.Int(d.Attempt)))
+			ctx, span := tr.Start(ctx, telemetry.SpanAttemptPrefix+d.Route, internalKind...)
 			defer span.End()
+			// Set after the start, and only on a span that keeps them, as
+			// in Trace (our sampler does not look at them).
+			if span.IsRecording() {
+				span.SetAttributes(telemetry.KeyRoute.String(d.Route), telemetry.KeyAttempt.Int(d.Attempt))
+			}
 			res, err := next.Deliver(ctx, d)
 			if err != nil {
 				span.SetAttributes(telemetry.KeyErrorKind.String(target.KindOf(err).String()))

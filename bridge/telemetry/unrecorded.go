@@ -50,7 +50,9 @@ func (t unrecordedTracer) Start(ctx context.Context, name string, opts ...trace.
 	if res.Decision == sdktrace.RecordAndSample {
 		flags |= trace.FlagsSampled
 	}
-	s := unrecordedSpan{p: t.p, sc: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID(),
+	// A pointer, so that the span is allocated once, not once for the
+	// context and once more for the caller.
+	s := &unrecordedSpan{p: t.p, sc: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID(),
 		TraceFlags: flags, TraceState: res.Tracestate})}
 	return trace.ContextWithSpan(ctx, s), s
 }
@@ -62,11 +64,11 @@ type unrecordedSpan struct {
 	sc trace.SpanContext
 }
 
-func (s unrecordedSpan) SpanContext() trace.SpanContext { return s.sc }
+func (s *unrecordedSpan) SpanContext() trace.SpanContext { return s.sc }
 
 // TracerProvider returns the span's provider, so that a child started from it
 // (the webhook client span) gets an id of its own, as with the SDK.
-func (s unrecordedSpan) TracerProvider() trace.TracerProvider { return s.p }
+func (s *unrecordedSpan) TracerProvider() trace.TracerProvider { return s.p }
 
 func newTraceID() trace.TraceID {
 	var id trace.TraceID

@@ -20,7 +20,7 @@ import (
 // one go, and it records no metrics of its own (the bridge has its own).
 type tracingTransport struct {
 	next  http.RoundTripper
-	attrs []attribute.KeyValue // fixed per target: method, URL, server
+	start []trace.SpanStartOption // fixed per target: kind CLIENT, method, URL, server
 }
 
 func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tracingTransport {
@@ -32,7 +32,8 @@ func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tr
 	if p, err := strconv.Atoi(port); err == nil {
 		attrs = append(attrs, attribute.Int("server.port", p))
 	}
-	return &tracingTransport{next: next, attrs: attrs}
+	return &tracingTransport{next: next,
+		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}}
 }
 
 const scope = "github.com/hookbridge/hookbridge/bridge/webhook"
@@ -41,8 +42,7 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	// The span comes from the provider of the span in the context (the
 	// delivery's), so it lands wherever its parent does.
 	tr := trace.SpanFromContext(req.Context()).TracerProvider().Tracer(scope)
-	ctx, span := tr.Start(req.Context(), req.Method,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.attrs...))
+	ctx, span := tr.Start(req.Context(), req.Method, t.start...)
 	if !span.IsRecording() && !span.SpanContext().IsValid() {
 		span.End()
 		return t.next.RoundTrip(req)
