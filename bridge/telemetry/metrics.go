@@ -15,6 +15,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 )
 
 // Label keys of every metric.
@@ -92,7 +93,10 @@ func NewMetrics() (*Metrics, error) {
 		return nil, err
 	}
 	m := &Metrics{
-		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
+		// /metrics serves the Prometheus text format, which carries no
+		// exemplars: offering every sampled measurement to a reservoir
+		// would be work that nothing reads.
+		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)),
 		registry: reg,
 		sources:  make(map[*Route]func() RouteStats),
 		breakers: make(map[string]func() int64),
