@@ -16,43 +16,53 @@ type budget struct {
 	waiting              []*budgetWait // first come, first served
 }
 
-// budgetWait is one claim loop's place in line. ready is closed once the room
-// it asked for was taken on its behalf.
+// budgetWait is one claim loop's place in line, kept for all of its waits
+// (on a busy route the budget is full most of the time, so a claim loop waits
+// about once per record). ready receives one token once the room it asked for
+// was taken on its behalf. A budgetWait is in line at most once at a time.
 type budgetWait struct {
 	size    int64
-	ready   chan struct{}
-	granted bool // under budget.mu
+	ready   chan struct{} // capacity 1
+	granted bool          // under budget.mu
 }
+
+func newBudgetWait() *budgetWait { return &budgetWait{ready: make(chan struct{}, 1)} }
 
 func newBudget(maxRecords, maxBytes int64) *budget {
 	return &budget{maxRecords: maxRecords, maxBytes: maxBytes}
 }
 
 // tryAcquire takes room for one record of size bytes. When it cannot (the
-// budget is full, or others wait in line before it) it returns false and a
-// place in line: its ready channel is closed once the room was taken for the
-// caller, who must then either use it or give it back with cancel. A record
-// larger than the whole byte budget is admitted when nothing else is held,
-// so it can never wedge its partition.
-func (b *budget) tryAcquire(size int64) (bool, *budgetWait) {
+// budget is full, or others wait in line before it) it returns false and puts
+// w in line: w.ready gets its token once the room was taken for the caller,
+// who must then either use it or give it back with cancel. A record larger
+// than the whole byte budget is admitted when nothing else is held, so it can
+// never wedge its partition.
+func (b *budget) tryAcquire(size int64, w *budgetWait) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.waiting) == 0 && b.fitsLocked(size) {
 		b.takeLocked(size)
-		return true, nil
+		return true
 	}
-	w := &budgetWait{size: size, ready: make(chan struct{})}
+	w.size, w.granted = size, false
 	b.waiting = append(b.waiting, w)
-	return false, w
+	return false
 }
 
-// cancel gives up a place in line. Room already taken for w is released.
+// cancel takes w out of line. Room already taken for w is released, and its
+// token, if not received, is dropped, so w can wait again.
 func (b *budget) cancel(w *budgetWait) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if w.granted {
+		w.granted = false
 		b.records--
 		b.bytes -= w.size
+		select {
+		case <-w.ready:
+		default:
+		}
 	} else if i := slices.Index(b.waiting, w); i >= 0 {
 		b.waiting = slices.Delete(b.waiting, i, i+1)
 	}
@@ -75,7 +85,7 @@ func (b *budget) grantLocked() {
 		w := b.waiting[n]
 		b.takeLocked(w.size)
 		w.granted = true
-		close(w.ready)
+		w.ready <- struct{}{} // never blocks: w was in line once, and its last token was taken
 		n++
 	}
 	if n > 0 {

@@ -373,7 +373,9 @@ type partition struct {
 	maxStarted int64 // highest offset handed to the target
 	wg         sync.WaitGroup
 
-	pauseTimer *time.Timer // admit's, kept across waits (the claim loop's own)
+	// admit's place in line and timer, kept for all the claim loop's waits
+	pauseTimer *time.Timer
+	wait       *budgetWait
 }
 
 // lane is an ordered queue of records; at most one of its records is being
@@ -425,8 +427,11 @@ func (p *partition) consume() {
 // returns false when the session or claim ends first.
 func (p *partition) admit(rec *target.Record) bool {
 	c := p.c
-	ok, w := c.budget.tryAcquire(int64(rec.Size()))
-	if ok {
+	if p.wait == nil {
+		p.wait = newBudgetWait()
+	}
+	w := p.wait
+	if c.budget.tryAcquire(int64(rec.Size()), w) {
 		return true
 	}
 	// The budget is full most of the time on a busy route, so this wait is
