@@ -85,7 +85,10 @@ func (b *budget) grantLocked() {
 		w := b.waiting[n]
 		b.takeLocked(w.size)
 		w.granted = true
-		w.ready <- struct{}{} // never blocks: w was in line once, and its last token was taken
+		select {
+		case w.ready <- struct{}{}:
+		default: // a token already waits (cannot happen: w's last one was taken or dropped)
+		}
 		n++
 	}
 	if n > 0 {

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -138,6 +139,10 @@ func NewMetrics() (*Metrics, error) {
 type recordCounts struct {
 	attrs                                                attribute.Set // route, group, topic
 	consumed, delivered, retried, deadLettered, filtered atomic.Int64
+
+	// the attributes of a successful attempt's duration, passed as a
+	// slice that exists already, so recording allocates nothing
+	success []metric.RecordOption
 }
 
 type countsKey struct{ route, group, topic string }
@@ -351,41 +356,54 @@ type Route struct {
 	m           *Metrics
 	name, group string
 	attrs       attribute.Set
-	opts        sync.Map // "topic" or "topic\x00outcome" -> metric.MeasurementOption
-	counts      sync.Map // topic -> *recordCounts
+
+	// topics maps a topic to its counters. It is copied on write (a route
+	// sees a handful of topics) so that a lookup takes no lock and, unlike a
+	// sync.Map keyed by the record's topic string, allocates nothing.
+	topics   atomic.Pointer[map[string]*recordCounts]
+	topicsMu sync.Mutex // serializes the copies
+	opts     sync.Map   // "topic\x00outcome" -> metric.MeasurementOption, for failed attempts
 }
 
 // topic returns the record counters of topic.
 func (r *Route) topic(topic string) *recordCounts {
-	if c, ok := r.counts.Load(topic); ok {
-		return c.(*recordCounts)
+	if m := r.topics.Load(); m != nil {
+		if c := (*m)[topic]; c != nil {
+			return c
+		}
 	}
-	key := countsKey{r.name, r.group, topic}
-	c, ok := r.m.counts.Load(key)
-	if !ok {
-		c, _ = r.m.counts.LoadOrStore(key, &recordCounts{attrs: attribute.NewSet(attribute.String(LabelRoute, r.name),
-			attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic))})
+	r.topicsMu.Lock()
+	defer r.topicsMu.Unlock()
+	old := r.topics.Load()
+	if old != nil {
+		if c := (*old)[topic]; c != nil {
+			return c
+		}
 	}
-	r.counts.Store(topic, c)
-	return c.(*recordCounts)
+	attrs := []attribute.KeyValue{attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
+		attribute.String(LabelTopic, topic)}
+	v, _ := r.m.counts.LoadOrStore(countsKey{r.name, r.group, topic}, &recordCounts{attrs: attribute.NewSet(attrs...),
+		success: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(append(attrs,
+			attribute.String(LabelOutcome, "success"))...))}})
+	c := v.(*recordCounts)
+	next := make(map[string]*recordCounts, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	next[topic] = c
+	r.topics.Store(&next)
+	return c
 }
 
-// with returns the (cached) attributes of a measurement on topic, with an
-// outcome when it is not empty: the hot path allocates nothing.
+// with returns the (cached) attributes of a failed attempt on topic with its
+// outcome.
 func (r *Route) with(topic, outcome string) metric.MeasurementOption {
-	key := topic
-	if outcome != "" {
-		key += "\x00" + outcome
-	}
+	key := topic + "\x00" + outcome
 	if o, ok := r.opts.Load(key); ok {
 		return o.(metric.MeasurementOption)
 	}
-	kvs := []attribute.KeyValue{attribute.String(LabelRoute, r.name), attribute.String(LabelGroup, r.group),
-		attribute.String(LabelTopic, topic)}
-	if outcome != "" {
-		kvs = append(kvs, attribute.String(LabelOutcome, outcome))
-	}
-	o, _ := r.opts.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(kvs...)))
+	o, _ := r.opts.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelRoute, r.name),
+		attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, outcome))))
 	return o.(metric.MeasurementOption)
 }
 
@@ -407,14 +425,13 @@ func (r *Route) DeadLettered(_ context.Context, topic string) { r.topic(topic).d
 // Attempt records one attempt's duration and, when it failed, its outcome
 // ("retryable", "permanent", "gone", "canceled").
 func (r *Route) Attempt(ctx context.Context, topic string, took time.Duration, failure string) {
-	outcome := failure
-	if outcome == "" {
-		outcome = "success"
+	if failure == "" {
+		r.m.duration.Record(ctx, took.Seconds(), r.topic(topic).success...)
+		return
 	}
-	r.m.duration.Record(ctx, took.Seconds(), r.with(topic, outcome))
-	if failure != "" {
-		r.m.failed.Add(ctx, 1, r.with(topic, failure))
-	}
+	o := r.with(topic, failure)
+	r.m.duration.Record(ctx, took.Seconds(), o)
+	r.m.failed.Add(ctx, 1, o)
 }
 
 // Close stops polling the route's stats.

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -119,19 +120,72 @@ hookbridge_records_retried_total{` + labels + `,topic="refunds"} 1
 	}
 }
 
-// Counting a record allocates nothing and takes no lock once its topic was
-// seen.
-func BenchmarkRecordCounters(b *testing.B) {
+// Attempt durations are kept per route, group, topic and outcome; a failed
+// attempt is also counted by its outcome.
+func TestAttemptDurationsByOutcome(t *testing.T) {
+	m, err := NewMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+	ctx := t.Context()
+	r := m.Route("orders", "hookbridge.orders", nil)
+	r.Attempt(ctx, "orders", 20*time.Millisecond, "")
+	r.Attempt(ctx, "orders", 30*time.Millisecond, "")
+	r.Attempt(ctx, "orders", 5*time.Millisecond, "retryable")
+	r.Attempt(ctx, "refunds", time.Millisecond, "")
+
+	want := `
+# HELP hookbridge_records_failed_total Failed delivery attempts, by outcome.
+# TYPE hookbridge_records_failed_total counter
+hookbridge_records_failed_total{group="hookbridge.orders",outcome="retryable",route="orders",topic="orders"} 1
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "hookbridge_records_failed_total"); err != nil {
+		t.Error(err)
+	}
+	families, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "hookbridge_delivery_duration_seconds" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range mt.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["route"]+" "+l["group"]+" "+l["topic"]+" "+l["outcome"]] = mt.GetHistogram().GetSampleCount()
+		}
+	}
+	wantCounts := map[string]uint64{
+		"orders hookbridge.orders orders success":   2,
+		"orders hookbridge.orders orders retryable": 1,
+		"orders hookbridge.orders refunds success":  1,
+	}
+	if !maps.Equal(got, wantCounts) {
+		t.Errorf("delivery duration sample counts %v, want %v", got, wantCounts)
+	}
+}
+
+// What the metrics of one delivered record cost: counting it consumed and
+// delivered, and its attempt's duration. The topic is a string built at run
+// time, as a record's is.
+func BenchmarkRecordMetrics(b *testing.B) {
 	m, err := NewMetrics()
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = m.Shutdown(b.Context()) })
 	r := m.Route("orders", "hookbridge.orders", nil)
+	topic := strings.Clone("orders")
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Consumed(ctx, "orders")
-		r.Delivered(ctx, "orders")
+		r.Consumed(ctx, topic)
+		r.Delivered(ctx, topic)
+		r.Attempt(ctx, topic, time.Millisecond, "")
 	}
 }
