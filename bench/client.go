@@ -180,9 +180,9 @@ func (s clientSpec) deliverRecords(ctx context.Context) error {
 
 // targetLoop is the client of (ct): the claim loop of (c), one goroutine per
 // partition, delivering each record through the bridge's own webhook target
-// until it is accepted. It is the floor of (f): the bridge's HTTP path with
+// until it is accepted. It is the ceiling of (f): the bridge's HTTP path with
 // the contract and Kafka, without lanes, budget, offset tracker, dispatch
-// chain, their two spans and metrics.
+// chain, two of its three spans and metrics.
 func (s clientSpec) targetLoop(ctx context.Context) error {
 	tg, done, err := s.webhookTarget(ctx)
 	if err != nil {

@@ -230,9 +230,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
 	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's (or client's)")
 	fmt.Fprintln(&out, "threads per record (how often they slept and were woken; - for a client that exited first);")
-	fmt.Fprintln(&out, "rec/req = records per request the receiver got; committed =")
-	fmt.Fprintln(&out, "offsets the bridge's group committed (sum over partitions) after SIGTERM; (p) is counted through the")
-	fmt.Fprintln(&out, "bridge's /metrics, read every "+metricsPoll.String()+" and every "+metricsPollNear.String()+" near the end")
+	fmt.Fprintln(&out, "rec/req = records per request the receiver got; committed = offsets the bridge's group committed")
+	fmt.Fprintln(&out, "(sum over partitions) after SIGTERM; (p) is counted through the bridge's /metrics, read every")
+	fmt.Fprintln(&out, metricsPoll.String()+" and every "+metricsPollNear.String()+" near the end")
 	tw = tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\t time\t 1st\t rate after 1st\t bridge CPU\t plugins CPU\t harness CPU\t CPU/rec\t bridge CPU/rec\t bridge cs/rec\t rec/req\t peak RSS\t dups\t committed\t exit\t")
 	for _, res := range r.Results {
