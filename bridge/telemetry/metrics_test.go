@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"testing"
@@ -12,11 +13,7 @@ import (
 // Every metric the bridge exports passes client_golang's linter and carries
 // the names the README documents.
 func TestMetricsPassPrometheusLint(t *testing.T) {
-	m, err := NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+	m := newTestMetrics(t)
 	r := m.Route("orders-billing", "hookbridge.orders-billing", func() RouteStats {
 		return RouteStats{InFlightRecords: 3, InFlightBytes: 900, Partitions: []PartitionStats{
 			{Topic: "orders", Partition: 0, Lag: 7, OldestAge: 2 * time.Second, Paused: true},
@@ -72,11 +69,7 @@ func TestMetricsPassPrometheusLint(t *testing.T) {
 // counts added, only from their first count on, and a route built again
 // for the same name and group (a reload) counts up from where it was.
 func TestRecordCountersPerTopicAcrossReload(t *testing.T) {
-	m, err := NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+	m := newTestMetrics(t)
 	ctx := t.Context()
 	r := m.Route("orders", "hookbridge.orders", nil)
 	for range 3 {
@@ -123,11 +116,7 @@ hookbridge_records_retried_total{` + labels + `,topic="refunds"} 1
 // Attempt durations are kept per route, group, topic and outcome; a failed
 // attempt is also counted by its outcome.
 func TestAttemptDurationsByOutcome(t *testing.T) {
-	m, err := NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+	m := newTestMetrics(t)
 	ctx := t.Context()
 	r := m.Route("orders", "hookbridge.orders", nil)
 	r.Attempt(ctx, "orders", 20*time.Millisecond, "")
@@ -174,11 +163,7 @@ hookbridge_records_failed_total{group="hookbridge.orders",outcome="retryable",ro
 // delivered, and its attempt's duration. The topic is a string built at run
 // time, as a record's is.
 func BenchmarkRecordMetrics(b *testing.B) {
-	m, err := NewMetrics()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = m.Shutdown(b.Context()) })
+	m := newTestMetrics(b)
 	r := m.Route("orders", "hookbridge.orders", nil)
 	topic := strings.Clone("orders")
 	ctx := b.Context()
@@ -188,4 +173,15 @@ func BenchmarkRecordMetrics(b *testing.B) {
 		r.Delivered(ctx, topic)
 		r.Attempt(ctx, topic, time.Millisecond, "")
 	}
+}
+
+// newTestMetrics returns metrics that are shut down when tb ends.
+func newTestMetrics(tb testing.TB) *Metrics {
+	tb.Helper()
+	m, err := NewMetrics()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	return m
 }
