@@ -305,6 +305,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		tp:    topicPartition{claim.Topic(), claim.Partition()},
 		tr:    newTracker(),
 		lanes: make(map[string]*lane),
+		wait:  newBudgetWait(),
 
 		maxStarted: -1,
 	}
@@ -373,9 +374,10 @@ type partition struct {
 	maxStarted int64 // highest offset handed to the target
 	wg         sync.WaitGroup
 
-	// admit's place in line and timer, kept for all the claim loop's waits
-	pauseTimer *time.Timer
+	// admit's place in the budget's line and its pause timer (made at the
+	// first wait), kept for all the claim loop's waits
 	wait       *budgetWait
+	pauseTimer *time.Timer
 }
 
 // lane is an ordered queue of records; at most one of its records is being
@@ -427,9 +429,6 @@ func (p *partition) consume() {
 // returns false when the session or claim ends first.
 func (p *partition) admit(rec *target.Record) bool {
 	c := p.c
-	if p.wait == nil {
-		p.wait = newBudgetWait()
-	}
 	w := p.wait
 	if c.budget.tryAcquire(int64(rec.Size()), w) {
 		return true
