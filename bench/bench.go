@@ -275,6 +275,9 @@ type Result struct {
 	// Requests is the number of requests the receiver got, when it counted
 	// the records; 0 otherwise.
 	Requests int
+	// Traced is the number of single-record requests that carried a
+	// traceparent header.
+	Traced int
 	// Failed is the bridge's hookbridge_records_failed_total at the end, for
 	// the scenarios counted through /metrics (p); 0 otherwise.
 	Failed int

@@ -16,6 +16,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 	"github.com/hookbridge/hookbridge/bridge/webhook"
+	"go.opentelemetry.io/otel"
 )
 
 // clientEnv is the environment variable that makes a process the client of
@@ -165,7 +166,7 @@ func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, e
 // bridge's HTTP path with the contract, and none of Kafka or the dispatch
 // chain.
 func (s clientSpec) deliverRecords(ctx context.Context) error {
-	tg, done, err := s.webhookTarget(ctx)
+	ctx, tg, done, err := s.webhookTarget(ctx)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func (s clientSpec) deliverRecords(ctx context.Context) error {
 // the contract and Kafka, without lanes, budget, offset tracker, dispatch
 // chain, two of its three spans and metrics.
 func (s clientSpec) targetLoop(ctx context.Context) error {
-	tg, done, err := s.webhookTarget(ctx)
+	ctx, tg, done, err := s.webhookTarget(ctx)
 	if err != nil {
 		return err
 	}
@@ -197,11 +198,15 @@ func (s clientSpec) targetLoop(ctx context.Context) error {
 
 // webhookTarget is the bridge's webhook target for the receiver, as a route
 // with default settings and no signing secret builds it, with the tracing the
-// bridge sets up without an exporter. done closes both.
-func (s clientSpec) webhookTarget(ctx context.Context) (tg *webhook.Target, done func(), err error) {
+// bridge sets up without an exporter. done closes both. The context it
+// returns carries a span from that setup, the parent of every delivery: in
+// the bridge a delivery's context carries its attempt span, from which the
+// target starts its client span and takes the traceparent it sends; with no
+// span there the target would do neither.
+func (s clientSpec) webhookTarget(ctx context.Context) (_ context.Context, tg *webhook.Target, done func(), err error) {
 	shutdown, err := telemetry.SetupTracing(ctx, config.Telemetry{}, "bench")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg := config.Config{Routes: []config.Route{{Name: "bench", Target: config.RouteTarget{
 		Webhook: &config.Webhook{URL: s.URL}}}}}
@@ -210,9 +215,11 @@ func (s clientSpec) webhookTarget(ctx context.Context) (tg *webhook.Target, done
 		Version: "bench"})
 	if err != nil {
 		_ = shutdown(context.WithoutCancel(ctx))
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return tg, func() {
+	ctx, span := otel.Tracer("github.com/hookbridge/hookbridge/bench").Start(ctx, "bench")
+	return ctx, tg, func() {
+		span.End()
 		_ = tg.Close(context.WithoutCancel(ctx))
 		_ = shutdown(context.WithoutCancel(ctx))
 	}, nil

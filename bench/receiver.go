@@ -27,6 +27,7 @@ type tally struct {
 	lastAt   time.Time    // written before done is closed
 	done     chan struct{}
 	requests atomic.Int64
+	traced   atomic.Int64 // requests with a traceparent header
 }
 
 func newTally(n int) *tally {
@@ -64,6 +65,7 @@ func (t *tally) fill(r *Result, start time.Time) {
 	r.Duplicates = int(t.dups.Load())
 	r.Invalid = int(t.invalid.Load())
 	r.Requests = int(t.requests.Load())
+	r.Traced = int(t.traced.Load())
 }
 
 // setDelivered counts records that someone else counted: the bridge's
@@ -161,6 +163,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rest, _ := io.Copy(io.Discard, req.Body)
 	if t := r.cur.Load(); t != nil {
 		t.requests.Add(1)
+		if req.Header.Get("Traceparent") != "" {
+			t.traced.Add(1)
+		}
 		if n+int(rest) == r.size {
 			t.add(head[:n])
 		} else {

@@ -30,6 +30,11 @@ func TestDrainSmoke(t *testing.T) {
 			t.Errorf("(%s) %s: %d of %d records delivered, %d duplicates, %d invalid, %d failed deliveries",
 				r.Scenario.Letter, r.Scenario.Title, r.Delivered, n, r.Duplicates, r.Invalid, r.Failed)
 		}
+		// The bridge's webhook target sends the trace context of its
+		// client span, in the bridge and in the ceilings measured with it.
+		if l := r.Scenario.Letter; (l == "hx" || l == "ct" || l == "d" || l == "e" || l == "f") && r.Traced != r.Requests {
+			t.Errorf("(%s) %d of %d requests carried a traceparent, want all", l, r.Traced, r.Requests)
+		}
 		if r.Scenario.OwnProcess != (r.ClientCPU > 0) {
 			t.Errorf("(%s) client process CPU %s: want it exactly for the scenarios with a client process of their own",
 				r.Scenario.Letter, r.ClientCPU)
