@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -19,8 +20,8 @@ import (
 // leaves the request body alone, so net/http still writes headers and body in
 // one go, and it records no metrics of its own (the bridge has its own).
 type tracingTransport struct {
-	next  http.RoundTripper
-	start []trace.SpanStartOption // fixed per target: kind CLIENT, method, URL, server
+	next http.RoundTripper
+	opts []trace.SpanStartOption // fixed per target: kind CLIENT, method, URL, server
 }
 
 func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tracingTransport {
@@ -33,36 +34,58 @@ func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tr
 		attrs = append(attrs, attribute.Int("server.port", p))
 	}
 	return &tracingTransport{next: next,
-		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}}
+		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}}
 }
 
 const scope = "github.com/hookbridge/hookbridge/bridge/webhook"
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// The span comes from the provider of the span in the context (the
-	// delivery's), so it lands wherever its parent does.
-	tr := trace.SpanFromContext(req.Context()).TracerProvider().Tracer(scope)
-	ctx, span := tr.Start(req.Context(), req.Method, t.start...)
-	if !span.IsRecording() && !span.SpanContext().IsValid() {
-		span.End()
+	span, traced := t.start(req.Context(), req.Header)
+	if !traced {
 		return t.next.RoundTrip(req)
 	}
-	// The request is ours (built by the target), so its header map can take
-	// the trace context without a clone.
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		span.End()
+		failed(span, err)
 		return resp, err
 	}
-	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
-	if resp.StatusCode >= 400 {
-		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
-	}
+	answered(span, resp.StatusCode)
 	resp.Body = &spanBody{ReadCloser: resp.Body, span: span}
 	return resp, nil
+}
+
+// start starts the client span of a request, child of the span in ctx, and
+// injects its context into the request's header h, which must be the
+// caller's own (it is changed without a copy). traced is false when there is
+// nothing to trace (no span in ctx, as in a test): the span has then already
+// ended and h is unchanged.
+func (t *tracingTransport) start(ctx context.Context, h http.Header) (span trace.Span, traced bool) {
+	// The span comes from the provider of the span in the context (the
+	// delivery's), so it lands wherever its parent does.
+	tr := trace.SpanFromContext(ctx).TracerProvider().Tracer(scope)
+	ctx, span = tr.Start(ctx, http.MethodPost, t.opts...)
+	if !span.IsRecording() && !span.SpanContext().IsValid() {
+		span.End()
+		return span, false
+	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+	return span, true
+}
+
+// failed ends a client span whose request got no answer.
+func failed(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	span.End()
+}
+
+// answered records the answer's status on a client span, which the caller
+// ends once the body is read.
+func answered(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 400 {
+		span.SetStatus(codes.Error, strconv.Itoa(status))
+	}
 }
 
 // spanBody ends the client span when the response body is closed.

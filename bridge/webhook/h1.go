@@ -31,7 +31,8 @@ import (
 // close-delimited bodies end a connection; 1xx answers before the final one
 // are skipped; the response header is bounded; the request's context
 // bounds the dial, the write, the response and the body (a deadline, and a
-// cancellation that unblocks the connection). A connection is reused only
+// cancellation that unblocks the connection), and so does the deadline of a
+// message sent with send (the Target's direct path). A connection is reused only
 // once its response body was read to the end. A request that fails on a
 // reused connection before any byte of the answer arrived (the receiver
 // closed the idle connection) is sent once more on a new connection. Idle
@@ -65,6 +66,18 @@ type h1Conn struct {
 	bw        *bufio.Writer
 	addr      string
 	idleSince time.Time
+	deadline  time.Time // the connection's deadline, as the last exchange set it
+}
+
+// alive tells whether an idle connection can carry a request (see alive),
+// after clearing the deadline its last exchange left on it, which a check
+// would otherwise trip over.
+func (pc *h1Conn) alive() bool {
+	if !pc.deadline.IsZero() {
+		_ = pc.SetDeadline(time.Time{})
+		pc.deadline = time.Time{}
+	}
+	return alive(pc.Conn)
 }
 
 // limitReader reads from r at most n bytes, then fails with errHeaderTooLarge;
@@ -100,33 +113,68 @@ type retryableError struct{ err error }
 func (e *retryableError) Error() string { return e.err.Error() }
 func (e *retryableError) Unwrap() error { return e.err }
 
+// h1Message is a request the transport writes: an *http.Request (RoundTrip)
+// or a record's request built by the Target (see Target.deliverDirect).
+type h1Message interface {
+	// writeTo writes the whole request on bw and flushes.
+	writeTo(bw *bufio.Writer) error
+	// rewind makes the message ready to be written once more, on a new
+	// connection; an error when it cannot be.
+	rewind() error
+	// abandon is called when the message will not be written at all.
+	abandon()
+	// closes reports that the request asks to close the connection after
+	// its answer.
+	closes() bool
+}
+
+// httpMessage is an *http.Request as an h1Message.
+type httpMessage struct{ req *http.Request }
+
+func (m *httpMessage) writeTo(bw *bufio.Writer) error { return writeRequest(bw, m.req) }
+func (m *httpMessage) abandon()                       { closeRequestBody(m.req) }
+func (m *httpMessage) closes() bool                   { return m.req.Close }
+
+func (m *httpMessage) rewind() error {
+	if m.req.GetBody == nil {
+		return errors.New("http: request body cannot be sent again")
+	}
+	body, err := m.req.GetBody()
+	if err != nil {
+		return err
+	}
+	again := *m.req
+	again.Body = body
+	m.req = &again
+	return nil
+}
+
 // RoundTrip sends req and reads the response's status and header; the body
 // is read from the connection as the caller reads it.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	addr := canonicalAddr(req.URL)
+	return t.send(req.Context(), canonicalAddr(req.URL), time.Time{}, &httpMessage{req: req})
+}
+
+// send writes m to addr and reads the response's status and header. ctx
+// bounds the exchange and the body; so does deadline, unless it is zero. A
+// deadline passed shows as an error wrapping os.ErrDeadlineExceeded
+// (isTimeout), with ctx still alive.
+func (t *h1Transport) send(ctx context.Context, addr string, deadline time.Time, m h1Message) (*http.Response, error) {
 	for first := true; ; first = false {
-		pc, reused, err := t.get(ctx, addr)
+		pc, reused, err := t.get(ctx, addr, deadline)
 		if err != nil {
-			closeRequestBody(req)
+			m.abandon()
 			return nil, t.ctxErr(ctx, err)
 		}
-		resp, err := t.exchange(ctx, pc, req, reused)
+		resp, err := t.exchange(ctx, pc, m, reused, deadline)
 		if err == nil {
 			return resp, nil
 		}
 		_ = pc.Close()
 		var retry *retryableError
-		if !first || !errors.As(err, &retry) || ctx.Err() != nil || req.GetBody == nil {
+		if !first || !errors.As(err, &retry) || ctx.Err() != nil || m.rewind() != nil {
 			return nil, t.ctxErr(ctx, err)
 		}
-		body, gerr := req.GetBody()
-		if gerr != nil {
-			return nil, t.ctxErr(ctx, err)
-		}
-		again := *req
-		again.Body = body
-		req = &again
 	}
 }
 
@@ -143,12 +191,16 @@ func (t *h1Transport) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// exchange writes req on pc and reads the response's header.
-func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, reused bool) (*http.Response, error) {
-	// The context's end, deadline or cancellation, cuts the connection's
-	// I/O short. (A deadline on the connection itself would race the
-	// context's: the caller could see the I/O time out before the context
-	// says why.)
+// exchange writes m on pc and reads the response's header.
+func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reused bool, deadline time.Time) (*http.Response, error) {
+	// The exchange's own deadline goes on the connection (zero clears the
+	// last one), before the context's watch: the context's end, deadline
+	// or cancellation, then moves the deadline to the past and cuts the I/O
+	// short, and nothing moves it back.
+	if !deadline.Equal(pc.deadline) {
+		_ = pc.SetDeadline(deadline)
+		pc.deadline = deadline
+	}
 	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error) (*http.Response, error) {
 		stop()
@@ -158,7 +210,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		return nil, err
 	}
 	pc.lr.read = 0
-	if werr := writeRequest(pc.bw, req); werr != nil {
+	if werr := m.writeTo(pc.bw); werr != nil {
 		// A receiver may answer and close before it read the whole request
 		// (413 Content Too Large, say): its answer says more than the
 		// broken write. Look for one, briefly.
@@ -166,38 +218,38 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 			return fail(werr)
 		}
 		_ = pc.SetReadDeadline(time.Now().Add(time.Second))
-		resp, err := t.answer(pc, req, stop, false)
+		resp, err := t.answer(pc, m, stop, false)
 		if err != nil {
 			return fail(werr)
 		}
 		return resp, nil
 	}
-	resp, err := t.answer(pc, req, stop, true)
+	resp, err := t.answer(pc, m, stop, true)
 	if err != nil {
 		return fail(err)
 	}
 	return resp, nil
 }
 
-// answer reads the response to req from pc, its header bounded by
+// answer reads the response to m from pc, its header bounded by
 // maxHeader, and gives it a body that hands pc back to the pool once read to
 // its end when reusable, and otherwise closes it.
-func (t *h1Transport) answer(pc *h1Conn, req *http.Request, stop func() bool, reusable bool) (*http.Response, error) {
+func (t *h1Transport) answer(pc *h1Conn, m h1Message, stop func() bool, reusable bool) (*http.Response, error) {
 	pc.lr.n = t.maxHeader
-	resp, err := readResponse(pc.br, req)
+	resp, err := readResponse(pc.br)
 	if err != nil {
 		return nil, err
 	}
 	pc.lr.n = math.MaxInt64
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: reusable && !resp.Close && !req.Close}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: reusable && !resp.Close && !m.closes()}
 	return resp, nil
 }
 
-// readResponse reads the final response to req, skipping 1xx answers
+// readResponse reads the final response to a POST, skipping 1xx answers
 // (100 Continue, 103 Early Hints) before it.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+func readResponse(br *bufio.Reader) (*http.Response, error) {
 	for {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -239,10 +291,29 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if req.Close {
 		_, _ = bw.WriteString("Connection: close\r\n")
 	}
-	for name, values := range req.Header {
+	if err := writeHeader(bw, req.Header); err != nil {
+		return err
+	}
+	if req.Body != nil && req.ContentLength > 0 {
+		n, err := io.Copy(bw, io.LimitReader(req.Body, req.ContentLength))
+		if err != nil {
+			return err
+		}
+		if n != req.ContentLength {
+			return fmt.Errorf("http: request body of %d bytes, Content-Length %d", n, req.ContentLength)
+		}
+	}
+	return bw.Flush()
+}
+
+// writeHeader writes the fields of h and the empty line that ends a
+// request's header. It refuses a name or value that would break the
+// request's framing, and leaves out the fields the transport writes itself.
+func writeHeader(bw *bufio.Writer, h http.Header) error {
+	for name, values := range h {
 		switch name {
 		case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
-			continue // written above, or not ours to set
+			continue // written by the transport, or not ours to set
 		}
 		if !validToken(name) {
 			return fmt.Errorf("http: invalid header field name %q", name)
@@ -258,16 +329,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		}
 	}
 	_, _ = bw.WriteString("\r\n")
-	if req.Body != nil && req.ContentLength > 0 {
-		n, err := io.Copy(bw, io.LimitReader(req.Body, req.ContentLength))
-		if err != nil {
-			return err
-		}
-		if n != req.ContentLength {
-			return fmt.Errorf("http: request body of %d bytes, Content-Length %d", n, req.ContentLength)
-		}
-	}
-	return bw.Flush()
+	return nil
 }
 
 func closeRequestBody(req *http.Request) {
@@ -276,8 +338,9 @@ func closeRequestBody(req *http.Request) {
 	}
 }
 
-// get returns an idle connection to addr that is still open, or dials one.
-func (t *h1Transport) get(ctx context.Context, addr string) (pc *h1Conn, reused bool, err error) {
+// get returns an idle connection to addr that is still open, or dials one;
+// deadline, unless zero, bounds the dial.
+func (t *h1Transport) get(ctx context.Context, addr string, deadline time.Time) (pc *h1Conn, reused bool, err error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -294,10 +357,15 @@ func (t *h1Transport) get(ctx context.Context, addr string) (pc *h1Conn, reused 
 		// A connection idle for a while may have been closed by the
 		// receiver (keep-alive timeouts of a few seconds are common); one
 		// used a moment ago is not checked, which keeps a busy route cheap.
-		if idle < t.idleTimeout && (idle < time.Second || alive(pc.Conn)) {
+		if idle < t.idleTimeout && (idle < time.Second || pc.alive()) {
 			return pc, true, nil
 		}
 		_ = pc.Close()
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	c, err := t.dial(ctx, "tcp", addr)
 	if err != nil {

@@ -96,6 +96,14 @@ type Target struct {
 	limiter        *rate.Limiter
 	rateLimited    func(time.Duration)
 	batch          *batcher // nil in single-record mode
+
+	spans *tracingTransport // the client spans of requests (t.client is one)
+	// The direct path (see deliverDirect), when direct is not nil: the
+	// connection pool, its address for the URL, and the request line and
+	// Host field of every request.
+	direct *h1Transport
+	addr   string
+	head   string
 }
 
 var (
@@ -196,7 +204,12 @@ func New(opts Options) (*Target, error) {
 	switch {
 	case base != nil:
 	case u.Scheme == "http" && sec.proxy == nil && isASCII(u.Host):
-		base = newH1Transport(sec.dialContext())
+		h1 := newH1Transport(sec.dialContext())
+		base = h1
+		if sec.auth == nil && validHeaderValue(u.Host) {
+			t.direct, t.addr = h1, canonicalAddr(u)
+			t.head = "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n"
+		}
 	default:
 		tr := newTransport()
 		sec.configure(tr)
@@ -211,7 +224,8 @@ func New(opts Options) (*Target, error) {
 	// per-request header copy for redirects is saved. The client span is a
 	// child of the span in the request's context; the global propagator
 	// injects its traceparent (nothing when none is set).
-	t.client = newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port())
+	t.spans = newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port())
+	t.client = t.spans
 	return t, nil
 }
 
@@ -266,6 +280,9 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	}
 	if err := t.pace(ctx); err != nil {
 		return nil, err
+	}
+	if t.direct != nil {
+		return t.deliverDirect(ctx, d)
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
@@ -381,8 +398,11 @@ func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) err
 		return t.contextError(ctx, err)
 	}
 	msg := "webhook: POST %s: %w"
-	if errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
+	if timedOut(reqCtx, err) {
 		msg = "webhook: POST %s: no response within " + t.timeout.String() + ": %w"
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = &timeoutError{err}
+		}
 	}
 	return &target.Error{Kind: failureKind(err), Status: status, Err: fmt.Errorf(msg, t.safeURL, err)}
 }

@@ -1,0 +1,205 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// roundTripper makes a target send through its own HTTP/1.1 client as a
+// round tripper, the path of targets that cannot take the direct one.
+func roundTripper(o *Options) { o.Transport = newH1Transport((&net.Dialer{Timeout: time.Second}).DialContext) }
+
+// Which targets take the direct path: plain HTTP with nothing to add to a
+// request but the contract's headers.
+func TestDirectPathChoice(t *testing.T) {
+	cases := []struct {
+		name   string
+		url    string
+		change func(*Options)
+		direct bool
+	}{
+		{"plain http", "http://127.0.0.1:9/hook?x=1", nil, true},
+		{"signed", "http://127.0.0.1:9/hook", func(o *Options) {
+			o.Config.SigningSecrets = []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+		}, true},
+		{"configured headers", "http://127.0.0.1:9/hook", func(o *Options) {
+			o.Config.Headers = map[string]string{"X-Tenant": "acme"}
+		}, true},
+		{"bearer token", "http://127.0.0.1:9/hook", func(o *Options) { o.Config.BearerToken = "t0ken" }, false},
+		{"proxy", "http://127.0.0.1:9/hook", func(o *Options) { o.Config.Proxy.URL = "http://127.0.0.1:3128" }, false},
+		{"https", "https://127.0.0.1:9/hook", nil, false},
+		{"transport given", "http://127.0.0.1:9/hook", roundTripper, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := newTarget(t, tc.url, tc.change)
+			if got := tg.direct != nil; got != tc.direct {
+				t.Errorf("direct path: %v, want %v", got, tc.direct)
+			}
+		})
+	}
+	tg := newTarget(t, "http://127.0.0.1:9/hook?x=1&y=%2F", nil)
+	if want := "POST /hook?x=1&y=%2F HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"; tg.head != want || tg.addr != "127.0.0.1:9" {
+		t.Errorf("request line %q, address %q; want %q, 127.0.0.1:9", tg.head, tg.addr, want)
+	}
+}
+
+// The direct path and the round tripper send the same request for the same
+// record: method, path, query, every header field and the body.
+func TestDirectPathSendsWhatTheRoundTripperSends(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	signed := func(o *Options) {
+		o.Config.SigningSecrets = []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+		o.Config.Headers = map[string]string{"X-Tenant": "acme", "Content-Type": "application/json"}
+	}
+	rec := record()
+	rec.Key = []byte{0xff, 0x00, 'k'} // not UTF-8: base64
+	rec.Headers = []target.Header{
+		{Key: "tenant", Value: []byte("acme")},
+		{Key: "blob", Value: []byte{0x00, 0x01}},
+		{Key: "ce_subject", Value: []byte("order 7")},
+		{Key: "tenant", Value: []byte("second")},
+	}
+	var got []request
+	for _, change := range []func(*Options){signed, func(o *Options) { signed(o); roundTripper(o) }} {
+		tg := newTarget(t, srv.URL+"/hook?q=1", change)
+		if _, err := tg.Deliver(t.Context(), &target.Delivery{Route: "orders-billing", Record: rec, Attempt: 3}); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, next(t, reqs))
+	}
+	direct, rt := got[0], got[1]
+	if direct.method != rt.method || direct.path != rt.path || direct.query != rt.query || string(direct.body) != string(rt.body) {
+		t.Errorf("direct: %s %s?%s %q\nround tripper: %s %s?%s %q", direct.method, direct.path, direct.query, direct.body,
+			rt.method, rt.path, rt.query, rt.body)
+	}
+	for _, h := range []http.Header{direct.header, rt.header} {
+		h.Del("Accept-Encoding") // neither sends it; a test server's client might
+	}
+	if !reflect.DeepEqual(direct.header, rt.header) {
+		t.Errorf("header fields differ\n direct:        %v\n round tripper: %v", direct.header, rt.header)
+	}
+	if direct.header.Get("Webhook-Signature") == "" || direct.header.Get("Kafka-Key-Encoding") != "base64" ||
+		len(direct.header.Values("Kafka-Header-Tenant")) != 2 {
+		t.Errorf("the request lacks the contract's fields: %v", direct.header)
+	}
+}
+
+// Both paths give each request a client span with the answer's status, an
+// error status from 400 on, and send its context as traceparent.
+func TestClientSpanOnBothPaths(t *testing.T) {
+	for name, change := range map[string]func(*Options){"direct": nil, "round tripper": roundTripper} {
+		t.Run(name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/busy") {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			})
+			for _, path := range []string{"/ok", "/busy"} {
+				tg := newTarget(t, srv.URL+path, change)
+				ctx, parent := tp.Tracer("test").Start(t.Context(), "attempt")
+				_, err := deliver(t, ctx, tg, record())
+				parent.End()
+				if (err != nil) != (path == "/busy") {
+					t.Fatalf("%s: err = %v", path, err)
+				}
+				tparent := next(t, reqs).header.Get("Traceparent")
+				var client sdktrace.ReadOnlySpan
+				for _, s := range rec.Ended() {
+					if s.SpanKind() == trace.SpanKindClient && s.Parent().SpanID() == parent.SpanContext().SpanID() {
+						client = s
+					}
+				}
+				if client == nil {
+					t.Fatalf("%s: no ended client span under the attempt", path)
+				}
+				if want := "00-" + client.SpanContext().TraceID().String() + "-" + client.SpanContext().SpanID().String() + "-01"; tparent != want {
+					t.Errorf("%s: traceparent %q, want %q", path, tparent, want)
+				}
+				status := 200
+				wantCode := codes.Unset
+				if path == "/busy" {
+					status, wantCode = 503, codes.Error
+				}
+				if !hasAttr(client.Attributes(), attribute.Int("http.response.status_code", status)) ||
+					!hasAttr(client.Attributes(), attribute.String("http.request.method", "POST")) || client.Status().Code != wantCode {
+					t.Errorf("%s: client span %q attributes %v status %v", path, client.Name(), client.Attributes(), client.Status())
+				}
+			}
+		})
+	}
+}
+
+func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
+	for _, a := range attrs {
+		if a == want {
+			return true
+		}
+	}
+	return false
+}
+
+// On the direct path the request timeout is a deadline on the connection: a
+// request it cut fails as a timeout and its connection is dropped; the next
+// requests get fresh deadlines; and a connection idle for longer than its
+// last deadline is still reused (the deadline is cleared before the check
+// that it is alive).
+func TestDirectPathDeadlines(t *testing.T) {
+	var conns, reqs atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reqs.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // before the server closes: it waits for its handlers
+	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.Timeout = config.Duration(100 * time.Millisecond) })
+
+	_, err := deliver(t, t.Context(), tg, record())
+	wantKind(t, err, target.Retryable, 0)
+	if !strings.Contains(err.Error(), "no response within 100ms") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the request timeout", err)
+	}
+	for i := range 3 {
+		if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+			t.Fatalf("request %d after the timeout: %v", i, err)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond) // idle past its deadline, and long enough to be checked before reuse
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the one the timeout cut, and one for the four requests after it", n)
+	}
+}
