@@ -24,7 +24,9 @@ import (
 
 // roundTripper makes a target send through its own HTTP/1.1 client as a
 // round tripper, the path of targets that cannot take the direct one.
-func roundTripper(o *Options) { o.Transport = newH1Transport((&net.Dialer{Timeout: time.Second}).DialContext) }
+func roundTripper(o *Options) {
+	o.Transport = newH1Transport((&net.Dialer{Timeout: time.Second}).DialContext)
+}
 
 // Which targets take the direct path: plain HTTP with nothing to add to a
 // request but the contract's headers.
