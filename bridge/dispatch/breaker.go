@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -58,6 +59,10 @@ type Breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	timeout time.Duration
 	name    string
+
+	// current mirrors state for the record path, which reads it without
+	// the lock (and without the clock reading of gobreaker's State).
+	current atomic.Int32
 
 	mu       sync.Mutex
 	state    BreakerState
@@ -136,6 +141,7 @@ func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 func (b *Breaker) transition(to BreakerState) {
 	b.mu.Lock()
 	b.state = to
+	b.current.Store(int32(to))
 	if to == BreakerOpen {
 		b.openedAt = time.Now()
 	}
@@ -215,7 +221,9 @@ func BreakerLayer(b *Breaker) target.Layer {
 				}
 				return nil, err
 			}
-			probe := b.State() == BreakerHalfOpen
+			// Allow brought gobreaker's state up to date (an expired open
+			// state became half-open) and told transition before returning.
+			probe := BreakerState(b.current.Load()) == BreakerHalfOpen
 			res, err := next.Deliver(ctx, d)
 			done(err)
 			if probe && target.TargetDown(err) {

@@ -25,10 +25,15 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	m := directMessages.Get().(*directMessage)
 	defer m.release()
 	m.head, m.value = t.head, d.Record.Value
-	t.header(m.h, d.Record, d.Attempt, t.now().Unix())
+	now := time.Now()
+	ts := now.Unix()
+	if t.clock != nil {
+		ts = t.clock().Unix()
+	}
+	t.header(m.h, d.Record, d.Attempt, ts)
 
 	span, traced := t.spans.start(ctx, m.h)
-	resp, err := t.direct.send(ctx, t.addr, time.Now().Add(t.timeout), m)
+	resp, err := t.direct.send(ctx, t.addr, now, now.Add(t.timeout), m)
 	if err != nil {
 		if traced {
 			failed(span, err)

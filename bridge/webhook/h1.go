@@ -61,12 +61,12 @@ func newH1Transport(dial func(ctx context.Context, network, addr string) (net.Co
 // h1Conn is one pooled connection.
 type h1Conn struct {
 	net.Conn
-	lr        limitReader // what br reads from: the connection, bounded while a header is read
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	addr      string
-	idleSince time.Time
-	deadline  time.Time // the connection's deadline, as the last exchange set it
+	lr       limitReader // what br reads from: the connection, bounded while a header is read
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	addr     string
+	usedAt   time.Time // when its last exchange started: idle since then at most
+	deadline time.Time // the connection's deadline, as the last exchange set it
 }
 
 // alive tells whether an idle connection can carry a request (see alive),
@@ -152,20 +152,21 @@ func (m *httpMessage) rewind() error {
 // RoundTrip sends req and reads the response's status and header; the body
 // is read from the connection as the caller reads it.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.send(req.Context(), canonicalAddr(req.URL), time.Time{}, &httpMessage{req: req})
+	return t.send(req.Context(), canonicalAddr(req.URL), time.Now(), time.Time{}, &httpMessage{req: req})
 }
 
-// send writes m to addr and reads the response's status and header. ctx
-// bounds the exchange and the body; so does deadline, unless it is zero. A
-// deadline passed shows as an error wrapping os.ErrDeadlineExceeded
-// (isTimeout), with ctx still alive.
-func (t *h1Transport) send(ctx context.Context, addr string, deadline time.Time, m h1Message) (*http.Response, error) {
+// send writes m to addr and reads the response's status and header; now is
+// the time it starts. ctx bounds the exchange and the body; so does
+// deadline, unless it is zero. A deadline passed shows as an error wrapping
+// os.ErrDeadlineExceeded, with ctx still alive.
+func (t *h1Transport) send(ctx context.Context, addr string, now, deadline time.Time, m h1Message) (*http.Response, error) {
 	for first := true; ; first = false {
-		pc, reused, err := t.get(ctx, addr, deadline)
+		pc, reused, err := t.get(ctx, addr, now, deadline)
 		if err != nil {
 			m.abandon()
 			return nil, t.ctxErr(ctx, err)
 		}
+		pc.usedAt = now
 		resp, err := t.exchange(ctx, pc, m, reused, deadline)
 		if err == nil {
 			return resp, nil
@@ -339,9 +340,8 @@ func closeRequestBody(req *http.Request) {
 }
 
 // get returns an idle connection to addr that is still open, or dials one;
-// deadline, unless zero, bounds the dial.
-func (t *h1Transport) get(ctx context.Context, addr string, deadline time.Time) (pc *h1Conn, reused bool, err error) {
-	now := time.Now()
+// now is the time, and deadline, unless zero, bounds the dial.
+func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.Time) (pc *h1Conn, reused bool, err error) {
 	for {
 		t.mu.Lock()
 		conns := t.idle[addr]
@@ -353,7 +353,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, deadline time.Time) 
 		conns[len(conns)-1] = nil
 		t.idle[addr] = conns[:len(conns)-1]
 		t.mu.Unlock()
-		idle := now.Sub(pc.idleSince)
+		idle := now.Sub(pc.usedAt)
 		// A connection idle for a while may have been closed by the
 		// receiver (keep-alive timeouts of a few seconds are common); one
 		// used a moment ago is not checked, which keeps a busy route cheap.
@@ -381,7 +381,6 @@ func (t *h1Transport) get(ctx context.Context, addr string, deadline time.Time) 
 
 // put returns a connection whose exchange is complete to the pool.
 func (t *h1Transport) put(pc *h1Conn) {
-	pc.idleSince = time.Now()
 	t.mu.Lock()
 	if t.closed || len(t.idle[pc.addr]) >= t.maxIdle {
 		t.mu.Unlock()

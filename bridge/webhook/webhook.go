@@ -89,6 +89,7 @@ type Target struct {
 	signer         *signing.Signer
 	headers        http.Header // configured headers, canonical names
 	now            func() time.Time
+	clock          func() time.Time // Options.Now when given, else nil (t.now is time.Now)
 	log            *slog.Logger
 	capture        bool
 	forwardHeaders bool
@@ -191,6 +192,8 @@ func New(opts Options) (*Target, error) {
 	}
 	if t.now == nil {
 		t.now = time.Now
+	} else {
+		t.clock = t.now
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
