@@ -22,6 +22,7 @@ import (
 type tracingTransport struct {
 	next http.RoundTripper
 	opts []trace.SpanStartOption // fixed per target: kind CLIENT, method, URL, server
+	kind []trace.SpanStartOption // kind CLIENT only, for a span that records nothing
 }
 
 func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tracingTransport {
@@ -33,8 +34,9 @@ func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tr
 	if p, err := strconv.Atoi(port); err == nil {
 		attrs = append(attrs, attribute.Int("server.port", p))
 	}
+	kind := trace.WithSpanKind(trace.SpanKindClient)
 	return &tracingTransport{next: next,
-		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}}
+		opts: []trace.SpanStartOption{kind, trace.WithAttributes(attrs...)}, kind: []trace.SpanStartOption{kind}}
 }
 
 const scope = "github.com/hookbridge/hookbridge/bridge/webhook"
@@ -61,9 +63,17 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // ended and h is unchanged.
 func (t *tracingTransport) start(ctx context.Context, h http.Header) (span trace.Span, traced bool) {
 	// The span comes from the provider of the span in the context (the
-	// delivery's), so it lands wherever its parent does.
-	tr := trace.SpanFromContext(ctx).TracerProvider().Tracer(scope)
-	ctx, span = tr.Start(ctx, http.MethodPost, t.opts...)
+	// delivery's), so it lands wherever its parent does. Its attributes go
+	// only to a span that can record them: the bridge's sampler follows
+	// the parent, so a parent that records nothing has a child that
+	// records nothing, and copying the attributes into its start
+	// configuration would be wasted.
+	parent := trace.SpanFromContext(ctx)
+	opts := t.kind
+	if parent.IsRecording() {
+		opts = t.opts
+	}
+	ctx, span = parent.TracerProvider().Tracer(scope).Start(ctx, http.MethodPost, opts...)
 	if !span.IsRecording() && !span.SpanContext().IsValid() {
 		span.End()
 		return span, false

@@ -344,6 +344,13 @@ func TestHeaderNameRules(t *testing.T) {
 			t.Errorf("validToken(%q) = true", s)
 		}
 	}
+	for c := range 256 { // every byte, against RFC 9110's tchar
+		b := byte(c)
+		tchar := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+		if validToken(string([]byte{b})) != tchar {
+			t.Errorf("validToken(%q) = %v, want %v", b, !tchar, tchar)
+		}
+	}
 	for _, s := range []string{"webhook-id", "Webhook-Signature", "CE-ID", "ce-whatever", "kafka-topic", "Kafka-Header-X", "hookbridge-attempt", "traceparent", "Host", "Content-Length"} {
 		if !reservedHeader(s) {
 			t.Errorf("reservedHeader(%q) = false", s)
