@@ -42,7 +42,7 @@ func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tr
 const scope = "github.com/hookbridge/hookbridge/bridge/webhook"
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	span, traced := t.start(req.Context(), req.Header)
+	span, traced := t.start(req.Context(), propagation.HeaderCarrier(req.Header))
 	if !traced {
 		return t.next.RoundTrip(req)
 	}
@@ -57,11 +57,11 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // start starts the client span of a request, child of the span in ctx, and
-// injects its context into the request's header h, which must be the
-// caller's own (it is changed without a copy). traced is false when there is
-// nothing to trace (no span in ctx, as in a test): the span has then already
-// ended and h is unchanged.
-func (t *tracingTransport) start(ctx context.Context, h http.Header) (span trace.Span, traced bool) {
+// injects its context into the request's header through h (the request must
+// be the caller's own: it is changed without a copy). traced is false when
+// there is nothing to trace (no span in ctx, as in a test): the span has
+// then already ended and h is unchanged.
+func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarrier) (span trace.Span, traced bool) {
 	// The span comes from the provider of the span in the context (the
 	// delivery's), so it lands wherever its parent does. Its attributes go
 	// only to a span that can record them: the bridge's sampler follows
@@ -78,7 +78,7 @@ func (t *tracingTransport) start(ctx context.Context, h http.Header) (span trace
 		span.End()
 		return span, false
 	}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+	otel.GetTextMapPropagator().Inject(ctx, h)
 	return span, true
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -17,22 +16,35 @@ import (
 // client (a plain-HTTP URL with no proxy and no Authorization to add): the
 // same request and the same answers as through the round tripper, without
 // what a round tripper needs and this path does not. There is no
-// *http.Request (whose construction parses the URL again), the request line
-// is built once per target, the header map is reused from one request to
-// the next, and the request timeout is a deadline on the connection instead
-// of a context with a timer of its own.
+// *http.Request (whose construction parses the URL again) and no header map:
+// the request line is built once per target, the fields are written straight
+// into a pooled buffer (lineSink), and the request timeout is a deadline on
+// the connection instead of a context with a timer of its own.
 func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 	m := directMessages.Get().(*directMessage)
 	defer m.release()
-	m.head, m.value = t.head, d.Record.Value
+	rec := d.Record
 	now := time.Now()
 	ts := now.Unix()
 	if t.clock != nil {
 		ts = t.clock().Unix()
 	}
-	t.header(m.h, d.Record, d.Attempt, ts)
+	h := &m.head
+	h.buf = append(h.buf, t.head...)
+	h.buf = append(h.buf, "Content-Length: "...)
+	h.buf = strconv.AppendInt(h.buf, int64(len(rec.Value)), 10)
+	h.buf = append(h.buf, "\r\n"...)
+	t.header(h, rec, d.Attempt, ts)
 
-	span, traced := t.spans.start(ctx, m.h)
+	span, traced := t.spans.start(ctx, h)
+	if h.err != nil {
+		if traced {
+			failed(span, h.err)
+		}
+		return nil, t.failure(ctx, ctx, 0, h.err)
+	}
+	h.buf = append(h.buf, "\r\n"...)
+	m.value = rec.Value
 	resp, err := t.direct.send(ctx, t.addr, now, now.Add(t.timeout), m)
 	if err != nil {
 		if traced {
@@ -48,42 +60,35 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	return t.response(ctx, ctx, resp)
 }
 
-// directMessage is the request of one record on the direct path.
+// directMessage is the request of one record on the direct path: the
+// request line and header, then the body.
 type directMessage struct {
-	head  string      // request line and Host field
-	h     http.Header // every other field but Content-Length
-	value []byte      // the body
+	head  lineSink
+	value []byte
 }
 
 var directMessages = sync.Pool{New: func() any {
-	return &directMessage{h: make(http.Header, headerRoom)}
+	return &directMessage{head: lineSink{buf: make([]byte, 0, 1024)}}
 }}
 
-// release empties m and puts it back in the pool. The body and the header's
-// strings are dropped, so a pooled message holds no record.
+// release empties m and puts it back in the pool; a pooled message holds no
+// record.
 func (m *directMessage) release() {
-	if len(m.h) > 4*headerRoom {
-		m.h = make(http.Header, headerRoom) // a record with a great many headers: do not keep its map
-	} else {
-		clear(m.h)
+	if cap(m.head.buf) > 64<<10 {
+		return // a record with huge headers: do not keep its buffer
 	}
-	m.head, m.value = "", nil
+	m.head.reset()
+	m.value = nil
 	directMessages.Put(m)
 }
 
 func (m *directMessage) writeTo(bw *bufio.Writer) error {
-	_, _ = bw.WriteString(m.head)
-	_, _ = bw.WriteString("Content-Length: ")
-	_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(m.value)), 10))
-	_, _ = bw.WriteString("\r\n")
-	if err := writeHeader(bw, m.h); err != nil {
-		return err
-	}
+	_, _ = bw.Write(m.head.buf)
 	_, _ = bw.Write(m.value)
 	return bw.Flush()
 }
 
-func (m *directMessage) rewind() error { return nil } // the body is a byte slice: it can be written again as is
+func (m *directMessage) rewind() error { return nil } // bytes: written again as they are
 func (m *directMessage) abandon()      {}
 func (m *directMessage) closes() bool  { return false }
 

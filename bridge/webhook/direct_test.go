@@ -1,12 +1,16 @@
 package webhook
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -203,5 +207,67 @@ func TestDirectPathDeadlines(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2: the one the timeout cut, and one for the four requests after it", n)
+	}
+}
+
+// On the wire, the direct path's request line and header lines are those
+// the round tripper writes, in another order: same names (in canonical
+// form), same values, same framing.
+func TestDirectPathWireFormat(t *testing.T) {
+	heads := make(chan []string, 4)
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		for {
+			var lines []string
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if !strings.HasSuffix(line, "\r\n") {
+					t.Errorf("line %q does not end with CRLF", line)
+				}
+				if line == "\r\n" {
+					break
+				}
+				lines = append(lines, strings.TrimSuffix(line, "\r\n"))
+			}
+			var n int
+			for _, l := range lines {
+				if v, ok := strings.CutPrefix(l, "Content-Length: "); ok {
+					n, _ = strconv.Atoi(v)
+				}
+			}
+			if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+				return
+			}
+			heads <- lines
+			_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	rec := record()
+	rec.Timestamp = time.Date(2026, 11, 26, 12, 0, 0, 5, time.UTC)
+	rec.Headers = []target.Header{{Key: "x_Tenant-id", Value: []byte("acme")}, {Key: "bin", Value: []byte{0}},
+		{Key: "ce_subject", Value: []byte("a b")}}
+	var got [][]string
+	for _, change := range []func(*Options){nil, roundTripper} {
+		tg := newTarget(t, srv.url(), func(o *Options) {
+			o.Config.Headers = map[string]string{"X-Env": "prod", "Content-Type": "text/plain"}
+			if change != nil {
+				change(o)
+			}
+		})
+		if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+			t.Fatal(err)
+		}
+		lines := <-heads
+		slices.Sort(lines[1:]) // the request line stays first
+		got = append(got, lines)
+	}
+	if !slices.Equal(got[0], got[1]) {
+		t.Errorf("direct path:\n  %s\nround tripper:\n  %s", strings.Join(got[0], "\n  "), strings.Join(got[1], "\n  "))
+	}
+	if got[0][0] != "POST /hook?x=1 HTTP/1.1" || !slices.Contains(got[0], "Kafka-Header-X_tenant-Id: acme") ||
+		!slices.Contains(got[0], "Ce-Subject: a%20b") || !slices.Contains(got[0], "Kafka-Header-Bin-Encoding: base64") {
+		t.Errorf("request head:\n  %s", strings.Join(got[0], "\n  "))
 	}
 }

@@ -1,14 +1,10 @@
 package webhook
 
 import (
-	"encoding/base64"
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -84,23 +80,6 @@ var (
 // configured headers and one or two per record header.
 const headerRoom = 24
 
-// headerSetter sets one value under a key already in canonical form, as
-// Header.Set would, taking the one-element value slices from a shared array:
-// one allocation for a request's headers instead of one each.
-type headerSetter struct {
-	h    http.Header
-	vals []string
-}
-
-func (s *headerSetter) put(key, v string) {
-	if len(s.vals) == cap(s.vals) {
-		s.vals = make([]string, 0, 16)
-	}
-	s.vals = append(s.vals, v)
-	n := len(s.vals)
-	s.h[key] = s.vals[n-1 : n : n] // capacity 1: an Add elsewhere copies instead of overwriting a neighbour
-}
-
 // Record headers the contract maps to request headers of their own; they are
 // never repeated as kafka-header-*. Matched case-insensitively, as HTTP would.
 const (
@@ -112,40 +91,35 @@ const (
 	recordCEPrefix = "ce_"
 )
 
-// header builds the request headers of one record (DESIGN.md section 5). ts is
-// the unix time of this attempt in seconds. The configured headers go first;
-// every header the contract defines is set after them and wins, except that a
-// configured Content-Type is the default for records without one and a
+// header builds the request headers of one record (DESIGN.md section 5) into
+// h. ts is the unix time of this attempt in seconds. The configured headers
+// go first; the contract's fields are never configured (New refuses their
+// names), except that a configured Content-Type is the default for records
+// without one (it is not among the configured fields h gets) and a
 // configured User-Agent replaces hookbridge/<version>.
-func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64) {
-	for k, vs := range t.headers {
-		h[k] = slices.Clone(vs) // never share a slice a later Add could grow
-	}
-	set := headerSetter{h: h}
-	if h.Get("User-Agent") == "" {
-		set.put(keyUserAgent, t.userAgent)
+func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64) {
+	h.configured(t.headers, t.headerLines)
+	if !t.configuredUA {
+		h.put(keyUserAgent, t.userAgent)
 	}
 
 	id := rec.ID()
-	set.put(keyWebhookID, id)
-	set.put(keyWebhookTimestamp, strconv.FormatInt(ts, 10))
+	h.put(keyWebhookID, id)
+	h.putInt(keyWebhookTimestamp, ts)
 	if t.signer != nil {
-		set.put(keyWebhookSignature, t.signer.Header(id, ts, rec.Value))
+		h.put(keyWebhookSignature, t.signer.Header(id, ts, rec.Value))
 	}
-	if attempt < 1 {
-		attempt = 1
-	}
-	set.put(keyAttempt, strconv.Itoa(attempt))
+	h.putInt(keyAttempt, int64(max(attempt, 1)))
 
-	set.put(keyKafkaTopic, rec.Topic)
-	set.put(keyKafkaPartition, strconv.FormatInt(int64(rec.Partition), 10))
-	set.put(keyKafkaOffset, strconv.FormatInt(rec.Offset, 10))
+	h.put(keyKafkaTopic, rec.Topic)
+	h.putInt(keyKafkaPartition, int64(rec.Partition))
+	h.putInt(keyKafkaOffset, rec.Offset)
 	if rec.Key != nil {
 		if safeValue(rec.Key) {
-			set.put(keyKafkaKey, string(rec.Key))
+			h.putBytes(keyKafkaKey, rec.Key)
 		} else {
-			set.put(keyKafkaKey, base64.StdEncoding.EncodeToString(rec.Key))
-			set.put(keyKafkaKeyEncoding, EncodingBase64)
+			h.putBase64(keyKafkaKey, rec.Key)
+			h.put(keyKafkaKeyEncoding, EncodingBase64)
 		}
 	}
 
@@ -174,23 +148,22 @@ func (t *Target) header(h http.Header, rec *target.Record, attempt int, ts int64
 		default:
 			name := HeaderKafkaHeaderPrefix + rh.Key
 			if safeValue(rh.Value) {
-				h.Add(name, string(rh.Value))
+				h.forward(name, rh.Value, false)
 			} else {
-				h.Add(name, base64.StdEncoding.EncodeToString(rh.Value))
-				h.Set(name+EncodingSuffix, EncodingBase64)
+				h.forward(name, rh.Value, true)
+				h.flag(name + EncodingSuffix)
 			}
 		}
 	}
 
 	switch {
 	case contentType != nil && safeValue(contentType) && len(contentType) > 0:
-		set.put(keyContentType, string(contentType))
-	case h.Get("Content-Type") != "": // configured default
+		h.putBytes(keyContentType, contentType)
 	default:
 		if len(contentType) > 0 {
 			t.log.Debug("webhook: record content-type is not a valid header value; sending the default")
 		}
-		set.put(keyContentType, defaultContentType)
+		h.put(keyContentType, t.contentType) // the configured default, or ours
 	}
 
 	if ce == nil && structuredCloudEvent(contentType) {
@@ -216,25 +189,40 @@ func structuredCloudEvent(ct []byte) bool {
 // type) gets Hookbridge's value. A record without ce_specversion is not a
 // CloudEvent, so it also gets ce-time from its timestamp (omitted when the
 // record has none: zero, or Kafka's -1).
-func (t *Target) cloudEvents(h http.Header, rec *target.Record, id string, ce map[string]string) {
+func (t *Target) cloudEvents(h headerSink, rec *target.Record, id string, ce map[string]string) {
 	for attr, v := range ce {
-		h.Set("ce-"+attr, v)
+		h.ce(attr, v)
 	}
-	_, isEvent := ce["specversion"]
-	set := headerSetter{h: h}
-	setDefault := func(attr, key, v string) {
-		if _, ok := ce[attr]; !ok {
-			set.put(key, v)
-		}
+	has := func(attr string) bool { _, ok := ce[attr]; return ok }
+	if !has("specversion") {
+		h.put(keyCESpecVersion, CESpecVersion)
 	}
-	setDefault("specversion", keyCESpecVersion, CESpecVersion)
-	setDefault("id", keyCEID, id)
-	setDefault("source", keyCESource, ceEncode([]byte(CESourcePrefix+rec.Topic)))
-	setDefault("type", keyCEType, CEType)
-	if !isEvent && !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
-		setDefault("time", keyCETime, rec.Timestamp.UTC().Format(time.RFC3339Nano))
+	if !has("id") {
+		h.put(keyCEID, id)
+	}
+	if !has("source") {
+		h.put(keyCESource, t.ceSource(rec.Topic))
+	}
+	if !has("type") {
+		h.put(keyCEType, CEType)
+	}
+	if !has("specversion") && !has("time") && !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
+		h.putTime(keyCETime, rec.Timestamp)
 	}
 }
+
+// ceSource is the ce-source of a plain record of topic: /kafka/<topic>,
+// encoded. The last topic's is kept, since a route mostly reads one.
+func (t *Target) ceSource(topic string) string {
+	if c := t.lastSource.Load(); c != nil && c.topic == topic {
+		return c.source
+	}
+	c := &topicSource{topic: topic, source: ceEncode([]byte(CESourcePrefix + topic))}
+	t.lastSource.Store(c)
+	return c.source
+}
+
+type topicSource struct{ topic, source string }
 
 // ceEncode renders a CloudEvents attribute value as the HTTP binding requires:
 // space, double quote, percent and every byte outside printable ASCII are

@@ -181,6 +181,25 @@ func TestRequestHeaders(t *testing.T) {
 			},
 		},
 		{
+			name: "encoding flags",
+			rec: target.Record{
+				Topic: "t", Offset: 1,
+				Headers: []target.Header{
+					{Key: "blob-encoding", Value: []byte("base64")}, // the record's own, first: no second flag
+					{Key: "blob", Value: []byte{0x01}},
+					{Key: "blob", Value: []byte{0x02}}, // flagged once
+					{Key: "data-encoding", Value: []byte("gzip")},
+					{Key: "data", Value: []byte{0x03}}, // flagged next to the record's own value
+				},
+			},
+			want: map[string][]string{
+				"Kafka-Header-Blob-Encoding": {"base64"},
+				"Kafka-Header-Blob":          {"AQ==", "Ag=="},
+				"Kafka-Header-Data-Encoding": {"gzip", "base64"},
+				"Kafka-Header-Data":          {"Aw=="},
+			},
+		},
+		{
 			name:   "forward_headers off",
 			change: func(o *Options) { o.Config.ForwardHeaders = &no },
 			rec: target.Record{
@@ -233,57 +252,66 @@ func TestRequestHeaders(t *testing.T) {
 
 	keyA, _ := signing.ParseSecret(secretA)
 	keyB, _ := signing.ParseSecret(secretB)
+	// Both ways a request is written: the direct path, and a round tripper.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, reqs := receiver(t, nil)
-			tg := newTarget(t, srv.URL+"/hooks/orders", func(o *Options) {
-				o.Config.SigningSecrets = []string{secretA, secretB}
-				if tt.change != nil {
-					tt.change(o)
+		for path, pathChange := range map[string]func(*Options){"direct": nil, "round tripper": roundTripper} {
+			t.Run(tt.name+"/"+path, func(t *testing.T) {
+				srv, reqs := receiver(t, nil)
+				tg := newTarget(t, srv.URL+"/hooks/orders", func(o *Options) {
+					o.Config.SigningSecrets = []string{secretA, secretB}
+					if tt.change != nil {
+						tt.change(o)
+					}
+					if pathChange != nil {
+						pathChange(o)
+					}
+				})
+				if (tg.direct != nil) != (path == "direct") {
+					t.Fatalf("direct path: %v", tg.direct != nil)
+				}
+				att := max(tt.att, 1)
+				if _, err := tg.Deliver(t.Context(), &target.Delivery{Route: "r", Record: &tt.rec, Attempt: att}); err != nil {
+					t.Fatalf("Deliver: %v", err)
+				}
+				got := next(t, reqs)
+
+				if got.method != http.MethodPost || got.path != "/hooks/orders" {
+					t.Errorf("request = %s %s, want POST /hooks/orders", got.method, got.path)
+				}
+				if string(got.body) != string(tt.rec.Value) {
+					t.Errorf("body = %q, want %q", got.body, tt.rec.Value)
+				}
+
+				// The Standard Webhooks headers, checked by a receiver holding either secret.
+				id, stamp, sig := got.header.Get("webhook-id"), got.header.Get("webhook-timestamp"), got.header.Get("webhook-signature")
+				if id != tt.rec.ID() || stamp != "1700000000" {
+					t.Errorf("webhook-id, webhook-timestamp = %q, %q; want %q, 1700000000", id, stamp, tt.rec.ID())
+				}
+				if n := len(strings.Fields(sig)); n != 2 {
+					t.Errorf("webhook-signature %q holds %d signatures, want 2", sig, n)
+				}
+				for _, key := range [][]byte{keyA, keyB} {
+					if err := signing.Verify([][]byte{key}, id, stamp, sig, got.body, fixedNow, 0); err != nil {
+						t.Errorf("signing.Verify: %v", err)
+					}
+				}
+
+				want := base(&tt.rec, att)
+				for k, v := range tt.want {
+					want[k] = v
+				}
+				want["Webhook-Id"] = []string{id}
+				want["Webhook-Timestamp"] = []string{stamp}
+				want["Webhook-Signature"] = []string{sig}
+				gotHeader := map[string][]string(got.header.Clone())
+				for _, k := range transportHeaders {
+					delete(gotHeader, k)
+				}
+				if !reflect.DeepEqual(gotHeader, want) {
+					t.Errorf("headers differ\n got: %v\nwant: %v", sorted(gotHeader), sorted(want))
 				}
 			})
-			att := max(tt.att, 1)
-			if _, err := tg.Deliver(t.Context(), &target.Delivery{Route: "r", Record: &tt.rec, Attempt: att}); err != nil {
-				t.Fatalf("Deliver: %v", err)
-			}
-			got := next(t, reqs)
-
-			if got.method != http.MethodPost || got.path != "/hooks/orders" {
-				t.Errorf("request = %s %s, want POST /hooks/orders", got.method, got.path)
-			}
-			if string(got.body) != string(tt.rec.Value) {
-				t.Errorf("body = %q, want %q", got.body, tt.rec.Value)
-			}
-
-			// The Standard Webhooks headers, checked by a receiver holding either secret.
-			id, stamp, sig := got.header.Get("webhook-id"), got.header.Get("webhook-timestamp"), got.header.Get("webhook-signature")
-			if id != tt.rec.ID() || stamp != "1700000000" {
-				t.Errorf("webhook-id, webhook-timestamp = %q, %q; want %q, 1700000000", id, stamp, tt.rec.ID())
-			}
-			if n := len(strings.Fields(sig)); n != 2 {
-				t.Errorf("webhook-signature %q holds %d signatures, want 2", sig, n)
-			}
-			for _, key := range [][]byte{keyA, keyB} {
-				if err := signing.Verify([][]byte{key}, id, stamp, sig, got.body, fixedNow, 0); err != nil {
-					t.Errorf("signing.Verify: %v", err)
-				}
-			}
-
-			want := base(&tt.rec, att)
-			for k, v := range tt.want {
-				want[k] = v
-			}
-			want["Webhook-Id"] = []string{id}
-			want["Webhook-Timestamp"] = []string{stamp}
-			want["Webhook-Signature"] = []string{sig}
-			gotHeader := map[string][]string(got.header.Clone())
-			for _, k := range transportHeaders {
-				delete(gotHeader, k)
-			}
-			if !reflect.DeepEqual(gotHeader, want) {
-				t.Errorf("headers differ\n got: %v\nwant: %v", sorted(gotHeader), sorted(want))
-			}
-		})
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -98,6 +99,15 @@ type Target struct {
 	rateLimited    func(time.Duration)
 	batch          *batcher // nil in single-record mode
 
+	// The configured fields but Content-Type as header lines, whether they
+	// hold a User-Agent, and the Content-Type of records without one (the
+	// configured one, or application/octet-stream): the only contract
+	// fields that may be configured.
+	headerLines  []byte
+	configuredUA bool
+	contentType  string
+	lastSource   atomic.Pointer[topicSource] // see ceSource
+
 	spans *tracingTransport // the client spans of requests (t.client is one)
 	// The direct path (see deliverDirect), when direct is not nil: the
 	// connection pool, its address for the URL, and the request line and
@@ -183,6 +193,11 @@ func New(opts Options) (*Target, error) {
 		userAgent:      "hookbridge",
 		limiter:        opts.Limiter,
 		rateLimited:    opts.RateLimited,
+	}
+	t.headerLines = headerLines(headers)
+	t.configuredUA, t.contentType = headers.Get("User-Agent") != "", headers.Get("Content-Type")
+	if t.contentType == "" {
+		t.contentType = defaultContentType
 	}
 	if t.timeout <= 0 {
 		t.timeout = DefaultTimeout
@@ -298,7 +313,7 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	// Room for every header at once (the contract's, the configured ones,
 	// the record's and the trace context), so the map never grows.
 	req.Header = make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
-	t.header(req.Header, rec, d.Attempt, t.now().Unix())
+	t.header(&mapSink{h: req.Header}, rec, d.Attempt, t.now().Unix())
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
