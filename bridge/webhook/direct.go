@@ -92,6 +92,10 @@ func (m *directMessage) rewind() error { return nil } // bytes: written again as
 func (m *directMessage) abandon()      {}
 func (m *directMessage) closes() bool  { return false }
 
+// fullHeader is false: Target.response reads Content-Type and Retry-After
+// of an answer, and nothing else.
+func (m *directMessage) fullHeader() bool { return false }
+
 // timeoutError is the request timeout passing on the connection of the
 // direct path. It wraps the I/O error and context.DeadlineExceeded, as a
 // request context's timeout would.

@@ -126,6 +126,9 @@ type h1Message interface {
 	// closes reports that the request asks to close the connection after
 	// its answer.
 	closes() bool
+	// fullHeader reports that the caller reads every field of the answer;
+	// otherwise only Content-Type and Retry-After (see readResponse).
+	fullHeader() bool
 }
 
 // httpMessage is an *http.Request as an h1Message.
@@ -134,6 +137,7 @@ type httpMessage struct{ req *http.Request }
 func (m *httpMessage) writeTo(bw *bufio.Writer) error { return writeRequest(bw, m.req) }
 func (m *httpMessage) abandon()                       { closeRequestBody(m.req) }
 func (m *httpMessage) closes() bool                   { return m.req.Close }
+func (m *httpMessage) fullHeader() bool               { return true }
 
 func (m *httpMessage) rewind() error {
 	if m.req.GetBody == nil {
@@ -237,31 +241,13 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 // its end when reusable, and otherwise closes it.
 func (t *h1Transport) answer(pc *h1Conn, m h1Message, stop func() bool, reusable bool) (*http.Response, error) {
 	pc.lr.n = t.maxHeader
-	resp, err := readResponse(pc.br)
+	resp, err := readResponse(pc.br, m.fullHeader())
 	if err != nil {
 		return nil, err
 	}
 	pc.lr.n = math.MaxInt64
 	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: reusable && !resp.Close && !m.closes()}
 	return resp, nil
-}
-
-// readResponse reads the final response to a POST, skipping 1xx answers
-// (100 Continue, 103 Early Hints) before it.
-func readResponse(br *bufio.Reader) (*http.Response, error) {
-	for {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return nil, errors.New("http: unexpected 101 Switching Protocols")
-		case resp.StatusCode >= 100 && resp.StatusCode < 200:
-			continue
-		}
-		return resp, nil
-	}
 }
 
 // writeRequest writes req as HTTP/1.1 and its body, and flushes. It closes

@@ -1,0 +1,366 @@
+package webhook
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// readResponse reads the final response to a POST from br, skipping 1xx
+// answers (100 Continue, 103 Early Hints) before it, and frames its body as
+// RFC 9112 section 6.3 says: none for 204 and 304, chunked, Content-Length,
+// or until the connection closes.
+//
+// With full, the Response is what http.ReadResponse gives (the tests compare
+// the two). Without, as the Target's direct path asks, its Header holds only
+// the two fields the Target reads, Content-Type and Retry-After (nil when
+// neither came): a webhook's answer is a status line and a few fields
+// nobody reads, and building a map of them was a good part of what reading
+// an answer cost.
+func readResponse(br *bufio.Reader, full bool) (*http.Response, error) {
+	for {
+		resp, f, err := readHead(br, full)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("http: unexpected 101 Switching Protocols")
+		case resp.StatusCode >= 100 && resp.StatusCode < 200:
+			continue
+		}
+		if err := f.frame(resp, br); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+}
+
+var errMalformedResponse = errors.New("http: malformed response")
+
+// framing is what a response's fields say about its body and connection.
+type framing struct {
+	lengths   []string // Content-Length values
+	te        []string // Transfer-Encoding values
+	close     bool     // Connection: close
+	keepAlive bool     // Connection: keep-alive
+}
+
+// readHead reads a status line and its fields.
+func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
+	var f framing
+	line, err := readLine(br)
+	if err != nil {
+		return nil, f, err
+	}
+	resp := &http.Response{ProtoMajor: 1}
+	// HTTP/1.x SP 3DIGIT [SP reason]
+	switch {
+	case bytes.HasPrefix(line, []byte("HTTP/1.1 ")):
+		resp.Proto, resp.ProtoMinor = "HTTP/1.1", 1
+	case bytes.HasPrefix(line, []byte("HTTP/1.0 ")):
+		resp.Proto = "HTTP/1.0"
+	default:
+		return nil, f, malformed("status line", line)
+	}
+	code := line[len("HTTP/1.1 "):]
+	if len(code) < 3 || (len(code) > 3 && code[3] != ' ') {
+		return nil, f, malformed("status line", line)
+	}
+	for _, c := range code[:3] {
+		if c < '0' || c > '9' {
+			return nil, f, malformed("status line", line)
+		}
+		resp.StatusCode = resp.StatusCode*10 + int(c-'0')
+	}
+	if resp.StatusCode < 100 {
+		return nil, f, malformed("status line", line)
+	}
+	resp.Status = statusLine(code)
+
+	if full {
+		resp.Header = make(http.Header, 4)
+	}
+	var vals []string // the one-value slices of the header, from one array
+	var last string   // the name of the previous field kept, for a folded line
+	fields := 0
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return nil, f, err
+		}
+		if len(line) == 0 {
+			return resp, f, nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold: the line continues the previous field's value
+			// (RFC 9112 section 5.2: replaced by a space).
+			if fields == 0 {
+				return nil, f, malformed("header line", line)
+			}
+			if vs := resp.Header[last]; last != "" && len(vs) > 0 {
+				vs[len(vs)-1] = strings.TrimSpace(vs[len(vs)-1] + " " + string(bytes.Trim(line, " \t")))
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !validTokenBytes(line[:colon]) {
+			return nil, f, malformed("header line", line)
+		}
+		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		if !validHeaderValueBytes(value) {
+			return nil, f, malformed("value of", name)
+		}
+		fields++
+		key, known := knownKey(name)
+		switch key {
+		case "Content-Length":
+			f.lengths = append(f.lengths, string(value))
+		case "Transfer-Encoding":
+			f.te = append(f.te, string(value))
+		case "Connection":
+			f.close = f.close || hasToken(string(value), "close")
+			f.keepAlive = f.keepAlive || hasToken(string(value), "keep-alive")
+		}
+		last = ""
+		if !full && key != "Content-Type" && key != "Retry-After" {
+			continue
+		}
+		if !known {
+			key = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
+		if resp.Header == nil {
+			resp.Header = make(http.Header, 4)
+		}
+		if len(vals) == cap(vals) {
+			vals = make([]string, 0, 8)
+		}
+		vals = append(vals, string(value))
+		n := len(vals)
+		if vs, ok := resp.Header[key]; ok {
+			resp.Header[key] = append(vs, vals[n-1])
+		} else {
+			resp.Header[key] = vals[n-1 : n : n]
+		}
+		last = key
+	}
+}
+
+// readLine reads one line without its CRLF (or bare LF). A line longer than
+// the reader's buffer is put together from its pieces; the caller bounds the
+// header's size by what br reads from. A connection that ends before the
+// line does is io.ErrUnexpectedEOF.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if err == io.EOF {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// knownKeys are the field names a webhook receiver commonly answers with,
+// in canonical form: found here, a name costs no string of its own.
+var knownKeys = []string{
+	"Content-Length", "Content-Type", "Date", "Server", "Connection", "Keep-Alive",
+	"Transfer-Encoding", "Retry-After", "Cache-Control", "Vary",
+}
+
+// knownKey is name in canonical form when it is one of knownKeys.
+func knownKey(name []byte) (string, bool) {
+	for _, k := range knownKeys {
+		if len(k) == len(name) && strings.EqualFold(k, string(name)) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func validTokenBytes(b []byte) bool {
+	for _, c := range b {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func validHeaderValueBytes(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// statusLine is Response.Status: the status line after the version, as
+// net/http gives it.
+func statusLine(rest []byte) string {
+	if string(rest) == "200 OK" {
+		return "200 OK"
+	}
+	return string(rest)
+}
+
+// malformed is the error of a malformed line; it quotes the line's start.
+func malformed(what string, b []byte) error {
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return fmt.Errorf("%w: %s %q", errMalformedResponse, what, b)
+}
+
+// frame gives resp its body and framing: Close when the connection ends with
+// this response, ContentLength (-1 when unknown), TransferEncoding, and a
+// body that reads exactly the response's bytes from br. As net/http does,
+// a full header keeps no field whose job these do (Connection: close,
+// Transfer-Encoding, a repeated Content-Length).
+func (f framing) frame(resp *http.Response, br *bufio.Reader) error {
+	h := resp.Header
+	resp.Close = f.close || (resp.ProtoMinor == 0 && !f.keepAlive)
+	if f.close {
+		delete(h, "Connection")
+	}
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		resp.Body = http.NoBody
+		return nil
+	}
+	if len(f.te) > 0 {
+		if len(f.te) != 1 || !strings.EqualFold(strings.TrimSpace(f.te[0]), "chunked") {
+			return fmt.Errorf("%w: unsupported Transfer-Encoding %q", errMalformedResponse, strings.Join(f.te, ", "))
+		}
+		resp.TransferEncoding = []string{"chunked"}
+		resp.ContentLength = -1
+		delete(h, "Transfer-Encoding")
+		delete(h, "Content-Length") // the chunks frame the body (RFC 9112 section 6.3)
+		resp.Body = &chunkedBody{br: br, r: httputil.NewChunkedReader(br)}
+		return nil
+	}
+	if len(f.lengths) > 0 {
+		n, err := contentLength(f.lengths)
+		if err != nil {
+			return err
+		}
+		resp.ContentLength = n
+		if len(h["Content-Length"]) > 1 {
+			h["Content-Length"] = h["Content-Length"][:1]
+		}
+		if n == 0 {
+			resp.Body = http.NoBody
+			return nil
+		}
+		resp.Body = &fixedBody{r: br, n: n}
+		return nil
+	}
+	// No length: the body ends with the connection.
+	resp.ContentLength = -1
+	resp.Close = true
+	resp.Body = io.NopCloser(br)
+	return nil
+}
+
+// contentLength parses the Content-Length values of a response: one number,
+// or the same number repeated.
+func contentLength(values []string) (int64, error) {
+	var n int64 = -1
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			m, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+			if err != nil || m < 0 || (n >= 0 && m != n) {
+				return 0, fmt.Errorf("%w: Content-Length %q", errMalformedResponse, strings.Join(values, ", "))
+			}
+			n = m
+		}
+	}
+	return n, nil
+}
+
+// hasToken reports whether the comma-separated value v holds token, in any
+// case.
+func hasToken(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// fixedBody reads a body of n bytes; the connection ending first is
+// io.ErrUnexpectedEOF.
+type fixedBody struct {
+	r io.Reader
+	n int64
+}
+
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	switch {
+	case err == io.EOF && b.n > 0:
+		return n, io.ErrUnexpectedEOF
+	case err == io.EOF, err == nil && b.n == 0:
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func (b *fixedBody) Close() error { return nil }
+
+// chunkedBody reads a chunked body and, after its last chunk, the trailer
+// section (ignored), so that the connection is left at the next response.
+type chunkedBody struct {
+	br  *bufio.Reader
+	r   io.Reader
+	eof bool
+}
+
+func (b *chunkedBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		for {
+			line, lerr := readLine(b.br)
+			if lerr != nil {
+				return n, io.ErrUnexpectedEOF
+			}
+			if len(line) == 0 {
+				break
+			}
+		}
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *chunkedBody) Close() error { return nil }
