@@ -469,3 +469,29 @@ func TestTraceKeyAttribute(t *testing.T) {
 		})
 	}
 }
+
+// Span names follow each record's topic and route, also when they change
+// from one record to the next (the names are kept for the last one).
+func TestSpanNamesFollowTopicAndRoute(t *testing.T) {
+	tr, sr := newTracer(t)
+	chain := target.Chain(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		return &target.Result{}, nil
+	}), dispatch.Trace(tr, traceRoute, traceGroup), dispatch.AttemptTrace(tr))
+	var want []string
+	for _, topic := range []string{"orders", "refunds", "refunds", "orders"} {
+		for _, route := range []string{"a", "b"} {
+			rec := &target.Record{Topic: topic, Value: []byte("x")}
+			if _, err := chain.Deliver(t.Context(), &target.Delivery{Route: route, Record: rec, Attempt: 1}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, "deliver "+route, "process "+topic) // ended inner first
+		}
+	}
+	var got []string
+	for _, s := range sr.Ended() {
+		got = append(got, s.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("span names %q, want %q", got, want)
+	}
+}
