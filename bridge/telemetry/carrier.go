@@ -95,6 +95,9 @@ func (c ceCarrier) Keys() []string     { return (*HeaderCarrier)(&c).Keys() }
 // had), so a span started from it is a new root, and the span context is the
 // zero value. A malformed header is never an error.
 func ExtractRecord(ctx context.Context, hs []target.Header) (context.Context, trace.SpanContext) {
+	if len(hs) == 0 && !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, trace.SpanContext{} // nothing to read, and no parent to drop: ctx as it is
+	}
 	// Drop a span ctx may carry: the record alone decides the parent.
 	base := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	c := HeaderCarrier(hs)

@@ -93,3 +93,26 @@ func TestExtractRecordRoundTrip(t *testing.T) {
 		t.Errorf("the returned ctx does not carry the extracted span context")
 	}
 }
+
+// A record without a valid trace context starts a new trace, whatever span
+// the context had; a record without headers, read in a context without a
+// span, costs nothing.
+func TestExtractRecordWithoutTraceContext(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	withSpan := trace.ContextWithSpanContext(context.Background(), sc)
+	for name, hs := range map[string][]target.Header{
+		"no headers":  nil,
+		"others only": {{Key: "tenant", Value: []byte("acme")}},
+		"malformed":   {{Key: "traceparent", Value: []byte("00-zz-zz-01")}},
+	} {
+		for _, ctx := range []context.Context{context.Background(), withSpan} {
+			out, got := telemetry.ExtractRecord(ctx, hs)
+			if got.IsValid() || trace.SpanContextFromContext(out).IsValid() {
+				t.Errorf("%s: parent %v, context's %v; want none", name, got, trace.SpanContextFromContext(out))
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = telemetry.ExtractRecord(context.Background(), nil) }); n != 0 {
+		t.Errorf("%v allocations for a record without headers, want 0", n)
+	}
+}
