@@ -32,11 +32,12 @@ import (
 // are skipped; the response header is bounded; the request's context
 // bounds the dial, the write, the response and the body (a deadline, and a
 // cancellation that unblocks the connection), and so does the deadline of a
-// message sent with send (the Target's direct path). A connection is reused only
-// once its response body was read to the end. A request that fails on a
-// reused connection before any byte of the answer arrived (the receiver
-// closed the idle connection) is sent once more on a new connection. Idle
-// connections are checked before reuse (see alive).
+// message sent with send (the Target's direct path). Answers are read by
+// readResponse. A connection is reused only once its response body was read
+// to the end. A request that fails on a reused connection before any byte of
+// the answer arrived (the receiver closed the idle connection) is sent once
+// more on a new connection. Idle connections are checked before reuse (see
+// alive).
 type h1Transport struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	idleTimeout time.Duration
