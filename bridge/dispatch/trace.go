@@ -2,11 +2,11 @@ package dispatch
 
 import (
 	"context"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -26,7 +26,7 @@ import (
 // The layers below add span events to it (retry, dead-lettering, stuck)
 // through the Events they are given, using trace.SpanFromContext.
 func Trace(tr trace.Tracer, route, group string) target.Layer {
-	names := &spanNames{prefix: telemetry.SpanProcessPrefix}
+	var names memo.Last // "process <topic>"
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 			rec := d.Record
@@ -35,7 +35,7 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 			if producer.IsValid() {
 				opts = []trace.SpanStartOption{consumerKind[0], trace.WithLinks(trace.Link{SpanContext: producer})}
 			}
-			ctx, span := tr.Start(parent, names.of(rec.Topic), opts...)
+			ctx, span := tr.Start(parent, names.Get(rec.Topic, processName), opts...)
 			defer span.End()
 			// The attributes are built only for a span that keeps them (our
 			// sampler does not look at them).
@@ -68,10 +68,10 @@ var (
 // records its error and sets the status to Error, with hookbridge.error.kind
 // (and hookbridge.error.status when the target answered with one).
 func AttemptTrace(tr trace.Tracer) target.Layer {
-	names := &spanNames{prefix: telemetry.SpanAttemptPrefix}
+	var names memo.Last // "deliver <route>"
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-			ctx, span := tr.Start(ctx, names.of(d.Route), internalKind...)
+			ctx, span := tr.Start(ctx, names.Get(d.Route, attemptName), internalKind...)
 			defer span.End()
 			// Set after the start, and only on a span that keeps them, as
 			// in Trace (our sampler does not look at them).
@@ -92,19 +92,6 @@ func AttemptTrace(tr trace.Tracer) target.Layer {
 	}
 }
 
-// spanNames makes span names, prefix+s, and keeps the last one: a route's
-// records mostly share their topic, and its attempts always share its name,
-// so a name is built once instead of once per record.
-type spanNames struct {
-	prefix string
-	last   atomic.Pointer[[2]string] // s, and its name
-}
-
-func (n *spanNames) of(s string) string {
-	if l := n.last.Load(); l != nil && l[0] == s {
-		return l[1]
-	}
-	l := &[2]string{s, n.prefix + s}
-	n.last.Store(l)
-	return l[1]
-}
+// Span names, made once per topic or route (see memo.Last), not per record.
+func processName(topic string) string { return telemetry.SpanProcessPrefix + topic }
+func attemptName(route string) string { return telemetry.SpanAttemptPrefix + route }

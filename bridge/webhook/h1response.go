@@ -111,11 +111,11 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validTokenBytes(line[:colon]) {
+		if colon <= 0 || !validToken(line[:colon]) {
 			return nil, f, malformed("header line", line)
 		}
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
-		if !validHeaderValueBytes(value) {
+		if !validHeaderValue(value) {
 			return nil, f, malformed("value of", name)
 		}
 		fields++
@@ -195,24 +195,6 @@ func knownKey(name []byte) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func validTokenBytes(b []byte) bool {
-	for _, c := range b {
-		if !tokenByte[c] {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
-func validHeaderValueBytes(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // statusLine is Response.Status: the status line after the version, as

@@ -212,17 +212,10 @@ func (t *Target) cloudEvents(h headerSink, rec *target.Record, id string, ce map
 }
 
 // ceSource is the ce-source of a plain record of topic: /kafka/<topic>,
-// encoded. The last topic's is kept, since a route mostly reads one.
+// encoded, made once per topic (see memo.Last).
 func (t *Target) ceSource(topic string) string {
-	if c := t.lastSource.Load(); c != nil && c.topic == topic {
-		return c.source
-	}
-	c := &topicSource{topic: topic, source: ceEncode([]byte(CESourcePrefix + topic))}
-	t.lastSource.Store(c)
-	return c.source
+	return t.sources.Get(topic, func(topic string) string { return ceEncode([]byte(CESourcePrefix + topic)) })
 }
-
-type topicSource struct{ topic, source string }
 
 // ceEncode renders a CloudEvents attribute value as the HTTP binding requires:
 // space, double quote, percent and every byte outside printable ASCII are
@@ -271,9 +264,10 @@ func safeValue(v []byte) bool {
 	return len(v) == 0 || (v[0] != ' ' && v[len(v)-1] != ' ')
 }
 
-// validHeaderValue reports whether a configured value is a legal header field
-// value: no control characters other than tab.
-func validHeaderValue(v string) bool {
+// validHeaderValue reports whether v is a legal header field value (a
+// configured one, or one read from an answer): no control characters other
+// than tab.
+func validHeaderValue[T string | []byte](v T) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
@@ -284,8 +278,8 @@ func validHeaderValue(v string) bool {
 
 // validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), the
 // only thing a header name may be.
-func validToken(s string) bool {
-	if s == "" {
+func validToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
@@ -106,7 +106,7 @@ type Target struct {
 	headerLines  []byte
 	configuredUA bool
 	contentType  string
-	lastSource   atomic.Pointer[topicSource] // see ceSource
+	sources      memo.Last // see ceSource
 
 	spans *tracingTransport // the client spans of requests (t.client is one)
 	// The direct path (see deliverDirect), when direct is not nil: the
