@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"testing"
+	"time"
 )
 
 // granted reports whether w's token is waiting for it, without taking it.
@@ -125,5 +126,111 @@ func TestBudgetWaitReused(t *testing.T) {
 	}
 	if b.tryAcquire(1, w) || granted(w) {
 		t.Fatal("a full budget admitted a record, or a stale token woke the wait")
+	}
+}
+
+// fakeClock makes b's clock read *now.
+func fakeClock(b *budget, now *time.Duration) { b.clock = func() time.Duration { return *now } }
+
+// fill takes every record of b's budget.
+func fill(t *testing.T, b *budget) {
+	t.Helper()
+	for range b.maxRecords {
+		if ok, _ := acquire(b, 1); !ok {
+			t.Fatal("an acquire failed before the budget was full")
+		}
+	}
+}
+
+// A release from a full budget refills only once the budget is down to its
+// low-water mark, an eighth below the limit, and then grants every waiter
+// that fits, in order.
+func TestBudgetRefillsAtLowWaterMark(t *testing.T) {
+	b := newBudget(16, 1<<20)
+	var now time.Duration
+	fakeClock(b, &now)
+	fill(t, b)
+	_, first := acquire(b, 1)
+	_, second := acquire(b, 1)
+	b.release(1) // 15 held: above the mark of 14
+	if granted(first) || granted(second) {
+		t.Fatal("a refill above the low-water mark")
+	}
+	b.release(1) // 14 held
+	if !granted(first) || !granted(second) {
+		t.Fatal("the budget reached its low-water mark, but the line was not refilled")
+	}
+	if recs, _ := b.held(); recs != 16 {
+		t.Fatalf("held %d records after the refill; want 16", recs)
+	}
+	// A newcomer takes the room left at once, while no one waits.
+	b.release(1)
+	if ok, _ := acquire(b, 1); !ok {
+		t.Fatal("room free and no one in line, but an acquire waited")
+	}
+}
+
+// The byte budget has a low-water mark of its own.
+func TestBudgetRefillsAtLowWaterMarkOfBytes(t *testing.T) {
+	b := newBudget(100, 800) // mark: 700 bytes
+	var now time.Duration
+	fakeClock(b, &now)
+	for range 8 {
+		if ok, _ := acquire(b, 100); !ok {
+			t.Fatal("room for eight records of 100 bytes, but an acquire failed")
+		}
+	}
+	_, w := acquire(b, 50)
+	b.release(50) // 750 bytes
+	if granted(w) {
+		t.Fatal("a refill above the low-water mark of bytes")
+	}
+	b.release(50) // 700 bytes
+	if !granted(w) {
+		t.Fatal("the byte budget reached its low-water mark, but the line was not refilled")
+	}
+}
+
+// Releases that do not reach the mark (most of the budget held by records
+// that do not finish) still refill once the head of the line has waited
+// refillDelay, and a claim loop that waited long gets a refill on demand.
+func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
+	b := newBudget(64, 1<<20) // mark: 56 records
+	var now time.Duration
+	fakeClock(b, &now)
+	fill(t, b)
+	_, w := acquire(b, 1)
+	now = refillDelay / 2
+	b.release(1)
+	if granted(w) {
+		t.Fatal("refilled before the head of the line waited refillDelay")
+	}
+	now = refillDelay
+	b.release(1)
+	if !granted(w) {
+		t.Fatal("the head of the line waited refillDelay and room was released, but it was not woken")
+	}
+	<-w.ready
+
+	// The releases stop with room left above the mark: only a nudge refills.
+	if ok, _ := acquire(b, 1); !ok {
+		t.Fatal("room free and no one in line, but an acquire waited")
+	}
+	ok, w2 := acquire(b, 1)
+	if ok {
+		t.Fatal("a full budget admitted a record")
+	}
+	if b.nudge(w2) {
+		t.Fatal("a nudge granted room in a full budget")
+	}
+	b.release(1)
+	if granted(w2) {
+		t.Fatal("refilled above the mark before refillDelay")
+	}
+	if !b.nudge(w2) || !granted(w2) {
+		t.Fatal("a nudge with room free did not grant it")
+	}
+	if recs, _ := b.held(); recs != 64 {
+		t.Fatalf("held %d records; want 64", recs)
 	}
 }

@@ -423,10 +423,11 @@ func (p *partition) consume() {
 }
 
 // admit waits for room in the route's budget. A wait that lasts longer than
-// pauseAfter pauses the partition until the room is there, well before
-// sarama's MaxProcessingTime would make it drop the claim's fetch; a short
-// wait, the steady state of a busy route, costs no pause and resume. It
-// returns false when the session or claim ends first.
+// pauseAfter asks the budget to refill at once and, if the room is not there,
+// pauses the partition until it is, well before sarama's MaxProcessingTime
+// would make it drop the claim's fetch; a short wait, the steady state of a
+// busy route, costs no pause and resume. It returns false when the session or
+// claim ends first.
 func (p *partition) admit(rec *target.Record) bool {
 	c := p.c
 	w := p.wait
@@ -434,7 +435,7 @@ func (p *partition) admit(rec *target.Record) bool {
 		return true
 	}
 	// The budget is full most of the time on a busy route, so this wait is
-	// taken about once per record: one timer serves all of them.
+	// taken once per refill: one timer serves all of them.
 	t := p.pauseTimer
 	if t == nil {
 		t = time.NewTimer(pauseAfter)
@@ -454,6 +455,12 @@ func (p *partition) admit(rec *target.Record) bool {
 		case <-w.ready:
 			return true
 		case <-t.C:
+			// The releases that would refill the budget may have stopped
+			// with room left but above its low-water mark.
+			if c.budget.nudge(w) {
+				<-w.ready
+				return true
+			}
 			c.setReason(p.tp, pauseBackpressure, true)
 			paused = true
 		case <-p.sess.Context().Done():
