@@ -54,13 +54,13 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 	if cfg.SampleRatio != nil {
 		ratio = *cfg.SampleRatio
 	}
-	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
+	root := sdktrace.TraceIDRatioBased(ratio)
 	exp, err := newExporter(ctx, cfg.OTLPEndpoint)
 	if err != nil {
 		return nil, err
 	}
 	if exp == nil {
-		otel.SetTracerProvider(&unrecordedProvider{sampler: sampler})
+		otel.SetTracerProvider(&unrecordedProvider{root: root})
 		otel.SetTextMapPropagator(RecordPropagator)
 		return func(context.Context) error { return nil }, nil
 	}
@@ -79,7 +79,7 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 	}
 	// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES) still has
 	// our attributes; do not refuse to start over it.
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sampler), sdktrace.WithBatcher(exp))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(root)), sdktrace.WithBatcher(exp))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(RecordPropagator)
 	return tp.Shutdown, nil

@@ -20,7 +20,11 @@ import (
 // of what a record costs the bridge.
 type unrecordedProvider struct {
 	embedded.TracerProvider
-	sampler sdktrace.Sampler
+	// root decides for a span without a valid parent. The provider stands
+	// for ParentBased(root) with ParentBased's default delegates: a span
+	// with a parent, remote or local, follows the parent's sampled flag and
+	// keeps its tracestate.
+	root sdktrace.Sampler
 }
 
 func (p *unrecordedProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
@@ -44,16 +48,20 @@ func (t unrecordedTracer) Start(ctx context.Context, name string, opts ...trace.
 	if !tid.IsValid() {
 		tid = newTraceID()
 	}
-	res := t.p.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Name: name,
-		Kind: cfg.SpanKind(), Attributes: cfg.Attributes(), Links: cfg.Links()})
+	sampled, state := parent.IsSampled(), parent.TraceState()
+	if !parent.IsValid() {
+		res := t.p.root.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Name: name,
+			Kind: cfg.SpanKind(), Attributes: cfg.Attributes(), Links: cfg.Links()})
+		sampled, state = res.Decision == sdktrace.RecordAndSample, res.Tracestate
+	}
 	flags := parent.TraceFlags() &^ trace.FlagsSampled
-	if res.Decision == sdktrace.RecordAndSample {
+	if sampled {
 		flags |= trace.FlagsSampled
 	}
 	// A pointer, so that the span is allocated once, not once for the
 	// context and once more for the caller.
 	s := &unrecordedSpan{p: t.p, sc: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID(),
-		TraceFlags: flags, TraceState: res.Tracestate})}
+		TraceFlags: flags, TraceState: state})}
 	return trace.ContextWithSpan(ctx, s), s
 }
 

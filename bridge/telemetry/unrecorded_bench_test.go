@@ -25,7 +25,7 @@ func BenchmarkRecordSpans(b *testing.B) {
 		tp   trace.TracerProvider
 	}{
 		{"recorded", sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler))},
-		{"unrecorded", &unrecordedProvider{sampler: sampler}},
+		{"unrecorded", &unrecordedProvider{root: sdktrace.TraceIDRatioBased(1)}},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			tr := p.tp.Tracer("bench")
