@@ -47,6 +47,9 @@ type h1Transport struct {
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn // by address; the most recently used last
 	closed bool
+
+	wmu     sync.Mutex
+	watches map[<-chan struct{}]*ctxWatch // by the context's Done channel
 }
 
 func newH1Transport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *h1Transport {
@@ -68,6 +71,7 @@ type h1Conn struct {
 	addr     string
 	usedAt   time.Time // when its last exchange started: idle since then at most
 	deadline time.Time // the connection's deadline, as the last exchange set it
+	watched  int       // its index in the conns of the ctxWatch of its exchange
 }
 
 // alive tells whether an idle connection can carry a request (see alive),
@@ -207,9 +211,9 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 		_ = pc.SetDeadline(deadline)
 		pc.deadline = deadline
 	}
-	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
+	w := t.watch(ctx, pc)
 	fail := func(err error) (*http.Response, error) {
-		stop()
+		t.unwatch(w, pc)
 		if reused && pc.lr.read == 0 {
 			return nil, &retryableError{err}
 		}
@@ -224,13 +228,13 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 			return fail(werr)
 		}
 		_ = pc.SetReadDeadline(time.Now().Add(time.Second))
-		resp, err := t.answer(pc, m, stop, false)
+		resp, err := t.answer(pc, m, w, false)
 		if err != nil {
 			return fail(werr)
 		}
 		return resp, nil
 	}
-	resp, err := t.answer(pc, m, stop, true)
+	resp, err := t.answer(pc, m, w, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -240,14 +244,14 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 // answer reads the response to m from pc, its header bounded by
 // maxHeader, and gives it a body that hands pc back to the pool once read to
 // its end when reusable, and otherwise closes it.
-func (t *h1Transport) answer(pc *h1Conn, m h1Message, stop func() bool, reusable bool) (*http.Response, error) {
+func (t *h1Transport) answer(pc *h1Conn, m h1Message, w *ctxWatch, reusable bool) (*http.Response, error) {
 	pc.lr.n = t.maxHeader
 	resp, err := readResponse(pc.br, m.fullHeader())
 	if err != nil {
 		return nil, err
 	}
 	pc.lr.n = math.MaxInt64
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, stop: stop, keep: reusable && !resp.Close && !m.closes()}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, w: w, keep: reusable && !resp.Close && !m.closes()}
 	return resp, nil
 }
 
@@ -393,14 +397,91 @@ func (t *h1Transport) CloseIdleConnections() {
 	}
 }
 
+// ctxWatch cuts short the exchanges in flight under one context when it
+// ends, by moving their connections' deadlines to the past. The contexts of
+// a route's deliveries share their Done channel (the partition's, under the
+// values of spans and trace context), so one registration with the context
+// (context.AfterFunc) serves every exchange in flight under it, instead of
+// one registration per request; on a busy route that was a few per cent of a
+// record's CPU. A watch is dropped when its last exchange ends, so a context
+// that never ends keeps nothing registered.
+type ctxWatch struct {
+	done  <-chan struct{}
+	stop  func() bool
+	conns []*h1Conn // connections with an exchange in flight under it
+	ended bool      // the context ended; conns' deadlines were moved to the past
+}
+
+// watch puts pc's exchange under the watch of ctx; nil when ctx never ends.
+func (t *h1Transport) watch(ctx context.Context, pc *h1Conn) *ctxWatch {
+	done := ctx.Done()
+	if done == nil {
+		return nil
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	w := t.watches[done]
+	if w == nil {
+		w = &ctxWatch{done: done}
+		if t.watches == nil {
+			t.watches = make(map[<-chan struct{}]*ctxWatch)
+		}
+		t.watches[done] = w
+		// f runs in a goroutine of its own, never under wmu.
+		w.stop = context.AfterFunc(ctx, func() { t.ended(w) })
+	}
+	pc.watched = len(w.conns)
+	w.conns = append(w.conns, pc)
+	return w
+}
+
+// ended cuts short the exchanges in flight under w, whose context ended.
+func (t *h1Transport) ended(w *ctxWatch) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	w.ended = true
+	if t.watches[w.done] == w {
+		delete(t.watches, w.done)
+	}
+	for _, pc := range w.conns {
+		_ = pc.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// unwatch takes pc's exchange from under w. It reports false when w's
+// context ended first: pc's deadline was moved to the past, and pc must not
+// be reused.
+func (t *h1Transport) unwatch(w *ctxWatch, pc *h1Conn) bool {
+	if w == nil {
+		return true
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	last := len(w.conns) - 1
+	moved := w.conns[last]
+	w.conns[pc.watched], moved.watched = moved, pc.watched
+	w.conns[last] = nil
+	w.conns = w.conns[:last]
+	if w.ended {
+		return false
+	}
+	if last == 0 {
+		// A context that ends after this is no concern of pc's: ended finds
+		// no connection under w.
+		w.stop()
+		delete(t.watches, w.done)
+	}
+	return true
+}
+
 // h1Body is a response body: once read to the end (or closed) it gives the
 // connection back to the pool, or closes it when it cannot be reused.
 type h1Body struct {
 	rc   io.ReadCloser
 	pc   *h1Conn
 	t    *h1Transport
-	stop func() bool // stops the context's watch of the connection
-	keep bool        // the connection may be reused once the body is read
+	w    *ctxWatch // the watch of the exchange's context
+	keep bool      // the connection may be reused once the body is read
 	eof  bool
 	done bool
 }
@@ -434,9 +515,7 @@ func (b *h1Body) finish() {
 		return
 	}
 	b.done = true
-	// stop reports false when the context already ended: the connection's
-	// deadline was then moved to the past.
-	if b.stop() && b.keep && b.eof {
+	if b.t.unwatch(b.w, b.pc) && b.keep && b.eof {
 		b.t.put(b.pc)
 		return
 	}

@@ -338,6 +338,95 @@ func TestH1ContextBoundsTheExchange(t *testing.T) {
 	}
 }
 
+// The exchanges in flight under contexts that share a Done channel share one
+// watch of it. The watch is dropped when its last exchange ends, and when the
+// context ends it cuts every one of them short, and their connections are not
+// reused.
+func TestH1OneWatchPerContext(t *testing.T) {
+	const n = 8
+	arrived := make(chan struct{}, 2*n)
+	first, second := make(chan struct{}), make(chan struct{})
+	defer close(second)
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		for {
+			req, body := s.readRequest(br)
+			if req == nil {
+				return
+			}
+			arrived <- struct{}{}
+			switch string(body) {
+			case "first":
+				<-first
+			case "second":
+				<-second
+			}
+			if _, err := io.WriteString(c, ok("fine")); err != nil {
+				return
+			}
+		}
+	})
+	rt := newTestH1(t)
+	watches := func() (watches, conns int) {
+		rt.wmu.Lock()
+		defer rt.wmu.Unlock()
+		for _, w := range rt.watches {
+			conns += len(w.conns)
+		}
+		return len(rt.watches), conns
+	}
+	type key struct{}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	send := func(body string) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				// A context of its own, the same Done channel: as a
+				// route's deliveries under their spans.
+				_, _, errs[i] = post(t, context.WithValue(ctx, key{}, i), rt, srv.url(), body)
+			})
+		}
+		for range n {
+			<-arrived
+		}
+		if w, c := watches(); w != 1 || c != n {
+			t.Errorf("%s: %d exchanges in flight under %d watches; want %d under 1", body, c, w, n)
+		}
+		switch body {
+		case "first":
+			close(first)
+		case "second":
+			cancel()
+		}
+		wg.Wait()
+		return errs
+	}
+
+	for i, err := range send("first") {
+		if err != nil {
+			t.Errorf("first round, request %d: %v", i, err)
+		}
+	}
+	if w, c := watches(); w != 0 || c != 0 {
+		t.Errorf("after the first round: %d watches, %d exchanges; want none", w, c)
+	}
+	for i, err := range send("second") {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("second round, request %d: err = %v, want context.Canceled", i, err)
+		}
+	}
+	if w, c := watches(); w != 0 || c != 0 {
+		t.Errorf("after the cancellation: %d watches, %d exchanges; want none", w, c)
+	}
+	if _, body, err := post(t, t.Context(), rt, srv.url(), "third"); err != nil || body != "fine" {
+		t.Errorf("the next request: %q, %v", body, err)
+	}
+	if c := srv.conns.Load(); c != n+1 {
+		t.Errorf("%d connections, want %d: the %d cut short are not reused", c, n+1, n)
+	}
+}
+
 func TestH1BoundsTheResponseHeader(t *testing.T) {
 	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
 		if req, _ := s.readRequest(br); req != nil {
