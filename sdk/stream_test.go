@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,8 +69,8 @@ func recvReady(t *testing.T, st handlerpb.Handler_HandleStreamClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.GetCallId() != 0 || m.GetResponse() != nil || m.GetUnavailable() != "" {
-		t.Fatalf("first message = %v, want the ready message (call_id 0, nothing else)", m)
+	if m.GetCallId() != 0 || m.GetResponse() != nil || m.GetUnavailable() != "" || len(m.GetAnswers()) != 0 || !m.GetBatches() {
+		t.Fatalf("first message = %v, want the ready message (call_id 0, batches, nothing else)", m)
 	}
 }
 
@@ -267,6 +268,97 @@ func TestHandleStreamDrainingRefusesNewCalls(t *testing.T) {
 	}
 }
 
+// TestHandleStreamTakesPackedCalls proves that the calls of a packed message
+// all run and are answered, each once; that a host which packs its calls
+// gets answers packed once several finish together; and that a host which
+// does not pack gets one answer per message.
+func TestHandleStreamTakesPackedCalls(t *testing.T) {
+	const n = 16
+	var gate atomic.Pointer[sync.WaitGroup] // the calls of a round finish together
+	_, st := openStream(t, HandlerFunc(func(ctx context.Context, msg *Message) (*Result, error) {
+		if g := gate.Load(); g != nil {
+			g.Done()
+			g.Wait()
+		}
+		return echoID(msg)
+	}), protocol.DefaultMaxMessageBytes)
+	recvReady(t, st)
+
+	// Before any packed call: one answer per message.
+	for id := uint64(1); id <= n; id++ {
+		send(t, st, streamCall(id))
+	}
+	for range n {
+		if m := recv(t, st); len(m.GetAnswers()) != 0 {
+			t.Fatalf("packed answers %v to a host that sent no packed call", m)
+		}
+	}
+
+	next := uint64(100)
+	for round := 0; ; round++ {
+		var g sync.WaitGroup
+		g.Add(n)
+		gate.Store(&g)
+		calls := []*handlerpb.StreamRequest{{CallId: 99, Cancel: true}} // a call that is not running: ignored
+		for range n {
+			next++
+			calls = append(calls, streamCall(next))
+		}
+		send(t, st, &handlerpb.StreamRequest{Calls: calls})
+		got := make(map[uint64]string, n)
+		packed := false
+		for len(got) < n {
+			m := recv(t, st)
+			answers := []*handlerpb.StreamResponse{m}
+			if len(m.GetAnswers()) > 0 {
+				answers, packed = m.GetAnswers(), true
+			}
+			for _, a := range answers {
+				if _, dup := got[a.GetCallId()]; dup {
+					t.Fatalf("call %d answered twice", a.GetCallId())
+				}
+				got[a.GetCallId()] = outputValue(t, a)
+			}
+		}
+		for id := next - n + 1; id <= next; id++ {
+			if v := got[id]; v != fmt.Sprintf("t-0-%d", id) {
+				t.Errorf("call %d answered with %q, want its own record's ID", id, v)
+			}
+		}
+		if packed {
+			break
+		}
+		// The answers of a round finish together, but which of them wait
+		// for another's send is up to the scheduler.
+		if round == 20 {
+			t.Fatal("21 rounds of 16 calls finishing together, and not one packed answer")
+		}
+	}
+}
+
+// TestHandleStreamRejectsMalformedPackedMessages proves that a packed
+// message with a call of its own, or with a packed message inside, ends the
+// stream with INVALID_ARGUMENT.
+func TestHandleStreamRejectsMalformedPackedMessages(t *testing.T) {
+	for name, req := range map[string]*handlerpb.StreamRequest{
+		"a call of its own": {CallId: 1, Calls: []*handlerpb.StreamRequest{streamCall(2)}},
+		"packed inside":     {Calls: []*handlerpb.StreamRequest{{Calls: []*handlerpb.StreamRequest{streamCall(3)}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var ran atomic.Int32
+			_, st := openStream(t, countedEcho(&ran), protocol.DefaultMaxMessageBytes)
+			recvReady(t, st)
+			send(t, st, req)
+			if m, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("Recv = %v, %v; want INVALID_ARGUMENT", m, err)
+			}
+			if n := ran.Load(); n != 0 {
+				t.Errorf("handler ran %d times, want 0", n)
+			}
+		})
+	}
+}
+
 // TestHandleStreamRejectsCallIDZero proves that a call with call_id 0 (the
 // id of the ready message) ends the stream with INVALID_ARGUMENT.
 func TestHandleStreamRejectsCallIDZero(t *testing.T) {
@@ -305,5 +397,84 @@ func TestHandleStreamRecoversPanics(t *testing.T) {
 	m = recv(t, st)
 	if v := outputValue(t, m); m.GetCallId() != 2 || v != "t-0-2" {
 		t.Errorf("answer = call %d with %q, want call 2 with t-0-2", m.GetCallId(), v)
+	}
+}
+
+// heldStream is a stream whose first Send waits until release is closed,
+// and which records what it sent.
+type heldStream struct {
+	handlerpb.Handler_HandleStreamServer
+	entered chan struct{} // gets a token when the first Send starts
+	release chan struct{}
+	mu      sync.Mutex
+	sent    []*handlerpb.StreamResponse
+}
+
+func (h *heldStream) Send(r *handlerpb.StreamResponse) error {
+	h.mu.Lock()
+	first := len(h.sent) == 0
+	h.sent = append(h.sent, r)
+	h.mu.Unlock()
+	if first {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return nil
+}
+
+// TestStreamSenderPacksWhatQueuedDuringASend proves that answers queued
+// while another answer is being sent go out in one packed message when the
+// host takes packed answers, within the message limit, and one by one when
+// it does not; and that queueing an answer never waits for a send.
+func TestStreamSenderPacksWhatQueuedDuringASend(t *testing.T) {
+	answer := func(id uint64) *handlerpb.StreamResponse {
+		return &handlerpb.StreamResponse{CallId: id, Response: &handlerpb.HandleResponse{}}
+	}
+	ids := func(m *handlerpb.StreamResponse) []uint64 {
+		if len(m.GetAnswers()) == 0 {
+			return []uint64{m.GetCallId()}
+		}
+		var out []uint64
+		for _, a := range m.GetAnswers() {
+			out = append(out, a.GetCallId())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		packs    bool
+		maxBytes int
+		want     [][]uint64 // the calls of each message sent, in order
+	}{
+		{"host packs", true, 1 << 20, [][]uint64{{1}, {2, 3, 4, 5}}},
+		{"host does not pack", false, 1 << 20, [][]uint64{{1}, {2}, {3}, {4}, {5}}},
+		// Each answer is 4 bytes, 10 with its tag and length in a packed
+		// message: two fit in 20 bytes.
+		{"message limit", true, 20, [][]uint64{{1}, {2, 3}, {4, 5}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &heldStream{entered: make(chan struct{}, 1), release: make(chan struct{})}
+			o := &streamSender{st: st, maxBytes: tc.maxBytes}
+			o.packs.Store(tc.packs)
+			done := make(chan error, 1)
+			go func() { done <- o.send(answer(1), 0) }()
+			<-st.entered // answer 1 is being sent, and its sender waits
+			for id := uint64(2); id <= 5; id++ {
+				if err := o.send(answer(id), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(st.release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			var got [][]uint64
+			for _, m := range st.sent {
+				got = append(got, ids(m))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("sent %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

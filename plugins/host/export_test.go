@@ -20,3 +20,17 @@ func (p *Pool) PIDs() []int {
 
 // RequestSize is the size on the wire of the Handle request of d.
 func RequestSize(d *target.Delivery) int { return proto.Size(requestFromDelivery(d)) }
+
+// Packed counts the packed messages the pool's streams sent, and the calls
+// in them.
+func (p *Pool) Packed() (messages, calls uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, inst := range p.instances {
+		if inst.stream != nil {
+			messages += inst.stream.packed.Load()
+			calls += inst.stream.packedCalls.Load()
+		}
+	}
+	return messages, calls
+}

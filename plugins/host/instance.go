@@ -35,9 +35,10 @@ func (i *instance) exited() bool { return i.client.Exited() }
 // handle makes one call on the instance: on its stream when it has one,
 // else (or for a request too large for the stream's envelope) as a Handle
 // call of its own.
-func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
-	if i.stream != nil && i.stream.fits(req) {
-		return i.stream.call(ctx, req)
+// size is proto.Size(req).
+func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest, size int) (*handlerpb.HandleResponse, error) {
+	if i.stream != nil && i.stream.fits(size) {
+		return i.stream.call(ctx, req, size)
 	}
 	return i.rpc.Handle(ctx, req)
 }

@@ -245,8 +245,9 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 	}
 	defer p.calls.Done()
 	req := requestFromDelivery(d)
-	if n := proto.Size(req); n > p.maxBytes {
-		return nil, p.sizeError(n)
+	size := proto.Size(req)
+	if size > p.maxBytes {
+		return nil, p.sizeError(size)
 	}
 	for crashes := 0; ; {
 		inst, err := p.acquire(ctx)
@@ -254,7 +255,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 			return nil, err
 		}
 		callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.D())
-		resp, err := inst.handle(callCtx, req)
+		resp, err := inst.handle(callCtx, req, size)
 		var failed bool
 		if err != nil {
 			if failed = instanceFailed(ctx, callCtx, err, inst); !failed {

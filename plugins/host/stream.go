@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -13,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
@@ -27,6 +28,12 @@ const tracerName = "github.com/hookbridge/hookbridge/plugins/host"
 // way instead of a gRPC call of its own, which roughly halves the CPU a
 // small record costs on both sides.
 //
+// When the plugin takes packed calls (its ready message sets batches), the
+// writer sends the calls that queued up while it was sending the last
+// message in one message, and the plugin answers the same way: on a busy
+// stream, several calls share each message's cost (gRPC's framing and flow
+// control, TLS, the wake-ups of the goroutines on both sides).
+//
 // When the stream ends, for whatever reason, every call waiting on it and
 // every later call fails with UNAVAILABLE, which Deliver treats as the
 // instance failing: the call is retried on another process.
@@ -35,9 +42,12 @@ type callStream struct {
 	cancel   context.CancelFunc // ends the stream
 	tracer   trace.Tracer
 	maxBytes int
+	packs    bool // the plugin takes packed calls
 
-	sendq chan *handlerpb.StreamRequest // what write sends, in order
-	done  chan struct{}                 // closed when the stream ends
+	sendq chan queued   // what write sends, in order
+	done  chan struct{} // closed when the stream ends
+
+	packed, packedCalls atomic.Uint64 // packed messages sent, and the calls in them
 
 	mu      sync.Mutex
 	next    uint64
@@ -45,8 +55,22 @@ type callStream struct {
 	err     error                                     // why the stream ended; nil while it is open
 }
 
+// queued is a message waiting for the writer, with a bound of its size.
+type queued struct {
+	m    *handlerpb.StreamRequest
+	size int
+}
+
 // sendQueue is how many messages may wait for the stream's writer.
 const sendQueue = 64
+
+// maxPack is the most calls the writer packs into one message.
+const maxPack = 64
+
+// envelope bounds what a call's stream message adds to its request: the
+// call id, the metadata (keys and trace context) and the tags, and the tag
+// and length of the message inside a packed one.
+const envelope = 512
 
 // errNoStream is openStream's answer for a plugin that does not implement
 // HandleStream: the host then makes a Handle call per record.
@@ -80,7 +104,8 @@ func openStream(rpc handlerpb.HandlerClient, timeout time.Duration, maxBytes int
 		cancel:   cancel,
 		tracer:   otel.GetTracerProvider().Tracer(tracerName),
 		maxBytes: maxBytes,
-		sendq:    make(chan *handlerpb.StreamRequest, sendQueue),
+		packs:    first.GetBatches(),
+		sendq:    make(chan queued, sendQueue),
 		done:     make(chan struct{}),
 		pending:  make(map[uint64]chan *handlerpb.StreamResponse),
 	}
@@ -96,26 +121,27 @@ func streamOpenError(err error) error {
 	return fmt.Errorf("HandleStream: %w", err)
 }
 
-// fits reports whether the call of req fits the message limit in its
-// stream envelope; one that does not goes as a Handle call, whose limit
-// applies to req alone. (A message above the limit would end the stream.)
-func (c *callStream) fits(req *handlerpb.HandleRequest) bool {
-	const envelope = 512 // call id, metadata keys and trace context, tags
-	return proto.Size(req)+envelope <= c.maxBytes
+// fits reports whether a call whose request has size bytes fits the message
+// limit in its stream envelope; one that does not goes as a Handle call,
+// whose limit applies to the request alone. (A message above the limit would
+// end the stream.)
+func (c *callStream) fits(size int) bool {
+	return size+envelope <= c.maxBytes
 }
 
 // call makes one call on the stream, in a client span whose context travels
-// in the call's metadata, and waits for its answer or for ctx to end.
-func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
+// in the call's metadata, and waits for its answer or for ctx to end. size
+// is proto.Size(req).
+func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int) (*handlerpb.HandleResponse, error) {
 	ctx, span := protocol.StartCallSpan(ctx, c.tracer, trace.SpanKindClient)
 	md := make(map[string]string, 2)
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(md))
-	resp, err := c.roundTrip(ctx, req, md)
+	resp, err := c.roundTrip(ctx, req, md, size)
 	protocol.EndCallSpan(span, err)
 	return resp, err
 }
 
-func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest, md map[string]string) (*handlerpb.HandleResponse, error) {
+func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest, md map[string]string, size int) (*handlerpb.HandleResponse, error) {
 	answer := make(chan *handlerpb.StreamResponse, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -128,7 +154,7 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 	c.mu.Unlock()
 
 	select {
-	case c.sendq <- &handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md}:
+	case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md}, size + envelope}:
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -149,7 +175,7 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 			// Best effort: with the queue full the plugin is not reading,
 			// and the call is over for the host either way.
 			select {
-			case c.sendq <- &handlerpb.StreamRequest{CallId: id, Cancel: true}:
+			case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Cancel: true}, envelope}:
 			default:
 			}
 		}
@@ -172,23 +198,72 @@ func (c *callStream) forget(id uint64) bool {
 // when a plugin stops reading and HTTP/2 flow control holds the sends, it
 // holds this goroutine, not the callers: their calls still time out.
 func (c *callStream) write() {
+	var next queued
+	held := false // next was taken from the queue and is not sent yet
 	for {
-		select {
-		case m := <-c.sendq:
-			err := c.st.Send(m)
-			if errors.Is(err, io.EOF) {
-				// The stream ended; Recv, in read, has the reason.
-				<-c.done
+		q := next
+		if !held {
+			select {
+			case q = <-c.sendq:
+			case <-c.done:
 				return
 			}
-			if err != nil {
-				c.end(err)
-				return
-			}
-		case <-c.done:
+		}
+		m := q.m
+		held = false
+		if c.packs {
+			m, next, held = c.pack(q)
+		}
+		err := c.st.Send(m)
+		if errors.Is(err, io.EOF) {
+			// The stream ended; Recv, in read, has the reason.
+			<-c.done
+			return
+		}
+		if err != nil {
+			c.end(err)
 			return
 		}
 	}
+}
+
+// pack packs first and the messages queued behind it into one message, at
+// most maxPack of them and within the message limit. It returns the message
+// to send and, with ok, the queued message that did not fit in it.
+func (c *callStream) pack(first queued) (m *handlerpb.StreamRequest, rest queued, ok bool) {
+	if len(c.sendq) == 0 {
+		// Let the callers that are about to queue a call do so first: a
+		// yield, not a wait. Without it a stream that is not saturated
+		// almost never finds more than one call waiting (under 1 % of the
+		// messages were packed in the bench's plugin route; with it, seven
+		// calls per message).
+		runtime.Gosched()
+		if len(c.sendq) == 0 {
+			return first.m, rest, false
+		}
+	}
+	calls := []*handlerpb.StreamRequest{first.m}
+	size := first.size
+loop:
+	for len(calls) < maxPack {
+		select {
+		case q := <-c.sendq:
+			if size+q.size > c.maxBytes {
+				rest, ok = q, true
+				break loop
+			}
+			calls = append(calls, q.m)
+			size += q.size
+		default:
+			break loop
+		}
+	}
+	if len(calls) == 1 {
+		return first.m, rest, ok
+	}
+	c.packed.Add(1)
+	c.packedCalls.Add(uint64(len(calls)))
+	return &handlerpb.StreamRequest{Calls: calls}, rest, ok
 }
 
 // read hands each answer to the call waiting for it, until the stream ends.
@@ -199,13 +274,24 @@ func (c *callStream) read() {
 			c.end(err)
 			return
 		}
-		c.mu.Lock()
-		answer := c.pending[r.GetCallId()]
-		delete(c.pending, r.GetCallId())
-		c.mu.Unlock()
-		if answer != nil { // nil: the call gave up (timeout), or a stray id
-			answer <- r
+		if answers := r.GetAnswers(); len(answers) > 0 {
+			for _, a := range answers {
+				c.answer(a)
+			}
+			continue
 		}
+		c.answer(r)
+	}
+}
+
+// answer hands r to the call waiting for it.
+func (c *callStream) answer(r *handlerpb.StreamResponse) {
+	c.mu.Lock()
+	answer := c.pending[r.GetCallId()]
+	delete(c.pending, r.GetCallId())
+	c.mu.Unlock()
+	if answer != nil { // nil: the call gave up (timeout), or a stray id
+		answer <- r
 	}
 }
 

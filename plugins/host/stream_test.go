@@ -63,6 +63,58 @@ func TestCallsGoOverOneStreamPerProcess(t *testing.T) {
 	}
 }
 
+// With many calls in flight on a stream, the host packs the calls that wait
+// for the stream into one message, and every call still gets its own answer.
+func TestCallsArePackedWhenThePluginTakesThem(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.ConcurrencyPerInstance = 64
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Whether calls queue up behind a send is up to the scheduler; a few
+	// rounds of 300 calls make it certain in practice.
+	for round := 0; ; round++ {
+		deliverConcurrently(t, p, 300)
+		if msgs, calls := p.Packed(); msgs > 0 {
+			if calls < 2*msgs {
+				t.Errorf("%d packed messages carried %d calls; each carries two or more", msgs, calls)
+			}
+			break
+		}
+		if round == 20 {
+			t.Fatal("6,300 calls, 64 at a time, and not one packed message")
+		}
+	}
+	if s := p.Stats(); s.Instances != 1 || s.Streams != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want the one process on its stream, no restart", s)
+	}
+}
+
+// A plugin whose ready message does not offer to take packed calls (one
+// built before packing) gets one call per message; it ends its stream if it
+// gets a packed one, which would show as a restart or a failed call.
+func TestPluginThatDoesNotPackGetsOneCallPerMessage(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.ConcurrencyPerInstance = 64
+	cfg.Env = map[string]string{"TESTPLUGIN_NO_PACKING": "1"}
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		deliverConcurrently(t, p, 300)
+	}
+	if msgs, _ := p.Packed(); msgs != 0 {
+		t.Errorf("%d packed messages to a plugin that did not offer to take them", msgs)
+	}
+	if s := p.Stats(); s.Instances != 1 || s.Streams != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want the one process on its stream, no restart", s)
+	}
+}
+
 func TestPluginWithoutHandleStreamGetsHandleCalls(t *testing.T) {
 	cfg := testConfig(testPlugin)
 	cfg.Instances = config.Instances{Min: 1, Max: 1}

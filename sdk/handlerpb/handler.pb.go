@@ -117,7 +117,11 @@ type StreamRequest struct {
 	Cancel bool `protobuf:"varint,3,opt,name=cancel,proto3" json:"cancel,omitempty"`
 	// The call's trace context and other per-call metadata, with lower-case
 	// keys as in gRPC metadata ("traceparent", "tracestate").
-	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Metadata map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Several calls or cancellations, each a StreamRequest of its own, in
+	// order; when set, the fields above are unset. Only to a plugin whose
+	// ready message set batches.
+	Calls         []*StreamRequest `protobuf:"bytes,5,rep,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *StreamRequest) GetMetadata() map[string]string {
 	return nil
 }
 
+func (x *StreamRequest) GetCalls() []*StreamRequest {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
 // StreamResponse is a message from the plugin on a HandleStream stream.
 type StreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -190,7 +201,13 @@ type StreamResponse struct {
 	// Set when the plugin did not handle the call and another process should
 	// (the plugin is stopping): the reason, for the host's log. The response
 	// is then ignored.
-	Unavailable   string `protobuf:"bytes,3,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	Unavailable string `protobuf:"bytes,3,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// In the ready message: the plugin accepts packed calls
+	// (StreamRequest.calls).
+	Batches bool `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	// Several answers, each a StreamResponse of its own; when set, the fields
+	// above are unset. Only after the host sent packed calls.
+	Answers       []*StreamResponse `protobuf:"bytes,5,rep,name=answers,proto3" json:"answers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,6 +261,20 @@ func (x *StreamResponse) GetUnavailable() string {
 		return x.Unavailable
 	}
 	return ""
+}
+
+func (x *StreamResponse) GetBatches() bool {
+	if x != nil {
+		return x.Batches
+	}
+	return false
+}
+
+func (x *StreamResponse) GetAnswers() []*StreamResponse {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
 }
 
 // HandleRequest is one delivery attempt of one record.
@@ -664,19 +695,22 @@ var File_hookbridge_handler_v1_handler_proto protoreflect.FileDescriptor
 
 const file_hookbridge_handler_v1_handler_proto_rawDesc = "" +
 	"\n" +
-	"#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x02\n" +
+	"#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n" +
 	"\rStreamRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12>\n" +
 	"\arequest\x18\x02 \x01(\v2$.hookbridge.handler.v1.HandleRequestR\arequest\x12\x16\n" +
 	"\x06cancel\x18\x03 \x01(\bR\x06cancel\x12N\n" +
-	"\bmetadata\x18\x04 \x03(\v22.hookbridge.handler.v1.StreamRequest.MetadataEntryR\bmetadata\x1a;\n" +
+	"\bmetadata\x18\x04 \x03(\v22.hookbridge.handler.v1.StreamRequest.MetadataEntryR\bmetadata\x12:\n" +
+	"\x05calls\x18\x05 \x03(\v2$.hookbridge.handler.v1.StreamRequestR\x05calls\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8e\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x01\n" +
 	"\x0eStreamResponse\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12A\n" +
 	"\bresponse\x18\x02 \x01(\v2%.hookbridge.handler.v1.HandleResponseR\bresponse\x12 \n" +
-	"\vunavailable\x18\x03 \x01(\tR\vunavailable\"\x86\x01\n" +
+	"\vunavailable\x18\x03 \x01(\tR\vunavailable\x12\x18\n" +
+	"\abatches\x18\x04 \x01(\bR\abatches\x12?\n" +
+	"\aanswers\x18\x05 \x03(\v2%.hookbridge.handler.v1.StreamResponseR\aanswers\"\x86\x01\n" +
 	"\rHandleRequest\x125\n" +
 	"\x06record\x18\x01 \x01(\v2\x1d.hookbridge.handler.v1.RecordR\x06record\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x18\n" +
@@ -746,23 +780,25 @@ var file_hookbridge_handler_v1_handler_proto_goTypes = []any{
 var file_hookbridge_handler_v1_handler_proto_depIdxs = []int32{
 	3,  // 0: hookbridge.handler.v1.StreamRequest.request:type_name -> hookbridge.handler.v1.HandleRequest
 	9,  // 1: hookbridge.handler.v1.StreamRequest.metadata:type_name -> hookbridge.handler.v1.StreamRequest.MetadataEntry
-	6,  // 2: hookbridge.handler.v1.StreamResponse.response:type_name -> hookbridge.handler.v1.HandleResponse
-	4,  // 3: hookbridge.handler.v1.HandleRequest.record:type_name -> hookbridge.handler.v1.Record
-	5,  // 4: hookbridge.handler.v1.Record.headers:type_name -> hookbridge.handler.v1.Header
-	10, // 5: hookbridge.handler.v1.Record.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 6: hookbridge.handler.v1.HandleResponse.outputs:type_name -> hookbridge.handler.v1.Output
-	8,  // 7: hookbridge.handler.v1.HandleResponse.error:type_name -> hookbridge.handler.v1.Error
-	5,  // 8: hookbridge.handler.v1.Output.headers:type_name -> hookbridge.handler.v1.Header
-	0,  // 9: hookbridge.handler.v1.Error.kind:type_name -> hookbridge.handler.v1.ErrorKind
-	3,  // 10: hookbridge.handler.v1.Handler.Handle:input_type -> hookbridge.handler.v1.HandleRequest
-	1,  // 11: hookbridge.handler.v1.Handler.HandleStream:input_type -> hookbridge.handler.v1.StreamRequest
-	6,  // 12: hookbridge.handler.v1.Handler.Handle:output_type -> hookbridge.handler.v1.HandleResponse
-	2,  // 13: hookbridge.handler.v1.Handler.HandleStream:output_type -> hookbridge.handler.v1.StreamResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 2: hookbridge.handler.v1.StreamRequest.calls:type_name -> hookbridge.handler.v1.StreamRequest
+	6,  // 3: hookbridge.handler.v1.StreamResponse.response:type_name -> hookbridge.handler.v1.HandleResponse
+	2,  // 4: hookbridge.handler.v1.StreamResponse.answers:type_name -> hookbridge.handler.v1.StreamResponse
+	4,  // 5: hookbridge.handler.v1.HandleRequest.record:type_name -> hookbridge.handler.v1.Record
+	5,  // 6: hookbridge.handler.v1.Record.headers:type_name -> hookbridge.handler.v1.Header
+	10, // 7: hookbridge.handler.v1.Record.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 8: hookbridge.handler.v1.HandleResponse.outputs:type_name -> hookbridge.handler.v1.Output
+	8,  // 9: hookbridge.handler.v1.HandleResponse.error:type_name -> hookbridge.handler.v1.Error
+	5,  // 10: hookbridge.handler.v1.Output.headers:type_name -> hookbridge.handler.v1.Header
+	0,  // 11: hookbridge.handler.v1.Error.kind:type_name -> hookbridge.handler.v1.ErrorKind
+	3,  // 12: hookbridge.handler.v1.Handler.Handle:input_type -> hookbridge.handler.v1.HandleRequest
+	1,  // 13: hookbridge.handler.v1.Handler.HandleStream:input_type -> hookbridge.handler.v1.StreamRequest
+	6,  // 14: hookbridge.handler.v1.Handler.Handle:output_type -> hookbridge.handler.v1.HandleResponse
+	2,  // 15: hookbridge.handler.v1.Handler.HandleStream:output_type -> hookbridge.handler.v1.StreamResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_hookbridge_handler_v1_handler_proto_init() }

@@ -19,7 +19,9 @@
 // call, not HandleStream, as a plugin built against the first version of
 // the protocol does. With TESTPLUGIN_STREAM_STALL=1 its HandleStream says it
 // is ready and then never reads the stream, as a plugin stuck in a
-// sequential read loop would.
+// sequential read loop would. With TESTPLUGIN_NO_PACKING=1 its ready message
+// does not offer to take packed calls, as a plugin built before packing does,
+// and a packed message from the host ends its stream.
 package main
 
 import (
@@ -108,6 +110,9 @@ func main() {
 	case os.Getenv("TESTPLUGIN_STREAM_STALL") == "1":
 		serveService(stalled{sdk.Service(h)})
 		return
+	case os.Getenv("TESTPLUGIN_NO_PACKING") == "1":
+		serveService(unpacked{sdk.Service(h)})
+		return
 	}
 	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
 		fmt.Fprintln(os.Stderr, "testplugin:", err)
@@ -137,6 +142,33 @@ func (s stalled) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
 	}
 	<-st.Context().Done()
 	return nil
+}
+
+// unpacked serves HandleStream without packing: it takes batches out of the
+// ready message and refuses packed calls.
+type unpacked struct {
+	handlerpb.HandlerServer
+}
+
+func (u unpacked) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
+	return u.HandlerServer.HandleStream(unpackedStream{st})
+}
+
+type unpackedStream struct {
+	handlerpb.Handler_HandleStreamServer
+}
+
+func (s unpackedStream) Send(r *handlerpb.StreamResponse) error {
+	r.Batches = false
+	return s.Handler_HandleStreamServer.Send(r)
+}
+
+func (s unpackedStream) Recv() (*handlerpb.StreamRequest, error) {
+	r, err := s.Handler_HandleStreamServer.Recv()
+	if err == nil && len(r.GetCalls()) > 0 {
+		return nil, errors.New("testplugin: packed calls, but the ready message did not offer to take them")
+	}
+	return r, err
 }
 
 // serveService serves svc with go-plugin directly, as a plugin that does

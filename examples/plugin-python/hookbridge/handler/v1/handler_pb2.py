@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n\rStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x35\n\x07request\x18\x02 \x01(\x0b\x32$.hookbridge.handler.v1.HandleRequest\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x01(\x08\x12\x44\n\x08metadata\x18\x04 \x03(\x0b\x32\x32.hookbridge.handler.v1.StreamRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"o\n\x0eStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x37\n\x08response\x18\x02 \x01(\x0b\x32%.hookbridge.handler.v1.HandleResponse\x12\x13\n\x0bunavailable\x18\x03 \x01(\t\"j\n\rHandleRequest\x12-\n\x06record\x18\x01 \x01(\x0b\x32\x1d.hookbridge.handler.v1.Record\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\n\n\x02id\x18\x04 \x01(\t\"\xc2\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x10\n\x03key\x18\x04 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x05 \x01(\x0c\x12.\n\x07headers\x18\x06 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Header\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_key\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"m\n\x0eHandleResponse\x12.\n\x07outputs\x18\x01 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Output\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.hookbridge.handler.v1.Error\"p\n\x06Output\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x03key\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x03 \x01(\x0c\x12.\n\x07headers\x18\x04 \x03(\x0b\x32\x1d.hookbridge.handler.v1.HeaderB\x06\n\x04_key\"`\n\x05\x45rror\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookbridge.handler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x03*w\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_KIND_RETRYABLE\x10\x01\x12\x18\n\x14\x45RROR_KIND_PERMANENT\x10\x02\x12\x1a\n\x16\x45RROR_KIND_RETRY_AFTER\x10\x03\x32\xc1\x01\n\x07Handler\x12U\n\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponse\x12_\n\x0cHandleStream\x12$.hookbridge.handler.v1.StreamRequest\x1a%.hookbridge.handler.v1.StreamResponse(\x01\x30\x01\x42:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n\rStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x35\n\x07request\x18\x02 \x01(\x0b\x32$.hookbridge.handler.v1.HandleRequest\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x01(\x08\x12\x44\n\x08metadata\x18\x04 \x03(\x0b\x32\x32.hookbridge.handler.v1.StreamRequest.MetadataEntry\x12\x33\n\x05\x63\x61lls\x18\x05 \x03(\x0b\x32$.hookbridge.handler.v1.StreamRequest\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\x0eStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x37\n\x08response\x18\x02 \x01(\x0b\x32%.hookbridge.handler.v1.HandleResponse\x12\x13\n\x0bunavailable\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\x04 \x01(\x08\x12\x36\n\x07\x61nswers\x18\x05 \x03(\x0b\x32%.hookbridge.handler.v1.StreamResponse\"j\n\rHandleRequest\x12-\n\x06record\x18\x01 \x01(\x0b\x32\x1d.hookbridge.handler.v1.Record\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\n\n\x02id\x18\x04 \x01(\t\"\xc2\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x10\n\x03key\x18\x04 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x05 \x01(\x0c\x12.\n\x07headers\x18\x06 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Header\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_key\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"m\n\x0eHandleResponse\x12.\n\x07outputs\x18\x01 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Output\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.hookbridge.handler.v1.Error\"p\n\x06Output\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x03key\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x03 \x01(\x0c\x12.\n\x07headers\x18\x04 \x03(\x0b\x32\x1d.hookbridge.handler.v1.HeaderB\x06\n\x04_key\"`\n\x05\x45rror\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookbridge.handler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x03*w\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_KIND_RETRYABLE\x10\x01\x12\x18\n\x14\x45RROR_KIND_PERMANENT\x10\x02\x12\x1a\n\x16\x45RROR_KIND_RETRY_AFTER\x10\x03\x32\xc1\x01\n\x07Handler\x12U\n\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponse\x12_\n\x0cHandleStream\x12$.hookbridge.handler.v1.StreamRequest\x1a%.hookbridge.handler.v1.StreamResponse(\x01\x30\x01\x42:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,26 +35,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpb'
   _globals['_STREAMREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_STREAMREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ERRORKIND']._serialized_start=1099
-  _globals['_ERRORKIND']._serialized_end=1218
+  _globals['_ERRORKIND']._serialized_start=1226
+  _globals['_ERRORKIND']._serialized_end=1345
   _globals['_STREAMREQUEST']._serialized_start=96
-  _globals['_STREAMREQUEST']._serialized_end=318
-  _globals['_STREAMREQUEST_METADATAENTRY']._serialized_start=271
-  _globals['_STREAMREQUEST_METADATAENTRY']._serialized_end=318
-  _globals['_STREAMRESPONSE']._serialized_start=320
-  _globals['_STREAMRESPONSE']._serialized_end=431
-  _globals['_HANDLEREQUEST']._serialized_start=433
-  _globals['_HANDLEREQUEST']._serialized_end=539
-  _globals['_RECORD']._serialized_start=542
-  _globals['_RECORD']._serialized_end=736
-  _globals['_HEADER']._serialized_start=738
-  _globals['_HEADER']._serialized_end=774
-  _globals['_HANDLERESPONSE']._serialized_start=776
-  _globals['_HANDLERESPONSE']._serialized_end=885
-  _globals['_OUTPUT']._serialized_start=887
-  _globals['_OUTPUT']._serialized_end=999
-  _globals['_ERROR']._serialized_start=1001
-  _globals['_ERROR']._serialized_end=1097
-  _globals['_HANDLER']._serialized_start=1221
-  _globals['_HANDLER']._serialized_end=1414
+  _globals['_STREAMREQUEST']._serialized_end=371
+  _globals['_STREAMREQUEST_METADATAENTRY']._serialized_start=324
+  _globals['_STREAMREQUEST_METADATAENTRY']._serialized_end=371
+  _globals['_STREAMRESPONSE']._serialized_start=374
+  _globals['_STREAMRESPONSE']._serialized_end=558
+  _globals['_HANDLEREQUEST']._serialized_start=560
+  _globals['_HANDLEREQUEST']._serialized_end=666
+  _globals['_RECORD']._serialized_start=669
+  _globals['_RECORD']._serialized_end=863
+  _globals['_HEADER']._serialized_start=865
+  _globals['_HEADER']._serialized_end=901
+  _globals['_HANDLERESPONSE']._serialized_start=903
+  _globals['_HANDLERESPONSE']._serialized_end=1012
+  _globals['_OUTPUT']._serialized_start=1014
+  _globals['_OUTPUT']._serialized_end=1126
+  _globals['_ERROR']._serialized_start=1128
+  _globals['_ERROR']._serialized_end=1224
+  _globals['_HANDLER']._serialized_start=1348
+  _globals['_HANDLER']._serialized_end=1541
 # @@protoc_insertion_point(module_scope)

@@ -22,7 +22,7 @@ ERROR_KIND_PERMANENT: ErrorKind
 ERROR_KIND_RETRY_AFTER: ErrorKind
 
 class StreamRequest(_message.Message):
-    __slots__ = ("call_id", "request", "cancel", "metadata")
+    __slots__ = ("call_id", "request", "cancel", "metadata", "calls")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -34,21 +34,27 @@ class StreamRequest(_message.Message):
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     request: HandleRequest
     cancel: bool
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, call_id: _Optional[int] = ..., request: _Optional[_Union[HandleRequest, _Mapping]] = ..., cancel: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    calls: _containers.RepeatedCompositeFieldContainer[StreamRequest]
+    def __init__(self, call_id: _Optional[int] = ..., request: _Optional[_Union[HandleRequest, _Mapping]] = ..., cancel: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., calls: _Optional[_Iterable[_Union[StreamRequest, _Mapping]]] = ...) -> None: ...
 
 class StreamResponse(_message.Message):
-    __slots__ = ("call_id", "response", "unavailable")
+    __slots__ = ("call_id", "response", "unavailable", "batches", "answers")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     response: HandleResponse
     unavailable: str
-    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[_Union[HandleResponse, _Mapping]] = ..., unavailable: _Optional[str] = ...) -> None: ...
+    batches: bool
+    answers: _containers.RepeatedCompositeFieldContainer[StreamResponse]
+    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[_Union[HandleResponse, _Mapping]] = ..., unavailable: _Optional[str] = ..., batches: _Optional[bool] = ..., answers: _Optional[_Iterable[_Union[StreamResponse, _Mapping]]] = ...) -> None: ...
 
 class HandleRequest(_message.Message):
     __slots__ = ("record", "route", "attempt", "id")

@@ -90,6 +90,15 @@ class HandlerServicer:
         unavailable set; the host retries them on another process. When the
         stream ends, every call without an answer is retried on another
         process, as for a Handle call that failed with UNAVAILABLE.
+
+        Packing (optional on both sides). A plugin that sets batches in its
+        ready message may receive several calls and cancellations in one
+        StreamRequest, in calls; the host packs the calls that are waiting to be
+        sent when the stream is free, so a busy stream carries fewer, larger
+        messages. Once a plugin has received a message with calls, it may pack
+        answers the same way, in StreamResponse.answers. Packed messages respect
+        the message limit. A plugin that does not set batches never receives
+        packed calls and never sends packed answers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
