@@ -1,7 +1,11 @@
 package host
 
 import (
+	"math"
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
 )
@@ -66,5 +70,27 @@ func TestPackWithinTheLimits(t *testing.T) {
 	m, _, ok = c.pack(call(1, 1))
 	if n := len(m.GetCalls()); n != maxPack || ok || len(c.sendq) != sendQueue-maxPack+1 {
 		t.Errorf("%d calls packed, a message back: %v, %d still queued; want %d, no, %d", n, ok, len(c.sendq), maxPack, sendQueue-maxPack+1)
+	}
+}
+
+// envelopeOf bounds the real size of a call's message, packed, for any
+// metadata: a trace context, a long tracestate and baggage included.
+func TestEnvelopeOfBoundsTheMessage(t *testing.T) {
+	req := &handlerpb.HandleRequest{Id: "t-0-1", Route: "r", Attempt: 1,
+		Record: &handlerpb.Record{Topic: "t", Offset: 1 << 40, Value: make([]byte, 300)}}
+	for name, md := range map[string]map[string]string{
+		"none":          nil,
+		"traceparent":   {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"long metadata": {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": strings.Repeat("v=1,", 128), "baggage": strings.Repeat("k=v,", 2000)},
+	} {
+		m := &handlerpb.StreamRequest{CallId: math.MaxUint64, Request: req, Metadata: md}
+		packed := proto.Size(&handlerpb.StreamRequest{Calls: []*handlerpb.StreamRequest{m}})
+		if bound := proto.Size(req) + envelopeOf(md); packed > bound {
+			t.Errorf("%s: a packed call takes %d bytes, more than its bound %d", name, packed, bound)
+		}
+	}
+	cancel := &handlerpb.StreamRequest{Calls: []*handlerpb.StreamRequest{{CallId: math.MaxUint64, Cancel: true}}}
+	if n := proto.Size(cancel); n > envelopeOf(nil) {
+		t.Errorf("a packed cancellation takes %d bytes, more than its bound %d", n, envelopeOf(nil))
 	}
 }

@@ -67,10 +67,23 @@ const sendQueue = 64
 // maxPack is the most calls the writer packs into one message.
 const maxPack = 64
 
-// envelope bounds what a call's stream message adds to its request: the
-// call id, the metadata (keys and trace context) and the tags, and the tag
-// and length of the message inside a packed one.
+// envelope is what a call's stream message is taken to add to its request
+// (the call id, the metadata with the trace context, the tags) when deciding
+// whether the call goes on the stream at all; packing counts the metadata
+// itself (envelopeOf).
 const envelope = 512
+
+// envelopeOf bounds what a call's stream message adds to its request, with
+// metadata md, inside a packed message too: the call id, each metadata
+// entry with its tags and lengths, the tags and lengths of the request and
+// of the message itself.
+func envelopeOf(md map[string]string) int {
+	n := 32
+	for k, v := range md {
+		n += len(k) + len(v) + 16
+	}
+	return n
+}
 
 // errNoStream is openStream's answer for a plugin that does not implement
 // HandleStream: the host then makes a Handle call per record.
@@ -154,7 +167,7 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 	c.mu.Unlock()
 
 	select {
-	case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md}, size + envelope}:
+	case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Request: req, Metadata: md}, size + envelopeOf(md)}:
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -175,7 +188,7 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 			// Best effort: with the queue full the plugin is not reading,
 			// and the call is over for the host either way.
 			select {
-			case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Cancel: true}, envelope}:
+			case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Cancel: true}, envelopeOf(nil)}:
 			default:
 			}
 		}
