@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,21 +36,21 @@ func (p *Pool) ctxError(ctx context.Context) error {
 
 // instanceFailed reports whether a failed call failed because its instance
 // did (the process is gone or unreachable), as opposed to the call: such a
-// call is retried on another instance. ctx is the caller's context, callCtx
-// the call's.
-func instanceFailed(ctx, callCtx context.Context, err error, inst *instance) bool {
-	if instanceFailedStatus(ctx, callCtx, err) {
+// call is retried on another instance. ctx is the caller's context; expired
+// reports that the call's own deadline (the plugin's timeout) has passed.
+func instanceFailed(ctx context.Context, expired bool, err error, inst *instance) bool {
+	if instanceFailedStatus(ctx, expired, err) {
 		return true
 	}
-	return ctx.Err() == nil && callCtx.Err() == nil && inst.exited()
+	return ctx.Err() == nil && !expired && inst.exited()
 }
 
 // instanceFailedStatus reports whether the status of a failed call, which
 // the contexts did not end, says the connection failed: UNAVAILABLE, or
 // CANCELED from the connection closing under the call when go-plugin saw
 // the process exit.
-func instanceFailedStatus(ctx, callCtx context.Context, err error) bool {
-	if ctx.Err() != nil || callCtx.Err() != nil {
+func instanceFailedStatus(ctx context.Context, expired bool, err error) bool {
+	if ctx.Err() != nil || expired {
 		return false
 	}
 	switch status.Code(err) {
@@ -60,18 +61,17 @@ func instanceFailedStatus(ctx, callCtx context.Context, err error) bool {
 }
 
 // callError classifies a failed call that was not an instance failure.
-func (p *Pool) callError(ctx, callCtx context.Context, err error) error {
+// deadline is the call's own, and expired reports that it has passed.
+func (p *Pool) callError(ctx context.Context, expired bool, deadline time.Time, err error) error {
 	if ctx.Err() != nil {
 		return p.ctxError(ctx)
 	}
 	st := status.Convert(err)
 	// The deadline travels with the call: the plugin's side may end it a
 	// moment before callCtx notices.
-	if errors.Is(callCtx.Err(), context.DeadlineExceeded) || st.Code() == codes.DeadlineExceeded {
-		if dl, ok := ctx.Deadline(); ok {
-			if cdl, _ := callCtx.Deadline(); !dl.After(cdl) {
-				return fmt.Errorf("plugin %s: %w", p.name, context.DeadlineExceeded) // the caller's deadline, not ours
-			}
+	if expired || st.Code() == codes.DeadlineExceeded {
+		if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
+			return fmt.Errorf("plugin %s: %w", p.name, context.DeadlineExceeded) // the caller's deadline, not ours
 		}
 		return &target.Error{Kind: target.Retryable,
 			Err: fmt.Errorf("plugin %s: no answer within %s (plugins.%s.timeout): %w", p.name, p.cfg.Timeout, p.name, context.DeadlineExceeded)}

@@ -79,7 +79,7 @@ func testConfig(command ...string) config.Plugin {
 
 // newPool starts a pool named "enrich" that is closed when the test ends;
 // its log is printed when the test fails.
-func newPool(t *testing.T, cfg config.Plugin, opts host.Options) (*host.Pool, *syncBuffer) {
+func newPool(t testing.TB, cfg config.Plugin, opts host.Options) (*host.Pool, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	if opts.Logger == nil {

@@ -35,11 +35,14 @@ func (i *instance) exited() bool { return i.client.Exited() }
 // handle makes one call on the instance: on its stream when it has one,
 // else (or for a request too large for the stream's envelope) as a Handle
 // call of its own.
-// size is proto.Size(req).
-func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest, size int) (*handlerpb.HandleResponse, error) {
+// size is proto.Size(req); the call ends at deadline (the plugin's timeout)
+// if ctx has not ended it before.
+func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
 	if i.stream != nil && i.stream.fits(size) {
-		return i.stream.call(ctx, req, size)
+		return i.stream.call(ctx, req, size, deadline)
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	return i.rpc.Handle(ctx, req)
 }
 

@@ -254,15 +254,15 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		if err != nil {
 			return nil, err
 		}
-		callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.D())
-		resp, err := inst.handle(callCtx, req, size)
+		deadline := time.Now().Add(p.cfg.Timeout.D())
+		resp, err := inst.handle(ctx, req, size, deadline)
 		var failed bool
 		if err != nil {
-			if failed = instanceFailed(ctx, callCtx, err, inst); !failed {
-				err = p.callError(ctx, callCtx, err)
+			expired := !time.Now().Before(deadline)
+			if failed = instanceFailed(ctx, expired, err, inst); !failed {
+				err = p.callError(ctx, expired, deadline, err)
 			}
 		}
-		cancel()
 		p.release(inst, err == nil)
 		switch {
 		case err == nil:

@@ -143,18 +143,25 @@ func (c *callStream) fits(size int) bool {
 }
 
 // call makes one call on the stream, in a client span whose context travels
-// in the call's metadata, and waits for its answer or for ctx to end. size
-// is proto.Size(req).
-func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int) (*handlerpb.HandleResponse, error) {
+// in the call's metadata, and waits for its answer, for ctx to end or for
+// deadline. size is proto.Size(req). A call that reaches its deadline fails
+// with DEADLINE_EXCEEDED, as a call whose context has that deadline would;
+// the deadline is a timer rather than a context of the call's own, which
+// spares each call a lock and a map entry in the caller's context, shared by
+// all the calls of a partition (BenchmarkDeliverOnTheStream: 41 → 36
+// allocations and about 14 → 13 µs of the host's CPU per call).
+func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
 	ctx, span := protocol.StartCallSpan(ctx, c.tracer, trace.SpanKindClient)
 	md := make(map[string]string, 2)
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(md))
-	resp, err := c.roundTrip(ctx, req, md, size)
+	resp, err := c.roundTrip(ctx, req, md, size, deadline)
 	protocol.EndCallSpan(span, err)
 	return resp, err
 }
 
-func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest, md map[string]string, size int) (*handlerpb.HandleResponse, error) {
+func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest, md map[string]string, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
+	timer := getTimer(time.Until(deadline))
+	defer putTimer(timer)
 	answer := make(chan *handlerpb.StreamResponse, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -171,6 +178,9 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-timer.C:
+		c.forget(id)
+		return nil, errCallDeadline
 	case <-c.done:
 		return nil, c.ended()
 	}
@@ -184,16 +194,48 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 		}
 		return r.GetResponse(), nil
 	case <-ctx.Done():
-		if c.forget(id) {
-			// Best effort: with the queue full the plugin is not reading,
-			// and the call is over for the host either way.
-			select {
-			case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Cancel: true}, envelopeOf(nil)}:
-			default:
-			}
-		}
+		c.cancelCall(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-timer.C:
+		c.cancelCall(id)
+		return nil, errCallDeadline
 	}
+}
+
+// errCallDeadline is the error of a call on the stream that reached its
+// deadline.
+var errCallDeadline = status.FromContextError(context.DeadlineExceeded).Err()
+
+// cancelCall gives up call id: if it was still waiting for its answer, the
+// plugin is told to cancel it.
+func (c *callStream) cancelCall(id uint64) {
+	if c.forget(id) {
+		// Best effort: with the queue full the plugin is not reading, and
+		// the call is over for the host either way.
+		select {
+		case c.sendq <- queued{&handlerpb.StreamRequest{CallId: id, Cancel: true}, envelopeOf(nil)}:
+		default:
+		}
+	}
+}
+
+// timers holds stopped timers for the calls' deadlines.
+var timers sync.Pool
+
+// getTimer returns a timer that fires after d.
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer stops t and keeps it for another call. (Since Go 1.23 a stopped
+// or reset timer delivers no stale value.)
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // forget drops a call that gave up; it reports whether the call was still
