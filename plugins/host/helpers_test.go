@@ -108,6 +108,22 @@ func newPool(t testing.TB, cfg config.Plugin, opts host.Options) (*host.Pool, *s
 	return p, logs
 }
 
+// startOne starts a pool of one process of the test plugin, its
+// configuration changed by change (unless nil), and waits until it is up.
+func startOne(t testing.TB, change func(*config.Plugin)) (*host.Pool, *syncBuffer) {
+	t.Helper()
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	if change != nil {
+		change(&cfg)
+	}
+	p, logs := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return p, logs
+}
+
 // delivery is attempt 1 of a record on topic "orders" with the x-test header.
 func delivery(offset int64, behaviour string, value []byte) *target.Delivery {
 	r := &target.Record{Topic: "orders", Partition: 1, Offset: offset, Value: value}

@@ -424,12 +424,7 @@ func TestCloseWaitsForCallsInFlightThenStopsProcesses(t *testing.T) {
 }
 
 func TestSIGTERMLetsTheCallInFlightFinish(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	p, logs := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, logs := startOne(t, nil)
 	pid := p.PIDs()[0]
 	done := make(chan error, 1)
 	go func() {

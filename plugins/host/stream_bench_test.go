@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
-	"github.com/hookbridge/hookbridge/plugins/host"
 )
 
 // BenchmarkDeliverOnTheStream makes calls from 64 goroutines to one plugin
@@ -20,13 +19,9 @@ import (
 // host's share of what a record costs on a plugin route; ns/op includes the
 // plugin's answer.
 func BenchmarkDeliverOnTheStream(b *testing.B) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 64
-	p, _ := newPool(b, cfg, host.Options{})
-	if err := p.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	p, _ := startOne(b, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 64
+	})
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	value := make([]byte, 256)

@@ -50,13 +50,9 @@ func deliverConcurrently(t *testing.T, p *host.Pool, n int) {
 }
 
 func TestCallsGoOverOneStreamPerProcess(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 32
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 32
+	})
 	deliverConcurrently(t, p, 300)
 	if s := p.Stats(); s.Instances != 1 || s.Streams != 1 || s.Restarts != 0 {
 		t.Errorf("stats = %+v, want the one process on its stream, no restart", s)
@@ -66,13 +62,9 @@ func TestCallsGoOverOneStreamPerProcess(t *testing.T) {
 // With many calls in flight on a stream, the host packs the calls that wait
 // for the stream into one message, and every call still gets its own answer.
 func TestCallsArePackedWhenThePluginTakesThem(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 64
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 64
+	})
 	// Whether calls queue up behind a send is up to the scheduler; a few
 	// rounds of 300 calls make it certain in practice.
 	for round := 0; ; round++ {
@@ -96,14 +88,10 @@ func TestCallsArePackedWhenThePluginTakesThem(t *testing.T) {
 // built before packing) gets one call per message; it ends its stream if it
 // gets a packed one, which would show as a restart or a failed call.
 func TestPluginThatDoesNotPackGetsOneCallPerMessage(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 64
-	cfg.Env = map[string]string{"TESTPLUGIN_NO_PACKING": "1"}
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 64
+		cfg.Env = map[string]string{"TESTPLUGIN_NO_PACKING": "1"}
+	})
 	for range 3 {
 		deliverConcurrently(t, p, 300)
 	}
@@ -116,14 +104,10 @@ func TestPluginThatDoesNotPackGetsOneCallPerMessage(t *testing.T) {
 }
 
 func TestPluginWithoutHandleStreamGetsHandleCalls(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 16
-	cfg.Env = map[string]string{"TESTPLUGIN_UNARY_ONLY": "1"}
-	p, logs := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, logs := startOne(t, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 16
+		cfg.Env = map[string]string{"TESTPLUGIN_UNARY_ONLY": "1"}
+	})
 	deliverConcurrently(t, p, 100)
 	_, err := p.Deliver(t.Context(), delivery(1000, "permanent", nil))
 	if target.KindOf(err) != target.Permanent {
@@ -140,13 +124,9 @@ func TestPluginWithoutHandleStreamGetsHandleCalls(t *testing.T) {
 // A record that fits the message limit on its own but not in the stream's
 // envelope goes as a Handle call, and the stream carries on.
 func TestRecordTooLargeForTheStreamEnvelopeGoesAsAHandleCall(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.MaxMessageBytes = 1 << 20
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.MaxMessageBytes = 1 << 20
+	})
 	// A request 2 bytes under the limit: the envelope (field tag, length, call id) adds more.
 	d := delivery(1, "ack", bytes.Repeat([]byte("x"), 1<<20-200))
 	d.Record.Value = bytes.Repeat([]byte("x"), len(d.Record.Value)+(1<<20-2)-host.RequestSize(d))
@@ -182,12 +162,7 @@ func TestStreamCallSpan(t *testing.T) {
 		otel.SetTextMapPropagator(prevProp)
 	})
 
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, nil)
 	ctx, parent := tp.Tracer("test").Start(t.Context(), "deliver")
 	_, err := p.Deliver(ctx, delivery(1, "ack", nil))
 	parent.End()
@@ -233,15 +208,11 @@ func TestStreamCallSpan(t *testing.T) {
 // the host's sends) makes calls time out, as a hung Handle call would; it
 // must not hold them past their timeout.
 func TestCallsTimeOutWhenThePluginStopsReadingItsStream(t *testing.T) {
-	cfg := testConfig(testPlugin)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	cfg.ConcurrencyPerInstance = 8
-	cfg.Timeout = config.Duration(300 * time.Millisecond)
-	cfg.Env = map[string]string{"TESTPLUGIN_STREAM_STALL": "1"}
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.ConcurrencyPerInstance = 8
+		cfg.Timeout = config.Duration(300 * time.Millisecond)
+		cfg.Env = map[string]string{"TESTPLUGIN_STREAM_STALL": "1"}
+	})
 	if s := p.Stats(); s.Streams != 1 {
 		t.Fatalf("stats = %+v, want the process on its stream", s)
 	}
