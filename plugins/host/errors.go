@@ -46,9 +46,9 @@ func instanceFailed(ctx context.Context, expired bool, err error, inst *instance
 }
 
 // instanceFailedStatus reports whether the status of a failed call, which
-// the contexts did not end, says the connection failed: UNAVAILABLE, or
-// CANCELED from the connection closing under the call when go-plugin saw
-// the process exit.
+// neither the caller's context nor the call's deadline ended, says the
+// connection failed: UNAVAILABLE, or CANCELED from the connection closing
+// under the call when go-plugin saw the process exit.
 func instanceFailedStatus(ctx context.Context, expired bool, err error) bool {
 	if ctx.Err() != nil || expired {
 		return false
@@ -67,8 +67,8 @@ func (p *Pool) callError(ctx context.Context, expired bool, deadline time.Time, 
 		return p.ctxError(ctx)
 	}
 	st := status.Convert(err)
-	// The deadline travels with the call: the plugin's side may end it a
-	// moment before callCtx notices.
+	// The deadline travels with a Handle call: the plugin's side may end it
+	// a moment before it has passed by this clock.
 	if expired || st.Code() == codes.DeadlineExceeded {
 		if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
 			return fmt.Errorf("plugin %s: %w", p.name, context.DeadlineExceeded) // the caller's deadline, not ours
