@@ -55,7 +55,9 @@ func (s *service) HandleStream(stream handlerpb.Handler_HandleStreamServer) erro
 	handle := func(req *handlerpb.StreamRequest) error {
 		id := req.GetCallId()
 		switch {
-		case id == 0 || (req.GetRequest() == nil && !req.GetCancel()) || len(req.GetCalls()) > 0:
+		case len(req.GetCalls()) > 0:
+			return status.Errorf(codes.InvalidArgument, "sdk: packed calls inside a packed stream message")
+		case id == 0 || (req.GetRequest() == nil && !req.GetCancel()):
 			return status.Errorf(codes.InvalidArgument, "sdk: stream message without a call_id or a request (call_id %d)", id)
 		case req.GetCancel():
 			mu.Lock()
