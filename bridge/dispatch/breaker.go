@@ -60,12 +60,11 @@ type Breaker struct {
 	timeout time.Duration
 	name    string
 
-	// current mirrors state for the record path, which reads it without
-	// the lock (and without the clock reading of gobreaker's State).
-	current atomic.Int32
+	// state is written under mu, by transition, and read without it on
+	// the record path (without the clock reading of gobreaker's State).
+	state atomic.Int32 // a BreakerState
 
 	mu       sync.Mutex
-	state    BreakerState
 	openedAt time.Time
 	changed  chan struct{} // closed and replaced at every transition
 	subs     map[int]func(BreakerState)
@@ -117,9 +116,7 @@ func (b *Breaker) Name() string { return b.name }
 // State returns the current state.
 func (b *Breaker) State() BreakerState {
 	_ = b.cb.State() // lets an expired open state become half-open
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state
+	return BreakerState(b.state.Load())
 }
 
 // Subscribe calls fn at every state transition until the returned function
@@ -140,8 +137,7 @@ func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 
 func (b *Breaker) transition(to BreakerState) {
 	b.mu.Lock()
-	b.state = to
-	b.current.Store(int32(to))
+	b.state.Store(int32(to))
 	if to == BreakerOpen {
 		b.openedAt = time.Now()
 	}
@@ -185,7 +181,7 @@ func (e *ProbeError) Unwrap() error { return e.Err }
 // transition).
 func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 	b.mu.Lock()
-	state, changed, openedAt := b.state, b.changed, b.openedAt
+	state, changed, openedAt := BreakerState(b.state.Load()), b.changed, b.openedAt
 	b.mu.Unlock()
 	wait := b.timeout
 	if state == BreakerOpen {
@@ -223,7 +219,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 			}
 			// Allow brought gobreaker's state up to date (an expired open
 			// state became half-open) and told transition before returning.
-			probe := BreakerState(b.current.Load()) == BreakerHalfOpen
+			probe := BreakerState(b.state.Load()) == BreakerHalfOpen
 			res, err := next.Deliver(ctx, d)
 			done(err)
 			if probe && target.TargetDown(err) {

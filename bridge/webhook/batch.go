@@ -208,7 +208,7 @@ func (t *Target) batchHeader(h http.Header, body []byte, attempt, n int) {
 		h.Set("User-Agent", t.userAgent)
 	}
 	id := newBatchID()
-	ts := t.now().Unix()
+	ts := t.timeNow().Unix()
 	h.Set(HeaderWebhookID, id)
 	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
 	if t.signer != nil {

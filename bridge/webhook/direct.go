@@ -24,10 +24,10 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	m := directMessages.Get().(*directMessage)
 	defer m.release()
 	rec := d.Record
-	now := time.Now()
+	now := time.Now() // the deadline's and the pool's, and the timestamp's unless Options.Now says
 	ts := now.Unix()
-	if t.clock != nil {
-		ts = t.clock().Unix()
+	if t.now != nil {
+		ts = t.now().Unix()
 	}
 	h := &m.head
 	h.buf = append(h.buf, t.head...)

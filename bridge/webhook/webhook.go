@@ -88,9 +88,8 @@ type Target struct {
 	client         http.RoundTripper
 	idle           interface{ CloseIdleConnections() } // the pool under the tracing wrapper
 	signer         *signing.Signer
-	headers        http.Header // configured headers, canonical names
-	now            func() time.Time
-	clock          func() time.Time // Options.Now when given, else nil (t.now is time.Now)
+	headers        http.Header      // configured headers, canonical names
+	now            func() time.Time // Options.Now; nil: the real clock (see timeNow)
 	log            *slog.Logger
 	capture        bool
 	forwardHeaders bool
@@ -205,11 +204,6 @@ func New(opts Options) (*Target, error) {
 	if cfg.Batch.MaxMessages > 0 {
 		t.batch = newBatcher(t, cfg.Batch)
 	}
-	if t.now == nil {
-		t.now = time.Now
-	} else {
-		t.clock = t.now
-	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -268,6 +262,15 @@ func newTransport() *http.Transport {
 	}
 }
 
+// timeNow is the time of webhook-timestamp and of Retry-After dates:
+// Options.Now when given, else the real time.
+func (t *Target) timeNow() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
 // Deliver POSTs the record (DESIGN.md section 5) and classifies the answer:
 //
 //   - 2xx: delivered. With CaptureReply a non-empty body (at most
@@ -313,7 +316,7 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	// Room for every header at once (the contract's, the configured ones,
 	// the record's and the trace context), so the map never grows.
 	req.Header = make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
-	t.header(&mapSink{h: req.Header}, rec, d.Attempt, t.now().Unix())
+	t.header(&mapSink{h: req.Header}, rec, d.Attempt, t.timeNow().Unix())
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
@@ -390,7 +393,7 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 	e := &target.Error{Kind: classify(status), Status: status}
 	e.Err = fmt.Errorf("webhook: POST %s: %s%s", t.safeURL, statusText(status), snippet(body))
 	if e.Kind == target.Retryable {
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.now())
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.timeNow())
 	}
 	return nil, e
 }

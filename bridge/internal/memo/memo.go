@@ -14,12 +14,12 @@ type Last struct {
 
 type entry struct{ key, value string }
 
-// Get returns make(key), calling make only when key is not the last key.
-func (l *Last) Get(key string, make func(string) string) string {
+// Get returns build(key), calling build only when key is not the last key.
+func (l *Last) Get(key string, build func(string) string) string {
 	if e := l.last.Load(); e != nil && e.key == key {
 		return e.value
 	}
-	e := &entry{key: key, value: make(key)}
+	e := &entry{key: key, value: build(key)}
 	l.last.Store(e)
 	return e.value
 }
