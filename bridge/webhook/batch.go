@@ -43,11 +43,25 @@ type batcher struct {
 }
 
 type batchItem struct {
-	ctx  context.Context
-	d    *target.Delivery
-	size int
-	done chan error // buffered; receives the record's outcome once
+	ctx   context.Context
+	d     *target.Delivery
+	event []byte     // the record as a structured CloudEvent, JSON
+	id    string     // the event's id as a receiver reads it from the JSON
+	done  chan error // buffered; receives the record's outcome once
 }
+
+// newBatchItem encodes d's record as the CloudEvent it becomes in a batch.
+// Encoding it here, on the delivering goroutine, gives the batcher each
+// record's exact share of the body, so that max_bytes bounds the request.
+func newBatchItem(ctx context.Context, d *target.Delivery) *batchItem {
+	ev := toBatchEvent(d.Record)
+	return &batchItem{ctx: ctx, d: d, event: appendEvent(make([]byte, 0, base64.StdEncoding.EncodedLen(len(d.Record.Value))+512), ev),
+		id: jsonDecoded(ev.ID), done: make(chan error, 1)}
+}
+
+// size is what the item adds to a batch body: its event and the comma or
+// bracket after it.
+func (it *batchItem) size() int { return len(it.event) + 1 }
 
 func newBatcher(t *Target, b config.Batch) *batcher {
 	bt := &batcher{t: t, maxMessages: b.MaxMessages, maxBytes: int(b.MaxBytes), maxWait: b.MaxWait.D()}
@@ -62,7 +76,7 @@ func newBatcher(t *Target, b config.Batch) *batcher {
 
 // deliver adds d to the open batch and waits for its outcome.
 func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-	it := &batchItem{ctx: ctx, d: d, size: len(d.Record.Value) + 256, done: make(chan error, 1)}
+	it := newBatchItem(ctx, d)
 	b.add(it)
 	select {
 	case err := <-it.done:
@@ -77,15 +91,18 @@ func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Resu
 	}
 }
 
+// add puts it in the open batch. The body of n items is 1 + the sum of their
+// sizes ("[", then each event followed by "," or "]"); a record whose event
+// alone is over max_bytes goes in a batch of its own.
 func (b *batcher) add(it *batchItem) {
 	b.mu.Lock()
-	if len(b.pending) > 0 && b.bytes+it.size > b.maxBytes {
+	if len(b.pending) > 0 && 1+b.bytes+it.size() > b.maxBytes {
 		b.flushLocked()
 	}
 	b.pending = append(b.pending, it)
-	b.bytes += it.size
+	b.bytes += it.size()
 	switch {
-	case len(b.pending) >= b.maxMessages || b.bytes >= b.maxBytes:
+	case len(b.pending) >= b.maxMessages || 1+b.bytes >= b.maxBytes:
 		b.flushLocked()
 	case len(b.pending) == 1:
 		b.timer = time.AfterFunc(b.maxWait, b.flushTimer)
@@ -189,8 +206,8 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	out := make([]error, len(items))
 	for i, it := range items {
 		id := it.d.Record.ID()
-		if ceID, ok := it.d.Record.Header("ce_id"); ok && failed[string(ceID)] {
-			id, failed[id] = string(ceID), true // the event's own id, as the receiver saw it
+		if !failed[id] && failed[it.id] {
+			id = it.id // the event's own id (a record's ce_id), as the receiver read it
 		}
 		if failed[id] {
 			out[i] = &target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
@@ -253,14 +270,17 @@ type batchEvent struct {
 
 // batchBody is the JSON array of the items' CloudEvents.
 func batchBody(items []*batchItem) []byte {
-	// About 600 bytes per 256-byte record: envelope, attributes, base64.
-	b := make([]byte, 0, 64+len(items)*600)
+	n := 1
+	for _, it := range items {
+		n += it.size()
+	}
+	b := make([]byte, 0, n)
 	b = append(b, '[')
 	for i, it := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendEvent(b, toBatchEvent(it.d.Record))
+		b = append(b, it.event...)
 	}
 	return append(b, ']')
 }
@@ -308,7 +328,9 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		}
 	}
 	ev.DataContentType = ct
-	if isJSON(ct) && json.Valid(rec.Value) {
+	if isJSON(ct) && utf8.Valid(rec.Value) && json.Valid(rec.Value) {
+		// json.Valid lets invalid UTF-8 inside strings pass; such a value
+		// goes base64, so that the body stays valid UTF-8 JSON.
 		ev.Data = rec.Value
 	} else if rec.Value != nil {
 		ev.DataBase64 = rec.Value

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -154,30 +157,67 @@ func TestBatchFlushesAfterMaxWait(t *testing.T) {
 	}
 }
 
-// max_bytes closes a batch before the next record would overflow it.
+// max_bytes bounds the request body: two records whose events fill it
+// exactly go together, the next one waits for another batch, and a record
+// whose event alone is over the limit goes by itself.
 func TestBatchMaxBytes(t *testing.T) {
-	srv, reqs := receiver(t, nil)
-	tg := newTarget(t, srv.URL, func(o *Options) {
-		o.Config.Batch = config.Batch{MaxMessages: 100, MaxBytes: 2500, MaxWait: config.Duration(100 * time.Millisecond)}
-	})
-	big := make([]byte, 900)
-	var recs []*target.Record
-	for i := range 4 {
-		recs = append(recs, &target.Record{Topic: "orders", Offset: int64(i), Value: big})
+	big := make([]byte, 900) // 1,200 bytes as base64
+	rec := func(i int) *target.Record { return &target.Record{Topic: "orders", Offset: int64(i), Value: big} }
+	size := len(appendEvent(nil, toBatchEvent(rec(0)))) + 1
+	if size < len(big)*4/3 {
+		t.Fatalf("an event of %d bytes for a value of %d", size, len(big))
 	}
-	errs := make(chan error, 4)
-	for _, r := range recs {
-		go func() { _, err := deliver(t, t.Context(), tg, r); errs <- err }()
+	srv, reqs := receiver(t, nil)
+	limit := 1 + 2*size
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 100, MaxBytes: config.ByteSize(limit), MaxWait: config.Duration(100 * time.Millisecond)}
+	})
+	errs := make(chan error, 5)
+	for i := range 4 {
+		go func() { _, err := deliver(t, t.Context(), tg, rec(i)); errs <- err }()
 	}
 	for range 2 {
-		if n := next(t, reqs).header.Get(HeaderBatchSize); n != "2" {
-			t.Fatalf("batch of %s records, want 2", n)
+		req := next(t, reqs)
+		if n := req.header.Get(HeaderBatchSize); n != "2" || len(req.body) != limit {
+			t.Fatalf("batch of %s records, %d bytes; want 2 records, %d bytes", n, len(req.body), limit)
 		}
 	}
-	for range 4 {
+	huge := &target.Record{Topic: "orders", Offset: 9, Value: make([]byte, limit)}
+	go func() { _, err := deliver(t, t.Context(), tg, huge); errs <- err }()
+	if req := next(t, reqs); req.header.Get(HeaderBatchSize) != "1" || len(req.body) <= limit {
+		t.Fatalf("a record over max_bytes went in a batch of %s, %d bytes", req.header.Get(HeaderBatchSize), len(req.body))
+	}
+	for range 5 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Binary values that grow by a third as base64 do not push a request past
+// max_bytes (an estimate from the raw value sizes did: three 300 KiB
+// records made a 1.2 MB request under the default 1 MiB).
+func TestBatchMaxBytesCountsBase64(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 100, MaxWait: config.Duration(50 * time.Millisecond)}
+	})
+	var recs []*target.Record
+	for i := range 3 {
+		recs = append(recs, &target.Record{Topic: "orders", Offset: int64(i), Value: make([]byte, 300<<10)})
+	}
+	for i, err := range deliverAll(t, tg, recs) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	for got := 0; got < len(recs); {
+		req := next(t, reqs)
+		if len(req.body) > 1<<20 {
+			t.Fatalf("a request of %d bytes, max_bytes is 1 MiB", len(req.body))
+		}
+		n, _ := strconv.Atoi(req.header.Get(HeaderBatchSize))
+		got += n
 	}
 }
 
@@ -189,19 +229,78 @@ func TestBatchRefusesReplyCapture(t *testing.T) {
 	}
 }
 
-// A receiver may name a record that carried its own ce_id by that id.
+// A receiver may name a record that carried its own ce_id by that id, as
+// it read it from the body: the attribute's header name in any case, and a
+// value that was not UTF-8 after its bytes became U+FFFD in the JSON.
 func TestBatchFailedByCloudEventID(t *testing.T) {
-	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"failed":["evt-7"]}`)
-	})
-	tg := batchTarget(t, srv.URL, 2, "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var evs []batchEventIn
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &evs); err != nil {
+			t.Errorf("batch body: %v", err)
+		}
+		var failed []string
+		for _, ev := range evs {
+			if ev.Offset != 4 {
+				failed = append(failed, ev.ID)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string][]string{"failed": failed})
+	}))
+	t.Cleanup(srv.Close)
+	tg := batchTarget(t, srv.URL, 4, "")
 	errs := deliverAll(t, tg, []*target.Record{
 		{Topic: "orders", Offset: 1, Value: []byte("a"), Headers: []target.Header{{Key: "ce_id", Value: []byte("evt-7")}}},
-		{Topic: "orders", Offset: 2, Value: []byte("b")},
+		{Topic: "orders", Offset: 2, Value: []byte("b"), Headers: []target.Header{{Key: "CE_ID", Value: []byte("evt-8")}}},
+		{Topic: "orders", Offset: 3, Value: []byte("c"), Headers: []target.Header{{Key: "ce_id", Value: []byte("evt-\xff\xfe9")}}},
+		{Topic: "orders", Offset: 4, Value: []byte("d")},
 	})
-	wantKind(t, errs[0], target.Retryable, 200)
-	if errs[1] != nil {
-		t.Fatalf("the other record failed: %v", errs[1])
+	for i, err := range errs[:3] {
+		if err == nil {
+			t.Errorf("record %d: named as failed by its event id, but acknowledged", i)
+			continue
+		}
+		wantKind(t, err, target.Retryable, 200)
+	}
+	if errs[3] != nil {
+		t.Fatalf("the record not named failed: %v", errs[3])
+	}
+}
+
+// A value with a JSON content type that holds invalid UTF-8 goes as
+// data_base64: the body stays valid UTF-8 JSON, the bytes arrive intact.
+func TestBatchBodyStaysUTF8(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := batchTarget(t, srv.URL, 2, "")
+	bad := []byte("{\"a\":\"\xff\"}")
+	errs := deliverAll(t, tg, []*target.Record{
+		{Topic: "orders", Offset: 1, Value: bad, Headers: []target.Header{{Key: "content-type", Value: []byte("application/json")}}},
+		{Topic: "orders", Offset: 2, Value: []byte(`{"a":"é"}`), Headers: []target.Header{{Key: "content-type", Value: []byte("application/json")}}},
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	req := next(t, reqs)
+	if !utf8.Valid(req.body) {
+		t.Fatalf("batch body is not UTF-8: %q", req.body)
+	}
+	var evs []batchEventIn
+	if err := json.Unmarshal(req.body, &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		switch ev.Offset {
+		case 1:
+			if got, _ := base64.StdEncoding.DecodeString(ev.DataBase64); len(ev.Data) != 0 || string(got) != string(bad) {
+				t.Errorf("invalid UTF-8 value: data %s, data_base64 %q", ev.Data, ev.DataBase64)
+			}
+		case 2:
+			if string(ev.Data) != `{"a":"é"}` {
+				t.Errorf("valid JSON value: data %s", ev.Data)
+			}
+		}
 	}
 }
 

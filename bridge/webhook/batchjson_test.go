@@ -82,17 +82,25 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: decodes to %q, encoding/json's to %q", s, got, want)
 		}
+		if d := jsonDecoded(s); d != got {
+			t.Errorf("%q: jsonDecoded gives %q, a JSON parser %q", s, d, got)
+		}
 	}
 }
 
+// BenchmarkBatchBody encodes 100 records as their events and joins them.
 func BenchmarkBatchBody(b *testing.B) {
-	items := make([]*batchItem, 100)
-	for i := range items {
-		items[i] = &batchItem{d: &target.Delivery{Record: &target.Record{Topic: "bench", Partition: int32(i % 6), Offset: int64(i),
-			Key: []byte("key-123"), Value: make([]byte, 256), Timestamp: time.Now()}}}
+	ds := make([]*target.Delivery, 100)
+	for i := range ds {
+		ds[i] = &target.Delivery{Record: &target.Record{Topic: "bench", Partition: int32(i % 6), Offset: int64(i),
+			Key: []byte("key-123"), Value: make([]byte, 256), Timestamp: time.Now()}}
 	}
+	items := make([]*batchItem, len(ds))
 	b.ReportAllocs()
 	for b.Loop() {
+		for i, d := range ds {
+			items[i] = newBatchItem(b.Context(), d)
+		}
 		_ = batchBody(items)
 	}
 }

@@ -24,7 +24,9 @@
 //   - traceparent/tracestate of the HTTP client span, a child of the span in
 //     the delivery's context (the record's own trace headers are not copied);
 //   - hookbridge-attempt (from 1), User-Agent hookbridge/<version>, and the
-//     configured headers, which cannot replace any of the above.
+//     configured headers, which cannot replace any of the above except two:
+//     a configured User-Agent replaces ours, and a configured Content-Type
+//     is the default for records without one.
 //
 // Answers: 2xx is delivered; 408, 429, 5xx, connection errors and timeouts
 // are retryable (Retry-After honoured); 410 is Gone; 3xx (redirects are never
