@@ -308,7 +308,10 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	ev.consumer = c
 	ev.metrics = rt.metrics.Route(r.Name, r.GroupID(), c.Stats)
 	c.SetMetrics(ev.metrics)
-	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to != dispatch.BreakerClosed) })
+	// Paused while open; fetching again in half-open state, so that there is
+	// a record to probe with even if the route held none (the budget bounds
+	// what is fetched; those records wait for the probe's outcome).
+	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
 
 	rctx, cancel := context.WithCancel(ctx)
 	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), consumer: c, cancel: cancel, done: make(chan error, 1)}

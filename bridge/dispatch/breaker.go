@@ -53,8 +53,9 @@ type BreakerSettings struct {
 // An open breaker is not a failure: the Breaker layer answers "not now" with a
 // *BreakerOpenError, the Retry layer waits for the breaker without spending
 // the record's attempts, and subscribers (the routes' consumers) pause their
-// partitions until it closes again. In half-open state one real record is the
-// probe.
+// partitions while it is open. It turns half-open at the end of the open
+// timeout whether or not a record asks; there one real record is the probe,
+// a record already held or, when none is, the next one fetched.
 type Breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	timeout time.Duration
@@ -140,6 +141,12 @@ func (b *Breaker) transition(to BreakerState) {
 	b.state.Store(int32(to))
 	if to == BreakerOpen {
 		b.openedAt = time.Now()
+		// gobreaker turns an expired open state half-open only when asked.
+		// Ask at the end of the open timeout even if no record is waiting
+		// (none held when it opened, all dead-lettered by max_age, or
+		// handed to another member by a rebalance): the routes that paused
+		// for it resume in half-open state, so a new record can probe.
+		time.AfterFunc(b.timeout, func() { _ = b.cb.State() })
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})

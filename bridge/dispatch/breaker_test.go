@@ -56,6 +56,32 @@ func TestBreakerCountsOnlyRetryableFailures(t *testing.T) {
 	}
 }
 
+// An open breaker turns half-open at the end of its open timeout although no
+// record asks it (none was held when it opened, or they all went elsewhere):
+// the routes that paused for it must get a chance to fetch a probe.
+func TestOpenBreakerTurnsHalfOpenUnasked(t *testing.T) {
+	b := newTestBreaker(1, 20*time.Millisecond)
+	states := make(chan dispatch.BreakerState, 8)
+	defer b.Subscribe(func(to dispatch.BreakerState) { states <- to })()
+	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		return nil, errDown
+	}))
+	if _, err := tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{}}); !errors.Is(err, errDown) {
+		t.Fatalf("first delivery: %v", err)
+	}
+	// Nothing calls the breaker from here on.
+	for _, want := range []dispatch.BreakerState{dispatch.BreakerOpen, dispatch.BreakerHalfOpen} {
+		select {
+		case got := <-states:
+			if got != want {
+				t.Fatalf("transition to %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no transition to %s with nothing asking the breaker", want)
+		}
+	}
+}
+
 // While the breaker is open, records wait without spending attempts and
 // nothing fails for good; once the target is back every record is delivered.
 func TestRetryWaitsForOpenBreaker(t *testing.T) {

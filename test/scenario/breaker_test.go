@@ -84,6 +84,44 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 	}
 }
 
+// The breaker opens and then the route holds nothing: its one record waited
+// past max_age and was dead-lettered (as the operator asked). Nothing asks
+// the breaker any more, yet the route must not stay paused: once the target
+// is back, a record produced later is delivered.
+func TestOutageWithNothingHeldResumes(t *testing.T) {
+	b := newBroker(t)
+	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	b.CreateTopic(t, dlq, 1)
+	var up atomic.Bool
+	rcv := newReceiver(t, func(d delivery, n int) int {
+		if up.Load() {
+			return 200
+		}
+		return 503
+	})
+	admin := freePort(t)
+	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
+		MaxAttempts: 10, MaxAge: "2s",
+		Extra: "    breaker: {consecutive_failures: 3, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}\n"}), admin)
+	recs := keyed(2, 1)
+	b.produce(t, topic, recs[:1])
+	waitFor(t, 30*time.Second, "the first record to be dead-lettered by max_age", func() bool {
+		return len(b.readAll(t, dlq)) == 1
+	})
+	up.Store(true)
+	b.produce(t, topic, recs[1:])
+	waitFor(t, 30*time.Second, "the record produced after the outage", func() bool { return rcv.uniqueAccepted() >= 1 })
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	checkDelivered(t, rcv, recs[1:])
+	var got rec
+	if err := json.Unmarshal(b.readAll(t, dlq)[0].Value, &got); err != nil || got != recs[0] {
+		t.Fatalf("dead-lettered %+v (%v), want %+v", got, err, recs[0])
+	}
+}
+
 // Two routes read the same topic; one's target is down. The other keeps
 // delivering; the broken one pauses and catches up once its target is back.
 func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {

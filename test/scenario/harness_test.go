@@ -292,6 +292,7 @@ func checkDelivered(t *testing.T, r *receiver, want []rec) (duplicates int) {
 type routeSpec struct {
 	Name, Topic, DLQ, Group, URL, Ordering string
 	Concurrency, MaxAttempts               int
+	MaxAge                                 string // retry.max_age, "" for none
 	Webhook                                string // extra YAML under target.webhook (8 spaces)
 	Extra                                  string // extra YAML under the route (4 spaces)
 }
@@ -331,6 +332,10 @@ routes:
 		if r.MaxAttempts == 0 {
 			r.MaxAttempts = 5
 		}
+		maxAge := ""
+		if r.MaxAge != "" {
+			maxAge = ", max_age: " + r.MaxAge
+		}
 		dlq := ""
 		if r.DLQ != "" {
 			dlq = "    dead_letter: {topic: " + r.DLQ + "}\n"
@@ -344,8 +349,8 @@ routes:
       webhook:
         url: %s
         timeout: 5s
-%s    retry: {max_attempts: %d, initial_backoff: 10ms, max_backoff: 200ms}
-%s%s`, r.Name, r.Topic, r.Group, r.Ordering, r.Concurrency, r.URL, r.Webhook, r.MaxAttempts, dlq, r.Extra)
+%s    retry: {max_attempts: %d, initial_backoff: 10ms, max_backoff: 200ms%s}
+%s%s`, r.Name, r.Topic, r.Group, r.Ordering, r.Concurrency, r.URL, r.Webhook, r.MaxAttempts, maxAge, dlq, r.Extra)
 	}
 	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
