@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +62,9 @@ type Consumer struct {
 	mu           sync.Mutex
 	parts        map[topicPartition]*partition
 	reasons      map[topicPartition]map[string]bool
-	routeReasons map[string]bool         // pause every partition (open breaker, disabled)
-	paused       map[topicPartition]bool // what sarama was told
+	routeReasons map[string]bool                   // pause every partition (open breaker, disabled)
+	paused       map[topicPartition]bool           // what sarama was told
+	stuck        map[topicPartition]map[int64]bool // offsets of the records that cannot move on
 
 	joined   atomic.Bool
 	disabled atomic.Pointer[error]
@@ -86,6 +89,7 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		parts:   make(map[topicPartition]*partition),
 		reasons: make(map[topicPartition]map[string]bool),
 		paused:  make(map[topicPartition]bool),
+		stuck:   make(map[topicPartition]map[int64]bool),
 
 		routeReasons: make(map[string]bool),
 	}
@@ -141,6 +145,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			break
 		}
 		if err != nil {
+			c.joined.Store(false)
 			c.log.Warn("consume failed; rejoining", "error", err)
 			select {
 			case <-ctx.Done():
@@ -175,11 +180,16 @@ func (c *Consumer) Ready() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for tp, rs := range c.reasons {
-		if rs[pauseStuck] {
-			return fmt.Errorf("route %s: partition %s/%d is stuck behind a record that cannot be dead-lettered",
-				c.opts.Route.Name, tp.topic, tp.partition)
+	var stuck []string
+	for tp, offsets := range c.stuck {
+		for off := range offsets {
+			stuck = append(stuck, fmt.Sprintf("%s/%d at offset %d", tp.topic, tp.partition, off))
 		}
+	}
+	if len(stuck) > 0 {
+		slices.Sort(stuck)
+		return fmt.Errorf("route %s: stuck behind records that cannot be dead-lettered: %s",
+			c.opts.Route.Name, strings.Join(stuck, ", "))
 	}
 	return nil
 }
@@ -211,17 +221,34 @@ func (c *Consumer) PauseAll(reason string, on bool) {
 }
 
 // Stuck marks rec's partition as unable to commit past rec: it pauses and
-// Ready turns false until Unstuck.
+// Ready turns false until every record marked Stuck in it is Unstuck.
 func (c *Consumer) Stuck(rec *target.Record, err error) {
 	c.log.Error("record cannot reach a terminal outcome; its partition will not commit past it",
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
-	c.setReason(topicPartition{rec.Topic, rec.Partition}, pauseStuck, true)
+	tp := topicPartition{rec.Topic, rec.Partition}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, owned := c.parts[tp]; !owned {
+		return // the claim is over; the next owner redelivers rec
+	}
+	if c.stuck[tp] == nil {
+		c.stuck[tp] = make(map[int64]bool)
+	}
+	c.stuck[tp][rec.Offset] = true
+	c.setReasonLocked(tp, pauseStuck, true)
 }
 
-// Unstuck clears Stuck.
+// Unstuck clears Stuck for rec.
 func (c *Consumer) Unstuck(rec *target.Record) {
 	c.log.Info("stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
-	c.setReason(topicPartition{rec.Topic, rec.Partition}, pauseStuck, false)
+	tp := topicPartition{rec.Topic, rec.Partition}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.stuck[tp], rec.Offset)
+	if len(c.stuck[tp]) == 0 {
+		delete(c.stuck, tp)
+		c.setReasonLocked(tp, pauseStuck, false)
+	}
 }
 
 // Stats snapshots the route for the metrics gauges.
@@ -237,7 +264,7 @@ func (c *Consumer) Stats() telemetry.RouteStats {
 			marked = p.claim.InitialOffset()
 		}
 		ps := telemetry.PartitionStats{Topic: tp.topic, Partition: tp.partition,
-			Lag: max(p.claim.HighWaterMarkOffset()-marked, 0), Paused: c.paused[tp], Stuck: c.reasons[tp][pauseStuck]}
+			Lag: max(p.claim.HighWaterMarkOffset()-marked, 0), Paused: c.paused[tp], Stuck: len(c.stuck[tp]) > 0}
 		if !oldest.IsZero() {
 			ps.OldestAge = now.Sub(oldest)
 		}
@@ -249,6 +276,10 @@ func (c *Consumer) Stats() telemetry.RouteStats {
 func (c *Consumer) setReason(tp topicPartition, reason string, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setReasonLocked(tp, reason, on)
+}
+
+func (c *Consumer) setReasonLocked(tp topicPartition, reason string, on bool) {
 	rs := c.reasons[tp]
 	if on {
 		if rs == nil {
@@ -274,6 +305,11 @@ func (c *Consumer) applyPauseLocked(tp topicPartition) {
 	if want == c.paused[tp] {
 		return
 	}
+	c.tellPauseLocked(tp, want)
+}
+
+// tellPauseLocked tells sarama to pause or resume tp.
+func (c *Consumer) tellPauseLocked(tp topicPartition, want bool) {
 	c.paused[tp] = want
 	m := map[string][]int32{tp.topic: {tp.partition}}
 	if want {
@@ -292,6 +328,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	h.c.joined.Store(false) // until the next session's Setup
 	sess.Commit()
 	return nil
 }
@@ -315,15 +352,16 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 	c.mu.Lock()
 	c.parts[p.tp] = p
-	c.paused[p.tp] = false
-	// Pause state does not survive reassignment reliably: re-apply it.
-	c.applyPauseLocked(p.tp)
+	// Whatever sarama holds for the partition now (a pause from an earlier
+	// claim of it can outlive the claim), tell it what the route wants.
+	c.tellPauseLocked(p.tp, len(c.routeReasons) > 0)
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		delete(c.parts, p.tp)
 		delete(c.paused, p.tp)
 		delete(c.reasons, p.tp)
+		delete(c.stuck, p.tp)
 		c.mu.Unlock()
 	}()
 

@@ -1,0 +1,492 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+// patience bounds every wait of these tests. It is a hang guard, not a timing
+// assertion: what they wait for takes a few heartbeats at most.
+const patience = 30 * time.Second
+
+// waitFor polls cond until it holds and fails the test when it has not held
+// within patience; state, called then, says what was seen instead.
+func waitFor(t *testing.T, what string, cond func() bool, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s; %s", what, patience, state())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startCluster starts a one-broker kfake cluster over TCP with topic, one
+// partition; it is closed when the test ends.
+func startCluster(t *testing.T, topic string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// groupConfig is the sarama configuration a route's consumer gets, with the
+// broker's smallest session timeout.
+func groupConfig(t *testing.T) *sarama.Config {
+	t.Helper()
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
+		SessionTimeout: config.Duration(6 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// plainConfig is a sarama configuration for the test's own clients.
+func plainConfig() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	return sc
+}
+
+// produce writes records of key/value pairs to partition 0 of topic, in one
+// batch, and returns their offsets.
+func produce(t *testing.T, addrs []string, topic string, kvs ...string) []int64 {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(addrs, plainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i+1 < len(kvs); i += 2 {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0,
+			Key: sarama.StringEncoder(kvs[i]), Value: sarama.StringEncoder(kvs[i+1])})
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce %v: %v", kvs, err)
+	}
+	offsets := make([]int64, len(msgs))
+	for i, m := range msgs {
+		offsets[i] = m.Offset
+	}
+	return offsets
+}
+
+// committed returns group's committed offset of partition 0 of topic (-1
+// when there is none).
+func committed(t *testing.T, admin sarama.ClusterAdmin, group, topic string) int64 {
+	t.Helper()
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	if err != nil {
+		t.Fatalf("list offsets of group %s: %v", group, err)
+	}
+	if b := resp.GetBlock(topic, 0); b != nil {
+		return b.Offset
+	}
+	return -1
+}
+
+func newAdmin(t *testing.T, addrs []string) sarama.ClusterAdmin {
+	t.Helper()
+	a, err := sarama.NewClusterAdmin(addrs, plainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// deadLetters is a dispatch.Producer for dead letters whose writes fail
+// until the test allows the source record's offset.
+type deadLetters struct {
+	mu      sync.Mutex
+	allowed map[int64]bool
+	written []int64 // source offsets, in the order written
+}
+
+var _ dispatch.Producer = (*deadLetters)(nil)
+
+func (p *deadLetters) Produce(_ context.Context, outs []target.Output) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range outs {
+		off, err := sourceOffset(o)
+		if err != nil {
+			return err
+		}
+		if !p.allowed[off] {
+			return fmt.Errorf("dead letter of offset %d: broker unavailable", off)
+		}
+	}
+	for _, o := range outs {
+		off, _ := sourceOffset(o)
+		p.written = append(p.written, off)
+	}
+	return nil
+}
+
+// allow lets the dead-letter writes of the record at offset succeed.
+func (p *deadLetters) allow(offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.allowed == nil {
+		p.allowed = make(map[int64]bool)
+	}
+	p.allowed[offset] = true
+}
+
+func (p *deadLetters) writes() []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.written)
+}
+
+func sourceOffset(o target.Output) (int64, error) {
+	for _, h := range o.Headers {
+		if h.Key == dispatch.HeaderErrorOffset {
+			return strconv.ParseInt(string(h.Value), 10, 64)
+		}
+	}
+	return 0, errors.New("dead letter without " + dispatch.HeaderErrorOffset)
+}
+
+// stuckEvents is what the bridge's routeEvents does for the consumer:
+// it forwards Stuck and Unstuck to it. It records each after forwarding, so a
+// recorded event is one the consumer has seen.
+type stuckEvents struct {
+	dispatch.NopEvents
+	consumer *Consumer
+
+	mu      sync.Mutex
+	stuck   []int64
+	unstuck []int64
+}
+
+func (e *stuckEvents) Stuck(_ context.Context, rec *target.Record, err error) {
+	e.consumer.Stuck(rec, err)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stuck = append(e.stuck, rec.Offset)
+}
+
+func (e *stuckEvents) Unstuck(_ context.Context, rec *target.Record) {
+	e.consumer.Unstuck(rec)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.unstuck = append(e.unstuck, rec.Offset)
+}
+
+// sawStuck reports whether every one of offsets was reported Stuck.
+func (e *stuckEvents) sawStuck(offsets ...int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return containsAll(e.stuck, offsets)
+}
+
+// sawUnstuck reports whether every one of offsets was reported Unstuck.
+func (e *stuckEvents) sawUnstuck(offsets ...int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return containsAll(e.unstuck, offsets)
+}
+
+func containsAll(got, want []int64) bool {
+	for _, off := range want {
+		if !slices.Contains(got, off) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *stuckEvents) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprintf("stuck %v, unstuck %v", e.stuck, e.unstuck)
+}
+
+// testRoute is a route of topic, ordered by key, with two workers (so that
+// two stuck records of different keys are both in flight). NewConsumer takes
+// the route as it is, without the config defaults: a zero MaxInFlightBytes
+// would admit one record at a time.
+func testRoute(name, topic string) config.Route {
+	return config.Route{Name: name, Topics: []string{topic}, Ordering: config.OrderingKey, Concurrency: 2,
+		MaxInFlightBytes: 1 << 20}
+}
+
+// runRoute runs a consumer of route whose chain is tg behind the real
+// dead-letter layer (and Retry, which makes a permanent error a *Failure),
+// writing dead letters to dl. The consumer stops when the test ends.
+func runRoute(t *testing.T, addrs []string, route config.Route, tg target.Target, dl dispatch.Producer) (*Consumer, *stuckEvents) {
+	t.Helper()
+	ev := &stuckEvents{}
+	chain := target.Chain(tg,
+		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: route.Name, Group: route.GroupID(),
+			Topic: "dead-letters", Backoff: 100 * time.Millisecond}, dl, ev),
+		dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond,
+			MaxBackoff: time.Millisecond}, ev),
+	)
+	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: chain,
+		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
+	ev.consumer = c
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(patience):
+			t.Errorf("route %s: Run did not return within %s of its context ending", route.Name, patience)
+		}
+	})
+	return c, ev
+}
+
+// partitionStats returns the consumer's stats of partition 0 of topic, and
+// whether it holds that partition.
+func partitionStats(c *Consumer, topic string) (telemetry.PartitionStats, bool) {
+	for _, ps := range c.Stats().Partitions {
+		if ps.Topic == topic && ps.Partition == 0 {
+			return ps, true
+		}
+	}
+	return telemetry.PartitionStats{}, false
+}
+
+// describe renders what a failed wait saw of the consumer.
+func describe(c *Consumer, topic string) string {
+	ps, owned := partitionStats(c, topic)
+	return fmt.Sprintf("Ready() = %v; partition owned %t, stuck %t, paused %t", c.Ready(), owned, ps.Stuck, ps.Paused)
+}
+
+// permanent is a target that refuses every record for good.
+var permanent = target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+	return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
+})
+
+// Two records of one partition cannot be dead-lettered: the partition stays
+// stuck (paused, not ready) until the last of them moved on, and only then
+// commits past both.
+func TestConsumerStuckCountsRecords(t *testing.T) {
+	const topic = "orders"
+	cluster := startCluster(t, topic)
+	addrs := cluster.ListenAddrs()
+	route := testRoute("stuck", topic)
+	// Both are written before the consumer starts, so that its first fetch
+	// holds both: the first stuck record pauses the partition.
+	offsets := produce(t, addrs, topic, "a", "first", "b", "second")
+	if !slices.Equal(offsets, []int64{0, 1}) {
+		t.Fatalf("produced at offsets %v, want [0 1]", offsets)
+	}
+	dl := &deadLetters{}
+	c, ev := runRoute(t, addrs, route, permanent, dl)
+
+	waitFor(t, "both records to be reported stuck", func() bool { return ev.sawStuck(0, 1) },
+		func() string { return ev.String() + "; " + describe(c, topic) })
+	err := c.Ready()
+	if err == nil || !strings.Contains(err.Error(), "offset 0") || !strings.Contains(err.Error(), "offset 1") {
+		t.Errorf("with both records stuck, Ready() = %v, want an error naming offsets 0 and 1", err)
+	}
+	if ps, owned := partitionStats(c, topic); !owned || !ps.Stuck || !ps.Paused {
+		t.Errorf("with both records stuck: %s, want the partition owned, stuck and paused", describe(c, topic))
+	}
+
+	dl.allow(0)
+	waitFor(t, "the first record to move on", func() bool { return ev.sawUnstuck(0) },
+		func() string { return ev.String() + "; " + describe(c, topic) })
+	err = c.Ready()
+	if err == nil {
+		t.Errorf("with the second record still stuck, Ready() = nil, want an error naming offset 1")
+	} else if !strings.Contains(err.Error(), "offset 1") || strings.Contains(err.Error(), "offset 0") {
+		t.Errorf("with the second record still stuck, Ready() = %q, want it to name offset 1 and not offset 0", err)
+	}
+	if ps, owned := partitionStats(c, topic); !owned || !ps.Stuck || !ps.Paused {
+		t.Errorf("with the second record still stuck: %s, want the partition owned, stuck and paused", describe(c, topic))
+	}
+
+	dl.allow(1)
+	waitFor(t, "the second record to move on", func() bool { return ev.sawUnstuck(1) },
+		func() string { return ev.String() + "; " + describe(c, topic) })
+	if err := c.Ready(); err != nil {
+		t.Errorf("with no record stuck, Ready() = %v, want nil", err)
+	}
+	if ps, owned := partitionStats(c, topic); !owned || ps.Stuck || ps.Paused {
+		t.Errorf("with no record stuck: %s, want the partition owned, neither stuck nor paused", describe(c, topic))
+	}
+	if w := dl.writes(); !slices.Equal(slices.Sorted(slices.Values(w)), []int64{0, 1}) {
+		t.Errorf("dead letters written for offsets %v, want 0 and 1 once each", w)
+	}
+	admin := newAdmin(t, addrs)
+	var last int64
+	waitFor(t, "the group to commit past both records", func() bool {
+		last = committed(t, admin, route.GroupID(), topic)
+		return last == 2
+	}, func() string { return fmt.Sprintf("committed offset %d, want 2", last) })
+}
+
+// idleMember is a plain consumer group member that holds what it is given
+// and marks nothing.
+type idleMember struct {
+	sessions atomic.Int32
+	memberID atomic.Pointer[string]
+}
+
+func (m *idleMember) Setup(sess sarama.ConsumerGroupSession) error {
+	id := sess.MemberID()
+	m.memberID.Store(&id)
+	m.sessions.Add(1)
+	return nil
+}
+
+func (m *idleMember) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (m *idleMember) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case _, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+// A partition paused in sarama because its record was stuck when a rebalance
+// ended the claim fetches again when it comes back to the same consumer:
+// once the dead letter can be written, a new record is delivered.
+func TestConsumerResumesAPartitionPausedBeforeARebalance(t *testing.T) {
+	const topic = "payments"
+	cluster := startCluster(t, topic)
+	addrs := cluster.ListenAddrs()
+	route := testRoute("rebalance", topic)
+	dl := &deadLetters{}
+	var mu sync.Mutex
+	var delivered []string
+	tg := target.Func(func(_ context.Context, d *target.Delivery) (*target.Result, error) {
+		if string(d.Record.Value) == "poison" {
+			return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		delivered = append(delivered, string(d.Record.Value))
+		return &target.Result{}, nil
+	})
+	c, ev := runRoute(t, addrs, route, tg, dl)
+
+	produce(t, addrs, topic, "k", "poison")
+	waitFor(t, "the poison record to be stuck and its partition paused", func() bool {
+		ps, owned := partitionStats(c, topic)
+		return ev.sawStuck(0) && owned && ps.Stuck && ps.Paused
+	}, func() string { return ev.String() + "; " + describe(c, topic) })
+
+	// A second member joins (a rebalance ends the claim) and leaves again
+	// (another one hands the partition back).
+	member := &idleMember{}
+	group, err := sarama.NewConsumerGroup(addrs, route.GroupID(), groupConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberDone := make(chan struct{})
+	go func() {
+		defer close(memberDone)
+		for {
+			err := group.Consume(t.Context(), []string{topic}, member)
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) || t.Context().Err() != nil {
+				return
+			}
+		}
+	}()
+	stopMember := sync.OnceFunc(func() {
+		if err := group.Close(); err != nil {
+			t.Errorf("second member: close: %v", err)
+		}
+		<-memberDone
+	})
+	t.Cleanup(stopMember)
+	waitFor(t, "the second member to join the group", func() bool { return member.sessions.Load() > 0 },
+		func() string { return describe(c, topic) })
+	stopMember()
+
+	admin := newAdmin(t, addrs)
+	second := *member.memberID.Load()
+	var seen string
+	waitFor(t, "the partition to come back to the first consumer alone", func() bool {
+		groups, err := admin.DescribeConsumerGroups([]string{route.GroupID()})
+		if err != nil || len(groups) != 1 {
+			seen = fmt.Sprintf("describe: %v, %d groups", err, len(groups))
+			return false
+		}
+		g := groups[0]
+		seen = fmt.Sprintf("group %s with %d members", g.State, len(g.Members))
+		if g.State != "Stable" || len(g.Members) != 1 {
+			return false
+		}
+		for id, m := range g.Members {
+			a, err := m.GetMemberAssignment()
+			if id == second || err != nil || a == nil || !slices.Contains(a.Topics[topic], 0) {
+				return false
+			}
+		}
+		_, owned := partitionStats(c, topic)
+		return owned
+	}, func() string { return seen + "; " + describe(c, topic) })
+
+	dl.allow(0)
+	produce(t, addrs, topic, "k", "fresh")
+	waitFor(t, "the new record to be delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(delivered, "fresh")
+	}, func() string {
+		return fmt.Sprintf("dead letters %v, %s; %s", dl.writes(), ev.String(), describe(c, topic))
+	})
+	if w := dl.writes(); !slices.Contains(w, 0) {
+		t.Errorf("dead letters written for offsets %v, want the poison record's, 0", w)
+	}
+	if err := c.Ready(); err != nil {
+		t.Errorf("after the new record was delivered, Ready() = %v, want nil", err)
+	}
+}
+
+// Once the group is gone (its broker stopped), the consumer is not ready.
+func TestConsumerNotReadyAfterLosingTheGroup(t *testing.T) {
+	const topic = "events"
+	cluster := startCluster(t, topic)
+	route := testRoute("lost", topic)
+	c, _ := runRoute(t, cluster.ListenAddrs(), route, permanent, &deadLetters{})
+
+	waitFor(t, "the consumer to join its group", func() bool { return c.Ready() == nil },
+		func() string { return fmt.Sprintf("Ready() = %v", c.Ready()) })
+	cluster.Close()
+	waitFor(t, "Ready to report the lost group", func() bool { return c.Ready() != nil },
+		func() string { return "Ready() = nil" })
+}
