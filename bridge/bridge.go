@@ -124,6 +124,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	adminAddr := ""
+	// The admin endpoint outlives the drain: /livez answers and /readyz
+	// says "shutting down" until every route has stopped.
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
 	if cfg.Admin.Listen != config.AdminOff {
 		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, rt.metrics.Handler(), b.log)
 		if err != nil {
@@ -132,7 +136,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		adminAddr = srv.Addr()
 		wg.Go(func() {
-			if err := srv.Run(ctx); err != nil {
+			if err := srv.Run(adminCtx); err != nil {
 				b.log.Warn("admin endpoint stopped", "error", err)
 			}
 		})
@@ -156,6 +160,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	routes = b.routes
 	b.mu.Unlock()
 	err = stopRoutes(routes)
+	stopAdmin()
 	wg.Wait()
 	return err
 }

@@ -3,8 +3,11 @@ package scenario
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,6 +118,55 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	if dup := checkDelivered(t, rcv, recs); dup != 0 {
 		t.Fatalf("%d duplicates after a graceful stop and restart, want 0", dup)
 	}
+}
+
+// While SIGTERM drains a record in flight, the admin endpoint still answers:
+// /livez 200, /readyz 503 "shutting down".
+func TestAdminAnswersWhileDraining(t *testing.T) {
+	b := newBroker(t)
+	topic, group := topicName(t, "in"), topicName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	rcv := newReceiver(t, func(d delivery, n int) int {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+		return 200
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
+	admin := freePort(t)
+	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	recs := keyed(1, 1)
+	b.produce(t, topic, recs)
+	select {
+	case <-arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("the record never reached the receiver")
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "/readyz to say shutting down", func() bool {
+		err := p.Ready()
+		return err != nil && strings.Contains(err.Error(), "shutting down")
+	})
+	resp, err := http.Get("http://" + admin + "/livez")
+	if err != nil {
+		t.Fatalf("/livez while draining: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/livez while draining: %d", resp.StatusCode)
+	}
+	unblock()
+	if code := p.Wait(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	checkDelivered(t, rcv, recs)
 }
 
 // A poison record answered 400 goes to the dead-letter topic once, byte for

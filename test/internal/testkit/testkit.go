@@ -339,6 +339,13 @@ func (p *Bridge) Stop() int {
 	return p.wait()
 }
 
+// Wait waits for the process to end (after a signal sent with Signal) and
+// returns its exit code.
+func (p *Bridge) Wait() int {
+	p.t.Helper()
+	return p.wait()
+}
+
 // Kill sends SIGKILL (kill -9) and waits for the process to end.
 func (p *Bridge) Kill() {
 	p.t.Helper()
