@@ -39,7 +39,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	partition := fs.Int("partition", -1, "only records from this original partition")
 	fs.Int64Var(&o.FromOffset, "from-offset", -1, "only records at or after this original offset")
 	fs.Int64Var(&o.ToOffset, "to-offset", -1, "only records at or before this original offset")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args[1:]); err != nil || leftoverArgs(fs, dlqUsage, stderr) {
 		return exitUsage
 	}
 	if o.Route == "" || o.Limit < 0 || o.Rate < 0 || *partition > math.MaxInt32 ||

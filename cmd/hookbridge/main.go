@@ -104,6 +104,9 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 	if err := fs.Parse(args); err != nil {
 		return nil, exitUsage
 	}
+	if leftoverArgs(fs, usage, stderr) {
+		return nil, exitUsage
+	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -114,6 +117,18 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 		return nil, exitUsage
 	}
 	return cfg, exitOK
+}
+
+// leftoverArgs reports, with help, an argument fs took neither as a flag nor
+// as a flag's value. run, validate and dlq replay take none: without this,
+// `hookbridge validate bad.yaml` would check the default configuration file
+// and say it is fine.
+func leftoverArgs(fs *flag.FlagSet, help string, stderr io.Writer) bool {
+	if fs.NArg() == 0 {
+		return false
+	}
+	fmt.Fprintf(stderr, "hookbridge %s: unexpected argument %q (name the configuration file with -c <file>)\n%s", fs.Name(), fs.Arg(0), help)
+	return true
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
