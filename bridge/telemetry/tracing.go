@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -95,28 +96,46 @@ func LogErrors(log *slog.Logger) {
 }
 
 // ExportTarget describes where SetupTracing exports spans, for the start-up
-// log line: "none" when spans are not exported.
+// log line: "none" when spans are not exported. The endpoint is shown without
+// its user info, query and fragment, which may hold credentials.
 func ExportTarget(cfg config.Telemetry) string {
 	if cfg.OTLPEndpoint != "" {
-		return "otlp/grpc " + cfg.OTLPEndpoint
+		return "otlp/grpc " + safeEndpoint(cfg.OTLPEndpoint, "otlp_endpoint")
 	}
 	if strings.EqualFold(os.Getenv(envTracesExporter), "none") {
 		return "none"
 	}
-	ep := firstEnv(envTracesEndpoint, envEndpoint)
-	if ep == "" {
+	key := firstEnvKey(envTracesEndpoint, envEndpoint)
+	if key == "" {
 		return "none"
 	}
-	return "otlp/" + envProtocolValue() + " " + ep
+	return "otlp/" + envProtocolValue() + " " + safeEndpoint(firstEnv(key), key)
+}
+
+// safeEndpoint renders an endpoint URL for logs and errors with
+// config.SafeURL. One that is not a URL with a host is named by where it came
+// from (source) instead: there is no telling its credentials from its host.
+func safeEndpoint(raw, source string) string {
+	fallback := source + " (not a valid URL)"
+	if u, err := url.Parse(raw); err != nil || u.Host == "" {
+		return fallback
+	}
+	return config.SafeURL(raw, fallback)
 }
 
 // newExporter builds the span exporter, or returns nil when spans are not
 // exported.
 func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
 	if endpoint != "" {
+		// otlptracegrpc logs an unparsable URL whole, credentials and all,
+		// and then exports to its default endpoint: refuse it here instead.
+		// The parse error is dropped too, since it quotes the URL.
+		if _, err := url.Parse(endpoint); err != nil {
+			return nil, errors.New("telemetry: otlp_endpoint is not a valid URL")
+		}
 		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(endpoint))
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: otlp exporter for %s: %w", endpoint, err)
+			return nil, fmt.Errorf("telemetry: otlp exporter for %s: %w", safeEndpoint(endpoint, "otlp_endpoint"), err)
 		}
 		return exp, nil
 	}
@@ -149,9 +168,18 @@ func envProtocolValue() string {
 }
 
 func firstEnv(keys ...string) string {
+	if k := firstEnvKey(keys...); k != "" {
+		return strings.TrimSpace(os.Getenv(k))
+	}
+	return ""
+}
+
+// firstEnvKey returns the first of keys set to something other than blanks,
+// or "".
+func firstEnvKey(keys ...string) string {
 	for _, k := range keys {
-		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
-			return v
+		if strings.TrimSpace(os.Getenv(k)) != "" {
+			return k
 		}
 	}
 	return ""

@@ -276,6 +276,82 @@ func TestSetupTracingEnvironmentChoices(t *testing.T) {
 	}
 }
 
+// secretEndpoint is an OTLP endpoint whose user info and query hold
+// credentials; none of secrets may show in a log line or an error.
+const secretEndpoint = "http://user:PW@127.0.0.1:4317/?token=Q"
+
+var secrets = []string{"PW", "token", "user"}
+
+func notShown(t *testing.T, what, s string) {
+	t.Helper()
+	for _, secret := range secrets {
+		if strings.Contains(s, secret) {
+			t.Errorf("%s = %q shows %q", what, s, secret)
+		}
+	}
+}
+
+func TestExportTargetHidesCredentials(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  string // otlp_endpoint
+		env  map[string]string
+		want string
+	}{
+		{name: "configured", cfg: secretEndpoint, want: "otlp/grpc http://127.0.0.1:4317/"},
+		{name: "OTEL_EXPORTER_OTLP_ENDPOINT", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": secretEndpoint},
+			want: "otlp/http/protobuf http://127.0.0.1:4317/"},
+		{name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": secretEndpoint + "#frag",
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+			want: "otlp/grpc http://127.0.0.1:4317/"},
+		{name: "not a URL", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "user:PW@127.0.0.1:4317?token=Q"},
+			want: "otlp/http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT (not a valid URL)"},
+		{name: "unparsable", cfg: "http://user:PW@a b:4317/?token=Q", want: "otlp/grpc otlp_endpoint (not a valid URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearOTelEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got := telemetry.ExportTarget(config.Telemetry{OTLPEndpoint: tt.cfg})
+			notShown(t, "ExportTarget", got)
+			if got != tt.want {
+				t.Errorf("ExportTarget = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetupTracingErrorHidesCredentials(t *testing.T) {
+	tests := []struct {
+		name     string
+		endpoint string
+		wantErr  string
+	}{
+		// gRPC cannot parse the zone escape of the host: the exporter fails.
+		{name: "exporter fails", endpoint: "http://user:PW@[::1%25en0]:4317/?token=Q",
+			wantErr: "telemetry: otlp exporter for http://[::1%25en0]:4317/: "},
+		// The exporter would log this one whole and carry on.
+		{name: "unparsable", endpoint: "http://user:PW@a b:4317/?token=Q",
+			wantErr: "telemetry: otlp_endpoint is not a valid URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearOTelEnv(t)
+			shutdown, err := telemetry.SetupTracing(t.Context(), config.Telemetry{OTLPEndpoint: tt.endpoint}, "1")
+			if err == nil {
+				_ = shutdown(context.WithoutCancel(t.Context()))
+				t.Fatal("SetupTracing succeeded, want an error")
+			}
+			notShown(t, "SetupTracing error", err.Error())
+			if !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Errorf("SetupTracing error = %q, want it to start with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestLogErrors(t *testing.T) {
 	var buf bytes.Buffer
 	telemetry.LogErrors(telemetry.NewLogger(&buf, "json", "info"))
