@@ -409,8 +409,8 @@ func TestDecodeProblems(t *testing.T) {
 		{"string for int", minimal + "    concurrency: lots\n", "routes[0].concurrency", `expected an integer, got "lots"`, 7},
 		{"float for int", minimal + "    concurrency: 1.5\n", "routes[0].concurrency", `expected an integer, got "1.5"`, 7},
 		{"list for string", minimal + "    ordering: [key]\n", "routes[0].ordering", "expected a string, got a list", 7},
-		{"string for list", "kafka: {brokers: \"k:9092\"}\nroutes: []\n", "kafka.brokers", `expected a list, got "k:9092"`, 1},
-		{"scalar for mapping", minimal + "    retry: 3\n", "routes[0].retry", `expected a mapping, got "3"`, 7},
+		{"string for list", "kafka: {brokers: \"k:9092\"}\nroutes: []\n", "kafka.brokers", "expected a list, got a string", 1},
+		{"scalar for mapping", minimal + "    retry: 3\n", "routes[0].retry", "expected a mapping, got an integer", 7},
 		{"bad bool", "kafka: {embedded: yes}\n", "kafka.embedded", `expected true or false, got "yes"`, 1},
 		{"bad duration", minimal + "    retry: {max_age: 5}\n", "routes[0].retry.max_age", `invalid duration "5"`, 7},
 		{"bad size", minimal + "    max_in_flight_bytes: 5XB\n", "routes[0].max_in_flight_bytes", `unknown unit "XB"`, 7},
@@ -533,6 +533,139 @@ func TestAliasCycle(t *testing.T) {
 			wantProblem(t, errs, tt.path, tt.msg)
 			if len(errs) != 1 {
 				t.Errorf("want 1 problem, got:\n%v", errs)
+			}
+		})
+	}
+}
+
+// TestFileValuesNotShown checks that a value written in the file where it
+// may be a secret (a scalar where a list or mapping belongs, a broker, a
+// header line written as a key) is never repeated in a problem.
+func TestFileValuesNotShown(t *testing.T) {
+	webhook := func(keys string) string {
+		return withRoute("    target: {webhook: {url: \"https://h/x\", " + keys + "}}\n")
+	}
+	tests := []struct {
+		name, src, path, msg, secret string
+	}{
+		{"signing secret for a list", webhook("signing_secrets: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+			"routes[0].target.webhook.signing_secrets", "expected a list, got a string", "MfKQ9r8"},
+		{"header line for headers", webhook(`headers: "Authorization: Bearer s3cr3tT0ken"`),
+			"routes[0].target.webhook.headers", "expected a mapping, got a string", "s3cr3t"},
+		{"header line as a header name", webhook(`headers: {"Authorization: Bearer s3cr3tT0ken"}`),
+			"routes[0].target.webhook.headers", "a header name must be an HTTP token", "s3cr3t"},
+		{"env line for env", strings.Replace(withRoute(hook), "command: [/bin/sh]", `command: [/bin/sh], env: "API_KEY=s3cr3t"`, 1),
+			"plugins.p.env", "expected a mapping, got a string", "s3cr3t"},
+		{"command line for a list", strings.Replace(withRoute(hook), "command: [/bin/sh]", `command: "/bin/tool --token s3cr3t"`, 1),
+			"plugins.p.command", "expected a list, got a string", "s3cr3t"},
+		{"credentials for sasl", "kafka: {brokers: [\"k:1\"], sasl: \"hookbridge:s3cr3t\"}\n",
+			"kafka.sasl", "expected a mapping, got a string", "s3cr3t"},
+		{"token for endpoint params", webhook("oauth2: {token_url: \"https://idp/t\", client_id: c, client_secret: x, endpoint_params: s3cr3t}"),
+			"routes[0].target.webhook.oauth2.endpoint_params", "expected a mapping, got a string", "s3cr3t"},
+		{"number for a list", "kafka: {brokers: 12345678}\n", "kafka.brokers", "expected a list, got an integer", "12345678"},
+		{"broker with credentials", "kafka: {brokers: [\"user:s3cr3t@k:9092\"]}\n", "kafka.brokers[0]", "must be host:port", "s3cr3t"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, tt.src, nil)
+			wantProblem(t, errs, tt.path, tt.msg)
+			if strings.Contains(errs.Error(), tt.secret) {
+				t.Errorf("a problem shows %q:\n%v", tt.secret, errs)
+			}
+		})
+	}
+}
+
+// TestEnvValuesNotShown checks that no problem shows any part of a value
+// that came from the environment, trimmed or cut up as it may be; it says
+// which variables the value came from instead.
+func TestEnvValuesNotShown(t *testing.T) {
+	dir := t.TempDir()
+	writeExecutable(t, dir, "bin/ok")
+	vars := map[string]string{
+		"T":    " SECRETDUR",
+		"SIZE": "12SECRETUNIT",
+		"N":    "SECRET",
+		"A":    "1SECRET",
+		"B":    "SECRETs",
+		"BIG":  "99999999999SECRETGiB",
+		"OFF":  "SECRETOFFSET",
+		"V":    "SECRETVERSION",
+		"CA":   "/nonexistent/SECRETCA",
+		"NAME": "SECRETNAME",
+		"P":    "SECRETPLUGIN",
+		"TOP":  "SECRETTOPIC",
+		"CMD":  "./bin/SECRETCMD",
+		"ABS":  "/nonexistent/SECRETCMD",
+	}
+	tests := []struct {
+		name, src, path, msg string
+	}{
+		{"duration trimmed", "kafka: {session_timeout: \"${T}\"}\n", "kafka.session_timeout", "invalid duration (from ${T}): want a number with a unit"},
+		{"unknown unit", minimal + "    max_in_flight_bytes: ${SIZE}\n", "routes[0].max_in_flight_bytes", "invalid size (from ${SIZE}): unknown unit (use B, KB"},
+		{"size in part", minimal + "    max_in_flight_bytes: \"${N}MiB\"\n", "routes[0].max_in_flight_bytes", "invalid size (from ${N}): want bytes"},
+		{"size too large", minimal + "    max_in_flight_bytes: ${BIG}\n", "routes[0].max_in_flight_bytes", "invalid size (from ${BIG})"},
+		{"two variables", "kafka: {session_timeout: \"${A}${B}\"}\n", "kafka.session_timeout", "invalid duration (from ${A}, ${B})"},
+		{"enum", "kafka: {initial_offset: \"${OFF}\"}\n", "kafka.initial_offset", "must be one of oldest, newest, not (from ${OFF})"},
+		{"version", "kafka: {version: \"${V}\"}\n", "kafka.version", "not (from ${V})"},
+		{"file", "kafka: {tls: {ca_file: \"${CA}\"}}\n", "kafka.tls.ca_file", "file (from ${CA}) does not exist"},
+		{"route name", withRoute(hook + "  - {name: \"${NAME}\", topics: [u], target: {plugin: p}}\n  - {name: \"${NAME}\", topics: [v], target: {plugin: p}}\n"),
+			"routes[2].name", "duplicate route name (from ${NAME}) (also routes[1])"},
+		{"group", withRoute(hook + "  - {name: s, group: \"${NAME}\", topics: [u], target: {plugin: p}}\n  - {name: u, group: \"${NAME}\", topics: [v], target: {plugin: p}}\n"),
+			"routes[2].group", "consumer group (from ${NAME}) is also used by routes[1]"},
+		{"plugin", withRoute("    target: {plugin: \"${P}\"}\n"), "routes[0].target.plugin", "no plugin named (from ${P}) under plugins"},
+		{"own topic", withRoute("    dead_letter: {topic: \"${TOP}\"}\n" + hook + "  - {name: s, topics: [\"${TOP}\"], dead_letter: {topic: \"${TOP}\"}, target: {plugin: p}}\n"),
+			"routes[1].dead_letter.topic", "must not be one of the route's own topics"},
+		{"command", strings.Replace(withRoute(hook), "[/bin/sh]", "[\"${CMD}\"]", 1), "plugins.p.command[0]", "(from ${CMD}) not found in"},
+		{"absolute command", strings.Replace(withRoute(hook), "[/bin/sh]", "[\"${ABS}\"]", 1), "plugins.p.command[0]", "(from ${ABS}) does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(filepath.Join(dir, "hb.yaml"), []byte(tt.src), envOf(vars))
+			errs := asErrors(t, err)
+			wantProblem(t, errs, tt.path, tt.msg)
+			for _, part := range []string{"SECRET", "DUR", "UNIT", "99999999999"} {
+				if strings.Contains(errs.Error(), part) {
+					t.Errorf("a problem shows %q of a value from the environment:\n%v", part, errs)
+				}
+			}
+		})
+	}
+}
+
+// TestProblemsAlwaysHaveALine checks the file:line: key: message form of
+// every problem of a file, when the key and all its parents are absent too.
+func TestProblemsAlwaysHaveALine(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+		line            int
+	}{
+		{"no routes key", "kafka: {brokers: [\"k:1\"]}\n", "test.yaml:1: routes: at least one route is required", 1},
+		{"no kafka key", "\n\nroutes: [{name: r, topics: [t], target: {webhook: {url: \"https://h\"}}}]\n", "test.yaml:1: kafka.brokers: at least one broker is required", 1},
+		{"empty file", "", "test.yaml:1: routes: at least one route is required", 1},
+		{"invalid base64", "kafka: {brokers: [\"k:1\"]}\nroutes: [{name: !!binary 'not base64!!', topics: [t]}]\n", "test.yaml:1: !!binary value contains invalid base64 data", 1},
+		{"control character", "kafka:\n  brokers: [\"k:1\"]\nroutes: \x01\n", "test.yaml:3: invalid YAML: control characters are not allowed", 3},
+		{"invalid UTF-8", "kafka:\n  client_id: \"\xff\"\n", "test.yaml:2: invalid YAML: invalid leading UTF-8 octet", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, tt.src, nil)
+			for _, p := range errs {
+				if p.Line < 1 {
+					t.Errorf("problem without a line: %q", p)
+				}
+			}
+			var found bool
+			for _, p := range errs {
+				if strings.HasPrefix(p.String(), tt.want) {
+					found = true
+					if p.Line != tt.line {
+						t.Errorf("line %d, want %d", p.Line, tt.line)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no problem reads %q in:\n%v", tt.want, errs)
 			}
 		})
 	}

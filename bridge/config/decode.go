@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -44,6 +45,12 @@ type decoder struct {
 	// expanded holds the scalars already expanded, so that a scalar reached
 	// twice through an alias is expanded once; true when the value changed.
 	expanded map[*yaml.Node]bool
+	// sources says, for the scalars whose value came from the environment,
+	// where from: "from ${A}" or "from ${A}, ${B}".
+	sources map[*yaml.Node]string
+	// fromEnv holds the same for the key paths of those scalars, so that
+	// validation does not show their values either.
+	fromEnv map[string]string
 	// visiting holds the mappings and sequences being walked, so that an
 	// alias to one of them (a cycle) is refused.
 	visiting map[*yaml.Node]bool
@@ -56,13 +63,16 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		lines:    map[string]int{},
 		failed:   map[string]bool{},
 		expanded: map[*yaml.Node]bool{},
+		sources:  map[*yaml.Node]string{},
+		fromEnv:  map[string]string{},
 		visiting: map[*yaml.Node]bool{},
 	}
 }
 
-// addf records a problem at path, on line.
+// addf records a problem at path, on line; on line 1 when the line is not
+// known (0), as every problem of a file has one.
 func (d *decoder) addf(line int, path, format string, args ...any) {
-	d.problems = append(d.problems, Problem{File: d.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+	d.problems = append(d.problems, Problem{File: d.file, Line: max(line, 1), Path: path, Message: fmt.Sprintf(format, args...)})
 	d.failed[path] = true
 }
 
@@ -74,6 +84,9 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if n.Kind == yaml.ScalarNode {
 		d.expand(n, t, path)
+		if from, ok := d.sources[n]; ok {
+			d.fromEnv[path] = from
+		}
 		if n.ShortTag() == tagNull {
 			return
 		}
@@ -124,7 +137,13 @@ func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	d.expanded[n] = false
-	v, problems := expandEnv(n.Value, d.lookup)
+	var names []string
+	v, problems := expandEnv(n.Value, func(name string) (string, bool) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+		return d.lookup(name)
+	})
 	for _, p := range problems {
 		d.addf(n.Line, path, "%s", p)
 	}
@@ -133,6 +152,9 @@ func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 	}
 	n.Value = v
 	d.expanded[n] = true
+	if len(names) > 0 {
+		d.sources[n] = fromVars(names)
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -154,7 +176,7 @@ func (d *decoder) want(n *yaml.Node, kind yaml.Kind, t reflect.Type, path string
 
 // mismatch reports that n is not of type t and replaces n with null.
 func (d *decoder) mismatch(n *yaml.Node, t reflect.Type, path string) {
-	d.addf(n.Line, path, "expected %s, got %s", describeType(t), d.describeNode(n))
+	d.addf(n.Line, path, "expected %s, got %s", describeType(t), d.describeNode(n, t))
 	setNull(n)
 }
 
@@ -256,9 +278,32 @@ func (d *decoder) unit(n *yaml.Node, t reflect.Type, path string) {
 		_, err = parseByteSize(n.Value)
 	}
 	if err != nil {
-		d.addf(n.Line, path, "%s", d.hideExpanded(n, err.Error()))
+		d.addf(n.Line, path, "%s", d.unitProblem(n, t, err))
 		setNull(n)
 	}
+}
+
+// unitProblem is the message of a duration or size that does not parse.
+// When the value came from the environment, which may hold secrets, it
+// says from which variables instead and repeats no part of the value.
+func (d *decoder) unitProblem(n *yaml.Node, t reflect.Type, err error) string {
+	from, ok := d.sources[n]
+	if !ok {
+		return err.Error()
+	}
+	if ue := (*unitError)(nil); errors.As(err, &ue) {
+		return ue.hidden(from)
+	}
+	return fmt.Sprintf("expected %s (%s)", describeType(t), from)
+}
+
+// fromVars says which variables a value came from: "from ${A}, ${B}".
+func fromVars(names []string) string {
+	refs := make([]string, len(names))
+	for i, name := range names {
+		refs[i] = "${" + name + "}"
+	}
+	return "from " + strings.Join(refs, ", ")
 }
 
 // scalar checks a string, bool, integer or float value.
@@ -289,28 +334,38 @@ func fitsInt(s string, bits int) bool {
 	return err == nil
 }
 
-// hideExpanded drops the quoted value from a parse error when the value came
-// from the environment, which may hold secrets.
-func (d *decoder) hideExpanded(n *yaml.Node, msg string) string {
-	if !d.expanded[n] {
-		return msg
-	}
-	return strings.Replace(msg, strconv.Quote(n.Value), "(value from the environment)", 1)
-}
-
-// describeNode says what a node is, quoting short scalars that were written
-// in the file (not those that came from the environment).
-func (d *decoder) describeNode(n *yaml.Node) string {
+// describeNode says what a node found where a value of type t belongs is.
+// It quotes a scalar only when t is a boolean or a number, which no secret
+// is kept in, and the scalar is short and was written in the file. Anywhere
+// else (a list of signing secrets, a mapping of headers) the scalar may be
+// a secret written in the wrong place, so only its kind is named.
+func (d *decoder) describeNode(n *yaml.Node, t reflect.Type) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
 	}
-	if d.expanded[n] || len(n.Value) > 40 {
+	if !numberOrBool(t) || d.expanded[n] || len(n.Value) > 40 {
 		return describeTag(n.ShortTag())
 	}
 	return strconv.Quote(n.Value)
+}
+
+// numberOrBool reports whether t is a boolean or a number (a duration or a
+// size is not: those are checked by unit).
+func numberOrBool(t reflect.Type) bool {
+	if t == durationType || t == byteSizeType {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // describeTag names a resolved scalar tag.

@@ -10,7 +10,9 @@ import (
 type Problem struct {
 	// File is the path of the configuration file.
 	File string
-	// Line is the 1-based line of the offending key, 0 when unknown.
+	// Line is the 1-based line of the offending key, or of its nearest
+	// parent in the file; 1 when none is (no routes key, say). It is 0 only
+	// in the problems of Config.Validate, which has no file to point into.
 	Line int
 	// Path is the key path, e.g. "routes[1].concurrency"; empty for the
 	// file as a whole.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -43,7 +44,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	problems := d.document(root, cfg)
 	if problems == nil {
 		cfg.ApplyDefaults()
-		v := newChecker(file, d.lines, d.failed)
+		v := newChecker(file, d.lines, d.failed, d.fromEnv)
 		cfg.validate(v)
 		problems = append(d.problems, v.problems.without(d.failed)...)
 	}
@@ -63,14 +64,14 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, Errors{syntaxProblem(file, err)}
+		return nil, Errors{syntaxProblem(file, data, err)}
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 		return &root, nil
 	case err != nil:
-		return nil, Errors{syntaxProblem(file, err)}
+		return nil, Errors{syntaxProblem(file, data, err)}
 	}
 	return nil, Errors{{File: file, Line: next.Line, Message: "only one YAML document is allowed"}}
 }
@@ -78,15 +79,40 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 // yamlLineRE finds the line in a yaml error message.
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// syntaxProblem turns a yaml parse error into a problem with its line.
-func syntaxProblem(file string, err error) Problem {
+// syntaxProblem turns a yaml parse error into a problem with its line. The
+// errors of the yaml reader (a control character, invalid UTF-8) name no
+// line: the problem is on the line of the first character YAML refuses, or
+// on line 1.
+func syntaxProblem(file string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	p := Problem{File: file, Message: "invalid YAML: " + msg}
+	p := Problem{File: file, Line: unreadableLine(data), Message: "invalid YAML: " + msg}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Message = "invalid YAML: " + m[2]
 	}
 	return p
+}
+
+// unreadableLine returns the line of the first character that YAML does not
+// allow in a document (YAML 1.2 section 5.1: a control character other than
+// tab, LF, CR and NEL, a surrogate, U+FFFE, U+FFFF, or invalid UTF-8), or 1
+// when there is none.
+func unreadableLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r >= 0x7f && r <= 0x9f && r != 0x85,
+			r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+			return line
+		case r == '\n':
+			line++
+		}
+		i += size
+	}
+	return 1
 }
 
 // document checks the tree against Config and decodes it into cfg. It

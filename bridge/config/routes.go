@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hookbridge/hookbridge/bridge/signing"
@@ -19,17 +20,21 @@ func (c *Config) validateRoutes(v *checker) {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		path := fmt.Sprintf("routes[%d]", i)
-		r.validate(v, path, c.Plugins)
+		r.validate(v, path, c.Plugins, v.decoded("plugins"))
 		if first, dup := names[r.Name]; dup && r.Name != "" {
-			v.addf(path+".name", "duplicate route name %q (also routes[%d])", r.Name, first)
+			v.addf(path+".name", "duplicate route name %s (also routes[%d])", v.show(path+".name", r.Name), first)
 		} else {
 			names[r.Name] = i
 		}
 		if r.Group == "" && (r.Name == "" || names[r.Name] != i) {
 			continue // the derived group would only repeat a name problem
 		}
+		if !v.decoded(path + ".group") {
+			continue // the group is not the one the file names
+		}
 		if first, dup := groups[r.GroupID()]; dup {
-			v.addf(groupPath(r, path), "consumer group %q is also used by routes[%d]", r.GroupID(), first)
+			gp := groupPath(r, path)
+			v.addf(gp, "consumer group %s is also used by routes[%d]", v.showGroup(gp, r), first)
 		} else {
 			groups[r.GroupID()] = i
 		}
@@ -45,7 +50,21 @@ func groupPath(r *Route, path string) string {
 	return path + ".name"
 }
 
-func (r *Route) validate(v *checker, path string, plugins map[string]Plugin) {
+// showGroup shows a route's consumer group for a message, hiding the part
+// that came from the environment (at gp, the key that sets it).
+func (v *checker) showGroup(gp string, r *Route) string {
+	if r.Group != "" {
+		return v.show(gp, r.Group)
+	}
+	if _, ok := v.fromEnv[gp]; ok {
+		return "hookbridge." + v.show(gp, r.Name)
+	}
+	return strconv.Quote(r.GroupID())
+}
+
+// validate checks one route; pluginsKnown is false when the plugins key
+// failed to decode, so that a plugin missing from it may be in the file.
+func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, pluginsKnown bool) {
 	switch {
 	case r.Name == "":
 		v.addf(path+".name", "is required")
@@ -63,7 +82,7 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin) {
 	oneOf(v, path+".ordering", r.Ordering, orderings)
 	atLeastOne(v, path+".concurrency", r.Concurrency)
 	notNegative(v, path+".max_in_flight_bytes", r.MaxInFlightBytes)
-	r.Target.validate(v, path+".target", plugins)
+	r.Target.validate(v, path+".target", plugins, pluginsKnown)
 	r.Retry.validate(v, path+".retry")
 	r.Breaker.validate(v, path+".breaker")
 	r.notOwnTopic(v, path+".dead_letter.topic", r.DeadLetter.Topic)
@@ -76,17 +95,20 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin) {
 // notOwnTopic checks that an output topic is not one the route consumes.
 func (r *Route) notOwnTopic(v *checker, path, topic string) {
 	if topic != "" && slices.Contains(r.Topics, topic) {
-		v.addf(path, "must not be one of the route's own topics (%q)", topic)
+		v.addf(path, "must not be one of the route's own topics")
 	}
 }
 
-func (t *RouteTarget) validate(v *checker, path string, plugins map[string]Plugin) {
-	if (t.Webhook != nil) == (t.Plugin != "") {
+// validate checks that exactly one target is set, comparing only what
+// decoded: a webhook or plugin key that failed is reported on its own.
+func (t *RouteTarget) validate(v *checker, path string, plugins map[string]Plugin, pluginsKnown bool) {
+	if (t.Webhook != nil) == (t.Plugin != "") && v.decoded(path+".webhook", path+".plugin") {
 		v.addf(path, "exactly one of webhook or plugin must be set")
 	}
-	if t.Plugin != "" {
+	if t.Plugin != "" && pluginsKnown {
 		if _, ok := plugins[t.Plugin]; !ok {
-			v.addf(path+".plugin", "no plugin named %q under plugins%s", t.Plugin, suggest(t.Plugin, sortedKeys(plugins)))
+			p := path + ".plugin"
+			v.addf(p, "no plugin named %s under plugins%s", v.show(p, t.Plugin), v.suggestFor(p, t.Plugin, sortedKeys(plugins)))
 		}
 	}
 	if t.Webhook != nil {
@@ -101,11 +123,7 @@ func (w *Webhook) validate(v *checker, path string) {
 		v.addf(path+".url", "%v", err)
 	}
 	notNegative(v, path+".timeout", w.Timeout)
-	for name := range w.Headers {
-		if name == "" {
-			v.addf(path+".headers", "header names must not be empty")
-		}
-	}
+	w.validateHeaders(v, path+".headers")
 	for i, s := range w.SigningSecrets {
 		checkSecret(v, fmt.Sprintf("%s.signing_secrets[%d]", path, i), s)
 	}

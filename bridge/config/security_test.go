@@ -341,3 +341,37 @@ func TestRedactedSecurity(t *testing.T) {
 		t.Fatal("changing the redacted copy changed the original")
 	}
 }
+
+// TestKafkaTLSFiles checks that the kafka TLS files are checked as the Kafka
+// client loads them, as a webhook's are: the bundle must hold certificates
+// and the pair must load, not merely exist.
+func TestKafkaTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := testKeyPair(t, dir, "client")
+	_, otherKey := testKeyPair(t, dir, "other")
+	garbage := writeFile(t, dir, "garbage.pem", "not a pem\n", 0o600)
+	tests := []struct {
+		name, tls, path, msg string // msg "" means valid
+	}{
+		{"ca file", "ca_file: " + certFile, "", ""},
+		{"key pair", "cert_file: " + certFile + ", key_file: " + keyFile, "", ""},
+		{"ca file not PEM", "ca_file: " + garbage, "kafka.tls.ca_file", `"` + garbage + `" holds no PEM certificates`},
+		{"cert file not PEM", "cert_file: " + garbage + ", key_file: " + keyFile, "kafka.tls.cert_file", "does not load with key_file"},
+		{"key file not PEM", "cert_file: " + certFile + ", key_file: " + garbage, "kafka.tls.cert_file", "does not load with key_file"},
+		{"key of another certificate", "cert_file: " + certFile + ", key_file: " + otherKey, "kafka.tls.cert_file", "does not load with key_file: tls: private key does not match public key"},
+		{"ca file missing", "ca_file: " + filepath.Join(dir, "missing"), "kafka.tls.ca_file", "does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "kafka:\n  brokers: [\"k:9092\"]\n  tls: {enabled: true, " + tt.tls + "}\n" + hookRoute
+			if tt.msg == "" {
+				mustParse(t, src, nil)
+				return
+			}
+			p := wantProblem(t, problemsOf(t, src, nil), tt.path, tt.msg)
+			if p.Line != 3 {
+				t.Errorf("line %d, want 3", p.Line)
+			}
+		})
+	}
+}

@@ -53,3 +53,12 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// suggestFor is suggest for the value at path, or "" when the value came
+// from the environment: a close candidate would give part of it away.
+func (v *checker) suggestFor(path, word string, candidates []string) string {
+	if _, ok := v.fromEnv[path]; ok {
+		return ""
+	}
+	return suggest(word, candidates)
+}

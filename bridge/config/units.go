@@ -39,9 +39,48 @@ func parseDuration(s string) (Duration, error) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: want a number with a unit, e.g. 10s, 200ms or 1m30s", s)
+		return 0, &unitError{kind: "duration", value: s, hint: "want a number with a unit, e.g. 10s, 200ms or 1m30s"}
 	}
 	return Duration(v), nil
+}
+
+// unitError is a duration or a size that does not parse. Its message quotes
+// the value; hidden repeats no part of it.
+type unitError struct {
+	kind  string // "duration" or "size"
+	value string // as parsed: white space trimmed
+	unit  string // the unknown unit, when that is what is wrong
+	hint  string // what is wrong or wanted, without the value; may be ""
+}
+
+func (e *unitError) Error() string {
+	return e.render(strconv.Quote(e.value), strconv.Quote(e.unit))
+}
+
+// hidden is the message for a value that came from the environment: from
+// (such as "from ${T}") stands in for the value, and the unit is left out.
+func (e *unitError) hidden(from string) string {
+	return e.render("("+from+")", "")
+}
+
+// render builds "invalid <kind> <value>[: unknown unit[ <unit>]][: <hint>]";
+// the hint of an unknown unit follows it after a space.
+func (e *unitError) render(value, unit string) string {
+	msg := "invalid " + e.kind + " " + value
+	switch {
+	case e.unit != "" && unit != "":
+		msg += ": unknown unit " + unit
+	case e.unit != "":
+		msg += ": unknown unit"
+	}
+	switch {
+	case e.hint == "":
+	case e.unit != "":
+		msg += " " + e.hint
+	default:
+		msg += ": " + e.hint
+	}
+	return msg
 }
 
 // typeError is the error an UnmarshalYAML method returns so that the yaml
@@ -113,7 +152,7 @@ func parseByteSize(s string) (ByteSize, error) {
 	}
 	m := byteSizeRE.FindStringSubmatch(s)
 	if m == nil {
-		return 0, fmt.Errorf("invalid size %q: want bytes or a number with a unit, e.g. 512KiB or 64MiB", s)
+		return 0, sizeError(s, "want bytes or a number with a unit, e.g. 512KiB or 64MiB")
 	}
 	unit := m[2]
 	if unit == "" {
@@ -121,7 +160,7 @@ func parseByteSize(s string) (ByteSize, error) {
 	}
 	mult, ok := byteUnits[unit]
 	if !ok {
-		return 0, fmt.Errorf("invalid size %q: unknown unit %q (use B, KB, MB, GB, KiB, MiB or GiB)", s, m[2])
+		return 0, &unitError{kind: "size", value: s, unit: m[2], hint: "(use B, KB, MB, GB, KiB, MiB or GiB)"}
 	}
 	return scaleBytes(s, m[1], mult)
 }
@@ -131,20 +170,25 @@ func parseByteSize(s string) (ByteSize, error) {
 func scaleBytes(s, number string, mult int64) (ByteSize, error) {
 	if v, err := strconv.ParseInt(number, 10, 64); err == nil {
 		if v > math.MaxInt64/mult || v < math.MinInt64/mult {
-			return 0, fmt.Errorf("invalid size %q: too large", s)
+			return 0, sizeError(s, "too large")
 		}
 		return ByteSize(v * mult), nil
 	}
 	f, err := strconv.ParseFloat(number, 64)
 	if err != nil {
-		return 0, fmt.Errorf("invalid size %q", s)
+		return 0, sizeError(s, "")
 	}
 	bytes := f * float64(mult)
 	if math.Abs(bytes) >= math.MaxInt64 {
-		return 0, fmt.Errorf("invalid size %q: too large", s)
+		return 0, sizeError(s, "too large")
 	}
 	if bytes != math.Trunc(bytes) {
-		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+		return 0, sizeError(s, "not a whole number of bytes")
 	}
 	return ByteSize(bytes), nil
+}
+
+// sizeError is the error of a size s that does not parse, hint saying why.
+func sizeError(s, hint string) error {
+	return &unitError{kind: "size", value: s, hint: hint}
 }

@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
 )
 
 // Allowed values of the enumerated keys.
@@ -24,7 +27,6 @@ var (
 
 var (
 	routeNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-	versionRE   = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	sha256RE    = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
@@ -37,10 +39,13 @@ type checker struct {
 	// failed holds the paths that failed to decode; their values are
 	// defaults, not what the file says.
 	failed map[string]bool
+	// fromEnv holds the paths whose values came from the environment, and
+	// from which variables ("from ${A}"); no message shows those values.
+	fromEnv map[string]string
 }
 
-func newChecker(file string, lines map[string]int, failed map[string]bool) *checker {
-	return &checker{file: file, lines: lines, failed: failed}
+func newChecker(file string, lines map[string]int, failed map[string]bool, fromEnv map[string]string) *checker {
+	return &checker{file: file, lines: lines, failed: failed, fromEnv: fromEnv}
 }
 
 // decoded reports whether every path decoded as written, so that a check
@@ -51,17 +56,58 @@ func (v *checker) decoded(paths ...string) bool {
 
 // addf records a problem at path.
 func (v *checker) addf(path, format string, args ...any) {
-	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(path), Path: path, Message: fmt.Sprintf(format, args...)})
+	v.addAt(path, path, format, args...)
 }
 
-// line returns the line of path or of its nearest parent that has one.
+// addAt records a problem at path, on the line of linePath: a key below
+// path that the message does not name.
+func (v *checker) addAt(linePath, path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(linePath), Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// line returns the line of path or of its nearest parent that has one, or
+// 1 when none is in the file (a file with no routes key, an empty file).
+// Without a file (Config.Validate) it is 0.
 func (v *checker) line(path string) int {
+	if v.lines == nil {
+		return 0
+	}
 	for p := path; p != ""; p = parentPath(p) {
 		if l, ok := v.lines[p]; ok {
 			return l
 		}
 	}
-	return 0
+	return 1
+}
+
+// hideQuoted replaces the first quoted string of msg, which names the value
+// at path (ResolveExecutable quotes the command, or the file it found), with
+// "(from ${A})" when that value came from the environment. A message with no
+// quoted string there is replaced whole.
+func (v *checker) hideQuoted(path, msg string) string {
+	from, env := v.fromEnv[path]
+	if !env {
+		return msg
+	}
+	i := strings.IndexByte(msg, '"')
+	if i < 0 {
+		return "cannot use the command (" + from + ")"
+	}
+	q, err := strconv.QuotedPrefix(msg[i:])
+	if err != nil {
+		return "cannot use the command (" + from + ")"
+	}
+	return msg[:i] + "(" + from + ")" + msg[i+len(q):]
+}
+
+// show quotes the value at path for a message, unless it came from the
+// environment, which may hold secrets: then it says from which variables,
+// as "(from ${A})", and shows no part of it.
+func (v *checker) show(path, value string) string {
+	if from, ok := v.fromEnv[path]; ok {
+		return "(" + from + ")"
+	}
+	return strconv.Quote(value)
 }
 
 // Validate checks the configuration offline (it contacts no broker) and
@@ -69,7 +115,7 @@ func (v *checker) line(path string) int {
 // have been applied (see ApplyDefaults). Problems carry c.File but no line;
 // use Parse or Load for positions.
 func (c *Config) Validate() error {
-	v := newChecker(c.File, nil, nil)
+	v := newChecker(c.File, nil, nil, nil)
 	c.validate(v)
 	if len(v.problems) > 0 {
 		return v.problems
@@ -95,7 +141,9 @@ func (c *Config) validate(v *checker) {
 	c.validateRoutes(v)
 }
 
-// oneOf checks that value is one of allowed.
+// oneOf checks that value is one of allowed. The value is shown unless it
+// came from the environment: a key with a fixed set of values holds no
+// secret, but a variable may be the wrong one.
 func oneOf(v *checker, path, value string, allowed []string) {
 	if slices.Contains(allowed, value) {
 		return
@@ -107,7 +155,7 @@ func oneOf(v *checker, path, value string, allowed []string) {
 			shown[i] = `""`
 		}
 	}
-	v.addf(path, "must be one of %s, not %q", strings.Join(shown, ", "), value)
+	v.addf(path, "must be one of %s, not %s", strings.Join(shown, ", "), v.show(path, value))
 }
 
 // notNegative checks that a number is >= 0.
@@ -124,8 +172,24 @@ func atLeastOne(v *checker, path string, n int) {
 	}
 }
 
+// What the Kafka client accepts of the kafka section.
+var (
+	// minKafkaVersion is the oldest version consumer groups work with:
+	// sarama.NewConsumerGroup refuses any older one, though sarama.MinVersion
+	// (0.8.2.0) is older still. Every route is a consumer group.
+	minKafkaVersion = sarama.V0_10_2_0
+	// clientIDRE is what sarama accepts as a client id with a version
+	// before 1.0.0 (KIP-190 lifted the limit).
+	clientIDRE = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
+)
+
+// minHeartbeat is the shortest heartbeat interval bridge/kafka.NewConfig
+// sets: a quarter of the session timeout, but at least this. Sarama wants
+// the interval shorter than the session timeout.
+const minHeartbeat = 100 * time.Millisecond
+
 func (k *Kafka) validate(v *checker, path string) {
-	if len(k.Brokers) == 0 && !k.Embedded {
+	if len(k.Brokers) == 0 && !k.Embedded && v.decoded(path+".brokers", path+".embedded") {
 		v.addf(path+".brokers", "at least one broker is required (or set kafka.embedded: true)")
 	}
 	for i, b := range k.Brokers {
@@ -134,24 +198,35 @@ func (k *Kafka) validate(v *checker, path string) {
 		}
 	}
 	atLeastOne(v, path+".embedded_partitions", k.EmbeddedPartitions)
-	if !versionRE.MatchString(k.Version) {
-		v.addf(path+".version", "must be a version such as 3.0.0, not %q", k.Version)
-	}
+	k.validateVersion(v, path)
 	oneOf(v, path+".initial_offset", k.InitialOffset, initialOffsets)
-	if k.SessionTimeout < 0 {
+	switch {
+	case k.SessionTimeout < 0:
 		v.addf(path+".session_timeout", "must not be negative")
+	case k.SessionTimeout.D() <= minHeartbeat:
+		v.addf(path+".session_timeout", "must be more than %s: the heartbeat interval is a quarter of it but at least %s, "+
+			"and must be shorter", minHeartbeat, minHeartbeat)
 	}
 	oneOf(v, path+".balance", k.Balance, balances)
-	k.TLS.validate(v, path+".tls")
-	k.SASL.validate(v, path+".sasl", k.TLS.Enabled)
+	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
+	// When tls.enabled or sasl.allow_insecure failed to decode, whether SASL
+	// runs without TLS is not known.
+	tlsEnabled := k.TLS.Enabled || !v.decoded(path+".tls.enabled", path+".sasl.allow_insecure")
+	k.SASL.validate(v, path+".sasl", tlsEnabled)
 }
 
-func (t *TLS) validate(v *checker, path string) {
-	checkFile(v, path+".ca_file", t.CAFile)
-	checkFile(v, path+".cert_file", t.CertFile)
-	checkFile(v, path+".key_file", t.KeyFile)
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		v.addf(path, "cert_file and key_file must be set together")
+// validateVersion checks kafka.version as the Kafka client reads it, and the
+// client id that versions before 1.0.0 limit.
+func (k *Kafka) validateVersion(v *checker, path string) {
+	version, err := sarama.ParseKafkaVersion(k.Version)
+	switch {
+	case err != nil:
+		v.addf(path+".version", "must be a Kafka version such as 3.0.0 (before 1.0 four numbers, such as 0.11.0.2), not %s",
+			v.show(path+".version", k.Version))
+	case !version.IsAtLeast(minKafkaVersion):
+		v.addf(path+".version", "must be %s or later: consumer groups need it", minKafkaVersion)
+	case !version.IsAtLeast(sarama.V1_0_0_0) && !clientIDRE.MatchString(k.ClientID):
+		v.addf(path+".client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0")
 	}
 }
 
@@ -163,11 +238,11 @@ func checkFile(v *checker, path, name string) {
 	info, err := os.Stat(name)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		v.addf(path, "file %q does not exist", name)
+		v.addf(path, "file %s does not exist", v.show(path, name))
 	case err != nil:
-		v.addf(path, "cannot use %q: %v", name, errors.Unwrap(err))
+		v.addf(path, "cannot use %s: %v", v.show(path, name), errors.Unwrap(err))
 	case info.IsDir():
-		v.addf(path, "%q is a directory, not a file", name)
+		v.addf(path, "%s is a directory, not a file", v.show(path, name))
 	}
 }
 
@@ -187,18 +262,20 @@ func validateAdmin(v *checker, path, listen string) {
 }
 
 // checkHostPort checks a host:port address. A listen address may leave the
-// host empty (all interfaces) and use port 0 (any free port).
+// host empty (all interfaces) and use port 0 (any free port). Its errors do
+// not repeat the address, which may have been written as a URL with
+// credentials.
 func checkHostPort(addr string, listen bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("must be host:port, not %q", addr)
+		return errors.New("must be host:port")
 	}
 	if host == "" && !listen {
-		return fmt.Errorf("must be host:port, not %q: the host is missing", addr)
+		return errors.New("must be host:port: the host is missing")
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || (n == 0 && !listen) {
-		return fmt.Errorf("must be host:port, not %q: the port must be a number from 1 to 65535", addr)
+		return errors.New("must be host:port: the port must be a number from 1 to 65535")
 	}
 	return nil
 }
@@ -237,7 +314,7 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 		v.addf(path+".command[0]", "must not be empty")
 	default:
 		if _, err := ResolveExecutable(dir, p.Command[0]); err != nil {
-			v.addf(path+".command[0]", "%v", err)
+			v.addf(path+".command[0]", "%s", v.hideQuoted(path+".command[0]", err.Error()))
 		}
 	}
 	if p.SHA256 != "" && !sha256RE.MatchString(p.SHA256) {

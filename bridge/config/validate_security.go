@@ -82,7 +82,9 @@ func (o *OAuth2) validate(v *checker, path string) {
 	case o.ClientSecret != "" && o.ClientSecretFile != "":
 		v.addf(path+".client_secret_file", "set client_secret or client_secret_file, not both")
 	case o.ClientSecret == "" && o.ClientSecretFile == "":
-		v.addf(path+".client_secret", "is required (or client_secret_file)")
+		if v.decoded(path+".client_secret", path+".client_secret_file") {
+			v.addf(path+".client_secret", "is required (or client_secret_file)")
+		}
 	case o.ClientSecretFile != "":
 		checkSecretFile(v, path+".client_secret_file", o.ClientSecretFile)
 	}
@@ -186,11 +188,11 @@ func (w *Webhook) validateSecretsFile(v *checker, path string) {
 	}
 	lines, err := ReadSecretsFile(w.SigningSecretsFile)
 	if err != nil {
-		v.addf(path, "cannot read %q: %v", w.SigningSecretsFile, errorDetail(err))
+		v.addf(path, "cannot read %s: %v", v.show(path, w.SigningSecretsFile), fileDetail(err, w.SigningSecretsFile))
 		return
 	}
 	if len(lines) == 0 {
-		v.addf(path, "%q holds no secrets (one whsec_ secret per line)", w.SigningSecretsFile)
+		v.addf(path, "%s holds no secrets (one whsec_ secret per line)", v.show(path, w.SigningSecretsFile))
 	}
 	for _, l := range lines {
 		if msg := secretProblem(l.Secret); msg != "" {
@@ -207,7 +209,11 @@ func checkSecretFile(v *checker, path, name string) (string, bool) {
 	}
 	s, err := ReadSecretFile(name)
 	if err != nil {
-		v.addf(path, "%v", errorDetail(err))
+		msg := errorDetail(err).Error()
+		if rest, ok := strings.CutPrefix(msg, name); ok {
+			msg = v.show(path, name) + rest // "<name> is empty", "<name>: larger than 1 MiB"
+		}
+		v.addf(path, "%s", msg)
 		return "", false
 	}
 	return s, true
@@ -229,24 +235,37 @@ func errorDetail(err error) error {
 	return err
 }
 
-// validateTLSFiles checks a CA bundle and a client key pair: the files
-// exist, the bundle holds certificates, and the pair loads.
+// fileDetail is errorDetail without the "<name>: " that ReadSecretsFile puts
+// first, since the message names the file already (or must not).
+func fileDetail(err error, name string) string {
+	msg := errorDetail(err).Error()
+	if rest, ok := strings.CutPrefix(msg, name+": "); ok {
+		return rest
+	}
+	return msg
+}
+
+// validateTLSFiles checks a CA bundle and a client key pair the way they are
+// loaded, for the brokers and for webhooks alike: the files exist, the
+// bundle holds certificates, and the pair loads.
 func validateTLSFiles(v *checker, path, caFile, certFile, keyFile string) {
 	if caFile != "" && checkFileOK(v, path+".ca_file", caFile) {
 		if pem, err := os.ReadFile(caFile); err != nil {
-			v.addf(path+".ca_file", "cannot read %q: %v", caFile, errorDetail(err))
+			v.addf(path+".ca_file", "cannot read %s: %v", v.show(path+".ca_file", caFile), errorDetail(err))
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			v.addf(path+".ca_file", "%q holds no PEM certificates", caFile)
+			v.addf(path+".ca_file", "%s holds no PEM certificates", v.show(path+".ca_file", caFile))
 		}
 	}
 	certOK := certFile != "" && checkFileOK(v, path+".cert_file", certFile)
 	keyOK := keyFile != "" && checkFileOK(v, path+".key_file", keyFile)
 	switch {
 	case (certFile == "") != (keyFile == ""):
-		v.addf(path, "cert_file and key_file must be set together")
+		if v.decoded(path+".cert_file", path+".key_file") {
+			v.addf(path, "cert_file and key_file must be set together")
+		}
 	case certOK && keyOK:
 		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			v.addf(path+".cert_file", "does not load with key_file: %v", err)
+			v.addf(path+".cert_file", "does not load with key_file: %v", errorDetail(err))
 		}
 	}
 }

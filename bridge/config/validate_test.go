@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/IBM/sarama"
 )
 
 // withRoute is a valid kafka section and plugin followed by one route.
@@ -22,6 +24,9 @@ routes:
 
 const hook = "    target: {webhook: {url: \"https://h/x\"}}\n"
 
+// hookRoute is a valid routes key, for cases about the kafka section.
+const hookRoute = "routes: [{name: r, topics: [t], target: {webhook: {url: \"https://h\"}}}]\n"
+
 func TestValidation(t *testing.T) {
 	tests := []struct {
 		name, src, path, msg string
@@ -29,7 +34,7 @@ func TestValidation(t *testing.T) {
 		{"no routes", "kafka: {brokers: [\"k:1\"]}\n", "routes", "at least one route is required"},
 		{"empty routes", "kafka: {brokers: [\"k:1\"]}\nroutes: []\n", "routes", "at least one route is required"},
 		{"no brokers", "routes: [{name: r, topics: [t], target: {plugin: p}}]\nplugins: {p: {command: [/bin/sh]}}\n", "kafka.brokers", "at least one broker is required"},
-		{"broker without port", "kafka: {brokers: [k]}\n", "kafka.brokers[0]", `must be host:port, not "k"`},
+		{"broker without port", "kafka: {brokers: [k]}\n", "kafka.brokers[0]", "must be host:port"},
 		{"broker port 0", "kafka: {brokers: [\"k:0\"]}\n", "kafka.brokers[0]", "the port must be a number from 1 to 65535"},
 		{"broker without host", "kafka: {brokers: [\":9092\"]}\n", "kafka.brokers[0]", "the host is missing"},
 		{"initial offset", "kafka: {initial_offset: latest}\n", "kafka.initial_offset", `must be one of oldest, newest, not "latest"`},
@@ -39,7 +44,7 @@ func TestValidation(t *testing.T) {
 		{"tls file a directory", "kafka: {tls: {ca_file: /}}\n", "kafka.tls.ca_file", "is a directory"},
 		{"tls cert without key", "kafka: {tls: {cert_file: /dev/null}}\n", "kafka.tls", "cert_file and key_file must be set together"},
 		{"balance", "kafka: {balance: random}\n", "kafka.balance", "must be one of sticky, range, roundrobin"},
-		{"version", "kafka: {version: \"3.0\"}\n", "kafka.version", "must be a version such as 3.0.0"},
+		{"version", "kafka: {version: \"3.0\"}\n", "kafka.version", "must be a Kafka version such as 3.0.0"},
 		{"embedded partitions", "kafka: {embedded_partitions: -1}\n", "kafka.embedded_partitions", "must be >= 1"},
 		{"session timeout", "kafka: {session_timeout: -1s}\n", "kafka.session_timeout", "must not be negative"},
 		{"sample ratio", "telemetry: {sample_ratio: 1.5}\n", "telemetry.sample_ratio", "must be from 0 to 1"},
@@ -344,6 +349,14 @@ func TestNoFollowOnProblems(t *testing.T) {
 		{"bad max backoff", withRoute("    retry: {initial_backoff: 2m, max_backoff: soon}\n" + hook), "routes[0].retry.max_backoff", `invalid duration "soon"`},
 		{"duplicate name", withRoute(hook + "  - {name: r, topics: [u], target: {plugin: p}}\n"), "routes[1].name", "duplicate route name"},
 		{"routes not a list", "kafka: {brokers: [\"k:1\"]}\nroutes: {name: r}\n", "routes", "expected a list, got a mapping"},
+		{"unset plugin", withRoute("    target: {plugin: \"${UNSET}\"}\n"), "routes[0].target.plugin", "environment variable UNSET is not set"},
+		{"unset webhook", withRoute("    target: {webhook: \"${UNSET}\"}\n"), "routes[0].target.webhook", "environment variable UNSET is not set"},
+		{"unset plugins", "kafka: {brokers: [\"k:1\"]}\nplugins: \"${UNSET}\"\nroutes: [{name: r, topics: [t], target: {plugin: p}}]\n", "plugins", "environment variable UNSET is not set"},
+		{"unset group", withRoute("    group: \"${UNSET}\"\n" + hook + "  - {name: s, topics: [u], group: hookbridge.r, target: {plugin: p}}\n"), "routes[0].group", "environment variable UNSET is not set"},
+		{"unset embedded", "kafka: {embedded: \"${UNSET}\"}\n" + hookRoute, "kafka.embedded", "environment variable UNSET is not set"},
+		{"unset tls cert", "kafka: {brokers: [\"k:1\"], tls: {cert_file: \"${UNSET}\", key_file: /dev/null}}\n" + hookRoute, "kafka.tls.cert_file", "environment variable UNSET is not set"},
+		{"unset tls enabled", "kafka: {brokers: [\"k:1\"], tls: {enabled: \"${UNSET}\"}, sasl: {mechanism: PLAIN, username: u, password: pw}}\n" + hookRoute, "kafka.tls.enabled", "environment variable UNSET is not set"},
+		{"unset client secret file", withRoute("    target: {webhook: {url: \"https://h\", oauth2: {token_url: \"https://idp/t\", client_id: c, client_secret_file: \"${UNSET}\"}}}\n"), "routes[0].target.webhook.oauth2.client_secret_file", "environment variable UNSET is not set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,6 +365,72 @@ func TestNoFollowOnProblems(t *testing.T) {
 			if len(errs) != 1 {
 				t.Errorf("want 1 problem, got:\n%v", errs)
 			}
+		})
+	}
+}
+
+func TestKafkaVersion(t *testing.T) {
+	tests := []struct {
+		version, clientID, path, msg string // msg "" means valid
+	}{
+		{"3.0.0", "", "", ""},
+		{"2.8.0", "", "", ""},
+		{"4.3.1", "", "", ""},
+		{"1.0.0", "my client", "", ""},
+		{"0.11.0.2", "", "", ""},
+		{"0.10.2.0", "", "", ""},
+		{"0.8.0", "", "kafka.version", `must be a Kafka version such as 3.0.0 (before 1.0 four numbers, such as 0.11.0.2), not "0.8.0"`},
+		{"0.11.0", "", "kafka.version", "must be a Kafka version such as 3.0.0"},
+		{"3.0", "", "kafka.version", "must be a Kafka version such as 3.0.0"},
+		{"3.0.0.1", "", "kafka.version", "must be a Kafka version such as 3.0.0"},
+		{"v3.0.0", "", "kafka.version", "must be a Kafka version such as 3.0.0"},
+		{"0.8.2.0", "", "kafka.version", "must be 0.10.2.0 or later: consumer groups need it"},
+		{"0.10.1.1", "", "kafka.version", "must be 0.10.2.0 or later"},
+		{"0.11.0.2", "my client", "kafka.client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version+" "+tt.clientID, func(t *testing.T) {
+			src := "kafka: {brokers: [\"k:1\"], version: \"" + tt.version + "\", client_id: \"" + tt.clientID + "\"}\n" + hookRoute
+			if tt.msg == "" {
+				mustParse(t, src, nil)
+				return
+			}
+			p := wantProblem(t, problemsOf(t, src, nil), tt.path, tt.msg)
+			if p.Line != 1 {
+				t.Errorf("line %d, want 1", p.Line)
+			}
+		})
+	}
+	if !minKafkaVersion.IsAtLeast(sarama.MinVersion) {
+		t.Errorf("minKafkaVersion %s is older than sarama.MinVersion %s", minKafkaVersion, sarama.MinVersion)
+	}
+}
+
+// TestKafkaSessionTimeout checks that validate refuses every session timeout
+// that bridge/kafka.NewConfig turns into a heartbeat interval sarama refuses
+// (one not shorter than the timeout).
+func TestKafkaSessionTimeout(t *testing.T) {
+	tests := []struct {
+		timeout, msg string // msg "" means valid
+	}{
+		{"1ns", "must be more than 100ms"},
+		{"2ms", "must be more than 100ms"},
+		{"99ms", "must be more than 100ms"},
+		{"100ms", "must be more than 100ms: the heartbeat interval is a quarter of it but at least 100ms, and must be shorter"},
+		{"100.5ms", ""},
+		{"101ms", ""},
+		{"400ms", ""},
+		{"401ms", ""},
+		{"10s", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.timeout, func(t *testing.T) {
+			src := "kafka: {brokers: [\"k:1\"], session_timeout: " + tt.timeout + "}\n" + hookRoute
+			if tt.msg == "" {
+				mustParse(t, src, nil)
+				return
+			}
+			wantProblem(t, problemsOf(t, src, nil), "kafka.session_timeout", tt.msg)
 		})
 	}
 }
