@@ -21,7 +21,7 @@ routes:
     filter: {headers: {tenant: acme}}
     target:
       webhook:
-        url: https://hook-user:hook-pass@h/x?tenant=acme
+        url: https://h/x?tenant=acme
         headers:
           Authorization: Bearer auth-value
           proxy-authorization: Basic proxy-value
@@ -34,6 +34,9 @@ routes:
   - name: p
     topics: [t2]
     target: {plugin: p}
+  - name: basic
+    topics: [t3]
+    target: {webhook: {url: "https://hook-user:hook-pass@h/z?tenant=acme"}}
 `
 
 func TestRedacted(t *testing.T) {
@@ -63,7 +66,8 @@ func TestRedacted(t *testing.T) {
 		{"sasl password", r.Kafka.SASL.Password, "REDACTED"},
 		{"sasl username", r.Kafka.SASL.Username, "user"},
 		{"otlp endpoint", r.Telemetry.OTLPEndpoint, "https://u:REDACTED@collector:4317"},
-		{"url", w.URL, "https://hook-user:REDACTED@h/x?tenant=acme"},
+		{"url", w.URL, "https://h/x?tenant=acme"},
+		{"url with credentials", r.Routes[2].Target.Webhook.URL, "https://hook-user:REDACTED@h/z?tenant=acme"},
 		{"signing secrets", w.SigningSecrets, []string{"REDACTED", "REDACTED"}},
 		{"headers", w.Headers, map[string]string{
 			"Authorization":       "REDACTED",

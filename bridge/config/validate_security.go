@@ -142,6 +142,9 @@ func (w *Webhook) validateSecurity(v *checker, path string) {
 // bearer_token, bearer_token_file, oauth2 and an Authorization header.
 func (w *Webhook) validateAuth(v *checker, path string) {
 	var set []string
+	if u, err := url.Parse(w.URL); err == nil && u.User != nil {
+		set = append(set, "url credentials") // first: set[1] below is a key
+	}
 	if w.BearerToken != "" {
 		set = append(set, "bearer_token")
 		if !validToken(w.BearerToken) {

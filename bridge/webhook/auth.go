@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -32,16 +33,26 @@ type credential interface {
 // file, or an OAuth 2.0 client-credentials grant; nil when none is set. The
 // token file is read once here, so that a missing one fails at start-up.
 func newCredential(cfg config.Webhook, s *security) (credential, []error) {
+	var user *url.Userinfo
+	if u, err := url.Parse(cfg.URL); err == nil {
+		user = u.User
+	}
 	n := 0
-	for _, set := range []bool{cfg.BearerToken != "", cfg.BearerTokenFile != "", cfg.OAuth2.Set()} {
+	for _, set := range []bool{user != nil, cfg.BearerToken != "", cfg.BearerTokenFile != "", cfg.OAuth2.Set()} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return nil, []error{errors.New("set only one of bearer_token, bearer_token_file and oauth2")}
+		return nil, []error{errors.New("set only one of url credentials, bearer_token, bearer_token_file and oauth2")}
 	}
 	switch {
+	case user != nil:
+		// As curl and net/http's Client do: user info in the URL is HTTP
+		// Basic authentication (RFC 7617). The target sends its requests
+		// to the URL without it.
+		password, _ := user.Password()
+		return staticToken("Basic " + base64.StdEncoding.EncodeToString([]byte(user.Username()+":"+password))), nil
 	case cfg.BearerToken != "":
 		if !validHeaderValue(cfg.BearerToken) {
 			return nil, []error{errors.New("bearer_token holds a control character")}

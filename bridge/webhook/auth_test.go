@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -410,6 +413,46 @@ func secretOfLen(t *testing.T, n int) string {
 	return "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", n)))
 }
 
+// User info in the URL is sent as HTTP Basic authentication, as curl and
+// net/http's Client send it, on plain HTTP and over TLS; nothing else of it
+// goes out, and no error or log shows the password.
+func TestURLCredentialsAreBasicAuth(t *testing.T) {
+	type seen struct {
+		user, pass string
+		ok         bool
+		uri        string
+	}
+	got := make(chan seen, 4)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		got <- seen{u, p, ok, r.RequestURI}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	plain, secure := httptest.NewServer(handler), httptest.NewTLSServer(handler)
+	t.Cleanup(plain.Close)
+	t.Cleanup(secure.Close)
+	for _, srv := range []*httptest.Server{plain, secure} {
+		u, _ := url.Parse(srv.URL)
+		u.User, u.Path, u.RawQuery = url.UserPassword("svc", "p@ss:w0rd"), "/hook", "a=1"
+		var logs bytes.Buffer
+		tg := newTarget(t, u.String(), func(o *Options) {
+			o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			if srv == secure {
+				o.Transport = srv.Client().Transport // trusts the test certificate
+			}
+		})
+		_, err := deliver(t, t.Context(), tg, record())
+		wantKind(t, err, target.Retryable, 503)
+		s := <-got
+		if !s.ok || s.user != "svc" || s.pass != "p@ss:w0rd" || s.uri != "/hook?a=1" {
+			t.Errorf("%s: Basic %v %q:%q, request URI %q", srv.URL, s.ok, s.user, s.pass, s.uri)
+		}
+		if strings.Contains(err.Error()+logs.String(), "w0rd") {
+			t.Errorf("%s: the password shows in %q or the log", srv.URL, err)
+		}
+	}
+}
+
 func TestAuthConflicts(t *testing.T) {
 	tests := []struct {
 		name string
@@ -419,10 +462,14 @@ func TestAuthConflicts(t *testing.T) {
 		{"two sources", config.Webhook{BearerToken: "a", OAuth2: config.OAuth2{TokenURL: "http://t", ClientID: "c", ClientSecret: "s"}}, "only one of"},
 		{"authorization header", config.Webhook{BearerToken: "a", Headers: map[string]string{"authorization": "Basic x"}}, "Authorization conflicts"},
 		{"control character", config.Webhook{BearerToken: "a\nb"}, "control character"},
+		{"url credentials and a token", config.Webhook{URL: "https://u:p@h/x", BearerToken: "a"}, "only one of url credentials"},
+		{"url credentials and a header", config.Webhook{URL: "https://u:p@h/x", Headers: map[string]string{"Authorization": "Basic x"}}, "Authorization conflicts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.URL = "https://h/x"
+			if tt.cfg.URL == "" {
+				tt.cfg.URL = "https://h/x"
+			}
 			_, err := New(Options{Route: "r", Config: tt.cfg})
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("New = %v, want an error containing %q", err, tt.msg)

@@ -78,7 +78,7 @@ func newSecurity(cfg config.Webhook) (*security, []error) {
 	s.auth = auth
 	for name := range cfg.Headers {
 		if auth != nil && http.CanonicalHeaderKey(name) == "Authorization" {
-			errs = append(errs, errors.New("headers: Authorization conflicts with bearer_token, bearer_token_file or oauth2"))
+			errs = append(errs, errors.New("headers: Authorization conflicts with url credentials, bearer_token, bearer_token_file or oauth2"))
 		}
 	}
 	return s, errs

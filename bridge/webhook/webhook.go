@@ -179,8 +179,10 @@ func New(opts Options) (*Target, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	bare := *u
+	bare.User = nil // sent as an Authorization header (newCredential)
 	t := &Target{
-		url:            cfg.URL,
+		url:            bare.String(),
 		safeURL:        (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(),
 		timeout:        cfg.Timeout.D(),
 		signer:         signer,
