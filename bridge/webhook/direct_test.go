@@ -267,7 +267,7 @@ func TestDirectPathWireFormat(t *testing.T) {
 		t.Errorf("direct path:\n  %s\nround tripper:\n  %s", strings.Join(got[0], "\n  "), strings.Join(got[1], "\n  "))
 	}
 	if got[0][0] != "POST /hook?x=1 HTTP/1.1" || !slices.Contains(got[0], "Kafka-Header-X_tenant-Id: acme") ||
-		!slices.Contains(got[0], "Ce-Subject: a%20b") || !slices.Contains(got[0], "Kafka-Header-Bin-Encoding: base64") {
+		!slices.Contains(got[0], "Ce-Subject: a%20b") || !slices.Contains(got[0], "Kafka-Base64-Headers: bin") {
 		t.Errorf("request head:\n  %s", strings.Join(got[0], "\n  "))
 	}
 }

@@ -19,8 +19,9 @@
 //     null key; standard base64 plus kafka-key-encoding: base64 for a key that
 //     is not valid UTF-8 or would not survive as a header value);
 //   - kafka-header-<name> for every other record header unless
-//     forward_headers is false (base64 plus kafka-header-<name>-encoding:
-//     base64 when needed; names that are not HTTP tokens are skipped);
+//     forward_headers is false (names that are not HTTP tokens are
+//     skipped); every value of a name goes as base64 when one is not a valid
+//     header value, and kafka-base64-headers lists those names;
 //   - traceparent/tracestate of the HTTP client span, a child of the span in
 //     the delivery's context (the record's own trace headers are not copied);
 //   - hookbridge-attempt (from 1), User-Agent hookbridge/<version>, and the

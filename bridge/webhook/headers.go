@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -24,11 +25,13 @@ const (
 	HeaderKafkaKey         = "kafka-key"
 	HeaderKafkaKeyEncoding = "kafka-key-encoding"
 	// HeaderKafkaHeaderPrefix starts a forwarded record header:
-	// kafka-header-<name>. A value sent as base64 is flagged by
-	// kafka-header-<name>-encoding: base64.
+	// kafka-header-<name>.
 	HeaderKafkaHeaderPrefix = "kafka-header-"
-	// EncodingSuffix is appended to a header name to flag its value's encoding.
-	EncodingSuffix = "-encoding"
+	// HeaderKafkaBase64Headers lists, comma-separated, the record header
+	// names whose kafka-header-<name> values are all sent as base64 (one
+	// of them was not a valid header value). It is outside the
+	// kafka-header- prefix, so no record header can pose as it.
+	HeaderKafkaBase64Headers = "kafka-base64-headers"
 	// EncodingBase64 flags a value sent as standard base64 with padding.
 	EncodingBase64 = "base64"
 
@@ -67,6 +70,7 @@ var (
 	keyKafkaOffset      = http.CanonicalHeaderKey(HeaderKafkaOffset)
 	keyKafkaKey         = http.CanonicalHeaderKey(HeaderKafkaKey)
 	keyKafkaKeyEncoding = http.CanonicalHeaderKey(HeaderKafkaKeyEncoding)
+	keyKafkaBase64      = http.CanonicalHeaderKey(HeaderKafkaBase64Headers)
 	keyCESpecVersion    = http.CanonicalHeaderKey(HeaderCESpecVersion)
 	keyCEID             = http.CanonicalHeaderKey(HeaderCEID)
 	keyCESource         = http.CanonicalHeaderKey(HeaderCESource)
@@ -123,6 +127,17 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 		}
 	}
 
+	// The receiver sees the fields of record headers whose names differ
+	// only in case as one; all their values go as base64 when one must.
+	var b64 []string
+	if t.forwardHeaders {
+		for _, rh := range rec.Headers {
+			if !safeValue(rh.Value) && forwarded(rh.Key) && !slices.ContainsFunc(b64, func(n string) bool { return strings.EqualFold(n, rh.Key) }) {
+				b64 = append(b64, rh.Key)
+			}
+		}
+	}
+
 	var contentType []byte
 	var ce map[string]string // CloudEvents attributes the record carries, by name
 	for _, rh := range rec.Headers {
@@ -146,14 +161,12 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 		case !validToken(rh.Key):
 			t.log.Debug("webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
 		default:
-			name := HeaderKafkaHeaderPrefix + rh.Key
-			if safeValue(rh.Value) {
-				h.forward(name, rh.Value, false)
-			} else {
-				h.forward(name, rh.Value, true)
-				h.flag(name + EncodingSuffix)
-			}
+			asBase64 := len(b64) > 0 && slices.ContainsFunc(b64, func(n string) bool { return strings.EqualFold(n, rh.Key) })
+			h.forward(HeaderKafkaHeaderPrefix+rh.Key, rh.Value, asBase64)
 		}
+	}
+	if len(b64) > 0 {
+		h.put(keyKafkaBase64, strings.Join(b64, ", "))
 	}
 
 	switch {
@@ -307,6 +320,20 @@ var tokenByte = func() (t [256]bool) {
 
 // reservedHeader reports whether a configured header would collide with the
 // webhook contract or the HTTP framing; New refuses such names.
+// forwarded reports whether a record header of this name goes out as
+// kafka-header-<name> (when forward_headers is on): the record's
+// content-type, trace context and CloudEvents attributes are mapped to
+// fields of their own, and a name that is not an HTTP token is skipped.
+func forwarded(name string) bool {
+	switch {
+	case strings.EqualFold(name, recordContentType),
+		strings.EqualFold(name, recordTraceparent), strings.EqualFold(name, recordTracestate),
+		len(name) >= len(recordCEPrefix) && strings.EqualFold(name[:len(recordCEPrefix)], recordCEPrefix):
+		return false
+	}
+	return validToken(name)
+}
+
 func reservedHeader(name string) bool {
 	n := strings.ToLower(name)
 	for _, prefix := range []string{"webhook-", "ce-", "kafka-", "hookbridge-"} {

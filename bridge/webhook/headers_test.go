@@ -167,17 +167,15 @@ func TestRequestHeaders(t *testing.T) {
 				},
 			},
 			want: map[string][]string{
-				"Content-Type":                 {"application/octet-stream"},
-				"Kafka-Header-Ctl":             {base64.StdEncoding.EncodeToString([]byte("a\r\nInjected: yes"))},
-				"Kafka-Header-Ctl-Encoding":    {"base64"},
-				"Kafka-Header-Binary":          {"AP8="},
-				"Kafka-Header-Binary-Encoding": {"base64"},
-				"Kafka-Header-Padded":          {"IHgg"},
-				"Kafka-Header-Padded-Encoding": {"base64"},
-				"Kafka-Header-Unicode":         {"✓ ok"},
-				"Kafka-Header-Repeat":          {"1", "2"},
-				"Kafka-Header-X_under":         {"u"},
-				"Kafka-Header-Empty":           {""},
+				"Content-Type":         {"application/octet-stream"},
+				"Kafka-Header-Ctl":     {base64.StdEncoding.EncodeToString([]byte("a\r\nInjected: yes"))},
+				"Kafka-Header-Binary":  {"AP8="},
+				"Kafka-Header-Padded":  {"IHgg"},
+				"Kafka-Base64-Headers": {"ctl, binary, padded"},
+				"Kafka-Header-Unicode": {"✓ ok"},
+				"Kafka-Header-Repeat":  {"1", "2"},
+				"Kafka-Header-X_under": {"u"},
+				"Kafka-Header-Empty":   {""},
 			},
 		},
 		{
@@ -185,18 +183,24 @@ func TestRequestHeaders(t *testing.T) {
 			rec: target.Record{
 				Topic: "t", Offset: 1,
 				Headers: []target.Header{
-					{Key: "blob-encoding", Value: []byte("base64")}, // the record's own, first: no second flag
+					{Key: "blob-encoding", Value: []byte("base64")}, // a record header like any other
 					{Key: "blob", Value: []byte{0x01}},
-					{Key: "blob", Value: []byte{0x02}}, // flagged once
+					{Key: "blob", Value: []byte{0x02}}, // listed once
 					{Key: "data-encoding", Value: []byte("gzip")},
-					{Key: "data", Value: []byte{0x03}}, // flagged next to the record's own value
+					{Key: "data", Value: []byte{0x03}},
+					{Key: "mixed", Value: []byte("/w==")}, // valid as is, but its name has a value that is not
+					{Key: "Mixed", Value: []byte{0xff}},   // the same field for HTTP
+					{Key: "plain", Value: []byte("p")},
 				},
 			},
 			want: map[string][]string{
 				"Kafka-Header-Blob-Encoding": {"base64"},
 				"Kafka-Header-Blob":          {"AQ==", "Ag=="},
-				"Kafka-Header-Data-Encoding": {"gzip", "base64"},
+				"Kafka-Header-Data-Encoding": {"gzip"},
 				"Kafka-Header-Data":          {"Aw=="},
+				"Kafka-Header-Mixed":         {"L3c9PQ==", "/w=="},
+				"Kafka-Header-Plain":         {"p"},
+				"Kafka-Base64-Headers":       {"blob, data, Mixed"},
 			},
 		},
 		{

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -33,9 +32,6 @@ type headerSink interface {
 	// forward adds a record header's field, which may repeat; name is
 	// not canonical. v goes as is (a valid value) or as base64.
 	forward(name string, v []byte, asBase64 bool)
-	// flag marks the field name (not canonical) as "base64", unless it
-	// holds that value already.
-	flag(name string)
 	// ce sets ce-<attr> to a record's own CloudEvents attribute (attr is a
 	// lower-case token, v encoded).
 	ce(attr, v string)
@@ -80,13 +76,6 @@ func (s *mapSink) forward(name string, v []byte, asBase64 bool) {
 	}
 }
 
-func (s *mapSink) flag(name string) {
-	k := http.CanonicalHeaderKey(name)
-	if !slices.Contains(s.h[k], EncodingBase64) {
-		s.h[k] = append(s.h[k], EncodingBase64)
-	}
-}
-
 // lineSink is a headerSink that writes each field as a header line,
 // "Name: value\r\n", onto buf. A value put that is not a valid field value
 // (it cannot happen with a topic Kafka accepted) is kept as err and not
@@ -94,19 +83,9 @@ func (s *mapSink) flag(name string) {
 type lineSink struct {
 	buf []byte
 	err error
-	// What flag needs to tell whether a field holds "base64" already:
-	// the record fields forwarded with that value as is, and the flags
-	// written. Both stay empty unless a record header is sent as base64.
-	literal []string
-	flagged []string
 }
 
-func (s *lineSink) reset() {
-	s.buf, s.err = s.buf[:0], nil
-	clear(s.literal)
-	clear(s.flagged)
-	s.literal, s.flagged = s.literal[:0], s.flagged[:0]
-}
+func (s *lineSink) reset() { s.buf, s.err = s.buf[:0], nil }
 
 func (s *lineSink) configured(_ http.Header, lines []byte) { s.buf = append(s.buf, lines...) }
 
@@ -160,27 +139,8 @@ func (s *lineSink) forward(name string, v []byte, asBase64 bool) {
 		s.buf = base64.StdEncoding.AppendEncode(s.buf, v)
 	} else {
 		s.buf = append(s.buf, v...)
-		if string(v) == EncodingBase64 {
-			s.literal = append(s.literal, name)
-		}
 	}
 	s.end()
-}
-
-func (s *lineSink) flag(name string) {
-	for _, n := range s.flagged {
-		if strings.EqualFold(n, name) {
-			return
-		}
-	}
-	for _, n := range s.literal {
-		if strings.EqualFold(n, name) {
-			return
-		}
-	}
-	s.flagged = append(s.flagged, name)
-	s.buf = appendCanonical(s.buf, name)
-	s.buf = append(s.buf, ": "+EncodingBase64+"\r\n"...)
 }
 
 func (s *lineSink) ce(attr, v string) {

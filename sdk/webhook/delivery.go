@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -167,43 +168,26 @@ func decodeValue(v, encoding string) ([]byte, error) {
 	}
 }
 
-// recordHeaders decodes kafka-header-<name> (with
-// kafka-header-<name>-encoding: base64 where needed).
+// recordHeaders decodes kafka-header-<name>, from base64 for the names that
+// kafka-base64-headers lists. Names are compared in lower case, as HTTP
+// compares them.
 func recordHeaders(h http.Header) ([]Header, error) {
-	type named struct {
-		name   string
-		values []string
-	}
-	byName := map[string]*named{}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		name, ok := strings.CutPrefix(lk, HeaderKafkaHeaderPrefix)
-		if !ok || name == "" {
-			continue
-		}
-		n := byName[name]
-		if n == nil {
-			n = &named{name: name}
-			byName[name] = n
-		}
-		n.values = append(n.values, vs...)
-	}
-	// <name>-encoding is a flag when <name> is there too and it says base64;
-	// otherwise it is a record header of that name.
 	encoded := map[string]bool{}
-	for name, n := range byName {
-		base, ok := strings.CutSuffix(name, encodingSuffix)
-		if !ok || byName[base] == nil || len(n.values) != 1 || !strings.EqualFold(n.values[0], encodingBase64) {
-			continue
+	for _, list := range h.Values(HeaderKafkaBase64Headers) {
+		for name := range strings.SplitSeq(list, ",") {
+			if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
+				encoded[name] = true
+			}
 		}
-		encoded[base] = true
-		delete(byName, name)
 	}
-	names := make([]string, 0, len(byName))
-	for name := range byName {
-		names = append(names, name)
+	byName := map[string][]string{}
+	for k, vs := range h {
+		name, ok := strings.CutPrefix(strings.ToLower(k), HeaderKafkaHeaderPrefix)
+		if ok && name != "" {
+			byName[name] = append(byName[name], vs...)
+		}
 	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(byName))
 	var out []Header
 	var bad []string
 	for _, name := range names {
@@ -211,7 +195,7 @@ func recordHeaders(h http.Header) ([]Header, error) {
 		if encoded[name] {
 			enc = encodingBase64
 		}
-		for _, v := range byName[name].values {
+		for _, v := range byName[name] {
 			b, err := decodeValue(v, enc)
 			if err != nil {
 				bad = append(bad, HeaderKafkaHeaderPrefix+name)
@@ -221,7 +205,7 @@ func recordHeaders(h http.Header) ([]Header, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return out, fmt.Errorf("%s: not standard base64", strings.Join(bad, ", "))
+		return out, fmt.Errorf("%s: not standard base64", strings.Join(slices.Compact(bad), ", "))
 	}
 	return out, nil
 }

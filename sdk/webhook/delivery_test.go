@@ -85,9 +85,12 @@ func TestDecodeDeliveryHeaders(t *testing.T) {
 	h.Add("kafka-header-tenant", "acme")
 	h.Add("kafka-header-tenant", "acme-2")
 	h.Add("kafka-header-Blob", "AAH/")
-	h.Set("kafka-header-blob-encoding", "base64")
-	h.Set("kafka-header-charset-encoding", "utf-8") // a record header of that name, not a flag
+	h.Set("kafka-header-blob-encoding", "base64") // a record header of that name, not a flag
+	h.Set("kafka-header-charset-encoding", "utf-8")
+	h.Add("kafka-header-mixed", "L3c9PQ==")
+	h.Add("kafka-header-mixed", "/w==")
 	h.Set("kafka-header-empty", "")
+	h.Set("kafka-base64-headers", "BLOB, mixed")
 	h.Set("ce-subject", "order%2042") // percent-encoded, as the HTTP binding wants
 	d, err := DecodeDelivery(h, nil)
 	if err != nil {
@@ -95,8 +98,11 @@ func TestDecodeDeliveryHeaders(t *testing.T) {
 	}
 	want := []Header{
 		{"blob", []byte{0, 1, 0xff}},
+		{"blob-encoding", []byte("base64")},
 		{"charset-encoding", []byte("utf-8")},
 		{"empty", []byte{}},
+		{"mixed", []byte("/w==")},
+		{"mixed", []byte{0xff}},
 		{"tenant", []byte("acme")},
 		{"tenant", []byte("acme-2")},
 	}
@@ -128,7 +134,7 @@ func TestDecodeDeliveryErrors(t *testing.T) {
 		{"unknown key encoding", func(h http.Header) { h.Set(HeaderKafkaKeyEncoding, "hex") }},
 		{"bad base64 header", func(h http.Header) {
 			h.Set("kafka-header-b", "%%%")
-			h.Set("kafka-header-b-encoding", "base64")
+			h.Set("kafka-base64-headers", "b")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

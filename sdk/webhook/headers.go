@@ -16,9 +16,11 @@ const (
 	HeaderKafkaKey         = "kafka-key"
 	HeaderKafkaKeyEncoding = "kafka-key-encoding"
 	// HeaderKafkaHeaderPrefix starts a forwarded record header:
-	// kafka-header-<name>. A value sent as base64 is flagged by
-	// kafka-header-<name>-encoding: base64.
+	// kafka-header-<name>.
 	HeaderKafkaHeaderPrefix = "kafka-header-"
+	// HeaderKafkaBase64Headers lists, comma-separated, the record header
+	// names whose kafka-header-<name> values are all base64.
+	HeaderKafkaBase64Headers = "kafka-base64-headers"
 
 	// HeaderCEPrefix starts a CloudEvents attribute in binary mode (ce-id,
 	// ce-source, ...).
@@ -28,9 +30,5 @@ const (
 // BatchContentType is the Content-Type of a batch request.
 const BatchContentType = "application/cloudevents-batch+json"
 
-// encodingSuffix flags the encoding of the header it is appended to;
 // encodingBase64 is the only encoding the bridge uses (standard, padded).
-const (
-	encodingSuffix = "-encoding"
-	encodingBase64 = "base64"
-)
+const encodingBase64 = "base64"

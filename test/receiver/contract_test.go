@@ -45,6 +45,12 @@ func contractRecords() []*target.Record {
 		{Topic: "orders", Partition: 4, Offset: 6, Key: []byte("evt"), Value: []byte("hi"), Timestamp: ts,
 			Headers: h("content-type", "text/plain", "ce_specversion", "1.0", "ce_id", "evt-9", "ce_source", "/shop",
 				"ce_type", "shop.order", "ce_subject", "order 42", "ce_time", "2024-01-02T03:04:05Z")},
+		// A binary value next to a record header named like an encoding
+		// flag, and one name with a value valid as is and one not.
+		{Topic: "orders", Partition: 5, Offset: 7, Key: []byte("k"), Value: []byte("v"), Timestamp: ts,
+			Headers: []target.Header{{Key: "a", Value: []byte{0xff}}, {Key: "a-encoding", Value: []byte("base64")},
+				{Key: "b", Value: []byte("plain")}, {Key: "b-encoding", Value: []byte("base64")},
+				{Key: "m", Value: []byte("/w==")}, {Key: "m", Value: []byte{0xfe}}}},
 	}
 }
 
