@@ -238,6 +238,11 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 		b.log.Warn("reload: a stopped route reported an error", "error", err)
 	}
 	rt.dropUnusedPlugins(ctx, cfg)
+	kept := make([]config.Route, 0, len(next))
+	for _, rr := range next {
+		kept = append(kept, rr.cfg)
+	}
+	rt.targets.dropUnused(kept)
 	merged := *cfg
 	merged.Kafka, merged.Admin, merged.Telemetry, merged.Log, merged.ShutdownTimeout =
 		old.Kafka, old.Admin, old.Telemetry, old.Log, old.ShutdownTimeout

@@ -19,6 +19,7 @@ type shared struct {
 	name    string
 	breaker *dispatch.Breaker
 	limiter *rate.Limiter
+	forget  func() // ends the breaker's logging and metrics
 }
 
 type sharedTargets struct {
@@ -52,15 +53,22 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 		OpenTimeout:         r.Breaker.OpenTimeout.D(),
 	})
 	log := s.log.With("target", key)
-	t.breaker.Subscribe(func(to dispatch.BreakerState) {
+	unsubscribe := t.breaker.Subscribe(func(to dispatch.BreakerState) {
 		s.metrics.BreakerTransition(ctx, key, to.String())
-		if to == dispatch.BreakerClosed {
+		switch to {
+		case dispatch.BreakerClosed:
 			log.Info("circuit breaker closed; consumption resumes")
-		} else {
-			log.Warn("circuit breaker "+to.String()+"; consumption of routes using the target pauses", "state", to.String())
+		case dispatch.BreakerHalfOpen:
+			log.Info("circuit breaker half-open; routes using the target fetch again and one record probes it", "state", to.String())
+		default:
+			log.Warn("circuit breaker open; consumption of routes using the target pauses", "state", to.String())
 		}
 	})
 	s.metrics.Breaker(key, func() int64 { return int64(t.breaker.State()) })
+	t.forget = func() {
+		unsubscribe()
+		s.metrics.Breaker(key, nil)
+	}
 	if w := r.Target.Webhook; w != nil && w.RateLimit > 0 {
 		// Burst of 10% of the rate: no one-second window holds more than
 		// rate_limit + 10% requests.
@@ -68,6 +76,23 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 	}
 	s.m[key] = t
 	return t
+}
+
+// dropUnused forgets the shared state of every target that none of routes
+// uses, so that a route started later builds it again from its own settings
+// (a reload that changed a target's breaker or rate limit). Call it when the
+// routes that used it have stopped.
+func (s *sharedTargets) dropUnused(routes []config.Route) {
+	used := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		used[targetName(r)] = true
+	}
+	for key, t := range s.m {
+		if !used[key] {
+			t.forget()
+			delete(s.m, key)
+		}
+	}
 }
 
 func (t *shared) rateLimited(ctx context.Context, m *telemetry.Metrics) func(time.Duration) {

@@ -17,10 +17,12 @@ func (c *Config) validateRoutes(v *checker) {
 	}
 	names := map[string]int{}
 	groups := map[string]int{}
+	targets := map[string]int{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		path := fmt.Sprintf("routes[%d]", i)
 		r.validate(v, path, c.Plugins, v.decoded("plugins"))
+		r.sameTargetSettings(v, path, c.Routes, targets, i)
 		if first, dup := names[r.Name]; dup && r.Name != "" {
 			v.addf(path+".name", "duplicate route name %s (also routes[%d])", v.show(path+".name", r.Name), first)
 		} else {
@@ -38,6 +40,38 @@ func (c *Config) validateRoutes(v *checker) {
 		} else {
 			groups[r.GroupID()] = i
 		}
+	}
+}
+
+// sameTargetSettings checks that route i, when an earlier route posts to the
+// same webhook URL (without user info or query) or calls the same plugin,
+// has that route's breaker and rate limit: a target has one breaker and one
+// rate limiter, shared by the routes that use it, so differing settings would
+// be silently overruled by whichever route started first.
+func (r *Route) sameTargetSettings(v *checker, path string, routes []Route, targets map[string]int, i int) {
+	var key string
+	switch {
+	case r.Target.Webhook != nil && r.Target.Webhook.URL != "":
+		key = SafeURL(r.Target.Webhook.URL, "")
+	case r.Target.Plugin != "":
+		key = "plugin:" + r.Target.Plugin
+	}
+	if key == "" || !v.decoded(path+".breaker", path+".target") {
+		return
+	}
+	first, seen := targets[key]
+	if !seen {
+		targets[key] = i
+		return
+	}
+	f := &routes[first]
+	if r.Breaker != f.Breaker {
+		v.addf(path+".breaker", "differs from routes[%d].breaker, which uses the same target: a target has one "+
+			"breaker, shared by its routes", first)
+	}
+	if w, fw := r.Target.Webhook, f.Target.Webhook; w != nil && fw != nil && w.RateLimit != fw.RateLimit {
+		v.addf(path+".target.webhook.rate_limit", "differs from routes[%d]'s, which uses the same URL: a target has "+
+			"one rate limiter, shared by its routes", first)
 	}
 }
 

@@ -96,6 +96,12 @@ func TestValidation(t *testing.T) {
 		{"open timeout", withRoute("    breaker: {open_timeout: -1s}\n" + hook), "routes[0].breaker.open_timeout", "must not be negative"},
 		{"dead letter is own topic", withRoute("    dead_letter: {topic: t}\n" + hook), "routes[0].dead_letter.topic", "must not be one of the route's own topics"},
 		{"reply is own topic", withRoute("    reply: {topic: t}\n" + hook), "routes[0].reply.topic", "must not be one of the route's own topics"},
+		{"one breaker per url", withRoute(hook + "  - {name: s, topics: [u], breaker: {open_timeout: 1s}, target: {webhook: {url: \"https://h/x?tenant=b\"}}}\n"),
+			"routes[1].breaker", "differs from routes[0].breaker, which uses the same target"},
+		{"one breaker per plugin", withRoute("    target: {plugin: p}\n  - {name: s, topics: [u], breaker: {min_requests: 3}, target: {plugin: p}}\n"),
+			"routes[1].breaker", "differs from routes[0].breaker"},
+		{"one rate limiter per url", withRoute(hook + "  - {name: s, topics: [u], target: {webhook: {url: \"https://h/x\", rate_limit: 5}}}\n"),
+			"routes[1].target.webhook.rate_limit", "differs from routes[0]'s, which uses the same URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,4 +439,12 @@ func TestKafkaSessionTimeout(t *testing.T) {
 			wantProblem(t, problemsOf(t, src, nil), "kafka.session_timeout", tt.msg)
 		})
 	}
+}
+
+// Routes that share a target with the same breaker and rate limit (here the
+// defaults) are fine, whatever else differs.
+func TestRoutesShareATargetWithTheSameSettings(t *testing.T) {
+	mustParse(t, withRoute(hook+"  - {name: s, topics: [u], ordering: none, retry: {max_attempts: 20}, "+
+		"target: {webhook: {url: \"https://h/x?other=1\"}}}\n  - {name: q, topics: [v], target: {plugin: p}}\n"+
+		"  - {name: q2, topics: [v], target: {plugin: p}}\n"), nil)
 }

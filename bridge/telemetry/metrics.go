@@ -311,10 +311,15 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 // Shutdown stops the meter provider.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
 
-// Breaker registers the state gauge of a target's breaker.
+// Breaker registers the state gauge of a target's breaker; a nil state
+// removes it (a target no route uses any more).
 func (m *Metrics) Breaker(targetName string, state func() int64) {
 	m.mu.Lock()
-	m.breakers[targetName] = state
+	if state == nil {
+		delete(m.breakers, targetName)
+	} else {
+		m.breakers[targetName] = state
+	}
 	m.mu.Unlock()
 }
 
