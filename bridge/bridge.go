@@ -62,6 +62,7 @@ type reload struct {
 type runningRoute struct {
 	cfg      config.Route
 	plugin   *config.Plugin // the plugin's config when the target is a plugin
+	health   func() error   // the target's own health, when it reports one (a plugin)
 	consumer *kafka.Consumer
 	cancel   context.CancelFunc
 	done     chan error
@@ -76,8 +77,8 @@ func New(cfg *config.Config, opts Options) *Bridge {
 	return &Bridge{cfg: cfg, opts: opts, log: log, reloads: make(chan reload)}
 }
 
-// Ready returns nil when every route joined its group and nothing is stuck,
-// disabled or shutting down.
+// Ready returns nil when every route joined its group, nothing is stuck or
+// disabled, every plugin can run, and the bridge is not shutting down.
 func (b *Bridge) Ready() error {
 	if b.stopping.Load() {
 		return errors.New("shutting down")
@@ -89,8 +90,15 @@ func (b *Bridge) Ready() error {
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
-		if err := b.routes[name].consumer.Ready(); err != nil {
+		rr := b.routes[name]
+		if err := rr.consumer.Ready(); err != nil {
 			errs = append(errs, err)
+		}
+		if rr.health == nil {
+			continue
+		}
+		if err := rr.health(); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -306,6 +314,12 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	if err != nil {
 		return nil, err
 	}
+	var health func() error
+	if r.Target.Plugin != "" {
+		if h, ok := rt.plugins[r.Target.Plugin].tg.(target.Healther); ok {
+			health = h.Health
+		}
+	}
 	scfg, err := kafka.NewConfig(cfg.Kafka)
 	if err != nil {
 		closeTarget()
@@ -324,7 +338,7 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
 
 	rctx, cancel := context.WithCancel(ctx)
-	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), consumer: c, cancel: cancel, done: make(chan error, 1)}
+	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), health: health, consumer: c, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := c.Run(rctx)
 		unsubscribe()
@@ -337,6 +351,8 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 
 // routeChain builds the target of route r wrapped in its dispatch chain. The
 // returned close func releases what belongs to the route alone.
+// A target that reports its health (a plugin's pool: target.Healther) is
+// asked by Ready.
 func (b *Bridge) routeChain(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route, ev dispatch.Events) (target.Target, *shared, func(), error) {
 	sh := rt.targets.get(ctx, r)
 	var tg target.Target

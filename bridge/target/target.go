@@ -88,6 +88,13 @@ type Closer interface {
 	Close(ctx context.Context) error
 }
 
+// Healther is implemented by targets that can tell they cannot work at all
+// (a plugin whose process does not start): Health returns why, or nil. It
+// must be cheap; /readyz asks it.
+type Healther interface {
+	Health() error
+}
+
 // Func adapts a function to Target.
 type Func func(ctx context.Context, d *Delivery) (*Result, error)
 

@@ -96,6 +96,7 @@ type Pool struct {
 	inflight  int
 	changed   chan struct{} // closed (and replaced) when a slot or an instance may have freed up
 	failures  int           // consecutive crashes and failed starts, for the backoff
+	startErr  error         // why the last start failed; nil once one succeeds
 	notBefore time.Time     // no start before this
 	closing   bool          // Close began: no new Deliver
 	closed    bool          // processes are being stopped: no new start
@@ -465,10 +466,12 @@ func (p *Pool) startLocked(cold bool) <-chan error {
 		switch {
 		case err != nil:
 			p.stats.StartFailures++
+			p.startErr = err
 			p.noteFailureLocked()
 		case closed:
 			err = fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 		default:
+			p.startErr = nil
 			p.instances = append(p.instances, inst)
 			p.stats.Started++
 			if cold {
@@ -582,6 +585,18 @@ func (p *Pool) Stats() Stats {
 		}
 	}
 	return s
+}
+
+// Health returns nil unless the plugin cannot run: its last start failed and
+// no process of it is running. A pool scaled to zero is healthy; one whose
+// processes crash is healthy while it restarts them successfully.
+func (p *Pool) Health() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.startErr != nil && len(p.instances) == 0 {
+		return fmt.Errorf("cannot start: %w", p.startErr)
+	}
+	return nil
 }
 
 // PluginStats reports the pool to the bridge's metrics.

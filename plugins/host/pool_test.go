@@ -493,6 +493,45 @@ func TestPluginLogLinesReachTheBridgeLog(t *testing.T) {
 	}
 }
 
+// A pool is healthy scaled to zero and while it runs a process; it is not
+// after a start failed with no process running, and is again once a start
+// succeeds.
+func TestHealth(t *testing.T) {
+	dir := t.TempDir()
+	cmd := filepath.Join(dir, "plugin")
+	if err := os.WriteFile(cmd, []byte("#!/bin/sh\necho not a plugin\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newPool(t, testConfig(cmd), host.Options{})
+	if err := p.Health(); err != nil {
+		t.Fatalf("a pool scaled to zero: Health = %v", err)
+	}
+	if _, err := p.Deliver(t.Context(), delivery(1, "", nil)); err == nil {
+		t.Fatal("a call to a plugin that does not start succeeded")
+	}
+	if err := p.Health(); err == nil {
+		t.Fatal("Health = nil after the plugin failed to start")
+	}
+	// The binary is fixed in place (a new image, a mounted volume).
+	real, err := os.ReadFile(testPlugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cmd+".new", real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cmd+".new", cmd); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a call after the fix", func() bool {
+		_, err := p.Deliver(t.Context(), delivery(2, "", nil))
+		return err == nil
+	})
+	if err := p.Health(); err != nil {
+		t.Fatalf("Health = %v with the plugin running", err)
+	}
+}
+
 func TestStartFailure(t *testing.T) {
 	notAPlugin := filepath.Join(t.TempDir(), "not-a-plugin")
 	if err := os.WriteFile(notAPlugin, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
@@ -506,6 +545,9 @@ func TestStartFailure(t *testing.T) {
 		}
 		if s := p.Stats(); s.StartFailures != 1 || s.Instances != 0 {
 			t.Errorf("stats = %+v", s)
+		}
+		if err := p.Health(); err == nil || !strings.Contains(err.Error(), "cannot start: plugin enrich: start") {
+			t.Errorf("Health = %v, want the start error", err)
 		}
 	})
 	t.Run("factory with min 1", func(t *testing.T) {
