@@ -300,6 +300,7 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		ev.Key = &k
 	}
 	ct := ""
+	cloudEvent, ceTime := false, false // the record carries ce_specversion, ce_time
 	for _, h := range rec.Headers {
 		switch {
 		case strings.EqualFold(h.Key, recordContentType):
@@ -308,7 +309,7 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 			attr := strings.ToLower(h.Key[len(recordCEPrefix):])
 			switch attr {
 			case "specversion":
-				ev.SpecVersion = string(h.Value)
+				ev.SpecVersion, cloudEvent = string(h.Value), true
 			case "id":
 				ev.ID = string(h.Value)
 			case "source":
@@ -316,7 +317,7 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 			case "type":
 				ev.Type = string(h.Value)
 			case "time":
-				ev.Time = string(h.Value)
+				ev.Time, ceTime = string(h.Value), true
 			default:
 				if validExtension(attr) && utf8.Valid(h.Value) {
 					if ev.Extensions == nil {
@@ -326,6 +327,11 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 				}
 			}
 		}
+	}
+	if cloudEvent && !ceTime {
+		// A CloudEvent already: its attributes are its own, and time is
+		// optional (as ce-time in single-record mode).
+		ev.Time = ""
 	}
 	ev.DataContentType = ct
 	if isJSON(ct) && utf8.Valid(rec.Value) && json.Valid(rec.Value) {

@@ -27,6 +27,7 @@ type batchEventIn struct {
 	ID              string          `json:"id"`
 	Source          string          `json:"source"`
 	Type            string          `json:"type"`
+	Time            string          `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
 	DataBase64      string          `json:"data_base64"`
@@ -352,5 +353,45 @@ func TestRateLimitWindow(t *testing.T) {
 	}
 	if worst > limit+burst+1 {
 		t.Fatalf("a one-second window held %d requests; rate_limit %d + burst %d", worst, limit, burst)
+	}
+}
+
+// time is the Kafka timestamp for a plain record; a record that is a
+// CloudEvent already keeps its own attributes and has no time unless it
+// carries ce_time, in a batch as in single-record mode (ce-time).
+func TestBatchTimeAsInSingleMode(t *testing.T) {
+	ts := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	recs := []*target.Record{
+		{Topic: "orders", Offset: 1, Value: []byte("a"), Timestamp: ts},
+		{Topic: "orders", Offset: 2, Value: []byte("b"), Timestamp: ts,
+			Headers: []target.Header{{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("e2")}}},
+		{Topic: "orders", Offset: 3, Value: []byte("c"), Timestamp: ts,
+			Headers: []target.Header{{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_time", Value: []byte("2020-01-01T00:00:00Z")}}},
+	}
+	want := map[int64]string{1: "2026-11-26T08:00:00Z", 2: "", 3: "2020-01-01T00:00:00Z"}
+
+	srv, reqs := receiver(t, nil)
+	single := newTarget(t, srv.URL, nil)
+	for _, rec := range recs {
+		if _, err := deliver(t, t.Context(), single, rec); err != nil {
+			t.Fatal(err)
+		}
+		if got := next(t, reqs).header.Get(HeaderCETime); got != want[rec.Offset] {
+			t.Errorf("single-record mode, offset %d: ce-time %q, want %q", rec.Offset, got, want[rec.Offset])
+		}
+	}
+	for i, err := range deliverAll(t, batchTarget(t, srv.URL, len(recs), ""), recs) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	var evs []batchEventIn
+	if err := json.Unmarshal(next(t, reqs).body, &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Time != want[ev.Offset] {
+			t.Errorf("batch, offset %d: time %q, want %q", ev.Offset, ev.Time, want[ev.Offset])
+		}
 	}
 }
