@@ -25,9 +25,19 @@ import (
 // most of the budget is held by records that do not finish (a lane retrying
 // while its target is down) and the others finish too slowly to reach the
 // mark.
+//
+// A record larger than the whole byte budget is admitted once nothing is
+// held but stuck records (see fitsLocked). A stuck record may hold its room
+// for good, so otherwise the large record, and every claim loop in line
+// behind it, would wait as long. The bound on what the route holds is then:
+// the byte budget, or the stuck records plus that one record. There are at
+// most as many stuck records as workers (each is still being delivered), and
+// a stuck record's partition is paused: it fetches nothing more, and what it
+// had fetched already is admitted by the same rules as any other record.
 type budget struct {
 	mu                   sync.Mutex
 	records, bytes       int64
+	stuck                int64 // of records, those reported stuck
 	maxRecords, maxBytes int64
 	lowRecords, lowBytes int64         // the low-water mark
 	waiting              []*budgetWait // first come, first served
@@ -62,8 +72,8 @@ func newBudget(maxRecords, maxBytes int64) *budget {
 // budget is full, or others wait in line before it) it returns false and puts
 // w in line: w.ready gets its token once the room was taken for the caller,
 // who must then either use it or give it back with cancel. A record larger
-// than the whole byte budget is admitted when nothing else is held, so it can
-// never wedge its partition.
+// than the whole byte budget is admitted when nothing but stuck records is
+// held, so it can never wedge its partition.
 func (b *budget) tryAcquire(size int64, w *budgetWait) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -142,8 +152,28 @@ func (b *budget) refillLocked(now bool) {
 	}
 }
 
+// stick counts one record held as stuck: its room may never be released.
+// The head of the line is refilled at once if it fits now.
+func (b *budget) stick() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stuck++
+	b.refillLocked(true)
+}
+
+// unstick undoes stick, before the record's room is released (or once it is
+// given up for good).
+func (b *budget) unstick() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stuck--
+}
+
+// fitsLocked reports whether a record of size bytes may be admitted: when it
+// fits, or when nothing but stuck records is held (which never exceeds
+// maxRecords: stuck records are fewer than the workers).
 func (b *budget) fitsLocked(size int64) bool {
-	return b.records == 0 || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes)
+	return b.records == b.stuck || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes)
 }
 
 func (b *budget) takeLocked(size int64) {

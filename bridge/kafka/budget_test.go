@@ -234,3 +234,48 @@ func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
 		t.Fatalf("held %d records; want 64", recs)
 	}
 }
+
+// A stuck record may never be released: a record larger than the whole byte
+// budget waits only for the others, and is admitted as soon as the one held
+// beside it is reported stuck. Records behind it wait their turn as usual.
+func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
+	b := newBudget(100, 100)
+	if ok, _ := acquire(b, 60); !ok {
+		t.Fatal("60 of 100 bytes refused")
+	}
+	ok, big := acquire(b, 500)
+	if ok {
+		t.Fatal("a 500-byte record admitted next to a record not stuck")
+	}
+	b.stick() // the 60-byte record
+	if !granted(big) {
+		t.Fatal("nothing held but a stuck record, yet the record larger than the budget waits")
+	}
+	ok, small := acquire(b, 10)
+	if ok || granted(small) {
+		t.Fatal("a record admitted next to a stuck one and one that already exceeds the byte budget")
+	}
+	b.release(500)
+	if !granted(small) {
+		t.Fatal("the next in line was not woken once only the stuck record was held")
+	}
+	ok, big2 := acquire(b, 500)
+	if ok {
+		t.Fatal("a 500-byte record admitted next to a record not stuck")
+	}
+	b.release(10)
+	if !granted(big2) {
+		t.Fatal("nothing held but a stuck record, yet the second large record waits")
+	}
+	b.release(500)
+	b.unstick()
+	b.release(60)
+	if recs, byts := b.held(); recs != 0 || byts != 0 {
+		t.Fatalf("held %d records, %d bytes after everything was released", recs, byts)
+	}
+	// Unstuck, the records held count again.
+	acquire(b, 60)
+	if ok, _ := acquire(b, 500); ok {
+		t.Fatal("a 500-byte record admitted next to a record no longer stuck")
+	}
+}

@@ -66,6 +66,11 @@ type Consumer struct {
 	paused       map[topicPartition]bool           // what sarama was told
 	stuck        map[topicPartition]map[int64]bool // offsets of the records that cannot move on
 
+	// The latest offset of every partition owned is looked up every
+	// offsetsEvery, and soon after a claim starts (offsetsNow).
+	offsetsEvery time.Duration
+	offsetsNow   chan struct{} // capacity 1
+
 	joined   atomic.Bool
 	disabled atomic.Pointer[error]
 }
@@ -92,8 +97,17 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		stuck:   make(map[topicPartition]map[int64]bool),
 
 		routeReasons: make(map[string]bool),
+		offsetsEvery: offsetsEvery,
+		offsetsNow:   make(chan struct{}, 1),
 	}
 }
+
+// offsetsEvery is how often a consumer looks up the latest offsets of the
+// partitions it owns: with one request per broker, however many partitions.
+const offsetsEvery = 5 * time.Second
+
+// unknownOffset stands for an offset not looked up yet.
+const unknownOffset = -1
 
 // Run joins the group and consumes until ctx ends, then drains: fetching
 // stops, records already being delivered finish (for at most the shutdown
@@ -101,8 +115,15 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 // fetched but not started stay uncommitted and are redelivered after restart.
 // Run returns after every goroutine it started has exited.
 func (c *Consumer) Run(ctx context.Context) error {
-	group, err := sarama.NewConsumerGroup(c.opts.Brokers, c.opts.Route.GroupID(), c.opts.Sarama)
+	// The group's own client, which the group does not close; it also looks
+	// up the partitions' offsets for Stats.
+	client, err := sarama.NewClient(c.opts.Brokers, c.opts.Sarama)
 	if err != nil {
+		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
+	}
+	group, err := sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), client)
+	if err != nil {
+		_ = client.Close()
 		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
 	}
 	c.group = group
@@ -132,6 +153,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-hardCtx.Done():
 		}
 	})
+	offsetsDone := make(chan struct{})
+	wg.Go(func() { c.watchOffsets(client, offsetsDone) })
 
 	workersDone := make(chan struct{})
 	var workers sync.WaitGroup
@@ -158,6 +181,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	close(workersDone)
 	workers.Wait()
 	err = group.Close()
+	// Closing the client ends a lookup of offsets in flight at once.
+	close(offsetsDone)
+	if cerr := client.Close(); cerr != nil {
+		c.log.Warn("closing the kafka client", "error", cerr)
+	}
 	hardCancel()
 	wg.Wait()
 	if err != nil {
@@ -234,7 +262,10 @@ func (c *Consumer) Stuck(rec *target.Record, err error) {
 	if c.stuck[tp] == nil {
 		c.stuck[tp] = make(map[int64]bool)
 	}
-	c.stuck[tp][rec.Offset] = true
+	if !c.stuck[tp][rec.Offset] {
+		c.stuck[tp][rec.Offset] = true
+		c.budget.stick()
+	}
 	c.setReasonLocked(tp, pauseStuck, true)
 }
 
@@ -244,14 +275,21 @@ func (c *Consumer) Unstuck(rec *target.Record) {
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.stuck[tp], rec.Offset)
+	if c.stuck[tp][rec.Offset] {
+		delete(c.stuck[tp], rec.Offset)
+		c.budget.unstick()
+	}
 	if len(c.stuck[tp]) == 0 {
 		delete(c.stuck, tp)
 		c.setReasonLocked(tp, pauseStuck, false)
 	}
 }
 
-// Stats snapshots the route for the metrics gauges.
+// Stats snapshots the route for the metrics gauges. It reads only what the
+// consumer already holds (it runs on every scrape): a partition's latest
+// offset is the newer of its claim's high watermark, which moves with fetch
+// responses, and the one watchOffsets last looked up, which also moves while
+// the partition is paused and fetches nothing.
 func (c *Consumer) Stats() telemetry.RouteStats {
 	recs, byts := c.budget.held()
 	st := telemetry.RouteStats{InFlightRecords: recs, InFlightBytes: byts}
@@ -259,18 +297,105 @@ func (c *Consumer) Stats() telemetry.RouteStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for tp, p := range c.parts {
-		marked, _, oldest := p.tr.state()
-		if marked < 0 {
-			marked = p.claim.InitialOffset()
-		}
+		_, _, oldest := p.tr.state()
 		ps := telemetry.PartitionStats{Topic: tp.topic, Partition: tp.partition,
-			Lag: max(p.claim.HighWaterMarkOffset()-marked, 0), Paused: c.paused[tp], Stuck: len(c.stuck[tp]) > 0}
+			Lag: p.lag(), Paused: c.paused[tp], Stuck: len(c.stuck[tp]) > 0}
 		if !oldest.IsZero() {
 			ps.OldestAge = now.Sub(oldest)
 		}
 		st.Partitions = append(st.Partitions, ps)
 	}
 	return st
+}
+
+// watchOffsets looks up the latest offset of every partition the consumer
+// owns, every offsetsEvery and soon after a claim starts, until done is
+// closed; and, once, the oldest offset of a claim that started there.
+func (c *Consumer) watchOffsets(client sarama.Client, done <-chan struct{}) {
+	t := time.NewTicker(c.offsetsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		case <-c.offsetsNow:
+		}
+		c.lookUpOffsets(client)
+	}
+}
+
+// lookUpOffsets resolves the start of claims that started from the oldest
+// offset, then looks up the latest offset of every partition the consumer
+// owns, and stores both in the partitions. What fails is tried again on the
+// next round, after a metadata refresh.
+func (c *Consumer) lookUpOffsets(client sarama.Client) {
+	c.mu.Lock()
+	parts := make([]*partition, 0, len(c.parts))
+	for _, p := range c.parts {
+		parts = append(parts, p)
+	}
+	c.mu.Unlock()
+
+	var unresolved []*partition
+	for _, p := range parts {
+		if p.start.Load() == unknownOffset {
+			unresolved = append(unresolved, p)
+		}
+	}
+	stale := c.listOffsets(client, unresolved, sarama.OffsetOldest, func(p *partition, off int64) {
+		p.start.CompareAndSwap(unknownOffset, off)
+	})
+	stale = append(stale, c.listOffsets(client, parts, sarama.OffsetNewest, func(p *partition, off int64) {
+		p.latest.Store(off)
+	})...)
+	if len(stale) > 0 {
+		slices.Sort(stale)
+		stale = slices.Compact(stale)
+		if err := client.RefreshMetadata(stale...); err != nil {
+			c.log.Debug("refreshing metadata", "topics", stale, "error", err)
+		}
+	}
+}
+
+// listOffsets asks the leaders of parts for their offset at when
+// (sarama.OffsetOldest or sarama.OffsetNewest), one request per broker, and
+// hands each answer to found. It returns the topics of the partitions it got
+// no answer for.
+func (c *Consumer) listOffsets(client sarama.Client, parts []*partition, when int64, found func(*partition, int64)) (stale []string) {
+	byLeader := make(map[*sarama.Broker][]*partition)
+	for _, p := range parts {
+		b, err := client.Leader(p.tp.topic, p.tp.partition)
+		if err != nil {
+			stale = append(stale, p.tp.topic)
+			continue
+		}
+		byLeader[b] = append(byLeader[b], p)
+	}
+	for b, ps := range byLeader {
+		req := sarama.NewOffsetRequest(client.Config().Version)
+		for _, p := range ps {
+			req.AddBlock(p.tp.topic, p.tp.partition, when, 1)
+		}
+		resp, err := b.GetAvailableOffsets(req)
+		if err != nil {
+			c.log.Debug("looking up offsets", "broker", b.Addr(), "error", err)
+			_ = b.Close() // as sarama does after a failed request: the next one reconnects
+			for _, p := range ps {
+				stale = append(stale, p.tp.topic)
+			}
+			continue
+		}
+		for _, p := range ps {
+			blk := resp.GetBlock(p.tp.topic, p.tp.partition)
+			if blk == nil || !errors.Is(blk.Err, sarama.ErrNoError) || len(blk.Offsets) != 1 {
+				stale = append(stale, p.tp.topic)
+				continue
+			}
+			found(p, blk.Offsets[0])
+		}
+	}
+	return stale
 }
 
 func (c *Consumer) setReason(tp topicPartition, reason string, on bool) {
@@ -346,6 +471,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 		maxStarted: -1,
 	}
+	p.start.Store(startOffset(claim))
+	p.latest.Store(unknownOffset)
 	workCtx, cancel := context.WithCancel(c.hardCtx)
 	defer cancel()
 	p.ctx = dispatch.WithStop(workCtx, c.stop)
@@ -356,12 +483,15 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	// claim of it can outlive the claim), tell it what the route wants.
 	c.tellPauseLocked(p.tp, len(c.routeReasons) > 0)
 	c.mu.Unlock()
+	select {
+	case c.offsetsNow <- struct{}{}:
+	default: // a lookup is due already
+	}
 	defer func() {
 		c.mu.Lock()
 		delete(c.parts, p.tp)
 		delete(c.paused, p.tp)
 		delete(c.reasons, p.tp)
-		delete(c.stuck, p.tp)
 		c.mu.Unlock()
 	}()
 
@@ -389,6 +519,14 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		cancel()
 	}
 	p.wg.Wait()
+	// No delivery of the claim runs any more: a record still stuck was
+	// abandoned (it gets no Unstuck) and is back in its lane, released below.
+	c.mu.Lock()
+	for range c.stuck[p.tp] {
+		c.budget.unstick()
+	}
+	delete(c.stuck, p.tp)
+	c.mu.Unlock()
 	p.releaseQueued()
 	if mark, _, _ := p.tr.state(); mark >= 0 {
 		c.log.Debug("claim released", "topic", p.tp.topic, "partition", p.tp.partition, "next_offset", mark)
@@ -416,6 +554,46 @@ type partition struct {
 	// first wait), kept for all the claim loop's waits
 	wait       *budgetWait
 	pauseTimer *time.Timer
+
+	// start is the offset the claim started from (unknownOffset until
+	// watchOffsets resolved sarama's oldest-offset sentinel); latest is the
+	// partition's latest offset as watchOffsets last looked it up
+	// (unknownOffset before).
+	start, latest atomic.Int64
+}
+
+// startOffset is the offset claim started from. Sarama resolves its
+// sentinels without saying to what: for OffsetNewest the newest offset it
+// looked up is the claim's first high watermark; for OffsetOldest it is
+// unknownOffset, left to watchOffsets.
+func startOffset(claim sarama.ConsumerGroupClaim) int64 {
+	switch off := claim.InitialOffset(); off {
+	case sarama.OffsetOldest:
+		return unknownOffset
+	case sarama.OffsetNewest:
+		return claim.HighWaterMarkOffset()
+	default:
+		return off
+	}
+}
+
+// lag is the number of records between the partition's latest offset and
+// the next offset the group would commit: the offset marked last or, with
+// nothing marked yet, where the claim started (or its oldest record in
+// flight, if lower: a fetch may have moved the high watermark before the
+// claim read it). It is 0 while the start is not known yet.
+func (p *partition) lag() int64 {
+	next, first := p.tr.position()
+	if next < 0 {
+		next = p.start.Load()
+		if first >= 0 && (next == unknownOffset || first < next) {
+			next = first
+		}
+	}
+	if next < 0 {
+		return 0
+	}
+	return max(max(p.claim.HighWaterMarkOffset(), p.latest.Load())-next, 0)
 }
 
 // lane is an ordered queue of records; at most one of its records is being

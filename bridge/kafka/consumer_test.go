@@ -43,7 +43,13 @@ func waitFor(t *testing.T, what string, cond func() bool, state func() string) {
 // partition; it is closed when the test ends.
 func startCluster(t *testing.T, topic string) *kfake.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	return startClusterWith(t, topic, 1)
+}
+
+// startClusterWith is startCluster with topic of the given partitions.
+func startClusterWith(t *testing.T, topic string, partitions int32) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +83,12 @@ func plainConfig() *sarama.Config {
 // batch, and returns their offsets.
 func produce(t *testing.T, addrs []string, topic string, kvs ...string) []int64 {
 	t.Helper()
+	return produceTo(t, addrs, topic, 0, kvs...)
+}
+
+// produceTo is produce to the given partition.
+func produceTo(t *testing.T, addrs []string, topic string, partition int32, kvs ...string) []int64 {
+	t.Helper()
 	p, err := sarama.NewSyncProducer(addrs, plainConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +96,7 @@ func produce(t *testing.T, addrs []string, topic string, kvs ...string) []int64 
 	defer p.Close()
 	var msgs []*sarama.ProducerMessage
 	for i := 0; i+1 < len(kvs); i += 2 {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0,
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: partition,
 			Key: sarama.StringEncoder(kvs[i]), Value: sarama.StringEncoder(kvs[i+1])})
 	}
 	if err := p.SendMessages(msgs); err != nil {
@@ -244,6 +256,14 @@ func testRoute(name, topic string) config.Route {
 // writing dead letters to dl. The consumer stops when the test ends.
 func runRoute(t *testing.T, addrs []string, route config.Route, tg target.Target, dl dispatch.Producer) (*Consumer, *stuckEvents) {
 	t.Helper()
+	return runRouteWith(t, addrs, route, tg, dl, groupConfig(t))
+}
+
+// runRouteWith is runRoute with the sarama configuration sc. The consumer
+// looks up the latest offsets of its partitions more often than it would in
+// production, so that waiting for them is short.
+func runRouteWith(t *testing.T, addrs []string, route config.Route, tg target.Target, dl dispatch.Producer, sc *sarama.Config) (*Consumer, *stuckEvents) {
+	t.Helper()
 	ev := &stuckEvents{}
 	chain := target.Chain(tg,
 		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: route.Name, Group: route.GroupID(),
@@ -251,8 +271,9 @@ func runRoute(t *testing.T, addrs []string, route config.Route, tg target.Target
 		dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond,
 			MaxBackoff: time.Millisecond}, ev),
 	)
-	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: chain,
+	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: sc, Target: chain,
 		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
+	c.offsetsEvery = 100 * time.Millisecond
 	ev.consumer = c
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -272,8 +293,13 @@ func runRoute(t *testing.T, addrs []string, route config.Route, tg target.Target
 // partitionStats returns the consumer's stats of partition 0 of topic, and
 // whether it holds that partition.
 func partitionStats(c *Consumer, topic string) (telemetry.PartitionStats, bool) {
+	return partitionStatsOf(c, topic, 0)
+}
+
+// partitionStatsOf is partitionStats of the given partition.
+func partitionStatsOf(c *Consumer, topic string, partition int32) (telemetry.PartitionStats, bool) {
 	for _, ps := range c.Stats().Partitions {
-		if ps.Topic == topic && ps.Partition == 0 {
+		if ps.Topic == topic && ps.Partition == partition {
 			return ps, true
 		}
 	}
@@ -283,7 +309,8 @@ func partitionStats(c *Consumer, topic string) (telemetry.PartitionStats, bool) 
 // describe renders what a failed wait saw of the consumer.
 func describe(c *Consumer, topic string) string {
 	ps, owned := partitionStats(c, topic)
-	return fmt.Sprintf("Ready() = %v; partition owned %t, stuck %t, paused %t", c.Ready(), owned, ps.Stuck, ps.Paused)
+	return fmt.Sprintf("Ready() = %v; partition owned %t, stuck %t, paused %t, lag %d",
+		c.Ready(), owned, ps.Stuck, ps.Paused, ps.Lag)
 }
 
 // permanent is a target that refuses every record for good.
@@ -489,4 +516,62 @@ func TestConsumerNotReadyAfterLosingTheGroup(t *testing.T) {
 	cluster.Close()
 	waitFor(t, "Ready to report the lost group", func() bool { return c.Ready() != nil },
 		func() string { return "Ready() = nil" })
+}
+
+// A record that cannot be dead-lettered holds its share of the budget until
+// it moves on. A record larger than the whole byte budget, on another
+// partition, is still admitted next to it, and the partitions whose records
+// wait in line behind that one deliver too.
+func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
+	const topic = "mixed"
+	cluster := startClusterWith(t, topic, 3)
+	addrs := cluster.ListenAddrs()
+	route := testRoute("oversized", topic)
+	route.MaxInFlightBytes = 4 << 10
+	var mu sync.Mutex
+	delivered := map[int32][]string{}
+	tg := target.Func(func(_ context.Context, d *target.Delivery) (*target.Result, error) {
+		if string(d.Record.Value) == "poison" {
+			return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		delivered[d.Record.Partition] = append(delivered[d.Record.Partition], string(d.Record.Key))
+		return &target.Result{}, nil
+	})
+	dl := &deadLetters{}
+	c, ev := runRoute(t, addrs, route, tg, dl)
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		st := c.Stats()
+		return fmt.Sprintf("delivered %v; %d records, %d bytes in flight; %s; %s",
+			delivered, st.InFlightRecords, st.InFlightBytes, ev.String(), describe(c, topic))
+	}
+
+	produceTo(t, addrs, topic, 0, "p", "poison")
+	waitFor(t, "partition 0 to be stuck and paused", func() bool {
+		ps, owned := partitionStats(c, topic)
+		return ev.sawStuck(0) && owned && ps.Stuck && ps.Paused
+	}, seen)
+
+	produceTo(t, addrs, topic, 1, "big", strings.Repeat("x", 5<<10))
+	produceTo(t, addrs, topic, 2, "small", "small")
+	waitFor(t, "partitions 1 and 2 to deliver", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(delivered[1], []string{"big"}) && slices.Equal(delivered[2], []string{"small"})
+	}, seen)
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "offset 0") {
+		t.Errorf("with partition 0 still stuck, Ready() = %v, want an error naming offset 0", err)
+	}
+
+	dl.allow(0)
+	waitFor(t, "the stuck record to move on and the budget to empty", func() bool {
+		st := c.Stats()
+		return ev.sawUnstuck(0) && st.InFlightRecords == 0 && st.InFlightBytes == 0
+	}, seen)
+	if err := c.Ready(); err != nil {
+		t.Errorf("with no record stuck, Ready() = %v, want nil", err)
+	}
 }

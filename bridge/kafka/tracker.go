@@ -65,3 +65,15 @@ func (t *tracker) state() (marked int64, pending int, oldest time.Time) {
 	}
 	return t.marked, len(t.pending), oldest
 }
+
+// position returns the next offset to commit (-1 if none yet) and the offset
+// of the oldest unfinished record (-1 if none).
+func (t *tracker) position() (marked, first int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	first = -1
+	if len(t.pending) > 0 {
+		first = t.pending[0].offset
+	}
+	return t.marked, first
+}
