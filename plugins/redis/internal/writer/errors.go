@@ -15,7 +15,12 @@ import (
 //   - WRONGTYPE: the record's key holds another type (a string where the
 //     stream should be); the key template maps this record there, so every
 //     attempt fails the same way;
-//   - a value larger than the server accepts (proto-max-bulk-len).
+//   - a value larger than the server accepts (proto-max-bulk-len), which
+//     Redis answers "Protocol error: invalid bulk length" (or, for a
+//     string grown past 512 MB, "string exceeds maximum allowed size").
+//     A script call (stream mode) with such a value gets no answer: Redis
+//     closes the connection, which cannot be told from a network failure,
+//     so that one stays retryable.
 //
 // Everything else is retryable: the network, timeouts, the pool, and the
 // server errors that are about the server rather than the record (LOADING,
@@ -33,7 +38,8 @@ func Permanent(err error) bool {
 	// ("WRONGTYPE ... script: ..."); older servers wrap it
 	// ("ERR Error running script ...: WRONGTYPE ..."): look anywhere.
 	return strings.Contains(msg, "WRONGTYPE") ||
-		strings.Contains(msg, "string exceeds maximum allowed size")
+		strings.Contains(msg, "string exceeds maximum allowed size") ||
+		strings.Contains(msg, "invalid bulk length")
 }
 
 // classify marks err permanent for the bridge when Permanent says so.

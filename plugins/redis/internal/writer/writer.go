@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/hookbridge/hookbridge/plugins/internal/recordjson"
 	"github.com/hookbridge/hookbridge/sdk"
@@ -45,6 +46,13 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 	key, err := h.cfg.Key.Render(msg)
 	if err != nil {
 		return nil, sdk.Permanent(fmt.Errorf("hookbridge-redis: %s: %s=%q: %w", msg.ID, EnvKey, h.cfg.Key, err))
+	}
+	if strings.HasPrefix(key, h.cfg.DedupePrefix) {
+		// The dedupe markers live in the same keyspace: a record written
+		// there could pose as another record's marker, which would then be
+		// acknowledged without being written.
+		return nil, sdk.Permanent(fmt.Errorf("hookbridge-redis: %s: the key rendered from %s=%q starts with %s %q, "+
+			"where the dedupe markers are kept", msg.ID, EnvKey, h.cfg.Key, EnvDedupePrefix, h.cfg.DedupePrefix))
 	}
 	written := true
 	switch h.cfg.Mode {

@@ -36,6 +36,7 @@ func TestPermanent(t *testing.T) {
 		{serverError("ERR Error running script (call to f_5e2c): @user_script:11: WRONGTYPE Operation against a key"), true},
 		{fmt.Errorf("hookbridge-redis: x: %w", serverError("WRONGTYPE Operation against a key")), true},
 		{serverError("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), true},
+		{serverError("ERR Protocol error: invalid bulk length"), true},
 		// The server's state, not the record's: retryable.
 		{serverError("LOADING Redis is loading the dataset in memory"), false},
 		{serverError("READONLY You can't write against a read only replica."), false},
@@ -253,6 +254,31 @@ func TestNullKeyIsPermanent(t *testing.T) {
 	}
 	if len(fs.strings) != 0 {
 		t.Errorf("wrote %v", fs.strings)
+	}
+}
+
+// A record whose key renders into the dedupe markers' keyspace is refused:
+// written there, it could pose as another record's marker, and that record
+// would be acknowledged without being written.
+func TestKeyInTheMarkersKeyspaceIsPermanent(t *testing.T) {
+	for _, mode := range []string{"stream", "list", "set"} {
+		srv, fs := newTestHandler(t, map[string]string{EnvMode: mode, EnvKey: "{key}"})
+		poser := &sdk.Message{Topic: "orders", Offset: 1, Key: []byte("hookbridge:dedupe:acct:orders-0-7"), Value: []byte("x")}
+		_, err := srv.Handle(t.Context(), poser)
+		if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "orders-0-1") || !strings.Contains(err.Error(), EnvDedupePrefix) {
+			t.Fatalf("%s: err = %v, want a permanent error naming the record and %s", mode, err, EnvDedupePrefix)
+		}
+		if len(fs.streams)+len(fs.lists)+len(fs.strings)+len(fs.markers) != 0 {
+			t.Errorf("%s: wrote something for the refused record", mode)
+		}
+		// The record it would have shadowed is written.
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "orders", Offset: 7, Key: []byte("acct"), Value: []byte("y")}); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		_, set := fs.strings["acct"]
+		if written := len(fs.streams["acct"]) + len(fs.lists["acct"]); written != 1 && !(mode == "set" && set) {
+			t.Errorf("%s: the record for key acct was not written", mode)
+		}
 	}
 }
 
