@@ -94,13 +94,14 @@ type Pool struct {
 	starting  int
 	waiting   int // callers in acquire that found no free slot
 	inflight  int
-	changed   chan struct{} // closed (and replaced) when a slot or an instance may have freed up
-	failures  int           // consecutive crashes and failed starts, for the backoff
-	startErr  error         // why the last start failed; nil once one succeeds
-	notBefore time.Time     // no start before this
-	closing   bool          // Close began: no new Deliver
-	closed    bool          // processes are being stopped: no new start
-	stats     Stats         // counters only; gauges are computed
+	changed   chan struct{}     // closed (and replaced) when a slot or an instance may have freed up
+	failures  int               // consecutive crashes and failed starts, for the backoff
+	startErr  error             // why the last start failed; nil once one succeeds
+	timeouts  map[*instance]int // calls in a row that ran out of time on an instance
+	notBefore time.Time         // no start before this
+	closing   bool              // Close began: no new Deliver
+	closed    bool              // processes are being stopped: no new start
+	stats     Stats             // counters only; gauges are computed
 
 	calls     sync.WaitGroup // Deliver calls in progress
 	bg        sync.WaitGroup // supervisor, starts and kills
@@ -265,6 +266,9 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 			}
 		}
 		p.release(inst, err == nil)
+		if !failed && err != nil && !time.Now().Before(deadline) && ctx.Err() == nil {
+			p.timedOut(inst)
+		}
 		switch {
 		case err == nil:
 			return resultFromProto(p.name, resp)
@@ -400,8 +404,36 @@ func (p *Pool) release(inst *instance, ok bool) {
 	if ok {
 		inst.served = true
 		p.failures = 0
+		delete(p.timeouts, inst)
 	}
 	p.broadcastLocked()
+}
+
+// hungAfter is how many calls in a row may run out of time on one process,
+// with none answered in between, before it is taken as hung and replaced: a
+// process that still runs but no longer answers (a deadlocked handler, a
+// stream it stopped reading) would otherwise keep every call that reaches
+// it waiting until its timeout, for good.
+const hungAfter = 3
+
+// timedOut counts a call on inst that ran out of its time and replaces inst
+// after hungAfter of them in a row. Its calls in flight fail as in a crash
+// and are retried on another process.
+func (p *Pool) timedOut(inst *instance) {
+	p.mu.Lock()
+	if inst.dead {
+		p.mu.Unlock()
+		return
+	}
+	if p.timeouts == nil {
+		p.timeouts = make(map[*instance]int)
+	}
+	p.timeouts[inst]++
+	n := p.timeouts[inst]
+	p.mu.Unlock()
+	if n >= hungAfter {
+		p.markDead(inst, fmt.Errorf("%d calls in a row got no answer within %s (plugins.%s.timeout)", n, p.cfg.Timeout.D(), p.name))
+	}
 }
 
 // markDead removes an instance whose call failed at the transport, and
@@ -424,6 +456,7 @@ func (p *Pool) removeLocked(inst *instance, crashed bool) {
 		return
 	}
 	inst.dead = true
+	delete(p.timeouts, inst)
 	p.instances = slices.DeleteFunc(p.instances, func(i *instance) bool { return i == inst })
 	if crashed {
 		p.stats.Restarts++

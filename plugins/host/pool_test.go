@@ -371,6 +371,46 @@ func TestTimeoutIsRetryableAndTheNextCallWorks(t *testing.T) {
 	}
 }
 
+// A process whose calls keep running out of time, none answered in between,
+// is taken as hung and replaced after three; one timeout between answers is
+// not (TestTimeoutIsRetryableAndTheNextCallWorks).
+func TestHungProcessIsReplaced(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 0, Max: 1}
+	cfg.ConcurrencyPerInstance = 1
+	cfg.Timeout = config.Duration(200 * time.Millisecond)
+	p, _ := newPool(t, cfg, host.Options{})
+	pidOf := func(offset int64) int {
+		t.Helper()
+		res, err := p.Deliver(t.Context(), delivery(offset, "ack", nil))
+		if err != nil {
+			t.Fatalf("ack %d: %v", offset, err)
+		}
+		return replyPID(t, res)
+	}
+	first := pidOf(1)
+	for i := range 2 {
+		if _, err := p.Deliver(t.Context(), delivery(int64(10+i), "hang", nil)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("hang %d: %v", i, err)
+		}
+	}
+	if s := p.Stats(); s.Restarts != 0 {
+		t.Fatalf("replaced after two timeouts: %+v", s)
+	}
+	if pid := pidOf(2); pid != first {
+		t.Fatalf("an answer between timeouts: process %d, want %d still", pid, first)
+	}
+	for i := range 3 {
+		if _, err := p.Deliver(t.Context(), delivery(int64(20+i), "hang", nil)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("hang %d: %v", i, err)
+		}
+	}
+	waitFor(t, "the hung process to be replaced", func() bool { return p.Stats().Restarts == 1 })
+	if pid := pidOf(3); pid == first {
+		t.Fatalf("process %d still answers after three timeouts in a row", pid)
+	}
+}
+
 func TestCanceledCallIsCanceled(t *testing.T) {
 	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
