@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -140,6 +142,68 @@ func TestRecordTooLargeForTheStreamEnvelopeGoesAsAHandleCall(t *testing.T) {
 	}
 	if len(res.Outputs) != 1 || !bytes.Equal(res.Outputs[0].Value, big) {
 		t.Fatalf("the reply is not the record's value")
+	}
+	deliverConcurrently(t, p, 20)
+	if s := p.Stats(); s.Streams != 1 || s.Restarts != 0 {
+		t.Errorf("stats = %+v, want the stream still in use, no restart", s)
+	}
+}
+
+// A record that fits the limit with the stream's usual envelope, but not
+// with the baggage of its trace context in the call's metadata (baggage comes
+// from the record's headers and may take kilobytes), goes as a Handle call:
+// on the stream its message would exceed the limit, and gRPC would end the
+// stream with every call on it, again in every process the call was retried
+// on.
+func TestCallWithLargeBaggageGoesAsAHandleCall(t *testing.T) {
+	prevProp := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	t.Cleanup(func() { otel.SetTextMapPropagator(prevProp) })
+	const limit = 64 << 10
+	p, _ := startOne(t, func(cfg *config.Plugin) {
+		cfg.MaxMessageBytes = limit
+	})
+	var members []baggage.Member
+	for i := range 10 {
+		m, err := baggage.NewMember(fmt.Sprintf("key%d", i), strings.Repeat("v", 150))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	bag, err := baggage.New(members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bag.String()); n < 1500 {
+		t.Fatalf("baggage of %d bytes, want about 1.5 KB", n)
+	}
+	ctx := baggage.ContextWithBaggage(t.Context(), bag)
+
+	// A request 600 bytes under the limit: within the 512 bytes the
+	// stream's envelope was once taken to add, not with the baggage.
+	d := delivery(1, "ack", make([]byte, limit-1000))
+	d.Record.Value = make([]byte, len(d.Record.Value)+(limit-600)-host.RequestSize(d))
+	if n := host.RequestSize(d); n != limit-600 {
+		t.Fatalf("request of %d bytes, want %d", n, limit-600)
+	}
+	res, err := p.Deliver(ctx, d)
+	if err != nil {
+		t.Fatalf("record 600 bytes under the limit, with %d bytes of baggage: %v", len(bag.String()), err)
+	}
+	if len(res.Outputs) != 1 || !bytes.Equal(res.Outputs[0].Value, d.Record.Value) {
+		t.Fatalf("the reply is not the record's value")
+	}
+	pid := replyPID(t, res)
+
+	// The stream still carries the calls, baggage and all, in the same
+	// process.
+	res, err = p.Deliver(ctx, delivery(2, "ack", []byte("small")))
+	if err != nil {
+		t.Fatalf("the next call: %v", err)
+	}
+	if got := replyPID(t, res); got != pid {
+		t.Errorf("the next call was answered by process %d, want %d (the same)", got, pid)
 	}
 	deliverConcurrently(t, p, 20)
 	if s := p.Stats(); s.Streams != 1 || s.Restarts != 0 {

@@ -90,8 +90,9 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 // Close stops the server; calls in flight fail.
 func (s *Server) Close() { s.stop() }
 
-// Handle delivers msg to the handler over gRPC, as the bridge would. A
-// Message with Attempt 0 is sent as attempt 1, one with no ID gets
+// Handle delivers msg to the handler in a Handle call, as the bridge does
+// when it does not use the stream (see the package doc). A Message with
+// Attempt 0 is sent as attempt 1, one with no ID gets
 // "<topic>-<partition>-<offset>". The error is the handler's, classified as
 // it crossed the wire (sdk.IsPermanent, sdk.RetryAfterOf), or a *CallError
 // when the call itself failed.
