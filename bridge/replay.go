@@ -11,12 +11,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -56,7 +58,9 @@ func ReplayGroup(group string) string { return group + ".replay" }
 
 // Replay re-delivers what the route's dead-letter topic holds when it starts
 // through the route's own chain (signing, breaker, retries, dead letter), and
-// returns when it reached the end offsets it saw at start. A record that fails
+// returns when it reached the end offsets it saw at start; it never handles a
+// record produced since. A first replay of a route starts at the oldest
+// offset, whatever kafka.initial_offset says. A record that fails
 // again is written to the dead-letter topic anew (with its replay count), so
 // nothing is lost. Offsets of the replay group are committed only over the
 // contiguous run of records that were handled: a record skipped by a filter or
@@ -95,7 +99,7 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: %s: %w", dlq, err)
 	}
-	h := &replayHandler{b: b, o: o, chain: chain, topic: dlq, ends: map[int32]int64{}, oldest: map[int32]int64{},
+	h := &replayHandler{b: b, o: o, chain: chain, client: rt.client, topic: dlq, ends: map[int32]int64{}, oldest: map[int32]int64{},
 		stats: map[int32]*partitionReplay{}}
 	for _, p := range parts {
 		if h.ends[p], err = rt.client.GetOffset(dlq, p, sarama.OffsetNewest); err != nil {
@@ -111,8 +115,20 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	h.budget.Store(int64(o.Limit))
 
 	// The replay joins a consumer group of its own, so its offsets live in
-	// Kafka like any group's; alone in it, it gets every partition.
-	group, err := sarama.NewConsumerGroupFromClient(rep.Group, rt.client)
+	// Kafka like any group's; alone in it, it gets every partition. Its client
+	// is its own too: a first replay starts at the oldest offset, whatever
+	// kafka.initial_offset says, for it replays what the topic holds.
+	sc, err := kafka.NewConfig(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	gclient, err := kafka.NewClient(rt.brokers, cfg.Kafka, sc)
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: %w", err)
+	}
+	defer gclient.Close()
+	group, err := sarama.NewConsumerGroupFromClient(rep.Group, gclient)
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: group %s: %w", rep.Group, err)
 	}
@@ -148,6 +164,10 @@ type partitionReplay struct {
 	committed               int64
 }
 
+// replayIdle is how long a claim waits for its next record before it asks
+// the broker whether one is still to come before the end offset.
+const replayIdle = 500 * time.Millisecond
+
 // replayHandler reads every claimed partition of the dead-letter topic up to
 // its end offset at start. A claim that is done waits for the others: in
 // sarama, a returning claim ends the whole session.
@@ -155,6 +175,7 @@ type replayHandler struct {
 	b        *Bridge
 	o        ReplayOptions
 	chain    target.Target
+	client   sarama.Client // looks past offsets that hold no record
 	topic    string
 	ends     map[int32]int64
 	oldest   map[int32]int64
@@ -198,29 +219,59 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 	return nil
 }
 
+// replay handles the records of one claim below the partition's end offset
+// at start, and returns once none is left to come: after the record at end-1,
+// at the first record at or past the end (produced since, perhaps by this
+// replay), or when the claim has been idle and the broker holds no record
+// between the consumer's position and the end (the offsets left hold a
+// transaction's control records, or compaction removed their records).
 func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, st *partitionReplay) error {
 	ctx := sess.Context()
 	p := claim.Partition()
-	next := claim.InitialOffset()
-	if next < 0 {
-		next = h.oldest[p]
-	}
+	// The consumer's position: where the claim starts (the committed offset,
+	// or the oldest one), then past the last record received.
+	next := max(claim.InitialOffset(), h.oldest[p])
 	end := h.ends[p]
 	if next >= end {
 		return nil
 	}
 	commit := !h.o.DryRun // false after the first record left in place
+	// done marks the end offset once nothing before it is left to come, when
+	// every record was handled: past offsets that hold no record.
+	done := func() {
+		if commit {
+			sess.MarkOffset(h.topic, p, end, "")
+			st.committed = end
+		}
+	}
+	idle := time.NewTimer(replayIdle)
+	defer idle.Stop()
 	for {
 		var m *sarama.ConsumerMessage
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle.C:
+			more, err := kafka.RecordBefore(h.client, h.topic, p, next, end)
+			if err != nil {
+				h.b.log.Warn("dlq replay: looking for records before the end", "partition", p, "end", end, "error", err)
+			} else if !more {
+				done()
+				return nil
+			}
+			idle.Reset(replayIdle)
+			continue
 		case msg, ok := <-claim.Messages():
 			if !ok {
 				return nil
 			}
 			m = msg
 		}
+		if m.Offset >= end {
+			done() // every record before it was received
+			return nil
+		}
+		next = m.Offset + 1
 		st.seen++
 		rec := replayRecord(m)
 		take := matchesReplay(m, rec, h.o)
@@ -245,13 +296,14 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 				return fmt.Errorf("dlq replay: %s: %w", rec.ID(), err)
 			}
 			if commit {
-				sess.MarkOffset(h.topic, p, m.Offset+1, "")
-				st.committed = m.Offset + 1
+				sess.MarkOffset(h.topic, p, next, "")
+				st.committed = next
 			}
 		}
-		if m.Offset+1 >= end {
+		if next >= end {
 			return nil
 		}
+		idle.Reset(replayIdle)
 	}
 }
 

@@ -137,3 +137,72 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// RecordBefore reports whether a consumer that reads partition from offset
+// from on receives a record below offset end. The offsets in between may hold
+// none: a transaction's control records, or records compaction removed, which
+// a consumer passes over without a word, so only a fetch tells a caller that
+// waits for offset end-1 that nothing is coming. It fetches from the
+// partition's leader through client, read_uncommitted as the consumers of
+// NewConfig read, and never waits for records to be produced. After an error
+// it refreshes the topic's metadata, so that a retry asks the current leader.
+func RecordBefore(client sarama.Client, topic string, partition int32, from, end int64) (found bool, err error) {
+	defer func() {
+		if err != nil {
+			_ = client.RefreshMetadata(topic)
+			err = fmt.Errorf("kafka: fetch %s/%d at %d: %w", topic, partition, from, err)
+		}
+	}()
+	conf := client.Config()
+	for from < end {
+		leader, err := client.Leader(topic, partition)
+		if err != nil {
+			return false, err
+		}
+		req := &sarama.FetchRequest{MaxWaitTime: 0, MinBytes: 0}
+		if conf.Version.IsAtLeast(sarama.V0_11_0_0) { // record batches, isolation level
+			req.Version = 4
+			req.MaxBytes = conf.Consumer.Fetch.MaxBytes
+			req.Isolation = sarama.ReadUncommitted
+		}
+		req.AddBlock(topic, partition, from, conf.Consumer.Fetch.Default, -1)
+		resp, err := leader.Fetch(req)
+		if err != nil {
+			return false, err
+		}
+		block := resp.GetBlock(topic, partition)
+		if block == nil {
+			return false, sarama.ErrIncompleteResponse
+		}
+		if !errors.Is(block.Err, sarama.ErrNoError) {
+			return false, block.Err
+		}
+		next := from // past the batches of this response
+		for _, rs := range block.RecordsSet {
+			if b := rs.RecordBatch; b != nil {
+				for _, r := range b.Records {
+					if o := b.FirstOffset + r.OffsetDelta; !b.Control && o >= from && o < end {
+						return true, nil
+					}
+				}
+				next = max(next, b.FirstOffset+int64(b.LastOffsetDelta)+1)
+			}
+			if ms := rs.MsgSet; ms != nil { // before 0.11: no control records
+				for _, m := range ms.Messages {
+					// A compressed message's offset is that of the last one it wraps.
+					if m.Offset >= from && m.Offset < end {
+						return true, nil
+					}
+					next = max(next, m.Offset+1)
+				}
+			}
+		}
+		if next == from {
+			// Nothing up to the high watermark, or a batch too large to
+			// look into: the consumer's fetch grows until it gets it.
+			return block.Partial, nil
+		}
+		from = next
+	}
+	return false, nil
+}

@@ -1,0 +1,219 @@
+package bridge
+
+// Bridge.Replay against franz-go's kfake broker over TCP and a real webhook
+// receiver: where a first replay starts, and where every replay stops.
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/kafka"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
+)
+
+const (
+	replaySource = "orders"
+	replayDLQ    = "orders.dlq"
+)
+
+// replayRig is a broker holding a route's source and dead-letter topics, and
+// a receiver that answers every request with one status.
+type replayRig struct {
+	addrs  []string
+	bridge *Bridge
+
+	mu     sync.Mutex
+	bodies []string // in the order received
+}
+
+func newReplayRig(t *testing.T, status int, initialOffset string) *replayRig {
+	t.Helper()
+	rig := &replayRig{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rig.mu.Lock()
+		rig.bodies = append(rig.bodies, string(body))
+		rig.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	emb, err := kafka.StartEmbedded("", 1, replaySource, replayDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	rig.addrs = emb.Addrs()
+
+	cfg := &config.Config{
+		Kafka: config.Kafka{Brokers: rig.addrs, InitialOffset: initialOffset},
+		Routes: []config.Route{{Name: "orders-billing", Topics: []string{replaySource},
+			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: srv.URL}},
+			Retry:      config.Retry{MaxAttempts: 1},
+			DeadLetter: config.DeadLetter{Topic: replayDLQ}}},
+	}
+	cfg.ApplyDefaults()
+	rig.bridge = New(cfg, Options{Version: "test", Logger: telemetry.NewLogger(io.Discard, "json", "info")})
+	return rig
+}
+
+// received returns the bodies the receiver got.
+func (rig *replayRig) received() []string {
+	rig.mu.Lock()
+	defer rig.mu.Unlock()
+	return slices.Clone(rig.bodies)
+}
+
+// deadLetter appends records to the dead-letter topic as the route would
+// have written them: the value, and where the original record was.
+func (rig *replayRig) deadLetter(t *testing.T, values ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i, v := range values {
+		r := &kgo.Record{Topic: replayDLQ, Value: []byte(v), Headers: []kgo.RecordHeader{
+			{Key: dispatch.HeaderErrorTopic, Value: []byte(replaySource)},
+			{Key: dispatch.HeaderErrorPartition, Value: []byte("0")},
+			{Key: dispatch.HeaderErrorOffset, Value: []byte(strconv.Itoa(i))},
+			{Key: dispatch.HeaderErrorKind, Value: []byte("permanent")},
+		}}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// endOffset returns the offset the next record of the dead-letter topic gets.
+func (rig *replayRig) endOffset(t *testing.T) int64 {
+	t.Helper()
+	c, err := sarama.NewClient(rig.addrs, sarama.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	end, err := c.GetOffset(replayDLQ, 0, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+// replay runs Bridge.Replay of every record and returns its report; then the
+// dead-letter topic has one more record, "late". It is produced after the
+// replay returned, or, when the replay has not returned after a while (it
+// waits for a record it will never get), while it runs: the replay must not
+// replay it either way.
+func (rig *replayRig) replay(t *testing.T) *ReplayReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
+	defer cancel()
+	type result struct {
+		rep *ReplayReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := rig.bridge.Replay(ctx, ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1})
+		done <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+		rig.deadLetter(t, "late")
+	case <-time.After(15 * time.Second):
+		rig.deadLetter(t, "late")
+		res = <-done
+	}
+	if res.err != nil {
+		t.Fatalf("Replay: %v", res.err)
+	}
+	return res.rep
+}
+
+// A first replay starts at the oldest offset even with kafka.initial_offset
+// newest, returns once it replayed what the topic held when it started, and
+// commits there: a record dead-lettered later is for the next replay.
+func TestReplayFirstRunStartsAtOldestWithInitialOffsetNewest(t *testing.T) {
+	rig := newReplayRig(t, http.StatusOK, "newest")
+	rig.deadLetter(t, "a", "b")
+
+	rep := rig.replay(t)
+	if got := rig.received(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("receiver got %q, want [a b]", got)
+	}
+	if rep.Seen != 2 || rep.Replayed != 2 || rep.Delivered != 2 || rep.DeadLettered != 0 || rep.Committed[0] != 2 {
+		t.Fatalf("report %+v, want 2 seen, replayed and delivered, committed 2", rep)
+	}
+
+	// The next replay starts where this one committed: only "late".
+	rep = rig.replay(t)
+	if got := rig.received(); !slices.Equal(got, []string{"a", "b", "late"}) {
+		t.Fatalf("after the second replay the receiver got %q, want [a b late]", got)
+	}
+	if rep.Seen != 1 || rep.Replayed != 1 || rep.Committed[0] != 3 {
+		t.Fatalf("second report %+v, want 1 seen and replayed, committed 3", rep)
+	}
+}
+
+// The dead-letter topic ends with a transaction's commit marker, an offset
+// no consumer receives: the replay replays the record before it once and
+// returns without waiting for a record at the marker's offset.
+func TestReplayEndsAtTransactionMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		status      int
+		wantDLQEnd  int64 // the record, the marker, and a record dead-lettered again
+		wantDeadLet int
+	}{
+		{"delivered", http.StatusOK, 2, 0},
+		{"dead-lettered again", http.StatusBadRequest, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rig := newReplayRig(t, tc.status, "oldest")
+			cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...), kgo.TransactionalID("replay-test"),
+				kgo.DefaultProduceTopic(replayDLQ))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ProduceSync(t.Context(), kgo.StringRecord("txn")).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+				t.Fatal(err)
+			}
+			if end := rig.endOffset(t); end != 2 {
+				t.Fatalf("the dead-letter topic ends at %d, want 2 (the record and the commit marker)", end)
+			}
+
+			rep := rig.replay(t)
+			if got := rig.received(); !slices.Equal(got, []string{"txn"}) {
+				t.Fatalf("receiver got %q, want [txn] (replayed once, nothing produced later)", got)
+			}
+			if rep.Seen != 1 || rep.Replayed != 1 || rep.DeadLettered != tc.wantDeadLet || rep.Committed[0] != 2 {
+				t.Fatalf("report %+v, want 1 seen and replayed, %d dead-lettered, committed 2", rep, tc.wantDeadLet)
+			}
+			// "late" came after the replay returned, or while it ran.
+			if end := rig.endOffset(t); end != tc.wantDLQEnd+1 {
+				t.Fatalf("the dead-letter topic ends at %d, want %d", end, tc.wantDLQEnd+1)
+			}
+		})
+	}
+}
