@@ -65,12 +65,17 @@ routes:
     topics: [t1]
     target:
       webhook:
-        url: "https://hook-user:${URL_PASSWORD}@receiver.example/hook?tenant=acme"
+        url: "https://receiver.example/hook?tenant=acme"
         signing_secrets: ["${WHSEC}"]
         signing_secrets_file: %q
         bearer_token: "${BEARER}"
         headers: {X-Api-Key: "${API_KEY}"}
         proxy: {url: "http://proxy-user:${PROXY_PASSWORD}@127.0.0.1:3128"}
+  - name: basic
+    topics: [t4]
+    target:
+      webhook:
+        url: "https://hook-user:${URL_PASSWORD}@receiver.example/basic?tenant=acme"
   - name: oauth
     topics: [t2]
     target:
@@ -88,7 +93,7 @@ routes:
 
 	t.Run("validate", func(t *testing.T) {
 		code, stdout, stderr := runToEnd(t, env, "validate", "-c", valid)
-		if code != 0 || !strings.Contains(stdout, "ok (3 route(s))") {
+		if code != 0 || !strings.Contains(stdout, "ok (4 route(s))") {
 			t.Fatalf("validate: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
 		notShown(t, "validate", stdout+stderr, shown...)
