@@ -1,14 +1,7 @@
 package config_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,8 +98,8 @@ func runKafka(k config.Kafka) error {
 
 func TestValidateRefusesKafkaRunRefuses(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeKeyPair(t, dir, "client")
-	_, otherKey := writeKeyPair(t, dir, "other")
+	certFile, keyFile := config.TestKeyPair(t, dir, "client")
+	_, otherKey := config.TestKeyPair(t, dir, "other")
 	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a pem\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -153,32 +146,4 @@ func TestValidateRefusesKafkaRunRefuses(t *testing.T) {
 			}
 		})
 	}
-}
-
-// writeKeyPair writes a self-signed certificate and its key as PEM files in
-// dir and returns their paths.
-func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
