@@ -32,8 +32,9 @@ import (
 // behind it, would wait as long. The bound on what the route holds is then:
 // the byte budget, or the stuck records plus that one record. There are at
 // most as many stuck records as workers (each is still being delivered), and
-// a stuck record's partition is paused: it fetches nothing more, and what it
-// had fetched already is admitted by the same rules as any other record.
+// a stuck record's partition is paused: it fetches nothing more, and the
+// records queued behind the stuck one give their room back while it is
+// stuck (partition.stickLane): they are what the partition had fetched.
 type budget struct {
 	mu                   sync.Mutex
 	records, bytes       int64

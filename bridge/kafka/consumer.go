@@ -255,18 +255,24 @@ func (c *Consumer) Stuck(rec *target.Record, err error) {
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, owned := c.parts[tp]; !owned {
+	p, owned := c.parts[tp]
+	if !owned {
+		c.mu.Unlock()
 		return // the claim is over; the next owner redelivers rec
 	}
 	if c.stuck[tp] == nil {
 		c.stuck[tp] = make(map[int64]bool)
 	}
-	if !c.stuck[tp][rec.Offset] {
+	newly := !c.stuck[tp][rec.Offset]
+	if newly {
 		c.stuck[tp][rec.Offset] = true
 		c.budget.stick()
 	}
 	c.setReasonLocked(tp, pauseStuck, true)
+	c.mu.Unlock()
+	if newly {
+		p.stickLane(rec, true)
+	}
 }
 
 // Unstuck clears Stuck for rec.
@@ -274,14 +280,19 @@ func (c *Consumer) Unstuck(rec *target.Record) {
 	c.log.Info("stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stuck[tp][rec.Offset] {
+	p, owned := c.parts[tp]
+	was := c.stuck[tp][rec.Offset]
+	if was {
 		delete(c.stuck[tp], rec.Offset)
 		c.budget.unstick()
 	}
 	if len(c.stuck[tp]) == 0 {
 		delete(c.stuck, tp)
 		c.setReasonLocked(tp, pauseStuck, false)
+	}
+	c.mu.Unlock()
+	if was && owned {
+		p.stickLane(rec, false)
 	}
 }
 
@@ -545,9 +556,11 @@ type partition struct {
 
 	mu         sync.Mutex
 	lanes      map[string]*lane
-	closed     bool  // start no record, except below drainBelow
-	drainBelow int64 // on shutdown: records below this offset still run
-	maxStarted int64 // highest offset handed to the target
+	unheld     map[*target.Record]bool // queued records that gave their room in the budget back
+	nUnheld    atomic.Int32            // len(unheld), read without mu on the record path
+	closed     bool                    // start no record, except below drainBelow
+	drainBelow int64                   // on shutdown: records below this offset still run
+	maxStarted int64                   // highest offset handed to the target
 	wg         sync.WaitGroup
 
 	// admit's place in the budget's line and its pause timer (made at the
@@ -602,6 +615,7 @@ type lane struct {
 	key     string
 	queue   []*target.Record
 	running bool
+	stuck   int // its records reported stuck and not moved on yet
 }
 
 // consume is the claim loop: it reads records into lanes until the claim or
@@ -717,6 +731,9 @@ func (p *partition) enqueue(rec *target.Record) {
 		p.lanes[key] = l
 	}
 	l.queue = append(l.queue, rec)
+	if l.stuck > 0 {
+		p.unholdLocked(rec)
+	}
 	start := !l.running && !p.closed && p.c.disabled.Load() == nil
 	if start {
 		l.running = true
@@ -790,7 +807,9 @@ func (p *partition) step(l *lane) bool {
 
 	_, err := c.opts.Target.Deliver(p.ctx, &target.Delivery{Route: c.opts.Route.Name, Record: rec, Attempt: 1})
 	if err == nil {
-		c.budget.release(int64(rec.Size()))
+		if p.holds(rec) {
+			c.budget.release(int64(rec.Size()))
+		}
 		p.finish(rec)
 		// Run again only with a record queued: a queued lane then always
 		// holds budget, which bounds the ready queue.
@@ -827,10 +846,66 @@ func (p *partition) releaseQueued() {
 	defer p.mu.Unlock()
 	for k, l := range p.lanes {
 		for _, r := range l.queue {
-			p.c.budget.release(int64(r.Size()))
+			if !p.unheld[r] {
+				p.c.budget.release(int64(r.Size()))
+			}
 		}
 		delete(p.lanes, k)
 	}
+	clear(p.unheld)
+	p.nUnheld.Store(0)
+}
+
+// stickLane counts rec, which its lane delivers now, as stuck (on) or moved
+// on. While a lane has a stuck record, the records queued behind it, which
+// cannot start before it, give their room in the route's budget back, and
+// so do those queued behind it later: a stuck lane holds no more of the
+// budget than its stuck record, and the route's other partitions and lanes
+// keep their share. Those records stay in memory; their partition is paused,
+// so it fetches nothing more and they are what it had fetched already.
+func (p *partition) stickLane(rec *target.Record, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.lanes[p.laneKey(rec)]
+	switch {
+	case l == nil:
+	case !on:
+		l.stuck = max(l.stuck-1, 0)
+	default:
+		l.stuck++
+		for _, r := range l.queue {
+			p.unholdLocked(r)
+		}
+	}
+}
+
+// unholdLocked gives r's room in the budget back, once.
+func (p *partition) unholdLocked(r *target.Record) {
+	if p.unheld[r] {
+		return
+	}
+	if p.unheld == nil {
+		p.unheld = make(map[*target.Record]bool)
+	}
+	p.unheld[r] = true
+	p.nUnheld.Add(1)
+	p.c.budget.release(int64(r.Size()))
+}
+
+// holds reports whether rec, whose delivery ended, holds room in the budget
+// (it did not give it back while queued behind a stuck record).
+func (p *partition) holds(rec *target.Record) bool {
+	if p.nUnheld.Load() == 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.unheld[rec] {
+		return true
+	}
+	delete(p.unheld, rec)
+	p.nUnheld.Add(-1)
+	return false
 }
 
 func fromSarama(m *sarama.ConsumerMessage) *target.Record {

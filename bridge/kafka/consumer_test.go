@@ -575,3 +575,63 @@ func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
 		t.Errorf("with no record stuck, Ready() = %v, want nil", err)
 	}
 }
+
+// The records queued behind a stuck record (ordering: partition, so the
+// whole partition queues behind it) give their room in the budget back: a
+// small record on another partition is delivered although they would fill
+// the route's max_in_flight_bytes, and once the stuck record moves on they
+// are delivered and the budget is empty again.
+func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
+	const topic = "queued"
+	cluster := startClusterWith(t, topic, 2)
+	addrs := cluster.ListenAddrs()
+	route := testRoute("queued", topic)
+	route.Ordering = config.OrderingPartition
+	route.MaxInFlightBytes = 4 << 10
+	var mu sync.Mutex
+	delivered := map[int32]int{}
+	tg := target.Func(func(_ context.Context, d *target.Delivery) (*target.Result, error) {
+		if string(d.Record.Key) == "poison" {
+			return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		delivered[d.Record.Partition]++
+		return &target.Result{}, nil
+	})
+	dl := &deadLetters{}
+	c, ev := runRoute(t, addrs, route, tg, dl)
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		st := c.Stats()
+		return fmt.Sprintf("delivered %v; %d records, %d bytes held; %s; %s",
+			delivered, st.InFlightRecords, st.InFlightBytes, ev.String(), describe(c, topic))
+	}
+
+	kvs := []string{"poison", "p"}
+	for i := range 60 {
+		kvs = append(kvs, fmt.Sprintf("q%02d", i), strings.Repeat("v", 100))
+	}
+	produceTo(t, addrs, topic, 0, kvs...) // 60 x ~100 B behind the poison: more than the 4 KiB budget
+	waitFor(t, "partition 0 to be stuck", func() bool { return ev.sawStuck(0) }, seen)
+
+	produceTo(t, addrs, topic, 1, "other", "small")
+	waitFor(t, "the record of partition 1", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return delivered[1] == 1
+	}, seen)
+
+	dl.allow(0)
+	waitFor(t, "partition 0 to deliver its queue and the budget to empty", func() bool {
+		mu.Lock()
+		n := delivered[0]
+		mu.Unlock()
+		st := c.Stats()
+		return n == 60 && st.InFlightRecords == 0 && st.InFlightBytes == 0
+	}, seen)
+	if err := c.Ready(); err != nil {
+		t.Errorf("Ready() = %v after the stuck record moved on", err)
+	}
+}
