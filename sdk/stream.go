@@ -24,11 +24,22 @@ import (
 // tracerName names the tracer of the spans the SDK starts itself.
 const tracerName = "github.com/hookbridge/hookbridge/sdk"
 
+// callContext is the context of a stream call: ctx with the deadline the
+// call's metadata gives it (protocol.MetadataTimeout, from when it arrived),
+// as gRPC gives one to a unary Handle call; without one, only cancellable.
+func callContext(ctx context.Context, md map[string]string) (context.Context, context.CancelFunc) {
+	if d, ok := protocol.ParseTimeout(md[protocol.MetadataTimeout]); ok {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
 // HandleStream implements the streaming form of the wire service: it says
 // it is ready (and that it takes packed calls), then runs every call the host
 // sends concurrently, each in its own span continued from the call's
-// metadata, and answers each when its handler returns. A cancellation
-// cancels the call's context. When the stream ends (the host closed it, or
+// metadata, and answers each when its handler returns. A call's context has
+// the deadline its metadata gives (grpc-timeout), and a cancellation cancels
+// it. When the stream ends (the host closed it, or
 // the connection is gone) the calls still running are cancelled and waited
 // for.
 func (s *service) HandleStream(stream handlerpb.Handler_HandleStreamServer) error {
@@ -70,7 +81,7 @@ func (s *service) HandleStream(stream handlerpb.Handler_HandleStreamServer) erro
 		if !s.begin() {
 			return out.send(&handlerpb.StreamResponse{CallId: id, Unavailable: "the plugin is stopping"}, 0)
 		}
-		ctx, cancel := context.WithCancel(propagator.Extract(stream.Context(), propagation.MapCarrier(req.GetMetadata())))
+		ctx, cancel := callContext(propagator.Extract(stream.Context(), propagation.MapCarrier(req.GetMetadata())), req.GetMetadata())
 		mu.Lock()
 		cancels[id] = cancel
 		mu.Unlock()

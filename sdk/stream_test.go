@@ -190,6 +190,36 @@ func TestHandleStreamCancelCancelsTheCall(t *testing.T) {
 	}
 }
 
+// A call whose metadata carries grpc-timeout runs with that deadline, so its
+// handler stops on time even if the host's cancel message never comes; one
+// without it gets none of its own (only the stream's, here the test's).
+func TestHandleStreamGivesTheCallItsDeadline(t *testing.T) {
+	ended := make(chan error, 2)
+	_, st := openStream(t, HandlerFunc(func(ctx context.Context, msg *Message) (*Result, error) {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 5*time.Second {
+			ended <- nil
+			return echoID(msg)
+		}
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, ctx.Err()
+	}), protocol.DefaultMaxMessageBytes)
+	recvReady(t, st)
+	timed := streamCall(7)
+	timed.Metadata = map[string]string{protocol.MetadataTimeout: protocol.EncodeTimeout(20 * time.Millisecond)}
+	send(t, st, timed) // no cancel message follows
+	if err := <-ended; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the handler's context ended with %v, want its deadline", err)
+	}
+	if m := recv(t, st); m.GetCallId() != 7 || m.GetResponse().GetError() == nil {
+		t.Fatalf("answer %v, want call 7's error", m)
+	}
+	send(t, st, streamCall(8))
+	if err := <-ended; err != nil {
+		t.Fatalf("a call without grpc-timeout: %v", err)
+	}
+}
+
 // TestHandleStreamContinuesTheCallsTrace proves that a call's handler runs
 // in the trace whose context came in the call's metadata.
 func TestHandleStreamContinuesTheCallsTrace(t *testing.T) {

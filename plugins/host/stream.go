@@ -158,8 +158,9 @@ func (c *callStream) fits(size int) bool {
 // (the gRPC instrumentation adds the Handle call's own span below it).
 func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
 	ctx, span := protocol.StartCallSpan(ctx, c.tracer, trace.SpanKindClient)
-	md := make(map[string]string, 2)
+	md := make(map[string]string, 3)
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(md))
+	md[protocol.MetadataTimeout] = protocol.EncodeTimeout(time.Until(deadline))
 	var resp *handlerpb.HandleResponse
 	var err error
 	if n := size + envelopeOf(md); n <= c.maxBytes {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +121,31 @@ func TestPluginWithoutHandleStreamGetsHandleCalls(t *testing.T) {
 	}
 	if want := "plugin has no HandleStream"; !bytes.Contains([]byte(logs.String()), []byte(want)) {
 		t.Errorf("the pool log does not say %q", want)
+	}
+}
+
+// The handler's context has the call's deadline on the stream as in a Handle
+// call, so that it stops on time even if the host's cancel message never
+// reaches it.
+func TestHandlerGetsTheCallsDeadline(t *testing.T) {
+	for name, env := range map[string]map[string]string{"stream": nil, "handle": {"TESTPLUGIN_UNARY_ONLY": "1"}} {
+		t.Run(name, func(t *testing.T) {
+			p, _ := startOne(t, func(cfg *config.Plugin) {
+				cfg.Env = env
+				cfg.Timeout = config.Duration(7 * time.Second)
+			})
+			res, err := p.Deliver(t.Context(), delivery(1, "deadline", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			left, err := strconv.Atoi(string(res.Outputs[0].Value))
+			if err != nil || left <= 0 || left > 7000 {
+				t.Fatalf("the handler saw %q ms left, want a deadline within the 7s timeout", res.Outputs[0].Value)
+			}
+			if s := p.Stats(); (s.Streams == 1) != (name == "stream") {
+				t.Fatalf("stats = %+v: the call did not take the %s path", s, name)
+			}
+		})
 	}
 }
 

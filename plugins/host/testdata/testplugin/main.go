@@ -14,6 +14,7 @@
 //	"env:NAME"          reply with the value of the environment variable NAME
 //	"log"               write a log line, then reply
 //	"describe"          reply with the message as JSON (what crossed the wire)
+//	"deadline"          reply with the milliseconds left before the call's deadline, or "none"
 //
 // With TESTPLUGIN_UNARY_ONLY=1 in its environment it serves only the Handle
 // call, not HandleStream, as a plugin built against the first version of
@@ -97,6 +98,12 @@ func main() {
 				return nil, err
 			}
 			return reply(b)
+		case "deadline":
+			dl, ok := ctx.Deadline()
+			if !ok {
+				return reply([]byte("none"))
+			}
+			return reply([]byte(strconv.FormatInt(time.Until(dl).Milliseconds(), 10)))
 		case "log":
 			log.Info("testplugin log line", "id", msg.ID)
 			return reply(msg.Value)

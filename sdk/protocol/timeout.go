@@ -1,0 +1,47 @@
+package protocol
+
+import (
+	"strconv"
+	"time"
+)
+
+// MetadataTimeout is the key of a stream call's metadata that carries what
+// is left of the call's time when the host sends it, in the format gRPC's
+// grpc-timeout header has for a unary Handle call (an integer of at most 8
+// digits and a unit: H, M, S, m, u or n). The plugin gives the handler's
+// context that deadline, so that a handler stops on time even if the host's
+// cancel message does not reach it.
+const MetadataTimeout = "grpc-timeout"
+
+// EncodeTimeout renders d for MetadataTimeout: in milliseconds, rounded up
+// (at least 1ms), or in coarser units when that needs more than 8 digits.
+func EncodeTimeout(d time.Duration) string {
+	ms := max((d+time.Millisecond-1)/time.Millisecond, 1)
+	const most = 99_999_999
+	switch {
+	case ms <= most:
+		return strconv.FormatInt(int64(ms), 10) + "m"
+	case ms/1000 <= most:
+		return strconv.FormatInt(int64(ms/1000)+1, 10) + "S"
+	default:
+		return strconv.FormatInt(min(int64(ms/3_600_000)+1, most), 10) + "H"
+	}
+}
+
+// ParseTimeout reads a MetadataTimeout value; ok is false for one that is
+// not in the format.
+func ParseTimeout(s string) (d time.Duration, ok bool) {
+	if len(s) < 2 || len(s) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second,
+		'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[s[len(s)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
