@@ -59,6 +59,13 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	// Replayed records go through the route's chain as in run: the receiver
+	// gets a traceparent, and a record dead-lettered again its send span.
+	stopTracing, ok := startTracing(ctx, cfg, log)
+	if !ok {
+		return exitFailed
+	}
+	defer stopTracing()
 	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	rep, err := b.Replay(ctx, o)
 	if rep != nil {

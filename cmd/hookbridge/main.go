@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -140,26 +141,38 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// startTracing sets up tracing as the configuration says (spans are made
+// and sampled with or without an exporter, so a receiver always gets a
+// traceparent) and returns the function that flushes and stops it. ok is
+// false when the setup failed, which it logs.
+func startTracing(ctx context.Context, cfg *config.Config, log *slog.Logger) (stop func(), ok bool) {
+	telemetry.LogErrors(log)
+	shutdown, err := telemetry.SetupTracing(ctx, cfg.Telemetry, versionString())
+	if err != nil {
+		log.Error("tracing setup failed", "error", err)
+		return nil, false
+	}
+	log.Info("tracing on", "export", telemetry.ExportTarget(cfg.Telemetry))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("flushing spans failed", "error", err)
+		}
+	}, true
+}
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, code := loadConfig("run", args, stderr)
 	if cfg == nil {
 		return code
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	telemetry.LogErrors(log)
-	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.Telemetry, versionString())
-	if err != nil {
-		log.Error("tracing setup failed", "error", err)
+	stopTracing, ok := startTracing(ctx, cfg, log)
+	if !ok {
 		return exitFailed
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(sctx); err != nil {
-			log.Warn("flushing spans failed", "error", err)
-		}
-	}()
-	log.Info("tracing on", "export", telemetry.ExportTarget(cfg.Telemetry))
+	defer stopTracing()
 	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
 	defer stopReload()

@@ -178,10 +178,11 @@ func keyed(n, keys int) []rec {
 // ---- receiver --------------------------------------------------------------
 
 type delivery struct {
-	ID      string
-	Rec     rec
-	Attempt int
-	Status  int
+	ID          string
+	Rec         rec
+	Attempt     int
+	Status      int
+	Traceparent string
 }
 
 // receiver is a webhook endpoint that records every request. respond picks
@@ -208,6 +209,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	var d delivery
 	d.ID = req.Header.Get("webhook-id")
 	d.Attempt, _ = strconv.Atoi(req.Header.Get("hookbridge-attempt"))
+	d.Traceparent = req.Header.Get("traceparent")
 	_ = json.Unmarshal(body, &d.Rec)
 	r.mu.Lock()
 	n := len(r.all)

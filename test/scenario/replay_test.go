@@ -99,13 +99,17 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Fatalf("replay group committed %d, want 2", got)
 	}
 	// Both reached the receiver under their original ids: a receiver that
-	// dedupes on webhook-id sees each once.
+	// dedupes on webhook-id sees each once. They carry a traceparent, as
+	// every request of the bridge does.
 	for _, r := range []rec{recs[10], recs[20]} {
 		v := fmt.Sprintf(`{"key":"%s","seq":%d,"tag":"bug"}`, r.Key, r.Seq)
 		found := false
 		for _, d := range rcv.accepted() {
 			if d.Rec == r && d.ID == ids[v] {
 				found = true
+				if d.Traceparent == "" {
+					t.Errorf("replayed record %s/%d came without a traceparent", r.Key, r.Seq)
+				}
 			}
 		}
 		if !found {
