@@ -70,13 +70,13 @@ func (e *routeEvents) Stuck(ctx context.Context, rec *target.Record, err error) 
 		e.log.ErrorContext(ctx, "record cannot reach a terminal outcome", "record", rec.ID(), "error", err)
 		return
 	}
-	e.consumer.Stuck(rec, err)
+	e.consumer.Stuck(ctx, rec, err)
 }
 
 func (e *routeEvents) Unstuck(ctx context.Context, rec *target.Record) {
 	spanEvent(ctx, telemetry.EventUnstuck)
 	if e.consumer != nil {
-		e.consumer.Unstuck(rec)
+		e.consumer.Unstuck(ctx, rec)
 	}
 }
 

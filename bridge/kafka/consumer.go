@@ -250,8 +250,9 @@ func (c *Consumer) PauseAll(reason string, on bool) {
 
 // Stuck marks rec's partition as unable to commit past rec: it pauses and
 // Ready turns false until every record marked Stuck in it is Unstuck.
-func (c *Consumer) Stuck(rec *target.Record, err error) {
-	c.log.Error("record cannot reach a terminal outcome; its partition will not commit past it",
+// ctx is the record's (its trace ids go in the log line).
+func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
+	c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
@@ -276,8 +277,8 @@ func (c *Consumer) Stuck(rec *target.Record, err error) {
 }
 
 // Unstuck clears Stuck for rec.
-func (c *Consumer) Unstuck(rec *target.Record) {
-	c.log.Info("stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
+func (c *Consumer) Unstuck(ctx context.Context, rec *target.Record) {
+	c.log.InfoContext(ctx, "stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]

@@ -199,15 +199,15 @@ type stuckEvents struct {
 	unstuck []int64
 }
 
-func (e *stuckEvents) Stuck(_ context.Context, rec *target.Record, err error) {
-	e.consumer.Stuck(rec, err)
+func (e *stuckEvents) Stuck(ctx context.Context, rec *target.Record, err error) {
+	e.consumer.Stuck(ctx, rec, err)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stuck = append(e.stuck, rec.Offset)
 }
 
-func (e *stuckEvents) Unstuck(_ context.Context, rec *target.Record) {
-	e.consumer.Unstuck(rec)
+func (e *stuckEvents) Unstuck(ctx context.Context, rec *target.Record) {
+	e.consumer.Unstuck(ctx, rec)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.unstuck = append(e.unstuck, rec.Offset)

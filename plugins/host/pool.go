@@ -280,7 +280,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 			return nil, &target.Error{Kind: target.Retryable,
 				Err: fmt.Errorf("plugin %s: %d processes died handling %s: %w", p.name, crashes, req.GetId(), err)}
 		}
-		p.log.Warn("plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
+		p.log.WarnContext(ctx, "plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
 	}
 }
 
