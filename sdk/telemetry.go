@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -20,21 +21,24 @@ import (
 // the server's stats handler continues the bridge's trace from each call's
 // metadata, and, when the standard OTLP endpoint variables are set (the
 // bridge passes OTEL_* variables to its plugins), a tracer provider that
-// exports the plugin's spans over OTLP/gRPC. The function it returns flushes
-// and stops the exporter.
+// exports the plugin's spans over OTLP with the protocol they name, as the
+// bridge reads them: http/protobuf unless they say grpc, and no export with
+// OTEL_TRACES_EXPORTER=none. The function it returns flushes and stops the
+// exporter.
 func setupTelemetry(ctx context.Context) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	noop := func(context.Context) error { return nil }
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" ||
+		strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER")), "none") {
 		return noop, nil
 	}
 	var exp sdktrace.SpanExporter
 	var err error
 	switch otlpProtocol() {
-	case "http/protobuf", "http/json":
-		exp, err = otlptracehttp.New(ctx)
-	default:
+	case "grpc":
 		exp, err = otlptracegrpc.New(ctx)
+	default: // http/protobuf, the specification's default (http/json is not offered by the Go exporter)
+		exp, err = otlptracehttp.New(ctx)
 	}
 	if err != nil {
 		return noop, fmt.Errorf("sdk: otlp trace exporter: %w", err)
@@ -45,14 +49,15 @@ func setupTelemetry(ctx context.Context) (func(context.Context) error, error) {
 }
 
 // otlpProtocol is the OTLP protocol the standard variables ask for
-// (traces-specific first); the bridge passes them on, so a plugin exports
-// the way the bridge does. Empty means gRPC, the protocol of
-// telemetry.otlp_endpoint.
+// (traces-specific first), in lower case; the bridge passes them on, and
+// sets grpc with telemetry.otlp_endpoint, so a plugin exports the way the
+// bridge does.
 func otlpProtocol() string {
-	if p := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"); p != "" {
-		return p
+	p := strings.TrimSpace(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+	if p == "" {
+		p = strings.TrimSpace(os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"))
 	}
-	return os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	return strings.ToLower(p)
 }
 
 // pluginResource is the resource of the plugin's spans: service.name

@@ -2,8 +2,12 @@ package sdk
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 
 	"github.com/hookbridge/hookbridge/sdk/protocol"
@@ -48,5 +52,55 @@ func TestPluginResourceEnvironmentWins(t *testing.T) {
 	t.Setenv("OTEL_SERVICE_NAME", "from-service-name")
 	if got, want := serviceName(t), "from-service-name"; got != want {
 		t.Errorf("OTEL_SERVICE_NAME: service.name = %q, want %q", got, want)
+	}
+}
+
+// With only an endpoint in the environment a plugin exports as the bridge
+// does, over OTLP/HTTP (the specification's default), and not at all with
+// OTEL_TRACES_EXPORTER=none.
+func TestSetupTelemetryExportsAsTheBridge(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want bool
+	}{
+		"endpoint only":        {map[string]string{}, true},
+		"http/protobuf":        {map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "HTTP/protobuf"}, true},
+		"traces exporter none": {map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got = append(got, r.Method+" "+r.URL.Path)
+				mu.Unlock()
+			}))
+			t.Cleanup(srv.Close)
+			for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+				"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER"} {
+				t.Setenv(k, "")
+			}
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+			t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
+
+			shutdown, err := setupTelemetry(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, span := otel.Tracer("t").Start(t.Context(), "handle")
+			span.End()
+			if err := shutdown(context.WithoutCancel(t.Context())); err != nil {
+				t.Fatalf("flushing: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if exported := len(got) > 0 && got[0] == "POST /v1/traces"; exported != tc.want {
+				t.Errorf("requests to the endpoint %q, want an OTLP/HTTP export: %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -25,7 +25,9 @@ func pluginFactory(ctx context.Context, cfg *config.Config, log *slog.Logger) br
 	if cfg.Telemetry.OTLPEndpoint != "" {
 		// The configured endpoint is OTLP/gRPC, whatever the environment says.
 		opts.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": cfg.Telemetry.OTLPEndpoint,
-			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+			// otlp_endpoint exports whatever the environment says
+			"OTEL_TRACES_EXPORTER": "otlp"}
 	}
 	return host.Factory(ctx, opts)
 }
