@@ -294,6 +294,40 @@ func TestStreamCallSpan(t *testing.T) {
 	}
 }
 
+// go-plugin's own calls (the health check, the stdio and broker streams,
+// shutdown) make no spans: they would be traces of their own, about no
+// record. Only the calls of records do.
+func TestNoSpansForGoPluginsOwnCalls(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetTextMapPropagator(prevProp)
+	})
+	for name, env := range map[string]map[string]string{"stream": nil, "handle": {"TESTPLUGIN_UNARY_ONLY": "1"}} {
+		p, _ := startOne(t, func(cfg *config.Plugin) { cfg.Env = env })
+		ctx, parent := tp.Tracer("test").Start(t.Context(), "deliver")
+		if _, err := p.Deliver(ctx, delivery(1, "ack", nil)); err != nil {
+			t.Fatal(err)
+		}
+		parent.End()
+		closeCtx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		if err := p.Close(closeCtx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		for _, s := range rec.Ended() {
+			if s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+				t.Errorf("%s: span %q (%v) is in a trace of its own", name, s.Name(), s.SpanKind())
+			}
+		}
+		rec.Reset()
+	}
+}
+
 // A plugin that stops reading its stream (HTTP/2 flow control then holds
 // the host's sends) makes calls time out, as a hung Handle call would; it
 // must not hold them past their timeout.

@@ -94,7 +94,7 @@ func ServerOptions(maxBytes int) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxBytes),
 		grpc.MaxSendMsgSize(maxBytes),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(notStream))),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(handleOnly))),
 	}
 }
 
@@ -104,15 +104,18 @@ func ServerOptions(maxBytes int) []grpc.ServerOption {
 func DialOptions(maxBytes int) []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(notStream))),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(handleOnly))),
 	}
 }
 
-// notStream keeps the long-lived HandleStream stream out of the stats
-// handlers' spans: one span for the life of a process says nothing. Each
-// call on it gets its own client and server span instead (StartCallSpan).
-func notStream(info *stats.RPCTagInfo) bool {
-	return info.FullMethodName != handlerpb.Handler_HandleStream_FullMethodName
+// handleOnly gives the stats handlers' spans to Handle calls alone. The
+// long-lived HandleStream stream would be one span for the life of a process
+// (each call on it gets its own client and server span instead:
+// StartCallSpan), and go-plugin's own calls (health checks, the stdio and
+// broker streams, shutdown) would be traces of their own, unrelated to any
+// record.
+func handleOnly(info *stats.RPCTagInfo) bool {
+	return info.FullMethodName == handlerpb.Handler_Handle_FullMethodName
 }
 
 // CallSpanName is the name of the spans of one handler call, on both
