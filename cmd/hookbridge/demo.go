@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +17,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/hookbridge/hookbridge/bridge"
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -49,8 +48,6 @@ const demoPoison = 13 // the record the receiver rejects with 400
 func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
@@ -104,6 +101,13 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	// As in run: spans are made and sampled without an exporter, so every
+	// request carries a traceparent.
+	stopTracing, ok := startTracing(ctx, cfg, log)
+	if !ok {
+		return errors.New("tracing setup failed")
+	}
+	defer stopTracing()
 	ready := make(chan string, 1)
 	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log),
 		Ready: func(admin string, _ []string) { ready <- admin }})
@@ -295,8 +299,12 @@ func (r *demoReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	if dup {
 		note = " (duplicate, deduped)"
 	}
-	fmt.Fprintf(r.out, "  webhook ← %-12s key=%-10s attempt=%s  %s  → %d  %s%s\n",
-		id, req.Header.Get("kafka-key"), attempt, sig, status, body, note)
+	trace := "none" // the trace id the bridge's traceparent carries, shortened
+	if tp := req.Header.Get("traceparent"); len(tp) >= 35 {
+		trace = tp[3:11]
+	}
+	fmt.Fprintf(r.out, "  webhook ← %-12s key=%-10s attempt=%s trace=%s  %s  → %d  %s%s\n",
+		id, req.Header.Get("kafka-key"), attempt, trace, sig, status, body, note)
 	if status == http.StatusOK {
 		r.mu.Lock()
 		r.seen[id] = true
