@@ -1,4 +1,4 @@
-// Package bench is Hookbridge's throughput harness (DESIGN.md section 8).
+// Package bench is Hookbridge's throughput harness (README.md, "Tests and benchmarks").
 //
 // In one run on one machine it starts a broker (franz-go's kfake in this
 // process, or a real cluster), pre-loads one topic with N records, starts one

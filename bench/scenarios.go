@@ -39,7 +39,7 @@ func (e *Env) runConsumeOnly(ctx context.Context) (Result, error) {
 func (e *Env) runHTTPOnly(ctx context.Context) (Result, error) { return e.postAll(ctx, false) }
 
 // runHTTPContract is (h), not in the issue: (b) with the request headers the
-// webhook contract makes the bridge send (DESIGN.md section 5, unsigned), so
+// webhook contract makes the bridge send (README.md, unsigned), so
 // that the cost of the contract and the cost of the bridge can be told apart.
 func (e *Env) runHTTPContract(ctx context.Context) (Result, error) { return e.postAll(ctx, true) }
 
@@ -242,8 +242,9 @@ func newHTTPClient(conns int) *http.Client {
 	}}
 }
 
-// contractHeader returns the headers the bridge sends with one record (DESIGN.md
-// section 5), without a signature (the bench routes have no signing secret).
+// contractHeader returns the headers the bridge sends with one record (the
+// webhook contract of README.md), without a signature (the bench routes have
+// no signing secret).
 // (h) calls it with made-up coordinates for record i, (c2) with the consumed
 // record's own.
 func contractHeader(topic string, partition int32, offset int64, key []byte, ts time.Time) http.Header {

@@ -140,8 +140,27 @@ must_fail() {
   log "refused as it must be ($name): $want"
 }
 
+# renders_with NAME EXPECTED_LINE HELM_ARGS...: the render holds that line.
+renders_with() {
+  local name=$1 want=$2
+  shift 2
+  "$HELM" template hb "$CHART" "$@" >"$TMP/$name.out" 2>&1 || { cat "$TMP/$name.out" >&2; exit 1; }
+  if ! grep -qF -- "$want" "$TMP/$name.out"; then
+    log "FAIL: helm template ($name) does not render: $want"
+    exit 1
+  fi
+  log "renders as it must ($name): $want"
+}
+
+section "helm template: values the bridge reads its own way"
+# shutdown_timeout 0 (or "", 0s) is the bridge's default, 25 s: the grace period covers it.
+renders_with zero-shutdown "terminationGracePeriodSeconds: 45" --set config.shutdown_timeout=0s
+renders_with zero-shutdown-bare "terminationGracePeriodSeconds: 45" --set-string config.shutdown_timeout=0
+renders_with pdb-zero "maxUnavailable: 0" --set podDisruptionBudget.maxUnavailable=0 --show-only templates/pdb.yaml
+
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
+must_fail zero-shutdown-short-grace "must exceed config.shutdown_timeout" --set config.shutdown_timeout=0s --set terminationGracePeriodSeconds=10
 must_fail bad-duration "is not a Go duration" --set config.shutdown_timeout=soon
 cat >"$TMP/uninjected.yaml" <<'EOF'
 config:

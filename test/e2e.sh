@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end tier (DESIGN.md §8): starts the test Kafka broker, Redis and
+# End-to-end tier (README.md, "Tests and benchmarks"): starts the test Kafka broker, Redis and
 # PostgreSQL (test/services/start.sh) and Jaeger (test/jaeger/start.sh; the
 # first run builds it, about 10 minutes), runs the Go tests under ./test/...
 # against them, and always stops them all again.

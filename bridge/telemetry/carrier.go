@@ -21,7 +21,7 @@ const (
 
 // RecordPropagator reads and writes the trace context of Kafka records: W3C
 // Trace Context plus Baggage. It is fixed, not the global propagator: the
-// header names are part of the record contract (DESIGN.md section 7), whatever
+// header names are part of the record contract (docs/tracing.md), whatever
 // an operator configures for HTTP.
 var RecordPropagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPropagator(
 	propagation.TraceContext{}, propagation.Baggage{})

@@ -33,7 +33,7 @@ const (
 // OpenTelemetry globals, which every span of the bridge (and the otelhttp and
 // otelgrpc instrumentation of its targets) uses.
 //
-// Tracing is always on (DESIGN.md section 5): spans are created and sampled
+// Tracing is always on (docs/tracing.md): spans are created and sampled
 // with ParentBased(TraceIDRatioBased(cfg.SampleRatio)) whether or not they
 // are exported, so a receiver's traceparent carries the producer's trace id
 // and a bridge span as its parent. Without an exporter the spans keep nothing

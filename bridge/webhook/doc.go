@@ -1,6 +1,6 @@
 // Package webhook is the HTTP target: it POSTs each record to a route's URL as
-// the webhook contract of DESIGN.md section 5 describes, and classifies the
-// answer into the error kinds of package target.
+// the webhook contract of README.md describes, and classifies the answer
+// into the error kinds of package target.
 //
 // A request carries the record value as its body (binary content mode) and:
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
-// Header names of the webhook contract (DESIGN.md section 5). HTTP header names
+// Header names of the webhook contract (README.md, "The webhook contract"). HTTP header names
 // are case-insensitive; Go sends them in canonical form (Webhook-Id).
 const (
 	HeaderWebhookID        = "webhook-id"
@@ -95,7 +95,7 @@ const (
 	recordCEPrefix = "ce_"
 )
 
-// header builds the request headers of one record (DESIGN.md section 5) into
+// header builds the request headers of one record (README.md, "The webhook contract") into
 // h. ts is the unix time of this attempt in seconds. The configured headers
 // go first; the contract's fields are never configured (New refuses their
 // names), except that a configured Content-Type is the default for records

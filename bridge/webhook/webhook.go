@@ -273,7 +273,7 @@ func (t *Target) timeNow() time.Time {
 	return time.Now()
 }
 
-// Deliver POSTs the record (DESIGN.md section 5) and classifies the answer:
+// Deliver POSTs the record (README.md, "The webhook contract") and classifies the answer:
 //
 //   - 2xx: delivered. With CaptureReply a non-empty body (at most
 //     MaxResponseBody bytes) becomes the one output, with the response's

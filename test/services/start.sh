@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts Redis and PostgreSQL for the plugin tests (DESIGN.md §8: "Redis and
-# PostgreSQL from Debian packages"), each in a private state dir:
+# Starts Redis and PostgreSQL for the plugin tests (from Debian packages; see
+# README.md, "Tests and benchmarks"), each in a private state dir:
 #
 #   redis-server  127.0.0.1:$REDIS_PORT (6379), daemonized, pid file in the
 #                 state dir, no persistence (no RDB, no AOF)

@@ -117,10 +117,12 @@ variable), a route list that is empty, a grace period shorter than the drain.
 
 {{/*
 hookbridge.shutdownSeconds: config.shutdown_timeout (a Go duration such as
-25s, 1m30s, 500ms; default 25s) in whole seconds, rounded up.
+25s, 1m30s, 500ms; default 25s, which "", 0 and 0s also mean, as in the
+bridge) in whole seconds, rounded up.
 */}}
 {{- define "hookbridge.shutdownSeconds" -}}
 {{- $d := toString (dig "shutdown_timeout" "25s" (.Values.config | default dict)) }}
+{{- if or (eq $d "") (eq $d "0") }}{{- $d = "25s" }}{{- end }}
 {{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$" $d) }}
 {{- fail (printf "config.shutdown_timeout: %q is not a Go duration such as 25s or 1m30s" $d) }}
 {{- end }}
@@ -131,6 +133,7 @@ hookbridge.shutdownSeconds: config.shutdown_timeout (a Go duration such as
 {{- $u := trimPrefix $num . }}
 {{- $ms = addf $ms (mulf (float64 $num) (get $unit $u)) }}
 {{- end }}
+{{- if eq $ms 0.0 }}{{- $ms = 25000.0 }}{{- end }}{{/* zero means the default, as in the bridge */}}
 {{- ceil (divf $ms 1000.0) | int }}
 {{- end }}
 
