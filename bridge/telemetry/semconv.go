@@ -52,7 +52,7 @@ const (
 	KeyRoute         = attribute.Key("hookbridge.route")
 	KeyWebhookID     = attribute.Key("hookbridge.webhook.id")   // = messaging.message.id
 	KeyAttempt       = attribute.Key("hookbridge.attempt")      // attempt span, retry event: 1, 2, ...
-	KeyAttempts      = attribute.Key("hookbridge.attempts")     // process span: attempts made in all
+	KeyAttempts      = attribute.Key("hookbridge.attempts")     // process span: the attempt that delivered it, or the attempts a dead-lettered record spent
 	KeyOutcome       = attribute.Key("hookbridge.outcome")      // process span: see Outcome*
 	KeyErrorKind     = attribute.Key("hookbridge.error.kind")   // retryable | permanent | gone | canceled
 	KeyErrorStatus   = attribute.Key("hookbridge.error.status") // HTTP status of a failure, when there was one
