@@ -241,7 +241,10 @@ func TestCallWithLargeBaggageGoesAsAHandleCall(t *testing.T) {
 // named and attributed like the gRPC instrumentation's span of a Handle
 // call, and its context reaches the plugin (which continues it; the e2e
 // tier checks the plugin's server span in Jaeger).
-func TestStreamCallSpan(t *testing.T) {
+// recordSpans makes a recording tracer provider and the W3C propagator the
+// global ones until the test ends.
+func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
+	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
@@ -251,6 +254,11 @@ func TestStreamCallSpan(t *testing.T) {
 		otel.SetTracerProvider(prevTP)
 		otel.SetTextMapPropagator(prevProp)
 	})
+	return rec, tp
+}
+
+func TestStreamCallSpan(t *testing.T) {
+	rec, tp := recordSpans(t)
 
 	p, _ := startOne(t, nil)
 	ctx, parent := tp.Tracer("test").Start(t.Context(), "deliver")
@@ -298,15 +306,7 @@ func TestStreamCallSpan(t *testing.T) {
 // shutdown) make no spans: they would be traces of their own, about no
 // record. Only the calls of records do.
 func TestNoSpansForGoPluginsOwnCalls(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
-	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.TraceContext{})
-	t.Cleanup(func() {
-		otel.SetTracerProvider(prevTP)
-		otel.SetTextMapPropagator(prevProp)
-	})
+	rec, tp := recordSpans(t)
 	for name, env := range map[string]map[string]string{"stream": nil, "handle": {"TESTPLUGIN_UNARY_ONLY": "1"}} {
 		p, _ := startOne(t, func(cfg *config.Plugin) { cfg.Env = env })
 		ctx, parent := tp.Tracer("test").Start(t.Context(), "deliver")
