@@ -338,7 +338,8 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
 
 	rctx, cancel := context.WithCancel(ctx)
-	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), health: health, consumer: c, cancel: cancel, done: make(chan error, 1)}
+	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), health: health, consumer: c, cancel: cancel,
+		done: make(chan error, 1)}
 	go func() {
 		err := c.Run(rctx)
 		unsubscribe()
