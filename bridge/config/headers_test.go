@@ -47,15 +47,7 @@ func TestWebhookHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := hookWith("https://h/x", "headers:", "  "+tt.entry)
-			if tt.msg == "" {
-				mustParse(t, src, vars)
-				return
-			}
-			errs := problemsOf(t, src, vars)
-			p := wantProblem(t, errs, tt.path, tt.msg)
-			if p.Line != hookLine+1 {
-				t.Errorf("line %d, want %d", p.Line, hookLine+1)
-			}
+			errs := checkParse(t, src, vars, tt.path, tt.msg, hookLine+1)
 			if strings.Contains(errs.Error(), "s3cr3t") || strings.Contains(errs.Error(), "a\\rb") {
 				t.Errorf("a problem shows a header value:\n%v", errs)
 			}

@@ -50,6 +50,22 @@ func asErrors(t *testing.T, err error) Errors {
 
 // wantProblem fails the test unless errs holds a problem at path whose
 // message contains msg, and returns it.
+// checkParse parses src: with msg empty it must parse without a problem;
+// otherwise one of its problems must be at path and contain msg, on line
+// (unless line is 0). It returns the problems.
+func checkParse(t *testing.T, src string, vars map[string]string, path, msg string, line int) Errors {
+	t.Helper()
+	if msg == "" {
+		mustParse(t, src, vars)
+		return nil
+	}
+	errs := problemsOf(t, src, vars)
+	if p := wantProblem(t, errs, path, msg); line != 0 && p.Line != line {
+		t.Errorf("line %d, want %d", p.Line, line)
+	}
+	return errs
+}
+
 func wantProblem(t *testing.T, errs Errors, path, msg string) Problem {
 	t.Helper()
 	for _, p := range errs {

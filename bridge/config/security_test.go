@@ -368,14 +368,7 @@ func TestKafkaTLSFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "kafka:\n  brokers: [\"k:9092\"]\n  tls: {enabled: true, " + tt.tls + "}\n" + hookRoute
-			if tt.msg == "" {
-				mustParse(t, src, nil)
-				return
-			}
-			p := wantProblem(t, problemsOf(t, src, nil), tt.path, tt.msg)
-			if p.Line != 3 {
-				t.Errorf("line %d, want 3", p.Line)
-			}
+			checkParse(t, src, nil, tt.path, tt.msg, 3)
 		})
 	}
 }

@@ -230,10 +230,11 @@ func (k *Kafka) validateVersion(v *checker, path string) {
 	}
 }
 
-// checkFile checks that a file, when named, exists and is not a directory.
-func checkFile(v *checker, path, name string) {
+// checkFile checks that a file, when named, exists and is not a directory,
+// and reports whether it is one to read.
+func checkFile(v *checker, path, name string) bool {
 	if name == "" {
-		return
+		return false
 	}
 	info, err := os.Stat(name)
 	switch {
@@ -243,7 +244,10 @@ func checkFile(v *checker, path, name string) {
 		v.addf(path, "cannot use %s: %v", v.show(path, name), errors.Unwrap(err))
 	case info.IsDir():
 		v.addf(path, "%s is a directory, not a file", v.show(path, name))
+	default:
+		return true
 	}
+	return false
 }
 
 func (s *SASL) validate(v *checker, path string, tlsEnabled bool) {

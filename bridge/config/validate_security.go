@@ -186,7 +186,7 @@ func validToken(s string) bool {
 
 // validateSecretsFile checks every line of a signing secrets file.
 func (w *Webhook) validateSecretsFile(v *checker, path string) {
-	if !checkFileOK(v, path, w.SigningSecretsFile) {
+	if !checkFile(v, path, w.SigningSecretsFile) {
 		return
 	}
 	lines, err := ReadSecretsFile(w.SigningSecretsFile)
@@ -207,7 +207,7 @@ func (w *Webhook) validateSecretsFile(v *checker, path string) {
 // checkSecretFile checks that a file holding one secret exists and holds
 // one non-empty line, returning the secret when it does.
 func checkSecretFile(v *checker, path, name string) (string, bool) {
-	if !checkFileOK(v, path, name) {
+	if !checkFile(v, path, name) {
 		return "", false
 	}
 	s, err := ReadSecretFile(name)
@@ -220,13 +220,6 @@ func checkSecretFile(v *checker, path, name string) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// checkFileOK is checkFile that also reports whether the file is usable.
-func checkFileOK(v *checker, path, name string) bool {
-	n := len(v.problems)
-	checkFile(v, path, name)
-	return len(v.problems) == n
 }
 
 // errorDetail drops the operation of a *os.PathError, whose path the message
@@ -252,15 +245,15 @@ func fileDetail(err error, name string) string {
 // loaded, for the brokers and for webhooks alike: the files exist, the
 // bundle holds certificates, and the pair loads.
 func validateTLSFiles(v *checker, path, caFile, certFile, keyFile string) {
-	if caFile != "" && checkFileOK(v, path+".ca_file", caFile) {
+	if checkFile(v, path+".ca_file", caFile) {
 		if pem, err := os.ReadFile(caFile); err != nil {
 			v.addf(path+".ca_file", "cannot read %s: %v", v.show(path+".ca_file", caFile), errorDetail(err))
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			v.addf(path+".ca_file", "%s holds no PEM certificates", v.show(path+".ca_file", caFile))
 		}
 	}
-	certOK := certFile != "" && checkFileOK(v, path+".cert_file", certFile)
-	keyOK := keyFile != "" && checkFileOK(v, path+".key_file", keyFile)
+	certOK := checkFile(v, path+".cert_file", certFile)
+	keyOK := checkFile(v, path+".key_file", keyFile)
 	switch {
 	case (certFile == "") != (keyFile == ""):
 		if v.decoded(path+".cert_file", path+".key_file") {

@@ -397,14 +397,7 @@ func TestKafkaVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.version+" "+tt.clientID, func(t *testing.T) {
 			src := "kafka: {brokers: [\"k:1\"], version: \"" + tt.version + "\", client_id: \"" + tt.clientID + "\"}\n" + hookRoute
-			if tt.msg == "" {
-				mustParse(t, src, nil)
-				return
-			}
-			p := wantProblem(t, problemsOf(t, src, nil), tt.path, tt.msg)
-			if p.Line != 1 {
-				t.Errorf("line %d, want 1", p.Line)
-			}
+			checkParse(t, src, nil, tt.path, tt.msg, 1)
 		})
 	}
 	if !minKafkaVersion.IsAtLeast(sarama.MinVersion) {
@@ -432,11 +425,7 @@ func TestKafkaSessionTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.timeout, func(t *testing.T) {
 			src := "kafka: {brokers: [\"k:1\"], session_timeout: " + tt.timeout + "}\n" + hookRoute
-			if tt.msg == "" {
-				mustParse(t, src, nil)
-				return
-			}
-			wantProblem(t, problemsOf(t, src, nil), "kafka.session_timeout", tt.msg)
+			checkParse(t, src, nil, "kafka.session_timeout", tt.msg, 0)
 		})
 	}
 }

@@ -518,6 +518,46 @@ func TestConsumerNotReadyAfterLosingTheGroup(t *testing.T) {
 		func() string { return "Ready() = nil" })
 }
 
+// poisonTarget fails permanently the records whose key is "poison" (so they
+// go to the dead-letter layer) and keeps the keys of the others it delivers,
+// by partition.
+type poisonTarget struct {
+	mu   sync.Mutex
+	keys map[int32][]string
+}
+
+func (pt *poisonTarget) Deliver(_ context.Context, d *target.Delivery) (*target.Result, error) {
+	if string(d.Record.Key) == "poison" {
+		return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.keys == nil {
+		pt.keys = map[int32][]string{}
+	}
+	pt.keys[d.Record.Partition] = append(pt.keys[d.Record.Partition], string(d.Record.Key))
+	return &target.Result{}, nil
+}
+
+// delivered returns the keys delivered on partition p, in order.
+func (pt *poisonTarget) delivered(p int32) []string {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return slices.Clone(pt.keys[p])
+}
+
+// state describes the route for a failed wait.
+func (pt *poisonTarget) state(c *Consumer, ev *stuckEvents, topic string) func() string {
+	return func() string {
+		pt.mu.Lock()
+		keys := fmt.Sprint(pt.keys)
+		pt.mu.Unlock()
+		st := c.Stats()
+		return fmt.Sprintf("delivered %s; %d records, %d bytes held; %s; %s",
+			keys, st.InFlightRecords, st.InFlightBytes, ev.String(), describe(c, topic))
+	}
+}
+
 // A record that cannot be dead-lettered holds its share of the budget until
 // it moves on. A record larger than the whole byte budget, on another
 // partition, is still admitted next to it, and the partitions whose records
@@ -528,28 +568,12 @@ func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
 	addrs := cluster.ListenAddrs()
 	route := testRoute("oversized", topic)
 	route.MaxInFlightBytes = 4 << 10
-	var mu sync.Mutex
-	delivered := map[int32][]string{}
-	tg := target.Func(func(_ context.Context, d *target.Delivery) (*target.Result, error) {
-		if string(d.Record.Value) == "poison" {
-			return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		delivered[d.Record.Partition] = append(delivered[d.Record.Partition], string(d.Record.Key))
-		return &target.Result{}, nil
-	})
+	tg := &poisonTarget{}
 	dl := &deadLetters{}
 	c, ev := runRoute(t, addrs, route, tg, dl)
-	seen := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		st := c.Stats()
-		return fmt.Sprintf("delivered %v; %d records, %d bytes in flight; %s; %s",
-			delivered, st.InFlightRecords, st.InFlightBytes, ev.String(), describe(c, topic))
-	}
+	seen := tg.state(c, ev, topic)
 
-	produceTo(t, addrs, topic, 0, "p", "poison")
+	produceTo(t, addrs, topic, 0, "poison", "p")
 	waitFor(t, "partition 0 to be stuck and paused", func() bool {
 		ps, owned := partitionStats(c, topic)
 		return ev.sawStuck(0) && owned && ps.Stuck && ps.Paused
@@ -558,9 +582,7 @@ func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
 	produceTo(t, addrs, topic, 1, "big", strings.Repeat("x", 5<<10))
 	produceTo(t, addrs, topic, 2, "small", "small")
 	waitFor(t, "partitions 1 and 2 to deliver", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Equal(delivered[1], []string{"big"}) && slices.Equal(delivered[2], []string{"small"})
+		return slices.Equal(tg.delivered(1), []string{"big"}) && slices.Equal(tg.delivered(2), []string{"small"})
 	}, seen)
 	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "offset 0") {
 		t.Errorf("with partition 0 still stuck, Ready() = %v, want an error naming offset 0", err)
@@ -588,26 +610,10 @@ func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 	route := testRoute("queued", topic)
 	route.Ordering = config.OrderingPartition
 	route.MaxInFlightBytes = 4 << 10
-	var mu sync.Mutex
-	delivered := map[int32]int{}
-	tg := target.Func(func(_ context.Context, d *target.Delivery) (*target.Result, error) {
-		if string(d.Record.Key) == "poison" {
-			return nil, target.NewPermanent(errors.New("receiver: 422 unprocessable"))
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		delivered[d.Record.Partition]++
-		return &target.Result{}, nil
-	})
+	tg := &poisonTarget{}
 	dl := &deadLetters{}
 	c, ev := runRoute(t, addrs, route, tg, dl)
-	seen := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		st := c.Stats()
-		return fmt.Sprintf("delivered %v; %d records, %d bytes held; %s; %s",
-			delivered, st.InFlightRecords, st.InFlightBytes, ev.String(), describe(c, topic))
-	}
+	seen := tg.state(c, ev, topic)
 
 	kvs := []string{"poison", "p"}
 	for i := range 60 {
@@ -617,19 +623,12 @@ func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 	waitFor(t, "partition 0 to be stuck", func() bool { return ev.sawStuck(0) }, seen)
 
 	produceTo(t, addrs, topic, 1, "other", "small")
-	waitFor(t, "the record of partition 1", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return delivered[1] == 1
-	}, seen)
+	waitFor(t, "the record of partition 1", func() bool { return len(tg.delivered(1)) == 1 }, seen)
 
 	dl.allow(0)
 	waitFor(t, "partition 0 to deliver its queue and the budget to empty", func() bool {
-		mu.Lock()
-		n := delivered[0]
-		mu.Unlock()
 		st := c.Stats()
-		return n == 60 && st.InFlightRecords == 0 && st.InFlightBytes == 0
+		return len(tg.delivered(0)) == 60 && st.InFlightRecords == 0 && st.InFlightBytes == 0
 	}, seen)
 	if err := c.Ready(); err != nil {
 		t.Errorf("Ready() = %v after the stuck record moved on", err)

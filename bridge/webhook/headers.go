@@ -129,11 +129,13 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 
 	// The receiver sees the fields of record headers whose names differ
 	// only in case as one; all their values go as base64 when one must.
-	var b64 []string
+	// unsafe holds the names with such a value, listed in
+	// kafka-base64-headers as they are forwarded.
+	var unsafe, listed []string
 	if t.forwardHeaders {
 		for _, rh := range rec.Headers {
-			if !safeValue(rh.Value) && forwarded(rh.Key) && !slices.ContainsFunc(b64, func(n string) bool { return strings.EqualFold(n, rh.Key) }) {
-				b64 = append(b64, rh.Key)
+			if !safeValue(rh.Value) && !containsFold(unsafe, rh.Key) {
+				unsafe = append(unsafe, rh.Key)
 			}
 		}
 	}
@@ -161,12 +163,15 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 		case !validToken(rh.Key):
 			t.log.Debug("webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
 		default:
-			asBase64 := len(b64) > 0 && slices.ContainsFunc(b64, func(n string) bool { return strings.EqualFold(n, rh.Key) })
+			asBase64 := len(unsafe) > 0 && containsFold(unsafe, rh.Key)
+			if asBase64 && !containsFold(listed, rh.Key) {
+				listed = append(listed, rh.Key)
+			}
 			h.forward(HeaderKafkaHeaderPrefix+rh.Key, rh.Value, asBase64)
 		}
 	}
-	if len(b64) > 0 {
-		h.put(keyKafkaBase64, strings.Join(b64, ", "))
+	if len(listed) > 0 {
+		h.put(keyKafkaBase64, strings.Join(listed, ", "))
 	}
 
 	switch {
@@ -320,18 +325,10 @@ var tokenByte = func() (t [256]bool) {
 
 // reservedHeader reports whether a configured header would collide with the
 // webhook contract or the HTTP framing; New refuses such names.
-// forwarded reports whether a record header of this name goes out as
-// kafka-header-<name> (when forward_headers is on): the record's
-// content-type, trace context and CloudEvents attributes are mapped to
-// fields of their own, and a name that is not an HTTP token is skipped.
-func forwarded(name string) bool {
-	switch {
-	case strings.EqualFold(name, recordContentType),
-		strings.EqualFold(name, recordTraceparent), strings.EqualFold(name, recordTracestate),
-		len(name) >= len(recordCEPrefix) && strings.EqualFold(name[:len(recordCEPrefix)], recordCEPrefix):
-		return false
-	}
-	return validToken(name)
+// containsFold reports whether names holds name, compared as HTTP compares
+// field names (without regard to case).
+func containsFold(names []string, name string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
 }
 
 func reservedHeader(name string) bool {

@@ -200,7 +200,7 @@ func TestRequestHeaders(t *testing.T) {
 				"Kafka-Header-Data":          {"Aw=="},
 				"Kafka-Header-Mixed":         {"L3c9PQ==", "/w=="},
 				"Kafka-Header-Plain":         {"p"},
-				"Kafka-Base64-Headers":       {"blob, data, Mixed"},
+				"Kafka-Base64-Headers":       {"blob, data, mixed"},
 			},
 		},
 		{

@@ -93,13 +93,7 @@ func TestOutageWithNothingHeldResumes(t *testing.T) {
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
 	b.CreateTopic(t, dlq, 1)
-	var up atomic.Bool
-	rcv := newReceiver(t, func(d delivery, n int) int {
-		if up.Load() {
-			return 200
-		}
-		return 503
-	})
+	rcv, up := downUntilUp(t)
 	admin := freePort(t)
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 10, MaxAge: "2s",
@@ -122,6 +116,18 @@ func TestOutageWithNothingHeldResumes(t *testing.T) {
 	}
 }
 
+// downUntilUp starts a receiver that answers 503 until up is set.
+func downUntilUp(t *testing.T) (*receiver, *atomic.Bool) {
+	t.Helper()
+	up := new(atomic.Bool)
+	return newReceiver(t, func(d delivery, n int) int {
+		if up.Load() {
+			return 200
+		}
+		return 503
+	}), up
+}
+
 // Two routes read the same topic; one's target is down. The other keeps
 // delivering; the broken one pauses and catches up once its target is back.
 func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
@@ -129,13 +135,7 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	topic, dlq := topicName(t, "in"), topicName(t, "dlq")
 	b.CreateTopic(t, topic, 6)
 	b.CreateTopic(t, dlq, 1)
-	var up atomic.Bool
-	down := newReceiver(t, func(d delivery, n int) int {
-		if up.Load() {
-			return 200
-		}
-		return 503
-	})
+	down, up := downUntilUp(t)
 	ok := newReceiver(t, nil)
 	admin := freePort(t)
 	cfg := b.configRoutes(t, admin,
