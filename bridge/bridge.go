@@ -45,8 +45,9 @@ type Bridge struct {
 	opts Options
 	log  *slog.Logger
 
-	stopping atomic.Bool
-	reloads  chan reload
+	connected atomic.Bool // the shared Kafka client is up
+	stopping  atomic.Bool
+	reloads   chan reload
 
 	mu     sync.Mutex
 	cfg    *config.Config
@@ -86,6 +87,9 @@ func (b *Bridge) Ready() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.routes == nil {
+		if !b.connected.Load() {
+			return errors.New("connecting to Kafka")
+		}
 		return errors.New("starting")
 	}
 	var errs []error
@@ -108,15 +112,46 @@ func (b *Bridge) Ready() error {
 // (see kafka.Consumer.Run), closes targets and the producer, and returns.
 // While it runs, Reload swaps the configuration of routes.
 func (b *Bridge) Run(ctx context.Context) error {
-	rt, err := b.start(ctx)
+	rt, err := b.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	defer rt.close()
-
 	b.mu.Lock()
 	cfg := b.cfg
 	b.mu.Unlock()
+
+	// The admin endpoint comes first and outlives the drain: /livez answers
+	// while the bridge connects to Kafka (which can take minutes against
+	// brokers that drop packets) and until every route has stopped; /readyz
+	// says what it waits for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	adminAddr := ""
+	if cfg.Admin.Listen != config.AdminOff {
+		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, rt.metrics.Handler(), b.log)
+		if err != nil {
+			return err
+		}
+		adminAddr = srv.Addr()
+		wg.Go(func() {
+			if err := srv.Run(adminCtx); err != nil {
+				b.log.Warn("admin endpoint stopped", "error", err)
+			}
+		})
+	}
+
+	b.log.Info("connecting to Kafka", "brokers", rt.brokers, "admin", adminAddr)
+	if err := rt.connect(ctx, cfg); err != nil {
+		if ctx.Err() != nil {
+			b.log.Info("stopped while connecting to Kafka; nothing was consumed")
+			return nil
+		}
+		return err
+	}
+	b.connected.Store(true)
 	routes := make(map[string]*runningRoute, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		rr, err := b.startRoute(ctx, rt, cfg, r)
@@ -130,25 +165,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.routes = routes
 	b.mu.Unlock()
 
-	var wg sync.WaitGroup
-	adminAddr := ""
-	// The admin endpoint outlives the drain: /livez answers and /readyz
-	// says "shutting down" until every route has stopped.
-	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAdmin()
-	if cfg.Admin.Listen != config.AdminOff {
-		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, rt.metrics.Handler(), b.log)
-		if err != nil {
-			stopRoutes(routes)
-			return err
-		}
-		adminAddr = srv.Addr()
-		wg.Go(func() {
-			if err := srv.Run(adminCtx); err != nil {
-				b.log.Warn("admin endpoint stopped", "error", err)
-			}
-		})
-	}
 	b.log.Info("hookbridge running", "routes", len(routes), "brokers", rt.brokers, "admin", adminAddr)
 	if b.opts.Ready != nil {
 		b.opts.Ready(adminAddr, rt.brokers)
@@ -169,7 +185,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	err = stopRoutes(routes)
 	stopAdmin()
-	wg.Wait()
 	return err
 }
 

@@ -32,9 +32,10 @@ type pluginPool struct {
 	tg  target.Target
 }
 
-// start connects to Kafka (starting the embedded broker first when asked),
-// checks that the output topics exist and opens the producer.
-func (b *Bridge) start(ctx context.Context) (_ *runtime, err error) {
+// prepare starts what the bridge needs before it can talk to Kafka: the
+// embedded broker when asked, and the metrics (which the admin endpoint serves
+// while the bridge connects).
+func (b *Bridge) prepare(ctx context.Context) (_ *runtime, err error) {
 	cfg := b.cfg
 	rt := &runtime{plugins: map[string]*pluginPool{}}
 	defer func() {
@@ -65,31 +66,91 @@ func (b *Bridge) start(ctx context.Context) (_ *runtime, err error) {
 		rt.cleanups = append(rt.cleanups, func() { _ = m.Shutdown(context.WithoutCancel(ctx)) })
 	}
 	rt.targets = &sharedTargets{m: map[string]*shared{}, metrics: rt.metrics, log: b.log}
+	return rt, nil
+}
 
+// start prepares the runtime and connects it to Kafka (dlq replay uses it;
+// Run serves the admin endpoint between the two).
+func (b *Bridge) start(ctx context.Context) (*runtime, error) {
+	rt, err := b.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.connect(ctx, b.cfg); err != nil {
+		rt.close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// connect connects to Kafka, checks that the output topics exist and opens
+// the producer. Against brokers that do not answer, sarama's dial and
+// metadata retries take a minute or more and cannot be cancelled, so connect
+// returns ctx's error as soon as ctx ends (a SIGTERM while starting) and lets
+// the attempt finish on its own; nothing has been consumed by then.
+func (rt *runtime) connect(ctx context.Context, cfg *config.Config) error {
+	type conn struct {
+		client   sarama.Client
+		producer *kafka.Producer
+		err      error
+	}
+	done := make(chan conn, 1)
+	go func() {
+		var c conn
+		c.client, c.producer, c.err = dial(rt.brokers, cfg)
+		done <- c
+	}()
+	select {
+	case c := <-done:
+		if c.err != nil {
+			return c.err
+		}
+		rt.client, rt.producer = c.client, c.producer
+		// Plugins are closed before the producer and client (cleanups run
+		// in reverse), after every route drained.
+		rt.cleanups = append(rt.cleanups,
+			func() { _ = rt.client.Close() },
+			func() { _ = rt.producer.Close() },
+			func() {
+				for name := range rt.plugins {
+					rt.closePlugin(ctx, name)
+				}
+			})
+		return nil
+	case <-ctx.Done():
+		go func() {
+			if c := <-done; c.err == nil {
+				_ = c.producer.Close()
+				_ = c.client.Close()
+			}
+		}()
+		return ctx.Err()
+	}
+}
+
+// dial opens the client and producer that every route shares.
+func dial(brokers []string, cfg *config.Config) (_ sarama.Client, _ *kafka.Producer, err error) {
 	scfg, err := kafka.NewConfig(cfg.Kafka)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rt.client, err = sarama.NewClient(rt.brokers, scfg)
+	client, err := sarama.NewClient(brokers, scfg)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: connect %v: %w", rt.brokers, err)
+		return nil, nil, fmt.Errorf("kafka: connect %v: %w", brokers, err)
 	}
-	rt.cleanups = append(rt.cleanups, func() { _ = rt.client.Close() })
-	if err := kafka.CheckTopics(rt.client, outputTopics(cfg)); err != nil {
-		return nil, err
-	}
-	if rt.producer, err = kafka.NewProducer(rt.client); err != nil {
-		return nil, err
-	}
-	rt.cleanups = append(rt.cleanups, func() { _ = rt.producer.Close() })
-	// Plugins are closed before the producer and client (cleanups run in
-	// reverse), after every route drained.
-	rt.cleanups = append(rt.cleanups, func() {
-		for name := range rt.plugins {
-			rt.closePlugin(ctx, name)
+	defer func() {
+		if err != nil {
+			_ = client.Close()
 		}
-	})
-	return rt, nil
+	}()
+	if err := kafka.CheckTopics(client, outputTopics(cfg)); err != nil {
+		return nil, nil, err
+	}
+	producer, err := kafka.NewProducer(client)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, producer, nil
 }
 
 func (rt *runtime) close() {

@@ -2,7 +2,9 @@ package scenario
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
 )
 
 // A route delivering 20k keyed records delivers each exactly once, in order
@@ -167,6 +171,62 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	checkDelivered(t, rcv, recs)
+}
+
+// Against a broker that accepts connections and never answers, the admin
+// endpoint answers from the start (/livez 200, /readyz 503 "connecting to
+// Kafka"), so that a startup probe does not kill the pod while sarama waits;
+// SIGTERM then ends the process without waiting for sarama to give up, exit 0.
+func TestAdminAnswersWhileKafkaDoesNot(t *testing.T) {
+	silent := silentBroker(t)
+	admin := freePort(t)
+	cfg := silent.config(t, admin, routeSpec{Topic: "in", Group: "g", URL: "http://127.0.0.1:9/hook"})
+	p := testkit.LaunchBridge(t, bridgeBin, cfg, admin)
+	waitFor(t, 30*time.Second, "/livez to answer", func() bool {
+		resp, err := http.Get("http://" + admin + "/livez")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), "503 connecting to Kafka") {
+		t.Fatalf("/readyz while connecting: %v, want 503 connecting to Kafka", err)
+	}
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM while connecting, want 0", code)
+	}
+	if !strings.Contains(p.Log(), "nothing was consumed") {
+		t.Fatalf("log does not say the bridge stopped while connecting:\n%s", p.Log())
+	}
+}
+
+// silentBroker listens on a port, accepts connections and reads what is sent,
+// and never answers: a broker behind a firewall that drops replies.
+func silentBroker(t *testing.T) *broker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			})
+		}
+	}()
+	return &broker{&testkit.Broker{Addrs: []string{ln.Addr().String()}}}
 }
 
 // A poison record answered 400 goes to the dead-letter topic once, byte for

@@ -284,6 +284,22 @@ func (l *LockedBuffer) String() string {
 // log is printed when the test failed.
 func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 	t.Helper()
+	p := LaunchBridge(t, bin, cfgPath, admin)
+	WaitFor(t, 60*time.Second, "hookbridge to be ready", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("hookbridge exited with %d:\n%s", p.code, p.log.String())
+		default:
+		}
+		return p.Ready() == nil
+	})
+	return p
+}
+
+// LaunchBridge runs `bin run -c cfgPath` like StartBridge, without waiting
+// for anything.
+func LaunchBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
+	t.Helper()
 	p := &Bridge{t: t, admin: admin, log: &LockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run", "-c", cfgPath)
 	p.cmd.Stdout = p.log
@@ -306,14 +322,6 @@ func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 		if t.Failed() {
 			t.Logf("hookbridge log (%s):\n%s", cfgPath, Tail(p.log.String(), 60))
 		}
-	})
-	WaitFor(t, 60*time.Second, "hookbridge to be ready", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("hookbridge exited with %d:\n%s", p.code, p.log.String())
-		default:
-		}
-		return p.Ready() == nil
 	})
 	return p
 }
