@@ -34,7 +34,7 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	h.buf = append(h.buf, "Content-Length: "...)
 	h.buf = strconv.AppendInt(h.buf, int64(len(rec.Value)), 10)
 	h.buf = append(h.buf, "\r\n"...)
-	t.header(h, rec, d.Attempt, ts)
+	t.header(ctx, h, rec, d.Attempt, ts)
 
 	span, traced := t.spans.start(ctx, h)
 	if h.err != nil {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -101,7 +102,7 @@ const (
 // names), except that a configured Content-Type is the default for records
 // without one (it is not among the configured fields h gets) and a
 // configured User-Agent replaces hookbridge/<version>.
-func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64) {
+func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, attempt int, ts int64) {
 	h.configured(t.headers, t.headerLines)
 	if !t.configuredUA {
 		h.put(keyUserAgent, t.userAgent)
@@ -152,7 +153,7 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 		case len(rh.Key) >= len(recordCEPrefix) && strings.EqualFold(rh.Key[:len(recordCEPrefix)], recordCEPrefix):
 			attr := strings.ToLower(rh.Key[len(recordCEPrefix):])
 			if !validToken(attr) {
-				t.log.Debug("webhook: skipping a CloudEvents header with an invalid name", slog.String("header", rh.Key))
+				t.log.DebugContext(ctx, "webhook: skipping a CloudEvents header with an invalid name", slog.String("header", rh.Key))
 				continue
 			}
 			if ce == nil {
@@ -161,7 +162,7 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 			ce[attr] = ceEncode(rh.Value)
 		case !t.forwardHeaders:
 		case !validToken(rh.Key):
-			t.log.Debug("webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
+			t.log.DebugContext(ctx, "webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
 		default:
 			asBase64 := len(unsafe) > 0 && containsFold(unsafe, rh.Key)
 			if asBase64 && !containsFold(listed, rh.Key) {
@@ -179,7 +180,7 @@ func (t *Target) header(h headerSink, rec *target.Record, attempt int, ts int64)
 		h.putBytes(keyContentType, contentType)
 	default:
 		if len(contentType) > 0 {
-			t.log.Debug("webhook: record content-type is not a valid header value; sending the default")
+			t.log.DebugContext(ctx, "webhook: record content-type is not a valid header value; sending the default")
 		}
 		h.put(keyContentType, t.contentType) // the configured default, or ours
 	}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/http"
 	"reflect"
@@ -10,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // Secrets of the header tests; the second one is the rotation partner.
@@ -436,5 +440,42 @@ func TestStructuredCloudEventPassthrough(t *testing.T) {
 	}
 	if got.header.Get("Webhook-Id") != "t-0-5" {
 		t.Fatalf("webhook-id %q", got.header.Get("Webhook-Id"))
+	}
+}
+
+// The debug lines about a record's headers carry the record's trace ids, on
+// the direct path and through http.Client (with a bearer token) alike.
+func TestHeaderDebugLinesCarryTraceIDs(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:  trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+	})
+	ctx := trace.ContextWithSpanContext(t.Context(), sc)
+	for _, token := range []string{"", "s3cret"} {
+		srv, reqs := receiver(t, nil)
+		var logs bytes.Buffer
+		tg := newTarget(t, srv.URL, func(o *Options) {
+			o.Logger = telemetry.NewLogger(&logs, "json", "debug")
+			o.Config.BearerToken = token
+		})
+		rec := record()
+		rec.Headers = []target.Header{
+			{Key: "not a token", Value: []byte("x")},
+			{Key: "ce_not a token", Value: []byte("x")},
+			{Key: "content-type", Value: []byte("text/plain\x01")},
+		}
+		if _, err := deliver(t, ctx, tg, rec); err != nil {
+			t.Fatal(err)
+		}
+		next(t, reqs)
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("token %q: %d log lines, want 3:\n%s", token, len(lines), logs.String())
+		}
+		for _, line := range lines {
+			if !strings.Contains(line, `"trace_id":"`+sc.TraceID().String()+`"`) {
+				t.Errorf("token %q: line without the record's trace id: %s", token, line)
+			}
+		}
 	}
 }

@@ -318,7 +318,7 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	// Room for every header at once (the contract's, the configured ones,
 	// the record's and the trace context), so the map never grows.
 	req.Header = make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
-	t.header(&mapSink{h: req.Header}, rec, d.Attempt, t.timeNow().Unix())
+	t.header(ctx, &mapSink{h: req.Header}, rec, d.Attempt, t.timeNow().Unix())
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
