@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -103,15 +104,51 @@ func ExtractRecord(ctx context.Context, hs []target.Header) (context.Context, tr
 	c := HeaderCarrier(hs)
 	out := RecordPropagator.Extract(base, &c)
 	if sc := trace.SpanContextFromContext(out); sc.IsValid() {
-		return out, sc
+		return boundTraceState(out, sc)
 	}
 	if _, ok := lookup(hs, HeaderCETraceparent); ok {
 		ceOut := RecordPropagator.Extract(base, ceCarrier(hs))
 		if sc := trace.SpanContextFromContext(ceOut); sc.IsValid() {
-			return ceOut, sc
+			return boundTraceState(ceOut, sc)
 		}
 	}
 	return out, trace.SpanContext{}
+}
+
+// MaxTraceState is the longest tracestate the bridge passes on, in
+// characters: what W3C Trace Context asks every vendor to propagate at least.
+// The parser takes up to 32 entries of 512 characters each, 16 KB that would
+// go with every request and plugin call and exceed the header limits of
+// common servers (gRPC C-core's 8 KB, nginx's 8 KB per line).
+const MaxTraceState = 512
+
+// boundTraceState shortens the tracestate of sc to MaxTraceState characters
+// the way the specification says: entries longer than 128 characters go
+// first (from the end, until it fits), then other entries from the end.
+func boundTraceState(ctx context.Context, sc trace.SpanContext) (context.Context, trace.SpanContext) {
+	ts := sc.TraceState()
+	if len(ts.String()) <= MaxTraceState {
+		return ctx, sc
+	}
+	var kept []string
+	ts.Walk(func(k, v string) bool {
+		kept = append(kept, k+"="+v)
+		return true
+	})
+	for i := len(kept) - 1; i >= 0 && len(strings.Join(kept, ",")) > MaxTraceState; i-- {
+		if len(kept[i]) > 128 {
+			kept = slices.Delete(kept, i, i+1)
+		}
+	}
+	for len(strings.Join(kept, ",")) > MaxTraceState {
+		kept = kept[:len(kept)-1]
+	}
+	short, err := trace.ParseTraceState(strings.Join(kept, ","))
+	if err != nil { // entries of a parsed tracestate always parse again
+		short = trace.TraceState{}
+	}
+	sc = sc.WithTraceState(short)
+	return trace.ContextWithRemoteSpanContext(ctx, sc), sc
 }
 
 // InjectRecord returns a copy of hs carrying ctx's span context (and baggage)

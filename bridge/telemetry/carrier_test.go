@@ -2,7 +2,9 @@ package telemetry_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/baggage"
@@ -114,5 +116,45 @@ func TestExtractRecordWithoutTraceContext(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _, _ = telemetry.ExtractRecord(context.Background(), nil) }); n != 0 {
 		t.Errorf("%v allocations for a record without headers, want 0", n)
+	}
+}
+
+// A tracestate longer than 512 characters is shortened as W3C Trace Context
+// says: entries over 128 characters go first (from the end, only as many as
+// needed), then entries from the end; the CloudEvents fallback likewise.
+func TestExtractRecordBoundsTraceState(t *testing.T) {
+	t.Parallel()
+	entry := func(k string, n int) string { return k + "=" + strings.Repeat("v", n-len(k)-1) }
+	var long []string
+	for i := range 32 {
+		long = append(long, entry(fmt.Sprintf("v%02d", i), 250))
+	}
+	for _, c := range []struct {
+		name, in, want string
+	}{
+		{"short", "a=1,b=2", "a=1,b=2"},
+		{"exactly 512", strings.Join([]string{entry("a", 255), entry("b", 256)}, ","), strings.Join([]string{entry("a", 255), entry("b", 256)}, ",")},
+		{"32 long entries", strings.Join(long, ","), strings.Join(long[:2], ",")},
+		{"one long entry is enough", strings.Join([]string{entry("a", 100), entry("b", 250), entry("c", 100), entry("d", 140), entry("e", 10)}, ","),
+			strings.Join([]string{entry("a", 100), entry("b", 250), entry("c", 100), entry("e", 10)}, ",")},
+		{"then from the end", strings.Join([]string{entry("a", 120), entry("b", 120), entry("c", 120), entry("d", 120), entry("e", 120), entry("f", 120)}, ","),
+			strings.Join([]string{entry("a", 120), entry("b", 120), entry("c", 120), entry("d", 120)}, ",")},
+	} {
+		for _, prefix := range []string{"", "ce_"} {
+			hs := []target.Header{
+				{Key: prefix + "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+				{Key: prefix + "tracestate", Value: []byte(c.in)},
+			}
+			ctx, sc := telemetry.ExtractRecord(context.Background(), hs)
+			if got := sc.TraceState().String(); got != c.want {
+				t.Errorf("%s%s: tracestate %q (%d), want %q", prefix, c.name, got, len(got), c.want)
+			}
+			if len(sc.TraceState().String()) > telemetry.MaxTraceState {
+				t.Errorf("%s%s: %d characters", prefix, c.name, len(sc.TraceState().String()))
+			}
+			if got := trace.SpanContextFromContext(ctx); !got.Equal(sc) || !got.IsRemote() {
+				t.Errorf("%s%s: the context carries %v, want %v (remote)", prefix, c.name, got, sc)
+			}
+		}
 	}
 }

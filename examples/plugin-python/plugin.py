@@ -52,6 +52,7 @@ MAGIC_COOKIE_VALUE = "hookbridge-handler"
 CORE_PROTOCOL_VERSION = 1  # go-plugin's
 APP_PROTOCOL_VERSION = 1  # hookbridge.handler.v1
 DEFAULT_MAX_MESSAGE_BYTES = 4 << 20
+METADATA_LIMIT = 64 << 10  # gRPC metadata a call may carry (docs/plugins.md)
 GRACE_PERIOD_SECONDS = 10
 
 log = logging.getLogger("plugin-python")
@@ -172,7 +173,13 @@ def main():
     stop = threading.Event()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32),
-        options=[("grpc.max_receive_message_length", max_bytes), ("grpc.max_send_message_length", max_bytes)],
+        options=[
+            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_send_message_length", max_bytes),
+            # A call's metadata carries the record's tracestate and baggage
+            # (up to about 9 KB); gRPC C-core refuses more than 8 KB by default.
+            ("grpc.max_metadata_size", METADATA_LIMIT),
+        ],
     )
     handler_pb2_grpc.add_HandlerServicer_to_server(Enricher(os.environ.get("ENRICH_ACK_ONLY") == "1"), server)
     health_servicer = health.HealthServicer()

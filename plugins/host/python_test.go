@@ -2,13 +2,18 @@ package host_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
+
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 	"github.com/hookbridge/hookbridge/plugins/host"
 )
 
@@ -62,6 +67,21 @@ func TestPythonPlugin(t *testing.T) {
 		}
 	}
 
+	// The largest trace context a record can pass on (a tracestate the
+	// bridge shortens to 512 characters, baggage of the 8,192 bytes W3C
+	// allows) goes in the call's gRPC metadata, which gRPC C-core refuses
+	// above 8 KB unless the server raises grpc.max_metadata_size.
+	prevProp := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(telemetry.RecordPropagator)
+	t.Cleanup(func() { otel.SetTextMapPropagator(prevProp) })
+	ctx, sc := telemetry.ExtractRecord(t.Context(), largeTraceContext(t))
+	if !sc.IsValid() || len(baggage.FromContext(ctx).String()) < 8000 {
+		t.Fatalf("trace context %v, baggage of %d bytes", sc, len(baggage.FromContext(ctx).String()))
+	}
+	if _, err := p.Deliver(ctx, delivery(20, "", []byte(`{"order":43}`))); err != nil {
+		t.Errorf("a call with the largest trace context: %v", err)
+	}
+
 	_, err = p.Deliver(t.Context(), delivery(12, "", []byte(`not json`)))
 	if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), "plugin enrich: plugin-python: orders-1-12 is not a JSON object") {
 		t.Errorf("err = %v (kind %v), want the handler's permanent error", err, target.KindOf(err))
@@ -77,5 +97,24 @@ func TestPythonPlugin(t *testing.T) {
 	// made a Handle call per record.
 	if s := p.Stats(); s.Restarts != 0 || s.Streams != 0 {
 		t.Errorf("stats = %+v, want no restart and no stream", s)
+	}
+}
+
+// largeTraceContext returns record headers with a valid traceparent, a
+// tracestate of 32 entries of 250 characters, and baggage of about 8,100
+// bytes (the most W3C Baggage has a platform propagate is 8,192).
+func largeTraceContext(t *testing.T) []target.Header {
+	t.Helper()
+	var state, bag []string
+	for i := range 32 {
+		state = append(state, fmt.Sprintf("v%02d=%s", i, strings.Repeat("s", 246)))
+	}
+	for i := range 60 {
+		bag = append(bag, fmt.Sprintf("k%02d=%s", i, strings.Repeat("b", 130)))
+	}
+	return []target.Header{
+		{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+		{Key: "tracestate", Value: []byte(strings.Join(state, ","))},
+		{Key: "baggage", Value: []byte(strings.Join(bag, ","))},
 	}
 }
