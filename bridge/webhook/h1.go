@@ -69,6 +69,7 @@ type h1Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
+	peek     *peeker   // whether the peer closed it or sent anything while idle
 	usedAt   time.Time // when its last exchange started: idle since then at most
 	deadline time.Time // the connection's deadline, as the last exchange set it
 	watched  int       // its index in the conns of the ctxWatch of its exchange
@@ -78,11 +79,14 @@ type h1Conn struct {
 // after clearing the deadline its last exchange left on it, which a check
 // would otherwise trip over.
 func (pc *h1Conn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
 	if !pc.deadline.IsZero() {
 		_ = pc.SetDeadline(time.Time{})
 		pc.deadline = time.Time{}
 	}
-	return alive(pc.Conn)
+	return pc.peek.alive()
 }
 
 // limitReader reads from r at most n bytes, then fails with errHeaderTooLarge;
@@ -170,7 +174,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // os.ErrDeadlineExceeded, with ctx still alive.
 func (t *h1Transport) send(ctx context.Context, addr string, now, deadline time.Time, m h1Message) (*http.Response, error) {
 	for first := true; ; first = false {
-		pc, reused, err := t.get(ctx, addr, now, deadline)
+		// The second try goes on a new connection: the pooled ones may
+		// have been closed with the one that failed (a receiver restarted).
+		pc, reused, err := t.get(ctx, addr, now, deadline, !first)
 		if err != nil {
 			m.abandon()
 			return nil, t.ctxErr(ctx, err)
@@ -330,10 +336,11 @@ func closeRequestBody(req *http.Request) {
 	}
 }
 
-// get returns an idle connection to addr that is still open, or dials one;
-// now is the time, and deadline, unless zero, bounds the dial.
-func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.Time) (pc *h1Conn, reused bool, err error) {
-	for {
+// get returns an idle connection to addr that is still open, or dials one
+// (always, when fresh); now is the time, and deadline, unless zero, bounds
+// the dial.
+func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.Time, fresh bool) (pc *h1Conn, reused bool, err error) {
+	for !fresh {
 		t.mu.Lock()
 		conns := t.idle[addr]
 		if len(conns) == 0 {
@@ -344,11 +351,11 @@ func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.T
 		conns[len(conns)-1] = nil
 		t.idle[addr] = conns[:len(conns)-1]
 		t.mu.Unlock()
-		idle := now.Sub(pc.usedAt)
-		// A connection idle for a while may have been closed by the
-		// receiver (keep-alive timeouts of a few seconds are common); one
-		// used a moment ago is not checked, which keeps a busy route cheap.
-		if idle < t.idleTimeout && (idle < time.Second || pc.alive()) {
+		// A connection may have been closed by the receiver while idle
+		// (keep-alive timeouts of a few seconds are common), and one that
+		// holds bytes nobody asked for must not carry a request: they would
+		// be read as its answer.
+		if now.Sub(pc.usedAt) < t.idleTimeout && pc.alive() {
 			return pc, true, nil
 		}
 		_ = pc.Close()
@@ -362,7 +369,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.T
 	if err != nil {
 		return nil, false, err
 	}
-	pc = &h1Conn{Conn: c, addr: addr}
+	pc = &h1Conn{Conn: c, addr: addr, peek: newPeeker(c)}
 	pc.lr.r = c
 	pc.lr.n = math.MaxInt64
 	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
@@ -515,7 +522,8 @@ func (b *h1Body) finish() {
 		return
 	}
 	b.done = true
-	if b.t.unwatch(b.w, b.pc) && b.keep && b.eof {
+	// Bytes past the end of the answer are none of the next request's.
+	if b.t.unwatch(b.w, b.pc) && b.keep && b.eof && b.pc.br.Buffered() == 0 {
 		b.t.put(b.pc)
 		return
 	}

@@ -22,10 +22,11 @@ import (
 // tests script the bytes a receiver sends, including the ones net/http's
 // server would never send.
 type rawServer struct {
-	ln    net.Listener
-	conns atomic.Int32 // accepted
-	reqs  atomic.Int32 // requests read by readRequest
-	wg    sync.WaitGroup
+	ln     net.Listener
+	conns  atomic.Int32 // accepted
+	closed atomic.Int32 // closed after serve returned
+	reqs   atomic.Int32 // requests read by readRequest
+	wg     sync.WaitGroup
 }
 
 func newRawServer(t testing.TB, serve func(s *rawServer, c net.Conn, br *bufio.Reader)) *rawServer {
@@ -43,8 +44,9 @@ func newRawServer(t testing.TB, serve func(s *rawServer, c net.Conn, br *bufio.R
 			}
 			s.conns.Add(1)
 			s.wg.Go(func() {
-				defer c.Close()
 				serve(s, c, bufio.NewReader(c))
+				_ = c.Close()
+				s.closed.Add(1)
 			})
 		}
 	})
@@ -275,17 +277,21 @@ func TestH1AliveTellsAClosedConnection(t *testing.T) {
 	}
 	defer c.Close()
 	peer := <-accepted
-	if !alive(c) {
+	p := newPeeker(c)
+	if !p.alive() {
 		t.Fatal("an open, quiet connection is not alive")
 	}
+	if n := testing.AllocsPerRun(10, func() { p.alive() }); n != 0 {
+		t.Errorf("%v allocations per check, want 0", n)
+	}
 	_, _ = peer.Write([]byte("x"))
-	waitFor(t, 10*time.Second, "unasked bytes to arrive", func() bool { return !alive(c) })
+	waitFor(t, 10*time.Second, "unasked bytes to arrive", func() bool { return !p.alive() })
 	_, _ = io.ReadFull(c, make([]byte, 1))
-	if !alive(c) {
+	if !p.alive() {
 		t.Fatal("alive after the unasked byte was read")
 	}
 	_ = peer.Close()
-	waitFor(t, 10*time.Second, "the close to arrive", func() bool { return !alive(c) })
+	waitFor(t, 10*time.Second, "the close to arrive", func() bool { return !p.alive() })
 }
 
 func TestH1ContextBoundsTheExchange(t *testing.T) {
@@ -532,6 +538,133 @@ func BenchmarkDeliver(b *testing.B) {
 	for b.Loop() {
 		if _, err := tg.Deliver(b.Context(), d); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Bytes a receiver sends past the end of an answer (a second answer nobody
+// asked for, in the same write or a moment later) are never read as the
+// answer to the next request on that connection: a record the receiver
+// answered 500 must not count as delivered. The connection is dropped
+// instead, as net/http does, whose Transport passes the same test.
+func TestStrayAnswerIsNotTheNextRequestsAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		later  time.Duration // the stray answer comes this long after the real one; 0: in the same write
+	}{
+		{"direct, same write", nil, 0},
+		{"direct, a moment later", nil, 50 * time.Millisecond},
+		{"round tripper, same write", roundTripper, 0},
+		{"round tripper, a moment later", roundTripper, 50 * time.Millisecond},
+		{"net/http", func(o *Options) { o.Transport = &http.Transport{} }, 50 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			strayed := make(chan struct{})
+			srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+				for {
+					if req, _ := s.readRequest(br); req == nil {
+						return
+					}
+					answer := "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+					const okEmpty = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+					if s.reqs.Load() == 1 {
+						answer = okEmpty
+						if tc.later == 0 {
+							answer += okEmpty
+						}
+					}
+					if _, err := io.WriteString(c, answer); err != nil {
+						return
+					}
+					if s.reqs.Load() == 1 {
+						if tc.later > 0 {
+							time.Sleep(tc.later)
+							_, _ = io.WriteString(c, okEmpty)
+						}
+						close(strayed)
+					}
+				}
+			})
+			tg := newTarget(t, srv.url(), tc.change)
+			if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+				t.Fatalf("first record: %v", err)
+			}
+			<-strayed
+			time.Sleep(50 * time.Millisecond) // for the stray bytes to cross loopback; a test of data, not of timing
+			second := record()
+			second.Offset = 43
+			_, err := deliver(t, t.Context(), tg, second)
+			if n := srv.reqs.Load(); n != 2 {
+				t.Fatalf("the receiver read %d requests, want 2", n)
+			}
+			wantKind(t, err, target.Retryable, 500)
+		})
+	}
+}
+
+// Connections the receiver closed while they sat in the pool are not used,
+// and the one more try that a request on a reused connection gets, when that
+// connection turns out closed before any byte of an answer, goes on a new
+// connection rather than on another pooled one, which may have been closed
+// with it (a receiver restarted).
+func TestRequestsAvoidClosedPooledConnections(t *testing.T) {
+	for _, path := range []struct {
+		name   string
+		change func(*Options)
+	}{{"direct", nil}, {"round tripper", roundTripper}} {
+		for _, closeAll := range []bool{true, false} {
+			name := path.name + ", pooled connections closed"
+			if !closeAll {
+				name = path.name + ", the reused connection closed on the request"
+			}
+			t.Run(name, func(t *testing.T) {
+				var gate sync.WaitGroup
+				gate.Add(2) // the first two requests are answered together: two connections are pooled
+				srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+					for {
+						req, _ := s.readRequest(br)
+						if req == nil {
+							return
+						}
+						n := s.reqs.Load()
+						if n <= 2 {
+							gate.Done()
+							gate.Wait()
+						}
+						if n == 3 && !closeAll {
+							return // read the request, closed without an answer
+						}
+						_, _ = io.WriteString(c, ok(""))
+						if n <= 2 && closeAll {
+							return // closed once idle
+						}
+					}
+				})
+				tg := newTarget(t, srv.url(), path.change)
+				var wg sync.WaitGroup
+				for i := range 2 {
+					wg.Go(func() {
+						rec := record()
+						rec.Offset = int64(i)
+						if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+							t.Errorf("record %d: %v", i, err)
+						}
+					})
+				}
+				wg.Wait()
+				if closeAll {
+					waitFor(t, 10*time.Second, "both connections to close", func() bool { return srv.closed.Load() == 2 })
+				}
+				rec := record()
+				rec.Offset = 99
+				if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+					t.Fatalf("the receiver is up; the record failed with %v", err)
+				}
+				if n := srv.conns.Load(); n != 3 {
+					t.Errorf("%d connections, want 3: the record went on a closed one, then on a pooled one", n)
+				}
+			})
 		}
 	}
 }
