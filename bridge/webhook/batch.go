@@ -189,18 +189,17 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 		_, err := t.response(ctx, reqCtx, resp)
 		return all(err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
 	if err != nil {
 		return all(t.failure(ctx, reqCtx, resp.StatusCode, fmt.Errorf("reading the answer: %w", err)))
 	}
-	var answer struct {
-		Failed []string `json:"failed"`
+	ids, ok := failedIDs(raw, MaxResponseBody)
+	if !ok {
+		return all(&target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
+			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object over %d bytes whose \"failed\" list could not be read within them: which records it accepted is unknown", t.safeURL, MaxResponseBody)})
 	}
-	if len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &answer) != nil {
-		answer.Failed = nil // not our format: the whole batch was accepted
-	}
-	failed := make(map[string]bool, len(answer.Failed))
-	for _, id := range answer.Failed {
+	failed := make(map[string]bool, len(ids))
+	for _, id := range ids {
 		failed[id] = true
 	}
 	out := make([]error, len(items))
@@ -215,6 +214,49 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 		}
 	}
 	return out
+}
+
+// failedIDs reads the ids a batch answer lists as failed, {"failed": [...]},
+// from raw, the answer's first limit+1 bytes at most. An answer that is not
+// that object (empty, text, HTML, other JSON) lists none: the batch was
+// accepted. One longer than limit is read as far as limit, as a stream: its
+// "failed" list counts if it ends within the limit; ok is false when a JSON
+// object is cut before its "failed" list could be read (or its end seen),
+// so that which records failed is unknown.
+func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
+	if len(raw) <= limit {
+		var answer struct {
+			Failed []string `json:"failed"`
+		}
+		if len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &answer) != nil {
+			return nil, true // not our format: the whole batch was accepted
+		}
+		return answer.Failed, true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw[:limit]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, true // not a JSON object
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		if key == "failed" {
+			if err := dec.Decode(&ids); err != nil {
+				return nil, false
+			}
+			return ids, true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, false
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false // cut between two members
+	}
+	return nil, true // the whole object within the limit, and no "failed" in it
 }
 
 func (t *Target) batchHeader(h http.Header, body []byte, attempt, n int) {
@@ -288,7 +330,7 @@ func batchBody(items []*batchItem) []byte {
 func toBatchEvent(rec *target.Record) *batchEvent {
 	ev := &batchEvent{SpecVersion: CESpecVersion, ID: rec.ID(), Source: CESourcePrefix + rec.Topic, Type: CEType,
 		Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
-	if !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
+	if ceTime(rec.Timestamp) {
 		ev.Time = rec.Timestamp.UTC().Format(time.RFC3339Nano)
 	}
 	if rec.Key != nil {

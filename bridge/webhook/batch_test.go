@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,9 +357,11 @@ func TestRateLimitWindow(t *testing.T) {
 	}
 }
 
-// time is the Kafka timestamp for a plain record; a record that is a
-// CloudEvent already keeps its own attributes and has no time unless it
-// carries ce_time, in a batch as in single-record mode (ce-time).
+// time is the Kafka timestamp for a plain record, left out when the record
+// has none (-1) or one past year 9999 (microseconds taken for milliseconds:
+// RFC 3339 has four-digit years); a record that is a CloudEvent already
+// keeps its own attributes and has no time unless it carries ce_time, in a
+// batch as in single-record mode (ce-time).
 func TestBatchTimeAsInSingleMode(t *testing.T) {
 	ts := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	recs := []*target.Record{
@@ -367,8 +370,11 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 			Headers: []target.Header{{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("e2")}}},
 		{Topic: "orders", Offset: 3, Value: []byte("c"), Timestamp: ts,
 			Headers: []target.Header{{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_time", Value: []byte("2020-01-01T00:00:00Z")}}},
+		{Topic: "orders", Offset: 4, Value: []byte("d"), Timestamp: time.UnixMilli(-1)},
+		{Topic: "orders", Offset: 5, Value: []byte("e"), Timestamp: time.UnixMilli(ts.UnixMicro())},
+		{Topic: "orders", Offset: 6, Value: []byte("f"), Timestamp: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
 	}
-	want := map[int64]string{1: "2026-11-26T08:00:00Z", 2: "", 3: "2020-01-01T00:00:00Z"}
+	want := map[int64]string{1: "2026-11-26T08:00:00Z", 2: "", 3: "2020-01-01T00:00:00Z", 4: "", 5: "", 6: "9999-12-31T23:59:59Z"}
 
 	srv, reqs := receiver(t, nil)
 	single := newTarget(t, srv.URL, nil)
@@ -393,5 +399,48 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 		if ev.Time != want[ev.Offset] {
 			t.Errorf("batch, offset %d: time %q, want %q", ev.Offset, ev.Time, want[ev.Offset])
 		}
+	}
+}
+
+// A batch answer is read up to 1 MiB. One that is longer is read as a
+// stream within that limit: its "failed" list counts if it ends there; a
+// JSON object cut before its list could be read fails the whole batch as
+// retryable (the receiver is up), rather than taking every record as
+// accepted; an answer over the limit that is not a JSON object accepts all.
+func TestBatchAnswerOverTheLimit(t *testing.T) {
+	pad := strings.Repeat("x", MaxResponseBody)
+	for _, c := range []struct {
+		name, answer string
+		want         []bool // per record: failed
+		unknown      bool   // every record failed: which ones failed is unknown
+	}{
+		{"failed list first", `{"failed":["orders-0-1"],"detail":"` + pad + `"}`, []bool{true, false}, false},
+		{"failed list after 1 MiB", `{"detail":"` + pad + `","failed":["orders-0-1"]}`, nil, true},
+		{"cut between members", `{"a":1,` + strings.Repeat(" ", MaxResponseBody) + `"failed":["orders-0-1"]}`, nil, true},
+		{"not JSON", "<html>" + pad + "</html>", []bool{false, false}, false},
+		{"within the limit", `{"detail":"` + pad[:1000] + `","failed":["orders-0-2"]}`, []bool{false, true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(c.answer))
+			})
+			errs := deliverAll(t, batchTarget(t, srv.URL, 2, ""), []*target.Record{
+				{Topic: "orders", Partition: 0, Offset: 1, Value: []byte("a")},
+				{Topic: "orders", Partition: 0, Offset: 2, Value: []byte("b")},
+			})
+			for i, err := range errs {
+				switch {
+				case c.unknown:
+					if err == nil || target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), "which records it accepted is unknown") {
+						t.Errorf("record %d: %v, want a retryable failure: the answer could not be read", i, err)
+					}
+				case c.want[i] && err == nil:
+					t.Errorf("record %d: accepted, but the answer lists it as failed", i)
+				case !c.want[i] && err != nil:
+					t.Errorf("record %d: %v, want accepted", i, err)
+				}
+			}
+		})
 	}
 }
