@@ -24,11 +24,7 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	m := directMessages.Get().(*directMessage)
 	defer m.release()
 	rec := d.Record
-	now := time.Now() // the deadline's and the pool's, and the timestamp's unless Options.Now says
-	ts := now.Unix()
-	if t.now != nil {
-		ts = t.now().Unix()
-	}
+	ts := t.timeNow().Unix()
 	h := &m.head
 	h.buf = append(h.buf, t.head...)
 	h.buf = append(h.buf, "Content-Length: "...)
@@ -45,6 +41,10 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	}
 	h.buf = append(h.buf, "\r\n"...)
 	m.value = rec.Value
+	// The request's time starts once it is ready to go: building the header
+	// of a record with thousands of headers is the bridge's time, not the
+	// receiver's.
+	now := time.Now()
 	resp, err := t.direct.send(ctx, t.addr, now, now.Add(t.timeout), m)
 	if err != nil {
 		if traced {

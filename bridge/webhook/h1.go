@@ -233,7 +233,11 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 		if ctx.Err() != nil {
 			return fail(werr)
 		}
-		_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+		look := time.Now().Add(time.Second)
+		if !deadline.IsZero() && deadline.Before(look) {
+			look = deadline // the request's own time is what bounds it
+		}
+		_ = pc.SetReadDeadline(look)
 		resp, err := t.answer(pc, m, w, false)
 		if err != nil {
 			return fail(werr)

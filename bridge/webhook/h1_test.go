@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -665,6 +666,57 @@ func TestRequestsAvoidClosedPooledConnections(t *testing.T) {
 					t.Errorf("%d connections, want 3: the record went on a closed one, then on a pooled one", n)
 				}
 			})
+		}
+	}
+}
+
+// deadlineConn is a connection whose writes fail as a passed deadline makes
+// them fail, and which records the read deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	mu    sync.Mutex
+	reads []time.Time
+}
+
+func (c *deadlineConn) Write([]byte) (int, error) { return 0, os.ErrDeadlineExceeded }
+
+func (c *deadlineConn) SetReadDeadline(d time.Time) error {
+	c.mu.Lock()
+	c.reads = append(c.reads, d)
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(d)
+}
+
+// After a write cut short (the receiver stopped reading a large request),
+// the bridge looks briefly for an answer the receiver may have sent before
+// it closed (413, say), but never past the request's own deadline.
+func TestAnswerAfterABrokenWriteWithinTheDeadline(t *testing.T) {
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) { _, _ = io.Copy(io.Discard, br) })
+	var conn *deadlineConn
+	rt := newH1Transport(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn = &deadlineConn{Conn: c}
+		return conn, nil
+	})
+	t.Cleanup(rt.CloseIdleConnections)
+	now := time.Now()
+	deadline := now.Add(200 * time.Millisecond)
+	m := &directMessage{value: []byte("body")}
+	m.head.buf = append(m.head.buf, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"...)
+	if _, err := rt.send(t.Context(), srv.ln.Addr().String(), now, deadline, m); err == nil {
+		t.Fatal("the write failed, yet send succeeded")
+	}
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if len(conn.reads) == 0 {
+		t.Fatal("no read deadline was set to look for an answer")
+	}
+	for _, d := range conn.reads {
+		if d.After(deadline) {
+			t.Errorf("read deadline %s past the request's deadline %s", d.Sub(now), deadline.Sub(now))
 		}
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -130,13 +130,18 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 
 	// The receiver sees the fields of record headers whose names differ
 	// only in case as one; all their values go as base64 when one must.
-	// unsafe holds the names with such a value, listed in
-	// kafka-base64-headers as they are forwarded.
-	var unsafe, listed []string
+	// unsafe holds the names with such a value, in lower case, and whether
+	// the name is in listed yet: kafka-base64-headers, as first forwarded.
+	// (A map, not a list: a record may have thousands of headers.)
+	var unsafe map[string]bool
+	var listed []string
 	if t.forwardHeaders {
 		for _, rh := range rec.Headers {
-			if !safeValue(rh.Value) && !containsFold(unsafe, rh.Key) {
-				unsafe = append(unsafe, rh.Key)
+			if !safeValue(rh.Value) {
+				if unsafe == nil {
+					unsafe = make(map[string]bool)
+				}
+				unsafe[strings.ToLower(rh.Key)] = false
 			}
 		}
 	}
@@ -164,9 +169,14 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		case !validToken(rh.Key):
 			t.log.DebugContext(ctx, "webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
 		default:
-			asBase64 := len(unsafe) > 0 && containsFold(unsafe, rh.Key)
-			if asBase64 && !containsFold(listed, rh.Key) {
-				listed = append(listed, rh.Key)
+			asBase64 := false
+			if unsafe != nil {
+				name := strings.ToLower(rh.Key)
+				var seen bool
+				if seen, asBase64 = unsafe[name]; asBase64 && !seen {
+					unsafe[name] = true
+					listed = append(listed, rh.Key)
+				}
 			}
 			h.forward(HeaderKafkaHeaderPrefix+rh.Key, rh.Value, asBase64)
 		}
@@ -225,9 +235,17 @@ func (t *Target) cloudEvents(h headerSink, rec *target.Record, id string, ce map
 	if !has("type") {
 		h.put(keyCEType, CEType)
 	}
-	if !has("specversion") && !has("time") && !rec.Timestamp.IsZero() && rec.Timestamp.UnixMilli() >= 0 {
+	if !has("specversion") && !has("time") && ceTime(rec.Timestamp) {
 		h.putTime(keyCETime, rec.Timestamp)
 	}
+}
+
+// ceTime reports whether a record's timestamp makes a CloudEvents time: not
+// when the record has none (zero, or Kafka's -1), nor when it lies past year
+// 9999, which RFC 3339 cannot write (a producer that wrote microseconds
+// where Kafka expects milliseconds).
+func ceTime(ts time.Time) bool {
+	return !ts.IsZero() && ts.UnixMilli() >= 0 && ts.UTC().Year() <= 9999
 }
 
 // ceSource is the ce-source of a plain record of topic: /kafka/<topic>,
@@ -326,12 +344,6 @@ var tokenByte = func() (t [256]bool) {
 
 // reservedHeader reports whether a configured header would collide with the
 // webhook contract or the HTTP framing; New refuses such names.
-// containsFold reports whether names holds name, compared as HTTP compares
-// field names (without regard to case).
-func containsFold(names []string, name string) bool {
-	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
-}
-
 func reservedHeader(name string) bool {
 	n := strings.ToLower(name)
 	for _, prefix := range []string{"webhook-", "ce-", "kafka-", "hookbridge-"} {

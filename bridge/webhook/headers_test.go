@@ -3,7 +3,9 @@ package webhook
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -477,5 +480,50 @@ func TestHeaderDebugLinesCarryTraceIDs(t *testing.T) {
 				t.Errorf("token %q: line without the record's trace id: %s", token, line)
 			}
 		}
+	}
+}
+
+// A record with tens of thousands of headers whose values must go as base64
+// reaches the receiver whole, within a 1 s request timeout: building its
+// request is the bridge's time, not the receiver's, and takes time in
+// proportion to the headers (it took seconds, quadratic in them, and every
+// attempt timed out before a byte was sent, charged to a healthy receiver).
+func TestManyBinaryHeadersReachTheReceiver(t *testing.T) {
+	const n = 30_000
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+	}{{"direct", nil}, {"http.Client", func(o *Options) { o.Config.BearerToken = "s3cret" }}} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs := make(chan http.Header, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reqs <- r.Header.Clone()
+			}))
+			srv.Config.MaxHeaderBytes = 4 << 20
+			srv.Start()
+			t.Cleanup(srv.Close)
+			tg := newTarget(t, srv.URL, func(o *Options) {
+				o.Config.Timeout = config.Duration(time.Second)
+				if tc.change != nil {
+					tc.change(o)
+				}
+			})
+			rec := record()
+			for i := range n {
+				rec.Headers = append(rec.Headers, target.Header{Key: fmt.Sprintf("h%d", i), Value: []byte{0xff}})
+			}
+			if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+				t.Fatal(err)
+			}
+			h := <-reqs
+			if got := len(strings.Split(h.Get("Kafka-Base64-Headers"), ", ")); got != n {
+				t.Errorf("kafka-base64-headers lists %d names, want %d", got, n)
+			}
+			for _, i := range []int{0, n / 2, n - 1} {
+				if v := h.Get(fmt.Sprintf("Kafka-Header-H%d", i)); v != "/w==" {
+					t.Errorf("kafka-header-h%d = %q, want /w==", i, v)
+				}
+			}
+		})
 	}
 }

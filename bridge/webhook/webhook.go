@@ -307,18 +307,20 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	if t.direct != nil {
 		return t.deliverDirect(ctx, d)
 	}
+	rec := d.Record
+	// Room for every header at once (the contract's, the configured ones,
+	// the record's and the trace context), so the map never grows. It is
+	// built before the request's time starts (see deliverDirect).
+	header := make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
+	t.header(ctx, &mapSink{h: header}, rec, d.Attempt, t.timeNow().Unix())
+
 	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-
-	rec := d.Record
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, t.url, bytes.NewReader(rec.Value))
 	if err != nil {
 		return nil, target.NewPermanent(fmt.Errorf("webhook: POST %s: %w", t.safeURL, unwrapURLError(err)))
 	}
-	// Room for every header at once (the contract's, the configured ones,
-	// the record's and the trace context), so the map never grows.
-	req.Header = make(http.Header, headerRoom+len(t.headers)+2*len(rec.Headers))
-	t.header(ctx, &mapSink{h: req.Header}, rec, d.Attempt, t.timeNow().Unix())
+	req.Header = header
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
@@ -459,9 +461,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
+	const maxSecs = uint64(1<<63-1) / uint64(time.Second)
 	if secs, err := strconv.ParseUint(v, 10, 64); err == nil {
-		const maxSecs = uint64(1<<63-1) / uint64(time.Second)
 		return time.Duration(min(secs, maxSecs)) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) {
+		return time.Duration(maxSecs) * time.Second // digits only, more than any wait
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		if d := at.Sub(now); d > 0 {

@@ -497,8 +497,9 @@ func TestRetryAfter(t *testing.T) {
 		" 5 ":                  5 * time.Second,
 		"-5":                   0,
 		"1.5":                  0,
-		"99999999999999999999": 0, // does not parse as uint64
+		"99999999999999999999": time.Duration(1<<63 - 1).Truncate(time.Second), // past uint64: still digits, a very long wait
 		"9999999999999":        time.Duration(1<<63 - 1).Truncate(time.Second),
+		"1e3":                  0,
 		now.Add(90 * time.Second).UTC().Format(http.TimeFormat): 90 * time.Second,
 		now.Add(-time.Second).UTC().Format(http.TimeFormat):     0,
 		"Sun, 06 Nov 1994 08:49:37 GMT":                         0,
