@@ -62,7 +62,9 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 				}
 				if p.Topic != "" {
 					out := []target.Output{deadLetterRecord(p, d.Record, f)}
-					if err := produce(ctx, prod, out, d.Record, ev, p.Backoff, stuck); err != nil {
+					// A dead-letter write is never given up: a record that
+					// cannot be dead-lettered holds its partition.
+					if err := produce(ctx, prod, out, d.Record, ev, p.Backoff, stuck, false); err != nil {
 						return nil, err
 					}
 					ev.DeadLettered(ctx, d.Record, f)
@@ -106,10 +108,12 @@ func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target
 	return target.Output{Topic: p.Topic, Key: rec.Key, Value: rec.Value, Headers: h}
 }
 
-// produce writes outs until the producer acknowledges them or ctx ends. While
-// it fails the record is reported Stuck (once); success reports Unstuck when
-// the record was stuck, here or in the caller (wasStuck).
-func produce(ctx context.Context, prod Producer, outs []target.Output, rec *target.Record, ev Events, maxWait time.Duration, wasStuck bool) error {
+// produce writes outs until the producer acknowledges them or ctx ends, or,
+// when giveUp, until the producer says they were refused for good
+// (target.Permanent), which it returns. While it fails the record is
+// reported Stuck (once); success reports Unstuck when the record was stuck,
+// here or in the caller (wasStuck), and so does giving up.
+func produce(ctx context.Context, prod Producer, outs []target.Output, rec *target.Record, ev Events, maxWait time.Duration, wasStuck, giveUp bool) error {
 	wait := 100 * time.Millisecond
 	stuck := wasStuck
 	for {
@@ -122,6 +126,12 @@ func produce(ctx context.Context, prod Producer, outs []target.Output, rec *targ
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		}
+		if giveUp && target.KindOf(err) == target.Permanent {
+			if stuck {
+				ev.Unstuck(ctx, rec)
+			}
+			return err
 		}
 		if !stuck {
 			ev.Stuck(ctx, rec, err)

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -12,7 +13,10 @@ import (
 // acknowledged only once its outputs are durable. An output with a nil key
 // takes the original record's key. With no reply topic, outputs that name no
 // topic are discarded. A failing write is retried until ctx ends, the record
-// reported Stuck meanwhile.
+// reported Stuck meanwhile, unless the broker refused the outputs for what
+// they are (target.Permanent from the producer: too large, say): writing them
+// again cannot succeed, so the record fails (a *Failure) and the layer above
+// dead-letters it.
 func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
@@ -36,7 +40,12 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 			if len(outs) == 0 {
 				return res, nil
 			}
-			if err := produce(ctx, prod, outs, d.Record, ev, maxWait, false); err != nil {
+			if err := produce(ctx, prod, outs, d.Record, ev, maxWait, false, true); err != nil {
+				if target.KindOf(err) == target.Permanent {
+					now := time.Now()
+					return nil, &Failure{Attempts: max(d.Attempt, 1), FirstFailed: now, LastFailed: now,
+						Err: fmt.Errorf("writing its replies: %w", err)}
+				}
 				return nil, err
 			}
 			return res, nil

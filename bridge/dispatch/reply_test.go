@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -323,5 +324,72 @@ func TestReplyOnceAfterRetries(t *testing.T) {
 	checkOutputs(t, acked[0], []target.Output{{Topic: replyTopic, Key: rec.Key, Value: []byte("reply")}})
 	if got := ev.count(evDeadLettered); got != 0 {
 		t.Errorf("DeadLettered events = %d, want 0", got)
+	}
+}
+
+// A reply the broker refuses for what it is (too large for its
+// message.max.bytes, say: target.Permanent from the producer) cannot be
+// written by trying again. The record fails and is dead-lettered with the
+// reason, instead of holding its partition for good, and the target is not
+// called again. A dead-letter write refused the same way is never given up:
+// the record stays stuck.
+func TestReplyRefusedByTheBrokerIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	const dlq = "orders.dlq"
+	refused := target.NewPermanent(errors.New("kafka server: Message was too large, server rejected it to avoid allocation error"))
+	for _, dlqRefused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dead-letter write refused: %v", dlqRefused), func(t *testing.T) {
+			t.Parallel()
+			rec := testRecord()
+			res := &target.Result{Outputs: []target.Output{{Value: []byte("a reply too large")}}}
+			prod := &producer{}
+			prod.fail = func(context.Context, int) error {
+				calls := prod.allCalls()
+				if last := calls[len(calls)-1]; last[0].Topic == replyTopic || dlqRefused {
+					return refused
+				}
+				return nil
+			}
+			ev := &recorder{}
+			inner := &script{steps: steps(0, nil, ok(res))}
+			chain := target.Chain(inner,
+				dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: "r", Group: "g", Topic: dlq, Backoff: time.Millisecond}, prod, ev),
+				dispatch.Reply(replyTopic, prod, ev, time.Millisecond))
+			if dlqRefused {
+				ctx, cancel := context.WithCancel(t.Context())
+				ch := start(ctx, chain, delivery(rec))
+				waitFor(t, "the record to be stuck on its dead-letter write", func() bool { return ev.count(evStuck) == 1 && prod.callCount() >= 3 })
+				requireNotDone(t, ch, "a record whose dead-letter write is refused")
+				cancel()
+				if o := await(t, ch); o.err == nil {
+					t.Fatal("nil after a dead-letter write that never succeeded")
+				}
+				return
+			}
+			got, err := deliverNow(t, t.Context(), chain, delivery(rec))
+			if err != nil || got != nil {
+				t.Fatalf("Deliver = %v, %v; want nil, nil (dead-lettered)", got, err)
+			}
+			acked := prod.acked()
+			if len(acked) != 1 || acked[0][0].Topic != dlq {
+				t.Fatalf("acknowledged writes %v, want the record on %s", acked, dlq)
+			}
+			h := map[string]string{}
+			for _, hd := range acked[0][0].Headers {
+				h[hd.Key] = string(hd.Value)
+			}
+			if msg := h[dispatch.HeaderErrorMessage]; !strings.Contains(msg, "writing its replies") || !strings.Contains(msg, "too large") {
+				t.Errorf("%s = %q, want the refused reply named", dispatch.HeaderErrorMessage, msg)
+			}
+			if k := h[dispatch.HeaderErrorKind]; k != target.Permanent.String() {
+				t.Errorf("%s = %q, want %q", dispatch.HeaderErrorKind, k, target.Permanent)
+			}
+			if n := inner.calls(); n != 1 {
+				t.Errorf("target called %d times, want 1", n)
+			}
+			if got, want := ev.kinds(), []string{evDeadLettered}; !slices.Equal(got, want) {
+				t.Errorf("events = %v, want %v", got, want)
+			}
+		})
 	}
 }

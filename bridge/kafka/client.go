@@ -27,6 +27,10 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	}
 	sc.Version = v
 	sc.Net.DialTimeout = 10 * time.Second
+	// Hookbridge never creates topics: sarama's metadata requests would ask
+	// a broker that allows it (Apache Kafka's default) to create any topic
+	// they name, a reply topic mistyped by a plugin, say.
+	sc.Metadata.AllowAutoTopicCreation = false
 	sc.Metadata.Retry.Max = 5
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 

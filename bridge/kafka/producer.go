@@ -70,7 +70,11 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	case err := <-done:
 		endSendSpans(spans, msgs, err)
 		if err != nil {
-			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, flattenProducerErrors(err))
+			err = flattenProducerErrors(err)
+			if refused(err) {
+				err = target.NewPermanent(err)
+			}
+			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, err)
 		}
 		return nil
 	case <-ctx.Done():
@@ -120,6 +124,21 @@ func flattenProducerErrors(err error) error {
 		return pes[0].Err
 	}
 	return err
+}
+
+// refused reports whether the broker (or sarama, before sending) refused a
+// record for what it is, so that writing it again cannot succeed: too large
+// for message.max.bytes, invalid, or for a topic whose name is not legal.
+// Other failures (a broker down, a leader moving, a topic not there yet,
+// authorization) may pass and are retried.
+func refused(err error) bool {
+	for _, kerr := range []sarama.KError{sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidMessage,
+		sarama.ErrMessageSetSizeTooLarge, sarama.ErrInvalidRecord, sarama.ErrInvalidTopic} {
+		if errors.Is(err, kerr) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckTopics returns an error naming every topic in want that the cluster

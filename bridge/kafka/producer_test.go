@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -204,5 +206,51 @@ func TestProduceFailureSpan(t *testing.T) {
 	}
 	if _, ok := attrs(s)["messaging.kafka.offset"]; ok {
 		t.Errorf("a failed send has an offset attribute")
+	}
+}
+
+// A record the broker refuses for what it is (over message.max.bytes) is a
+// permanent failure: writing it again cannot succeed. A record for a topic
+// that does not exist is not (the topic may be created); and it is not
+// created by the write, even on a broker that allows it (Hookbridge never
+// creates topics).
+func TestProduceRefusedOrMissingTopic(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies"), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Producer.Retry.Backoff = 10 * time.Millisecond
+	sc.Metadata.Retry.Backoff = 10 * time.Millisecond
+	client, err := sarama.NewClient(c.ListenAddrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	p, err := NewProducer(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+
+	err = p.Produce(t.Context(), []target.Output{{Topic: "orders.replies", Value: make([]byte, 2<<20)}})
+	if err == nil || target.KindOf(err) != target.Permanent {
+		t.Errorf("a 2 MiB record (message.max.bytes 1 MiB): %v (kind %v), want a permanent failure", err, target.KindOf(err))
+	}
+	const typo = "orders.replys"
+	err = p.Produce(t.Context(), []target.Output{{Topic: typo, Value: []byte("x")}})
+	if err == nil || target.KindOf(err) != target.Retryable {
+		t.Errorf("a record for a missing topic: %v (kind %v), want a retryable failure", err, target.KindOf(err))
+	}
+	if err := client.RefreshMetadata(); err != nil {
+		t.Fatal(err)
+	}
+	if topics, _ := client.Topics(); slices.Contains(topics, typo) {
+		t.Errorf("producing to %s created it: topics %v", typo, topics)
 	}
 }
