@@ -19,9 +19,10 @@
 //     null key; standard base64 plus kafka-key-encoding: base64 for a key that
 //     is not valid UTF-8 or would not survive as a header value);
 //   - kafka-header-<name> for every other record header unless
-//     forward_headers is false (names that are not HTTP tokens are
-//     skipped); every value of a name goes as base64 when one is not a valid
-//     header value, and kafka-base64-headers lists those names;
+//     forward_headers is false (a byte of a name that cannot be in an HTTP
+//     token, and '%', go percent-encoded); every value of a name goes as
+//     base64 when one is not a valid header value, and kafka-base64-headers
+//     lists those names;
 //   - traceparent/tracestate of the HTTP client span, a child of the span in
 //     the delivery's context (the record's own trace headers are not copied);
 //   - hookbridge-attempt (from 1), User-Agent hookbridge/<version>, and the

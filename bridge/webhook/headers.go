@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -141,7 +140,7 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 				if unsafe == nil {
 					unsafe = make(map[string]bool)
 				}
-				unsafe[strings.ToLower(rh.Key)] = false
+				unsafe[strings.ToLower(forwardedName(rh.Key))] = false
 			}
 		}
 	}
@@ -155,30 +154,28 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		case strings.EqualFold(rh.Key, recordTraceparent), strings.EqualFold(rh.Key, recordTracestate):
 			// The trace context of the request is the delivery span's,
 			// injected from ctx by the instrumented transport.
-		case len(rh.Key) >= len(recordCEPrefix) && strings.EqualFold(rh.Key[:len(recordCEPrefix)], recordCEPrefix):
+		case len(rh.Key) > len(recordCEPrefix) && strings.EqualFold(rh.Key[:len(recordCEPrefix)], recordCEPrefix) &&
+			validToken(rh.Key[len(recordCEPrefix):]):
+			// (A ce_ header whose rest cannot be an attribute's name is
+			// forwarded as any other record header.)
 			attr := strings.ToLower(rh.Key[len(recordCEPrefix):])
-			if !validToken(attr) {
-				t.log.DebugContext(ctx, "webhook: skipping a CloudEvents header with an invalid name", slog.String("header", rh.Key))
-				continue
-			}
 			if ce == nil {
 				ce = make(map[string]string)
 			}
 			ce[attr] = ceEncode(rh.Value)
 		case !t.forwardHeaders:
-		case !validToken(rh.Key):
-			t.log.DebugContext(ctx, "webhook: skipping a record header whose name is not an HTTP token", slog.String("header", rh.Key))
 		default:
+			name := forwardedName(rh.Key)
 			asBase64 := false
 			if unsafe != nil {
-				name := strings.ToLower(rh.Key)
+				lower := strings.ToLower(name)
 				var seen bool
-				if seen, asBase64 = unsafe[name]; asBase64 && !seen {
-					unsafe[name] = true
-					listed = append(listed, rh.Key)
+				if seen, asBase64 = unsafe[lower]; asBase64 && !seen {
+					unsafe[lower] = true
+					listed = append(listed, name[len(HeaderKafkaHeaderPrefix):])
 				}
 			}
-			h.forward(HeaderKafkaHeaderPrefix+rh.Key, rh.Value, asBase64)
+			h.forward(name, rh.Value, asBase64)
 		}
 	}
 	if len(listed) > 0 {
@@ -315,6 +312,35 @@ func validHeaderValue[T string | []byte](v T) bool {
 
 // validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), the
 // only thing a header name may be.
+// forwardedName is the field a record header named key goes in:
+// kafka-header-<key>, with every byte of key that cannot be in a field name
+// (not a token byte: a space, a slash, a byte of a non-ASCII letter), and
+// '%' itself, written %XX, so that a receiver gets the name back, byte for
+// byte but for the case of ASCII letters, by percent-decoding what follows
+// the prefix. Most names need no escape and go as they are.
+func forwardedName(key string) string {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !tokenByte[c] || c == '%' {
+			return escapedName(key)
+		}
+	}
+	return HeaderKafkaHeaderPrefix + key
+}
+
+func escapedName(key string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(HeaderKafkaHeaderPrefix)+3*len(key))
+	b = append(b, HeaderKafkaHeaderPrefix...)
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; tokenByte[c] && c != '%' {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
+}
+
 func validToken[T string | []byte](s T) bool {
 	if len(s) == 0 {
 		return false

@@ -170,7 +170,8 @@ func decodeValue(v, encoding string) ([]byte, error) {
 
 // recordHeaders decodes kafka-header-<name>, from base64 for the names that
 // kafka-base64-headers lists. Names are compared in lower case, as HTTP
-// compares them.
+// compares them, then percent-decoded: the bridge writes a byte that cannot
+// be in a field name, and '%', as %XX.
 func recordHeaders(h http.Header) ([]Header, error) {
 	encoded := map[string]bool{}
 	for _, list := range h.Values(HeaderKafkaBase64Headers) {
@@ -182,8 +183,7 @@ func recordHeaders(h http.Header) ([]Header, error) {
 	}
 	byName := map[string][]string{}
 	for k, vs := range h {
-		name, ok := strings.CutPrefix(strings.ToLower(k), HeaderKafkaHeaderPrefix)
-		if ok && name != "" {
+		if name, ok := strings.CutPrefix(strings.ToLower(k), HeaderKafkaHeaderPrefix); ok {
 			byName[name] = append(byName[name], vs...)
 		}
 	}
@@ -195,17 +195,22 @@ func recordHeaders(h http.Header) ([]Header, error) {
 		if encoded[name] {
 			enc = encodingBase64
 		}
+		key, err := url.PathUnescape(name)
+		if err != nil {
+			bad = append(bad, HeaderKafkaHeaderPrefix+name)
+			continue
+		}
 		for _, v := range byName[name] {
 			b, err := decodeValue(v, enc)
 			if err != nil {
 				bad = append(bad, HeaderKafkaHeaderPrefix+name)
 				continue
 			}
-			out = append(out, Header{Key: name, Value: b})
+			out = append(out, Header{Key: key, Value: b})
 		}
 	}
 	if len(bad) > 0 {
-		return out, fmt.Errorf("%s: not standard base64", strings.Join(slices.Compact(bad), ", "))
+		return out, fmt.Errorf("%s: not standard base64, or a name that does not percent-decode", strings.Join(slices.Compact(bad), ", "))
 	}
 	return out, nil
 }

@@ -90,13 +90,21 @@ func TestDecodeDeliveryHeaders(t *testing.T) {
 	h.Add("kafka-header-mixed", "L3c9PQ==")
 	h.Add("kafka-header-mixed", "/w==")
 	h.Set("kafka-header-empty", "")
-	h.Set("kafka-base64-headers", "BLOB, mixed")
+	h.Set("Kafka-Header-Bad%20name", "escaped")   // "bad name": not an HTTP token
+	h.Set("Kafka-Header-100%25", "pct")           // "100%"
+	h.Set("Kafka-Header-%c3%a9%2f%C3%BC", "/g==") // "é/ü", as a server canonicalises it
+	h.Set("Kafka-Header-", "empty name")
+	h.Set("kafka-base64-headers", "BLOB, mixed, %C3%A9%2F%C3%BC")
 	h.Set("ce-subject", "order%2042") // percent-encoded, as the HTTP binding wants
 	d, err := DecodeDelivery(h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Header{
+		{"", []byte("empty name")},
+		{"é/ü", []byte{0xfe}}, // in the order of their escaped names
+		{"100%", []byte("pct")},
+		{"bad name", []byte("escaped")},
 		{"blob", []byte{0, 1, 0xff}},
 		{"blob-encoding", []byte("base64")},
 		{"charset-encoding", []byte("utf-8")},
@@ -136,6 +144,7 @@ func TestDecodeDeliveryErrors(t *testing.T) {
 			h.Set("kafka-header-b", "%%%")
 			h.Set("kafka-base64-headers", "b")
 		}},
+		{"bad escape in a name", func(h http.Header) { h.Set("kafka-header-a%zz", "x") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := contract()

@@ -20,7 +20,7 @@ import (
 
 // contractRecords covers what the contract encodes specially: text, binary,
 // null, empty and space-padded keys; JSON, non-compact JSON, binary and null
-// values; forwarded headers (repeated, binary); a record that is a
+// values; forwarded headers (repeated, binary, names that must be escaped); a record that is a
 // CloudEvent already; trace headers that must not be forwarded.
 func contractRecords() []*target.Record {
 	ts := time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC)
@@ -51,6 +51,11 @@ func contractRecords() []*target.Record {
 			Headers: []target.Header{{Key: "a", Value: []byte{0xff}}, {Key: "a-encoding", Value: []byte("base64")},
 				{Key: "b", Value: []byte("plain")}, {Key: "b-encoding", Value: []byte("base64")},
 				{Key: "m", Value: []byte("/w==")}, {Key: "m", Value: []byte{0xfe}}}},
+		// Names that cannot be HTTP field names as they are (escaped), in
+		// the order of their escaped names, which is the order they decode in.
+		{Topic: "orders", Partition: 5, Offset: 8, Key: []byte("k"), Value: []byte("v"), Timestamp: ts,
+			Headers: []target.Header{{Key: "", Value: []byte("empty name")}, {Key: "é/ü", Value: []byte{0xfe}},
+				{Key: "100%", Value: []byte("pct")}, {Key: "ce_bad name", Value: []byte("x")}, {Key: "user id", Value: []byte("42")}}},
 	}
 }
 
