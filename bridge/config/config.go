@@ -129,6 +129,11 @@ type Plugin struct {
 	// record (with its headers) above it is dead-lettered as a permanent
 	// error, and so is a reply above it. Default 4MiB.
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"`
+	// MaxOutputs bounds the outputs of one answer: an answer with more is a
+	// permanent error (the record is dead-lettered). Each output becomes a
+	// record to produce, which costs far more memory than its bytes on the
+	// wire (an empty output takes two). Default 1000.
+	MaxOutputs int `yaml:"max_outputs"`
 }
 
 // Instances bounds a plugin's process pool.

@@ -57,6 +57,7 @@ func TestLoadFullExample(t *testing.T) {
 			IdleTimeout:            Duration(60 * time.Second),
 			Timeout:                Duration(10 * time.Second),
 			MaxMessageBytes:        ByteSize(4 << 20),
+			MaxOutputs:             1000,
 		}},
 		Routes: []Route{{
 			Name:             "orders-billing",

@@ -22,6 +22,7 @@ const (
 	DefaultPluginTimeout          = Duration(10 * time.Second)
 	DefaultMaxInstances           = 4
 	DefaultPluginMaxMessageBytes  = ByteSize(4 << 20)
+	DefaultPluginMaxOutputs       = 1000
 	DefaultOrdering               = OrderingKey
 	DefaultConcurrency            = 64
 	DefaultMaxInFlightBytes       = ByteSize(64 << 20)
@@ -90,6 +91,7 @@ func (p *Plugin) applyDefaults() {
 	setDefault(&p.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&p.Timeout, DefaultPluginTimeout)
 	setDefault(&p.MaxMessageBytes, DefaultPluginMaxMessageBytes)
+	setDefault(&p.MaxOutputs, DefaultPluginMaxOutputs)
 }
 
 func (r *Route) applyDefaults() {

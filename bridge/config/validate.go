@@ -333,4 +333,5 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	notNegative(v, path+".idle_timeout", p.IdleTimeout)
 	notNegative(v, path+".timeout", p.Timeout)
 	notNegative(v, path+".max_message_bytes", p.MaxMessageBytes)
+	atLeastOne(v, path+".max_outputs", p.MaxOutputs)
 }

@@ -61,6 +61,7 @@ func TestValidation(t *testing.T) {
 		{"plugin max", "plugins: {p: {command: [/bin/sh], instances: {max: -1}}}\n", "plugins.p.instances.max", "must be >= 1"},
 		{"plugin min > max", "plugins: {p: {command: [/bin/sh], instances: {min: 3, max: 2}}}\n", "plugins.p.instances.min", "must be <= instances.max (2)"},
 		{"plugin concurrency", "plugins: {p: {command: [/bin/sh], concurrency_per_instance: -2}}\n", "plugins.p.concurrency_per_instance", "must be >= 1"},
+		{"plugin max outputs", "plugins: {p: {command: [/bin/sh], max_outputs: -1}}\n", "plugins.p.max_outputs", "must be >= 1"},
 		{"plugin timeout", "plugins: {p: {command: [/bin/sh], timeout: -1s}}\n", "plugins.p.timeout", "must not be negative"},
 		{"plugin idle timeout", "plugins: {p: {command: [/bin/sh], idle_timeout: -1s}}\n", "plugins.p.idle_timeout", "must not be negative"},
 		{"route name missing", "routes: [{topics: [t], target: {plugin: p}}]\n", "routes[0].name", "is required"},

@@ -67,10 +67,18 @@ func headersFromProto(hs []*handlerpb.Header) []target.Header {
 }
 
 // resultFromProto converts a response of the plugin named plugin: the
-// handler's classified error, or its result.
-func resultFromProto(plugin string, resp *handlerpb.HandleResponse) (*target.Result, error) {
+// handler's classified error, or its result. A result with more than
+// maxOutputs outputs is a permanent error: each output is a record to
+// produce, which takes far more memory than its bytes on the wire (an empty
+// output takes two), and the message limit alone lets one answer carry two
+// million of them.
+func resultFromProto(plugin string, resp *handlerpb.HandleResponse, maxOutputs int) (*target.Result, error) {
 	if e := resp.GetError(); e != nil {
 		return nil, errorFromProto(plugin, e)
+	}
+	if n := len(resp.GetOutputs()); n > maxOutputs {
+		return nil, target.NewPermanent(fmt.Errorf("plugin %s: the answer has %d outputs, more than %d (plugins.%s.max_outputs)",
+			plugin, n, maxOutputs, plugin))
 	}
 	res := &target.Result{}
 	if outs := resp.GetOutputs(); len(outs) > 0 {

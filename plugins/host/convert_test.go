@@ -86,15 +86,15 @@ func TestOutputFromProto(t *testing.T) {
 }
 
 func TestResultFromProto(t *testing.T) {
-	res, err := resultFromProto("p", &handlerpb.HandleResponse{Outputs: []*handlerpb.Output{{Value: []byte("1")}, {Value: []byte("2")}}})
+	res, err := resultFromProto("p", &handlerpb.HandleResponse{Outputs: []*handlerpb.Output{{Value: []byte("1")}, {Value: []byte("2")}}}, 2)
 	if err != nil || len(res.Outputs) != 2 || string(res.Outputs[1].Value) != "2" {
 		t.Errorf("got %+v, %v", res, err)
 	}
-	res, err = resultFromProto("p", &handlerpb.HandleResponse{})
+	res, err = resultFromProto("p", &handlerpb.HandleResponse{}, 2)
 	if err != nil || res == nil || res.Outputs != nil {
 		t.Errorf("empty response: got %+v, %v; want an empty result", res, err)
 	}
-	_, err = resultFromProto("p", &handlerpb.HandleResponse{Outputs: []*handlerpb.Output{{}}, Error: &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_PERMANENT, Message: "x"}})
+	_, err = resultFromProto("p", &handlerpb.HandleResponse{Outputs: []*handlerpb.Output{{}}, Error: &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_PERMANENT, Message: "x"}}, 2)
 	if target.KindOf(err) != target.Permanent {
 		t.Errorf("error response: %v, want the error to win", err)
 	}

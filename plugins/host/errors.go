@@ -76,11 +76,19 @@ func (p *Pool) callError(ctx context.Context, expired bool, deadline time.Time, 
 		return &target.Error{Kind: target.Retryable,
 			Err: fmt.Errorf("plugin %s: no answer within %s (plugins.%s.timeout): %w", p.name, p.cfg.Timeout, p.name, context.DeadlineExceeded)}
 	}
-	if st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+	if tooLarge(err) {
 		return target.NewPermanent(fmt.Errorf("plugin %s: a message exceeds the %s message limit (plugins.%s.max_message_bytes, and the plugin's own): %s",
 			p.name, humanLimit(p.maxBytes), p.name, st.Message()))
 	}
 	return &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: call failed: %w", p.name, err)}
+}
+
+// tooLarge reports whether err is gRPC's refusal of a message above the
+// limit, on either side: "trying to send message larger than max" from the
+// sender, "received message larger than max" from the receiver.
+func tooLarge(err error) bool {
+	st := status.Convert(err)
+	return st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
 }
 
 // humanBytes renders a size in decimal units: "5.2 MB".

@@ -46,14 +46,42 @@ func (i *instance) handle(ctx context.Context, req *handlerpb.HandleRequest, siz
 	return i.rpc.Handle(ctx, req)
 }
 
+// killAfter bounds how long kill waits for a process to stop before it
+// kills the process and its process group itself. go-plugin's Kill asks the
+// process to shut down and kills it if it has not exited 2 s later, but it
+// waits for the answer to that request without a bound: a process that is
+// stopped (SIGSTOP) or wholly frozen never answers, and would never be
+// killed. The bound is a little above go-plugin's 2 s, so that a process
+// that does answer gets go-plugin's full grace period.
+const killAfter = 3 * time.Second
+
 // kill stops the process: it ends the stream (so that the plugin's server
 // can stop gracefully), then go-plugin asks the process to shut down, waits
-// up to two seconds, and kills it. It blocks until the process is gone.
+// up to two seconds, and kills it; a process that has not exited after
+// killAfter is killed with its process group. It blocks until the process
+// is gone.
 func (i *instance) kill() {
 	if i.stream != nil {
 		i.stream.close()
 	}
-	i.client.Kill()
+	stopProcess(i.client, i.pid)
+}
+
+// stopProcess stops a client's process, pid (0 if unknown), bounded by
+// killAfter as kill describes.
+func stopProcess(client *plugin.Client, pid int) {
+	if pid > 0 {
+		t := time.AfterFunc(killAfter, func() {
+			// Until go-plugin has reaped the process, its pid, which is
+			// also its process group's id (see detach), cannot have been
+			// reused: the group is the plugin's.
+			if !client.Exited() {
+				killGroup(pid)
+			}
+		})
+		defer t.Stop()
+	}
+	client.Kill()
 }
 
 // spawn starts one process of the plugin and connects to it. It is called
@@ -70,8 +98,8 @@ func (p *Pool) spawn() (*instance, error) {
 	if p.checksum != nil {
 		secure = &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()}
 	}
-	stdout := &lineWriter{emit: func(line string) { p.log.Info(line, "stream", "stdout") }}
-	stderr := &lineWriter{emit: func(line string) { p.log.Info(line, "stream", "stderr") }}
+	stdout := &lineWriter{emit: p.relay("stdout")}
+	stderr := &lineWriter{emit: p.relay("stderr")}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  protocol.Handshake,
 		Plugins:          protocol.PluginSet(nil),
@@ -89,7 +117,11 @@ func (p *Pool) spawn() (*instance, error) {
 	})
 	rpc, err := p.connect(client)
 	if err != nil {
-		client.Kill()
+		pid := 0
+		if cmd.Process != nil {
+			pid = cmd.Process.Pid
+		}
+		stopProcess(client, pid)
 		stdout.Flush()
 		stderr.Flush()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
@@ -103,13 +135,26 @@ func (p *Pool) spawn() (*instance, error) {
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
-	switch inst.stream, err = openStream(rpc, p.opts.StartTimeout, p.maxBytes); {
+	switch inst.stream, err = openStream(rpc, p.opts.StartTimeout, p.maxBytes, p.log.With("pid", inst.pid)); {
 	case errors.Is(err, errNoStream):
 		p.log.Debug("plugin has no HandleStream; making a Handle call per record", "pid", inst.pid)
 	case err != nil:
 		p.log.Warn("plugin's HandleStream failed to open; making a Handle call per record", "pid", inst.pid, "error", err)
 	}
 	return inst, nil
+}
+
+// relay returns the emit function of the lineWriter of the plugin's
+// stdout or stderr (stream): each line becomes an info line of the pool's
+// log, and a piece of a line that was cut for its length says so.
+func (p *Pool) relay(stream string) func(line string, cut bool) {
+	return func(line string, cut bool) {
+		if cut {
+			p.log.Info(line, "stream", stream, "cut", true)
+			return
+		}
+		p.log.Info(line, "stream", stream)
+	}
 }
 
 // connect starts the client's process, dispenses the handler and checks

@@ -122,40 +122,71 @@ func (a *slogAdapter) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Log
 }
 
 func (a *slogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
-	return &lineWriter{emit: func(line string) { a.Info(line) }}
+	return &lineWriter{emit: func(line string, cut bool) {
+		if cut {
+			a.Info(line, "cut", true)
+			return
+		}
+		a.Info(line)
+	}}
 }
+
+// maxLine bounds the part of a line a lineWriter holds while it waits for
+// the line's newline. A plugin that writes to stdout without ever ending a
+// line would otherwise grow the bridge's memory without limit.
+const maxLine = 64 << 10
 
 // lineWriter calls emit once per complete line written to it; the rest of
-// a line waits for its newline (or Flush).
+// a line waits for its newline (or Flush). A line longer than maxLine is
+// emitted in pieces of maxLine bytes, each but the last with cut set: the
+// line goes on in the next piece. Empty lines are dropped, and so is the
+// "\r" of a "\r\n" ending.
 type lineWriter struct {
 	mu   sync.Mutex
-	buf  bytes.Buffer
-	emit func(line string)
+	buf  []byte // the start of the current line, at most maxLine bytes
+	emit func(line string, cut bool)
 }
 
+// Write looks for each newline once, in p only: what buf holds has none,
+// and scanning it again on every Write made a long line cost quadratic time.
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf.Write(p)
-	for {
-		i := bytes.IndexByte(w.buf.Bytes(), '\n')
-		if i < 0 {
+	n := len(p)
+	for len(p) > 0 {
+		end := bytes.IndexByte(p, '\n')
+		line := p
+		if end >= 0 {
+			line = p[:end]
+		}
+		for len(w.buf)+len(line) > maxLine {
+			room := maxLine - len(w.buf)
+			w.buf = append(w.buf, line[:room]...)
+			line = line[room:]
+			w.emitLocked(true)
+		}
+		w.buf = append(w.buf, line...)
+		if end < 0 {
 			break
 		}
-		line := string(bytes.TrimRight(w.buf.Next(i+1), "\r\n"))
-		if line != "" {
-			w.emit(line)
-		}
+		p = p[end+1:]
+		w.buf = bytes.TrimRight(w.buf, "\r")
+		w.emitLocked(false)
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// emitLocked emits what buf holds, unless it is empty, and empties it.
+func (w *lineWriter) emitLocked(cut bool) {
+	if len(w.buf) > 0 {
+		w.emit(string(w.buf), cut)
+	}
+	w.buf = w.buf[:0]
 }
 
 // Flush emits what is left of an unterminated line.
 func (w *lineWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.buf.Len() > 0 {
-		w.emit(w.buf.String())
-		w.buf.Reset()
-	}
+	w.emitLocked(false)
 }

@@ -3,8 +3,11 @@ package host
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -54,7 +57,12 @@ func TestSlogAdapter(t *testing.T) {
 
 func TestLineWriter(t *testing.T) {
 	var got []string
-	w := &lineWriter{emit: func(l string) { got = append(got, l) }}
+	w := &lineWriter{emit: func(l string, cut bool) {
+		if cut {
+			t.Errorf("line %q marked as cut", l)
+		}
+		got = append(got, l)
+	}}
 	for _, s := range []string{"one\ntw", "o\r\n\nthr", "ee"} {
 		if _, err := w.Write([]byte(s)); err != nil {
 			t.Fatal(err)
@@ -63,5 +71,55 @@ func TestLineWriter(t *testing.T) {
 	w.Flush()
 	if want := []string{"one", "two", "three"}; !slices.Equal(got, want) {
 		t.Errorf("lines = %q, want %q", got, want)
+	}
+}
+
+// A plugin that writes to stdout without ending its line must not grow the
+// bridge's memory with it: the writer holds at most maxLine bytes of a line
+// and emits a longer one in pieces, each marked as cut but the last, that
+// together are the line.
+func TestLineWriterCutsALongLine(t *testing.T) {
+	for _, chunk := range []int{1 << 10, 1 << 20} {
+		t.Run(strconv.Itoa(chunk), func(t *testing.T) {
+			type piece struct {
+				line string
+				cut  bool
+			}
+			var got []piece
+			w := &lineWriter{emit: func(l string, cut bool) { got = append(got, piece{l, cut}) }}
+			var in bytes.Buffer
+			for i := range 2 << 20 / chunk {
+				// Each chunk is unlike the others, so that a piece
+				// emitted twice, or lost, shows in the sum.
+				p := bytes.Repeat(fmt.Appendf(nil, "%07d,", i), chunk/8)
+				if _, err := w.Write(p); err != nil {
+					t.Fatal(err)
+				}
+				in.Write(p)
+				if len(w.buf) > maxLine {
+					t.Fatalf("after %d bytes without a newline the writer holds %d, more than %d", in.Len(), len(w.buf), maxLine)
+				}
+			}
+			if _, err := w.Write([]byte("end\nnext")); err != nil {
+				t.Fatal(err)
+			}
+			in.WriteString("end")
+			w.Flush()
+
+			if n := len(got); n < 2 || got[n-1] != (piece{"next", false}) {
+				t.Fatalf("%d pieces, want the long line's and then the next line, not cut", n)
+			}
+			got = got[:len(got)-1]
+			var sum strings.Builder
+			for i, p := range got {
+				if last := i == len(got)-1; p.cut == last || len(p.line) > maxLine {
+					t.Errorf("piece %d of %d: %d bytes, cut %v; want at most %d bytes, cut unless it is the last", i, len(got), len(p.line), p.cut, maxLine)
+				}
+				sum.WriteString(p.line)
+			}
+			if sum.String() != in.String() {
+				t.Errorf("the pieces make %d bytes that are not the %d written", sum.Len(), in.Len())
+			}
+		})
 	}
 }

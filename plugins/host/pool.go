@@ -65,7 +65,7 @@ type Stats struct {
 	Instances int // processes running and in the pool
 	Starting  int // processes being started
 	InFlight  int // calls in flight
-	Streams   int // of the processes, those whose calls go over one HandleStream stream
+	Streams   int // of the processes, those whose calls go over one HandleStream stream (still open)
 
 	Started       uint64 // processes started, in total
 	ColdStarts    uint64 // of those, started because a call found no free slot (scale up, or from zero)
@@ -169,6 +169,7 @@ func applyDefaults(cfg *config.Plugin, opts *Options) {
 	setDefault(&cfg.IdleTimeout, config.DefaultIdleTimeout)
 	setDefault(&cfg.Timeout, config.DefaultPluginTimeout)
 	setDefault(&cfg.MaxMessageBytes, config.DefaultPluginMaxMessageBytes)
+	setDefault(&cfg.MaxOutputs, config.DefaultPluginMaxOutputs)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -271,7 +272,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		}
 		switch {
 		case err == nil:
-			return resultFromProto(p.name, resp)
+			return resultFromProto(p.name, resp, p.cfg.MaxOutputs)
 		case !failed:
 			return nil, err
 		}
@@ -613,7 +614,7 @@ func (p *Pool) Stats() Stats {
 	s.Starting = p.starting
 	s.InFlight = p.inflight
 	for _, inst := range p.instances {
-		if inst.stream != nil {
+		if inst.stream != nil && inst.stream.open() {
 			s.Streams++
 		}
 	}

@@ -336,6 +336,22 @@ func TestMessageLimit(t *testing.T) {
 			t.Fatalf("err = %v (kind %v), want a permanent error naming the limit", err, target.KindOf(err))
 		}
 	})
+	t.Run("outputs above max_outputs", func(t *testing.T) {
+		cfg := testConfig(testPlugin)
+		cfg.MaxOutputs = 3
+		p, _ := newPool(t, cfg, host.Options{})
+		if res, err := p.Deliver(t.Context(), delivery(1, "outputs:3", nil)); err != nil || len(res.Outputs) != 3 {
+			t.Fatalf("3 outputs: %v, %v; want them", res, err)
+		}
+		_, err := p.Deliver(t.Context(), delivery(2, "outputs:4", nil))
+		const want = "plugin enrich: the answer has 4 outputs, more than 3 (plugins.enrich.max_outputs)"
+		if target.KindOf(err) != target.Permanent || err.Error() != want {
+			t.Fatalf("4 outputs: %v (kind %v), want permanent %q", err, target.KindOf(err), want)
+		}
+		if s := p.Stats(); s.Restarts != 0 {
+			t.Errorf("stats = %+v: an answer with too many outputs is the handler's failure, not the process's", s)
+		}
+	})
 	t.Run("raised limit carries both ways", func(t *testing.T) {
 		cfg := testConfig(testPlugin)
 		cfg.MaxMessageBytes = 8 << 20

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -38,14 +39,17 @@ const tracerName = "github.com/hookbridge/hookbridge/plugins/host"
 // counted, goes as a Handle call instead (call): a message above the limit
 // would end the stream.
 //
-// When the stream ends, for whatever reason, every call waiting on it and
-// every later call fails with UNAVAILABLE, which Deliver treats as the
-// instance failing: the call is retried on another process.
+// When the stream ends, every call waiting on it and every later call fails
+// with UNAVAILABLE, which Deliver treats as the instance failing: the call
+// is retried on another process. Except when the stream ended on a message
+// above the limit (see end): the process is fine, and the calls go as
+// Handle calls to it instead.
 type callStream struct {
 	rpc      handlerpb.HandlerClient // for the calls too large for the stream
 	st       handlerpb.Handler_HandleStreamClient
 	cancel   context.CancelFunc // ends the stream
 	tracer   trace.Tracer
+	log      *slog.Logger
 	maxBytes int
 	packs    bool // the plugin takes packed calls
 
@@ -59,6 +63,10 @@ type callStream struct {
 	pending map[uint64]chan *handlerpb.StreamResponse // closed when the stream ends
 	err     error                                     // why the stream ended; nil while it is open
 }
+
+// errStreamTooLarge is the error of the calls on a stream that ended on a
+// message above the limit (see end); call makes them Handle calls instead.
+var errStreamTooLarge = errors.New("plugin stream ended on a message above the message limit")
 
 // queued is a message waiting for the writer, with a bound of its size.
 type queued struct {
@@ -89,8 +97,9 @@ func envelopeOf(md map[string]string) int {
 var errNoStream = errors.New("plugin does not implement HandleStream")
 
 // openStream opens the HandleStream stream of a process that just started
-// and waits, at most timeout, for the plugin's ready message.
-func openStream(rpc handlerpb.HandlerClient, timeout time.Duration, maxBytes int) (*callStream, error) {
+// and waits, at most timeout, for the plugin's ready message. log gets the
+// stream's events.
+func openStream(rpc handlerpb.HandlerClient, timeout time.Duration, maxBytes int, log *slog.Logger) (*callStream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := rpc.HandleStream(ctx)
 	if err != nil {
@@ -116,6 +125,7 @@ func openStream(rpc handlerpb.HandlerClient, timeout time.Duration, maxBytes int
 		st:       st,
 		cancel:   cancel,
 		tracer:   otel.GetTracerProvider().Tracer(tracerName),
+		log:      log,
 		maxBytes: maxBytes,
 		packs:    first.GetBatches(),
 		sendq:    make(chan queued, sendQueue),
@@ -155,7 +165,9 @@ func (c *callStream) fits(size int) bool {
 // The metadata carries the tracestate and baggage of ctx, which come from
 // the record's headers and may take kilobytes: a call whose message would
 // exceed the limit with them goes as a Handle call, under the call's span
-// (the gRPC instrumentation adds the Handle call's own span below it).
+// (the gRPC instrumentation adds the Handle call's own span below it). So
+// does a call on a stream that an answer above the limit ended (see end),
+// within the time the call had left.
 func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
 	ctx, span := protocol.StartCallSpan(ctx, c.tracer, trace.SpanKindClient)
 	md := make(map[string]string, 3)
@@ -163,9 +175,11 @@ func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, siz
 	md[protocol.MetadataTimeout] = protocol.EncodeTimeout(time.Until(deadline))
 	var resp *handlerpb.HandleResponse
 	var err error
-	if n := size + envelopeOf(md); n <= c.maxBytes {
+	n := size + envelopeOf(md)
+	if n <= c.maxBytes {
 		resp, err = c.roundTrip(ctx, req, md, n, deadline)
-	} else {
+	}
+	if n > c.maxBytes || err == errStreamTooLarge {
 		resp, err = c.handle(ctx, req, deadline)
 	}
 	protocol.EndCallSpan(span, err)
@@ -379,11 +393,27 @@ func (c *callStream) answer(r *handlerpb.StreamResponse) {
 
 // end records why the stream ended (the first reason wins), fails every
 // call waiting on it and releases the stream.
+//
+// A stream that ended on a message above the limit (RESOURCE_EXHAUSTED
+// "larger than max": an answer the plugin's gRPC refused to send, or the
+// host's refused to take) did not end because the process failed, and
+// taking it for that would retry the call on process after process, each
+// of which would end its stream the same way. Instead the calls that were
+// waiting on it, and every later call to the process, go as Handle calls
+// to the same process: there an answer above the limit fails only its own
+// call, with a permanent error (callError). The stream is not reopened:
+// the next such answer would end it again with every call on it, and a
+// plugin that lets its stream end so (sdk.Serve does not) loses only the
+// stream's lower cost per call, for the life of the process.
 func (c *callStream) end(cause error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	oversized := false
 	if c.err == nil {
-		c.err = status.Errorf(codes.Unavailable, "plugin stream ended: %v", cause)
+		if oversized = tooLarge(cause); oversized {
+			c.err = errStreamTooLarge
+		} else {
+			c.err = status.Errorf(codes.Unavailable, "plugin stream ended: %v", cause)
+		}
 		close(c.done)
 	}
 	for id, answer := range c.pending {
@@ -391,6 +421,17 @@ func (c *callStream) end(cause error) {
 		delete(c.pending, id)
 	}
 	c.cancel()
+	c.mu.Unlock()
+	if oversized {
+		c.log.Warn("plugin's HandleStream ended on a message above the message limit; making a Handle call per record to this process from now on", "error", cause)
+	}
+}
+
+// open reports whether the stream still carries calls.
+func (c *callStream) open() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil
 }
 
 // ended returns why the stream ended.

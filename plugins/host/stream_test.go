@@ -360,3 +360,65 @@ func TestCallsTimeOutWhenThePluginStopsReadingItsStream(t *testing.T) {
 		}
 	}
 }
+
+// A plugin that serves HandleStream itself (not through sdk.Serve) and
+// answers a call above the message limit has its stream ended by its own
+// gRPC, with RESOURCE_EXHAUSTED. That is the call's failure, not the
+// process's: the call fails permanently, as it does as a Handle call, the
+// calls that were waiting on the stream are answered by the same process,
+// and the process carries on, with a Handle call per record.
+func TestAnswerAboveTheLimitOnAPluginsOwnStreamFailsOnlyItsCall(t *testing.T) {
+	p, logs := startOne(t, func(cfg *config.Plugin) {
+		cfg.Env = map[string]string{"TESTPLUGIN_OWN_STREAM": "1"}
+	})
+	if s := p.Stats(); s.Streams != 1 {
+		t.Fatalf("stats = %+v, want the process on its stream", s)
+	}
+	pid := p.PIDs()[0]
+
+	// Calls in the plugin's handler when the stream ends: their first
+	// attempt is canceled with the stream.
+	const waiting = 2
+	type outcome struct {
+		res *target.Result
+		err error
+	}
+	outcomes := make(chan outcome, waiting)
+	for i := range waiting {
+		go func() {
+			res, err := p.Deliver(t.Context(), delivery(int64(10+i), "sleep:2s", nil))
+			outcomes <- outcome{res, err}
+		}()
+	}
+	waitFor(t, "the calls in the handler", func() bool {
+		return strings.Count(logs.String(), "testplugin sleeping") == waiting
+	})
+
+	_, err := p.Deliver(t.Context(), delivery(1, "big-reply:5000000", nil))
+	if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), "plugins.enrich.max_message_bytes") {
+		t.Fatalf("answer of 5 MB over the 4 MiB limit: err = %v (kind %v), want a permanent error naming the limit", err, target.KindOf(err))
+	}
+	for range waiting {
+		o := <-outcomes
+		if o.err != nil {
+			t.Fatalf("a call waiting on the stream: %v", o.err)
+		}
+		if got := replyPID(t, o.res); got != pid {
+			t.Errorf("a call waiting on the stream was answered by process %d, want %d (the same)", got, pid)
+		}
+	}
+
+	res, err := p.Deliver(t.Context(), delivery(2, "ack", []byte("after")))
+	if err != nil {
+		t.Fatalf("the next call: %v", err)
+	}
+	if got := replyPID(t, res); got != pid {
+		t.Errorf("the next call was answered by process %d, want %d (the same)", got, pid)
+	}
+	if s := p.Stats(); s.Restarts != 0 || s.Started != 1 || s.Instances != 1 || s.Streams != 0 {
+		t.Errorf("stats = %+v, want the one process, without its stream, and no restart", s)
+	}
+	if want := "making a Handle call per record to this process"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the pool log does not say %q", want)
+	}
+}

@@ -22,7 +22,10 @@
 // is ready and then never reads the stream, as a plugin stuck in a
 // sequential read loop would. With TESTPLUGIN_NO_PACKING=1 its ready message
 // does not offer to take packed calls, as a plugin built before packing does,
-// and a packed message from the host ends its stream.
+// and a packed message from the host ends its stream. With
+// TESTPLUGIN_OWN_STREAM=1 it serves HandleStream itself, as a plugin that does
+// not use sdk.Serve may: an answer above the message limit is left to gRPC,
+// which ends the stream with RESOURCE_EXHAUSTED.
 package main
 
 import (
@@ -34,6 +37,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -87,6 +91,9 @@ func main() {
 		case "big-reply":
 			n, _ := strconv.Atoi(arg)
 			return reply(bytes.Repeat([]byte("x"), n))
+		case "outputs":
+			n, _ := strconv.Atoi(arg)
+			return &sdk.Result{Outputs: make([]sdk.Output, n)}, nil
 		case "env":
 			return reply([]byte(os.Getenv(arg)))
 		case "describe":
@@ -119,6 +126,9 @@ func main() {
 		return
 	case os.Getenv("TESTPLUGIN_NO_PACKING") == "1":
 		serveService(unpacked{sdk.Service(h)})
+		return
+	case os.Getenv("TESTPLUGIN_OWN_STREAM") == "1":
+		serveService(ownStream{sdk.Service(h)})
 		return
 	}
 	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
@@ -176,6 +186,46 @@ func (s unpackedStream) Recv() (*handlerpb.StreamRequest, error) {
 		return nil, errors.New("testplugin: packed calls, but the ready message did not offer to take them")
 	}
 	return r, err
+}
+
+// ownStream serves HandleStream with a loop of its own that answers each
+// call with the embedded service's Handle: unlike sdk.Serve's, it does not
+// check an answer against the message limit before it sends it. It does not
+// take packed calls and ignores cancel messages and the call's deadline.
+type ownStream struct {
+	handlerpb.HandlerServer
+}
+
+func (o ownStream) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
+	if err := st.Send(&handlerpb.StreamResponse{}); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var sendMu sync.Mutex // Send is not safe for concurrent use
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if m.GetCallId() == 0 || m.GetCancel() {
+			continue
+		}
+		wg.Go(func() {
+			r := &handlerpb.StreamResponse{CallId: m.GetCallId()}
+			resp, err := o.Handle(st.Context(), m.GetRequest())
+			if err != nil {
+				r.Unavailable = err.Error()
+			} else {
+				r.Response = resp
+			}
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			// An answer above the limit fails here, and gRPC has then
+			// ended the stream with RESOURCE_EXHAUSTED: Recv returns.
+			_ = st.Send(r)
+		})
+	}
 }
 
 // serveService serves svc with go-plugin directly, as a plugin that does
