@@ -28,6 +28,18 @@ func tracedProducer(t *testing.T, topic string) (*Producer, sarama.Client, trace
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Close)
+	p, client := newTestProducer(t, emb.Addrs())
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
+	p.tracer = tp.Tracer("test")
+	return p, client, tp.Tracer("test"), sr
+}
+
+// newTestProducer connects a producer with the bridge's settings, but for
+// retries quick enough for tests, to the brokers at addrs.
+func newTestProducer(t *testing.T, addrs []string) (*Producer, sarama.Client) {
+	t.Helper()
 	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +47,7 @@ func tracedProducer(t *testing.T, topic string) (*Producer, sarama.Client, trace
 	sc.Producer.Retry.Max = 1
 	sc.Producer.Retry.Backoff = 10 * time.Millisecond
 	sc.Metadata.Retry.Backoff = 10 * time.Millisecond
-	client, err := sarama.NewClient(emb.Addrs(), sc)
+	client, err := sarama.NewClient(addrs, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,11 +57,7 @@ func tracedProducer(t *testing.T, topic string) (*Producer, sarama.Client, trace
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	sr := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
-	p.tracer = tp.Tracer("test")
-	return p, client, tp.Tracer("test"), sr
+	return p, client
 }
 
 // readBack returns the record at partition/offset of topic.
@@ -221,22 +229,7 @@ func TestProduceRefusedOrMissingTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Producer.Retry.Backoff = 10 * time.Millisecond
-	sc.Metadata.Retry.Backoff = 10 * time.Millisecond
-	client, err := sarama.NewClient(c.ListenAddrs(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	p, err := NewProducer(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, client := newTestProducer(t, c.ListenAddrs())
 
 	err = p.Produce(t.Context(), []target.Output{{Topic: "orders.replies", Value: make([]byte, 2<<20)}})
 	if err == nil || target.KindOf(err) != target.Permanent {
