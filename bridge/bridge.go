@@ -122,7 +122,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Unlock()
 
 	// The admin endpoint comes first and outlives the drain: /livez answers
-	// while the bridge connects to Kafka (which can take minutes against
+	// while the bridge connects to Kafka (which takes up to about 90 s against
 	// brokers that drop packets) and until every route has stopped; /readyz
 	// says what it waits for.
 	var wg sync.WaitGroup

@@ -85,7 +85,7 @@ func (b *Bridge) start(ctx context.Context) (*runtime, error) {
 
 // connect connects to Kafka, checks that the output topics exist and opens
 // the producer. Against brokers that do not answer, sarama's dial and
-// metadata retries take a minute or more and cannot be cancelled, so connect
+// metadata retries take about 90 s and cannot be cancelled, so connect
 // returns ctx's error as soon as ctx ends (a SIGTERM while starting) and lets
 // the attempt finish on its own; nothing has been consumed by then.
 func (rt *runtime) connect(ctx context.Context, cfg *config.Config) error {

@@ -32,6 +32,13 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	// they name, a reply topic mistyped by a plugin, say.
 	sc.Metadata.AllowAutoTopicCreation = false
 	sc.Metadata.Retry.Max = 5
+	// A metadata request against brokers that accept connections and never
+	// answer would otherwise take (read timeout x brokers x retries), nine
+	// minutes for one broker, before failing: a bridge starting against
+	// such a cluster exits with the error after about 90 s instead (the
+	// minute, and the read in progress), and a refresh that gives up while
+	// the bridge runs is tried again later.
+	sc.Metadata.Timeout = time.Minute
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 
 	if k.TLS.Enabled {
