@@ -64,6 +64,7 @@ type runningRoute struct {
 	cfg      config.Route
 	plugin   *config.Plugin // the plugin's config when the target is a plugin
 	health   func() error   // the target's own health, when it reports one (a plugin)
+	failed   error          // why the route could not start (then it has no consumer)
 	consumer *kafka.Consumer
 	cancel   context.CancelFunc
 	done     chan error
@@ -95,6 +96,10 @@ func (b *Bridge) Ready() error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
 		rr := b.routes[name]
+		if rr.failed != nil {
+			errs = append(errs, rr.failed)
+			continue
+		}
 		if err := rr.consumer.Ready(); err != nil {
 			errs = append(errs, err)
 		}
@@ -260,34 +265,75 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	if err := stopRoutes(stop); err != nil {
 		b.log.Warn("reload: a stopped route reported an error", "error", err)
 	}
-	rt.dropUnusedPlugins(ctx, cfg)
-	kept := make([]config.Route, 0, len(next))
-	for _, rr := range next {
-		kept = append(kept, rr.cfg)
-	}
-	rt.targets.dropUnused(kept)
 	merged := *cfg
 	merged.Kafka, merged.Admin, merged.Telemetry, merged.Log, merged.ShutdownTimeout =
 		old.Kafka, old.Admin, old.Telemetry, old.Log, old.ShutdownTimeout
+	started, err := b.switchRoutes(ctx, rt, &merged, next, start)
+	if err == nil {
+		b.mu.Lock()
+		b.routes = next
+		b.cfg = &merged
+		b.mu.Unlock()
+		b.log.Info("reload: routes restarted", "started", started, "stopped", len(stop))
+		return nil
+	}
+	// A route of the new configuration could not start (its plugin fails
+	// its checksum or its handshake, say): the old configuration stays in
+	// force. The routes this reload started stop, and the ones it stopped
+	// start again as they were.
+	for _, r := range start {
+		if rr := next[r.Name]; rr.failed == nil {
+			stopRoutes(map[string]*runningRoute{r.Name: rr})
+		}
+		delete(next, r.Name)
+	}
+	var again []config.Route
+	for _, rr := range stop {
+		again = append(again, rr.cfg)
+	}
+	restarted, rerr := b.switchRoutes(ctx, rt, old, next, again)
+	b.mu.Lock()
+	b.routes = next
+	b.mu.Unlock()
+	b.log.Warn("reload: a route of the new configuration could not start; the old one stays in force",
+		"error", err, "restarted", restarted)
+	return errors.Join(err, rerr)
+}
+
+// switchRoutes makes next the routes of cfg: it closes the plugin pools and
+// shared targets that neither next's routes nor start's use, or whose
+// configuration changed, then starts every route of start and adds it to
+// next. It returns the names of the routes it started. A route that cannot
+// start goes in next all the same, as one that reports why to Ready, so that
+// /readyz shows it until a reload or restart starts it.
+func (b *Bridge) switchRoutes(ctx context.Context, rt *runtime, cfg *config.Config, next map[string]*runningRoute, start []config.Route) (started []string, err error) {
+	running := make([]config.Route, 0, len(next)+len(start))
+	for _, rr := range next {
+		running = append(running, rr.cfg)
+	}
+	rt.dropUnusedPlugins(ctx, cfg, append(running, start...))
+	rt.targets.dropUnused(running)
 	var errs []error
 	for _, r := range start {
-		rr, err := b.startRoute(ctx, rt, &merged, r)
+		rr, err := b.startRoute(ctx, rt, cfg, r)
 		if err != nil {
+			err = fmt.Errorf("route %s: cannot start: %w", r.Name, err)
 			errs = append(errs, err)
+			next[r.Name] = failedRoute(r, err)
 			continue
 		}
 		next[r.Name] = rr
+		started = append(started, r.Name)
 	}
-	b.mu.Lock()
-	b.routes = next
-	b.cfg = &merged
-	b.mu.Unlock()
-	names := make([]string, 0, len(start))
-	for _, r := range start {
-		names = append(names, r.Name)
-	}
-	b.log.Info("reload: routes restarted", "started", names, "stopped", len(stop))
-	return errors.Join(errs...)
+	return started, errors.Join(errs...)
+}
+
+// failedRoute stands for a route that could not start: it consumes nothing,
+// and Ready reports err.
+func failedRoute(r config.Route, err error) *runningRoute {
+	done := make(chan error, 1)
+	done <- nil
+	return &runningRoute{cfg: r, failed: err, cancel: func() {}, done: done}
 }
 
 // restartOnly names the settings that differ between a and b but only take
@@ -349,8 +395,10 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	c.SetMetrics(ev.metrics)
 	// Paused while open; fetching again in half-open state, so that there is
 	// a record to probe with even if the route held none (the budget bounds
-	// what is fetched; those records wait for the probe's outcome).
-	unsubscribe := sh.breaker.Subscribe(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
+	// what is fetched; those records wait for the probe's outcome). A route
+	// started while its target's breaker is open already (a reload, a route
+	// added next to one that tripped it) starts paused.
+	unsubscribe := sh.breaker.Follow(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
 
 	rctx, cancel := context.WithCancel(ctx)
 	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), health: health, consumer: c, cancel: cancel,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -184,19 +185,24 @@ func (rt *runtime) plugin(cfg *config.Config, name string, factory PluginFactory
 	return tg, nil
 }
 
-// dropUnusedPlugins closes the pools whose plugin is gone from cfg or whose
-// configuration changed (the routes using them were stopped first).
-func (rt *runtime) dropUnusedPlugins(ctx context.Context, cfg *config.Config) {
+// dropUnusedPlugins closes the pools whose plugin is gone from cfg, whose
+// configuration changed, or that none of routes uses (the routes using them
+// were stopped first): as after a restart with cfg, where a pool exists only
+// for a plugin some route uses.
+func (rt *runtime) dropUnusedPlugins(ctx context.Context, cfg *config.Config, routes []config.Route) {
 	for name, p := range rt.plugins {
-		if pc, ok := cfg.Plugins[name]; !ok || !reflect.DeepEqual(pc, p.cfg) {
+		used := slices.ContainsFunc(routes, func(r config.Route) bool { return r.Target.Plugin == name })
+		if pc, ok := cfg.Plugins[name]; !ok || !used || !reflect.DeepEqual(pc, p.cfg) {
 			rt.closePlugin(ctx, name)
 		}
 	}
 }
 
+// closePlugin closes a pool and removes its series from the metrics.
 func (rt *runtime) closePlugin(ctx context.Context, name string) {
 	p := rt.plugins[name]
 	delete(rt.plugins, name)
+	rt.metrics.Plugin(name, nil)
 	if cl, ok := p.tg.(target.Closer); ok {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()

@@ -126,6 +126,21 @@ func (b *Breaker) State() BreakerState {
 func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.subscribeLocked(fn)
+}
+
+// Follow calls fn with the current state at once, then at every transition,
+// until the returned function is called. The first call and the transitions
+// are serialised: fn never sees a state older than one it saw. fn runs
+// while the breaker is locked, as with Subscribe.
+func (b *Breaker) Follow(fn func(BreakerState)) (unsubscribe func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fn(BreakerState(b.state.Load()))
+	return b.subscribeLocked(fn)
+}
+
+func (b *Breaker) subscribeLocked(fn func(BreakerState)) (unsubscribe func()) {
 	b.nextSub++
 	id := b.nextSub
 	b.subs[id] = fn

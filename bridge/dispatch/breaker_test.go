@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,6 +80,25 @@ func TestOpenBreakerTurnsHalfOpenUnasked(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no transition to %s with nothing asking the breaker", want)
 		}
+	}
+}
+
+// Follow tells a follower the state the breaker is in when it starts
+// following (a route started while its target's breaker is open must start
+// paused), then the transitions; Subscribe tells transitions only.
+func TestFollowStartsWithTheCurrentState(t *testing.T) {
+	b := newTestBreaker(1, time.Hour)
+	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		return nil, errDown
+	}))
+	if _, err := tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{}}); !errors.Is(err, errDown) {
+		t.Fatalf("first delivery: %v", err)
+	}
+	var followed, subscribed []dispatch.BreakerState
+	defer b.Follow(func(s dispatch.BreakerState) { followed = append(followed, s) })()
+	defer b.Subscribe(func(s dispatch.BreakerState) { subscribed = append(subscribed, s) })()
+	if !slices.Equal(followed, []dispatch.BreakerState{dispatch.BreakerOpen}) || len(subscribed) != 0 {
+		t.Errorf("followed %v, subscribed %v; want [open] and []", followed, subscribed)
 	}
 }
 

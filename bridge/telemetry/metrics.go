@@ -324,10 +324,15 @@ func (m *Metrics) Breaker(targetName string, state func() int64) {
 }
 
 // Plugin registers the pool gauges and counters of a plugin; a later call
-// for the same name replaces the source (a reloaded plugin).
+// for the same name replaces the source (a reloaded plugin), and a nil stats
+// removes the plugin's series (a plugin whose pool was closed).
 func (m *Metrics) Plugin(name string, stats func() PluginStats) {
 	m.mu.Lock()
-	m.plugins[name] = stats
+	if stats == nil {
+		delete(m.plugins, name)
+	} else {
+		m.plugins[name] = stats
+	}
 	m.mu.Unlock()
 }
 

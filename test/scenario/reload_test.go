@@ -1,11 +1,16 @@
 package scenario
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
 )
 
 // SIGHUP re-reads the config: a changed route is drained and restarted with
@@ -63,4 +68,127 @@ func TestSighupReload(t *testing.T) {
 	}
 	checkDelivered(t, second, recs[1000:])
 	checkDelivered(t, added, recs)
+}
+
+// reloadConfig writes cfg over path, sends SIGHUP and waits for the reload's
+// outcome to be logged (one more "reload" line than before).
+func reloadConfig(t *testing.T, p *testkit.Bridge, path, cfg string) {
+	t.Helper()
+	before := strings.Count(p.Log(), "reload")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "the reload's outcome", func() bool { return strings.Count(p.Log(), "reload") > before })
+}
+
+// pluginConfig is a config with one plugin, enrich (the bridge's own demo
+// plugin; sha256, when not empty, is its expected checksum), and routes.
+func (b *broker) pluginConfig(admin, plugin, routes string) string {
+	brokers, _ := json.Marshal(b.Addrs)
+	return fmt.Sprintf(`kafka: {brokers: %s, session_timeout: 6s}
+admin: {listen: %s}
+shutdown_timeout: 5s
+plugins:
+  enrich: {command: [%q, demo-plugin]%s}
+routes:
+%s`, brokers, admin, bridgeBin, plugin, routes)
+}
+
+// A reload whose new configuration cannot start a route (here: a plugin
+// whose checksum does not match) leaves the old configuration in force: the
+// route that was running runs again as it was and delivers, a route the new
+// configuration added is not left behind half-started, and /readyz is 200.
+func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
+	b := newBroker(t)
+	topic, group := topicName(t, "in"), topicName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	rcv := newReceiver(t, nil)
+	admin := freePort(t)
+	route := func(target string) string {
+		return fmt.Sprintf("  - name: moving\n    topics: [%s]\n    group: %s\n    target: %s\n", topic, group, target)
+	}
+	webhook := fmt.Sprintf("{webhook: {url: %q}}", rcv.url())
+	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
+	if err := os.WriteFile(path, []byte(b.pluginConfig(admin, "", route(webhook))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBridge(t, path, admin)
+	recs := keyed(20, 2)
+	b.produce(t, topic, recs[:10])
+	waitFor(t, 30*time.Second, "the first deliveries", func() bool { return rcv.uniqueAccepted() >= 10 })
+
+	added := fmt.Sprintf("  - name: added\n    topics: [%s]\n    group: %s-added\n    target: %s\n", topic, group, webhook)
+	reloadConfig(t, p, path, b.pluginConfig(admin, `, sha256: "`+strings.Repeat("0", 64)+`"`, route("{plugin: enrich}")+added))
+	if !strings.Contains(p.Log(), "the old one stays in force") {
+		t.Fatalf("the reload did not fall back to the old configuration:\n%s", testkit.Tail(p.Log(), 10))
+	}
+	b.produce(t, topic, recs[10:])
+	waitFor(t, 30*time.Second, "the old route to deliver again", func() bool { return rcv.uniqueAccepted() >= 20 })
+	waitFor(t, 30*time.Second, "/readyz 200", func() bool { return p.Ready() == nil })
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	checkDelivered(t, rcv, recs)
+}
+
+// A route restarted by a reload while its target's breaker is open starts
+// paused, as the routes that were running on that target are: it does not
+// fetch during the outage until the breaker's next transition.
+func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
+	b := newBroker(t)
+	ta, tb := topicName(t, "a"), topicName(t, "b")
+	b.CreateTopic(t, ta, 2)
+	b.CreateTopic(t, tb, 2)
+	down := newReceiver(t, func(delivery, int) int { return 503 })
+	admin := freePort(t)
+	breaker := "    breaker: {consecutive_failures: 2, open_timeout: 120s, min_requests: 1000}\n"
+	specA := routeSpec{Name: "a", Topic: ta, Group: topicName(t, "ga"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
+	specB := routeSpec{Name: "b", Topic: tb, Group: topicName(t, "gb"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
+	path := b.configRoutes(t, admin, specA, specB)
+	p := startBridge(t, path, admin)
+	b.produce(t, ta, keyed(20, 4))
+	b.produce(t, tb, keyed(20, 4))
+	waitFor(t, 30*time.Second, "the breaker to open", func() bool { return metricSum(t, admin, "hookbridge_breaker_state") == 2 })
+	pausedB := func() float64 { return testkit.MetricValue(admin, "hookbridge_partitions_paused", `route="b"`) }
+	waitFor(t, 30*time.Second, "route b to pause", func() bool { return pausedB() == 2 })
+
+	specB.Concurrency = 8
+	data, err := os.ReadFile(b.configRoutes(t, admin, specA, specB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloadConfig(t, p, path, string(data))
+	b.produce(t, tb, keyed(20, 4))
+	waitFor(t, 30*time.Second, "restarted route b to be paused", func() bool {
+		return metricSum(t, admin, "hookbridge_breaker_state") == 2 && pausedB() == 2
+	})
+}
+
+// A reload that leaves a plugin used by no route stops its processes and
+// removes its series from /metrics, as a restart with that file would have
+// none (a pool exists only for a plugin some route uses).
+func TestReloadStopsAPluginNoRouteUses(t *testing.T) {
+	b := newBroker(t)
+	topic, group := topicName(t, "in"), topicName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	rcv := newReceiver(t, nil)
+	admin := freePort(t)
+	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
+	min2 := ", instances: {min: 2, max: 2}"
+	if err := os.WriteFile(path, []byte(b.pluginConfig(admin, min2,
+		fmt.Sprintf("  - name: enrich\n    topics: [%s]\n    group: %s\n    target: {plugin: enrich}\n", topic, group))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBridge(t, path, admin)
+	waitFor(t, 30*time.Second, "two plugin processes", func() bool { return metricSum(t, admin, "hookbridge_plugin_instances") == 2 })
+
+	reloadConfig(t, p, path, b.pluginConfig(admin, min2,
+		fmt.Sprintf("  - name: web\n    topics: [%s]\n    group: %s-web\n    target: {webhook: {url: %q}}\n", topic, group, rcv.url())))
+	waitFor(t, 30*time.Second, "the plugin's series to go", func() bool {
+		return !strings.Contains(testkit.Metrics(admin), `plugin="enrich"`)
+	})
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
 }

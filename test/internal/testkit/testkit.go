@@ -5,7 +5,6 @@
 package testkit
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -391,18 +390,32 @@ func Tail(s string, lines int) string {
 
 // MetricSum scrapes the /metrics of the bridge whose admin endpoint is admin
 // and sums the samples of the metric name; NaN when /metrics does not answer.
-func MetricSum(admin, name string) float64 {
+func MetricSum(admin, name string) float64 { return MetricValue(admin, name, "") }
+
+// Metrics returns what /metrics of the bridge whose admin endpoint is admin
+// answers; "" when it does not answer.
+func Metrics(admin string) string {
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return math.NaN()
+		return ""
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// MetricValue sums the samples of the metric name whose line contains label
+// (a label pair such as route="b"; "" for all); NaN when /metrics does not
+// answer.
+func MetricValue(admin, name, label string) float64 {
+	body := Metrics(admin)
+	if body == "" {
+		return math.NaN()
+	}
 	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+	for line := range strings.Lines(body) {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") || !strings.Contains(line, label) {
 			continue
 		}
 		f := strings.Fields(line)
