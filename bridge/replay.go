@@ -41,7 +41,8 @@ type ReplayOptions struct {
 	Out        io.Writer // the dry-run listing
 }
 
-// ReplayReport says what a replay did.
+// ReplayReport says what a replay did. When the replay was interrupted it
+// says how far it got.
 type ReplayReport struct {
 	Group        string
 	Seen         int // dead-letter records read (up to the end offsets at start)
@@ -49,7 +50,11 @@ type ReplayReport struct {
 	Delivered    int
 	DeadLettered int // failed again: written to the dead-letter topic anew
 	Skipped      int // filtered out or over the limit: left in place
-	Committed    map[int32]int64
+	// OtherRoute counts records another route dead-lettered to the same
+	// topic (their hookbridge-error-route names it): never delivered by this
+	// replay, and no reason to hold back its commit.
+	OtherRoute int
+	Committed  map[int32]int64 // partition -> next offset, as marked for commit
 }
 
 // ReplayGroup is the consumer group whose offsets remember how far a route's
@@ -141,27 +146,30 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 			return nil, fmt.Errorf("dlq replay: %w", err)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for p, st := range h.stats {
 		rep.Seen += st.seen
 		rep.Replayed += st.replayed
 		rep.Skipped += st.skipped
+		rep.OtherRoute += st.otherRoute
 		if st.committed >= 0 {
 			rep.Committed[p] = st.committed
 		}
 	}
 	rep.Delivered = int(ev.delivered.Load())
 	rep.DeadLettered = int(ev.deadLettered.Load())
+	// An interruption is the error to report: the deliveries it cut short
+	// failed because of it.
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	return rep, errors.Join(h.errs...)
 }
 
 type partitionReplay struct {
-	seen, replayed, skipped int
-	committed               int64
+	seen, replayed, skipped, otherRoute int
+	committed                           int64
 }
 
 // replayIdle is how long a claim waits for its next record before it asks
@@ -273,12 +281,25 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 		}
 		next = m.Offset + 1
 		st.seen++
-		rec := replayRecord(m)
-		take := matchesReplay(m, rec, h.o)
+		rec, bad := replayRecord(m)
+		if bad != "" {
+			h.b.log.Warn("dlq replay: the record's original coordinates are unusable; it is replayed under its own",
+				"route", h.o.Route, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "problem", bad)
+		}
+		mine := ofRoute(m, h.o.Route)
+		take := mine && matchesReplay(m, rec, h.o)
 		if take && h.o.Limit > 0 && h.budget.Add(-1) < 0 {
 			take = false
 		}
 		switch {
+		case !mine:
+			// Another route's dead letter: this route's replay group may
+			// move past it, as past a record it delivered.
+			st.otherRoute++
+			if commit {
+				sess.MarkOffset(h.topic, p, next, "")
+				st.committed = next
+			}
 		case !take:
 			st.skipped++
 			commit = false
@@ -311,38 +332,72 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 // coordinates from the hookbridge-error-* headers (so its webhook-id is the
 // original one and receivers dedupe it), its headers without them, plus the
 // replay count.
-func replayRecord(m *sarama.ConsumerMessage) *target.Record {
-	rec := &target.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+//
+// The coordinates are taken all or nothing. When any of the three headers is
+// missing or does not parse, the record keeps the dead-letter record's own
+// topic, partition and offset, and problem says what was wrong: mixing them
+// field by field would name another real record, whose webhook-id a receiver
+// has seen and would dedupe this one against. The dead-letter record's own
+// coordinates are unique, and stay the same when it is dead-lettered again
+// and replayed later.
+func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string) {
+	rec = &target.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
 	replays := 0
 	for _, h := range m.Headers {
-		k, v := string(h.Key), string(h.Value)
+		k := string(h.Key)
 		switch {
-		case k == dispatch.HeaderErrorTopic:
-			rec.Topic = v
-		case k == dispatch.HeaderErrorPartition:
-			if n, err := strconv.ParseInt(v, 10, 32); err == nil {
-				rec.Partition = int32(n)
-			}
-		case k == dispatch.HeaderErrorOffset:
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				rec.Offset = n
-			}
 		case k == HeaderReplay:
-			replays, _ = strconv.Atoi(v)
+			replays, _ = strconv.Atoi(string(h.Value))
 		case strings.HasPrefix(k, "hookbridge-error"):
 		default:
 			rec.Headers = append(rec.Headers, target.Header{Key: k, Value: h.Value})
 		}
 	}
 	rec.Headers = append(rec.Headers, target.Header{Key: HeaderReplay, Value: []byte(strconv.Itoa(replays + 1))})
-	return rec
+
+	topic, okT := headerValue(m, dispatch.HeaderErrorTopic)
+	ps, okP := headerValue(m, dispatch.HeaderErrorPartition)
+	offs, okO := headerValue(m, dispatch.HeaderErrorOffset)
+	var missing []string
+	for _, h := range []struct {
+		name string
+		ok   bool
+	}{{dispatch.HeaderErrorTopic, okT}, {dispatch.HeaderErrorPartition, okP}, {dispatch.HeaderErrorOffset, okO}} {
+		if !h.ok {
+			missing = append(missing, h.name)
+		}
+	}
+	if len(missing) > 0 {
+		return rec, "no " + strings.Join(missing, ", ")
+	}
+	part, errP := strconv.ParseInt(ps, 10, 32)
+	off, errO := strconv.ParseInt(offs, 10, 64)
+	switch {
+	case topic == "":
+		return rec, dispatch.HeaderErrorTopic + " is empty"
+	case errP != nil || part < 0:
+		return rec, fmt.Sprintf("%s %q is not a partition", dispatch.HeaderErrorPartition, ps)
+	case errO != nil || off < 0:
+		return rec, fmt.Sprintf("%s %q is not an offset", dispatch.HeaderErrorOffset, offs)
+	}
+	rec.Topic, rec.Partition, rec.Offset = topic, int32(part), off
+	return rec, ""
+}
+
+// ofRoute reports whether the dead-letter record m is route's to replay: it
+// is unless its hookbridge-error-route header names another route. A record
+// without the header was written by something other than a route, so every
+// route that reads the topic replays it.
+func ofRoute(m *sarama.ConsumerMessage, route string) bool {
+	name, ok := headerValue(m, dispatch.HeaderErrorRoute)
+	return !ok || name == route
 }
 
 func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOptions) bool {
 	if o.Key != nil && string(m.Key) != *o.Key {
 		return false
 	}
-	if o.ErrorKind != "" && headerValue(m, dispatch.HeaderErrorKind) != o.ErrorKind {
+	if kind, _ := headerValue(m, dispatch.HeaderErrorKind); o.ErrorKind != "" && kind != o.ErrorKind {
 		return false
 	}
 	if o.Partition >= 0 && rec.Partition != o.Partition {
@@ -357,13 +412,18 @@ func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOption
 	return true
 }
 
-func headerValue(m *sarama.ConsumerMessage, key string) string {
-	for _, h := range m.Headers {
+// headerValue returns the value of the last header of m named key. The last
+// one is the dead-lettering route's: a dead-letter record keeps the headers
+// of the record that failed, and those may include an earlier
+// hookbridge-error-* set when a route consumes another route's dead-letter
+// topic.
+func headerValue(m *sarama.ConsumerMessage, key string) (string, bool) {
+	for _, h := range slices.Backward(m.Headers) {
 		if string(h.Key) == key {
-			return string(h.Value)
+			return string(h.Value), true
 		}
 	}
-	return ""
+	return "", false
 }
 
 func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {

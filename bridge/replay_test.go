@@ -28,8 +28,9 @@ const (
 	replayDLQ    = "orders.dlq"
 )
 
-// replayRig is a broker holding a route's source and dead-letter topics, and
-// a receiver that answers every request with one status.
+// replayRig is a broker holding the source and dead-letter topics of two
+// routes, orders-billing and orders-shipping, which share both, and the
+// receiver both post to; it answers every request with one status.
 type replayRig struct {
 	addrs  []string
 	bridge *Bridge
@@ -61,6 +62,9 @@ func newReplayRig(t *testing.T, status int, initialOffset string) *replayRig {
 		Routes: []config.Route{{Name: "orders-billing", Topics: []string{replaySource},
 			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: srv.URL}},
 			Retry:      config.Retry{MaxAttempts: 1},
+			DeadLetter: config.DeadLetter{Topic: replayDLQ}}, {Name: "orders-shipping", Topics: []string{replaySource},
+			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: srv.URL}},
+			Retry:      config.Retry{MaxAttempts: 1},
 			DeadLetter: config.DeadLetter{Topic: replayDLQ}}},
 	}
 	cfg.ApplyDefaults()
@@ -75,9 +79,17 @@ func (rig *replayRig) received() []string {
 	return slices.Clone(rig.bodies)
 }
 
-// deadLetter appends records to the dead-letter topic as the route would
-// have written them: the value, and where the original record was.
+// deadLetter appends records to the dead-letter topic as something other
+// than a route would have written them: the value, and where the original
+// record was, but no hookbridge-error-route.
 func (rig *replayRig) deadLetter(t *testing.T, values ...string) {
+	t.Helper()
+	rig.deadLetterOf(t, "", values...)
+}
+
+// deadLetterOf appends records to the dead-letter topic as route would have
+// written them ("": with no hookbridge-error-route header).
+func (rig *replayRig) deadLetterOf(t *testing.T, route string, values ...string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...))
 	if err != nil {
@@ -91,6 +103,9 @@ func (rig *replayRig) deadLetter(t *testing.T, values ...string) {
 			{Key: dispatch.HeaderErrorOffset, Value: []byte(strconv.Itoa(i))},
 			{Key: dispatch.HeaderErrorKind, Value: []byte("permanent")},
 		}}
+		if route != "" {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: dispatch.HeaderErrorRoute, Value: []byte(route)})
+		}
 		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
@@ -119,6 +134,12 @@ func (rig *replayRig) endOffset(t *testing.T) int64 {
 // replay it either way.
 func (rig *replayRig) replay(t *testing.T) *ReplayReport {
 	t.Helper()
+	return rig.replayRoute(t, "orders-billing")
+}
+
+// replayRoute is replay of route.
+func (rig *replayRig) replayRoute(t *testing.T, route string) *ReplayReport {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
 	defer cancel()
 	type result struct {
@@ -127,7 +148,7 @@ func (rig *replayRig) replay(t *testing.T) *ReplayReport {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := rig.bridge.Replay(ctx, ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1})
+		rep, err := rig.bridge.Replay(ctx, ReplayOptions{Route: route, Partition: -1, FromOffset: -1, ToOffset: -1})
 		done <- result{rep, err}
 	}()
 	var res result
@@ -213,6 +234,100 @@ func TestReplayEndsAtTransactionMarker(t *testing.T) {
 			// "late" came after the replay returned, or while it ran.
 			if end := rig.endOffset(t); end != tc.wantDLQEnd+1 {
 				t.Fatalf("the dead-letter topic ends at %d, want %d", end, tc.wantDLQEnd+1)
+			}
+		})
+	}
+}
+
+// Two routes share a dead-letter topic: a replay of one delivers its own
+// dead letters and those no route claims, never the other route's, and
+// commits past the other route's (the last record included), which that
+// route's replay group still holds for it.
+func TestReplayOfOneRouteLeavesAnotherRoutesDeadLetters(t *testing.T) {
+	rig := newReplayRig(t, http.StatusOK, "oldest")
+	rig.deadLetterOf(t, "orders-billing", "billing-1")
+	rig.deadLetterOf(t, "orders-shipping", "shipping-1")
+	rig.deadLetterOf(t, "orders-billing", "billing-2")
+	rig.deadLetterOf(t, "orders-shipping", "shipping-2")
+
+	rep := rig.replayRoute(t, "orders-billing")
+	if got := rig.received(); !slices.Equal(got, []string{"billing-1", "billing-2"}) {
+		t.Fatalf("replaying orders-billing, the receiver got %q, want [billing-1 billing-2]", got)
+	}
+	if rep.Seen != 4 || rep.Replayed != 2 || rep.Delivered != 2 || rep.OtherRoute != 2 || rep.Skipped != 0 || rep.Committed[0] != 4 {
+		t.Fatalf("report %+v, want 4 seen, 2 replayed and delivered, 2 of another route, committed 4", rep)
+	}
+
+	// "late" has no hookbridge-error-route: the replay of orders-shipping
+	// takes it as its own.
+	rep = rig.replayRoute(t, "orders-shipping")
+	want := []string{"billing-1", "billing-2", "shipping-1", "shipping-2", "late"}
+	if got := rig.received(); !slices.Equal(got, want) {
+		t.Fatalf("after replaying orders-shipping the receiver got %q, want %q", got, want)
+	}
+	if rep.Group != "hookbridge.orders-shipping.replay" || rep.Seen != 5 || rep.Replayed != 3 || rep.Delivered != 3 ||
+		rep.OtherRoute != 2 || rep.Committed[0] != 5 {
+		t.Fatalf("report %+v, want group hookbridge.orders-shipping.replay, 5 seen, 3 replayed and delivered, "+
+			"2 of another route, committed 5", rep)
+	}
+}
+
+// The original coordinates of a dead letter are taken from its headers all
+// or nothing: when one is missing or unusable, the record is replayed under
+// the dead-letter record's own topic, partition and offset, never under a mix
+// that names another record.
+func TestReplayRecordCoordinates(t *testing.T) {
+	hdr := func(kv ...string) []*sarama.RecordHeader {
+		var hs []*sarama.RecordHeader
+		for i := 0; i < len(kv); i += 2 {
+			hs = append(hs, &sarama.RecordHeader{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
+		}
+		return hs
+	}
+	const (
+		topic, part, off = dispatch.HeaderErrorTopic, dispatch.HeaderErrorPartition, dispatch.HeaderErrorOffset
+	)
+	type coords struct {
+		topic     string
+		partition int32
+		offset    int64
+	}
+	own := coords{replayDLQ, 2, 40}
+	for _, tc := range []struct {
+		name    string
+		headers []*sarama.RecordHeader
+		want    coords
+		problem bool
+	}{
+		{"all three", hdr(topic, "orders", part, "5", off, "17"), coords{"orders", 5, 17}, false},
+		{"the dead-lettering route's set is the last", hdr(topic, "a", part, "1", off, "1", topic, "orders", part, "5", off, "17"),
+			coords{"orders", 5, 17}, false},
+		{"none", nil, own, true},
+		{"partition missing", hdr(topic, "orders", off, "17"), own, true},
+		{"partition malformed", hdr(topic, "orders", part, "five", off, "17"), own, true},
+		{"partition negative", hdr(topic, "orders", part, "-1", off, "17"), own, true},
+		{"partition over int32", hdr(topic, "orders", part, "2147483648", off, "17"), own, true},
+		{"offset malformed", hdr(topic, "orders", part, "5", off, "17x"), own, true},
+		{"offset negative", hdr(topic, "orders", part, "5", off, "-3"), own, true},
+		{"topic missing", hdr(part, "5", off, "17"), own, true},
+		{"topic empty", hdr(topic, "", part, "5", off, "17"), own, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &sarama.ConsumerMessage{Topic: own.topic, Partition: own.partition, Offset: own.offset, Value: []byte("v"),
+				Headers: append(tc.headers, hdr("content-type", "application/json", dispatch.HeaderErrorKind, "permanent")...)}
+			rec, problem := replayRecord(m)
+			if got := (coords{rec.Topic, rec.Partition, rec.Offset}); got != tc.want {
+				t.Errorf("coordinates %+v, want %+v", got, tc.want)
+			}
+			if (problem != "") != tc.problem {
+				t.Errorf("problem %q, want one: %v", problem, tc.problem)
+			}
+			var keys []string
+			for _, h := range rec.Headers {
+				keys = append(keys, h.Key+"="+string(h.Value))
+			}
+			if want := []string{"content-type=application/json", HeaderReplay + "=1"}; !slices.Equal(keys, want) {
+				t.Errorf("headers %q, want %q", keys, want)
 			}
 		})
 	}

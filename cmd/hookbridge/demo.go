@@ -32,8 +32,18 @@ import (
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	n := fs.Int("records", 30, "records to produce")
+	n := fs.Int("records", 30, "records to produce (at least 1)")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	// The demo has no configuration file to name, so no -c hint.
+	if unexpectedArgs(fs, "", usage, stderr) {
+		return exitUsage
+	}
+	// A demo of no record would start everything, show nothing, and exit 0
+	// as if it had worked.
+	if *n < 1 {
+		fmt.Fprintf(stderr, "hookbridge demo: --records must be at least 1, not %d\n%s", *n, usage)
 		return exitUsage
 	}
 	if err := demo(ctx, *n, stdout, stderr); err != nil {

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/hookbridge/hookbridge/bridge"
@@ -42,9 +44,8 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil || leftoverArgs(fs, dlqUsage, stderr) {
 		return exitUsage
 	}
-	if o.Route == "" || o.Limit < 0 || o.Rate < 0 || *partition > math.MaxInt32 ||
-		(o.ErrorKind != "" && o.ErrorKind != "permanent" && o.ErrorKind != "retryable") {
-		fmt.Fprint(stderr, dlqUsage)
+	if msg := badReplayFlags(&o, *partition); msg != "" {
+		fmt.Fprintf(stderr, "hookbridge dlq replay: %s\n%s", msg, dlqUsage)
 		return exitUsage
 	}
 	o.Partition = int32(*partition)
@@ -53,9 +54,23 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			o.Key = key
 		}
 	})
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	cfg, code := loadFile(*path, stderr)
+	if cfg == nil {
+		return code
+	}
+	// A route that cannot be replayed is a usage error like a bad flag, and
+	// is found before connecting to Kafka.
+	idx := slices.IndexFunc(cfg.Routes, func(r config.Route) bool { return r.Name == o.Route })
+	if idx < 0 {
+		names := make([]string, len(cfg.Routes))
+		for i, r := range cfg.Routes {
+			names[i] = r.Name
+		}
+		fmt.Fprintf(stderr, "hookbridge dlq replay: %s has no route named %q (its routes: %s)\n", cfg.File, o.Route, strings.Join(names, ", "))
+		return exitUsage
+	}
+	if cfg.Routes[idx].DeadLetter.Topic == "" {
+		fmt.Fprintf(stderr, "hookbridge dlq replay: route %s has no dead_letter.topic in %s: it has nothing to replay\n", o.Route, cfg.File)
 		return exitUsage
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
@@ -68,24 +83,70 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer stopTracing()
 	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	rep, err := b.Replay(ctx, o)
+	// Stopped by SIGINT or SIGTERM: say how far the replay got, and exit as
+	// run does when a signal stops it. The operator asked for the stop, and
+	// nothing is lost: what was not committed is replayed next time. A
+	// replay that finished before the signal came was not interrupted.
+	interrupted := err != nil && ctx.Err() != nil
+	if interrupted {
+		fmt.Fprintf(stdout, "dlq replay of route %s interrupted; what it did until then:\n", o.Route)
+	}
 	if rep != nil {
-		verb := "replayed"
-		if o.DryRun {
-			verb = "would replay"
+		printReplayReport(stdout, o, rep)
+	}
+	if interrupted {
+		if rep == nil {
+			fmt.Fprintln(stdout, "nothing: it was stopped before it read the dead-letter topic")
+		} else if open := rep.Replayed - rep.Delivered - rep.DeadLettered; !o.DryRun && open > 0 {
+			fmt.Fprintf(stdout, "%d record(s) were being delivered when it stopped; they are not committed, and the next replay sends them again\n", open)
 		}
-		fmt.Fprintf(stdout, "dlq replay of route %s (group %s): %d read, %s %d, %d delivered, %d dead-lettered again, %d left in place\n",
-			o.Route, rep.Group, rep.Seen, verb, rep.Replayed, rep.Delivered, rep.DeadLettered, rep.Skipped)
-		if len(rep.Committed) > 0 {
-			var parts []string
-			for p, off := range rep.Committed {
-				parts = append(parts, fmt.Sprintf("%d:%d", p, off))
-			}
-			fmt.Fprintf(stdout, "committed (partition:next offset): %s\n", strings.Join(parts, " "))
-		}
+		log.Info("dlq replay interrupted", "error", err)
+		return exitOK
 	}
 	if err != nil {
 		log.Error("dlq replay failed", "error", err)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// badReplayFlags says what is wrong with the flags of dlq replay, or "".
+// -1 means "any" for --partition and "open" for the offsets; anything below
+// is a mistake, not a filter that matches nothing.
+func badReplayFlags(o *bridge.ReplayOptions, partition int) string {
+	switch {
+	case o.Route == "":
+		return "--route is required"
+	case o.Limit < 0:
+		return fmt.Sprintf("--limit %d: must be 0 (all) or more", o.Limit)
+	case math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) || o.Rate < 0:
+		return fmt.Sprintf("--rate %v: must be a finite number of records per second, 0 (no limit) or more", o.Rate)
+	case partition < -1 || partition > math.MaxInt32:
+		return fmt.Sprintf("--partition %d: must be a partition number, or -1 (any)", partition)
+	case o.FromOffset < -1:
+		return fmt.Sprintf("--from-offset %d: must be an offset, or -1 (open)", o.FromOffset)
+	case o.ToOffset < -1:
+		return fmt.Sprintf("--to-offset %d: must be an offset, or -1 (open)", o.ToOffset)
+	case o.ErrorKind != "" && o.ErrorKind != "permanent" && o.ErrorKind != "retryable":
+		return fmt.Sprintf("--error-kind %q: must be permanent or retryable", o.ErrorKind)
+	}
+	return ""
+}
+
+// printReplayReport writes what a replay did, in full or until it was
+// interrupted.
+func printReplayReport(w io.Writer, o bridge.ReplayOptions, rep *bridge.ReplayReport) {
+	verb := "replayed"
+	if o.DryRun {
+		verb = "would replay"
+	}
+	fmt.Fprintf(w, "dlq replay of route %s (group %s): %d read, %s %d, %d delivered, %d dead-lettered again, %d left in place, %d of other routes\n",
+		o.Route, rep.Group, rep.Seen, verb, rep.Replayed, rep.Delivered, rep.DeadLettered, rep.Skipped, rep.OtherRoute)
+	if len(rep.Committed) > 0 {
+		var parts []string
+		for _, p := range slices.Sorted(maps.Keys(rep.Committed)) {
+			parts = append(parts, fmt.Sprintf("%d:%d", p, rep.Committed[p]))
+		}
+		fmt.Fprintf(w, "committed (partition:next offset): %s\n", strings.Join(parts, " "))
+	}
 }

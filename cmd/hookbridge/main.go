@@ -108,12 +108,19 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 	if leftoverArgs(fs, usage, stderr) {
 		return nil, exitUsage
 	}
-	cfg, err := config.Load(*path)
+	return loadFile(*path, stderr)
+}
+
+// loadFile loads the configuration file path. Its problems go to stderr,
+// followed by a line that counts them, so that every command that reads a
+// configuration reports an invalid one the same way.
+func loadFile(path string, stderr io.Writer) (*config.Config, int) {
+	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		var problems config.Errors
 		if errors.As(err, &problems) {
-			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(problems), *path)
+			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(problems), path)
 		}
 		return nil, exitUsage
 	}
@@ -125,10 +132,16 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 // `hookbridge validate bad.yaml` would check the default configuration file
 // and say it is fine.
 func leftoverArgs(fs *flag.FlagSet, help string, stderr io.Writer) bool {
+	return unexpectedArgs(fs, " (name the configuration file with -c <file>)", help, stderr)
+}
+
+// unexpectedArgs is leftoverArgs for any command that takes no arguments,
+// with hint added to the message.
+func unexpectedArgs(fs *flag.FlagSet, hint, help string, stderr io.Writer) bool {
 	if fs.NArg() == 0 {
 		return false
 	}
-	fmt.Fprintf(stderr, "hookbridge %s: unexpected argument %q (name the configuration file with -c <file>)\n%s", fs.Name(), fs.Arg(0), help)
+	fmt.Fprintf(stderr, "hookbridge %s: unexpected argument %q%s\n%s", fs.Name(), fs.Arg(0), hint, help)
 	return true
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,94 @@ func TestValidateConfigFile(t *testing.T) {
 			code, stdout, stderr := runCLI(t, configDir(t, tt.files), tt.args...)
 			if code != tt.code || stdout != tt.stdout {
 				t.Errorf("exit code %d, stdout %q; want %d, %q; stderr:\n%s", code, stdout, tt.code, tt.stdout, stderr)
+			}
+		})
+	}
+}
+
+// dlqConfig is a configuration validate accepts offline with two routes:
+// billing has a dead-letter topic, audit has none.
+const dlqConfig = `
+kafka: {brokers: ["127.0.0.1:9092"]}
+routes:
+  - name: billing
+    topics: [t]
+    target: {webhook: {url: "http://127.0.0.1/h"}}
+    dead_letter: {topic: t.dlq}
+  - name: audit
+    topics: [t]
+    target: {webhook: {url: "http://127.0.0.1/a"}}
+`
+
+// Every mistake on the dlq replay command line, a route it cannot replay
+// included, exits 2 with a message that names it, before the command
+// connects to Kafka.
+func TestDLQReplayUsageErrors(t *testing.T) {
+	badConfig := dlqConfig + "bogus: 1\n"
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"no such route", []string{"--route", "nope"}, `hookbridge.yaml has no route named "nope" (its routes: billing, audit)`},
+		{"route without a dead-letter topic", []string{"--route", "audit"}, "route audit has no dead_letter.topic"},
+		{"partition below -1", []string{"--route", "billing", "--partition", "-2"}, "--partition -2: must be"},
+		{"from-offset below -1", []string{"--route", "billing", "--from-offset", "-2"}, "--from-offset -2: must be"},
+		{"to-offset below -1", []string{"--route", "billing", "--to-offset", "-9"}, "--to-offset -9: must be"},
+		{"rate NaN", []string{"--route", "billing", "--rate", "NaN"}, "--rate NaN: must be"},
+		{"rate infinite", []string{"--route", "billing", "--rate", "+Inf"}, "--rate +Inf: must be"},
+		{"rate negative", []string{"--route", "billing", "--rate", "-0.5"}, "--rate -0.5: must be"},
+		{"limit negative", []string{"--route", "billing", "--limit", "-1"}, "--limit -1: must be"},
+		{"no route", nil, "--route is required"},
+		{"invalid config", []string{"-c", "bad.yaml", "--route", "billing"}, "bad.yaml:11: bogus: unknown key\n1 problem(s) in bad.yaml\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := configDir(t, map[string]string{"hookbridge.yaml": dlqConfig, "bad.yaml": badConfig})
+			code, stdout, stderr := runCLI(t, dir, append([]string{"dlq", "replay"}, tt.args...)...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to say %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+// demo takes no arguments and produces at least one record: anything else
+// is a usage error, not a demo that runs and exits 0.
+func TestDemoUsageErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		first string // the first line of stderr
+	}{
+		{"stray argument", []string{"demo", "extra"}, `hookbridge demo: unexpected argument "extra"`},
+		{"stray argument after --records", []string{"demo", "--records", "5", "extra"}, `hookbridge demo: unexpected argument "extra"`},
+		{"no records", []string{"demo", "--records", "0"}, "hookbridge demo: --records must be at least 1, not 0"},
+		{"negative records", []string{"demo", "--records", "-3"}, "hookbridge demo: --records must be at least 1, not -3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Cancelled, so that a demo started after all stops at once
+			// instead of running for seconds.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr bytes.Buffer
+			code := run(ctx, tt.args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+			first, rest, _ := strings.Cut(stderr.String(), "\n")
+			if first != tt.first || rest != usage {
+				t.Errorf("stderr = %q, want %q and the usage", stderr.String(), tt.first)
 			}
 		})
 	}

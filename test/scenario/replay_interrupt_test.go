@@ -1,0 +1,143 @@
+package scenario
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
+)
+
+// A replay stopped by SIGINT says how far it got and exits 0, as run does
+// when a signal stops it; what it committed is committed, and the next
+// replay sends the rest, the delivery the signal cut short included.
+func TestDeadLetterReplayInterrupted(t *testing.T) {
+	b := newBroker(t)
+	source, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
+	b.CreateTopic(t, source, 1)
+	b.CreateTopic(t, dlq, 1)
+
+	// The receiver accepts every request, except that it holds "second"
+	// until release is closed (or the request is abandoned).
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(body))
+		mu.Unlock()
+		if string(body) == "second" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
+	}
+
+	var msgs []testkit.Message
+	for i, v := range []string{"first", "second", "third"} {
+		msgs = append(msgs, testkit.Message{Value: []byte(v), Headers: []sarama.RecordHeader{
+			{Key: []byte("hookbridge-error-route"), Value: []byte("scenario")},
+			{Key: []byte("hookbridge-error-topic"), Value: []byte(source)},
+			{Key: []byte("hookbridge-error-partition"), Value: []byte("0")},
+			{Key: []byte("hookbridge-error-offset"), Value: []byte(strconv.Itoa(i))},
+			{Key: []byte("hookbridge-error-kind"), Value: []byte("permanent")},
+		}})
+	}
+	b.Produce(t, dlq, msgs)
+	// Attempts that never run out: "second" gets no outcome (a webhook
+	// timeout is retried) until the signal, however long that takes.
+	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
+
+	cmd := exec.Command(bridgeBin, "dlq", "replay", "-c", cfg, "--route", "scenario")
+	var stdout, stderr testkit.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("dlq replay stdout:\n%s\nstderr:\n%s", stdout.String(), testkit.Tail(stderr.String(), 40))
+		}
+	})
+
+	// Records are replayed one at a time, so once "second" arrived "first"
+	// was delivered and its offset marked.
+	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(received(), "second") })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(time.Minute): // a hang guard only
+		t.Fatal("dlq replay did not exit after SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGINT, want 0 (as run)", code)
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"dlq replay of route scenario interrupted",
+		"2 read, replayed 2, 1 delivered, 0 dead-lettered again, 0 left in place",
+		"committed (partition:next offset): 0:1\n",
+		"1 record(s) were being delivered when it stopped",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("stdout does not say %q:\n%s", want, out)
+		}
+	}
+	replayGroup := group + ".replay"
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 1 {
+		t.Fatalf("replay group committed %d after the interruption, want 1 (past \"first\" only)", got)
+	}
+
+	// The next replay starts at "second".
+	close(release)
+	out = replayCmd(t, cfg)
+	if !strings.Contains(out, "2 read, replayed 2, 2 delivered") {
+		t.Fatalf("replay after the interruption:\n%s", out)
+	}
+	if got := received(); !slices.Equal(got[len(got)-2:], []string{"second", "third"}) {
+		t.Fatalf("receiver got %q, want it to end with [second third]", got)
+	}
+	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 3 {
+		t.Fatalf("replay group committed %d, want 3", got)
+	}
+}
