@@ -23,3 +23,23 @@ func TestNewConfigMetadata(t *testing.T) {
 		t.Error("Metadata.AllowAutoTopicCreation is on: Hookbridge never creates topics")
 	}
 }
+
+// The group's rebalance timeout covers a member's drain: with a
+// shutdown_timeout longer than sarama's 60 s, a draining member would be
+// expelled while still delivering, and the partition's next owner would
+// deliver the same records alongside it.
+func TestRebalanceTimeoutCoversTheDrain(t *testing.T) {
+	for _, c := range []struct{ shutdown, want time.Duration }{
+		{25 * time.Second, 60 * time.Second},
+		{2 * time.Minute, 2*time.Minute + rebalanceMargin},
+	} {
+		sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		NewConsumer(ConsumerOptions{Route: testRoute("r", "t"), Sarama: sc, ShutdownTimeout: c.shutdown})
+		if got := sc.Consumer.Group.Rebalance.Timeout; got != c.want {
+			t.Errorf("shutdown_timeout %s: rebalance timeout %s, want %s", c.shutdown, got, c.want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ type Consumer struct {
 	reasons      map[topicPartition]map[string]bool
 	routeReasons map[string]bool                   // pause every partition (open breaker, disabled)
 	paused       map[topicPartition]bool           // what sarama was told
-	stuck        map[topicPartition]map[int64]bool // offsets of the records that cannot move on
+	stuck        map[topicPartition]map[int64]bool // offsets of the records that cannot move on, and whether each holds room in the budget
 
 	// The latest offset of every partition owned is looked up every
 	// offsetsEvery, and soon after a claim starts (offsetsNow).
@@ -84,6 +84,13 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 	if log == nil {
 		log = slog.Default()
 	}
+	// A member that drains for longer than the group's rebalance timeout
+	// is expelled while it still delivers, and the partition's next owner
+	// starts on the same records alongside it: the rebalance timeout
+	// covers the drain, with a margin for the final commit.
+	if rt := &opts.Sarama.Consumer.Group.Rebalance.Timeout; *rt < opts.ShutdownTimeout+rebalanceMargin {
+		*rt = opts.ShutdownTimeout + rebalanceMargin
+	}
 	return &Consumer{
 		opts:   opts,
 		log:    log.With("route", r.Name, "group", r.GroupID()),
@@ -101,6 +108,10 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		offsetsNow:   make(chan struct{}, 1),
 	}
 }
+
+// rebalanceMargin is what the group's rebalance timeout gives a draining
+// member beyond its shutdown timeout.
+const rebalanceMargin = 15 * time.Second
 
 // offsetsEvery is how often a consumer looks up the latest offsets of the
 // partitions it owns: with one request per broker, however many partitions.
@@ -257,17 +268,29 @@ func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]
+	c.mu.Unlock()
 	if !owned {
-		c.mu.Unlock()
 		return // the claim is over; the next owner redelivers rec
+	}
+	// A record that gave its room back while it was queued behind another
+	// stuck record holds none: counting it as a stuck holder would let the
+	// budget take it for room that is held, and admit past its bounds.
+	held := p.holdsNow(rec)
+	c.mu.Lock()
+	if c.parts[tp] != p {
+		c.mu.Unlock()
+		return
 	}
 	if c.stuck[tp] == nil {
 		c.stuck[tp] = make(map[int64]bool)
 	}
-	newly := !c.stuck[tp][rec.Offset]
+	_, was := c.stuck[tp][rec.Offset]
+	newly := !was
 	if newly {
-		c.stuck[tp][rec.Offset] = true
-		c.budget.stick()
+		c.stuck[tp][rec.Offset] = held
+		if held {
+			c.budget.stick()
+		}
 	}
 	c.setReasonLocked(tp, pauseStuck, true)
 	c.mu.Unlock()
@@ -282,10 +305,12 @@ func (c *Consumer) Unstuck(ctx context.Context, rec *target.Record) {
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]
-	was := c.stuck[tp][rec.Offset]
+	counted, was := c.stuck[tp][rec.Offset]
 	if was {
 		delete(c.stuck[tp], rec.Offset)
-		c.budget.unstick()
+		if counted {
+			c.budget.unstick()
+		}
 	}
 	if len(c.stuck[tp]) == 0 {
 		delete(c.stuck, tp)
@@ -534,8 +559,10 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	// No delivery of the claim runs any more: a record still stuck was
 	// abandoned (it gets no Unstuck) and is back in its lane, released below.
 	c.mu.Lock()
-	for range c.stuck[p.tp] {
-		c.budget.unstick()
+	for _, counted := range c.stuck[p.tp] {
+		if counted {
+			c.budget.unstick()
+		}
 	}
 	delete(c.stuck, p.tp)
 	c.mu.Unlock()
@@ -891,6 +918,16 @@ func (p *partition) unholdLocked(r *target.Record) {
 	p.unheld[r] = true
 	p.nUnheld.Add(1)
 	p.c.budget.release(int64(r.Size()))
+}
+
+// holdsNow reports whether rec, being delivered, holds room in the budget.
+func (p *partition) holdsNow(rec *target.Record) bool {
+	if p.nUnheld.Load() == 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.unheld[rec]
 }
 
 // holds reports whether rec, whose delivery ended, holds room in the budget

@@ -634,3 +634,36 @@ func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 		t.Errorf("Ready() = %v after the stuck record moved on", err)
 	}
 }
+
+// A record that gave its room back while it was queued behind a stuck record
+// holds none when it gets stuck itself (the first record's dead-letter write
+// went through, its own does not): the budget must not count it as a stuck
+// holder, or a record larger than the whole budget, admitted once only stuck
+// records are held, would wait for ever at the head of the budget's line,
+// and every other partition behind it.
+func TestConsumerStuckRecordThatHeldNoRoom(t *testing.T) {
+	const topic = "unheld"
+	cluster := startClusterWith(t, topic, 3)
+	addrs := cluster.ListenAddrs()
+	route := testRoute("unheld", topic)
+	route.Ordering = config.OrderingPartition
+	route.MaxInFlightBytes = 4 << 10
+	tg := &poisonTarget{}
+	dl := &deadLetters{}
+	c, ev := runRoute(t, addrs, route, tg, dl)
+	seen := tg.state(c, ev, topic)
+
+	produceTo(t, addrs, topic, 0, "poison", "a", "poison", "b")
+	waitFor(t, "offset 0 to be stuck", func() bool { return ev.sawStuck(0) }, seen)
+	dl.allow(0) // offset 0's dead letter goes through; offset 1's does not
+	waitFor(t, "offset 1 to be stuck after offset 0 moved on", func() bool { return ev.sawUnstuck(0) && ev.sawStuck(1) }, seen)
+
+	produceTo(t, addrs, topic, 1, "big", strings.Repeat("x", 5<<10)) // larger than the whole budget
+	produceTo(t, addrs, topic, 2, "small", "small")
+	waitFor(t, "partitions 1 and 2 to deliver", func() bool {
+		return len(tg.delivered(1)) == 1 && len(tg.delivered(2)) == 1
+	}, seen)
+	if st := c.Stats(); st.InFlightRecords > 1 || st.InFlightBytes > int64(route.MaxInFlightBytes) {
+		t.Errorf("the route holds %d records, %d bytes; want at most the stuck one", st.InFlightRecords, st.InFlightBytes)
+	}
+}
