@@ -69,6 +69,7 @@ type Consumer struct {
 	// The latest offset of every partition owned is looked up every
 	// offsetsEvery, and soon after a claim starts (offsetsNow).
 	offsetsEvery time.Duration
+	commitsStale time.Duration // see checkCommits
 	offsetsNow   chan struct{} // capacity 1
 
 	joined   atomic.Bool
@@ -105,6 +106,7 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 
 		routeReasons: make(map[string]bool),
 		offsetsEvery: offsetsEvery,
+		commitsStale: commitsStale,
 		offsetsNow:   make(chan struct{}, 1),
 	}
 }
@@ -229,6 +231,17 @@ func (c *Consumer) Ready() error {
 		slices.Sort(stuck)
 		return fmt.Errorf("route %s: stuck behind records that cannot be dead-lettered: %s",
 			c.opts.Route.Name, strings.Join(stuck, ", "))
+	}
+	var behind []string
+	for tp, p := range c.parts {
+		if since := p.behindSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= c.commitsStale {
+			behind = append(behind, fmt.Sprintf("%s/%d", tp.topic, tp.partition))
+		}
+	}
+	if len(behind) > 0 {
+		slices.Sort(behind)
+		return fmt.Errorf("route %s: offsets not committed for %s (the broker refuses or does not answer commits): %s",
+			c.opts.Route.Name, c.commitsStale, strings.Join(behind, ", "))
 	}
 	return nil
 }
@@ -386,12 +399,64 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	stale = append(stale, c.listOffsets(client, parts, sarama.OffsetNewest, func(p *partition, off int64) {
 		p.latest.Store(off)
 	})...)
+	c.checkCommits(client, parts)
 	if len(stale) > 0 {
 		slices.Sort(stale)
 		stale = slices.Compact(stale)
 		if err := client.RefreshMetadata(stale...); err != nil {
 			c.log.Debug("refreshing metadata", "topics", stale, "error", err)
 		}
+	}
+}
+
+// commitsStale is how long the group's committed offset of a partition may
+// stay below what the consumer had marked (sarama commits marks every
+// second) before Ready reports that commits are failing.
+const commitsStale = 30 * time.Second
+
+// checkCommits asks the group's coordinator for the committed offsets of
+// parts, and notes the partitions whose committed offset has not reached
+// what was marked at the previous check: their commits are failing (the
+// broker refuses them, or the coordinator is gone), which sarama only logs,
+// and a restart would redeliver everything since. Ready reports a partition
+// once that lasted commitsStale.
+func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
+	if len(parts) == 0 {
+		return
+	}
+	group := c.opts.Route.GroupID()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return
+	}
+	byTopic := make(map[string][]int32)
+	for _, p := range parts {
+		byTopic[p.tp.topic] = append(byTopic[p.tp.topic], p.tp.partition)
+	}
+	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(c.opts.Sarama.Version, group, byTopic))
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, p := range parts {
+		b := resp.GetBlock(p.tp.topic, p.tp.partition)
+		marked, _ := p.tr.position()
+		if b == nil || b.Err != sarama.ErrNoError {
+			continue
+		}
+		switch before, since := p.markedBefore, p.behindSince.Load(); {
+		case before < 0 || b.Offset >= before:
+			if since != 0 {
+				c.log.Info("offsets are committed again", "topic", p.tp.topic, "partition", p.tp.partition, "committed", b.Offset)
+			}
+			p.behindSince.Store(0)
+		case since == 0:
+			p.behindSince.Store(now.UnixNano())
+		case now.Sub(time.Unix(0, since)) >= c.commitsStale && now.Add(-c.offsetsEvery).Sub(time.Unix(0, since)) < c.commitsStale:
+			c.log.Error("offsets are not being committed: a restart would redeliver every record since the committed offset",
+				"topic", p.tp.topic, "partition", p.tp.partition, "committed", b.Offset, "marked", before)
+		}
+		p.markedBefore = marked
 	}
 }
 
@@ -506,7 +571,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		lanes: make(map[string]*lane),
 		wait:  newBudgetWait(),
 
-		maxStarted: -1,
+		maxStarted:   -1,
+		markedBefore: -1,
 	}
 	p.start.Store(startOffset(claim))
 	p.latest.Store(unknownOffset)
@@ -601,6 +667,13 @@ type partition struct {
 	// partition's latest offset as watchOffsets last looked it up
 	// (unknownOffset before).
 	start, latest atomic.Int64
+
+	// Whether its marks are being committed, as watchOffsets checks it:
+	// markedBefore is the mark of the previous check (watchOffsets' own),
+	// behindSince when the group's committed offset was first found below
+	// it (unix nanoseconds; 0 while commits keep up).
+	markedBefore int64
+	behindSince  atomic.Int64
 }
 
 // startOffset is the offset claim started from. Sarama resolves its
