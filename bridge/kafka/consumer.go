@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,7 @@ type Consumer struct {
 
 	// Set by Run.
 	group   sarama.ConsumerGroup
+	client  sarama.Client   // the group's own; also asks the coordinator for committed offsets
 	stop    <-chan struct{} // closed when shutdown starts
 	hardCtx context.Context // ends shutdown_timeout after shutdown starts
 
@@ -65,6 +67,8 @@ type Consumer struct {
 	routeReasons map[string]bool                   // pause every partition (open breaker, disabled)
 	paused       map[topicPartition]bool           // what sarama was told
 	stuck        map[topicPartition]map[int64]bool // offsets of the records that cannot move on, and whether each holds room in the budget
+	lastMarks    map[topicPartition]int64          // the marks of the session's ended claims, for commitMarks
+	commitErr    error                             // what the last session's commitMarks left uncommitted
 
 	// The latest offset of every partition owned is looked up every
 	// offsetsEvery, and soon after a claim starts (offsetsNow).
@@ -104,6 +108,8 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		paused:  make(map[topicPartition]bool),
 		stuck:   make(map[topicPartition]map[int64]bool),
 
+		lastMarks: make(map[topicPartition]int64),
+
 		routeReasons: make(map[string]bool),
 		offsetsEvery: offsetsEvery,
 		commitsStale: commitsStale,
@@ -140,6 +146,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
 	}
 	c.group = group
+	c.client = client
 	c.stop = ctx.Done()
 	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()
@@ -203,6 +210,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("kafka: route %s: leave group: %w", c.opts.Route.Name, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.commitErr != nil {
+		return fmt.Errorf("kafka: route %s: final commit: %w", c.opts.Route.Name, c.commitErr)
 	}
 	return nil
 }
@@ -424,39 +436,110 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 	if len(parts) == 0 {
 		return
 	}
-	group := c.opts.Route.GroupID()
-	coord, err := client.Coordinator(group)
-	if err != nil {
-		return
+	tps := make([]topicPartition, len(parts))
+	for i, p := range parts {
+		tps[i] = p.tp
 	}
-	byTopic := make(map[string][]int32)
-	for _, p := range parts {
-		byTopic[p.tp.topic] = append(byTopic[p.tp.topic], p.tp.partition)
-	}
-	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(c.opts.Sarama.Version, group, byTopic))
+	committed, err := c.committedOffsets(client, tps)
 	if err != nil {
 		return
 	}
 	now := time.Now()
 	for _, p := range parts {
-		b := resp.GetBlock(p.tp.topic, p.tp.partition)
+		off, ok := committed[p.tp]
 		marked, _ := p.tr.position()
-		if b == nil || b.Err != sarama.ErrNoError {
+		if !ok {
 			continue
 		}
 		switch before, since := p.markedBefore, p.behindSince.Load(); {
-		case before < 0 || b.Offset >= before:
+		case before < 0 || off >= before:
 			if since != 0 {
-				c.log.Info("offsets are committed again", "topic", p.tp.topic, "partition", p.tp.partition, "committed", b.Offset)
+				c.log.Info("offsets are committed again", "topic", p.tp.topic, "partition", p.tp.partition, "committed", off)
 			}
 			p.behindSince.Store(0)
 		case since == 0:
 			p.behindSince.Store(now.UnixNano())
 		case now.Sub(time.Unix(0, since)) >= c.commitsStale && now.Add(-c.offsetsEvery).Sub(time.Unix(0, since)) < c.commitsStale:
 			c.log.Error("offsets are not being committed: a restart would redeliver every record since the committed offset",
-				"topic", p.tp.topic, "partition", p.tp.partition, "committed", b.Offset, "marked", before)
+				"topic", p.tp.topic, "partition", p.tp.partition, "committed", off, "marked", before)
 		}
 		p.markedBefore = marked
+	}
+}
+
+// committedOffsets asks the group's coordinator for the committed offsets
+// of tps; a partition the answer has no offset for is left out.
+func (c *Consumer) committedOffsets(client sarama.Client, tps []topicPartition) (map[topicPartition]int64, error) {
+	group := c.opts.Route.GroupID()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return nil, err
+	}
+	byTopic := make(map[string][]int32)
+	for _, tp := range tps {
+		byTopic[tp.topic] = append(byTopic[tp.topic], tp.partition)
+	}
+	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(c.opts.Sarama.Version, group, byTopic))
+	if err != nil {
+		_ = client.RefreshCoordinator(group)
+		return nil, err
+	}
+	out := make(map[topicPartition]int64, len(tps))
+	for _, tp := range tps {
+		if b := resp.GetBlock(tp.topic, tp.partition); b != nil && b.Err == sarama.ErrNoError {
+			out[tp] = b.Offset
+		}
+	}
+	return out, nil
+}
+
+// commitVerified is how long the end of a session (a rebalance, or
+// shutdown, within what is left of shutdown_timeout) goes on committing the
+// marks of its claims until the coordinator has them: sarama gives up after
+// four quick tries, and a coordinator that moves at that moment would leave
+// the next owner, or the restarted bridge, to redeliver what was delivered.
+const commitVerified = 10 * time.Second
+
+// commitMarks commits the marks the session's claims left in lastMarks and
+// checks with the coordinator that they are committed, committing again with
+// backoff until they are, commitVerified passes or the shutdown timeout
+// does. It returns what stayed below its mark.
+func (c *Consumer) commitMarks(sess sarama.ConsumerGroupSession) error {
+	c.mu.Lock()
+	marks := c.lastMarks
+	c.lastMarks = make(map[topicPartition]int64)
+	c.mu.Unlock()
+	sess.Commit()
+	if len(marks) == 0 || c.client == nil {
+		return nil
+	}
+	tps := slices.Collect(maps.Keys(marks))
+	deadline := time.Now().Add(commitVerified)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		committed, err := c.committedOffsets(c.client, tps)
+		var behind []string
+		if err == nil {
+			for tp, mark := range marks {
+				if off, ok := committed[tp]; !ok || off < mark {
+					behind = append(behind, fmt.Sprintf("%s/%d (committed %d, marked %d)", tp.topic, tp.partition, off, mark))
+				}
+			}
+			if len(behind) == 0 {
+				return nil
+			}
+		}
+		if time.Now().Add(wait).After(deadline) || c.hardCtx.Err() != nil {
+			slices.Sort(behind)
+			if err != nil {
+				return fmt.Errorf("could not check the committed offsets: %w", err)
+			}
+			return fmt.Errorf("offsets not committed: %s", strings.Join(behind, ", "))
+		}
+		select {
+		case <-time.After(wait):
+		case <-c.hardCtx.Done():
+		}
+		sess.Commit()
 	}
 }
 
@@ -555,8 +638,16 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 }
 
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
-	h.c.joined.Store(false) // until the next session's Setup
-	sess.Commit()
+	c := h.c
+	c.joined.Store(false) // until the next session's Setup
+	err := c.commitMarks(sess)
+	if err != nil {
+		c.log.Error("the session ended with offsets the coordinator did not commit: the next owner, or a restart, redelivers the records after them",
+			"error", err)
+	}
+	c.mu.Lock()
+	c.commitErr = err // the last session's: the one that ended at shutdown
+	c.mu.Unlock()
 	return nil
 }
 
@@ -592,6 +683,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	defer func() {
 		c.mu.Lock()
+		if mark, _ := p.tr.position(); mark >= 0 {
+			c.lastMarks[p.tp] = mark
+		}
 		delete(c.parts, p.tp)
 		delete(c.paused, p.tp)
 		delete(c.reasons, p.tp)

@@ -84,3 +84,62 @@ func TestConsumerReportsFailingCommits(t *testing.T) {
 		return c.Ready() == nil && committed(t, admin, route.GroupID(), topic) == 10
 	}, state)
 }
+
+// At the end of a session (here: shutdown) the consumer commits its claims'
+// marks and checks with the coordinator that they are committed, trying
+// again while the coordinator refuses (it moved, say) rather than leaving
+// the restarted bridge to redeliver what was delivered; if they never are,
+// Run says so instead of returning nil.
+func TestConsumerFinalCommitIsVerified(t *testing.T) {
+	for _, transient := range []bool{true, false} {
+		t.Run(map[bool]string{true: "coordinator back", false: "commits refused"}[transient], func(t *testing.T) {
+			topic := "final"
+			cluster := startCluster(t, topic)
+			addrs := cluster.ListenAddrs()
+			var refusing atomic.Bool
+			refuseCommits(cluster, kerr.NotCoordinator.Code, &refusing)
+			route := testRoute("final", topic)
+			var delivered atomic.Int32
+			tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+				delivered.Add(1)
+				return &target.Result{}, nil
+			})
+			c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: tg,
+				Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			admin := newAdmin(t, addrs)
+			state := func() string { return describe(c, topic) }
+
+			produceN(t, addrs, topic, 10)
+			waitFor(t, "10 deliveries", func() bool { return delivered.Load() == 10 }, state) // the group exists
+			waitFor(t, "10 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 10 }, state)
+			refusing.Store(true)
+			produceN(t, addrs, topic, 5)
+			waitFor(t, "15 deliveries", func() bool { return delivered.Load() == 15 }, state)
+			cancel() // SIGTERM
+			if transient {
+				go func() {
+					time.Sleep(500 * time.Millisecond) // the coordinator is back a moment later
+					refusing.Store(false)
+				}()
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(patience):
+				t.Fatal("Run did not return")
+			}
+			refusing.Store(false)
+			got := committed(t, admin, route.GroupID(), topic)
+			switch {
+			case transient && (err != nil || got != 15):
+				t.Errorf("Run = %v, committed %d; want nil and 15", err, got)
+			case !transient && (err == nil || !strings.Contains(err.Error(), "final commit") || got != 10):
+				t.Errorf("Run = %v, committed %d; want an error about the final commit, and 10", err, got)
+			}
+		})
+	}
+}
