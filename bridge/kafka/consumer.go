@@ -93,8 +93,8 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 	// is expelled while it still delivers, and the partition's next owner
 	// starts on the same records alongside it: the rebalance timeout
 	// covers the drain, with a margin for the final commit.
-	if rt := &opts.Sarama.Consumer.Group.Rebalance.Timeout; *rt < opts.ShutdownTimeout+rebalanceMargin {
-		*rt = opts.ShutdownTimeout + rebalanceMargin
+	if sc := opts.Sarama; sc != nil && sc.Consumer.Group.Rebalance.Timeout < opts.ShutdownTimeout+rebalanceMargin {
+		sc.Consumer.Group.Rebalance.Timeout = opts.ShutdownTimeout + rebalanceMargin
 	}
 	return &Consumer{
 		opts:   opts,

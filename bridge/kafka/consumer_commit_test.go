@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -45,44 +46,77 @@ func refuseCommits(cluster *kfake.Cluster, code int16, on *atomic.Bool) {
 // committed offset, and sarama only logs the refusals. Once commits go
 // through again, Ready is nil again.
 func TestConsumerReportsFailingCommits(t *testing.T) {
-	const topic = "commits"
-	cluster := startCluster(t, topic)
-	addrs := cluster.ListenAddrs()
-	var refusing atomic.Bool
-	refusing.Store(true)
-	refuseCommits(cluster, kerr.GroupAuthorizationFailed.Code, &refusing)
+	r := newCommitRig(t, "commits", kerr.GroupAuthorizationFailed.Code)
+	r.refusing.Store(true)
+	r.c.offsetsEvery = 100 * time.Millisecond
+	r.c.commitsStale = 2 * time.Second
+	r.run(t)
+	defer r.stop()
 
-	route := testRoute("commits", topic)
-	var delivered atomic.Int32
-	tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
-		delivered.Add(1)
-		return &target.Result{}, nil
-	})
-	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: tg,
-		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
-	c.offsetsEvery = 100 * time.Millisecond
-	c.commitsStale = 2 * time.Second
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	produceN(t, addrs, topic, 10)
-	state := func() string { return describe(c, topic) }
-	waitFor(t, "10 deliveries", func() bool { return delivered.Load() == 10 }, state)
+	produceN(t, r.addrs, r.topic, 10)
+	state := func() string { return describe(r.c, r.topic) }
+	waitFor(t, "10 deliveries", func() bool { return r.delivered.Load() == 10 }, state)
 	waitFor(t, "Ready to report the commits", func() bool {
-		err := c.Ready()
-		return err != nil && strings.Contains(err.Error(), "offsets not committed") && strings.Contains(err.Error(), topic+"/0")
+		err := r.c.Ready()
+		return err != nil && strings.Contains(err.Error(), "offsets not committed") && strings.Contains(err.Error(), r.topic+"/0")
 	}, state)
-	admin := newAdmin(t, addrs)
-	if got := committed(t, admin, route.GroupID(), topic); got == 10 {
+	admin := newAdmin(t, r.addrs)
+	if got := committed(t, admin, r.group(), r.topic); got == 10 {
 		t.Fatalf("committed offset %d although every commit was refused", got)
 	}
 
-	refusing.Store(false)
+	r.refusing.Store(false)
 	waitFor(t, "the commit to go through and Ready to be nil", func() bool {
-		return c.Ready() == nil && committed(t, admin, route.GroupID(), topic) == 10
+		return r.c.Ready() == nil && committed(t, admin, r.group(), r.topic) == 10
 	}, state)
+}
+
+// commitRig is a consumer of a one-partition topic whose target counts its
+// deliveries, on a cluster that refuses offset commits while refusing is set.
+type commitRig struct {
+	c         *Consumer
+	topic     string
+	addrs     []string
+	refusing  atomic.Bool
+	delivered atomic.Int32
+	cancel    context.CancelFunc
+	done      chan error
+}
+
+// newCommitRig makes the rig of topic; refused commits get code.
+func newCommitRig(t *testing.T, topic string, code int16) *commitRig {
+	t.Helper()
+	r := &commitRig{topic: topic, done: make(chan error, 1)}
+	cluster := startCluster(t, topic)
+	r.addrs = cluster.ListenAddrs()
+	refuseCommits(cluster, code, &r.refusing)
+	tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		r.delivered.Add(1)
+		return &target.Result{}, nil
+	})
+	r.c = NewConsumer(ConsumerOptions{Route: testRoute(topic, topic), Brokers: r.addrs, Sarama: groupConfig(t), Target: tg,
+		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
+	return r
+}
+
+func (r *commitRig) group() string { return r.c.opts.Route.GroupID() }
+
+// run starts the consumer; stop (or the test's end) stops it.
+func (r *commitRig) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	r.cancel = cancel
+	go func() { r.done <- r.c.Run(ctx) }()
+}
+
+// stop ends the consumer's context (SIGTERM) and returns what Run returned.
+func (r *commitRig) stop() error {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(patience):
+		return errors.New("Run did not return")
+	}
 }
 
 // At the end of a session (here: shutdown) the consumer commits its claims'
@@ -93,47 +127,26 @@ func TestConsumerReportsFailingCommits(t *testing.T) {
 func TestConsumerFinalCommitIsVerified(t *testing.T) {
 	for _, transient := range []bool{true, false} {
 		t.Run(map[bool]string{true: "coordinator back", false: "commits refused"}[transient], func(t *testing.T) {
-			topic := "final"
-			cluster := startCluster(t, topic)
-			addrs := cluster.ListenAddrs()
-			var refusing atomic.Bool
-			refuseCommits(cluster, kerr.NotCoordinator.Code, &refusing)
-			route := testRoute("final", topic)
-			var delivered atomic.Int32
-			tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
-				delivered.Add(1)
-				return &target.Result{}, nil
-			})
-			c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: tg,
-				Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			admin := newAdmin(t, addrs)
-			state := func() string { return describe(c, topic) }
+			r := newCommitRig(t, "final", kerr.NotCoordinator.Code)
+			r.run(t)
+			admin := newAdmin(t, r.addrs)
+			state := func() string { return describe(r.c, r.topic) }
 
-			produceN(t, addrs, topic, 10)
-			waitFor(t, "10 deliveries", func() bool { return delivered.Load() == 10 }, state) // the group exists
-			waitFor(t, "10 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 10 }, state)
-			refusing.Store(true)
-			produceN(t, addrs, topic, 5)
-			waitFor(t, "15 deliveries", func() bool { return delivered.Load() == 15 }, state)
-			cancel() // SIGTERM
+			produceN(t, r.addrs, r.topic, 10)
+			waitFor(t, "10 deliveries", func() bool { return r.delivered.Load() == 10 }, state) // the group exists
+			waitFor(t, "10 committed", func() bool { return committed(t, admin, r.group(), r.topic) == 10 }, state)
+			r.refusing.Store(true)
+			produceN(t, r.addrs, r.topic, 5)
+			waitFor(t, "15 deliveries", func() bool { return r.delivered.Load() == 15 }, state)
 			if transient {
 				go func() {
 					time.Sleep(500 * time.Millisecond) // the coordinator is back a moment later
-					refusing.Store(false)
+					r.refusing.Store(false)
 				}()
 			}
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(patience):
-				t.Fatal("Run did not return")
-			}
-			refusing.Store(false)
-			got := committed(t, admin, route.GroupID(), topic)
+			err := r.stop() // SIGTERM
+			r.refusing.Store(false)
+			got := committed(t, admin, r.group(), r.topic)
 			switch {
 			case transient && (err != nil || got != 15):
 				t.Errorf("Run = %v, committed %d; want nil and 15", err, got)

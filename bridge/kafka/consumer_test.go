@@ -564,14 +564,7 @@ func (pt *poisonTarget) state(c *Consumer, ev *stuckEvents, topic string) func()
 // wait in line behind that one deliver too.
 func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
 	const topic = "mixed"
-	cluster := startClusterWith(t, topic, 3)
-	addrs := cluster.ListenAddrs()
-	route := testRoute("oversized", topic)
-	route.MaxInFlightBytes = 4 << 10
-	tg := &poisonTarget{}
-	dl := &deadLetters{}
-	c, ev := runRoute(t, addrs, route, tg, dl)
-	seen := tg.state(c, ev, topic)
+	addrs, c, ev, tg, dl, seen := stuckRig(t, "oversized", topic, 3, "")
 
 	produceTo(t, addrs, topic, 0, "poison", "p")
 	waitFor(t, "partition 0 to be stuck and paused", func() bool {
@@ -605,15 +598,7 @@ func TestConsumerStuckPartitionLetsAnOversizedRecordIn(t *testing.T) {
 // are delivered and the budget is empty again.
 func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 	const topic = "queued"
-	cluster := startClusterWith(t, topic, 2)
-	addrs := cluster.ListenAddrs()
-	route := testRoute("queued", topic)
-	route.Ordering = config.OrderingPartition
-	route.MaxInFlightBytes = 4 << 10
-	tg := &poisonTarget{}
-	dl := &deadLetters{}
-	c, ev := runRoute(t, addrs, route, tg, dl)
-	seen := tg.state(c, ev, topic)
+	addrs, c, ev, tg, dl, seen := stuckRig(t, "queued", topic, 2, config.OrderingPartition)
 
 	kvs := []string{"poison", "p"}
 	for i := range 60 {
@@ -635,6 +620,22 @@ func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 	}
 }
 
+// stuckRig runs a route over topic (partitions partitions; ordering "" for
+// the default) with a 4 KiB budget and a poisonTarget, whose dead letters dl
+// refuses until allowed.
+func stuckRig(t *testing.T, name, topic string, partitions int32, ordering string) (addrs []string, c *Consumer, ev *stuckEvents, tg *poisonTarget, dl *deadLetters, seen func() string) {
+	t.Helper()
+	addrs = startClusterWith(t, topic, partitions).ListenAddrs()
+	route := testRoute(name, topic)
+	if ordering != "" {
+		route.Ordering = ordering
+	}
+	route.MaxInFlightBytes = 4 << 10
+	tg, dl = &poisonTarget{}, &deadLetters{}
+	c, ev = runRoute(t, addrs, route, tg, dl)
+	return addrs, c, ev, tg, dl, tg.state(c, ev, topic)
+}
+
 // A record that gave its room back while it was queued behind a stuck record
 // holds none when it gets stuck itself (the first record's dead-letter write
 // went through, its own does not): the budget must not count it as a stuck
@@ -643,15 +644,7 @@ func TestConsumerStuckLaneGivesItsQueueRoomBack(t *testing.T) {
 // and every other partition behind it.
 func TestConsumerStuckRecordThatHeldNoRoom(t *testing.T) {
 	const topic = "unheld"
-	cluster := startClusterWith(t, topic, 3)
-	addrs := cluster.ListenAddrs()
-	route := testRoute("unheld", topic)
-	route.Ordering = config.OrderingPartition
-	route.MaxInFlightBytes = 4 << 10
-	tg := &poisonTarget{}
-	dl := &deadLetters{}
-	c, ev := runRoute(t, addrs, route, tg, dl)
-	seen := tg.state(c, ev, topic)
+	addrs, c, ev, tg, dl, seen := stuckRig(t, "unheld", topic, 3, config.OrderingPartition)
 
 	produceTo(t, addrs, topic, 0, "poison", "a", "poison", "b")
 	waitFor(t, "offset 0 to be stuck", func() bool { return ev.sawStuck(0) }, seen)
@@ -663,7 +656,7 @@ func TestConsumerStuckRecordThatHeldNoRoom(t *testing.T) {
 	waitFor(t, "partitions 1 and 2 to deliver", func() bool {
 		return len(tg.delivered(1)) == 1 && len(tg.delivered(2)) == 1
 	}, seen)
-	if st := c.Stats(); st.InFlightRecords > 1 || st.InFlightBytes > int64(route.MaxInFlightBytes) {
+	if st := c.Stats(); st.InFlightRecords > 1 || st.InFlightBytes > 4<<10 {
 		t.Errorf("the route holds %d records, %d bytes; want at most the stuck one", st.InFlightRecords, st.InFlightBytes)
 	}
 }
