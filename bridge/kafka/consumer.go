@@ -412,6 +412,7 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 		p.latest.Store(off)
 	})...)
 	c.checkCommits(client, parts)
+	c.checkEmptyTails(client, parts)
 	if len(stale) > 0 {
 		slices.Sort(stale)
 		stale = slices.Compact(stale)
@@ -540,6 +541,33 @@ func (c *Consumer) commitMarks(sess sarama.ConsumerGroupSession) error {
 		case <-c.hardCtx.Done():
 		}
 		sess.Commit()
+	}
+}
+
+// emptyTail bounds the offsets between a partition's next offset to commit
+// and its latest that checkEmptyTails asks about: a transaction leaves one
+// control record after its last record, and a consumer that has everything
+// else waits for no more.
+const emptyTail = 8
+
+// checkEmptyTails finds the partitions that hold nothing (none pending),
+// whose latest offset is a few past their next offset to commit, and asks
+// their leaders whether a record lies in between. When none does (the
+// offsets hold a transaction's commit marker), the partition's lag counts
+// from its latest offset: otherwise it would read 1 for good after a
+// transaction, an alert that never clears and a replica that never scales
+// to zero.
+func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
+	for _, p := range parts {
+		marked, first := p.tr.position()
+		latest := p.latest.Load()
+		if first >= 0 || marked < 0 || latest <= marked || latest-marked > emptyTail || p.emptyTo.Load() >= latest {
+			continue
+		}
+		found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, latest)
+		if err == nil && !found {
+			p.emptyTo.Store(latest)
+		}
 	}
 }
 
@@ -768,6 +796,10 @@ type partition struct {
 	// it (unix nanoseconds; 0 while commits keep up).
 	markedBefore int64
 	behindSince  atomic.Int64
+
+	// emptyTo: the offsets from the next one to commit up to it hold no
+	// record, only control records (checkEmptyTails); 0 until found.
+	emptyTo atomic.Int64
 }
 
 // startOffset is the offset claim started from. Sarama resolves its
@@ -800,6 +832,9 @@ func (p *partition) lag() int64 {
 	}
 	if next < 0 {
 		return 0
+	}
+	if first < 0 {
+		next = max(next, p.emptyTo.Load()) // offsets below emptyTo hold no record to wait for
 	}
 	return max(max(p.claim.HighWaterMarkOffset(), p.latest.Load())-next, 0)
 }

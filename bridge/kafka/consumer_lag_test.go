@@ -125,3 +125,56 @@ func TestConsumerLagOfPausedPartitionGrows(t *testing.T) {
 		t.Errorf("with the breaker open: %s, want the partition paused", describe(c, topic))
 	}
 }
+
+// produceInTransaction writes n records to partition 0 of topic in one
+// committed transaction of producer id: n offsets, then the commit marker.
+func produceInTransaction(t *testing.T, addrs []string, topic, id string, n int) {
+	t.Helper()
+	sc := plainConfig()
+	sc.Producer.Idempotent = true
+	sc.Producer.Transaction.ID = id
+	sc.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer(addrs, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After transactions, the partition's latest offset is a commit marker
+// that no consumer receives: once every record is delivered the lag is 0,
+// not 1 for good (an alert that never clears, a replica never scaled to
+// zero). The tracker commits across the markers' offsets; a record produced
+// afterwards counts again.
+func TestConsumerLagAfterTransactions(t *testing.T) {
+	const topic = "txn"
+	cluster := startCluster(t, topic)
+	addrs := cluster.ListenAddrs()
+	produceInTransaction(t, addrs, topic, "tx1", 3) // offsets 0-2, marker 3
+	produceInTransaction(t, addrs, topic, "tx2", 3) // offsets 4-6, marker 7
+	route := testRoute("txn", topic)
+	g := newGate()
+	g.Open()
+	c, _ := runRoute(t, addrs, route, g, &deadLetters{})
+	admin := newAdmin(t, addrs)
+	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
+		func() string { return describe(c, topic) })
+	waitFor(t, "offset 7 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 7 },
+		func() string { return describe(c, topic) })
+	waitForLag(t, c, topic, 0)
+	produceN(t, addrs, topic, 1) // offset 8, delivered at once
+	waitFor(t, "offset 9 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 9 },
+		func() string { return describe(c, topic) })
+	waitForLag(t, c, topic, 0)
+}
