@@ -57,6 +57,23 @@ type ReplayReport struct {
 	Committed  map[int32]int64 // partition -> next offset, as marked for commit
 }
 
+// ReplayRoute returns the route of cfg named name, which dlq replay can
+// replay only if it exists and has a dead-letter topic.
+func ReplayRoute(cfg *config.Config, name string) (config.Route, error) {
+	idx := slices.IndexFunc(cfg.Routes, func(r config.Route) bool { return r.Name == name })
+	if idx < 0 {
+		names := make([]string, len(cfg.Routes))
+		for i, r := range cfg.Routes {
+			names[i] = r.Name
+		}
+		return config.Route{}, fmt.Errorf("no route named %q (its routes: %s)", name, strings.Join(names, ", "))
+	}
+	if r := cfg.Routes[idx]; r.DeadLetter.Topic != "" {
+		return r, nil
+	}
+	return config.Route{}, fmt.Errorf("route %s has no dead_letter.topic: it has nothing to replay", name)
+}
+
 // ReplayGroup is the consumer group whose offsets remember how far a route's
 // dead-letter topic was replayed.
 func ReplayGroup(group string) string { return group + ".replay" }
@@ -72,15 +89,11 @@ func ReplayGroup(group string) string { return group + ".replay" }
 // the limit stops the commit of its partition, so a later replay sees it again.
 func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, error) {
 	cfg := b.cfg
-	idx := slices.IndexFunc(cfg.Routes, func(r config.Route) bool { return r.Name == o.Route })
-	if idx < 0 {
-		return nil, fmt.Errorf("dlq replay: no route named %q", o.Route)
+	r, err := ReplayRoute(cfg, o.Route)
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: %w", err)
 	}
-	r := cfg.Routes[idx]
 	dlq := r.DeadLetter.Topic
-	if dlq == "" {
-		return nil, fmt.Errorf("dlq replay: route %s has no dead_letter.topic", r.Name)
-	}
 	rt, err := b.start(ctx)
 	if err != nil {
 		return nil, err

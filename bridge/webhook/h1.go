@@ -36,8 +36,8 @@ import (
 // readResponse. A connection is reused only once its response body was read
 // to the end. A request that fails on a reused connection before any byte of
 // the answer arrived (the receiver closed the idle connection) is sent once
-// more on a new connection. Idle connections are checked before reuse (see
-// alive).
+// more on a new connection. Idle connections are checked before every reuse
+// (see h1Conn.alive).
 type h1Transport struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	idleTimeout time.Duration
@@ -75,9 +75,10 @@ type h1Conn struct {
 	watched  int       // its index in the conns of the ctxWatch of its exchange
 }
 
-// alive tells whether an idle connection can carry a request (see alive),
-// after clearing the deadline its last exchange left on it, which a check
-// would otherwise trip over.
+// alive tells whether an idle connection can carry a request: nothing is
+// buffered past its last answer, and the peer neither closed it nor sent
+// anything since (peeker). It clears first the deadline its last exchange
+// left on it, which the peek would otherwise trip over.
 func (pc *h1Conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false

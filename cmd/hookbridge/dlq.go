@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/hookbridge/hookbridge/bridge"
-	"github.com/hookbridge/hookbridge/bridge/config"
-	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 const dlqUsage = `usage:
@@ -60,28 +58,15 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// A route that cannot be replayed is a usage error like a bad flag, and
 	// is found before connecting to Kafka.
-	idx := slices.IndexFunc(cfg.Routes, func(r config.Route) bool { return r.Name == o.Route })
-	if idx < 0 {
-		names := make([]string, len(cfg.Routes))
-		for i, r := range cfg.Routes {
-			names[i] = r.Name
-		}
-		fmt.Fprintf(stderr, "hookbridge dlq replay: %s has no route named %q (its routes: %s)\n", cfg.File, o.Route, strings.Join(names, ", "))
+	if _, err := bridge.ReplayRoute(cfg, o.Route); err != nil {
+		fmt.Fprintf(stderr, "hookbridge dlq replay: %s: %v\n", cfg.File, err)
 		return exitUsage
 	}
-	if cfg.Routes[idx].DeadLetter.Topic == "" {
-		fmt.Fprintf(stderr, "hookbridge dlq replay: route %s has no dead_letter.topic in %s: it has nothing to replay\n", o.Route, cfg.File)
-		return exitUsage
-	}
-	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	// Replayed records go through the route's chain as in run: the receiver
-	// gets a traceparent, and a record dead-lettered again its send span.
-	stopTracing, ok := startTracing(ctx, cfg, log)
+	b, log, stopTracing, ok := newBridge(ctx, cfg, stderr)
 	if !ok {
 		return exitFailed
 	}
 	defer stopTracing()
-	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	rep, err := b.Replay(ctx, o)
 	// Stopped by SIGINT or SIGTERM: say how far the replay got, and exit as
 	// run does when a signal stops it. The operator asked for the stop, and

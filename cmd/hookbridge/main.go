@@ -175,18 +175,29 @@ func startTracing(ctx context.Context, cfg *config.Config, log *slog.Logger) (st
 	}, true
 }
 
+// newBridge makes the process logger, starts tracing and builds the bridge
+// of cfg, as run and dlq replay both do (replayed records go through a
+// route's chain as in run: the receiver gets a traceparent, and a record
+// dead-lettered again its send span). stop flushes the spans; ok is false
+// when tracing could not start, which is logged.
+func newBridge(ctx context.Context, cfg *config.Config, stderr io.Writer) (b *bridge.Bridge, log *slog.Logger, stop func(), ok bool) {
+	log = telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if stop, ok = startTracing(ctx, cfg, log); !ok {
+		return nil, log, nil, false
+	}
+	return bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)}), log, stop, true
+}
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, code := loadConfig("run", args, stderr)
 	if cfg == nil {
 		return code
 	}
-	log := telemetry.NewLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	stopTracing, ok := startTracing(ctx, cfg, log)
+	b, log, stopTracing, ok := newBridge(ctx, cfg, stderr)
 	if !ok {
 		return exitFailed
 	}
 	defer stopTracing()
-	b := bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)})
 	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
 	defer stopReload()
 	if err := b.Run(ctx); err != nil {

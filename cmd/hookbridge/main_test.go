@@ -134,7 +134,7 @@ func TestDLQReplayUsageErrors(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"no such route", []string{"--route", "nope"}, `hookbridge.yaml has no route named "nope" (its routes: billing, audit)`},
+		{"no such route", []string{"--route", "nope"}, `hookbridge.yaml: no route named "nope" (its routes: billing, audit)`},
 		{"route without a dead-letter topic", []string{"--route", "audit"}, "route audit has no dead_letter.topic"},
 		{"partition below -1", []string{"--route", "billing", "--partition", "-2"}, "--partition -2: must be"},
 		{"from-offset below -1", []string{"--route", "billing", "--from-offset", "-2"}, "--from-offset -2: must be"},

@@ -354,6 +354,12 @@ routes:
 %s    retry: {max_attempts: %d, initial_backoff: 10ms, max_backoff: 200ms%s}
 %s%s`, r.Name, r.Topic, r.Group, r.Ordering, r.Concurrency, r.URL, r.Webhook, r.MaxAttempts, maxAge, dlq, r.Extra)
 	}
+	return writeConfig(t, cfg)
+}
+
+// writeConfig writes cfg to a file of the test's own and returns its path.
+func writeConfig(t *testing.T, cfg string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,10 +108,7 @@ func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
 		return fmt.Sprintf("  - name: moving\n    topics: [%s]\n    group: %s\n    target: %s\n", topic, group, target)
 	}
 	webhook := fmt.Sprintf("{webhook: {url: %q}}", rcv.url())
-	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
-	if err := os.WriteFile(path, []byte(b.pluginConfig(admin, "", route(webhook))), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, b.pluginConfig(admin, "", route(webhook)))
 	p := startBridge(t, path, admin)
 	recs := keyed(20, 2)
 	b.produce(t, topic, recs[:10])
@@ -174,12 +170,9 @@ func TestReloadStopsAPluginNoRouteUses(t *testing.T) {
 	b.CreateTopic(t, topic, 1)
 	rcv := newReceiver(t, nil)
 	admin := freePort(t)
-	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	min2 := ", instances: {min: 2, max: 2}"
-	if err := os.WriteFile(path, []byte(b.pluginConfig(admin, min2,
-		fmt.Sprintf("  - name: enrich\n    topics: [%s]\n    group: %s\n    target: {plugin: enrich}\n", topic, group))), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, b.pluginConfig(admin, min2,
+		fmt.Sprintf("  - name: enrich\n    topics: [%s]\n    group: %s\n    target: {plugin: enrich}\n", topic, group)))
 	p := startBridge(t, path, admin)
 	waitFor(t, 30*time.Second, "two plugin processes", func() bool { return metricSum(t, admin, "hookbridge_plugin_instances") == 2 })
 
