@@ -112,6 +112,8 @@ func badReplayFlags(o *bridge.ReplayOptions, partition int) string {
 		return fmt.Sprintf("--from-offset %d: must be an offset, or -1 (open)", o.FromOffset)
 	case o.ToOffset < -1:
 		return fmt.Sprintf("--to-offset %d: must be an offset, or -1 (open)", o.ToOffset)
+	case o.FromOffset >= 0 && o.ToOffset >= 0 && o.FromOffset > o.ToOffset:
+		return fmt.Sprintf("--from-offset %d is past --to-offset %d: the range holds no offset", o.FromOffset, o.ToOffset)
 	case o.ErrorKind != "" && o.ErrorKind != "permanent" && o.ErrorKind != "retryable":
 		return fmt.Sprintf("--error-kind %q: must be permanent or retryable", o.ErrorKind)
 	}

@@ -139,6 +139,8 @@ func TestDLQReplayUsageErrors(t *testing.T) {
 		{"partition below -1", []string{"--route", "billing", "--partition", "-2"}, "--partition -2: must be"},
 		{"from-offset below -1", []string{"--route", "billing", "--from-offset", "-2"}, "--from-offset -2: must be"},
 		{"to-offset below -1", []string{"--route", "billing", "--to-offset", "-9"}, "--to-offset -9: must be"},
+		{"empty offset range", []string{"--route", "billing", "--from-offset", "8", "--to-offset", "7"},
+			"--from-offset 8 is past --to-offset 7: the range holds no offset"},
 		{"rate NaN", []string{"--route", "billing", "--rate", "NaN"}, "--rate NaN: must be"},
 		{"rate infinite", []string{"--route", "billing", "--rate", "+Inf"}, "--rate +Inf: must be"},
 		{"rate negative", []string{"--route", "billing", "--rate", "-0.5"}, "--rate -0.5: must be"},
