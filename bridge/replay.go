@@ -153,7 +153,7 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	defer group.Close()
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h.finished = cancel
+	h.replaying, h.finished = gctx, cancel
 	for gctx.Err() == nil {
 		if err := group.Consume(gctx, []string{dlq}, h); err != nil && gctx.Err() == nil {
 			return nil, fmt.Errorf("dlq replay: %w", err)
@@ -180,9 +180,18 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	return rep, errors.Join(h.errs...)
 }
 
+// partitionReplay is what a replay did with one partition. It outlives the
+// group session: a rebalance (a coordinator that moved, a session that timed
+// out) ends the claims, and the next session reads on from the committed
+// offset, which may lie before records this replay already handled.
 type partitionReplay struct {
 	seen, replayed, skipped, otherRoute int
 	committed                           int64
+	// readTo: the records below it were read (counted in seen); handledTo:
+	// those below it were handled (delivered, dead-lettered again, passed
+	// over or left in place); leftFrom: the first record left in place (-1:
+	// none), past which nothing is committed.
+	readTo, handledTo, leftFrom int64
 }
 
 // replayIdle is how long a claim waits for its next record before it asks
@@ -193,16 +202,19 @@ const replayIdle = 500 * time.Millisecond
 // its end offset at start. A claim that is done waits for the others: in
 // sarama, a returning claim ends the whole session.
 type replayHandler struct {
-	b        *Bridge
-	o        ReplayOptions
-	chain    target.Target
-	client   sarama.Client // looks past offsets that hold no record
-	topic    string
-	ends     map[int32]int64
-	oldest   map[int32]int64
-	limiter  *rate.Limiter
-	budget   atomic.Int64
-	finished context.CancelFunc
+	b       *Bridge
+	o       ReplayOptions
+	chain   target.Target
+	client  sarama.Client // looks past offsets that hold no record
+	topic   string
+	ends    map[int32]int64
+	oldest  map[int32]int64
+	limiter *rate.Limiter
+	budget  atomic.Int64
+	// replaying ends with the replay: when it reached every end offset, when
+	// a claim failed, or when it was interrupted; finished ends it.
+	replaying context.Context
+	finished  context.CancelFunc
 
 	mu      sync.Mutex
 	pending int
@@ -224,14 +236,21 @@ func (h *replayHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 
 func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	p := claim.Partition()
-	st := &partitionReplay{committed: -1}
-	err := h.replay(sess, claim, st)
 	h.mu.Lock()
-	h.stats[p] = st
+	st := h.stats[p]
+	if st == nil {
+		st = &partitionReplay{committed: -1, leftFrom: -1}
+		h.stats[p] = st
+	}
+	h.mu.Unlock()
+	complete, err := h.replay(sess, claim, st)
+	h.mu.Lock()
 	if err != nil {
 		h.errs = append(h.errs, err)
 	}
-	h.pending--
+	if complete {
+		h.pending--
+	}
 	if h.pending == 0 || err != nil {
 		h.finished() // ends the session, and with it every claim
 	}
@@ -245,8 +264,10 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 // at the first record at or past the end (produced since, perhaps by this
 // replay), or when the claim has been idle and the broker holds no record
 // between the consumer's position and the end (the offsets left hold a
-// transaction's control records, or compaction removed their records).
-func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, st *partitionReplay) error {
+// transaction's control records, or compaction removed their records). It
+// reports whether the partition is complete: false when the session ended
+// first, and the next session, if the replay goes on, reads on.
+func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, st *partitionReplay) (complete bool, err error) {
 	ctx := sess.Context()
 	p := claim.Partition()
 	// The consumer's position: where the claim starts (the committed offset,
@@ -254,7 +275,7 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 	next := max(claim.InitialOffset(), h.oldest[p])
 	end := h.ends[p]
 	if next >= end {
-		return nil
+		return true, nil
 	}
 	commit := !h.o.DryRun // false after the first record left in place
 	// done marks the end offset once nothing before it is left to come, when
@@ -271,29 +292,47 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 		var m *sarama.ConsumerMessage
 		select {
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case <-idle.C:
 			more, err := kafka.RecordBefore(h.client, h.topic, p, next, end)
 			if err != nil {
 				h.b.log.Warn("dlq replay: looking for records before the end", "partition", p, "end", end, "error", err)
 			} else if !more {
 				done()
-				return nil
+				return true, nil
 			}
 			idle.Reset(replayIdle)
 			continue
 		case msg, ok := <-claim.Messages():
 			if !ok {
-				return nil
+				return false, nil
 			}
 			m = msg
 		}
 		if m.Offset >= end {
 			done() // every record before it was received
-			return nil
+			return true, nil
 		}
 		next = m.Offset + 1
-		st.seen++
+		if m.Offset < st.handledTo {
+			// Handled in an earlier session of this replay: not counted or
+			// delivered again, only committed as it would have been then.
+			if st.leftFrom >= 0 && m.Offset >= st.leftFrom {
+				commit = false
+			} else if commit {
+				sess.MarkOffset(h.topic, p, next, "")
+				st.committed = next
+			}
+			if next >= end {
+				return true, nil
+			}
+			idle.Reset(replayIdle)
+			continue
+		}
+		if m.Offset >= st.readTo {
+			st.seen++
+			st.readTo = next
+		}
 		rec, bad := replayRecord(m)
 		if bad != "" {
 			h.b.log.Warn("dlq replay: the record's original coordinates are unusable; it is replayed under its own",
@@ -316,26 +355,43 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 		case !take:
 			st.skipped++
 			commit = false
+			if st.leftFrom < 0 {
+				st.leftFrom = m.Offset
+			}
 		case h.o.DryRun:
 			st.replayed++
 			printDLQRecord(h.o.Out, m)
 		default:
 			if h.limiter != nil {
 				if err := h.limiter.Wait(ctx); err != nil {
-					return nil
+					return false, nil
 				}
 			}
 			st.replayed++
 			if _, err := h.chain.Deliver(ctx, &target.Delivery{Route: h.o.Route, Record: rec, Attempt: 1}); err != nil {
-				return fmt.Errorf("dlq replay: %s: %w", rec.ID(), err)
+				if ctx.Err() == nil {
+					return false, fmt.Errorf("dlq replay: %s: %w", rec.ID(), err)
+				}
+				// The session ended while the record was being delivered. The
+				// replay goes on in the next session (a rebalance), which
+				// handles the record again; or it is over (interrupted), and
+				// the record counts as replayed and not delivered.
+				if h.replaying.Err() == nil {
+					st.replayed--
+					if h.o.Limit > 0 {
+						h.budget.Add(1)
+					}
+				}
+				return false, nil
 			}
 			if commit {
 				sess.MarkOffset(h.topic, p, next, "")
 				st.committed = next
 			}
 		}
+		st.handledTo = next
 		if next >= end {
-			return nil
+			return true, nil
 		}
 		idle.Reset(replayIdle)
 	}
