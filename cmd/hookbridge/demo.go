@@ -79,7 +79,11 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "route orders → webhook %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and 400 to record #%d\n", rcv.url, demoPoison)
+	poison := fmt.Sprintf("400 to record #%d", demoPoison)
+	if n < demoPoison {
+		poison = fmt.Sprintf("400 to record #%d, which --records %d does not reach", demoPoison, n)
+	}
+	fmt.Fprintf(out, "route orders → webhook %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and %s\n", rcv.url, poison)
 	fmt.Fprintf(out, "route orders-enrich → plugin enrich (a separate process over gRPC): adds total_with_tax, replies to orders.enriched\n\n")
 
 	cfg := &config.Config{
@@ -159,14 +163,36 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		}
 	}
 
-	// Wait until every record is delivered or dead-lettered.
+	// Wait until every record has its outcome on both routes: delivered,
+	// or, for the poison record when there is one, dead-lettered.
+	want, wantDead := n, int64(0)
+	if n >= demoPoison {
+		want, wantDead = n-1, 1
+	}
+	client, err := sarama.NewClient(emb.Addrs(), sarama.NewConfig())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
 	deadline := time.After(60 * time.Second)
-	for rcv.accepted() < n-1 || replies.Load() < int64(n-1) {
+	for {
+		dead, err := demoTopicRecords(client, "orders.dlq")
+		if err != nil {
+			return err
+		}
+		pdead, err := demoTopicRecords(client, "orders.enrich.dlq")
+		if err != nil {
+			return err
+		}
+		if rcv.accepted() >= want && replies.Load() >= int64(want) && dead >= wantDead && pdead >= wantDead {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-deadline:
-			return fmt.Errorf("after 60s: %d of %d records delivered to the webhook, %d replies from the plugin", rcv.accepted(), n-1, replies.Load())
+			return fmt.Errorf("after 60s: webhook: %d of %d records delivered, %d of %d dead-lettered; plugin: %d of %d replies, %d of %d dead-lettered",
+				rcv.accepted(), want, dead, wantDead, replies.Load(), want, pdead, wantDead)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -202,6 +228,25 @@ func demoProducerConfig() *sarama.Config {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Partitioner = kafka.NewMurmur2Partitioner
 	return c
+}
+
+// demoTopicRecords is how many records topic holds: the sum of its
+// partitions' end offsets (the demo's topics start empty, and only
+// non-transactional producers write to them).
+func demoTopicRecords(client sarama.Client, topic string) (int64, error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, err
+		}
+		sum += end
+	}
+	return sum, nil
 }
 
 func readDemoDLQ(ctx context.Context, brokers []string, topic string) ([]*sarama.ConsumerMessage, error) {
