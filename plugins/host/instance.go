@@ -59,7 +59,7 @@ const killAfter = 3 * time.Second
 // can stop gracefully), then go-plugin asks the process to shut down, waits
 // up to two seconds, and kills it; a process that has not exited after
 // killAfter is killed with its process group. It blocks until the process
-// is gone.
+// is gone, and then stops the processes it left in its group.
 func (i *instance) kill() {
 	if i.stream != nil {
 		i.stream.close()
@@ -67,21 +67,29 @@ func (i *instance) kill() {
 	stopProcess(i.client, i.pid)
 }
 
+// groupGrace is how long the processes a plugin left in its group after it
+// exited have between SIGTERM and SIGKILL.
+const groupGrace = 2 * time.Second
+
 // stopProcess stops a client's process, pid (0 if unknown), bounded by
-// killAfter as kill describes.
+// killAfter as kill describes, and then what the process left running in
+// its process group (endGroup).
 func stopProcess(client *plugin.Client, pid int) {
-	if pid > 0 {
-		t := time.AfterFunc(killAfter, func() {
-			// Until go-plugin has reaped the process, its pid, which is
-			// also its process group's id (see detach), cannot have been
-			// reused: the group is the plugin's.
-			if !client.Exited() {
-				killGroup(pid)
-			}
-		})
-		defer t.Stop()
+	if pid <= 0 {
+		client.Kill()
+		return
 	}
+	t := time.AfterFunc(killAfter, func() {
+		// Until go-plugin has reaped the process, its pid, which is
+		// also its process group's id (see detach), cannot have been
+		// reused: the group is the plugin's.
+		if !client.Exited() {
+			killGroup(pid)
+		}
+	})
 	client.Kill()
+	t.Stop()
+	endGroup(pid)
 }
 
 // spawn starts one process of the plugin and connects to it. It is called

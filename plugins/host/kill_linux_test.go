@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/plugins/host"
 )
 
 // procState returns the state letter of process pid in /proc/<pid>/stat
@@ -80,5 +81,59 @@ func TestFrozenProcessIsKilledAfterItIsReplaced(t *testing.T) {
 	}
 	if s := p.Stats(); s.Restarts == 0 {
 		t.Errorf("stats = %+v, want the stopped process counted as a restart", s)
+	}
+}
+
+// A plugin that started a process of its own and left it running (here a
+// wrapper script's background job, which does not hold the plugin's
+// output) does not leave it behind when the pool stops the plugin: what is
+// left in the plugin's process group is stopped with it, with SIGTERM, or
+// SIGKILL when it ignores SIGTERM.
+func TestStoppingAPluginStopsWhatItLeftInItsGroup(t *testing.T) {
+	for _, tc := range []struct{ name, child string }{
+		{"stops on SIGTERM", "/bin/sleep 600"},
+		{"ignores SIGTERM", "trap '' TERM; exec /bin/sleep 600"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := t.TempDir() + "/child.pid"
+			script := fmt.Sprintf("(%s) </dev/null >/dev/null 2>&1 & echo $! > %s; exec %s", tc.child, pidFile, testPlugin)
+			cfg := testConfig("/bin/sh", "-c", script)
+			cfg.Instances = config.Instances{Min: 1, Max: 1}
+			p, _ := newPool(t, cfg, host.Options{})
+			if err := p.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			leader := p.PIDs()[0]
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			child, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+			if err != nil {
+				t.Fatalf("child pid %q: %v", b, err)
+			}
+			t.Cleanup(func() {
+				// Should the test fail, leave no sleep behind; only while
+				// it is still in the plugin's group, so as not to kill
+				// another process that got its pid.
+				if pgid, err := syscall.Getpgid(child); err == nil && pgid == leader {
+					_ = syscall.Kill(child, syscall.SIGKILL)
+				}
+			})
+			waitFor(t, "the plugin's child to run", func() bool {
+				state, _, ok := procState(t, child)
+				return ok && state != 'Z'
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := p.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			// Close has returned: the child is gone, or (reparented to
+			// init, which reaps it in its own time) no longer runs.
+			if state, _, ok := procState(t, child); ok && state != 'Z' {
+				t.Fatalf("after Close, the plugin's child %d still runs (state %q)", child, state)
+			}
+		})
 	}
 }

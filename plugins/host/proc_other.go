@@ -17,3 +17,7 @@ func killGroup(pid int) {
 		_ = p.Kill()
 	}
 }
+
+// endGroup does nothing where process groups do not exist: a plugin's
+// children are left alone.
+func endGroup(int) {}
