@@ -196,7 +196,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	ids, ok := failedIDs(raw, MaxResponseBody)
 	if !ok {
 		return all(&target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
-			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object over %d bytes whose \"failed\" list could not be read within them: which records it accepted is unknown", t.safeURL, MaxResponseBody)})
+			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object whose \"failed\" list could not be read (malformed, not a list of strings, or past the first %d bytes): which records it accepted is unknown", t.safeURL, MaxResponseBody)})
 	}
 	failed := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -218,45 +218,54 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 
 // failedIDs reads the ids a batch answer lists as failed, {"failed": [...]},
 // from raw, the answer's first limit+1 bytes at most. An answer that is not
-// that object (empty, text, HTML, other JSON) lists none: the batch was
-// accepted. One longer than limit is read as far as limit, as a stream: its
-// "failed" list counts if it ends within the limit; ok is false when a JSON
-// object is cut before its "failed" list could be read (or its end seen),
-// so that which records failed is unknown.
+// a JSON object (empty, text, HTML, a JSON array or scalar) lists none: the
+// batch was accepted. A JSON object is read as a stream, as far as limit:
+// every member named "failed" (in any case, as encoding/json would match it)
+// adds its ids, and one that is null adds none. ok is false when which
+// records failed cannot be told: a "failed" member that is not a list of
+// strings, or an object that is malformed or cut by the limit before a
+// "failed" member was read and before its end. Once a "failed" list was
+// read, a cut or malformed rest keeps it: the list is what the receiver
+// reported.
 func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
-	if len(raw) <= limit {
-		var answer struct {
-			Failed []string `json:"failed"`
-		}
-		if len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &answer) != nil {
-			return nil, true // not our format: the whole batch was accepted
-		}
-		return answer.Failed, true
+	if len(raw) > limit {
+		raw = raw[:limit]
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw[:limit]))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, true // not a JSON object
+	raw = bytes.TrimLeft(bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")), " \t\r\n") // a byte order mark, then spaces
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, true // not a JSON object: not our format
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return nil, false
+	}
+	found := false
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return nil, false
+			return ids, found
 		}
-		if key == "failed" {
-			if err := dec.Decode(&ids); err != nil {
-				return nil, false
+		if name, _ := key.(string); strings.EqualFold(name, "failed") {
+			var list []string
+			if err := dec.Decode(&list); err != nil {
+				var syntax *json.SyntaxError
+				if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+					return ids, found // cut or malformed: what was read before counts
+				}
+				return nil, false // a "failed" that is not a list of strings
 			}
-			return ids, true
+			ids, found = append(ids, list...), true
+			continue
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return nil, false
+			return ids, found
 		}
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, false // cut between two members
+	if _, err := dec.Token(); err != nil {
+		return ids, found // cut or malformed before the end
 	}
-	return nil, true // the whole object within the limit, and no "failed" in it
+	return ids, true // the whole object within the limit
 }
 
 func (t *Target) batchHeader(h http.Header, body []byte, attempt, n int) {

@@ -402,12 +402,13 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 	}
 }
 
-// A batch answer is read up to 1 MiB. One that is longer is read as a
-// stream within that limit: its "failed" list counts if it ends there; a
-// JSON object cut before its list could be read fails the whole batch as
-// retryable (the receiver is up), rather than taking every record as
-// accepted; an answer over the limit that is not a JSON object accepts all.
-func TestBatchAnswerOverTheLimit(t *testing.T) {
+// A 2xx batch answer is read up to 1 MiB, as a stream: the "failed" lists
+// of a JSON object count if they end within the limit. When which records
+// failed cannot be told (a JSON object cut or malformed before a "failed"
+// list was read, or a "failed" that is not a list of strings) the whole
+// batch fails as retryable (the receiver is up), rather than taking every
+// record as accepted. An answer that is not a JSON object accepts all.
+func TestBatchAnswerFailedList(t *testing.T) {
 	pad := strings.Repeat("x", MaxResponseBody)
 	for _, c := range []struct {
 		name, answer string
@@ -419,6 +420,18 @@ func TestBatchAnswerOverTheLimit(t *testing.T) {
 		{"cut between members", `{"a":1,` + strings.Repeat(" ", MaxResponseBody) + `"failed":["orders-0-1"]}`, nil, true},
 		{"not JSON", "<html>" + pad + "</html>", []bool{false, false}, false},
 		{"within the limit", `{"detail":"` + pad[:1000] + `","failed":["orders-0-2"]}`, []bool{false, true}, false},
+		{"an id and a number", `{"failed":["orders-0-1",7]}`, nil, true},
+		{"a string, not a list", `{"failed":"orders-0-1"}`, nil, true},
+		{"objects, not ids", `{"failed":[{"id":"orders-0-1"}]}`, nil, true},
+		{"malformed, no list read", `{"status":"ok"`, nil, true},
+		{"malformed after the list", `{"failed":["orders-0-2"], oops`, []bool{false, true}, false},
+		{"byte order mark", "\ufeff" + `{"failed":["orders-0-1"]}`, []bool{true, false}, false},
+		{"byte order mark and spaces", "\ufeff \n" + `{"failed":["orders-0-2"]}`, []bool{false, true}, false},
+		{"another case", `{"Failed":["orders-0-1"]}`, []bool{true, false}, false},
+		{"two lists", `{"failed":["orders-0-1"],"failed":["orders-0-2"]}`, []bool{true, true}, false},
+		{"null", `{"failed":null}`, []bool{false, false}, false},
+		{"a JSON array", `["orders-0-1"]`, []bool{false, false}, false},
+		{"empty", "", []bool{false, false}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
