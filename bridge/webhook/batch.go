@@ -385,7 +385,7 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		ev.Time = ""
 	}
 	ev.DataContentType = ct
-	if isJSON(ct) && utf8.Valid(rec.Value) && json.Valid(rec.Value) {
+	if isJSON(ct) && utf8.Valid(rec.Value) && jsonNestedWithin(rec.Value, maxDataDepth) && json.Valid(rec.Value) {
 		// json.Valid lets invalid UTF-8 inside strings pass; such a value
 		// goes base64, so that the body stays valid UTF-8 JSON.
 		ev.Data = rec.Value
@@ -393,6 +393,43 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		ev.DataBase64 = rec.Value
 	}
 	return ev
+}
+
+// maxDataDepth is how deeply a JSON value may nest its arrays and objects
+// to go in a batch as "data"; a deeper one goes as "data_base64". Receivers'
+// JSON parsers have limits (Ruby's default is 100 levels, Python's
+// recursion limit about 1,000, Go's 10,000), the batch array and the event
+// object add two levels, and a value one parser refuses fails the whole
+// batch, every other record in it included.
+const maxDataDepth = 64
+
+// jsonNestedWithin reports whether the arrays and objects of the JSON text
+// b nest at most max levels deep. It only counts brackets outside strings:
+// whether b is JSON at all is json.Valid's to say.
+func jsonNestedWithin(b []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				return false
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return true
 }
 
 // validExtension reports whether name is a legal CloudEvents attribute name

@@ -306,6 +306,62 @@ func TestBatchBodyStaysUTF8(t *testing.T) {
 	}
 }
 
+// A JSON value nested deeper than maxDataDepth goes as data_base64: a
+// receiver's parser could refuse it, and with it the whole batch.
+func TestBatchDeepJSONGoesAsBase64(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := batchTarget(t, srv.URL, 2, "")
+	nested := func(n int) []byte {
+		return []byte(strings.Repeat(`{"a":[`, n/2) + `"[{ \" ]"` + strings.Repeat(`]}`, n/2))
+	}
+	ct := []target.Header{{Key: "content-type", Value: []byte("application/json")}}
+	errs := deliverAll(t, tg, []*target.Record{
+		{Topic: "orders", Offset: 1, Value: nested(maxDataDepth), Headers: ct},
+		{Topic: "orders", Offset: 2, Value: nested(maxDataDepth + 2), Headers: ct},
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	var evs []batchEventIn
+	if err := json.Unmarshal(next(t, reqs).body, &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		switch ev.Offset {
+		case 1:
+			if string(ev.Data) != string(nested(maxDataDepth)) || ev.DataBase64 != "" {
+				t.Errorf("value %d levels deep: data %.40s..., data_base64 %.40q, want it as data", maxDataDepth, ev.Data, ev.DataBase64)
+			}
+		case 2:
+			if got, _ := base64.StdEncoding.DecodeString(ev.DataBase64); len(ev.Data) != 0 || string(got) != string(nested(maxDataDepth+2)) {
+				t.Errorf("value %d levels deep: data %.40s..., want it as data_base64", maxDataDepth+2, ev.Data)
+			}
+		}
+	}
+}
+
+func TestJSONNestedWithin(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		max  int
+		want bool
+	}{
+		{`1`, 0, true},
+		{`[]`, 0, false},
+		{`[[1],{"a":2}]`, 2, true},
+		{`[[1],{"a":[2]}]`, 2, false},
+		{`"[[[[["`, 1, true},
+		{`["\"[["]`, 1, true},
+		{`["\\",[[]]]`, 2, false},
+	} {
+		if got := jsonNestedWithin([]byte(c.json), c.max); got != c.want {
+			t.Errorf("jsonNestedWithin(%s, %d) = %v, want %v", c.json, c.max, got, c.want)
+		}
+	}
+}
+
 // sendTimes is a transport that records when each request left.
 type sendTimes struct {
 	next http.RoundTripper

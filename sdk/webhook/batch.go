@@ -45,9 +45,14 @@ func recordID(topic string, partition int32, offset int64) string {
 	return topic + "-" + strconv.FormatInt(int64(partition), 10) + "-" + strconv.FormatInt(offset, 10)
 }
 
-// IsBatch reports whether a request is a batch (Content-Type
-// application/cloudevents-batch+json).
+// IsBatch reports whether a request is a batch: its Content-Type is
+// application/cloudevents-batch+json and it has a hookbridge-batch-size
+// header. The Content-Type alone does not tell: a single record's request
+// carries the record's own content-type header, which may be that one.
 func IsBatch(h http.Header) bool {
+	if h.Get(HeaderBatchSize) == "" {
+		return false
+	}
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	return err == nil && mt == BatchContentType
 }

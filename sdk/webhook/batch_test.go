@@ -72,6 +72,9 @@ func TestDecodeBatchErrors(t *testing.T) {
 	}
 }
 
+// A batch has the batch content type and hookbridge-batch-size; a single
+// record's request may have the content type (the record's own), never the
+// size.
 func TestIsBatch(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"application/cloudevents-batch+json":                true,
@@ -79,8 +82,11 @@ func TestIsBatch(t *testing.T) {
 		"application/json":                                  false,
 		"":                                                  false,
 	} {
-		if got := IsBatch(http.Header{"Content-Type": {ct}}); got != want {
-			t.Errorf("IsBatch(%q) = %v", ct, got)
+		if got := IsBatch(http.Header{"Content-Type": {ct}, http.CanonicalHeaderKey(HeaderBatchSize): {"3"}}); got != want {
+			t.Errorf("IsBatch(%q, with %s) = %v", ct, HeaderBatchSize, got)
+		}
+		if IsBatch(http.Header{"Content-Type": {ct}}) {
+			t.Errorf("IsBatch(%q, without %s) = true", ct, HeaderBatchSize)
 		}
 	}
 }

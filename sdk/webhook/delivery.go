@@ -171,14 +171,14 @@ func decodeValue(v, encoding string) ([]byte, error) {
 // recordHeaders decodes kafka-header-<name>, from base64 for the names that
 // kafka-base64-headers lists. Names are compared in lower case, as HTTP
 // compares them, then percent-decoded: the bridge writes a byte that cannot
-// be in a field name, and '%', as %XX.
+// be in a field name, and '%', as %XX. An empty element of the list is the
+// empty name: a record header named "" is sent as kafka-header-, and listed
+// as "" (the whole value, when it is the only one).
 func recordHeaders(h http.Header) ([]Header, error) {
 	encoded := map[string]bool{}
 	for _, list := range h.Values(HeaderKafkaBase64Headers) {
 		for name := range strings.SplitSeq(list, ",") {
-			if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
-				encoded[name] = true
-			}
+			encoded[strings.ToLower(strings.TrimSpace(name))] = true
 		}
 	}
 	byName := map[string][]string{}

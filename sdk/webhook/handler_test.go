@@ -44,6 +44,7 @@ func batch(t *testing.T, events ...map[string]any) *http.Request {
 	id := "batch_0001"
 	r := request(id, strconv.FormatInt(testNow.Unix(), 10), mustSign(t, newSecret, id, testNow.Unix(), body), body)
 	r.Header.Set("Content-Type", BatchContentType)
+	r.Header.Set(HeaderBatchSize, strconv.Itoa(len(events)))
 	r.Header.Set(HeaderAttempt, "3")
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,21 @@ func contractRecords() []*target.Record {
 		{Topic: "orders", Partition: 5, Offset: 8, Key: []byte("k"), Value: []byte("v"), Timestamp: ts,
 			Headers: []target.Header{{Key: "", Value: []byte("empty name")}, {Key: "é/ü", Value: []byte{0xfe}},
 				{Key: "100%", Value: []byte("pct")}, {Key: "ce_bad name", Value: []byte("x")}, {Key: "user id", Value: []byte("42")}}},
+		// An empty name whose value must go as base64.
+		{Topic: "orders", Partition: 5, Offset: 9, Key: []byte("k"), Value: []byte("v"), Timestamp: ts,
+			Headers: []target.Header{{Key: "", Value: []byte{0xff, 0xfe, 0x00}}}},
+		// A single record whose own content type is the batch one: its
+		// request is still a single record's, with that value as its body.
+		{Topic: "orders", Partition: 6, Offset: 10, Key: []byte("k"), Value: []byte("[]"), Timestamp: ts,
+			Headers: h("content-type", "application/cloudevents-batch+json")},
+		{Topic: "orders", Partition: 6, Offset: 11, Key: []byte("k"), Timestamp: ts,
+			Value:   []byte(`[{"specversion":"1.0","id":"e1","source":"/s","type":"t","data":{"a":1}}]`),
+			Headers: h("content-type", "application/cloudevents-batch+json")},
+		// JSON nested deeper than a receiver's parser goes (in a batch, as
+		// data_base64).
+		{Topic: "orders", Partition: 7, Offset: 12, Key: []byte("k"), Timestamp: ts,
+			Value:   []byte(strings.Repeat("[", 9999) + strings.Repeat("]", 9999)),
+			Headers: h("content-type", "application/json")},
 	}
 }
 
