@@ -12,8 +12,11 @@ What it does with each request:
   a request that fails is answered 401 and never handled;
 * dedupes by webhook-id (``<topic>-<partition>-<offset>``, the same on every
   redelivery), in memory;
+* reads at most MAX_BODY_BYTES of a request, and none of one that lacks the
+  webhook-* headers or whose timestamp is stale;
 * handles single-record requests (the body is the record value) and batch
-  requests (``application/cloudevents-batch+json``), answering a batch with
+  requests (``application/cloudevents-batch+json`` with a
+  ``hookbridge-batch-size`` header), answering a batch with
   ``{"failed": [ids]}`` for the records that failed: only those are retried;
 * continues the bridge's trace (traceparent) with OpenTelemetry.
 
@@ -21,8 +24,10 @@ Environment:
 
 * WEBHOOK_SECRETS: the signing secrets (``whsec_...``), separated by commas
   or spaces. Required.
-* ORDER_LOG: when "1", GET /stats also lists, per partition/key, every offset
-  handled, in order (memory grows with every record: for tests).
+* ORDER_LOG: when "1", GET /stats also lists, per topic/partition/key, every
+  offset handled, in order (memory grows with every record: for tests).
+* MAX_BODY_BYTES: the largest request body read (default 4 MiB, the bridge's
+  default batch size with room to spare); a longer one is answered 413.
 * FAIL_EVERY_NTH: when set to N > 0, the first delivery of every record whose
   Kafka offset is a multiple of N fails (500 for a single record, listed in
   ``failed`` in a batch): a stand-in for a handler that fails sometimes.
@@ -44,6 +49,7 @@ import binascii
 import json
 import logging
 import os
+import time
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from typing import Any, Optional
@@ -59,6 +65,8 @@ BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 # How many webhook-ids (and trace records) are remembered. A redelivery comes
 # within minutes of the first delivery; size this to a few minutes of traffic.
 REMEMBER = int(os.environ.get("DEDUPE_CAPACITY", "100000"))
+MAX_BODY = int(os.environ.get("MAX_BODY_BYTES", str(4 << 20)))
+TOLERANCE = 5 * 60  # seconds of clock difference accepted, as standardwebhooks does
 
 
 def _secrets() -> list[Webhook]:
@@ -104,8 +112,8 @@ class State:
         self.order_violations = 0  # a key's record handled after a later one
         self.done: LRU = LRU(REMEMBER)  # webhook-ids handled
         self.failed_once: LRU = LRU(REMEMBER)  # webhook-ids failed on purpose
-        self.last_offset: dict[str, int] = {}  # per partition/key: the last offset handled
-        self.order: dict[str, list[int]] = {}  # with ORDER_LOG: per partition/key, offsets handled in order
+        self.last_offset: LRU = LRU(REMEMBER)  # per topic/partition/key: the last offset handled
+        self.order: dict[str, list[int]] = {}  # with ORDER_LOG: per topic/partition/key, offsets handled in order
         self.traces: LRU = LRU(REMEMBER)  # webhook-id -> trace context
 
     def stats(self) -> dict[str, Any]:
@@ -194,7 +202,7 @@ def decode(value: Optional[str], encoding: Optional[str]) -> Optional[bytes]:
     return value.encode()
 
 
-def handle(record_id: str, partition: int, offset: int, key: Optional[bytes], body: bytes) -> bool:
+def handle(record_id: str, topic: str, partition: int, offset: int, key: Optional[bytes], body: bytes) -> bool:
     """Handles one record; returns False when it failed and must be retried.
     A real application does its work here (write to its database, call a
     service ...); this one counts, and checks per-key order."""
@@ -209,11 +217,11 @@ def handle(record_id: str, partition: int, offset: int, key: Optional[bytes], bo
         return False
     state.done.remember(record_id)
     state.accepted += 1
-    lane = f"{partition}/" + ("<null>" if key is None else key.decode("utf-8", "backslashreplace"))
+    lane = f"{topic}/{partition}/" + ("<null>" if key is None else key.decode("utf-8", "backslashreplace"))
     last = state.last_offset.get(lane)
     if last is not None and offset <= last:
         state.order_violations += 1
-    state.last_offset[lane] = offset
+    state.last_offset.remember(lane, offset)
     if ORDER_LOG:
         state.order.setdefault(lane, []).append(offset)
     return True
@@ -237,30 +245,68 @@ def remember_trace(record_id: str, traceparent: Optional[str]) -> None:
 @app.post("/webhook")
 @app.post("/webhook/{rest:path}")
 async def webhook(request: Request, rest: str = "") -> Response:
-    body = await request.body()
     state.requests += 1
     headers = dict(request.headers)  # lower-case names
-    reason = verify(body, headers)
+    reason = precheck(headers)
+    body = None
+    if reason is None:
+        body = await read_body(request)
+        if body is None:
+            return JSONResponse({"error": f"body over {MAX_BODY} bytes"}, status_code=413)
+        reason = verify(body, headers)
     if reason is not None:
         state.rejected += 1
         log.warning("rejected %s: %s", headers.get("webhook-id"), reason)
         return JSONResponse({"error": reason}, status_code=401)
 
+    # The content type alone does not make a batch: a single record's request
+    # carries the record's own content-type, which may be the batch one.
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == BATCH_CONTENT_TYPE:
+    if content_type == BATCH_CONTENT_TYPE and "hookbridge-batch-size" in headers:
         return handle_batch(body, headers)
 
     try:
         record_id = headers["webhook-id"]
+        topic = headers["kafka-topic"]
         partition = int(headers["kafka-partition"])
         offset = int(headers["kafka-offset"])
         key = decode(headers.get("kafka-key"), headers.get("kafka-key-encoding"))
     except (KeyError, ValueError, binascii.Error) as e:
         return JSONResponse({"error": f"not a Hookbridge request: {e}"}, status_code=400)
     remember_trace(record_id, headers.get("traceparent"))
-    if not handle(record_id, partition, offset, key, body):
+    if not handle(record_id, topic, partition, offset, key, body):
         return JSONResponse({"error": "failed on purpose (FAIL_EVERY_NTH)"}, status_code=500)
     return Response(status_code=204)
+
+
+def precheck(headers: dict[str, str]) -> Optional[str]:
+    """What rules a request out before its body is read: a missing webhook-*
+    header, or a timestamp outside the tolerance. None when it may be read."""
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        if not headers.get(name):
+            return f"missing {name}"
+    try:
+        ts = int(headers["webhook-timestamp"])
+    except ValueError:
+        return "webhook-timestamp is not a number"
+    if abs(time.time() - ts) > TOLERANCE:
+        return "webhook-timestamp is too old or too new"
+    return None
+
+
+async def read_body(request: Request) -> Optional[bytes]:
+    """The request's body, or None when it is longer than MAX_BODY (read no
+    further than that)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
@@ -268,7 +314,7 @@ def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
         events = json.loads(body)
         if not isinstance(events, list):
             raise ValueError("not a JSON array")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
         return JSONResponse({"error": f"bad batch: {e}"}, status_code=400)
     state.batches += 1
     state.max_batch = max(state.max_batch, len(events))
@@ -284,14 +330,14 @@ def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
                 data = json.dumps(ev["data"]).encode()
             else:
                 data = b""
-        except (KeyError, TypeError, ValueError, binascii.Error) as e:
+        except (KeyError, TypeError, ValueError, RecursionError, binascii.Error) as e:
             return JSONResponse({"error": f"bad batch event: {e}"}, status_code=400)
         # The id to dedupe on and to name in "failed" is the record's
         # webhook-id; the event's own id differs for a record that was a
         # CloudEvent already.
         record_id = f"{topic}-{partition}-{offset}"
         lane = (topic, partition, key)
-        if lane in blocked or not handle(record_id, partition, offset, key, data):
+        if lane in blocked or not handle(record_id, topic, partition, offset, key, data):
             failed.append(record_id)
             blocked.add(lane)
             continue

@@ -31,8 +31,11 @@
 //
 //	orders-2-17 key="customer-9" attempt=1 trace=4bf92f3577b34da6a3ce929d0e0e4736 {"order":17}
 //
-// During a secret rotation list both secrets, separated by a comma, in
-// WEBHOOK_SECRETS (the bridge signs with both while both are configured).
+// During a secret rotation list both secrets, separated by a comma, in the
+// receiver's WEBHOOK_SECRETS. The bridge's signing_secrets takes one secret
+// per item, so there they are two items, each its own variable
+// (signing_secrets: ["${OLD_SECRET}", "${NEW_SECRET}"]: the bridge signs
+// with both); a comma-separated value in one item is refused.
 // A request that fails verification is answered 401 and logged; the bridge
 // dead-letters it. The trace of each request continues the bridge's
 // traceparent (otelhttp with the W3C propagator); set up an exporter as in

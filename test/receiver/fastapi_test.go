@@ -247,7 +247,7 @@ func checkOrder(t *testing.T, s fastAPIStats, produced []testkit.Produced) {
 	t.Helper()
 	want := map[string][]int{}
 	for _, p := range produced {
-		lane := fmt.Sprintf("%d/%s", p.Partition, p.Key)
+		lane := fmt.Sprintf("%s/%d/%s", p.Topic, p.Partition, p.Key)
 		want[lane] = append(want[lane], int(p.Offset))
 	}
 	if s.OrderViolations != 0 {
