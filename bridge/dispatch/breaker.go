@@ -48,7 +48,9 @@ type BreakerSettings struct {
 // Breaker is the circuit breaker of one target (a webhook URL or a plugin),
 // shared by every route that uses it. Only retryable failures of the target
 // count (target.TargetDown); a permanent rejection, or a record a batch answer
-// named as failed, means the target is up, and cancellations are ignored.
+// named as failed, means the target is up, and cancellations are ignored. It
+// counts requests: the records of one webhook batch count once together
+// (target.IsShared).
 //
 // An open breaker is not a failure: the Breaker layer answers "not now" with a
 // *BreakerOpenError, the Retry layer waits for the breaker without spending
@@ -93,7 +95,9 @@ func NewBreaker(s BreakerSettings) *Breaker {
 				float64(c.TotalFailures)/float64(c.Requests) >= s.FailureRatio
 		},
 		IsSuccessful: func(err error) bool { return !target.TargetDown(err) },
-		IsExcluded:   func(err error) bool { return err != nil && target.KindOf(err) == target.Canceled },
+		IsExcluded: func(err error) bool {
+			return err != nil && (err == errSharedOutcome || target.KindOf(err) == target.Canceled)
+		},
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			b.transition(fromGobreaker(to))
 		},
@@ -222,6 +226,10 @@ func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 	return state, ch
 }
 
+// errSharedOutcome stands, for gobreaker, for the outcome of a record whose
+// request (a webhook batch) another record reports: it is not counted.
+var errSharedOutcome = errors.New("dispatch: outcome counted through another record of its request")
+
 // BreakerLayer puts b in front of the target.
 func BreakerLayer(b *Breaker) target.Layer {
 	return func(next target.Target) target.Target {
@@ -243,7 +251,11 @@ func BreakerLayer(b *Breaker) target.Layer {
 			// state became half-open) and told transition before returning.
 			probe := BreakerState(b.state.Load()) == BreakerHalfOpen
 			res, err := next.Deliver(ctx, d)
-			done(err)
+			if target.IsShared(res, err) {
+				done(errSharedOutcome) // counted through another record of its request
+			} else {
+				done(err)
+			}
 			if probe && target.TargetDown(err) {
 				return nil, &ProbeError{Err: err}
 			}

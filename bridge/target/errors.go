@@ -100,6 +100,30 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
+// Shared marks err as the outcome of a request that carried other records
+// too, which another of them reports to the circuit breaker (see
+// Result.Shared). Every classification sees through it.
+func Shared(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &sharedError{err}
+}
+
+type sharedError struct{ error }
+
+func (e *sharedError) Unwrap() error { return e.error }
+
+// IsShared reports whether a delivery's outcome, res or err, is that of a
+// request another record reports to the circuit breaker.
+func IsShared(res *Result, err error) bool {
+	if err != nil {
+		var s *sharedError
+		return errors.As(err, &s)
+	}
+	return res != nil && res.Shared
+}
+
 // TargetDown reports whether err says the target itself is unhealthy: a
 // retryable failure that the target did not answer as the record's own.
 // Only such failures count against a circuit breaker.

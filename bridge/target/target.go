@@ -72,6 +72,11 @@ type Output struct {
 // Result is what a successful delivery returns.
 type Result struct {
 	Outputs []Output
+	// Shared says that the record reached its target in one request with
+	// other records (a webhook batch), and that another record of that
+	// request reports the request's outcome to the target's circuit breaker,
+	// which counts requests, not records. Shared(err) marks a failure so.
+	Shared bool
 }
 
 // Target delivers one record. Deliver is called concurrently from many

@@ -45,9 +45,16 @@ type batcher struct {
 type batchItem struct {
 	ctx   context.Context
 	d     *target.Delivery
-	event []byte     // the record as a structured CloudEvent, JSON
-	id    string     // the event's id as a receiver reads it from the JSON
-	done  chan error // buffered; receives the record's outcome once
+	event []byte            // the record as a structured CloudEvent, JSON
+	id    string            // the event's id as a receiver reads it from the JSON
+	done  chan batchOutcome // buffered; receives the record's outcome once
+}
+
+// batchOutcome is a record's outcome in its batch. shared: another record
+// of the request reports the request's outcome to the circuit breaker.
+type batchOutcome struct {
+	err    error
+	shared bool
 }
 
 // newBatchItem encodes d's record as the CloudEvent it becomes in a batch.
@@ -56,7 +63,7 @@ type batchItem struct {
 func newBatchItem(ctx context.Context, d *target.Delivery) *batchItem {
 	ev := toBatchEvent(d.Record)
 	return &batchItem{ctx: ctx, d: d, event: appendEvent(make([]byte, 0, base64.StdEncoding.EncodedLen(len(d.Record.Value))+512), ev),
-		id: jsonDecoded(ev.ID), done: make(chan error, 1)}
+		id: jsonDecoded(ev.ID), done: make(chan batchOutcome, 1)}
 }
 
 // size is what the item adds to a batch body: its event and the comma or
@@ -79,11 +86,14 @@ func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Resu
 	it := newBatchItem(ctx, d)
 	b.add(it)
 	select {
-	case err := <-it.done:
-		if err != nil {
-			return nil, err
+	case out := <-it.done:
+		if out.err != nil {
+			if out.shared {
+				return nil, target.Shared(out.err)
+			}
+			return nil, out.err
 		}
-		return &target.Result{}, nil
+		return &target.Result{Shared: out.shared}, nil
 	case <-ctx.Done():
 		// The batch may still be delivered; the record stays unacknowledged
 		// and is delivered again (at least once).
@@ -150,8 +160,13 @@ func (b *batcher) send(items []*batchItem) {
 	}()
 
 	errs := t.postBatch(ctx, items)
+	// The breaker counts the request once: through the first record still
+	// waiting for its outcome (one that gave up reports only that).
+	counted := false
 	for i, it := range items {
-		it.done <- errs[i]
+		shared := counted || it.ctx.Err() != nil
+		counted = counted || !shared
+		it.done <- batchOutcome{err: errs[i], shared: shared}
 	}
 }
 

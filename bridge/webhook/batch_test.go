@@ -1,17 +1,17 @@
 package webhook
 
 import (
-	"slices"
-
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
@@ -338,6 +339,46 @@ func TestBatchDeepJSONGoesAsBase64(t *testing.T) {
 			if got, _ := base64.StdEncoding.DecodeString(ev.DataBase64); len(ev.Data) != 0 || string(got) != string(nested(maxDataDepth+2)) {
 				t.Errorf("value %d levels deep: data %.40s..., want it as data_base64", maxDataDepth+2, ev.Data)
 			}
+		}
+	}
+}
+
+// The breaker counts requests: a failed batch of ten records is one failure
+// (with consecutive_failures 5, one transient 502 does not open it), and
+// five failed batches in a row open it.
+func TestBatchBreakerCountsRequests(t *testing.T) {
+	var calls atomic.Int32
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	// Batches of exactly ten: the wait never ends one first.
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 10, MaxWait: config.Duration(time.Hour)}
+	})
+	br := dispatch.NewBreaker(dispatch.BreakerSettings{Name: srv.URL, FailureRatio: 0.5, MinRequests: 20,
+		ConsecutiveFailures: 5, OpenTimeout: time.Hour})
+	chain := dispatch.BreakerLayer(br)(tg)
+	for round := 1; round <= 5; round++ {
+		var wg sync.WaitGroup
+		for i := range 10 {
+			rec := &target.Record{Topic: "orders", Partition: int32(i), Offset: int64(round), Value: []byte("x")}
+			wg.Go(func() {
+				if _, err := chain.Deliver(t.Context(), &target.Delivery{Route: "orders", Record: rec, Attempt: 1}); !target.TargetDown(err) {
+					t.Errorf("round %d, %s: %v, want the 502", round, rec.ID(), err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := calls.Load(); n != int32(round) {
+			t.Fatalf("after round %d: %d requests, want one per round", round, n)
+		}
+		want := dispatch.BreakerClosed
+		if round == 5 {
+			want = dispatch.BreakerOpen
+		}
+		if st := br.State(); st != want {
+			t.Fatalf("after %d failed batch requests of ten records: breaker %s, want %s", round, st, want)
 		}
 	}
 }
