@@ -60,6 +60,8 @@ const (
 	KeyKeyEncoding   = attribute.Key("hookbridge.kafka.message.key.encoding")
 	KeyBreakerTarget = attribute.Key("hookbridge.breaker.target")
 	KeyBreakerState  = attribute.Key("hookbridge.breaker.state")
+	KeyBatchID       = attribute.Key("hookbridge.batch.id")   // deliver (batch mode): the webhook-id of the batch request
+	KeyBatchSize     = attribute.Key("hookbridge.batch.size") // deliver (batch mode): records in that request
 )
 
 // Values of hookbridge.outcome on the process span.

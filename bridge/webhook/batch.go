@@ -18,8 +18,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // BatchContentType is the body type of a batch request.
@@ -183,7 +186,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	if err := t.pace(ctx); err != nil {
 		return all(err)
 	}
-	reqCtx, cancel := context.WithTimeout(ctx, t.timeout)
+	reqCtx, cancel := context.WithTimeout(withLinks(ctx, batchLinks(items)), t.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
@@ -194,6 +197,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 		attempt = max(attempt, it.d.Attempt)
 	}
 	t.batchHeader(req.Header, body, attempt, len(items))
+	batchSpans(items, req.Header.Get(HeaderWebhookID))
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
@@ -229,6 +233,33 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 		}
 	}
 	return out
+}
+
+// batchLinks links the request's client span, which is a child of the first
+// record's span (its context is the request's), to the spans of the other
+// records of the batch: each of their traces then leads to the request. Only
+// recorded spans need them (see tracingTransport.start).
+func batchLinks(items []*batchItem) []trace.Link {
+	if !trace.SpanFromContext(items[0].ctx).IsRecording() {
+		return nil
+	}
+	var links []trace.Link
+	for _, it := range items[1:] {
+		if sc := trace.SpanContextFromContext(it.ctx); sc.IsValid() && sc.IsSampled() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return links
+}
+
+// batchSpans names the batch request on the span of each of its records, so
+// that every record's trace says which request carried it.
+func batchSpans(items []*batchItem, id string) {
+	for _, it := range items {
+		if span := trace.SpanFromContext(it.ctx); span.IsRecording() {
+			span.SetAttributes(telemetry.KeyBatchID.String(id), telemetry.KeyBatchSize.Int(len(items)))
+		}
+	}
 }
 
 // failedIDs reads the ids a batch answer lists as failed, {"failed": [...]},

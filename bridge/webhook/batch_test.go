@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -380,6 +385,67 @@ func TestBatchBreakerCountsRequests(t *testing.T) {
 		if st := br.State(); st != want {
 			t.Fatalf("after %d failed batch requests of ten records: breaker %s, want %s", round, st, want)
 		}
+	}
+}
+
+// A batch request's client span is a child of one record's span and links
+// the others' spans, and every record's span names the request: each
+// record's trace leads to the request that carried it.
+func TestBatchTraceLinks(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 3, MaxWait: config.Duration(time.Hour)}
+	})
+	spans := map[trace.SpanID]trace.Span{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 3 {
+		ctx, span := tp.Tracer("test").Start(t.Context(), "deliver orders") // a trace of its own each
+		mu.Lock()
+		spans[span.SpanContext().SpanID()] = span
+		mu.Unlock()
+		wg.Go(func() {
+			defer span.End()
+			if _, err := deliver(t, ctx, tg, &target.Record{Topic: "orders", Partition: int32(i), Offset: 1, Value: []byte("x")}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	batchID := next(t, reqs).header.Get(HeaderWebhookID)
+	var client sdktrace.ReadOnlySpan
+	records := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindClient {
+			client = s
+		} else {
+			records[s.SpanContext().SpanID()] = s
+		}
+	}
+	if client == nil || len(records) != 3 {
+		t.Fatalf("recorded a client span: %v, and %d record spans, want 3", client != nil, len(records))
+	}
+	reached := map[trace.SpanID]bool{client.Parent().SpanID(): true}
+	for _, l := range client.Links() {
+		reached[l.SpanContext.SpanID()] = true
+	}
+	for id, s := range records {
+		if !reached[id] {
+			t.Errorf("record span %s is neither the client span's parent nor linked from it", id)
+		}
+		attrs := map[attribute.Key]attribute.Value{}
+		for _, a := range s.Attributes() {
+			attrs[a.Key] = a.Value
+		}
+		if attrs["hookbridge.batch.id"].AsString() != batchID || attrs["hookbridge.batch.size"].AsInt64() != 3 {
+			t.Errorf("record span %s: attributes %v, want hookbridge.batch.id %s and hookbridge.batch.size 3", id, s.Attributes(), batchID)
+		}
+	}
+	if len(client.Links()) != 2 {
+		t.Errorf("client span links %d spans, want the other 2 records'", len(client.Links()))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -73,6 +74,9 @@ func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarri
 	if parent.IsRecording() {
 		opts = t.opts
 	}
+	if links := linksOf(ctx); len(links) > 0 && parent.IsRecording() {
+		opts = append(slices.Clip(opts), trace.WithLinks(links...))
+	}
 	ctx, span = parent.TracerProvider().Tracer(scope).Start(ctx, http.MethodPost, opts...)
 	if !span.IsRecording() && !span.SpanContext().IsValid() {
 		span.End()
@@ -80,6 +84,19 @@ func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarri
 	}
 	otel.GetTextMapPropagator().Inject(ctx, h)
 	return span, true
+}
+
+type linksKey struct{}
+
+// withLinks returns ctx carrying links for the client span of its request:
+// the spans of a batch's other records, whose request this is too.
+func withLinks(ctx context.Context, links []trace.Link) context.Context {
+	return context.WithValue(ctx, linksKey{}, links)
+}
+
+func linksOf(ctx context.Context) []trace.Link {
+	links, _ := ctx.Value(linksKey{}).([]trace.Link)
+	return links
 }
 
 // failed ends a client span whose request got no answer.
