@@ -20,6 +20,13 @@ func WithStop(ctx context.Context, stop <-chan struct{}) context.Context {
 	return context.WithValue(ctx, stopKey{}, stop)
 }
 
+// Stopping returns the stop channel WithStop put in ctx, or nil (a channel
+// that never closes) when there is none.
+func Stopping(ctx context.Context) <-chan struct{} {
+	stop, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	return stop
+}
+
 // sleep waits d, or until ctx ends or the stop channel closes.
 func sleep(ctx context.Context, d time.Duration) error {
 	stop, _ := ctx.Value(stopKey{}).(<-chan struct{})

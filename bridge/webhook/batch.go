@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -39,10 +40,11 @@ type batcher struct {
 	maxBytes    int
 	maxWait     time.Duration
 
-	mu      sync.Mutex
-	pending []*batchItem
-	bytes   int
-	timer   *time.Timer
+	mu       sync.Mutex
+	pending  []*batchItem
+	bytes    int
+	timer    *time.Timer
+	draining bool // the route is shutting down: every record goes at once
 }
 
 type batchItem struct {
@@ -88,20 +90,39 @@ func newBatcher(t *Target, b config.Batch) *batcher {
 func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 	it := newBatchItem(ctx, d)
 	b.add(it)
-	select {
-	case out := <-it.done:
-		if out.err != nil {
-			if out.shared {
-				return nil, target.Shared(out.err)
+	stop := dispatch.Stopping(ctx)
+	for {
+		select {
+		case <-stop:
+			// Shutting down: what waits for max_wait goes now, and so does
+			// every record after it, so that the drain does not wait out
+			// batches that would fill no more.
+			b.drain()
+			stop = nil
+			continue
+		case out := <-it.done:
+			if out.err != nil {
+				if out.shared {
+					return nil, target.Shared(out.err)
+				}
+				return nil, out.err
 			}
-			return nil, out.err
+			return &target.Result{Shared: out.shared}, nil
+		case <-ctx.Done():
+			// The batch may still be delivered; the record stays
+			// unacknowledged and is delivered again (at least once).
+			return nil, b.t.contextError(ctx, nil)
 		}
-		return &target.Result{Shared: out.shared}, nil
-	case <-ctx.Done():
-		// The batch may still be delivered; the record stays unacknowledged
-		// and is delivered again (at least once).
-		return nil, b.t.contextError(ctx, nil)
 	}
+}
+
+// drain sends the open batch at once, and from now on every record as soon
+// as it comes.
+func (b *batcher) drain() {
+	b.mu.Lock()
+	b.draining = true
+	b.flushLocked()
+	b.mu.Unlock()
 }
 
 // add puts it in the open batch. The body of n items is 1 + the sum of their
@@ -115,7 +136,7 @@ func (b *batcher) add(it *batchItem) {
 	b.pending = append(b.pending, it)
 	b.bytes += it.size()
 	switch {
-	case len(b.pending) >= b.maxMessages || 1+b.bytes >= b.maxBytes:
+	case b.draining || len(b.pending) >= b.maxMessages || 1+b.bytes >= b.maxBytes:
 		b.flushLocked()
 	case len(b.pending) == 1:
 		b.timer = time.AfterFunc(b.maxWait, b.flushTimer)

@@ -449,6 +449,35 @@ func TestBatchTraceLinks(t *testing.T) {
 	}
 }
 
+// When the route shuts down, a batch waiting for max_wait is sent at once,
+// and so is every record after it: the drain does not wait out batches.
+func TestBatchSentAtOnceOnShutdown(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 10, MaxWait: config.Duration(time.Hour)}
+	})
+	stop := make(chan struct{})
+	ctx, cancel := context.WithTimeout(dispatch.WithStop(t.Context(), stop), time.Minute) // a hang guard only
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := deliver(t, ctx, tg, &target.Record{Topic: "orders", Offset: 1, Value: []byte("a")})
+		done <- err
+	}()
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("the waiting record: %v", err)
+	}
+	if _, err := deliver(t, ctx, tg, &target.Record{Topic: "orders", Offset: 2, Value: []byte("b")}); err != nil {
+		t.Fatalf("a record after the stop: %v", err)
+	}
+	for _, want := range []string{"1", "1"} {
+		if got := next(t, reqs).header.Get(HeaderBatchSize); got != want {
+			t.Errorf("batch of %s records, want %s", got, want)
+		}
+	}
+}
+
 func TestJSONNestedWithin(t *testing.T) {
 	for _, c := range []struct {
 		json string
