@@ -124,6 +124,11 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 	if w := r.Target.Webhook; w != nil && w.Batch.MaxMessages > 0 && r.Reply.Topic != "" {
 		v.addf(path+".reply.topic", "cannot be used with webhook batch mode (a batch answer is not a per-record reply)")
 	}
+	if w := r.Target.Webhook; w != nil && r.Concurrency >= 1 && w.Batch.MaxMessages > r.Concurrency {
+		v.addf(path+".target.webhook.batch.max_messages", "%d is above the route's concurrency (%d): a batch holds at most one record "+
+			"per delivery in flight, so it would never fill and every batch would wait max_wait; set concurrency to at least %d",
+			w.Batch.MaxMessages, r.Concurrency, w.Batch.MaxMessages)
+	}
 }
 
 // notOwnTopic checks that an output topic is not one the route consumes.

@@ -83,6 +83,8 @@ func TestValidation(t *testing.T) {
 		{"webhook timeout", withRoute("    target: {webhook: {url: \"https://h\", timeout: -1s}}\n"), "routes[0].target.webhook.timeout", "must not be negative"},
 		{"rate limit", withRoute("    target: {webhook: {url: \"https://h\", rate_limit: -0.5}}\n"), "routes[0].target.webhook.rate_limit", "must not be negative"},
 		{"batch max messages", withRoute("    target: {webhook: {url: \"https://h\", batch: {max_messages: -1}}}\n"), "routes[0].target.webhook.batch.max_messages", "must not be negative"},
+		{"batch over concurrency", withRoute("    concurrency: 8\n    target: {webhook: {url: \"https://h\", batch: {max_messages: 9}}}\n"),
+			"routes[0].target.webhook.batch.max_messages", "9 is above the route's concurrency (8): a batch holds at most one record per delivery in flight"},
 		{"batch max bytes", withRoute("    target: {webhook: {url: \"https://h\", batch: {max_bytes: -1}}}\n"), "routes[0].target.webhook.batch.max_bytes", "must not be negative"},
 		{"batch max wait", withRoute("    target: {webhook: {url: \"https://h\", batch: {max_wait: -1s}}}\n"), "routes[0].target.webhook.batch.max_wait", "must not be negative"},
 		{"max attempts", withRoute("    retry: {max_attempts: -1}\n" + hook), "routes[0].retry.max_attempts", "must be >= 1"},
