@@ -194,14 +194,45 @@ func (b *batcher) send(items []*batchItem) {
 	}
 }
 
-// postBatch returns the outcome of each item.
+// postBatch posts items as one request and returns each one's outcome. A
+// request refused as a whole with a permanent error (400, 413, 422, ...)
+// does not say which record was the cause: its records are then posted
+// again one by one, at once, and only those refused alone fail permanently
+// (and are dead-lettered), so that one poison record, or one too large for
+// the receiver, does not take the others of its batch with it.
 func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
-	all := func(err error) []error {
+	errs, whole := t.postOnce(ctx, items)
+	if whole == nil || len(items) == 1 || target.KindOf(whole) != target.Permanent {
+		return errs
+	}
+	t.log.WarnContext(ctx, "webhook: a batch was refused as a whole; its records go again one by one",
+		"records", len(items), "error", whole)
+	out := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() {
+			// In the record's own trace, and canceled with the batch (when
+			// every record gave up).
+			ictx, cancel := context.WithCancel(context.WithoutCancel(it.ctx))
+			defer cancel()
+			defer context.AfterFunc(ctx, cancel)()
+			errs, _ := t.postOnce(ictx, []*batchItem{it})
+			out[i] = errs[0]
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// postOnce posts items as one request and returns each one's outcome, and
+// the error of the request as a whole when it failed as a whole.
+func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error, whole error) {
+	all := func(err error) ([]error, error) {
 		out := make([]error, len(items))
 		for i := range out {
 			out[i] = err
 		}
-		return out
+		return out, err
 	}
 	body := batchBody(items)
 	if err := t.pace(ctx); err != nil {
@@ -253,7 +284,7 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 				Err: fmt.Errorf("webhook: POST %s: the receiver reported %s as failed in its batch", t.safeURL, id)}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // batchLinks links the request's client span, which is a child of the first

@@ -141,7 +141,8 @@ func TestBatchPartialFailure(t *testing.T) {
 	}
 }
 
-// A non-2xx answer applies to every record of the batch, by its class.
+// A non-2xx answer applies to every record of the batch, by its class (a
+// permanent one once each record was refused alone too).
 func TestBatchWholeFailure(t *testing.T) {
 	for status, kind := range map[int]target.Kind{503: target.Retryable, 400: target.Permanent, 410: target.Gone} {
 		srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
@@ -475,6 +476,60 @@ func TestBatchSentAtOnceOnShutdown(t *testing.T) {
 		if got := next(t, reqs).header.Get(HeaderBatchSize); got != want {
 			t.Errorf("batch of %s records, want %s", got, want)
 		}
+	}
+}
+
+// A batch refused as a whole with a permanent status does not say which
+// record was the cause: its records go again one by one, and only the one
+// the receiver refuses alone fails permanently. A batch too large for the
+// receiver (413) is delivered record by record.
+func TestBatchRefusedAsAWholeGoesAgainOneByOne(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		answer func(body []byte) int
+		want   []bool // per record: fails permanently
+	}{
+		{"one poison record", func(body []byte) int {
+			if strings.Contains(string(body), "cG9pc29u") { // "poison" in data_base64
+				return http.StatusBadRequest
+			}
+			return http.StatusOK
+		}, []bool{false, true, false}},
+		{"too large together", func(body []byte) int {
+			if strings.Count(string(body), `"specversion"`) > 1 {
+				return http.StatusRequestEntityTooLarge
+			}
+			return http.StatusOK
+		}, []bool{false, false, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				body, _ := io.ReadAll(r.Body)
+				w.WriteHeader(c.answer(body))
+			}))
+			t.Cleanup(srv.Close)
+			tg := newTarget(t, srv.URL, func(o *Options) {
+				o.Config.Batch = config.Batch{MaxMessages: 3, MaxWait: config.Duration(time.Hour)}
+			})
+			errs := deliverAll(t, tg, []*target.Record{
+				{Topic: "orders", Partition: 0, Offset: 1, Value: []byte("fine")},
+				{Topic: "orders", Partition: 1, Offset: 1, Value: []byte("poison")},
+				{Topic: "orders", Partition: 2, Offset: 1, Value: []byte("good")},
+			})
+			for i, err := range errs {
+				switch {
+				case c.want[i] && target.KindOf(err) != target.Permanent:
+					t.Errorf("record %d: %v, want it refused permanently", i, err)
+				case !c.want[i] && err != nil:
+					t.Errorf("record %d: %v, want it delivered on its own", i, err)
+				}
+			}
+			if n := requests.Load(); n != 4 {
+				t.Errorf("%d requests, want the batch and then one per record", n)
+			}
+		})
 	}
 }
 
