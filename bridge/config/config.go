@@ -47,8 +47,10 @@ type Kafka struct {
 	InitialOffset string `yaml:"initial_offset"`
 	// SessionTimeout is the consumer group session timeout. Default 10s.
 	SessionTimeout Duration `yaml:"session_timeout"`
-	// Balance is the partition assignment strategy: "sticky", "range" or
-	// "roundrobin". Default "sticky".
+	// Balance is the partition assignment strategy: "cooperative-sticky"
+	// (incremental rebalances, Kafka 2.4 or later), "sticky", "range" or
+	// "roundrobin". Default "cooperative-sticky", or "sticky" when Version
+	// is below 2.4.
 	Balance string `yaml:"balance"`
 }
 

@@ -44,7 +44,7 @@ func TestLoadFullExample(t *testing.T) {
 			Version:            "3.0.0",
 			InitialOffset:      "oldest",
 			SessionTimeout:     Duration(10 * time.Second),
-			Balance:            "sticky",
+			Balance:            "cooperative-sticky",
 		},
 		Admin:     Admin{Listen: "127.0.0.1:9464"},
 		Telemetry: Telemetry{ServiceName: "hookbridge", SampleRatio: &ratio},
@@ -118,7 +118,7 @@ routes:
 		{"kafka.version", c.Kafka.Version, "3.0.0"},
 		{"kafka.initial_offset", c.Kafka.InitialOffset, "oldest"},
 		{"kafka.session_timeout", c.Kafka.SessionTimeout, Duration(10 * time.Second)},
-		{"kafka.balance", c.Kafka.Balance, "sticky"},
+		{"kafka.balance", c.Kafka.Balance, "cooperative-sticky"},
 		{"kafka.embedded_partitions", c.Kafka.EmbeddedPartitions, 6},
 		{"admin.listen", c.Admin.Listen, "127.0.0.1:9464"},
 		{"telemetry.service_name", c.Telemetry.ServiceName, "hookbridge"},
@@ -144,6 +144,19 @@ routes:
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// Cooperative rebalancing needs Kafka 2.4: with an older kafka.version the
+// default balance is sticky.
+func TestDefaultBalanceFollowsVersion(t *testing.T) {
+	for version, want := range map[string]string{"3.0.0": "cooperative-sticky", "2.4.0": "cooperative-sticky", "2.3.0": "sticky",
+		"0.11.0.2": "sticky"} {
+		k := Kafka{Version: version}
+		k.applyDefaults()
+		if k.Balance != want {
+			t.Errorf("kafka.version %s: balance %q, want %q", version, k.Balance, want)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/IBM/sarama"
+)
 
 // Defaults of the fields whose zero value means "default"; the field
 // comments in config.go document them.
@@ -10,7 +14,7 @@ const (
 	DefaultKafkaVersion           = "3.0.0"
 	DefaultInitialOffset          = "oldest"
 	DefaultSessionTimeout         = Duration(10 * time.Second)
-	DefaultBalance                = "sticky"
+	DefaultBalance                = "cooperative-sticky"
 	DefaultEmbeddedPartitions     = 6
 	DefaultAdminListen            = "127.0.0.1:9464"
 	DefaultServiceName            = "hookbridge"
@@ -74,7 +78,13 @@ func (k *Kafka) applyDefaults() {
 	setDefault(&k.Version, DefaultKafkaVersion)
 	setDefault(&k.InitialOffset, DefaultInitialOffset)
 	setDefault(&k.SessionTimeout, DefaultSessionTimeout)
-	setDefault(&k.Balance, DefaultBalance)
+	if k.Balance == "" {
+		// Cooperative rebalancing needs brokers of Kafka 2.4 or later.
+		k.Balance = DefaultBalance
+		if v, err := sarama.ParseKafkaVersion(k.Version); err == nil && !v.IsAtLeast(sarama.V2_4_0_0) {
+			k.Balance = "sticky"
+		}
+	}
 }
 
 func (t *Telemetry) applyDefaults() {

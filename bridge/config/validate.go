@@ -19,7 +19,7 @@ import (
 var (
 	orderings      = []string{OrderingPartition, OrderingKey, OrderingNone}
 	initialOffsets = []string{"oldest", "newest"}
-	balances       = []string{"sticky", "range", "roundrobin"}
+	balances       = []string{"cooperative-sticky", "sticky", "range", "roundrobin"}
 	saslMechanisms = []string{"", SASLPlain, SASLScramSHA256, SASLScramSHA512, SASLOAuthBearer}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"json", "text"}
@@ -227,6 +227,9 @@ func (k *Kafka) validateVersion(v *checker, path string) {
 		v.addf(path+".version", "must be %s or later: consumer groups need it", minKafkaVersion)
 	case !version.IsAtLeast(sarama.V1_0_0_0) && !clientIDRE.MatchString(k.ClientID):
 		v.addf(path+".client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0")
+	}
+	if err == nil && k.Balance == "cooperative-sticky" && !version.IsAtLeast(sarama.V2_4_0_0) {
+		v.addf(path+".balance", "cooperative-sticky needs kafka.version 2.4.0 or later (cooperative rebalancing); use sticky")
 	}
 }
 

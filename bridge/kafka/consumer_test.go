@@ -660,3 +660,125 @@ func TestConsumerStuckRecordThatHeldNoRoom(t *testing.T) {
 		t.Errorf("the route holds %d records, %d bytes; want at most the stuck one", st.InFlightRecords, st.InFlightBytes)
 	}
 }
+
+// claimingMember is a plain consumer group member that reports each
+// partition it is given and holds it, marking nothing.
+type claimingMember struct{ claimed chan int32 }
+
+func (m *claimingMember) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (m *claimingMember) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (m *claimingMember) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	m.claimed <- claim.Partition()
+	for {
+		select {
+		case _, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+// With kafka.balance cooperative-sticky, a member joining takes partitions
+// from the consumer without ending its other claims: the delivery in flight
+// on the partition that moves is canceled (its next owner delivers it
+// again), the one on the partition that stays goes on and is committed.
+// With eager rebalances (sticky) both would be canceled.
+func TestConsumerCooperativeRebalanceKeepsInFlightWork(t *testing.T) {
+	const topic = "invoices"
+	cluster := startClusterWith(t, topic, 2)
+	addrs := cluster.ListenAddrs()
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
+		SessionTimeout: config.Duration(6 * time.Second), Balance: "cooperative-sticky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	type outcome struct {
+		partition int32
+		canceled  bool
+	}
+	started, ended := make(chan int32, 2), make(chan outcome, 4)
+	tg := target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		started <- d.Record.Partition
+		select {
+		case <-release:
+			ended <- outcome{d.Record.Partition, false}
+			return &target.Result{}, nil
+		case <-ctx.Done():
+			ended <- outcome{d.Record.Partition, true}
+			return nil, ctx.Err()
+		}
+	})
+	route := testRoute("cooperative", topic)
+	route.Ordering = config.OrderingPartition
+	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, sc)
+	produceTo(t, addrs, topic, 0, "k", "a")
+	produceTo(t, addrs, topic, 1, "k", "b")
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(patience):
+			t.Fatalf("two deliveries did not start; %s", describe(c, topic))
+		}
+	}
+
+	member := &claimingMember{claimed: make(chan int32, 4)}
+	group, err := sarama.NewConsumerGroup(addrs, route.GroupID(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	memberDone := make(chan struct{})
+	go func() {
+		defer close(memberDone)
+		for ctx.Err() == nil {
+			if err := group.Consume(ctx, []string{topic}, member); errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = group.Close()
+		<-memberDone
+	})
+	var moved int32
+	select {
+	case moved = <-member.claimed:
+	case <-time.After(patience):
+		t.Fatalf("the second member got no partition; %s", describe(c, topic))
+	}
+	// The moved partition's delivery was canceled before sarama handed it
+	// over: the consumer's claim had to end first.
+	select {
+	case o := <-ended:
+		if o.partition != moved || !o.canceled {
+			t.Fatalf("delivery on partition %d ended (canceled %v) before the release; want partition %d's, canceled", o.partition, o.canceled, moved)
+		}
+	case <-time.After(patience):
+		t.Fatal("the delivery on the partition that moved was not canceled")
+	}
+	close(release)
+	stays := 1 - moved
+	select {
+	case o := <-ended:
+		if o.partition != stays || o.canceled {
+			t.Fatalf("delivery on partition %d: canceled %v; want partition %d's delivered", o.partition, o.canceled, stays)
+		}
+	case <-time.After(patience):
+		t.Fatal("the delivery on the partition that stays did not end")
+	}
+	admin := newAdmin(t, addrs)
+	waitFor(t, "the partition that stayed to be committed past its record", func() bool {
+		off, err := admin.ListConsumerGroupOffsets(route.GroupID(), map[string][]int32{topic: {stays}})
+		if err != nil {
+			return false
+		}
+		b := off.GetBlock(topic, stays)
+		return b != nil && b.Offset == 1
+	}, func() string { return describe(c, topic) })
+}
