@@ -210,6 +210,10 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	out := make([]error, len(items))
 	var wg sync.WaitGroup
 	for i, it := range items {
+		if it.ctx.Err() != nil {
+			out[i] = whole // the record gave up: nothing waits for its outcome
+			continue
+		}
 		wg.Go(func() {
 			// In the record's own trace, and canceled with the batch (when
 			// every record gave up).
