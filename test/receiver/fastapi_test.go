@@ -429,7 +429,7 @@ func TestFastAPIReceiverBatch(t *testing.T) {
 	app := startFastAPI(t, py, "WEBHOOK_SECRETS="+newSecret, "FAIL_EVERY_NTH="+strconv.Itoa(nth))
 	admin := testkit.FreePort(t)
 	cfg := b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/batch",
-		"        batch: {max_messages: 50, max_wait: 20ms}\n"))
+		"        batch: {max_messages: 25, max_wait: 20ms}\n"))
 	bridge := testkit.StartBridge(t, bridgeBin, cfg, admin)
 
 	const n = 500
@@ -452,8 +452,8 @@ func TestFastAPIReceiverBatch(t *testing.T) {
 	if s.Failed != wantFailed || s.Received != n+wantFailed {
 		t.Fatalf("failed %d, received %d; want %d failed once and so %d received", s.Failed, s.Received, wantFailed, n+wantFailed)
 	}
-	if s.MaxBatch < 2 || s.MaxBatch > 50 || s.Batches >= s.Received {
-		t.Fatalf("%d batches for %d records, largest %d: not batching within max_messages 50", s.Batches, s.Received, s.MaxBatch)
+	if s.MaxBatch < 2 || s.MaxBatch > 25 || s.Batches >= s.Received {
+		t.Fatalf("%d batches for %d records, largest %d: not batching within max_messages 25", s.Batches, s.Received, s.MaxBatch)
 	}
 	checkOrder(t, s, produced)
 }
