@@ -379,10 +379,12 @@ func TestConsumerStuckCountsRecords(t *testing.T) {
 }
 
 // idleMember is a plain consumer group member that holds what it is given
-// and marks nothing.
+// and marks nothing. It sends each partition it is given to claimed, when
+// set.
 type idleMember struct {
 	sessions atomic.Int32
 	memberID atomic.Pointer[string]
+	claimed  chan int32
 }
 
 func (m *idleMember) Setup(sess sarama.ConsumerGroupSession) error {
@@ -395,6 +397,9 @@ func (m *idleMember) Setup(sess sarama.ConsumerGroupSession) error {
 func (m *idleMember) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 func (m *idleMember) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if m.claimed != nil {
+		m.claimed <- claim.Partition()
+	}
 	for {
 		select {
 		case _, ok := <-claim.Messages():
@@ -661,27 +666,6 @@ func TestConsumerStuckRecordThatHeldNoRoom(t *testing.T) {
 	}
 }
 
-// claimingMember is a plain consumer group member that reports each
-// partition it is given and holds it, marking nothing.
-type claimingMember struct{ claimed chan int32 }
-
-func (m *claimingMember) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (m *claimingMember) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-func (m *claimingMember) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	m.claimed <- claim.Partition()
-	for {
-		select {
-		case _, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-		case <-sess.Context().Done():
-			return nil
-		}
-	}
-}
-
 // With kafka.balance cooperative-sticky, a member joining takes partitions
 // from the consumer without ending its other claims: the delivery in flight
 // on the partition that moves is canceled (its next owner delivers it
@@ -726,7 +710,7 @@ func TestConsumerCooperativeRebalanceKeepsInFlightWork(t *testing.T) {
 		}
 	}
 
-	member := &claimingMember{claimed: make(chan int32, 4)}
+	member := &idleMember{claimed: make(chan int32, 4)}
 	group, err := sarama.NewConsumerGroup(addrs, route.GroupID(), sc)
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,22 @@ func batchTarget(t *testing.T, url string, max int, secret string) *Target {
 	})
 }
 
+// deliverBatch delivers recs concurrently through tg, fails the test if one
+// is not delivered, and returns the events of the next request reqs saw.
+func deliverBatch(t *testing.T, tg *Target, reqs <-chan request, recs []*target.Record) []batchEventIn {
+	t.Helper()
+	for i, err := range deliverAll(t, tg, recs) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	var evs []batchEventIn
+	if err := json.Unmarshal(next(t, reqs).body, &evs); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
 // deliverAll delivers recs concurrently and returns each outcome.
 func deliverAll(t *testing.T, tg *Target, recs []*target.Record) []error {
 	t.Helper()
@@ -322,19 +338,10 @@ func TestBatchDeepJSONGoesAsBase64(t *testing.T) {
 		return []byte(strings.Repeat(`{"a":[`, n/2) + `"[{ \" ]"` + strings.Repeat(`]}`, n/2))
 	}
 	ct := []target.Header{{Key: "content-type", Value: []byte("application/json")}}
-	errs := deliverAll(t, tg, []*target.Record{
+	evs := deliverBatch(t, tg, reqs, []*target.Record{
 		{Topic: "orders", Offset: 1, Value: nested(maxDataDepth), Headers: ct},
 		{Topic: "orders", Offset: 2, Value: nested(maxDataDepth + 2), Headers: ct},
 	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-	}
-	var evs []batchEventIn
-	if err := json.Unmarshal(next(t, reqs).body, &evs); err != nil {
-		t.Fatal(err)
-	}
 	for _, ev := range evs {
 		switch ev.Offset {
 		case 1:
@@ -633,16 +640,7 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 			t.Errorf("single-record mode, offset %d: ce-time %q, want %q", rec.Offset, got, want[rec.Offset])
 		}
 	}
-	for i, err := range deliverAll(t, batchTarget(t, srv.URL, len(recs), ""), recs) {
-		if err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-	}
-	var evs []batchEventIn
-	if err := json.Unmarshal(next(t, reqs).body, &evs); err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
+	for _, ev := range deliverBatch(t, batchTarget(t, srv.URL, len(recs), ""), reqs, recs) {
 		if ev.Time != want[ev.Offset] {
 			t.Errorf("batch, offset %d: time %q, want %q", ev.Offset, ev.Time, want[ev.Offset])
 		}
