@@ -510,6 +510,14 @@ func (c *Consumer) commitMarks(sess sarama.ConsumerGroupSession) error {
 	marks := c.lastMarks
 	c.lastMarks = make(map[topicPartition]int64)
 	c.mu.Unlock()
+	return c.commitAndCheck(sess, marks)
+}
+
+// commitAndCheck commits the session's marks and checks with the
+// coordinator that those of marks are committed, committing again with
+// backoff until they are, commitVerified passes or the shutdown timeout
+// does. It returns what stayed below its mark.
+func (c *Consumer) commitAndCheck(sess sarama.ConsumerGroupSession, marks map[topicPartition]int64) error {
 	sess.Commit()
 	if len(marks) == 0 || c.client == nil {
 		return nil
@@ -711,7 +719,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	defer func() {
 		c.mu.Lock()
-		if mark, _ := p.tr.position(); mark >= 0 {
+		if mark, _ := p.tr.position(); mark >= 0 && !p.revoked {
 			c.lastMarks[p.tp] = mark
 		}
 		delete(c.parts, p.tp)
@@ -755,8 +763,18 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	delete(c.stuck, p.tp)
 	c.mu.Unlock()
 	p.releaseQueued()
+	if mark, _ := p.tr.position(); p.revoked && mark >= 0 {
+		// A cooperative rebalance revoked the claim. sarama commits the
+		// partition when it is released, with a few quick tries only, and
+		// its next owner starts from what is committed: check it now, while
+		// the partition is still this member's to commit.
+		if err := c.commitAndCheck(sess, map[topicPartition]int64{p.tp: mark}); err != nil {
+			c.log.Error("a partition was handed over with offsets the coordinator did not commit: its next owner redelivers the records after them",
+				"topic", p.tp.topic, "partition", p.tp.partition, "error", err)
+		}
+	}
 	if mark, _, _ := p.tr.state(); mark >= 0 {
-		c.log.Debug("claim released", "topic", p.tp.topic, "partition", p.tp.partition, "next_offset", mark)
+		c.log.Debug("claim released", "topic", p.tp.topic, "partition", p.tp.partition, "next_offset", mark, "revoked", p.revoked)
 	}
 	return nil
 }
@@ -783,6 +801,13 @@ type partition struct {
 	// first wait), kept for all the claim loop's waits
 	wait       *budgetWait
 	pauseTimer *time.Timer
+
+	// held: records admit read from the claim while it waited for room, in
+	// order, for consume to take first (see admit); revoked: the claim's
+	// messages ended while the session goes on, as a cooperative rebalance
+	// revokes a claim. Both are the claim loop's own.
+	held    []*sarama.ConsumerMessage
+	revoked bool
 
 	// start is the offset the claim started from (unknownOffset until
 	// watchOffsets resolved sarama's oldest-offset sentinel); latest is the
@@ -854,31 +879,41 @@ func (p *partition) consume() {
 	c := p.c
 	done := p.sess.Context().Done()
 	for {
-		select {
-		case msg, ok := <-p.claim.Messages():
-			if !ok {
-				return
+		var msg *sarama.ConsumerMessage
+		if len(p.held) > 0 {
+			msg, p.held[0], p.held = p.held[0], nil, p.held[1:]
+			if len(p.held) == 0 {
+				p.held = nil
 			}
-			rec := fromSarama(msg)
-			if c.opts.Metrics != nil {
-				c.opts.Metrics.Consumed(p.ctx, rec.Topic)
-			}
-			if !matches(&c.opts.Route.Filter, rec) {
-				p.tr.add(rec.Offset, time.Now())
-				p.finish(rec)
-				if c.opts.Metrics != nil {
-					c.opts.Metrics.Filtered(p.ctx, rec.Topic)
+		} else {
+			select {
+			case m, ok := <-p.claim.Messages():
+				if !ok {
+					p.revoked = p.sess.Context().Err() == nil
+					return
 				}
-				continue
-			}
-			if !p.admit(rec) {
+				msg = m
+			case <-done:
 				return
 			}
+		}
+		rec := fromSarama(msg)
+		if c.opts.Metrics != nil {
+			c.opts.Metrics.Consumed(p.ctx, rec.Topic)
+		}
+		if !matches(&c.opts.Route.Filter, rec) {
 			p.tr.add(rec.Offset, time.Now())
-			p.enqueue(rec)
-		case <-done:
+			p.finish(rec)
+			if c.opts.Metrics != nil {
+				c.opts.Metrics.Filtered(p.ctx, rec.Topic)
+			}
+			continue
+		}
+		if !p.admit(rec) {
 			return
 		}
+		p.tr.add(rec.Offset, time.Now())
+		p.enqueue(rec)
 	}
 }
 
@@ -888,6 +923,15 @@ func (p *partition) consume() {
 // would make it drop the claim's fetch; a short wait, the steady state of a
 // busy route, costs no pause and resume. It returns false when the session or
 // claim ends first.
+//
+// While it waits it keeps reading the claim's messages into p.held: under a
+// cooperative rebalance the session goes on when a claim is revoked, and the
+// only sign is the end of its messages, after those sarama had fetched. A
+// claim loop that only waited here would hold the rebalance up until
+// sarama's rebalance timeout, which then ends the whole session. The held
+// records are ones sarama had fetched already (the partition pauses after
+// pauseAfter), and a revoked claim drops them: they were not admitted, and
+// the partition's next owner reads them again.
 func (p *partition) admit(rec *target.Record) bool {
 	c := p.c
 	w := p.wait
@@ -910,8 +954,20 @@ func (p *partition) admit(rec *target.Record) bool {
 			c.setReason(p.tp, pauseBackpressure, false)
 		}
 	}()
+	msgs := p.claim.Messages()
 	for {
 		select {
+		case msg, ok := <-msgs:
+			if ok {
+				p.held = append(p.held, msg)
+				continue
+			}
+			msgs = nil
+			if p.sess.Context().Err() == nil {
+				p.revoked = true
+				c.budget.cancel(w)
+				return false
+			}
 		case <-w.ready:
 			return true
 		case <-t.C:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -86,15 +87,22 @@ type commitRig struct {
 // newCommitRig makes the rig of topic; refused commits get code.
 func newCommitRig(t *testing.T, topic string, code int16) *commitRig {
 	t.Helper()
+	return newCommitRigWith(t, topic, code, 1, groupConfig(t))
+}
+
+// newCommitRigWith is newCommitRig of a topic of the given partitions, its
+// consumer with the sarama configuration sc.
+func newCommitRigWith(t *testing.T, topic string, code int16, partitions int32, sc *sarama.Config) *commitRig {
+	t.Helper()
 	r := &commitRig{topic: topic, done: make(chan error, 1)}
-	cluster := startCluster(t, topic)
+	cluster := startClusterWith(t, topic, partitions)
 	r.addrs = cluster.ListenAddrs()
 	refuseCommits(cluster, code, &r.refusing)
 	tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
 		r.delivered.Add(1)
 		return &target.Result{}, nil
 	})
-	r.c = NewConsumer(ConsumerOptions{Route: testRoute(topic, topic), Brokers: r.addrs, Sarama: groupConfig(t), Target: tg,
+	r.c = NewConsumer(ConsumerOptions{Route: testRoute(topic, topic), Brokers: r.addrs, Sarama: sc, Target: tg,
 		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
 	return r
 }

@@ -113,14 +113,58 @@ func produceTo(t *testing.T, addrs []string, topic string, partition int32, kvs 
 // when there is none).
 func committed(t *testing.T, admin sarama.ClusterAdmin, group, topic string) int64 {
 	t.Helper()
-	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	return committedOf(t, admin, group, topic, 0)
+}
+
+// committedOf is committed of the given partition.
+func committedOf(t *testing.T, admin sarama.ClusterAdmin, group, topic string, partition int32) int64 {
+	t.Helper()
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {partition}})
 	if err != nil {
 		t.Fatalf("list offsets of group %s: %v", group, err)
 	}
-	if b := resp.GetBlock(topic, 0); b != nil {
+	if b := resp.GetBlock(topic, partition); b != nil {
 		return b.Offset
 	}
 	return -1
+}
+
+// cooperativeConfig is groupConfig with cooperative-sticky rebalancing.
+func cooperativeConfig(t *testing.T) *sarama.Config {
+	t.Helper()
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
+		SessionTimeout: config.Duration(6 * time.Second), Balance: "cooperative-sticky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// joinMember runs an idleMember in group on topic until the test ends, with
+// the sarama configuration sc; it reports the partitions it is given.
+func joinMember(t *testing.T, addrs []string, group, topic string, sc *sarama.Config) *idleMember {
+	t.Helper()
+	member := &idleMember{claimed: make(chan int32, 8)}
+	g, err := sarama.NewConsumerGroup(addrs, group, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := g.Consume(ctx, []string{topic}, member); errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = g.Close()
+		<-done
+	})
+	return member
 }
 
 func newAdmin(t *testing.T, addrs []string) sarama.ClusterAdmin {
@@ -675,11 +719,7 @@ func TestConsumerCooperativeRebalanceKeepsInFlightWork(t *testing.T) {
 	const topic = "invoices"
 	cluster := startClusterWith(t, topic, 2)
 	addrs := cluster.ListenAddrs()
-	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
-		SessionTimeout: config.Duration(6 * time.Second), Balance: "cooperative-sticky"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := cooperativeConfig(t)
 	release := make(chan struct{})
 	type outcome struct {
 		partition int32
@@ -710,26 +750,7 @@ func TestConsumerCooperativeRebalanceKeepsInFlightWork(t *testing.T) {
 		}
 	}
 
-	member := &idleMember{claimed: make(chan int32, 4)}
-	group, err := sarama.NewConsumerGroup(addrs, route.GroupID(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	memberDone := make(chan struct{})
-	go func() {
-		defer close(memberDone)
-		for ctx.Err() == nil {
-			if err := group.Consume(ctx, []string{topic}, member); errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = group.Close()
-		<-memberDone
-	})
+	member := joinMember(t, addrs, route.GroupID(), topic, sc)
 	var moved int32
 	select {
 	case moved = <-member.claimed:
@@ -758,11 +779,6 @@ func TestConsumerCooperativeRebalanceKeepsInFlightWork(t *testing.T) {
 	}
 	admin := newAdmin(t, addrs)
 	waitFor(t, "the partition that stayed to be committed past its record", func() bool {
-		off, err := admin.ListConsumerGroupOffsets(route.GroupID(), map[string][]int32{topic: {stays}})
-		if err != nil {
-			return false
-		}
-		b := off.GetBlock(topic, stays)
-		return b != nil && b.Offset == 1
+		return committedOf(t, admin, route.GroupID(), topic, stays) == 1
 	}, func() string { return describe(c, topic) })
 }
