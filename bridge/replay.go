@@ -74,6 +74,12 @@ func ReplayRoute(cfg *config.Config, name string) (config.Route, error) {
 	return config.Route{}, fmt.Errorf("route %s has no dead_letter.topic: it has nothing to replay", name)
 }
 
+// replayStrategies are the partition assignment strategies of every replay
+// group: eager sticky (see Replay).
+func replayStrategies() []sarama.BalanceStrategy {
+	return []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+}
+
 // ReplayGroup is the consumer group whose offsets remember how far a route's
 // dead-letter topic was replayed.
 func ReplayGroup(group string) string { return group + ".replay" }
@@ -141,6 +147,13 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 		return nil, err
 	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// Eager rebalances, whatever kafka.balance says: the replay is a
+	// one-off job alone in its group, and with eager rebalances the end of
+	// the session is what tells a claim to stop, also while it waits for the
+	// rate limiter or a delivery. (A cooperative rebalance revokes a claim
+	// by closing its messages only, which a claim that waits cannot see
+	// without reading on, into memory, while it waits.)
+	sc.Consumer.Group.Rebalance.GroupStrategies = replayStrategies()
 	gclient, err := kafka.NewClient(rt.brokers, cfg.Kafka, sc)
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: %w", err)

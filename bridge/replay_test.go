@@ -352,10 +352,9 @@ func TestReplayRecordCoordinates(t *testing.T) {
 // it again.
 func TestReplayGoesOnAcrossARebalance(t *testing.T) {
 	rig := newReplayRig(t, http.StatusOK, "oldest")
-	// Eager rebalances: every one ends the session. (A cooperative one
-	// leaves the claim of a partition that stays alone, so the member
-	// joining would not end it.)
-	rig.bridge.cfg.Kafka.Balance = "sticky"
+	if rig.bridge.cfg.Kafka.Balance != "cooperative-sticky" {
+		t.Fatalf("kafka.balance %q: the replay group must rebalance eagerly whatever the routes use", rig.bridge.cfg.Kafka.Balance)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...), kgo.DefaultProduceTopic(replayDLQ))
 	if err != nil {
 		t.Fatal(err)
@@ -373,6 +372,7 @@ func TestReplayGoesOnAcrossARebalance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc.Consumer.Group.Rebalance.GroupStrategies = replayStrategies() // as another replay's
 	var once sync.Once
 	rig.onBody = func(body string) {
 		if body != "d" {
