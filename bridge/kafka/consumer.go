@@ -77,6 +77,7 @@ type Consumer struct {
 	offsetsNow   chan struct{} // capacity 1
 
 	joined   atomic.Bool
+	joinErr  atomic.Pointer[error] // why the last try to join failed; nil once joined
 	disabled atomic.Pointer[error]
 }
 
@@ -189,7 +190,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			c.joined.Store(false)
-			c.log.Warn("consume failed; rejoining", "error", err)
+			if errors.Is(err, sarama.ErrInconsistentGroupProtocol) {
+				strategy := "?"
+				if ss := c.opts.Sarama.Consumer.Group.Rebalance.GroupStrategies; len(ss) > 0 {
+					strategy = ss[0].Name()
+				}
+				err = fmt.Errorf("%w: the group's other members use another partition assignment than this one's kafka.balance, %s; "+
+					"all members of a group must use the same: stop every replica, then start them with one setting", err, strategy)
+				c.log.Error("cannot join the group; retrying", "group", c.opts.Route.GroupID(), "error", err)
+			} else {
+				c.log.Warn("consume failed; rejoining", "error", err)
+			}
+			c.joinErr.Store(&err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -229,6 +241,9 @@ func (c *Consumer) Ready() error {
 		return fmt.Errorf("route %s disabled: %w", c.opts.Route.Name, *p)
 	}
 	if !c.joined.Load() {
+		if err := c.joinErr.Load(); err != nil {
+			return fmt.Errorf("route %s has not joined group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), *err)
+		}
 		return fmt.Errorf("route %s has not joined group %s", c.opts.Route.Name, c.opts.Route.GroupID())
 	}
 	c.mu.Lock()
@@ -668,6 +683,7 @@ func (c *Consumer) tellPauseLocked(tp topicPartition, want bool) {
 type groupHandler struct{ c *Consumer }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.c.joinErr.Store(nil)
 	h.c.joined.Store(true)
 	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
 	return nil

@@ -127,3 +127,26 @@ func TestConsumerCooperativeRevocationChecksItsCommit(t *testing.T) {
 		t.Errorf("Run at shutdown = %v, want nil: what this member still owned was committed", err)
 	}
 }
+
+// Members with eager and cooperative strategies cannot share a group: the
+// broker refuses the one that does not match. The consumer keeps trying,
+// and Ready says why, naming kafka.balance, instead of only that the route
+// has not joined.
+func TestConsumerReportsAMixedStrategyGroup(t *testing.T) {
+	const topic = "mixed"
+	addrs := startClusterWith(t, topic, 2).ListenAddrs()
+	route := testRoute("mixed", topic)
+	member := joinMember(t, addrs, route.GroupID(), topic, groupConfig(t)) // eager sticky
+	select {
+	case <-member.claimed:
+	case <-time.After(patience):
+		t.Fatal("the eager member got no partition")
+	}
+	c, _ := runRouteWith(t, addrs, route, target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		return &target.Result{}, nil
+	}), &deadLetters{}, cooperativeConfig(t))
+	waitFor(t, "Ready to name the mixed strategies", func() bool {
+		err := c.Ready()
+		return err != nil && strings.Contains(err.Error(), "kafka.balance, cooperative-sticky")
+	}, func() string { return fmt.Sprintf("Ready() = %v", c.Ready()) })
+}
