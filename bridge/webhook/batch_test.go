@@ -540,6 +540,47 @@ func TestBatchRefusedAsAWholeGoesAgainOneByOne(t *testing.T) {
 	}
 }
 
+// A record that gave up while its batch was out (its context ended) is not
+// sent again alone when the batch is refused as a whole: nothing waits for
+// its outcome, and it is delivered again anyway.
+func TestBatchRefusedAsAWholeSkipsARecordThatGaveUp(t *testing.T) {
+	ctx, giveUp := context.WithCancel(t.Context())
+	gaveUp := make(chan struct{})
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			giveUp()
+			<-gaveUp // its Deliver returned
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.Batch = config.Batch{MaxMessages: 3, MaxWait: config.Duration(time.Hour)}
+	})
+	var wg sync.WaitGroup
+	for i := range 3 {
+		rec := &target.Record{Topic: "orders", Partition: int32(i), Offset: 1, Value: []byte("x")}
+		wg.Go(func() {
+			if i == 1 {
+				_, err := deliver(t, ctx, tg, rec)
+				close(gaveUp)
+				if target.KindOf(err) != target.Canceled {
+					t.Errorf("the record that gave up: %v, want canceled", err)
+				}
+				return
+			}
+			if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+				t.Errorf("%s: %v, want it delivered on its own", rec.ID(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := requests.Load(); n != 3 {
+		t.Errorf("%d requests, want the batch and one for each of the two records still waiting", n)
+	}
+}
+
 func TestJSONNestedWithin(t *testing.T) {
 	for _, c := range []struct {
 		json string
