@@ -229,12 +229,8 @@ type replayHandler struct {
 	replaying context.Context
 	finished  context.CancelFunc
 
-	mu sync.Mutex
-	// pending counts the claims of the session not complete yet, mine the
-	// partitions it counts: those of its start, and those a cooperative
-	// rebalance added since.
-	pending int
-	mine    map[int32]bool
+	mu      sync.Mutex
+	pending int // claims of the session not complete yet
 	stats   map[int32]*partitionReplay
 	errs    []error
 }
@@ -242,11 +238,7 @@ type replayHandler struct {
 func (h *replayHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.pending, h.mine = 0, map[int32]bool{}
-	for _, p := range sess.Claims()[h.topic] {
-		h.pending++
-		h.mine[p] = true
-	}
+	h.pending = len(sess.Claims()[h.topic])
 	return nil
 }
 
@@ -263,39 +255,23 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 		st = &partitionReplay{committed: -1, leftFrom: -1}
 		h.stats[p] = st
 	}
-	if !h.mine[p] { // added by a cooperative rebalance
-		h.mine[p] = true
-		h.pending++
-	}
 	h.mu.Unlock()
 	complete, err := h.replay(sess, claim, st)
 	h.mu.Lock()
 	if err != nil {
 		h.errs = append(h.errs, err)
 	}
-	// A claim that is not complete either ended with the session (the next
-	// one counts it again), or was revoked by a cooperative rebalance: the
-	// partition is another member's to replay now.
-	if complete || sess.Context().Err() == nil {
-		delete(h.mine, p)
+	// A claim that is not complete ended with the session (the replay group
+	// rebalances eagerly, see Replay): the next session counts it again.
+	if complete {
 		h.pending--
 	}
 	if h.pending == 0 || err != nil {
 		h.finished() // ends the session, and with it every claim
 	}
 	h.mu.Unlock()
-	// A claim that is done waits for the session's end (a returning claim
-	// ends the session) or its revocation (which closes its messages).
-	for {
-		select {
-		case <-sess.Context().Done():
-			return nil
-		case _, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-		}
-	}
+	<-sess.Context().Done()
+	return nil
 }
 
 // replay handles the records of one claim below the partition's end offset
