@@ -63,8 +63,9 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 // directMessage is the request of one record on the direct path: the
 // request line and header, then the body.
 type directMessage struct {
-	head  lineSink
-	value []byte
+	head   lineSink
+	value  []byte
+	joined bool // value appended to head.buf (flat)
 }
 
 var directMessages = sync.Pool{New: func() any {
@@ -79,13 +80,35 @@ func (m *directMessage) release() {
 	}
 	m.head.reset()
 	m.value = nil
+	m.joined = false
 	directMessages.Put(m)
 }
 
 func (m *directMessage) writeTo(bw *bufio.Writer) error {
+	if m.joined {
+		_, _ = bw.Write(m.head.buf)
+		return bw.Flush()
+	}
 	_, _ = bw.Write(m.head.buf)
 	_, _ = bw.Write(m.value)
 	return bw.Flush()
+}
+
+// maxFlat is the largest value flat copies behind the header.
+const maxFlat = 16 << 10
+
+// flat gives the whole request in one piece when the value is small: the
+// header with the value copied behind it. A large value is written from
+// where it is.
+func (m *directMessage) flat() []byte {
+	if !m.joined {
+		if len(m.value) > maxFlat {
+			return nil
+		}
+		m.head.buf = append(m.head.buf, m.value...)
+		m.joined = true
+	}
+	return m.head.buf
 }
 
 func (m *directMessage) rewind() error { return nil } // bytes: written again as they are

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -105,6 +106,26 @@ func TestDirectPathSendsWhatTheRoundTripperSends(t *testing.T) {
 	if direct.header.Get("Webhook-Signature") == "" || direct.header.Get("Kafka-Key-Encoding") != "base64" ||
 		len(direct.header.Values("Kafka-Header-Tenant")) != 2 {
 		t.Errorf("the request lacks the contract's fields: %v", direct.header)
+	}
+}
+
+// Values up to maxFlat go copied behind the header, larger ones from where
+// they are; the receiver gets each whole.
+func TestDirectPathBodiesOfEverySize(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, nil)
+	for _, size := range []int{0, 1, 256, maxFlat, maxFlat + 1, 1 << 20} {
+		rec := record()
+		rec.Value = bytes.Repeat([]byte{'v'}, size)
+		if size > 0 {
+			rec.Value[size-1] = 'z'
+		}
+		if _, err := deliver(t, t.Context(), tg, rec); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if got := next(t, reqs); !bytes.Equal(got.body, rec.Value) {
+			t.Errorf("%d bytes: the receiver got %d bytes, not the value", size, len(got.body))
+		}
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -75,15 +77,16 @@ type h1Conn struct {
 	watched  int       // its index in the conns of the ctxWatch of its exchange
 }
 
-// alive tells whether an idle connection can carry a request: nothing is
-// buffered past its last answer, and the peer neither closed it nor sent
-// anything since (peeker). It clears first the deadline its last exchange
-// left on it, which the peek would otherwise trip over.
-func (pc *h1Conn) alive() bool {
+// alive tells whether an idle connection can carry a request at now:
+// nothing is buffered past its last answer, and the peer neither closed it
+// nor sent anything since (peeker). It clears first the deadline its last
+// exchange left on it if that has passed, which the peek would trip over;
+// one still ahead stays until the exchange sets its own.
+func (pc *h1Conn) alive(now time.Time) bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	if !pc.deadline.IsZero() {
+	if !pc.deadline.IsZero() && !now.Before(pc.deadline) {
 		_ = pc.SetDeadline(time.Time{})
 		pc.deadline = time.Time{}
 	}
@@ -227,7 +230,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 		return nil, err
 	}
 	pc.lr.read = 0
-	if werr := m.writeTo(pc.bw); werr != nil {
+	if werr := pc.write(m); werr != nil {
 		// A receiver may answer and close before it read the whole request
 		// (413 Content Too Large, say): its answer says more than the
 		// broken write. Look for one, briefly.
@@ -250,6 +253,45 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 		return fail(err)
 	}
 	return resp, nil
+}
+
+// flatMessage is an h1Message that can give its whole request in one piece;
+// flat returns nil when it does not.
+type flatMessage interface{ flat() []byte }
+
+// write writes m on pc. A request in one piece goes with one write(2) that
+// also waits for the answer to arrive (peeker.send), which spares the read
+// that would find nothing yet.
+func (pc *h1Conn) write(m h1Message) error {
+	f, ok := m.(flatMessage)
+	if !ok {
+		return m.writeTo(pc.bw)
+	}
+	b := f.flat()
+	if b == nil {
+		return m.writeTo(pc.bw)
+	}
+	n, err := pc.peek.send(b)
+	if err != nil {
+		return pc.writeError(err)
+	}
+	if n == len(b) {
+		return nil
+	}
+	_, _ = pc.bw.Write(b[n:])
+	return pc.bw.Flush()
+}
+
+// writeError gives an error of peeker.send the form of a failed write on
+// pc: the deadline's and the close's keep their identity for errors.Is.
+func (pc *h1Conn) writeError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	} else if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError("write", errno)
+	}
+	return &net.OpError{Op: "write", Net: "tcp", Source: pc.LocalAddr(), Addr: pc.RemoteAddr(), Err: err}
 }
 
 // answer reads the response to m from pc, its header bounded by
@@ -360,7 +402,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, now, deadline time.T
 		// (keep-alive timeouts of a few seconds are common), and one that
 		// holds bytes nobody asked for must not carry a request: they would
 		// be read as its answer.
-		if now.Sub(pc.usedAt) < t.idleTimeout && pc.alive() {
+		if now.Sub(pc.usedAt) < t.idleTimeout && pc.alive(now) {
 			return pc, true, nil
 		}
 		_ = pc.Close()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -718,5 +719,96 @@ func TestAnswerAfterABrokenWriteWithinTheDeadline(t *testing.T) {
 		if d.After(deadline) {
 			t.Errorf("read deadline %s past the request's deadline %s", d.Sub(now), deadline.Sub(now))
 		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// A request sent in one piece that does not fit in the socket's buffer is
+// written in part by peeker.send; write sends the rest, and the receiver gets
+// every byte in order.
+func TestH1SendInPartsWhenTheSocketIsFull(t *testing.T) {
+	c, peer := tcpPair(t)
+	if newPeeker(c) == nil {
+		t.Skip("no raw connection to write on here")
+	}
+	_ = c.SetWriteBuffer(4 << 10)
+	_ = peer.SetReadBuffer(4 << 10)
+	want := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB: more than the two buffers hold
+	n, err := newPeeker(c).send(want)
+	if err != nil || n <= 0 || n >= len(want) {
+		t.Fatalf("send wrote %d of %d bytes (err %v), want a part and no error", n, len(want), err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(peer, int64(len(want))))
+		got <- b
+	}()
+	pc := &h1Conn{Conn: c, peek: newPeeker(c), bw: bufio.NewWriterSize(c, 4<<10)}
+	m := &directMessage{}
+	m.head.buf = append(m.head.buf, want[n:]...)
+	m.joined = true
+	if err := pc.write(m); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("the receiver got %d bytes, not the %d sent, in order", len(b), len(want))
+	}
+}
+
+// A request whose deadline passed is not written, and the error is a write's
+// that passed its deadline; a write to a connection the peer reset fails as
+// a write, with the system's error.
+func TestH1SendErrors(t *testing.T) {
+	c, peer := tcpPair(t)
+	pc := &h1Conn{Conn: c, peek: newPeeker(c), bw: bufio.NewWriterSize(c, 4<<10)}
+	if pc.peek == nil {
+		t.Skip("no raw connection to write on here")
+	}
+	m := &directMessage{value: []byte("body")}
+	m.head.buf = append(m.head.buf, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"...)
+	_ = c.SetDeadline(aLongTimeAgo)
+	err := pc.write(m)
+	var op *net.OpError
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &op) || op.Op != "write" {
+		t.Fatalf("err = %v, want a write past its deadline", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	_ = peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := peer.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the peer read %d bytes (err %v) of a request that passed its deadline", n, err)
+	}
+
+	_ = peer.SetLinger(0)
+	_ = peer.Close() // a reset
+	waitFor(t, 10*time.Second, "the reset to arrive", func() bool { return !pc.peek.alive() })
+	err = pc.write(m)
+	if !errors.As(err, &op) || op.Op != "write" || !(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		t.Fatalf("err = %v, want a write that the connection's reset failed", err)
+	}
+	if !strings.HasPrefix(err.Error(), "write tcp ") {
+		t.Errorf("err = %q, want it worded as net's own write errors", err)
 	}
 }
