@@ -17,7 +17,13 @@ import (
 //     that is not UTF-8 in a text column, JSON jsonb cannot hold such as
 //     \u0000, a value too long for varchar(n));
 //   - class 23, integrity constraint violation: NOT NULL, CHECK, FOREIGN
-//     KEY, or a unique constraint other than the one ON CONFLICT names.
+//     KEY, or a unique constraint other than the one ON CONFLICT names;
+//   - class 54, program limit exceeded: for a statement that writes one
+//     row, the record's size or shape (a key too large for its index,
+//     JSON nested too deep for the server's stack).
+//
+// A NOT NULL violation on a column the plugin does not write is the
+// table's, not the record's: see notWritten in Handle.
 //
 // Everything else is retryable: no connection, a timeout, the server
 // shutting down or out of resources (classes 08, 53, 57, 58), a
@@ -32,7 +38,7 @@ func Permanent(err error) bool {
 	if !errors.As(err, &pg) {
 		return false
 	}
-	return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23")
+	return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23") || strings.HasPrefix(pg.Code, "54")
 }
 
 // classify marks err permanent for the bridge when Permanent says so.
@@ -44,7 +50,8 @@ func classify(err error) error {
 }
 
 // SchemaError is a table that does not fit the configuration: a column's
-// type differs from the one the configuration writes.
+// type differs from the one the configuration writes, or a column the
+// plugin does not write needs a value.
 type SchemaError struct {
 	Msg string
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -258,4 +259,113 @@ func e2eSkipf(t *testing.T, format string, args ...any) {
 		t.Fatalf("HOOKBRIDGE_E2E=1 but: "+format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// A key larger than its index can hold (about 2,700 bytes for a btree) can
+// never be written: permanent (class 54), not retried for ever.
+func TestPostgresHugeKeyIsPermanent(t *testing.T) {
+	_, table := realDB(t)
+	_, srv := realHandler(t, map[string]string{EnvTable: table, EnvCreateTable: "true", EnvMode: "upsert"})
+	key := make([]byte, 6000)
+	for i := range key {
+		key[i] = "0123456789abcdef"[rand.IntN(16)] // does not compress below the limit
+	}
+	_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Key: key, Value: []byte("v")})
+	if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "54000") {
+		t.Fatalf("err = %v, want permanent 54000", err)
+	}
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Key: []byte("k"), Value: []byte("v")}); err != nil {
+		t.Fatalf("a good record after it: %v", err)
+	}
+}
+
+// A NOT NULL column with no default that the plugin does not write fails
+// every row: the table's problem, never the records'. The start-up check
+// refuses it, unless a BEFORE INSERT trigger may fill it; added while the
+// plugin runs, it pauses the route (retryable) until it gets a default.
+func TestPostgresNotNullUnwritten(t *testing.T) {
+	pool, table := realDB(t)
+	q := pgx.Identifier{table}.Sanitize()
+	create := `CREATE TABLE ` + q + ` (topic text NOT NULL, "partition" integer NOT NULL, "offset" bigint NOT NULL,
+		key text, value bytea, headers jsonb, "timestamp" timestamptz, id bigint GENERATED ALWAYS AS IDENTITY,
+		at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (topic, "partition", "offset"))`
+	if _, err := pool.Exec(t.Context(), create); err != nil {
+		t.Fatal(err)
+	}
+	h, srv := realHandler(t, map[string]string{EnvTable: table})
+	if err := h.Prepare(t.Context()); err != nil {
+		t.Fatalf("identity and default columns: Prepare = %v", err)
+	}
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A migration adds a NOT NULL column while the plugin runs (the table
+	// is empty for PostgreSQL to allow it).
+	if _, err := pool.Exec(t.Context(), `DELETE FROM `+q+`; ALTER TABLE `+q+` ADD COLUMN tenant text NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: []byte("v")})
+	if err == nil || sdk.IsPermanent(err) || !strings.Contains(err.Error(), "23502") {
+		t.Fatalf("err = %v, want the retryable NOT NULL violation", err)
+	}
+	_, err = srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: []byte("v")})
+	if err == nil || sdk.IsPermanent(err) || !strings.Contains(err.Error(), `NOT NULL column "tenant", which the plugin does not write, has no default`) {
+		t.Fatalf("err = %v, want the table checked again and refused, retryable", err)
+	}
+	h2, _ := realHandler(t, map[string]string{EnvTable: table})
+	if err := h2.Prepare(t.Context()); !IsSchemaError(err) {
+		t.Fatalf("start-up check: Prepare = %v, want a schema error", err)
+	}
+
+	// A BEFORE INSERT trigger that fills it.
+	if _, err := pool.Exec(t.Context(), `CREATE FUNCTION `+pgx.Identifier{table + "_tenant"}.Sanitize()+`() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN NEW.tenant := 'acme'; RETURN NEW; END$$;
+		CREATE TRIGGER tenant BEFORE INSERT ON `+q+` FOR EACH ROW EXECUTE FUNCTION `+pgx.Identifier{table + "_tenant"}.Sanitize()+`()`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.WithoutCancel(t.Context()), `DROP TABLE IF EXISTS `+q+`; DROP FUNCTION IF EXISTS `+pgx.Identifier{table + "_tenant"}.Sanitize())
+	})
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: []byte("v")}); err != nil {
+		t.Fatalf("with the trigger: %v", err)
+	}
+	var tenant string
+	if err := pool.QueryRow(t.Context(), `SELECT tenant FROM `+q+` WHERE "offset" = 1`).Scan(&tenant); err != nil || tenant != "acme" {
+		t.Fatalf("tenant %q, %v", tenant, err)
+	}
+}
+
+// PG_CREATE_TABLE=true with a user that may write to the existing table but
+// not create tables in its schema (PostgreSQL 15's default for public).
+func TestPostgresCreateTableExisting(t *testing.T) {
+	pool, table := realDB(t)
+	q := pgx.Identifier{table}.Sanitize()
+	const role = "hookbridge_test_writer"
+	if _, err := pool.Exec(t.Context(), `DO $$BEGIN CREATE ROLE `+role+` LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$;
+		REVOKE CREATE ON SCHEMA public FROM PUBLIC, `+role); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		_, _ = pool.Exec(ctx, "DROP TABLE IF EXISTS "+q)
+		_, _ = pool.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	if _, err := pool.Exec(t.Context(), `CREATE TABLE `+q+` (topic text NOT NULL, "partition" integer NOT NULL, "offset" bigint NOT NULL,
+		key text, value bytea, headers jsonb, "timestamp" timestamptz, PRIMARY KEY (topic, "partition", "offset"));
+		GRANT SELECT, INSERT ON `+q+` TO `+role); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(os.Getenv(envTestPostgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	h, srv := realHandler(t, map[string]string{EnvDSN: u.String(), EnvTable: table, EnvCreateTable: "true"})
+	if err := h.Prepare(t.Context()); err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -71,20 +71,44 @@ func (h *Handler) Prepare(ctx context.Context) error {
 	if h.ready.Load() {
 		return nil
 	}
+	table := h.cfg.Table.Sanitize()
 	if h.cfg.CreateTable {
-		if err := h.db.CreateTable(ctx, h.cfg.Table.Sanitize(), h.cfg.CreateTableSQL()); err != nil {
-			return fmt.Errorf("creating table %s: %w", h.cfg.Table.Sanitize(), err)
+		// CREATE TABLE IF NOT EXISTS needs the schema's CREATE privilege
+		// even when the table exists, which a user that may only write to
+		// it lacks.
+		exists, err := h.db.TableExists(ctx, table)
+		if err != nil {
+			return fmt.Errorf("looking up table %s: %w", table, err)
+		}
+		if !exists {
+			if err := h.db.CreateTable(ctx, table, h.cfg.CreateTableSQL()); err != nil {
+				return fmt.Errorf("creating table %s: %w", table, err)
+			}
 		}
 	}
 	oids, err := h.db.ParamTypes(ctx, h.sql)
 	if err != nil {
-		return fmt.Errorf("table %s: %w (statement: %s)", h.cfg.Table.Sanitize(), err, h.sql)
+		return fmt.Errorf("table %s: %w (statement: %s)", table, err, h.sql)
 	}
 	if err := h.checkTypes(oids); err != nil {
 		return err
 	}
+	required, err := h.db.RequiredColumns(ctx, table)
+	if err != nil {
+		return fmt.Errorf("table %s: looking up its columns: %w", table, err)
+	}
+	var unwritten []string
+	for _, name := range required {
+		if !h.writes(name) {
+			unwritten = append(unwritten, quote(name))
+		}
+	}
+	if len(unwritten) > 0 {
+		return &SchemaError{Msg: fmt.Sprintf("table %s: NOT NULL column %s, which the plugin does not write, has no default: every row would be refused (give it a default, or let it be NULL)",
+			table, strings.Join(unwritten, ", "))}
+	}
 	if err := h.db.Explain(ctx, h.cfg.ExplainSQL()); err != nil {
-		return fmt.Errorf("table %s: %w (statement: %s)", h.cfg.Table.Sanitize(), err, h.sql)
+		return fmt.Errorf("table %s: %w (statement: %s)", table, err, h.sql)
 	}
 	h.ready.Store(true)
 	return nil
@@ -178,17 +202,38 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 	}
 	tag, err := h.db.Exec(ctx, h.sql, args...)
 	if err != nil {
-		if isSchemaCode(err) {
-			// The table changed under us (dropped, altered): check it
-			// again, and create it again with PG_CREATE_TABLE=true.
+		err = fmt.Errorf("hookbridge-postgres: %s: writing to %s: %w", msg.ID, h.cfg.Table.Sanitize(), err)
+		if isSchemaCode(err) || h.notWritten(err) {
+			// The table changed under us (dropped, altered, a NOT NULL
+			// column added): check it again, and create it again with
+			// PG_CREATE_TABLE=true. Retryable: the route pauses until the
+			// table is fixed.
 			h.ready.Store(false)
+			return nil, err
 		}
-		return nil, classify(fmt.Errorf("hookbridge-postgres: %s: writing to %s: %w", msg.ID, h.cfg.Table.Sanitize(), err))
+		return nil, classify(err)
 	}
 	if tag.RowsAffected() == 0 {
 		h.log.DebugContext(ctx, "already written or older than the row, skipped", "id", msg.ID, "attempt", msg.Attempt)
 	}
 	return nil, nil
+}
+
+// writes reports whether the plugin writes the column named name.
+func (h *Handler) writes(name string) bool {
+	for _, col := range h.cfg.Columns {
+		if col.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// notWritten reports a NOT NULL violation on a column the plugin does not
+// write: no record can ever fill it, so it is the table's problem.
+func (h *Handler) notWritten(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23502" && pg.ColumnName != "" && !h.writes(pg.ColumnName)
 }
 
 // Args returns the statement's parameters for msg, in Config.Columns order:
@@ -203,7 +248,8 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 //	           error unless valid JSON), a string for text (an error unless
 //	           UTF-8 without NUL)
 //	headers    JSON, see recordjson.Headers (NUL-free); NULL when there are none
-//	timestamp  the record's time; NULL when it has none
+//	timestamp  the record's time; NULL when it has none; an error outside
+//	           PostgreSQL's range
 //
 // Its errors are the record's fault: the caller makes them permanent.
 func (h *Handler) Args(msg *sdk.Message) ([]any, error) {
@@ -242,12 +288,24 @@ func (h *Handler) Args(msg *sdk.Message) ([]any, error) {
 			}
 		case FieldTimestamp:
 			if !msg.Timestamp.IsZero() {
+				// Past int64 microseconds pgx's encoding wraps around to
+				// another instant; PostgreSQL refuses less than that.
+				if y := msg.Timestamp.Year(); y < minYear || y > maxYear {
+					return nil, fmt.Errorf("timestamp %d ms is outside PostgreSQL's range (4713 BC to 294276 AD)", msg.Timestamp.UnixMilli())
+				}
 				args[i] = msg.Timestamp
 			}
 		}
 	}
 	return args, nil
 }
+
+// The years of PostgreSQL's timestamptz: 4713 BC (year -4712 in Go's
+// proleptic count) to 294276 AD.
+const (
+	minYear = -4712
+	maxYear = 294276
+)
 
 // value converts a record's value for PG_VALUE_TYPE.
 func (h *Handler) value(v []byte) (any, error) {
@@ -290,6 +348,13 @@ type db interface {
 	ParamTypes(ctx context.Context, sql string) ([]uint32, error)
 	// Explain has the server plan sql (an EXPLAIN) and discards the plan.
 	Explain(ctx context.Context, sql string) error
+	// TableExists reports whether table (quoted, as Identifier.Sanitize
+	// gives it) names a table or view the user can see.
+	TableExists(ctx context.Context, table string) (bool, error)
+	// RequiredColumns lists the columns of table that a row must give a
+	// value: NOT NULL, with no default, not an identity or generated
+	// column; none when a BEFORE INSERT row trigger may fill them.
+	RequiredColumns(ctx context.Context, table string) ([]string, error)
 	// CreateTable runs the CREATE TABLE IF NOT EXISTS statement create
 	// under a lock named after table, so that plugin processes starting
 	// together do not race (concurrent CREATE TABLE IF NOT EXISTS can fail

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -35,6 +36,8 @@ func TestPermanent(t *testing.T) {
 		{"foreign key", pg("23503"), true, false},
 		{"other unique constraint", pg("23505"), true, false},
 		{"check", pg("23514"), true, false},
+		{"index row too large", pg("54000"), true, false},
+		{"JSON too deep for the stack", pg("54001"), true, false},
 		{"wrapped", fmt.Errorf("x: %w", pg("23502")), true, false},
 		{"serialization failure", pg("40001"), false, false},
 		{"deadlock", pg("40P01"), false, false},
@@ -85,6 +88,8 @@ type fakeDB struct {
 	closed      bool
 	execSQL     []string
 	createTable string
+	exists      bool     // TableExists
+	required    []string // RequiredColumns
 }
 
 func (f *fakeDB) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -110,6 +115,18 @@ func (f *fakeDB) Explain(_ context.Context, sql string) error {
 	defer f.mu.Unlock()
 	f.explains = append(f.explains, sql)
 	return f.explainErr
+}
+
+func (f *fakeDB) TableExists(context.Context, string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.exists, nil
+}
+
+func (f *fakeDB) RequiredColumns(context.Context, string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.required, nil
 }
 
 func (f *fakeDB) CreateTable(_ context.Context, table, create string) error {
@@ -183,6 +200,12 @@ func TestArgs(t *testing.T) {
 		{"jsonb empty is NULL", map[string]string{EnvValueType: "jsonb", EnvColumns: "key=-,headers=-,timestamp=-"}, sdk.Message{Value: []byte{}}, `[ 0 0 <nil>]`},
 		{"text", map[string]string{EnvValueType: "text", EnvColumns: "key=-,headers=-,timestamp=-"}, sdk.Message{Value: []byte("héllo")}, `[ 0 0 héllo]`},
 		{"text invalid", map[string]string{EnvValueType: "text"}, sdk.Message{Value: []byte{0xc3}}, "error: value: not valid UTF-8 (PG_VALUE_TYPE=text); PG_VALUE_TYPE=bytea takes any bytes"},
+		{"timestamp past PostgreSQL's range", map[string]string{EnvColumns: "key=-,value=-,headers=-"}, sdk.Message{Timestamp: time.UnixMilli(math.MaxInt64)},
+			"error: timestamp 9223372036854775807 ms is outside PostgreSQL's range (4713 BC to 294276 AD)"},
+		{"timestamp before PostgreSQL's range", map[string]string{EnvColumns: "key=-,value=-,headers=-"}, sdk.Message{Timestamp: time.UnixMilli(-1e16)},
+			"error: timestamp -10000000000000000 ms is outside PostgreSQL's range (4713 BC to 294276 AD)"},
+		{"timestamp at the range's end", map[string]string{EnvColumns: "key=-,value=-,headers=-"}, sdk.Message{Timestamp: time.Date(294276, 12, 31, 0, 0, 0, 0, time.UTC)},
+			"[ 0 0 294276-12-31 00:00:00 +0000 UTC]"},
 		{"renamed and reordered", map[string]string{EnvColumns: "value=payload,topic=src,key=-,headers=-,timestamp=-"}, sdk.Message{Topic: "t", Partition: 1, Offset: 2, Value: []byte("v")}, "[t 1 2 [118]]"},
 	} {
 		cfg, err := ConfigFromEnv(env(withBase(tc.env)))
@@ -223,7 +246,10 @@ func TestHandleServerErrors(t *testing.T) {
 		err       error
 		permanent bool
 	}{
-		{&pgconn.PgError{Code: "23502", Message: `null value in column "topic" violates not-null constraint`}, true},
+		{&pgconn.PgError{Code: "23502", Message: `null value in column "topic" violates not-null constraint`, ColumnName: "topic"}, true},
+		// A column the plugin does not write: no record can fill it.
+		{&pgconn.PgError{Code: "23502", Message: `null value in column "tenant" violates not-null constraint`, ColumnName: "tenant"}, false},
+		{&pgconn.PgError{Code: "54000", Message: "index row size 6016 exceeds btree version 4 maximum 2704"}, true},
 		{&pgconn.PgError{Code: "22P05", Message: "unsupported Unicode escape sequence"}, true},
 		{&pgconn.PgError{Code: "40P01", Message: "deadlock detected"}, false},
 		{&pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, false},
@@ -322,5 +348,55 @@ func TestPrepareNeedsTheConflictConstraint(t *testing.T) {
 	}
 	if len(fdb.explains) != 1 || !strings.HasPrefix(fdb.explains[0], "EXPLAIN INSERT INTO") {
 		t.Errorf("explains %v", fdb.explains)
+	}
+}
+
+// A NOT NULL column with no default that the plugin does not write makes
+// every row fail: the start-up check refuses the table, and a write that
+// meets one (a column added while the plugin runs) is retryable and checks
+// the table again.
+func TestPrepareRefusesAColumnNoRecordFills(t *testing.T) {
+	fdb := &fakeDB{params: defaultParams[:6], required: []string{"topic", "tenant", "region"}, rows: 1}
+	h, srv := newTestHandler(t, map[string]string{EnvColumns: "timestamp=-"}, fdb)
+	err := h.Prepare(t.Context())
+	if !IsSchemaError(err) || !strings.Contains(err.Error(), `NOT NULL column "tenant", "region", which the plugin does not write, has no default`) {
+		t.Fatalf("Prepare = %v, want a schema error naming tenant and region", err)
+	}
+	fdb.mu.Lock()
+	fdb.required = []string{"topic"}
+	fdb.mu.Unlock()
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Value: []byte("v")}); err != nil {
+		t.Fatalf("after the fix: %v", err)
+	}
+
+	fdb.mu.Lock()
+	fdb.execErr = &pgconn.PgError{Code: "23502", Message: `null value in column "tenant" violates not-null constraint`, ColumnName: "tenant"}
+	fdb.mu.Unlock()
+	_, err = srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: []byte("v")})
+	if err == nil || sdk.IsPermanent(err) {
+		t.Fatalf("a column added while running: err = %v, want retryable", err)
+	}
+	prepares := fdb.prepares
+	fdb.mu.Lock()
+	fdb.execErr = nil
+	fdb.mu.Unlock()
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if fdb.prepares != prepares+1 {
+		t.Errorf("the table was not checked again after the NOT NULL violation")
+	}
+}
+
+// PG_CREATE_TABLE=true creates only a table that does not exist: CREATE
+// TABLE IF NOT EXISTS would need the schema's CREATE privilege even then.
+func TestCreateTableOnlyWhenMissing(t *testing.T) {
+	fdb := &fakeDB{params: defaultParams, exists: true}
+	h, _ := newTestHandler(t, map[string]string{EnvCreateTable: "true"}, fdb)
+	if err := h.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(fdb.creates) != 0 {
+		t.Errorf("an existing table was created again: %v", fdb.creates)
 	}
 }
