@@ -110,6 +110,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		bad(EnvKey, "required: a key template such as events:{topic} (placeholders {topic}, {partition}, {offset}, {key}, {route})")
 	} else if t, err := ParseTemplate(src); err != nil {
 		bad(EnvKey, "%v", err)
+	} else if strings.HasPrefix(t.Prefix(), c.DedupePrefix) {
+		// Every record would be refused (see Handler.Handle).
+		bad(EnvKey, "%q renders keys that start with %s %q, where the dedupe markers are kept; give one of them another prefix",
+			src, EnvDedupePrefix, c.DedupePrefix)
 	} else {
 		c.Key = t
 	}

@@ -64,6 +64,12 @@ func TestConfigErrors(t *testing.T) {
 		{"maxlen negative", map[string]string{EnvURL: "redis://h:1", EnvKey: "k", EnvMaxLen: "-1"}, []string{"REDIS_MAXLEN: \"-1\" is not a whole number >= 0"}},
 		{"ttl outside set", map[string]string{EnvURL: "redis://h:1", EnvKey: "k", EnvTTL: "1h"}, []string{"REDIS_TTL: only applies to REDIS_MODE=set, not stream"}},
 		{"ttl not positive", map[string]string{EnvURL: "redis://h:1", EnvKey: "k", EnvMode: "set", EnvTTL: "0s"}, []string{"REDIS_TTL: \"0s\" is not a positive duration"}},
+		{"key template in the markers' keyspace", map[string]string{EnvURL: "redis://h:1", EnvKey: "hookbridge:dedupe:{topic}"},
+			[]string{`REDIS_KEY: "hookbridge:dedupe:{topic}" renders keys that start with REDIS_DEDUPE_PREFIX "hookbridge:dedupe:"`}},
+		{"dedupe prefix before the key template", map[string]string{EnvURL: "redis://h:1", EnvKey: "events:{topic}", EnvDedupePrefix: "events:"},
+			[]string{`REDIS_KEY: "events:{topic}" renders keys that start with REDIS_DEDUPE_PREFIX "events:"`}},
+		{"dedupe prefix shorter than the literal", map[string]string{EnvURL: "redis://h:1", EnvKey: "ev{topic}", EnvDedupePrefix: "e"},
+			[]string{`REDIS_KEY: "ev{topic}" renders keys that start with REDIS_DEDUPE_PREFIX "e"`}},
 		{"dedupe ttl too short", map[string]string{EnvURL: "redis://h:1", EnvKey: "k", EnvDedupeTTL: "10us"}, []string{"REDIS_DEDUPE_TTL: \"10us\" is shorter than 1ms"}},
 	} {
 		_, err := ConfigFromEnv(env(tc.env))

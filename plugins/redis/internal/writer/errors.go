@@ -15,12 +15,12 @@ import (
 //   - WRONGTYPE: the record's key holds another type (a string where the
 //     stream should be); the key template maps this record there, so every
 //     attempt fails the same way;
-//   - a value larger than the server accepts (proto-max-bulk-len), which
-//     Redis answers "Protocol error: invalid bulk length" (or, for a
-//     string grown past 512 MB, "string exceeds maximum allowed size").
-//     A script call (stream mode) with such a value gets no answer: Redis
-//     closes the connection, which cannot be told from a network failure,
-//     so that one stays retryable.
+//   - a value larger than the server accepts: "Protocol error: invalid
+//     bulk length" when Redis answers before it closes the connection on
+//     an argument above proto-max-bulk-len (it usually closes it while the
+//     client still writes, which Handler.tooLarge checks for before the
+//     write), or "string exceeds maximum allowed size" for a string grown
+//     past 512 MB.
 //
 // Everything else is retryable: the network, timeouts, the pool, and the
 // server errors that are about the server rather than the record (LOADING,

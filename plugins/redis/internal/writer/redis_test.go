@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,6 +154,28 @@ func TestRedisWrongTypeIsPermanentAndLeavesNoMarker(t *testing.T) {
 		}
 		if n := c.Exists(t.Context(), "hookbridge:dedupe:"+key+":t-0-1").Val(); n != 0 {
 			t.Errorf("%s: a failed write left its marker behind", mode)
+		}
+	}
+}
+
+// Redis closes the connection on an argument above proto-max-bulk-len
+// while the client still writes: without the plugin's own check the record
+// would fail as the network does, and be retried for ever.
+func TestRedisValueAboveTheBulkLimitIsPermanent(t *testing.T) {
+	c, prefix := realRedis(t)
+	old := c.ConfigGet(t.Context(), "proto-max-bulk-len").Val()["proto-max-bulk-len"]
+	if err := c.ConfigSet(t.Context(), "proto-max-bulk-len", "1mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ConfigSet(context.WithoutCancel(t.Context()), "proto-max-bulk-len", old) })
+	for _, mode := range []Mode{ModeStream, ModeList, ModeSet} {
+		srv := realHandler(t, map[string]string{EnvMode: string(mode), EnvKey: prefix + string(mode)})
+		_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: make([]byte, 1<<20+10)})
+		if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "proto-max-bulk-len") {
+			t.Errorf("%s: err = %v, want permanent", mode, err)
+		}
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 2, Value: make([]byte, 1<<20)}); err != nil {
+			t.Errorf("%s: 1 MiB: %v", mode, err)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package writer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +23,9 @@ type store interface {
 	Push(ctx context.Context, key, marker string, markerTTL time.Duration, value []byte) (written bool, err error)
 	// Set sets key to value, expiring after ttl when ttl > 0.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// MaxBulkLen returns the server's proto-max-bulk-len: the largest
+	// argument a command may have.
+	MaxBulkLen(ctx context.Context) (int64, error)
 	// Close releases the connections.
 	Close() error
 }
@@ -89,6 +94,18 @@ func (s *redisStore) Push(ctx context.Context, key, marker string, markerTTL tim
 
 func (s *redisStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	return s.c.Set(ctx, key, value, ttl).Err()
+}
+
+func (s *redisStore) MaxBulkLen(ctx context.Context) (int64, error) {
+	v, err := s.c.ConfigGet(ctx, "proto-max-bulk-len").Result()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(v["proto-max-bulk-len"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("CONFIG GET proto-max-bulk-len: %q: %w", v["proto-max-bulk-len"], err)
+	}
+	return n, nil
 }
 
 func (s *redisStore) Close() error { return s.c.Close() }

@@ -91,6 +91,15 @@ func ParseTemplate(src string) (*Template, error) {
 // String returns the template as it was written.
 func (t *Template) String() string { return t.src }
 
+// Prefix returns the literal text before the template's first placeholder:
+// the start of every key it renders.
+func (t *Template) Prefix() string {
+	if len(t.parts) == 0 || t.parts[0].field != "" {
+		return ""
+	}
+	return t.parts[0].literal
+}
+
 // UsesKey reports whether the template has {key}.
 func (t *Template) UsesKey() bool { return t.usesKey }
 

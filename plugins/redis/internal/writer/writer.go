@@ -2,10 +2,14 @@ package writer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hookbridge/hookbridge/plugins/internal/recordjson"
 	"github.com/hookbridge/hookbridge/sdk"
@@ -17,6 +21,8 @@ type Handler struct {
 	cfg   Config
 	store store
 	log   *slog.Logger
+
+	bulkLimit atomic.Int64 // the server's proto-max-bulk-len as last read; 0: to be read (see tooLarge)
 }
 
 var _ sdk.Handler = (*Handler)(nil)
@@ -54,22 +60,86 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 		return nil, sdk.Permanent(fmt.Errorf("hookbridge-redis: %s: the key rendered from %s=%q starts with %s %q, "+
 			"where the dedupe markers are kept", msg.ID, EnvKey, h.cfg.Key, EnvDedupePrefix, h.cfg.DedupePrefix))
 	}
+	var fields []any
+	largest := max(len(key), len(msg.Value))
+	switch h.cfg.Mode {
+	case ModeStream:
+		fields = streamFields(msg)
+		for _, f := range fields {
+			if b, ok := f.([]byte); ok {
+				largest = max(largest, len(b))
+			} else if s, ok := f.(string); ok {
+				largest = max(largest, len(s))
+			}
+		}
+		largest = max(largest, len(h.cfg.DedupePrefix)+len(key)+1+len(msg.ID))
+	case ModeList:
+		largest = max(largest, len(h.cfg.DedupePrefix)+len(key)+1+len(msg.ID))
+	}
+	if err := h.tooLarge(ctx, largest); err != nil {
+		return nil, sdk.Permanent(fmt.Errorf("hookbridge-redis: %s: %s %q: %w", msg.ID, h.cfg.Mode, key, err))
+	}
 	written := true
 	switch h.cfg.Mode {
 	case ModeStream:
-		written, err = h.store.AddStream(ctx, key, h.marker(key, msg), h.cfg.DedupeTTL, h.cfg.MaxLen, streamFields(msg))
+		written, err = h.store.AddStream(ctx, key, h.marker(key, msg), h.cfg.DedupeTTL, h.cfg.MaxLen, fields)
 	case ModeList:
 		written, err = h.store.Push(ctx, key, h.marker(key, msg), h.cfg.DedupeTTL, msg.Value)
 	case ModeSet:
 		err = h.store.Set(ctx, key, msg.Value, h.cfg.TTL)
 	}
 	if err != nil {
+		if largest > minBulkLimit {
+			// The server's limit may have been lowered since it was read:
+			// read it again before the next large write.
+			h.bulkLimit.Store(0)
+		}
 		return nil, classify(fmt.Errorf("hookbridge-redis: %s: %s %q: %w", msg.ID, h.cfg.Mode, key, err))
 	}
 	if !written {
 		h.log.DebugContext(ctx, "already written, skipped", "id", msg.ID, "key", key, "attempt", msg.Attempt)
 	}
 	return nil, nil
+}
+
+// minBulkLimit is the lowest proto-max-bulk-len Redis accepts (1mb):
+// arguments up to it are never refused for their size.
+const minBulkLimit = 1 << 20
+
+// defaultBulkLimit is Redis's default proto-max-bulk-len (512mb), assumed
+// when the server refuses CONFIG GET (managed services often do).
+const defaultBulkLimit = 512 << 20
+
+// tooLarge fails a write whose largest argument is n bytes when that is
+// more than the server's proto-max-bulk-len. Redis refuses such an argument
+// as it reads the command's length header and closes the connection while
+// the client still writes, so the client sees a reset connection, which
+// cannot be told from a network failure: without this check the record
+// would be retried for ever. Arguments up to 1 MiB, the lowest limit Redis
+// allows, are not checked. A larger one is checked against the limit last
+// read (CONFIG GET), and refused only after the limit was read again, so
+// that a raised limit never refuses a record; the limit is also read again
+// after a large write failed, in case it was lowered. A limit that cannot be
+// read for now (no connection) refuses nothing: the write then fails as the
+// network does.
+func (h *Handler) tooLarge(ctx context.Context, n int) error {
+	if n <= minBulkLimit || int64(n) <= h.bulkLimit.Load() {
+		return nil
+	}
+	v, err := h.store.MaxBulkLen(ctx)
+	var rerr redis.Error
+	switch {
+	case err == nil && v > 0:
+	case errors.As(err, &rerr):
+		v = defaultBulkLimit // CONFIG refused
+	default:
+		return nil
+	}
+	h.bulkLimit.Store(v)
+	if int64(n) > v {
+		return fmt.Errorf("an argument of %d bytes is larger than the server's proto-max-bulk-len, %d", n, v)
+	}
+	return nil
 }
 
 // marker returns the dedupe marker of msg written to key. It names the key

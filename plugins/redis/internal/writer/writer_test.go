@@ -78,6 +78,10 @@ type fakeStore struct {
 	maxLens []int64
 	err     error // returned by every call when set
 	closed  bool
+
+	bulkLimit    int64 // MaxBulkLen's answer
+	bulkLimitErr error // MaxBulkLen's error
+	bulkReads    int   // MaxBulkLen calls
 }
 
 func newFakeStore() *fakeStore {
@@ -123,6 +127,13 @@ func (f *fakeStore) Set(_ context.Context, key string, value []byte, ttl time.Du
 	f.strings[key] = value
 	f.ttls[key] = ttl
 	return nil
+}
+
+func (f *fakeStore) MaxBulkLen(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bulkReads++
+	return f.bulkLimit, f.bulkLimitErr
 }
 
 func (f *fakeStore) Close() error { f.closed = true; return nil }
@@ -324,5 +335,66 @@ func TestServerDownIsRetryable(t *testing.T) {
 	_, err = srv.Handle(t.Context(), &sdk.Message{Topic: "orders", Value: []byte("v")})
 	if err == nil || sdk.IsPermanent(err) || sdktest.IsCallError(err) {
 		t.Fatalf("err = %v, want a retryable handler error", err)
+	}
+}
+
+// A value larger than the server's proto-max-bulk-len fails permanently
+// before it is sent: Redis would close the connection, which looks like a
+// network failure and would be retried for ever. The limit is read only for
+// values above 1 MiB, and read again before a refusal and after a large
+// write failed.
+func TestValueAboveTheServersBulkLimitIsPermanent(t *testing.T) {
+	for _, mode := range []string{"stream", "list", "set"} {
+		srv, fs := newTestHandler(t, map[string]string{EnvMode: mode, EnvKey: "events"})
+		fs.bulkLimit = 2 << 20
+		small := &sdk.Message{Topic: "t", Offset: 1, Value: make([]byte, 1<<20)}
+		if _, err := srv.Handle(t.Context(), small); err != nil || fs.bulkReads != 0 {
+			t.Fatalf("%s: 1 MiB: err %v, %d limit reads, want written without one", mode, err, fs.bulkReads)
+		}
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 2, Value: make([]byte, 2<<20)}); err != nil {
+			t.Fatalf("%s: at the limit: %v", mode, err)
+		}
+		_, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 3, Value: make([]byte, 2<<20+1)})
+		if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "larger than the server's proto-max-bulk-len, 2097152") {
+			t.Fatalf("%s: above the limit: err = %v, want permanent", mode, err)
+		}
+		if n := len(fs.streams["events"]) + len(fs.lists["events"]); mode != "set" && n != 2 {
+			t.Errorf("%s: %d records written, want the two within the limit", mode, n)
+		}
+		// Raised: the refusal reads the limit again first.
+		fs.bulkLimit = 4 << 20
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 3, Value: make([]byte, 2<<20+1)}); err != nil {
+			t.Fatalf("%s: after the limit was raised: %v", mode, err)
+		}
+		// Lowered: the next large write fails as the connection does, and
+		// the one after it reads the limit again.
+		fs.bulkLimit = 1 << 20
+		fs.err = errors.New("write: connection reset by peer")
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 4, Value: make([]byte, 3<<20)}); err == nil || sdk.IsPermanent(err) {
+			t.Fatalf("%s: a reset connection: err = %v, want retryable", mode, err)
+		}
+		fs.err = nil
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 4, Value: make([]byte, 3<<20)}); !sdk.IsPermanent(err) {
+			t.Fatalf("%s: after the limit was lowered: err = %v, want permanent", mode, err)
+		}
+	}
+}
+
+// A server that refuses CONFIG GET (managed services often do) is taken to
+// have Redis's default limit, 512 MB; one that cannot be asked for now
+// refuses nothing.
+func TestBulkLimitUnknown(t *testing.T) {
+	srv, fs := newTestHandler(t, map[string]string{EnvKey: "events"})
+	fs.bulkLimitErr = errors.New("dial tcp: connection refused")
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 1, Value: make([]byte, 3<<20)}); err != nil {
+		t.Fatalf("limit unknown: %v", err)
+	}
+	fs.bulkLimitErr = serverError("ERR unknown command 'CONFIG'")
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 2, Value: make([]byte, 3<<20)}); err != nil {
+		t.Fatalf("CONFIG refused: %v", err)
+	}
+	reads := fs.bulkReads
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: 3, Value: make([]byte, 3<<20)}); err != nil || fs.bulkReads != reads {
+		t.Fatalf("err %v, %d more limit reads, want the default kept", err, fs.bulkReads-reads)
 	}
 }
