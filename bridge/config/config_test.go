@@ -657,7 +657,7 @@ func TestProblemsAlwaysHaveALine(t *testing.T) {
 		{"no routes key", "kafka: {brokers: [\"k:1\"]}\n", "test.yaml:1: routes: at least one route is required", 1},
 		{"no kafka key", "\n\nroutes: [{name: r, topics: [t], target: {webhook: {url: \"https://h\"}}}]\n", "test.yaml:1: kafka.brokers: at least one broker is required", 1},
 		{"empty file", "", "test.yaml:1: routes: at least one route is required", 1},
-		{"invalid base64", "kafka: {brokers: [\"k:1\"]}\nroutes: [{name: !!binary 'not base64!!', topics: [t]}]\n", "test.yaml:1: !!binary value contains invalid base64 data", 1},
+		{"invalid base64", "kafka: {brokers: [\"k:1\"]}\nroutes: [{name: !!binary 'not base64!!', topics: [t]}]\n", "test.yaml:2: routes[0].name: the value tagged !!binary does not decode as a string", 2},
 		{"control character", "kafka:\n  brokers: [\"k:1\"]\nroutes: \x01\n", "test.yaml:3: invalid YAML: control characters are not allowed", 3},
 		{"invalid UTF-8", "kafka:\n  client_id: \"\xff\"\n", "test.yaml:2: invalid YAML: invalid leading UTF-8 octet", 2},
 	}

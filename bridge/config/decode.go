@@ -54,6 +54,14 @@ type decoder struct {
 	// visiting holds the mappings and sequences being walked, so that an
 	// alias to one of them (a cycle) is refused.
 	visiting map[*yaml.Node]bool
+	// unexpanded holds the scalars whose expansion failed, so that a path
+	// that reaches one again through an alias is marked failed too.
+	unexpanded map[*yaml.Node]bool
+	// visits counts the values walked, aliases followed; past budget the
+	// document is refused as excessive aliasing (excessive), and the walk
+	// stops.
+	visits, budget int
+	excessive      bool
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -66,7 +74,48 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		sources:  map[*yaml.Node]string{},
 		fromEnv:  map[string]string{},
 		visiting: map[*yaml.Node]bool{},
+
+		unexpanded: map[*yaml.Node]bool{},
+		budget:     minAliasBudget,
 	}
+}
+
+// Aliases let a small document stand for a huge one ("billion laughs"): a
+// walk that follows them visits at most aliasBudgetRatio times the nodes
+// of the document, and never fewer than minAliasBudget values (yaml.v3's own
+// decoder allows 400,000 decoded values with nearly all of them through
+// aliases).
+const (
+	minAliasBudget   = 400_000
+	aliasBudgetRatio = 10
+)
+
+// spend counts one more value walked at n and reports whether the walk may
+// go on: false once the budget is spent, which is reported once.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.excessive {
+		return false
+	}
+	if d.visits++; d.visits > d.budget {
+		d.excessive = true
+		d.addf(n.Line, path, "excessive aliasing: through its aliases the document stands for more than %d values", d.budget)
+		return false
+	}
+	return true
+}
+
+// setBudget sizes the walk's budget for the document under root.
+func (d *decoder) setBudget(root *yaml.Node) {
+	d.budget = max(minAliasBudget, aliasBudgetRatio*countNodes(root))
+}
+
+// countNodes counts the nodes of a tree, aliases as one each.
+func countNodes(n *yaml.Node) int {
+	count := 1
+	for _, c := range n.Content {
+		count += countNodes(c)
+	}
+	return count
 }
 
 // addf records a problem at path, on line; on line 1 when the line is not
@@ -78,6 +127,9 @@ func (d *decoder) addf(line int, path, format string, args ...any) {
 
 // value checks n against type t at path, and fixes the tree where it must.
 func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
+	if !d.spend(n, path) {
+		return
+	}
 	if n.Kind == yaml.AliasNode {
 		d.alias(n, t, path)
 		return
@@ -88,6 +140,11 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 			d.fromEnv[path] = from
 		}
 		if n.ShortTag() == tagNull {
+			return
+		}
+		if n.Style&yaml.TaggedStyle != 0 && !d.decodes(n, t) {
+			d.addf(n.Line, path, "%s tagged %s does not decode as %s", d.quoteIfSafe(n, t), n.Tag, describeType(t))
+			setNull(n)
 			return
 		}
 	}
@@ -128,12 +185,23 @@ func (d *decoder) alias(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
+// decodes reports whether a scalar with an explicit tag (!!bool maybe,
+// !!binary with bad base64) decodes as a value of type t: the walk trusts
+// plain scalars' resolved tags, and yaml.v3 refuses these only when it
+// decodes, where the problem would have neither its line nor its path.
+func (d *decoder) decodes(n *yaml.Node, t reflect.Type) bool {
+	return n.Decode(reflect.New(t).Interface()) == nil
+}
+
 // expand expands environment variables in a scalar value, once. A value
 // that changed and is not bound for a string is resolved again as if it had
 // been written plainly (unless it has an explicit tag), so that "${PORT}"
 // can fill an integer.
 func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 	if _, done := d.expanded[n]; done {
+		if d.unexpanded[n] {
+			d.failed[path] = true
+		}
 		return
 	}
 	d.expanded[n] = false
@@ -146,6 +214,7 @@ func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 	})
 	for _, p := range problems {
 		d.addf(n.Line, path, "%s", p)
+		d.unexpanded[n] = true
 	}
 	if v == n.Value {
 		return
@@ -189,6 +258,9 @@ func setNull(n *yaml.Node) {
 // values of merge keys ("<<") are walked first, so that the lines of explicit
 // keys win.
 func (d *decoder) mapping(n *yaml.Node, path string, keys keySet) {
+	if !d.spend(n, path) {
+		return
+	}
 	d.visiting[n] = true
 	defer delete(d.visiting, n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -231,22 +303,50 @@ func (d *decoder) entry(k, v *yaml.Node, path string, keys keySet, seen map[stri
 }
 
 // merge walks the value of a "<<" key: a mapping, or a list of mappings,
-// possibly through aliases.
+// each possibly through an alias. Anything else (a list of lists, a value
+// that contains the mapping it is merged into) is reported and replaced
+// with an empty mapping, so that the rest decodes.
 func (d *decoder) merge(v *yaml.Node, path string, keys keySet) {
-	for v.Kind == yaml.AliasNode && v.Alias != nil && !d.visiting[v.Alias] {
-		v = v.Alias
+	if !d.spend(v, path) {
+		return
 	}
-	switch v.Kind {
-	case yaml.MappingNode:
-		d.mapping(v, path, keys)
-	case yaml.SequenceNode:
+	if v.Kind == yaml.SequenceNode && !d.visiting[v] {
+		d.visiting[v] = true
+		defer delete(d.visiting, v)
 		for _, item := range v.Content {
-			d.merge(item, path, keys)
+			if m := d.mergedMapping(item); m != nil {
+				d.mapping(m, path, keys)
+			} else {
+				d.badMerge(item, path)
+			}
 		}
-	default:
-		d.addf(v.Line, path, "the value of a merge key (<<) must be a mapping or a list of mappings")
-		*v = yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Line: v.Line, Column: v.Column}
+		return
 	}
+	if m := d.mergedMapping(v); m != nil {
+		d.mapping(m, path, keys)
+		return
+	}
+	d.badMerge(v, path)
+}
+
+// mergedMapping returns the mapping n is, or that the alias n names, as the
+// YAML decoder merges them; nil for anything else, and for a mapping being
+// walked (one that would be merged into itself).
+func (d *decoder) mergedMapping(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode || d.visiting[n] {
+		return nil
+	}
+	return n
+}
+
+// badMerge reports a merge value that is not a mapping and replaces n with
+// an empty mapping.
+func (d *decoder) badMerge(n *yaml.Node, path string) {
+	d.addf(n.Line, path, "the value of a merge key (<<) must be a mapping or a list of mappings, and may not contain the mapping it is merged into")
+	*n = yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Line: n.Line, Column: n.Column}
 }
 
 // isMergeKey reports whether k is the YAML merge key "<<".
@@ -261,8 +361,36 @@ func (d *decoder) sequence(n *yaml.Node, elem reflect.Type, path string) {
 	for i, item := range n.Content {
 		child := path + "[" + strconv.Itoa(i) + "]"
 		d.lines[child] = item.Line
+		if item.Kind == yaml.ScalarNode && item.ShortTag() == tagNull {
+			// yaml.v3 would drop it, and the items after it would move
+			// up an index: it takes the place of a zero value instead.
+			d.addf(item.Line, child, "expected %s, got null", describeType(elem))
+			*item = zeroNode(elem, item)
+			continue
+		}
 		d.value(item, elem, child)
 	}
+}
+
+// zeroNode is a node that decodes as the zero value of t, at where's place.
+func zeroNode(t reflect.Type, where *yaml.Node) yaml.Node {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	n := yaml.Node{Kind: yaml.ScalarNode, Line: where.Line, Column: where.Column}
+	switch {
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
+		n.Kind, n.Tag = yaml.MappingNode, tagMap
+	case t.Kind() == reflect.Slice:
+		n.Kind, n.Tag = yaml.SequenceNode, tagSeq
+	case t.Kind() == reflect.Bool:
+		n.Tag, n.Value = tagBool, "false"
+	case t.Kind() == reflect.String:
+		n.Tag, n.Value = tagStr, ""
+	default:
+		n.Tag, n.Value = tagInt, "0"
+	}
+	return n
 }
 
 // unit checks a Duration or ByteSize scalar by parsing it.
@@ -346,10 +474,25 @@ func (d *decoder) describeNode(n *yaml.Node, t reflect.Type) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
-	if !numberOrBool(t) || d.expanded[n] || len(n.Value) > 40 {
+	if !d.safeToQuote(n, t) {
 		return describeTag(n.ShortTag())
 	}
 	return strconv.Quote(n.Value)
+}
+
+// safeToQuote reports whether a problem may quote the scalar n found where a
+// value of type t belongs (see describeNode).
+func (d *decoder) safeToQuote(n *yaml.Node, t reflect.Type) bool {
+	return numberOrBool(t) && !d.expanded[n] && len(n.Value) <= 40
+}
+
+// quoteIfSafe quotes n's value when safeToQuote allows, and says "the
+// value" otherwise.
+func (d *decoder) quoteIfSafe(n *yaml.Node, t reflect.Type) string {
+	if d.safeToQuote(n, t) {
+		return strconv.Quote(n.Value)
+	}
+	return "the value"
 }
 
 // numberOrBool reports whether t is a boolean or a number (a duration or a

@@ -19,11 +19,40 @@ import (
 // Problems with the configuration come back together as Errors; a file that
 // cannot be read is an ordinary error.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data, os.LookupEnv)
+}
+
+// maxFileSize bounds a configuration file: far more than any configuration
+// needs, far less than would hurt to read.
+const maxFileSize = 16 << 20
+
+// readFile reads a configuration file: a regular file (a device or a pipe
+// could be endless, or block) of at most maxFileSize bytes.
+func readFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxFileSize>>20)
+	}
+	return data, nil
 }
 
 // Parse is Load from bytes: file names the source in problems and is stored
@@ -129,7 +158,11 @@ func (d *decoder) document(root *yaml.Node, cfg *Config) Errors {
 		}
 		doc = doc.Content[0]
 	}
+	d.setBudget(doc)
 	d.value(doc, configType, "")
+	if d.excessive {
+		return d.problems // decoding would expand the aliases again
+	}
 	err := doc.Decode(cfg)
 	var te *yaml.TypeError
 	switch {

@@ -115,6 +115,7 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 	}
 	oneOf(v, path+".ordering", r.Ordering, orderings)
 	atLeastOne(v, path+".concurrency", r.Concurrency)
+	atMost(v, path+".concurrency", r.Concurrency, maxConcurrency)
 	notNegative(v, path+".max_in_flight_bytes", r.MaxInFlightBytes)
 	r.Target.validate(v, path+".target", plugins, pluginsKnown)
 	r.Retry.validate(v, path+".retry")
@@ -170,6 +171,7 @@ func (w *Webhook) validate(v *checker, path string) {
 	notNegative(v, path+".batch.max_bytes", w.Batch.MaxBytes)
 	notNegative(v, path+".batch.max_wait", w.Batch.MaxWait)
 	notNegative(v, path+".rate_limit", w.RateLimit)
+	finite(v, path+".rate_limit", w.RateLimit)
 	w.validateSecurity(v, path)
 }
 
@@ -210,5 +212,7 @@ func (b *Breaker) validate(v *checker, path string) {
 	}
 	notNegative(v, path+".min_requests", b.MinRequests)
 	notNegative(v, path+".consecutive_failures", b.ConsecutiveFailures)
+	atMost(v, path+".min_requests", b.MinRequests, maxBreakerCount)
+	atMost(v, path+".consecutive_failures", b.ConsecutiveFailures, maxBreakerCount)
 	notNegative(v, path+".open_timeout", b.OpenTimeout)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -172,6 +173,33 @@ func atLeastOne(v *checker, path string, n int) {
 	}
 }
 
+// atMost checks that a number is <= limit; below it is checked apart.
+func atMost(v *checker, path string, n, limit int) {
+	if n > limit {
+		v.addf(path, "must be <= %d", limit)
+	}
+}
+
+// finite checks that a float is neither NaN nor infinite (.nan, .inf).
+func finite(v *checker, path string, f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		v.addf(path, "must be a finite number")
+	}
+}
+
+// Upper bounds of counts that size the bridge's own structures, or that its
+// libraries keep in narrower types.
+const (
+	// maxConcurrency bounds a route's concurrency (and so its queue of
+	// records, four times as long).
+	maxConcurrency = 1 << 16
+	// maxEmbeddedPartitions bounds the partitions of each embedded topic.
+	maxEmbeddedPartitions = 1024
+	// maxBreakerCount bounds the breaker's counts, which gobreaker keeps
+	// as uint32.
+	maxBreakerCount = math.MaxInt32
+)
+
 // What the Kafka client accepts of the kafka section.
 var (
 	// minKafkaVersion is the oldest version consumer groups work with:
@@ -198,6 +226,7 @@ func (k *Kafka) validate(v *checker, path string) {
 		}
 	}
 	atLeastOne(v, path+".embedded_partitions", k.EmbeddedPartitions)
+	atMost(v, path+".embedded_partitions", k.EmbeddedPartitions, maxEmbeddedPartitions)
 	k.validateVersion(v, path)
 	oneOf(v, path+".initial_offset", k.InitialOffset, initialOffsets)
 	switch {
@@ -307,8 +336,24 @@ func checkHTTPURL(s string) error {
 		return errors.New("is not a valid URL")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return errors.New("must be an http:// or https:// URL")
-	case u.Host == "":
+	case u.Hostname() == "":
 		return errors.New("must have a host")
+	}
+	return checkURLPort(u)
+}
+
+// checkURLPort checks the port of u, when it has one: a number from 1 to
+// 65535.
+func checkURLPort(u *url.URL) error {
+	p := u.Port()
+	if p == "" {
+		if strings.HasSuffix(u.Host, ":") {
+			return errors.New("has an empty port")
+		}
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return errors.New("has a port outside 1-65535")
 	}
 	return nil
 }

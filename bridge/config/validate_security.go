@@ -275,8 +275,12 @@ func checkProxyURL(v *checker, path, s string) {
 		v.addf(path, "is not a valid URL")
 	case !slices.Contains(proxySchemes, strings.ToLower(u.Scheme)):
 		v.addf(path, "must be an http://, https://, socks5:// or socks5h:// URL")
-	case u.Host == "":
+	case u.Hostname() == "":
 		v.addf(path, "must have a host")
+	default:
+		if err := checkURLPort(u); err != nil {
+			v.addf(path, "%v", err)
+		}
 	}
 }
 
