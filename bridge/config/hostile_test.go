@@ -197,7 +197,7 @@ func TestURLsWithoutAUsableHostOrPort(t *testing.T) {
 		{"https://x.example:/h", "has an empty port"},
 		{"http://:80/h", "must have a host"},
 	} {
-		src := withRoute("    target: {webhook: {url: \"" + tt.url + "\", proxy: {url: \"" + tt.url + "\"}}}\n") +
+		src := withRoute("    target: {webhook: {url: \""+tt.url+"\", proxy: {url: \""+tt.url+"\"}}}\n") +
 			"telemetry: {otlp_endpoint: \"" + tt.url + "\"}\n"
 		errs := problemsOf(t, src, nil)
 		for _, path := range []string{"routes[0].target.webhook.url", "routes[0].target.webhook.proxy.url", "telemetry.otlp_endpoint"} {
