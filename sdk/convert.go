@@ -1,7 +1,10 @@
 package sdk
 
 import (
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -72,7 +75,19 @@ func responseToProto(res *Result, err error) *handlerpb.HandleResponse {
 	}
 	resp.Outputs = make([]*handlerpb.Output, len(res.Outputs))
 	for i := range res.Outputs {
-		resp.Outputs[i] = outputToProto(&res.Outputs[i])
+		o := &res.Outputs[i]
+		// Strings on the wire must be UTF-8: one that is not would fail
+		// the whole message, and on a stream end the stream and every
+		// call on it.
+		if !utf8.ValidString(o.Topic) {
+			return responseToProto(nil, Permanent(fmt.Errorf("sdk: output %d: its topic is not valid UTF-8", i)))
+		}
+		for j := range o.Headers {
+			if !utf8.ValidString(o.Headers[j].Key) {
+				return responseToProto(nil, Permanent(fmt.Errorf("sdk: output %d: the key of its header %d is not valid UTF-8", i, j)))
+			}
+		}
+		resp.Outputs[i] = outputToProto(o)
 	}
 	return resp
 }
@@ -88,13 +103,25 @@ func errorToProto(err error) *handlerpb.Error {
 	if err == nil {
 		return nil
 	}
-	e := &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRYABLE, Message: err.Error()}
+	// The message is a string on the wire, which must be UTF-8; handlers
+	// quote record bytes in their errors.
+	e := &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRYABLE, Message: strings.ToValidUTF8(err.Error(), "\uFFFD")}
 	switch d, ok := RetryAfterOf(err); {
 	case IsPermanent(err):
 		e.Kind = handlerpb.ErrorKind_ERROR_KIND_PERMANENT
 	case ok:
 		e.Kind = handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER
-		e.RetryAfterMs = (d + time.Millisecond - 1).Milliseconds() // round up: 1µs is not "no wait"
+		e.RetryAfterMs = ceilMillis(d)
 	}
 	return e
+}
+
+// ceilMillis is d in whole milliseconds, rounded up (1µs is not "no
+// wait"), without overflowing.
+func ceilMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d%time.Millisecond > 0 {
+		ms++
+	}
+	return ms
 }

@@ -43,11 +43,29 @@ func RetryAfter(d time.Duration, err error) error {
 	return &classified{kind: kindRetryAfter, after: max(d, 0), err: err}
 }
 
-// IsPermanent reports whether err, or an error it wraps, was marked with
-// Permanent.
+// IsPermanent reports whether err, or an error it wraps (anywhere in its
+// tree: behind a RetryAfter, in an errors.Join), was marked with Permanent.
+// Permanent wins over RetryAfter.
 func IsPermanent(err error) bool {
-	var c *classified
-	return errors.As(err, &c) && c.kind == kindPermanent
+	switch e := err.(type) {
+	case nil:
+		return false
+	case *classified:
+		if e.kind == kindPermanent {
+			return true
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return IsPermanent(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if IsPermanent(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RetryAfterOf returns the wait RetryAfter attached to err (or to an error

@@ -61,9 +61,7 @@ func (s *service) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*ha
 		return nil, status.Error(codes.Unavailable, "sdk: the plugin is stopping")
 	}
 	defer s.end()
-	msg := messageFromProto(req)
-	res, err := s.call(ctx, msg)
-	return responseToProto(res, err), nil
+	return s.respond(ctx, messageFromProto(req)), nil
 }
 
 func (s *service) begin() bool {
@@ -103,6 +101,22 @@ func (s *service) drain(ctx context.Context) {
 }
 
 // call runs the handler, turning a panic into an error.
+// respond runs the handler on msg and converts what it returned into the
+// answer. Converting runs the handler's own code too (its error's Error and
+// Unwrap methods, which a typed nil pointer makes panic): a panic there is
+// recovered as one in Handle is, so that it fails this call only and the
+// process keeps serving the others.
+func (s *service) respond(ctx context.Context, msg *Message) (resp *handlerpb.HandleResponse) {
+	res, err := s.call(ctx, msg)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler's answer panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp = responseToProto(nil, fmt.Errorf("sdk: the handler's answer to %s panicked: %v", msg.ID, p))
+		}
+	}()
+	return responseToProto(res, err)
+}
+
 func (s *service) call(ctx context.Context, msg *Message) (res *Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -235,9 +235,9 @@ func (o *streamSender) flush(batch []sized) error {
 // streamCall runs one call of a stream in its server span.
 func (s *service) streamCall(ctx context.Context, tracer trace.Tracer, req *handlerpb.HandleRequest) *handlerpb.HandleResponse {
 	ctx, span := protocol.StartCallSpan(ctx, tracer, trace.SpanKindServer)
-	res, err := s.call(ctx, messageFromProto(req))
+	resp := s.respond(ctx, messageFromProto(req))
 	protocol.EndCallSpan(span, nil)
-	return responseToProto(res, err)
+	return resp
 }
 
 // pluginName is the plugin's name in the bridge's configuration, for

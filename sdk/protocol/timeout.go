@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"math"
 	"strconv"
 	"time"
 )
@@ -16,7 +17,10 @@ const MetadataTimeout = "grpc-timeout"
 // EncodeTimeout renders d for MetadataTimeout: in milliseconds, rounded up
 // (at least 1ms), or in coarser units when that needs more than 8 digits.
 func EncodeTimeout(d time.Duration) string {
-	ms := max((d+time.Millisecond-1)/time.Millisecond, 1)
+	ms := max(d/time.Millisecond, 1)
+	if d%time.Millisecond > 0 && d > time.Millisecond {
+		ms++ // round up, without overflowing near the largest duration
+	}
 	const most = 99_999_999
 	switch {
 	case ms <= most:
@@ -29,7 +33,7 @@ func EncodeTimeout(d time.Duration) string {
 }
 
 // ParseTimeout reads a MetadataTimeout value; ok is false for one that is
-// not in the format.
+// not in the format. One past the largest duration is the largest duration.
 func ParseTimeout(s string) (d time.Duration, ok bool) {
 	if len(s) < 2 || len(s) > 9 {
 		return 0, false
@@ -54,6 +58,9 @@ func ParseTimeout(s string) (d time.Duration, ok bool) {
 		unit = time.Nanosecond
 	default:
 		return 0, false
+	}
+	if n > math.MaxInt64/int64(unit) {
+		return math.MaxInt64, true // about 292 years: as good as no deadline
 	}
 	return time.Duration(n) * unit, true
 }

@@ -19,10 +19,11 @@ import (
 // Server is a handler served over gRPC in-process. Its methods may be called
 // concurrently.
 type Server struct {
-	stop   func()
-	client handlerpb.HandlerClient
-	health grpc_health_v1.HealthClient
-	route  string
+	stop       func()
+	client     handlerpb.HandlerClient
+	health     grpc_health_v1.HealthClient
+	route      string
+	maxOutputs int
 }
 
 // Option configures NewServer.
@@ -30,8 +31,20 @@ type Option func(*config)
 
 type config struct {
 	maxMessageBytes int
+	maxOutputs      int
 	route           string
 	sdkOptions      []sdk.Option
+}
+
+// DefaultMaxOutputs is the default of plugins.<name>.max_outputs.
+const DefaultMaxOutputs = 1000
+
+// WithMaxOutputs sets the most outputs an answer may have, as
+// plugins.<name>.max_outputs does: the bridge turns an answer with more into
+// a permanent error (the record is dead-lettered), and so does Handle.
+// Default DefaultMaxOutputs.
+func WithMaxOutputs(n int) Option {
+	return func(c *config) { c.maxOutputs = n }
 }
 
 // WithMaxMessageBytes sets the message size limit of both sides, as
@@ -66,7 +79,7 @@ func NewServer(t testing.TB, h sdk.Handler, opts ...Option) *Server {
 // Start serves h in-process, outside a test (in an Example or a
 // benchmark harness). Close stops it.
 func Start(h sdk.Handler, opts ...Option) (*Server, error) {
-	c := config{maxMessageBytes: protocol.DefaultMaxMessageBytes, route: "test"}
+	c := config{maxMessageBytes: protocol.DefaultMaxMessageBytes, maxOutputs: DefaultMaxOutputs, route: "test"}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -80,10 +93,11 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("sdktest: dial: %w", err)
 	}
 	return &Server{
-		stop:   stop,
-		client: handlerpb.NewHandlerClient(conn),
-		health: grpc_health_v1.NewHealthClient(conn),
-		route:  c.route,
+		stop:       stop,
+		client:     handlerpb.NewHandlerClient(conn),
+		health:     grpc_health_v1.NewHealthClient(conn),
+		route:      c.route,
+		maxOutputs: c.maxOutputs,
 	}, nil
 }
 
@@ -95,7 +109,8 @@ func (s *Server) Close() { s.stop() }
 // Attempt 0 is sent as attempt 1, one with no ID gets
 // "<topic>-<partition>-<offset>". The error is the handler's, classified as
 // it crossed the wire (sdk.IsPermanent, sdk.RetryAfterOf), or a *CallError
-// when the call itself failed.
+// when the call itself failed. An answer with more outputs than
+// WithMaxOutputs allows is a permanent error, as in the bridge.
 func (s *Server) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
 	req := requestFromMessage(msg)
 	if req.Route == "" {
@@ -104,6 +119,9 @@ func (s *Server) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, err
 	resp, err := s.client.Handle(ctx, req)
 	if err != nil {
 		return nil, &CallError{Err: err}
+	}
+	if n := len(resp.GetOutputs()); n > s.maxOutputs && resp.GetError() == nil {
+		return nil, sdk.Permanent(fmt.Errorf("sdktest: the answer has %d outputs, more than %d (plugins.<name>.max_outputs)", n, s.maxOutputs))
 	}
 	return resultFromProto(resp)
 }

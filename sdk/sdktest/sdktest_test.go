@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/sdk"
 	"github.com/hookbridge/hookbridge/sdk/sdktest"
 )
@@ -120,5 +122,28 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 	}
 	if err := <-saw; !errors.Is(err, context.Canceled) {
 		t.Errorf("the handler's context ended with %v, want context.Canceled", err)
+	}
+}
+
+// An answer with more outputs than the bridge takes is a permanent error in
+// sdktest too: the bridge dead-letters such a record.
+func TestMaxOutputs(t *testing.T) {
+	fanOut := sdk.HandlerFunc(func(_ context.Context, msg *sdk.Message) (*sdk.Result, error) {
+		return &sdk.Result{Outputs: make([]sdk.Output, len(msg.Value))}, nil
+	})
+	if sdktest.DefaultMaxOutputs != config.DefaultPluginMaxOutputs {
+		t.Fatalf("DefaultMaxOutputs %d, the bridge's default %d", sdktest.DefaultMaxOutputs, config.DefaultPluginMaxOutputs)
+	}
+	srv := sdktest.NewServer(t, fanOut)
+	if res, err := srv.Handle(t.Context(), &sdk.Message{Value: make([]byte, 1000)}); err != nil || len(res.Outputs) != 1000 {
+		t.Fatalf("1000 outputs: %v", err)
+	}
+	_, err := srv.Handle(t.Context(), &sdk.Message{Value: make([]byte, 1001)})
+	if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), "1001 outputs, more than 1000") {
+		t.Fatalf("1001 outputs: err = %v, want permanent", err)
+	}
+	srv = sdktest.NewServer(t, fanOut, sdktest.WithMaxOutputs(2))
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Value: make([]byte, 3)}); !sdk.IsPermanent(err) {
+		t.Fatalf("WithMaxOutputs(2), 3 outputs: err = %v, want permanent", err)
 	}
 }
