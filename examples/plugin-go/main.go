@@ -48,12 +48,18 @@ func (e *enricher) Handle(_ context.Context, msg *sdk.Message) (*sdk.Result, err
 	if e.ackOnly {
 		return &sdk.Result{}, nil
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(msg.Value, &obj); err != nil || obj == nil {
-		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s is not a JSON object", msg.ID))
+	// The members stay as they were written: decoded into Go values,
+	// numbers would become float64 and integers above 2^53 would change.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(msg.Value, &obj); err != nil {
+		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s is not a JSON object: %w", msg.ID, err))
 	}
-	obj["enriched_by"] = "plugin-go"
-	obj["source_id"] = msg.ID
+	if obj == nil {
+		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s is not a JSON object: null", msg.ID))
+	}
+	obj["enriched_by"] = json.RawMessage(`"plugin-go"`)
+	id, _ := json.Marshal(msg.ID)
+	obj["source_id"] = id
 	out, err := json.Marshal(obj)
 	if err != nil {
 		return nil, sdk.Permanent(fmt.Errorf("plugin-go: %s: %w", msg.ID, err))

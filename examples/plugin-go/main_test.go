@@ -33,6 +33,21 @@ func TestEnrich(t *testing.T) {
 	}
 }
 
+// The record's members go out as they came: numbers beyond float64's
+// precision or range unchanged.
+func TestEnrichKeepsTheMembersAsWritten(t *testing.T) {
+	srv := sdktest.NewServer(t, &enricher{})
+	in := `{"id":9007199254740993,"big":12345678901234567890,"x":1e400,"s":"a\u0000b"}`
+	res, err := srv.Handle(context.Background(), &sdk.Message{Topic: "orders", Offset: 3, Value: []byte(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"big":12345678901234567890,"enriched_by":"plugin-go","id":9007199254740993,"s":"a\u0000b","source_id":"orders-0-3","x":1e400}`
+	if got := string(res.Outputs[0].Value); got != want {
+		t.Errorf("output\n %s\nwant\n %s", got, want)
+	}
+}
+
 func TestEnrichRejectsNonObjects(t *testing.T) {
 	srv := sdktest.NewServer(t, &enricher{})
 	for _, v := range []string{`not json`, `[1,2]`, `null`, `"s"`} {
