@@ -41,6 +41,7 @@ type ConsumerOptions struct {
 const (
 	pauseBackpressure = "backpressure"
 	pauseStuck        = "stuck"
+	pauseHeld         = "held" // see maxHeld
 )
 
 type topicPartition struct {
@@ -819,11 +820,14 @@ type partition struct {
 	pauseTimer *time.Timer
 
 	// held: records admit read from the claim while it waited for room, in
-	// order, for consume to take first (see admit); revoked: the claim's
-	// messages ended while the session goes on, as a cooperative rebalance
-	// revokes a claim. Both are the claim loop's own.
-	held    []*sarama.ConsumerMessage
-	revoked bool
+	// order, for consume to take first (see admit); heldPaused: the
+	// partition is paused for them (maxHeld); revoked: the claim's messages
+	// ended while the session goes on, as a cooperative rebalance revokes a
+	// claim. All are the claim loop's own; nHeld is len(held), for tests.
+	held       []*sarama.ConsumerMessage
+	heldPaused bool
+	revoked    bool
+	nHeld      atomic.Int32
 
 	// start is the offset the claim started from (unknownOffset until
 	// watchOffsets resolved sarama's oldest-offset sentinel); latest is the
@@ -901,6 +905,11 @@ func (p *partition) consume() {
 			if len(p.held) == 0 {
 				p.held = nil
 			}
+			p.nHeld.Store(int32(len(p.held)))
+			if p.heldPaused && len(p.held) <= maxHeld/2 {
+				p.heldPaused = false
+				c.setReason(p.tp, pauseHeld, false)
+			}
 		} else {
 			select {
 			case m, ok := <-p.claim.Messages():
@@ -976,6 +985,11 @@ func (p *partition) admit(rec *target.Record) bool {
 		case msg, ok := <-msgs:
 			if ok {
 				p.held = append(p.held, msg)
+				p.nHeld.Store(int32(len(p.held)))
+				if len(p.held) >= maxHeld && !p.heldPaused {
+					p.heldPaused = true
+					c.setReason(p.tp, pauseHeld, true)
+				}
 				continue
 			}
 			msgs = nil
@@ -1008,6 +1022,14 @@ func (p *partition) admit(rec *target.Record) bool {
 // pauseAfter is how long a claim loop waits for room in the budget before it
 // pauses its partition.
 const pauseAfter = 50 * time.Millisecond
+
+// maxHeld bounds the records admit reads from a claim while it waits: at
+// that many the partition pauses until the claim loop has taken half of
+// them, so that sarama fetches no more and what is held stays what it had
+// fetched already. Without the bound, waits shorter than pauseAfter, the
+// steady state of a busy route, let the claim loop read the partition into
+// memory as fast as the broker serves it, past max_in_flight_bytes.
+const maxHeld = 256
 
 // laneKey names the lane rec joins: the partition's single lane, its key's
 // lane, or (ordering none) a lane of its own.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,4 +150,57 @@ func TestConsumerReportsAMixedStrategyGroup(t *testing.T) {
 		err := c.Ready()
 		return err != nil && strings.Contains(err.Error(), "kafka.balance, cooperative-sticky")
 	}, func() string { return fmt.Sprintf("Ready() = %v", c.Ready()) })
+}
+
+// While a claim loop waits for room it reads its claim's messages (so that
+// it sees a revocation), but not the whole partition: waits shorter than
+// pauseAfter, the steady state of a busy route, used to let it read records
+// into memory as fast as the broker served them, far past the route's
+// budget (a drain of 200,000 records grew the bridge's RSS to 280 MB). At
+// maxHeld the partition pauses; what it holds is then at most what sarama
+// had fetched.
+func TestConsumerHoldsFewRecordsWhileWaitingForRoom(t *testing.T) {
+	const topic = "ledger"
+	addrs := startCluster(t, topic).ListenAddrs()
+	route := testRoute("ledger", topic)
+	route.Concurrency = 1
+	var delivered atomic.Int32
+	tg := target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		time.Sleep(time.Millisecond) // a slow receiver: the budget is full and refills by the record
+		delivered.Add(1)
+		return &target.Result{}, nil
+	})
+	// In batches of 100: the broker hands over at least one whole batch per
+	// fetch, whatever sarama asks for.
+	for range 200 {
+		kvs := make([]string, 0, 2*100)
+		for i := range 100 {
+			kvs = append(kvs, fmt.Sprintf("k%d", i), strings.Repeat("v", 100))
+		}
+		produce(t, addrs, topic, kvs...)
+	}
+	sc := groupConfig(t)
+	sc.Consumer.Fetch.Default = 64 << 10 // what sarama fetches at once, and may still hand over once paused
+	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, sc)
+	held := func() int32 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if p := c.parts[topicPartition{topic, 0}]; p != nil {
+			return p.nHeld.Load()
+		}
+		return 0
+	}
+	// maxHeld, sarama's channel, and the fetches of 64 KiB (about 500 of
+	// these records each) it had made or had under way when the partition
+	// paused: nowhere near the 20,000 the partition has.
+	bound := int32(maxHeld + sc.ChannelBufferSize + 4*500)
+	var most int32
+	waitFor(t, "500 deliveries", func() bool {
+		most = max(most, held())
+		return delivered.Load() >= 500
+	}, func() string { return fmt.Sprintf("%d delivered, at most %d held; %s", delivered.Load(), most, describe(c, topic)) })
+	t.Logf("at most %d records held (bound %d)", most, bound)
+	if most > bound {
+		t.Errorf("the claim loop held up to %d records while it waited for room, want at most %d", most, bound)
+	}
 }
