@@ -61,21 +61,10 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 			"where the dedupe markers are kept", msg.ID, EnvKey, h.cfg.Key, EnvDedupePrefix, h.cfg.DedupePrefix))
 	}
 	var fields []any
-	largest := max(len(key), len(msg.Value))
-	switch h.cfg.Mode {
-	case ModeStream:
+	if h.cfg.Mode == ModeStream {
 		fields = streamFields(msg)
-		for _, f := range fields {
-			if b, ok := f.([]byte); ok {
-				largest = max(largest, len(b))
-			} else if s, ok := f.(string); ok {
-				largest = max(largest, len(s))
-			}
-		}
-		largest = max(largest, len(h.cfg.DedupePrefix)+len(key)+1+len(msg.ID))
-	case ModeList:
-		largest = max(largest, len(h.cfg.DedupePrefix)+len(key)+1+len(msg.ID))
 	}
+	largest := h.largestArgument(key, msg, fields)
 	if err := h.tooLarge(ctx, largest); err != nil {
 		return nil, sdk.Permanent(fmt.Errorf("hookbridge-redis: %s: %s %q: %w", msg.ID, h.cfg.Mode, key, err))
 	}
@@ -100,6 +89,24 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 		h.log.DebugContext(ctx, "already written, skipped", "id", msg.ID, "key", key, "attempt", msg.Attempt)
 	}
 	return nil, nil
+}
+
+// largestArgument is the length of the largest argument the write of msg to
+// key sends: the key, the value or another stream field, the marker.
+func (h *Handler) largestArgument(key string, msg *sdk.Message, fields []any) int {
+	n := max(len(key), len(msg.Value))
+	for _, f := range fields {
+		switch v := f.(type) {
+		case []byte:
+			n = max(n, len(v))
+		case string:
+			n = max(n, len(v))
+		}
+	}
+	if h.cfg.Mode != ModeSet {
+		n = max(n, len(h.cfg.DedupePrefix)+len(key)+1+len(msg.ID)) // the marker
+	}
+	return n
 }
 
 // minBulkLimit is the lowest proto-max-bulk-len Redis accepts (1mb):
