@@ -261,24 +261,7 @@ func TestH1SendsAgainWhenTheIdleConnectionWasClosed(t *testing.T) {
 }
 
 func TestH1AliveTellsAClosedConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	peer := <-accepted
+	c, peer := tcpPair(t)
 	p := newPeeker(c)
 	if !p.alive() {
 		t.Fatal("an open, quiet connection is not alive")
