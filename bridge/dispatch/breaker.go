@@ -91,8 +91,11 @@ func NewBreaker(s BreakerSettings) *Breaker {
 			if s.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(s.ConsecutiveFailures) {
 				return true
 			}
-			return c.Requests >= uint32(max(s.MinRequests, 1)) &&
-				float64(c.TotalFailures)/float64(c.Requests) >= s.FailureRatio
+			// Requests also counts the excluded outcomes (the other records
+			// of a webhook batch, cancellations) and the requests in flight.
+			n := c.TotalSuccesses + c.TotalFailures
+			return n >= uint32(max(s.MinRequests, 1)) &&
+				float64(c.TotalFailures)/float64(n) >= s.FailureRatio
 		},
 		IsSuccessful: func(err error) bool { return !target.TargetDown(err) },
 		IsExcluded: func(err error) bool {
@@ -238,7 +241,9 @@ func BreakerLayer(b *Breaker) target.Layer {
 			if err != nil {
 				if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 					state, ready := b.ready()
-					if state == BreakerClosed { // changed under us: ask again at once
+					if state == BreakerClosed || (state == BreakerHalfOpen && errors.Is(err, gobreaker.ErrOpenState)) {
+						// Changed under us (closed, or half-open with
+						// nobody probing yet): ask again at once.
 						c := make(chan struct{})
 						close(c)
 						ready = c

@@ -74,6 +74,7 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 				if !stuck {
 					ev.Stuck(ctx, d.Record, f)
 					stuck = true
+					ctx = context.WithValue(ctx, parkedKey{}, true)
 				}
 				if err := sleep(ctx, p.Backoff); err != nil {
 					return nil, err
@@ -108,18 +109,27 @@ func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target
 	return target.Output{Topic: p.Topic, Key: rec.Key, Value: rec.Value, Headers: h}
 }
 
+// parkedKey marks the context of a record DeadLetter parked and reported
+// Stuck, for the cycles that try it again: the layers below (Reply) then
+// leave reporting it to DeadLetter, which reports it moved on when it does.
+type parkedKey struct{}
+
 // produce writes outs until the producer acknowledges them or ctx ends, or,
 // when giveUp, until the producer says they were refused for good
 // (target.Permanent), which it returns. While it fails the record is
 // reported Stuck (once); success reports Unstuck when the record was stuck,
-// here or in the caller (wasStuck), and so does giving up.
+// here or in the caller (wasStuck), and so does giving up. A record that
+// DeadLetter parked is DeadLetter's to report: it is stuck already, and
+// DeadLetter reports it moved on, or parks it again.
 func produce(ctx context.Context, prod Producer, outs []target.Output, rec *target.Record, ev Events, maxWait time.Duration, wasStuck, giveUp bool) error {
 	wait := 100 * time.Millisecond
+	parked := ctx.Value(parkedKey{}) != nil
+	wasStuck = wasStuck || parked
 	stuck := wasStuck
 	for {
 		err := prod.Produce(ctx, outs)
 		if err == nil {
-			if stuck {
+			if stuck && !parked {
 				ev.Unstuck(ctx, rec)
 			}
 			return nil
@@ -128,7 +138,7 @@ func produce(ctx context.Context, prod Producer, outs []target.Output, rec *targ
 			return context.Cause(ctx)
 		}
 		if giveUp && target.KindOf(err) == target.Permanent {
-			if stuck {
+			if stuck && !parked {
 				ev.Unstuck(ctx, rec)
 			}
 			return err

@@ -94,6 +94,9 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 				ev.Attempted(ctx, &attempt, time.Since(start), err)
 				if err == nil {
 					ev.Delivered(ctx, &attempt)
+					if res != nil && len(res.Outputs) > 0 {
+						res.Attempt = attempt.Attempt // for Reply, whose dead letter names it
+					}
 					return res, nil
 				}
 				now := time.Now()
@@ -103,7 +106,17 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 				last, lastErr = now, err
 				var probe *ProbeError
 				if errors.As(err, &probe) {
-					continue // the breaker is open again; the next call waits for it
+					// The breaker is open again; the next call waits for it,
+					// and for the wait the receiver asked for, if longer.
+					if wait := min(target.RetryAfterOf(err), p.MaxBackoff); wait > 0 {
+						if p.MaxAge > 0 {
+							wait = min(wait, time.Until(began.Add(p.MaxAge)))
+						}
+						if err := sleep(ctx, max(wait, 0)); err != nil {
+							return nil, err
+						}
+					}
+					continue
 				}
 				spent++
 				switch target.KindOf(err) {

@@ -301,11 +301,10 @@ func (c *Consumer) PauseAll(reason string, on bool) {
 }
 
 // Stuck marks rec's partition as unable to commit past rec: it pauses and
-// Ready turns false until every record marked Stuck in it is Unstuck.
+// Ready turns false until every record marked Stuck in it is Unstuck. A
+// record already marked stays so, and is logged once.
 // ctx is the record's (its trace ids go in the log line).
 func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
-	c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
-		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]
@@ -336,6 +335,8 @@ func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 	c.setReasonLocked(tp, pauseStuck, true)
 	c.mu.Unlock()
 	if newly {
+		c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
+			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
 		p.stickLane(rec, true)
 	}
 }

@@ -198,7 +198,9 @@ func TestConsumerHoldsFewRecordsWhileWaitingForRoom(t *testing.T) {
 	waitFor(t, "500 deliveries", func() bool {
 		most = max(most, held())
 		return delivered.Load() >= 500
-	}, func() string { return fmt.Sprintf("%d delivered, at most %d held; %s", delivered.Load(), most, describe(c, topic)) })
+	}, func() string {
+		return fmt.Sprintf("%d delivered, at most %d held; %s", delivered.Load(), most, describe(c, topic))
+	})
 	t.Logf("at most %d records held (bound %d)", most, bound)
 	if most > bound {
 		t.Errorf("the claim loop held up to %d records while it waited for room, want at most %d", most, bound)

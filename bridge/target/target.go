@@ -77,6 +77,10 @@ type Result struct {
 	// request reports the request's outcome to the target's circuit breaker,
 	// which counts requests, not records. Shared(err) marks a failure so.
 	Shared bool
+	// Attempt is the attempt that delivered the record: the retry layer
+	// sets it on a result with outputs (for dispatch.Reply), which a target
+	// therefore makes afresh for each delivery.
+	Attempt int
 }
 
 // Target delivers one record. Deliver is called concurrently from many

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -125,5 +126,24 @@ func TestErrorFromProto(t *testing.T) {
 				t.Errorf("%q: a handler's error is not a transport error", err)
 			}
 		})
+	}
+}
+
+// A plugin in any language may ask for a wait too long for a Duration in
+// milliseconds (retry_after_ms is an int64): it gets the longest wait, which
+// dispatch caps at max_backoff, and not a wrapped negative one, which was
+// ignored.
+func TestRetryAfterSaturates(t *testing.T) {
+	for ms, want := range map[int64]time.Duration{
+		-5:                   0,
+		1500:                 1500 * time.Millisecond,
+		math.MaxInt64 / 1000: math.MaxInt64,
+		9223372036855:        math.MaxInt64,
+		math.MaxInt64:        math.MaxInt64,
+	} {
+		err := errorFromProto("p", &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER, RetryAfterMs: ms})
+		if got := target.RetryAfterOf(err); got != want {
+			t.Errorf("retry_after_ms %d: RetryAfter = %v, want %v", ms, got, want)
+		}
 	}
 }
