@@ -305,11 +305,16 @@ func (c *Consumer) PauseAll(reason string, on bool) {
 // record already marked stays so, and is logged once.
 // ctx is the record's (its trace ids go in the log line).
 func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
+	logStuck := func() {
+		c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
+			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+	}
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]
 	c.mu.Unlock()
 	if !owned {
+		logStuck()
 		return // the claim is over; the next owner redelivers rec
 	}
 	// A record that gave its room back while it was queued behind another
@@ -335,8 +340,7 @@ func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 	c.setReasonLocked(tp, pauseStuck, true)
 	c.mu.Unlock()
 	if newly {
-		c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
-			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+		logStuck()
 		p.stickLane(rec, true)
 	}
 }
