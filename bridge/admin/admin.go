@@ -40,7 +40,9 @@ func Listen(addr string, ready func() error, metrics http.Handler, log *slog.Log
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	// Probes and scrapes are short: an idle or stalled connection is
+	// closed rather than kept for ever.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return &Server{ln: ln, srv: srv}, nil
 }

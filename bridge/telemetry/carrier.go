@@ -29,17 +29,70 @@ var RecordPropagator propagation.TextMapPropagator = propagation.NewCompositeTex
 
 // HeaderCarrier adapts Kafka record headers to propagation.TextMapCarrier.
 // Keys match case-insensitively; Get returns the last header of a key (Kafka
-// keys may repeat); Set replaces every header of its key with one at the end.
+// keys may repeat), but every tracestate header joined, and Values every
+// header of a key; Set replaces every header of its key with one at the end.
 // Set never writes into the backing array of the slice it started from, so a
 // carrier over a consumed record's headers never changes the record.
 type HeaderCarrier []target.Header
 
-var _ propagation.TextMapCarrier = (*HeaderCarrier)(nil)
+var (
+	_ propagation.TextMapCarrier = (*HeaderCarrier)(nil)
+	_ propagation.ValuesGetter   = (*HeaderCarrier)(nil)
+)
 
-// Get returns the value of the last header named key, or "".
+// Get returns the value of the last header named key, or "". For
+// tracestate, whose list a producer may split over several headers (W3C
+// Trace Context joins them as HTTP joins a repeated field), it returns them
+// all, joined with commas.
 func (c *HeaderCarrier) Get(key string) string {
+	if strings.EqualFold(key, HeaderTracestate) {
+		return joined(*c, key)
+	}
 	v, _ := lookup(*c, key)
 	return v
+}
+
+// Values returns the values of every header named key, in order: the
+// Baggage propagator reads a repeated baggage header this way
+// (propagation.ValuesGetter).
+func (c *HeaderCarrier) Values(key string) []string {
+	var vs []string
+	for _, h := range *c {
+		if strings.EqualFold(h.Key, key) {
+			vs = append(vs, string(h.Value))
+		}
+	}
+	return vs
+}
+
+// joined returns the values of the headers named key joined with commas;
+// one header's value costs no allocation beyond its string.
+func joined(hs []target.Header, key string) string {
+	first, n := -1, 0
+	for i, h := range hs {
+		if strings.EqualFold(h.Key, key) {
+			if first < 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return string(hs[first].Value)
+	}
+	var b strings.Builder
+	for _, h := range hs[first:] {
+		if strings.EqualFold(h.Key, key) {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(h.Value)
+		}
+	}
+	return b.String()
 }
 
 // Set replaces the headers named key with one header key=value.

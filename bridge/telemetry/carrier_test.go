@@ -158,3 +158,29 @@ func TestExtractRecordBoundsTraceState(t *testing.T) {
 		}
 	}
 }
+
+// A producer may split tracestate, and baggage, over several headers, as an
+// HTTP client may split a field: all of them are read, in order (W3C Trace
+// Context and Baggage), not only the last.
+func TestExtractRecordJoinsRepeatedHeaders(t *testing.T) {
+	t.Parallel()
+	hs := []target.Header{
+		{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+		{Key: "tracestate", Value: []byte("a=1")},
+		{Key: "baggage", Value: []byte("user=alice")},
+		{Key: "Tracestate", Value: []byte("b=2,c=3")},
+		{Key: "baggage", Value: []byte("tenant=acme")},
+	}
+	ctx, sc := telemetry.ExtractRecord(context.Background(), hs)
+	if got := sc.TraceState().String(); got != "a=1,b=2,c=3" {
+		t.Errorf("tracestate %q, want a=1,b=2,c=3", got)
+	}
+	bg := baggage.FromContext(ctx)
+	if bg.Member("user").Value() != "alice" || bg.Member("tenant").Value() != "acme" {
+		t.Errorf("baggage %q, want both headers' members", bg.String())
+	}
+	one := hs[:3]
+	if _, sc := telemetry.ExtractRecord(context.Background(), one); sc.TraceState().String() != "a=1" {
+		t.Errorf("one tracestate header: %q", sc.TraceState().String())
+	}
+}

@@ -69,6 +69,10 @@ type Metrics struct {
 	sources  map[*Route]func() RouteStats
 	breakers map[string]func() int64
 	plugins  map[string]func() PluginStats
+	// pluginBase holds, per plugin name, the counts of the pools it had
+	// before, so that the counters of a plugin whose pool a reload rebuilt
+	// go on from where they were, as the per-record counters do.
+	pluginBase map[string]PluginStats
 }
 
 // PluginStats is a snapshot of one plugin's process pool.
@@ -102,6 +106,8 @@ func NewMetrics() (*Metrics, error) {
 		sources:  make(map[*Route]func() RouteStats),
 		breakers: make(map[string]func() int64),
 		plugins:  make(map[string]func() PluginStats),
+
+		pluginBase: make(map[string]PluginStats),
 	}
 	meter := m.provider.Meter("github.com/hookbridge/hookbridge")
 	if m.failed, err = meter.Int64Counter("hookbridge.records.failed", metric.WithUnit("{record}"),
@@ -257,6 +263,10 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 		defer m.mu.Unlock()
 		for name, stats := range m.plugins {
 			st := stats()
+			base := m.pluginBase[name]
+			st.Started += base.Started
+			st.ColdStarts += base.ColdStarts
+			st.Restarts += base.Restarts
 			a := metric.WithAttributes(attribute.String(LabelPlugin, name))
 			o.ObserveInt64(pInstances, st.Instances, a)
 			o.ObserveInt64(pInFlight, st.InFlight, a)
@@ -325,9 +335,17 @@ func (m *Metrics) Breaker(targetName string, state func() int64) {
 
 // Plugin registers the pool gauges and counters of a plugin; a later call
 // for the same name replaces the source (a reloaded plugin), and a nil stats
-// removes the plugin's series (a plugin whose pool was closed).
+// removes the plugin's series (a plugin whose pool was closed). The counters
+// of a name go on from the counts of its earlier sources.
 func (m *Metrics) Plugin(name string, stats func() PluginStats) {
 	m.mu.Lock()
+	if old, ok := m.plugins[name]; ok {
+		st, base := old(), m.pluginBase[name]
+		base.Started += st.Started
+		base.ColdStarts += st.ColdStarts
+		base.Restarts += st.Restarts
+		m.pluginBase[name] = base
+	}
 	if stats == nil {
 		delete(m.plugins, name)
 	} else {

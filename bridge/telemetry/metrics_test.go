@@ -185,3 +185,28 @@ func newTestMetrics(tb testing.TB) *Metrics {
 	tb.Cleanup(func() { _ = m.Shutdown(context.Background()) })
 	return m
 }
+
+// A plugin whose pool a reload rebuilt keeps counting up from its earlier
+// pools' counts, as the per-record counters do: a counter that went down
+// would read as a reset.
+func TestPluginCountersGoOnAcrossAReload(t *testing.T) {
+	m := newTestMetrics(t)
+	m.Plugin("enrich", func() PluginStats { return PluginStats{Instances: 2, Started: 5, ColdStarts: 3, Restarts: 2} })
+	m.Plugin("enrich", nil)                                                                                // the reload closes the pool...
+	m.Plugin("enrich", func() PluginStats { return PluginStats{Instances: 1, Started: 1, ColdStarts: 1} }) // ...and starts another
+	want := `
+# HELP hookbridge_plugin_instances Plugin processes running, per plugin.
+# TYPE hookbridge_plugin_instances gauge
+hookbridge_plugin_instances{plugin="enrich"} 1
+# HELP hookbridge_plugin_restarts_total Plugin processes found dead (crashed, killed, unreachable) and replaced.
+# TYPE hookbridge_plugin_restarts_total counter
+hookbridge_plugin_restarts_total{plugin="enrich"} 2
+# HELP hookbridge_plugin_starts_total Plugin processes started.
+# TYPE hookbridge_plugin_starts_total counter
+hookbridge_plugin_starts_total{plugin="enrich"} 6
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want),
+		"hookbridge_plugin_instances", "hookbridge_plugin_restarts_total", "hookbridge_plugin_starts_total"); err != nil {
+		t.Error(err)
+	}
+}
