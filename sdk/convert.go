@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // The plugin side of the wire: requests in, responses out. One function per
@@ -111,17 +112,7 @@ func errorToProto(err error) *handlerpb.Error {
 		e.Kind = handlerpb.ErrorKind_ERROR_KIND_PERMANENT
 	case ok:
 		e.Kind = handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER
-		e.RetryAfterMs = ceilMillis(d)
+		e.RetryAfterMs = protocol.CeilMillis(d) // 1µs is not "no wait"
 	}
 	return e
-}
-
-// ceilMillis is d in whole milliseconds, rounded up (1µs is not "no
-// wait"), without overflowing.
-func ceilMillis(d time.Duration) int64 {
-	ms := d.Milliseconds()
-	if d%time.Millisecond > 0 {
-		ms++
-	}
-	return ms
 }

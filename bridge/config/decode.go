@@ -142,7 +142,7 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 		if n.ShortTag() == tagNull {
 			return
 		}
-		if n.Style&yaml.TaggedStyle != 0 && !d.decodes(n, t) {
+		if n.Style&yaml.TaggedStyle != 0 && !decodes(n, t) {
 			d.addf(n.Line, path, "%s tagged %s does not decode as %s", d.quoteIfSafe(n, t), n.Tag, describeType(t))
 			setNull(n)
 			return
@@ -189,7 +189,7 @@ func (d *decoder) alias(n *yaml.Node, t reflect.Type, path string) {
 // !!binary with bad base64) decodes as a value of type t: the walk trusts
 // plain scalars' resolved tags, and yaml.v3 refuses these only when it
 // decodes, where the problem would have neither its line nor its path.
-func (d *decoder) decodes(n *yaml.Node, t reflect.Type) bool {
+func decodes(n *yaml.Node, t reflect.Type) bool {
 	return n.Decode(reflect.New(t).Interface()) == nil
 }
 

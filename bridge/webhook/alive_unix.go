@@ -8,10 +8,12 @@ import (
 	"syscall"
 )
 
-// peeker tells whether an idle connection can carry a request: the peer has
-// not closed it and sent nothing unasked. It peeks without blocking (one
-// recv(MSG_PEEK|MSG_DONTWAIT)); nothing to read is the healthy case. Made
-// once per connection, it costs no allocation per check.
+// peeker works on a connection's file descriptor. alive tells whether an
+// idle connection can carry a request: the peer has not closed it and sent
+// nothing unasked. It peeks without blocking (one
+// recv(MSG_PEEK|MSG_DONTWAIT)); nothing to read is the healthy case. send
+// writes a request and waits for its answer without a read that finds
+// nothing. Made once per connection, it costs no allocation per use.
 type peeker struct {
 	rc      syscall.RawConn
 	check   func(fd uintptr) bool // p.peek, bound once

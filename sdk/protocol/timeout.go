@@ -17,19 +17,26 @@ const MetadataTimeout = "grpc-timeout"
 // EncodeTimeout renders d for MetadataTimeout: in milliseconds, rounded up
 // (at least 1ms), or in coarser units when that needs more than 8 digits.
 func EncodeTimeout(d time.Duration) string {
-	ms := max(d/time.Millisecond, 1)
-	if d%time.Millisecond > 0 && d > time.Millisecond {
-		ms++ // round up, without overflowing near the largest duration
-	}
+	ms := max(CeilMillis(d), 1)
 	const most = 99_999_999
 	switch {
 	case ms <= most:
-		return strconv.FormatInt(int64(ms), 10) + "m"
+		return strconv.FormatInt(ms, 10) + "m"
 	case ms/1000 <= most:
-		return strconv.FormatInt(int64(ms/1000)+1, 10) + "S"
+		return strconv.FormatInt(ms/1000+1, 10) + "S"
 	default:
-		return strconv.FormatInt(min(int64(ms/3_600_000)+1, most), 10) + "H"
+		return strconv.FormatInt(min(ms/3_600_000+1, most), 10) + "H"
 	}
+}
+
+// CeilMillis is d in whole milliseconds, rounded up (1µs is not "no
+// time"), without overflowing near the longest duration.
+func CeilMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d%time.Millisecond > 0 {
+		ms++
+	}
+	return ms
 }
 
 // ParseTimeout reads a MetadataTimeout value; ok is false for one that is
