@@ -76,6 +76,42 @@ class HCLogFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class Number(str):
+    """A JSON number as it was written. Decoded to int or float, an integer
+    keeps its digits but 1e400 becomes inf, which json.dumps writes as
+    Infinity, and that is not JSON."""
+
+
+def refuse_constant(name):
+    raise ValueError("%s is not a JSON value" % name)
+
+
+def decode_object(value):
+    """Returns (the JSON object in value, "") or (None, why not). Numbers
+    stay as written (Number); NaN and Infinity, which json.loads takes by
+    default, are refused as they are not JSON."""
+    try:
+        obj = json.loads(value, parse_int=Number, parse_float=Number, parse_constant=refuse_constant)
+    except ValueError as e:  # also UnicodeDecodeError
+        return None, str(e)
+    except RecursionError:
+        return None, "it is nested too deeply"
+    if not isinstance(obj, dict):
+        return None, "its value is a %s" % type(obj).__name__
+    return obj, ""
+
+
+def encode(v):
+    """Writes v, decoded by decode_object, as compact JSON."""
+    if isinstance(v, Number):
+        return str.__str__(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + encode(x) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(encode(x) for x in v) + "]"
+    return json.dumps(v)
+
+
 class Enricher(handler_pb2_grpc.HandlerServicer):
     """The Handler service: one call per delivery attempt of a record."""
 
@@ -85,20 +121,24 @@ class Enricher(handler_pb2_grpc.HandlerServicer):
     def Handle(self, request, context):
         if self.ack_only:
             return handler_pb2.HandleResponse()
-        try:
-            obj = json.loads(request.record.value)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict):
+        obj, why = decode_object(request.record.value)
+        if obj is None:
             return handler_pb2.HandleResponse(error=handler_pb2.Error(
                 kind=handler_pb2.ERROR_KIND_PERMANENT,
-                message="plugin-python: %s is not a JSON object" % request.id,
+                message="plugin-python: %s is not a JSON object: %s" % (request.id, why),
             ))
         obj["enriched_by"] = "plugin-python"
         obj["source_id"] = request.id
+        try:
+            out = encode(obj)
+        except RecursionError:
+            return handler_pb2.HandleResponse(error=handler_pb2.Error(
+                kind=handler_pb2.ERROR_KIND_PERMANENT,
+                message="plugin-python: %s is nested too deeply to write back" % request.id,
+            ))
         log.debug("enriched", extra={"attrs": {"id": request.id}})
         return handler_pb2.HandleResponse(outputs=[handler_pb2.Output(
-            value=json.dumps(obj, separators=(",", ":")).encode(),
+            value=out.encode(),
             headers=[handler_pb2.Header(key="content-type", value=b"application/json")],
         )])
 

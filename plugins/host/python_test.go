@@ -82,9 +82,32 @@ func TestPythonPlugin(t *testing.T) {
 		t.Errorf("a call with the largest trace context: %v", err)
 	}
 
-	_, err = p.Deliver(t.Context(), delivery(12, "", []byte(`not json`)))
-	if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), "plugin enrich: plugin-python: orders-1-12 is not a JSON object") {
-		t.Errorf("err = %v (kind %v), want the handler's permanent error", err, target.KindOf(err))
+	// Members go out as they came: json.loads would turn 1e400 into inf,
+	// written back as Infinity, which is not JSON.
+	res, err := p.Deliver(t.Context(), delivery(14, "", []byte(`{"x":1e400,"big":123456789012345678901234567890,"f":1.50,"s":"\u00e9\ud800","n":[-0,{"t":true,"z":null}]}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"x":1e400,"big":123456789012345678901234567890,"f":1.50,"s":"\u00e9\ud800","n":[-0,{"t":true,"z":null}],"enriched_by":"plugin-python","source_id":"orders-1-14"}`
+	if len(res.Outputs) != 1 || string(res.Outputs[0].Value) != want {
+		t.Errorf("outputs = %+v, want the value %s", res.Outputs, want)
+	}
+
+	for i, bad := range []string{
+		`not json`,
+		`{"a":NaN}`,       // json.loads takes these by default
+		`{"a":-Infinity}`, // and they are not JSON
+		`[1]`,
+		"\xff",
+		strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000), // past Python's recursion limit
+		strings.Repeat(`{"a":`, 900) + "1" + strings.Repeat("}", 900),         // decodes, too deep to encode
+	} {
+		off := int64(30 + i)
+		_, err = p.Deliver(t.Context(), delivery(off, "", []byte(bad)))
+		prefix := fmt.Sprintf("plugin enrich: plugin-python: orders-1-%d is ", off)
+		if target.KindOf(err) != target.Permanent || !strings.Contains(err.Error(), prefix) {
+			t.Errorf("%.20q: err = %v (kind %v), want the handler's permanent error", bad, err, target.KindOf(err))
+		}
 	}
 
 	_, err = p.Deliver(t.Context(), delivery(13, "", make([]byte, 5_200_000)))
