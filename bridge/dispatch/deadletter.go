@@ -53,8 +53,8 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 			stuck := false
 			for {
 				res, err := next.Deliver(ctx, d)
-				var f *Failure
-				if err == nil || !errors.As(err, &f) {
+				f, failed := errors.AsType[*Failure](err)
+				if !failed {
 					if err == nil && stuck {
 						ev.Unstuck(ctx, d.Record)
 					}

@@ -76,8 +76,7 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 					began = start
 				}
 				res, err := next.Deliver(ctx, &attempt)
-				var open *BreakerOpenError
-				if errors.As(err, &open) {
+				if open, ok := errors.AsType[*BreakerOpenError](err); ok {
 					if p.MaxAge > 0 && time.Since(began) > p.MaxAge {
 						if lastErr == nil {
 							first, last, lastErr = began, time.Now(), err
@@ -104,8 +103,7 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 					first = now
 				}
 				last, lastErr = now, err
-				var probe *ProbeError
-				if errors.As(err, &probe) {
+				if _, ok := errors.AsType[*ProbeError](err); ok {
 					// The breaker is open again; the next call waits for it,
 					// and for the wait the receiver asked for, if longer.
 					if wait := min(target.RetryAfterOf(err), p.MaxBackoff); wait > 0 {

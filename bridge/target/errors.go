@@ -72,8 +72,7 @@ func NewRetryAfter(d time.Duration, err error) error {
 // check for nil first. Context cancellation is Canceled, a plain error is
 // Retryable.
 func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Kind
 	}
 	if errors.Is(err, context.Canceled) {
@@ -84,8 +83,7 @@ func KindOf(err error) Kind {
 
 // StatusOf returns the HTTP status carried by err, or 0.
 func StatusOf(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Status
 	}
 	return 0
@@ -93,8 +91,7 @@ func StatusOf(err error) int {
 
 // RetryAfterOf returns the wait the target asked for, or 0.
 func RetryAfterOf(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.RetryAfter
 	}
 	return 0
@@ -118,8 +115,8 @@ func (e *sharedError) Unwrap() error { return e.error }
 // request another record reports to the circuit breaker.
 func IsShared(res *Result, err error) bool {
 	if err != nil {
-		var s *sharedError
-		return errors.As(err, &s)
+		_, ok := errors.AsType[*sharedError](err)
+		return ok
 	}
 	return res != nil && res.Shared
 }
@@ -128,8 +125,7 @@ func IsShared(res *Result, err error) bool {
 // retryable failure that the target did not answer as the record's own.
 // Only such failures count against a circuit breaker.
 func TargetDown(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Kind == Retryable && !e.TargetUp
 	}
 	return err != nil && KindOf(err) == Retryable
