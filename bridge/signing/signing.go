@@ -133,12 +133,21 @@ func (s *Signer) Header(id string, ts int64, body []byte) string {
 // webhook-signature; body is the raw request body.
 //
 // The timestamp must be a decimal unix time within tolerance of now, in either
-// direction (tolerance <= 0 means DefaultTolerance). The request is accepted
+// direction (tolerance <= 0 means DefaultTolerance). Every key must have at
+// least MinSecretBytes bytes, or Verify refuses (ErrSecret) whatever the
+// request: a shorter key, or none, is one anyone may sign with. The request is accepted
 // when any v1 signature in sigHeader matches any key; signatures of other
 // versions are ignored. Signatures are compared in constant time.
 func Verify(keys [][]byte, id, tsHeader, sigHeader string, body []byte, now time.Time, tolerance time.Duration) error {
 	if len(keys) == 0 {
 		return ErrNoSecrets
+	}
+	for i, key := range keys {
+		// A key shorter than a secret's is one anyone may know (nil is what
+		// a caller that dropped ParseSecret's error holds): fail closed.
+		if len(key) < MinSecretBytes {
+			return fmt.Errorf("%w: key %d has %d bytes, want at least %d", ErrSecret, i, len(key), MinSecretBytes)
+		}
 	}
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance

@@ -225,3 +225,36 @@ func TestNewSigner(t *testing.T) {
 		}
 	}
 }
+
+// A key shorter than MinSecretBytes (nil, what a caller that dropped
+// ParseSecret's error holds, or empty) is one anyone may sign with: Verify
+// refuses it, with ErrSecret, and never accepts a signature made with it.
+func TestVerifyRefusesKeysAnyoneKnows(t *testing.T) {
+	const id, tsText = "orders-0-42", "1614265330"
+	now := time.Unix(1614265330, 0)
+	body := []byte(`{"amount": 1000000}`)
+
+	// What ParseSecret returns for a mistyped secret, as a caller that
+	// drops the error holds it.
+	parsed, perr := ParseSecret("whsec_not-a-valid-secret")
+	if perr == nil {
+		t.Fatal("the mistyped secret parsed")
+	}
+
+	for name, key := range map[string][]byte{
+		"nil key (ParseSecret error dropped)": parsed,
+		"empty key":                           {},
+		"one-byte key":                        {'a'},
+	} {
+		// The attacker signs with the same well-known key.
+		forged := Sign(key, id, 1614265330, body)
+		err := Verify([][]byte{key}, id, tsText, forged, body, now, 0)
+		if err == nil {
+			t.Errorf("%s: Verify accepted a request forged with a key anyone knows (%q)", name, forged)
+			continue
+		}
+		if !errors.Is(err, ErrSecret) {
+			t.Errorf("%s: refused with %v, want ErrSecret", name, err)
+		}
+	}
+}
