@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -21,6 +23,10 @@ import (
 type Producer struct {
 	sp     sarama.SyncProducer
 	tracer trace.Tracer
+
+	mu     sync.Mutex
+	closed bool           // under mu; sarama panics on a send after Close
+	sends  sync.WaitGroup // sends in flight, which Close waits for
 }
 
 var _ dispatch.Producer = (*Producer)(nil)
@@ -46,6 +52,14 @@ func NewProducer(client sarama.Client) (*Producer, error) {
 // at the acknowledgement, with the partition and offset written, or with the
 // error.
 func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
+	for _, r := range recs {
+		// No broker holds a topic of such a name: the record can never be
+		// written, and a broker that does not create topics answers as for
+		// one not created yet, which would be retried for ever.
+		if err := config.CheckTopicName(r.Topic); err != nil {
+			return target.NewPermanent(fmt.Errorf("kafka: produce: topic %w", err))
+		}
+	}
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	spans := make([]trace.Span, len(recs))
 	for i, r := range recs {
@@ -65,16 +79,20 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 		msgs[i] = m
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.sp.SendMessages(msgs) }()
+	if !p.begin() {
+		err := fmt.Errorf("kafka: produce to %s: the producer is closed", recs[0].Topic)
+		endSendSpans(spans, msgs, err)
+		return err
+	}
+	go func() {
+		defer p.sends.Done()
+		done <- p.send(msgs)
+	}()
 	select {
 	case err := <-done:
 		endSendSpans(spans, msgs, err)
 		if err != nil {
-			err = flattenProducerErrors(err)
-			if refused(err) {
-				err = target.NewPermanent(err)
-			}
-			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, err)
+			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, classify(err))
 		}
 		return nil
 	case <-ctx.Done():
@@ -115,23 +133,99 @@ func endSendSpans(spans []trace.Span, msgs []*sarama.ProducerMessage, err error)
 	}
 }
 
-// Close flushes and closes the producer.
-func (p *Producer) Close() error { return p.sp.Close() }
-
-func flattenProducerErrors(err error) error {
-	var pes sarama.ProducerErrors
-	if errors.As(err, &pes) && len(pes) > 0 {
-		return pes[0].Err
+// begin counts a send in flight, unless the producer is closed.
+func (p *Producer) begin() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
 	}
-	return err
+	p.sends.Add(1)
+	return true
+}
+
+// send writes msgs. The broker checks message.max.bytes against a whole
+// batch, and sarama packs the records of one partition into batches of up to
+// Producer.MaxMessageBytes (16 MiB, so that a topic allowing large records
+// can have them): records each small enough may be refused together. Those
+// are sent again one at a time, in their order, and only one refused alone
+// is refused. Each message written gets its partition and offset.
+func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
+	err := p.sp.SendMessages(msgs)
+	pes, ok := errors.AsType[sarama.ProducerErrors](err)
+	if len(msgs) == 1 || !ok || !slices.ContainsFunc(pes, func(pe *sarama.ProducerError) bool { return tooLarge(pe.Err) }) {
+		return err
+	}
+	failed := make(map[*sarama.ProducerMessage]bool, len(pes))
+	for _, pe := range pes {
+		failed[pe.Msg] = true
+	}
+	var still sarama.ProducerErrors
+	for _, m := range msgs {
+		if !failed[m] {
+			continue
+		}
+		alone := &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}
+		if err := p.sp.SendMessages([]*sarama.ProducerMessage{alone}); err != nil {
+			if pes, ok := errors.AsType[sarama.ProducerErrors](err); ok && len(pes) > 0 {
+				err = pes[0].Err
+			}
+			still = append(still, &sarama.ProducerError{Msg: m, Err: err})
+			continue
+		}
+		m.Partition, m.Offset = alone.Partition, alone.Offset
+	}
+	if len(still) == 0 {
+		return nil
+	}
+	return still
+}
+
+// Close waits for the sends in flight, then flushes and closes the producer.
+// A Produce after Close fails (retryable) instead of sending.
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.sends.Wait()
+	return p.sp.Close()
+}
+
+// classify returns the error of a failed send: a record refused for what it
+// is, when any was (writing the records again can never succeed), as a
+// permanent error; otherwise the first record's error.
+func classify(err error) error {
+	pes, ok := errors.AsType[sarama.ProducerErrors](err)
+	if !ok || len(pes) == 0 {
+		if refused(err) {
+			return target.NewPermanent(err)
+		}
+		return err
+	}
+	for _, pe := range pes {
+		if refused(pe.Err) {
+			return target.NewPermanent(pe.Err)
+		}
+	}
+	return pes[0].Err
+}
+
+// tooLarge reports whether the broker refused a record, or its batch, for
+// its size.
+func tooLarge(err error) bool {
+	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge)
 }
 
 // refused reports whether the broker (or sarama, before sending) refused a
 // record for what it is, so that writing it again cannot succeed: too large
-// for message.max.bytes, invalid, or for a topic whose name is not legal.
-// Other failures (a broker down, a leader moving, a topic not there yet,
-// authorization) may pass and are retried.
+// for message.max.bytes (or, sarama's ConfigurationError, for
+// Producer.MaxMessageBytes), invalid, or for a topic whose name is not
+// legal. Other failures (a broker down, a leader moving, a topic not there
+// yet, authorization) may pass and are retried.
 func refused(err error) bool {
+	if _, ok := errors.AsType[sarama.ConfigurationError](err); ok {
+		return true
+	}
 	for _, kerr := range []sarama.KError{sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidMessage,
 		sarama.ErrMessageSetSizeTooLarge, sarama.ErrInvalidRecord, sarama.ErrInvalidTopic} {
 		if errors.Is(err, kerr) {
