@@ -52,6 +52,7 @@ type topicPartition struct {
 // Consumer runs one route: a consumer group whose claims feed ordering lanes.
 type Consumer struct {
 	opts   ConsumerOptions
+	newest bool // initial_offset newest: see startAtNewest
 	log    *slog.Logger
 	budget *budget
 	ready  chan laneTask // runnable lanes, taken by the workers
@@ -98,7 +99,19 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 	if sc := opts.Sarama; sc != nil && sc.Consumer.Group.Rebalance.Timeout < opts.ShutdownTimeout+rebalanceMargin {
 		sc.Consumer.Group.Rebalance.Timeout = opts.ShutdownTimeout + rebalanceMargin
 	}
+	// sarama starts a claim whose committed offset the broker no longer
+	// has (retention deleted the records after it while the group was
+	// away) at Offsets.Initial, as it starts one with no committed offset.
+	// From newest it would skip every record still retained: the consumer
+	// has sarama start both at the oldest, and itself starts the claims
+	// with no committed offset at the newest (startAtNewest).
+	newest := false
+	if sc := opts.Sarama; sc != nil && sc.Consumer.Offsets.Initial == sarama.OffsetNewest {
+		newest = true
+		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	}
 	return &Consumer{
+		newest: newest,
 		opts:   opts,
 		log:    log.With("route", r.Name, "group", r.GroupID()),
 		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes)),
@@ -689,9 +702,54 @@ func (c *Consumer) tellPauseLocked(tp topicPartition, want bool) {
 type groupHandler struct{ c *Consumer }
 
 func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	if h.c.newest {
+		if err := h.c.startAtNewest(sess); err != nil {
+			return err
+		}
+	}
 	h.c.joinErr.Store(nil)
 	h.c.joined.Store(true)
 	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
+	return nil
+}
+
+// startAtNewest marks and commits, for each claim of sess that the group
+// has no committed offset for, the partition's newest offset, so that the
+// claim starts there (initial_offset: newest) and not at the oldest record,
+// where sarama is told to start it (see NewConsumer). It runs before the
+// claims start. A partition added to a session later (cooperative
+// rebalancing), with no offset committed by its earlier owner, starts at its
+// oldest record: that is a partition added to the topic since, whose
+// records would otherwise be skipped.
+func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
+	var tps []topicPartition
+	for topic, parts := range sess.Claims() {
+		for _, p := range parts {
+			tps = append(tps, topicPartition{topic, p})
+		}
+	}
+	if len(tps) == 0 {
+		return nil
+	}
+	committed, err := c.committedOffsets(c.client, tps)
+	if err != nil {
+		return fmt.Errorf("kafka: committed offsets of group %s: %w", c.opts.Route.GroupID(), err)
+	}
+	marked := false
+	for _, tp := range tps {
+		if off, ok := committed[tp]; ok && off >= 0 {
+			continue
+		}
+		newest, err := c.client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("kafka: newest offset of %s/%d: %w", tp.topic, tp.partition, err)
+		}
+		sess.MarkOffset(tp.topic, tp.partition, newest, "")
+		marked = true
+	}
+	if marked {
+		sess.Commit()
+	}
 	return nil
 }
 

@@ -1,0 +1,160 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// offsetRecorder is a target that accepts every record and keeps its offset.
+type offsetRecorder struct {
+	mu      sync.Mutex
+	offsets []int64
+}
+
+func (r *offsetRecorder) Deliver(_ context.Context, d *target.Delivery) (*target.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.offsets = append(r.offsets, d.Record.Offset)
+	return nil, nil
+}
+
+func (r *offsetRecorder) seen() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(slices.Values(r.offsets))
+}
+
+func newestConfig(t *testing.T) *sarama.Config {
+	t.Helper()
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
+		SessionTimeout: config.Duration(6 * time.Second), InitialOffset: "newest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// commitOffset commits offset for partition 0 of topic as a member of
+// group that then leaves it.
+func commitOffset(t *testing.T, addrs []string, group, topic string, offset int64) {
+	t.Helper()
+	cg, err := sarama.NewConsumerGroup(addrs, group, groupConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	h := &committer{offset: offset, done: make(chan struct{})}
+	go func() {
+		for ctx.Err() == nil && cg.Consume(ctx, []string{topic}, h) == nil {
+		}
+	}()
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+		t.Fatalf("group %s: offset %d not committed", group, offset)
+	}
+}
+
+// committer marks and commits its offset on its first claim, then waits for
+// the session to end.
+type committer struct {
+	offset int64
+	once   sync.Once
+	done   chan struct{}
+}
+
+func (h *committer) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *committer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *committer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	sess.MarkOffset(claim.Topic(), claim.Partition(), h.offset, "")
+	sess.Commit()
+	h.once.Do(func() { close(h.done) })
+	<-sess.Context().Done()
+	return nil
+}
+
+// committedNow is committed, -1 while the group does not exist yet.
+func committedNow(admin sarama.ClusterAdmin, group, topic string) int64 {
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	if err != nil {
+		return -1
+	}
+	if b := resp.GetBlock(topic, 0); b != nil {
+		return b.Offset
+	}
+	return -1
+}
+
+// With initial_offset: newest a group with no committed offset starts at the
+// end of the partition: the records already there are not delivered, the
+// ones produced after it joined are.
+func TestConsumerInitialOffsetNewest(t *testing.T) {
+	t.Parallel()
+	const topic = "initial-newest"
+	addrs := startCluster(t, topic).ListenAddrs()
+	admin := newAdmin(t, addrs)
+	produce(t, addrs, topic, "k", "0", "k", "1", "k", "2", "k", "3", "k", "4")
+
+	route := testRoute("newest", topic)
+	tg := &offsetRecorder{}
+	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, newestConfig(t))
+	// The claim's start is committed before it starts.
+	waitFor(t, "the newest offset committed", func() bool { return committedNow(admin, route.GroupID(), topic) == 5 },
+		func() string { return fmt.Sprintf("committed %d", committedNow(admin, route.GroupID(), topic)) })
+	waitFor(t, "the route to join", func() bool { return c.Ready() == nil }, func() string { return fmt.Sprint(c.Ready()) })
+	produce(t, addrs, topic, "k", "5", "k", "6")
+	waitFor(t, "offsets 5 and 6 delivered", func() bool { return slices.Equal(tg.seen(), []int64{5, 6}) },
+		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
+}
+
+// A committed offset the broker no longer has (retention deleted the
+// records up to and past it while the group was away) resumes at the oldest
+// record still there, whatever initial_offset says: with newest, sarama
+// alone jumps to the end and skips every record still retained.
+func TestConsumerCommittedOffsetOutOfRangeResumesAtTheOldest(t *testing.T) {
+	t.Parallel()
+	for _, initial := range []string{"newest", "oldest"} {
+		t.Run(initial, func(t *testing.T) {
+			t.Parallel()
+			topic := "out-of-range-" + initial
+			addrs := startCluster(t, topic).ListenAddrs()
+			admin := newAdmin(t, addrs)
+			var kvs []string
+			for i := range 10 {
+				kvs = append(kvs, "k", fmt.Sprint(i))
+			}
+			produce(t, addrs, topic, kvs...)
+			route := testRoute("out-of-range-"+initial, topic)
+			commitOffset(t, addrs, route.GroupID(), topic, 2)
+			if got := committedNow(admin, route.GroupID(), topic); got != 2 {
+				t.Fatalf("committed %d, want 2", got)
+			}
+			if err := admin.DeleteRecords(topic, map[int32]int64{0: 5}); err != nil {
+				t.Fatal(err)
+			}
+
+			sc := groupConfig(t)
+			if initial == "newest" {
+				sc = newestConfig(t)
+			}
+			tg := &offsetRecorder{}
+			runRouteWith(t, addrs, route, tg, &deadLetters{}, sc)
+			want := []int64{5, 6, 7, 8, 9}
+			waitFor(t, "offsets 5 to 9 delivered", func() bool { return slices.Equal(tg.seen(), want) },
+				func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
+			waitFor(t, "offset 10 committed", func() bool { return committedNow(admin, route.GroupID(), topic) == 10 },
+				func() string { return fmt.Sprintf("committed %d", committedNow(admin, route.GroupID(), topic)) })
+		})
+	}
+}
