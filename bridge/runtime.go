@@ -135,9 +135,9 @@ func dial(brokers []string, cfg *config.Config) (_ sarama.Client, _ *kafka.Produ
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := sarama.NewClient(brokers, scfg)
+	client, err := kafka.NewClient(brokers, cfg.Kafka, scfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka: connect %v: %w", brokers, err)
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {

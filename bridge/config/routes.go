@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -109,8 +110,8 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 		v.addf(path+".topics", "at least one topic is required")
 	}
 	for i, t := range r.Topics {
-		if t == "" {
-			v.addf(fmt.Sprintf("%s.topics[%d]", path, i), "must not be empty")
+		if err := CheckTopicName(t); err != nil {
+			v.addf(fmt.Sprintf("%s.topics[%d]", path, i), "%v", err)
 		}
 	}
 	oneOf(v, path+".ordering", r.Ordering, orderings)
@@ -134,10 +135,40 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 
 // notOwnTopic checks that an output topic is not one the route consumes.
 func (r *Route) notOwnTopic(v *checker, path, topic string) {
-	if topic != "" && slices.Contains(r.Topics, topic) {
+	if topic == "" {
+		return
+	}
+	if err := CheckTopicName(topic); err != nil {
+		v.addf(path, "%v", err)
+	} else if slices.Contains(r.Topics, topic) {
 		v.addf(path, "must not be one of the route's own topics")
 	}
 }
+
+// CheckTopicName returns an error when name is not a legal Kafka topic
+// name: 1 to 249 of the characters a-z A-Z 0-9 . _ -, and neither "." nor
+// "..". No broker can hold a topic of another name, so a record for one can
+// never be written.
+func CheckTopicName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a legal Kafka topic name", name)
+	case len(name) > maxTopicName:
+		return fmt.Errorf("is %d characters long; a Kafka topic name has at most %d", len(name), maxTopicName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%q is not a legal Kafka topic name: it may contain only letters, digits, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// maxTopicName is the longest topic name Kafka accepts.
+const maxTopicName = 249
 
 // validate checks that exactly one target is set, comparing only what
 // decoded: a webhook or plugin key that failed is reported on its own.

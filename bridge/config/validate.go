@@ -202,10 +202,12 @@ const (
 
 // What the Kafka client accepts of the kafka section.
 var (
-	// minKafkaVersion is the oldest version consumer groups work with:
-	// sarama.NewConsumerGroup refuses any older one, though sarama.MinVersion
-	// (0.8.2.0) is older still. Every route is a consumer group.
-	minKafkaVersion = sarama.V0_10_2_0
+	// minKafkaVersion is the oldest version whose records carry headers:
+	// every dead-letter record has its hookbridge-error-* headers, and sarama
+	// refuses to produce headers to an older one, so that no failed record
+	// could be dead-lettered. (Consumer groups need 0.10.2.0, sarama.MinVersion
+	// is 0.8.2.0.)
+	minKafkaVersion = sarama.V0_11_0_0
 	// clientIDRE is what sarama accepts as a client id with a version
 	// before 1.0.0 (KIP-190 lifted the limit).
 	clientIDRE = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
@@ -238,6 +240,11 @@ func (k *Kafka) validate(v *checker, path string) {
 	}
 	oneOf(v, path+".balance", k.Balance, balances)
 	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
+	if !k.TLS.Enabled && k.TLS != (TLS{}) && v.decoded(path+".tls.enabled") {
+		// Without it the client would connect in plaintext, the CA and
+		// certificate given and silently unused.
+		v.addf(path+".tls.enabled", "must be true when other kafka.tls settings are given (they apply only to TLS)")
+	}
 	// When tls.enabled or sasl.allow_insecure failed to decode, whether SASL
 	// runs without TLS is not known.
 	tlsEnabled := k.TLS.Enabled || !v.decoded(path+".tls.enabled", path+".sasl.allow_insecure")
@@ -253,7 +260,7 @@ func (k *Kafka) validateVersion(v *checker, path string) {
 		v.addf(path+".version", "must be a Kafka version such as 3.0.0 (before 1.0 four numbers, such as 0.11.0.2), not %s",
 			v.show(path+".version", k.Version))
 	case !version.IsAtLeast(minKafkaVersion):
-		v.addf(path+".version", "must be %s or later: consumer groups need it", minKafkaVersion)
+		v.addf(path+".version", "must be %s or later: record headers, which every dead-letter record carries, need it", minKafkaVersion)
 	case !version.IsAtLeast(sarama.V1_0_0_0) && !clientIDRE.MatchString(k.ClientID):
 		v.addf(path+".client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0")
 	}

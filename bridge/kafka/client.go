@@ -25,6 +25,11 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: version %q: %w", k.Version, err)
 	}
+	if !v.IsAtLeast(sarama.V0_11_0_0) {
+		// Every dead-letter record carries headers, which sarama produces
+		// only from 0.11.0.0 on: no failed record could be dead-lettered.
+		return nil, fmt.Errorf("kafka: version %s: must be 0.11.0.0 or later (record headers)", k.Version)
+	}
 	sc.Version = v
 	sc.Net.DialTimeout = 10 * time.Second
 	// Hookbridge never creates topics: sarama's metadata requests would ask
@@ -41,6 +46,9 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc.Metadata.Timeout = time.Minute
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 
+	if !k.TLS.Enabled && k.TLS != (config.TLS{}) {
+		return nil, errors.New("kafka: tls settings are given but tls.enabled is false: they would go unused, in plaintext")
+	}
 	if k.TLS.Enabled {
 		tc, err := tlsConfig(k.TLS)
 		if err != nil {

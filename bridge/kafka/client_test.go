@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,20 @@ func TestRebalanceTimeoutCoversTheDrain(t *testing.T) {
 		NewConsumer(ConsumerOptions{Route: testRoute("r", "t"), Sarama: sc, ShutdownTimeout: c.shutdown})
 		if got := sc.Consumer.Group.Rebalance.Timeout; got != c.want {
 			t.Errorf("shutdown_timeout %s: rebalance timeout %s, want %s", c.shutdown, got, c.want)
+		}
+	}
+}
+
+// A kafka.tls section with a CA bundle or server name but without
+// "enabled: true" would leave the client in plaintext, the settings unused:
+// NewConfig refuses it, as validation does.
+func TestTLSSettingsWithoutEnabledAreRefused(t *testing.T) {
+	_, caFile := brokerTLS(t)
+	for _, tls := range []config.TLS{{CAFile: caFile}, {ServerName: "broker.internal"}, {InsecureSkipVerify: true}} {
+		_, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test",
+			SessionTimeout: config.Duration(10 * time.Second), TLS: tls})
+		if err == nil || !strings.Contains(err.Error(), "tls.enabled is false") {
+			t.Errorf("%+v: %v, want it refused", tls, err)
 		}
 	}
 }

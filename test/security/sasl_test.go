@@ -215,8 +215,8 @@ func TestKafkaAuthFailsFast(t *testing.T) {
 		name, password, ca string
 		want               []string
 	}{
-		{"wrong password", wrong, b.ca, []string{"sasl authentication failed", "scram-sha-512"}},
-		{"unknown user", b.password, b.ca, []string{"sasl authentication failed"}},
+		{"wrong password", wrong, b.ca, []string{"sasl authentication failed (scram-sha-512 as user", "check kafka.sasl"}},
+		{"unknown user", b.password, b.ca, []string{"sasl authentication failed (scram-sha-512 as user", "check kafka.sasl"}},
 		{"untrusted certificate", b.password, otherCA, []string{"certificate"}},
 	}
 	for _, tt := range tests {
