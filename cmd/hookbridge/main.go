@@ -77,13 +77,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // tuneGC trades memory for CPU: a bridge holds little live data (records in
 // flight, bounded by max_in_flight_bytes) and allocates per record, so the
 // default GOGC of 100 collects far more often than the memory saved is worth.
-// An explicit GOGC or GOMEMLIMIT in the environment wins.
+// The soft memory limit (1 GiB, or four fifths of a container's memory
+// limit: see memoryLimit) makes it collect harder before that, whatever GOGC
+// says. An explicit GOGC or GOMEMLIMIT in the environment wins.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(1 << 30) // collect harder before 1 GiB, whatever GOGC says
+		debug.SetMemoryLimit(memoryLimit("/"))
 	}
 }
 
