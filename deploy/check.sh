@@ -157,6 +157,18 @@ section "helm template: values the bridge reads its own way"
 renders_with zero-shutdown "terminationGracePeriodSeconds: 45" --set config.shutdown_timeout=0s
 renders_with zero-shutdown-bare "terminationGracePeriodSeconds: 45" --set-string config.shutdown_timeout=0
 renders_with pdb-zero "maxUnavailable: 0" --set podDisruptionBudget.maxUnavailable=0 --show-only templates/pdb.yaml
+# An unbounded /tmp is still an emptyDir (a volume with no source is refused).
+renders_with tmp-unbounded "emptyDir: {}" --set tmpVolume.sizeLimit=null --show-only templates/deployment.yaml
+# Routes and topics whose "<route>-<topic>" names meet get distinct trigger
+# names (KEDA refuses duplicates); the checker looks for them.
+cat >"$TMP/keda-names.values.yaml" <<'EOF'
+keda: {enabled: true}
+config:
+  routes:
+    - {name: orders, topics: [billing.x], target: {webhook: {url: "http://billing:8000/a"}}}
+    - {name: orders-billing, topics: [x], target: {webhook: {url: "http://billing:8000/b"}}}
+EOF
+render keda-names "$BASE,ScaledObject" -f "$TMP/keda-names.values.yaml"
 
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
@@ -172,6 +184,8 @@ EOF
 must_fail uninjected-var 'config references ${NOPE}' -f "$TMP/uninjected.yaml"
 must_fail schema "replicaCount" --set replicaCount=-1
 must_fail keda-no-brokers "config.kafka.brokers" --set keda.enabled=true --set 'config.kafka.brokers=null'
+must_fail keda-tls-no-auth "keda.authenticationRef is required" --set keda.enabled=true --set config.kafka.tls.enabled=true
+must_fail keda-min-above-max "must not exceed the maximum" --set keda.enabled=true --set keda.minReplicaCount=8
 
 section "done"
 log "deploy checks passed"

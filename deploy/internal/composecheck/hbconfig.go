@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -17,6 +18,12 @@ type hbConfig struct {
 	Kafka struct {
 		Brokers       []string `json:"brokers"`
 		InitialOffset string   `json:"initial_offset"`
+		TLS           struct {
+			Enabled bool `json:"enabled"`
+		} `json:"tls"`
+		SASL struct {
+			Mechanism string `json:"mechanism"`
+		} `json:"sasl"`
 	} `json:"kafka"`
 	Admin struct {
 		Listen string `json:"listen"`
@@ -24,7 +31,7 @@ type hbConfig struct {
 	Telemetry struct {
 		OTLPEndpoint string `json:"otlp_endpoint"`
 	} `json:"telemetry"`
-	ShutdownTimeout string    `json:"shutdown_timeout"`
+	ShutdownTimeout scalar    `json:"shutdown_timeout"`
 	Routes          []hbRoute `json:"routes"`
 	raw             string
 }
@@ -74,12 +81,35 @@ func loadHBConfig(path string) (*hbConfig, error) {
 	return parseHBConfig(data)
 }
 
-// shutdown is shutdown_timeout, default 25s as in bridge/config/defaults.go.
+// shutdown is shutdown_timeout, default 25s as in bridge/config/defaults.go;
+// zero (0, 0s) is the default too, as the bridge reads it.
 func (c *hbConfig) shutdown() (time.Duration, error) {
 	if c.ShutdownTimeout == "" {
 		return 25 * time.Second, nil
 	}
-	return time.ParseDuration(c.ShutdownTimeout)
+	d, err := time.ParseDuration(string(c.ShutdownTimeout))
+	if err == nil && d == 0 {
+		d = 25 * time.Second
+	}
+	return d, err
+}
+
+// scalar is a YAML scalar as text, whether YAML made it a string or a number
+// (shutdown_timeout: 0).
+type scalar string
+
+func (s *scalar) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err == nil {
+		*s = scalar(text)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*s = scalar(n.String())
+	return nil
 }
 
 // topics are every topic the config reads or writes.

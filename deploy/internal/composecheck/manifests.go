@@ -302,6 +302,12 @@ func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut s
 	}
 	if m, ok := mounts["/tmp"]; !ok || m.ReadOnly {
 		r.fail(where, "no writable /tmp mount: with a read-only root filesystem plugins cannot create their sockets")
+	} else {
+		for _, v := range pod.Spec.Volumes {
+			if v.Name == m.Name && v.VolumeSource == (corev1.VolumeSource{}) {
+				r.fail(where, "the volume %s mounted at /tmp has no source (an emptyDir with nothing under it): the API server refuses it", v.Name)
+			}
+		}
 	}
 	if m, ok := mounts["/etc/hookbridge"]; !ok {
 		r.fail(where, "the config is not mounted at /etc/hookbridge")
@@ -455,12 +461,21 @@ func checkScaledObject(r *report, path string, o *objects, cfg *hbConfig) {
 		}
 	}
 	got := map[key]bool{}
+	names := map[string]int{}
 	brokers := strings.Join(cfg.Kafka.Brokers, ",")
+	secured := cfg.Kafka.TLS.Enabled || cfg.Kafka.SASL.Mechanism != ""
 	for i, t := range so.Spec.Triggers {
 		tw := fmt.Sprintf("%s: triggers[%d]", where, i)
+		if j, dup := names[t.Name]; dup && t.Name != "" {
+			r.fail(tw, "name %q is the name of triggers[%d] too: KEDA refuses the ScaledObject", t.Name, j)
+		}
+		names[t.Name] = i
 		if t.Type != "kafka" {
 			r.fail(tw, "type %q, want kafka", t.Type)
 			continue
+		}
+		if secured && t.AuthenticationRef == nil {
+			r.fail(tw, "no authenticationRef, but the brokers need TLS or SASL: KEDA cannot read the lag, and nothing scales")
 		}
 		md := t.Metadata
 		for _, k := range []string{"bootstrapServers", "consumerGroup", "topic", "lagThreshold"} {
