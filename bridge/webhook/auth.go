@@ -141,6 +141,7 @@ type oauthToken struct {
 	mu      sync.Mutex
 	value   string    // "Bearer <token>"; "" when none is cached
 	refresh time.Time // when to fetch the next token; zero: never
+	expiry  time.Time // when value expires; zero: it does not
 }
 
 // newOAuthToken builds the grant of o. The token endpoint is reached with
@@ -213,6 +214,9 @@ func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	}
 	tok, err := o.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
 	if err != nil {
+		if v, ok := o.stillValid(); ok {
+			return v, nil // refreshed early; the token still serves, and the next try comes later
+		}
 		return "", fmt.Errorf("oauth2 token from %s: %w", config.SafeURL(o.grant.TokenURL, "the token URL"), tokenError(err))
 	}
 	if tok.AccessToken == "" || !validHeaderValue(tok.AccessToken) {
@@ -220,10 +224,33 @@ func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	}
 	v := tok.Type() + " " + tok.AccessToken
 	o.mu.Lock()
-	o.value, o.refresh = v, refreshAt(tok, o.now())
+	o.value, o.refresh, o.expiry = v, refreshAt(tok, o.now()), tok.Expiry
 	o.mu.Unlock()
 	return v, nil
 }
+
+// stillValid returns the cached token when a refresh failed before it
+// expired (and the receiver did not refuse it: renew drops a refused one),
+// and puts the next refresh off by refreshRetry, or to the expiry if that
+// is sooner, so that not every request waits for a token endpoint that is
+// down.
+func (o *oauthToken) stillValid() (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.now()
+	if o.value == "" || (!o.expiry.IsZero() && !now.Before(o.expiry)) {
+		return "", false
+	}
+	o.refresh = now.Add(refreshRetry)
+	if !o.expiry.IsZero() && o.expiry.Before(o.refresh) {
+		o.refresh = o.expiry
+	}
+	return o.value, true
+}
+
+// refreshRetry is how long a token that failed to refresh but is still
+// valid serves before the next try.
+const refreshRetry = 5 * time.Second
 
 // renew drops the cached token if it is the one the receiver refused.
 func (o *oauthToken) renew(used string) bool {
@@ -290,8 +317,13 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	v2, err := a.cred.authorization(ctx)
 	if err != nil {
+		// The receiver refused the credential and no new one can be had
+		// (the token endpoint is down, say): the bridge's trouble, retryable,
+		// not the 401's verdict on the record.
 		_ = body.Close()
-		return resp, nil // no new credential: the 401 stands
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("webhook: the receiver answered 401 and no new credential could be had: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
 	_ = resp.Body.Close()

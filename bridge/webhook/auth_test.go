@@ -291,7 +291,7 @@ func TestOAuth2RefreshOn401(t *testing.T) {
 	refuse["Bearer tok-2"], refuse["Bearer tok-3"] = true, true
 	mu.Unlock()
 	_, err := deliver(t, t.Context(), tg, record())
-	wantKind(t, err, target.Permanent, http.StatusUnauthorized)
+	wantKind(t, err, target.Retryable, http.StatusUnauthorized) // the credentials', not the record's
 	next(t, reqs)
 	next(t, reqs)
 	select {

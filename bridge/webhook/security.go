@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,7 +108,7 @@ func (s *security) dialContext() func(ctx context.Context, network, addr string)
 		return d.DialContext
 	}
 	s.guard.dial = d.DialContext
-	s.guard.guarded = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: s.guard.control}).DialContext
+	s.guard.guarded = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, ControlContext: s.guard.control}).DialContext
 	return s.guard.dialContext
 }
 
@@ -243,7 +244,7 @@ type guard struct {
 }
 
 // control runs after the address is resolved, before the connection is made.
-func (g *guard) control(_, address string, _ syscall.RawConn) error {
+func (g *guard) control(ctx context.Context, _, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("deny_private_networks: cannot check address %q", address)
@@ -251,15 +252,33 @@ func (g *guard) control(_, address string, _ syscall.RawConn) error {
 	if class := BlockedClass(ap.Addr()); class != "" && (g.allow == nil || !g.allow(ap)) {
 		return &BlockedAddressError{Addr: ap.Addr().WithZone(""), Class: class}
 	}
+	if tried, ok := ctx.Value(allowedTriedKey{}).(*atomic.Bool); ok {
+		tried.Store(true)
+	}
 	return nil
 }
 
-// dialContext dials a proxy unchecked and everything else checked.
+// allowedTriedKey marks, in a dial's context, that the dial tried an address
+// the guard allowed.
+type allowedTriedKey struct{}
+
+// dialContext dials a proxy unchecked and everything else checked. A name
+// with blocked and allowed addresses whose allowed ones did not answer
+// fails as a receiver that is down (retryable), not as refused by the guard:
+// net.Dialer reports the first address's error, which may be the blocked
+// one's.
 func (g *guard) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if _, ok := g.proxies.Load(addr); ok {
 		return g.dial(ctx, network, addr)
 	}
-	return g.guarded(ctx, network, addr)
+	var tried atomic.Bool
+	conn, err := g.guarded(context.WithValue(ctx, allowedTriedKey{}, &tried), network, addr)
+	if err != nil && tried.Load() {
+		if be, ok := errors.AsType[*BlockedAddressError](err); ok {
+			return nil, fmt.Errorf("dial %s: its allowed addresses did not answer (%s, %s, was refused by deny_private_networks)", addr, be.Addr, be.Class)
+		}
+	}
+	return conn, err
 }
 
 // recordProxy wraps the transport's proxy function so that the guard knows

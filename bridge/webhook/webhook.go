@@ -394,6 +394,9 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 	}
 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		body = nil // it may quote the credential refused: not shown
+	}
 	e := &target.Error{Kind: classify(status), Status: status}
 	e.Err = fmt.Errorf("webhook: POST %s: %s%s", t.safeURL, statusText(status), snippet(body))
 	if e.Kind == target.Retryable {
@@ -402,10 +405,14 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 	return nil, e
 }
 
-// classify maps a non-2xx status to the kind of failure.
+// classify maps a non-2xx status to the kind of failure. 401 and 403 refuse
+// the bridge's credentials, not the record: retryable, and counted against
+// the breaker, so that a revoked token or a key rotation pauses the route
+// instead of dead-lettering every record.
 func classify(status int) target.Kind {
 	switch {
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500,
+		status == http.StatusUnauthorized, status == http.StatusForbidden:
 		return target.Retryable
 	case status == http.StatusGone:
 		return target.Gone

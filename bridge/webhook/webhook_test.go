@@ -40,7 +40,8 @@ func TestResponseClasses(t *testing.T) {
 			outputs: []target.Output{{Value: []byte(`{"ok":true}`), Headers: []target.Header{{Key: "content-type", Value: []byte("application/json")}}}}},
 		{name: "204 captured gives no output", status: 204, capture: true},
 		{name: "400", status: 400, body: "field x is required\n", wantErr: true, kind: target.Permanent, errHas: `400 Bad Request: "field x is required"`},
-		{name: "401", status: 401, wantErr: true, kind: target.Permanent, errHas: "401 Unauthorized"},
+		{name: "401", status: 401, body: "bad token s3cr3t\n", wantErr: true, kind: target.Retryable, errHas: "401 Unauthorized"},
+		{name: "403", status: 403, body: "key s3cr3t revoked\n", wantErr: true, kind: target.Retryable, errHas: "403 Forbidden"},
 		{name: "404", status: 404, wantErr: true, kind: target.Permanent},
 		{name: "413", status: 413, wantErr: true, kind: target.Permanent},
 		{name: "408", status: 408, wantErr: true, kind: target.Retryable},
@@ -87,6 +88,9 @@ func TestResponseClasses(t *testing.T) {
 			}
 			if strings.Contains(msg, "s3cret") {
 				t.Errorf("error %q holds the query string", msg)
+			}
+			if strings.Contains(msg, "s3cr3t") {
+				t.Errorf("error %q quotes the body of a %d, which may hold the credential", msg, tt.status)
 			}
 			if !strings.Contains(msg, tt.errHas) {
 				t.Errorf("error %q does not contain %q", msg, tt.errHas)

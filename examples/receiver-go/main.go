@@ -37,7 +37,7 @@
 // (signing_secrets: ["${OLD_SECRET}", "${NEW_SECRET}"]: the bridge signs
 // with both); a comma-separated value in one item is refused.
 // A request that fails verification is answered 401 and logged; the bridge
-// dead-letters it. The trace of each request continues the bridge's
+// retries it, and its breaker pauses the route while every request fails. The trace of each request continues the bridge's
 // traceparent (otelhttp with the W3C propagator); set up an exporter as in
 // any OpenTelemetry program to see the receiver's spans next to the bridge's.
 //

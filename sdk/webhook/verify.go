@@ -154,8 +154,10 @@ func parseSecret(s string) ([]byte, error) {
 // webhook-timestamp and webhook-signature are present (ErrMissingHeader);
 // the timestamp is within the tolerance of now (ErrTimestamp); the body fits
 // the cap (ErrBodyTooLarge); some v1 signature matches some secret
-// (ErrSignature). A request that fails must not be acted on: answer it 401
-// (413 for ErrBodyTooLarge), which the bridge treats as permanent.
+// (ErrSignature). A request that fails must not be acted on: answer it 401,
+// which the bridge retries, counting it against its breaker (its signature
+// is refused, not the record), or 413 for ErrBodyTooLarge, which is
+// permanent.
 func (v *Verifier) Verify(r *http.Request) ([]byte, error) {
 	id, ts, sig := r.Header.Get(HeaderID), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature)
 	if err := v.checkHeaders(id, ts, sig); err != nil {

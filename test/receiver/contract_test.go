@@ -182,14 +182,15 @@ func TestContractSingleRecord(t *testing.T) {
 }
 
 // A receiver holding neither of the bridge's secrets answers 401, which the
-// bridge takes as a permanent failure.
+// bridge takes as its signature refused: retryable, counted against the
+// breaker, never dead-lettered.
 func TestContractWrongSecret(t *testing.T) {
 	s, srv := newSink(t, []string{"whsec_" + "c29tZW9uZSBlbHNlJ3Mgc2VjcmV0IGtleSEhIQ=="})
 	tg := newTarget(t, srv.URL, config.Batch{})
 	rec := contractRecords()[0]
 	_, err := tg.Deliver(context.Background(), &target.Delivery{Record: rec, Attempt: 1})
 	var te *target.Error
-	if !errors.As(err, &te) || te.Status != http.StatusUnauthorized || te.Kind != target.Permanent {
+	if !errors.As(err, &te) || te.Status != http.StatusUnauthorized || te.Kind != target.Retryable || !target.TargetDown(err) {
 		t.Fatalf("deliver to a receiver with another secret: %v", err)
 	}
 	if s.last(rec.ID()) != nil {

@@ -1,0 +1,140 @@
+package webhook
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// oauthOf returns the OAuth 2.0 credential of a target built by newTarget
+// (no Options.Transport): the tracing wrapper holds the auth transport.
+func oauthOf(t *testing.T, tg *Target) *oauthToken {
+	t.Helper()
+	at, ok := tg.spans.next.(*authTransport)
+	if !ok {
+		t.Fatalf("transport under the spans is %T, want *authTransport", tg.spans.next)
+	}
+	o, ok := at.cred.(*oauthToken)
+	if !ok {
+		t.Fatalf("credential is %T, want *oauthToken", at.cred)
+	}
+	return o
+}
+
+// The receiver answers 401 to the cached token; the target drops it and asks
+// the token endpoint for a new one, but the endpoint is down: a failed token
+// request is retryable (docs/security.md), so the record is not
+// dead-lettered. The first 401 used to stand, as a permanent failure.
+func TestOAuth401ThenTokenEndpointDownIsNotPermanent(t *testing.T) {
+	ts := newTokenServer(t, "client-secret", 3600)
+	var mu sync.Mutex
+	refuse := map[string]bool{}
+	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse[r.Header.Get("Authorization")] {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	next(t, reqs)
+
+	// The receiver rotated its keys (tok-1 no longer accepted) while the
+	// identity provider is down.
+	mu.Lock()
+	refuse["Bearer tok-1"] = true
+	mu.Unlock()
+	ts.Close()
+
+	_, err := deliver(t, t.Context(), tg, record())
+	if err == nil {
+		t.Fatal("delivered")
+	}
+	if k := target.KindOf(err); k != target.Retryable {
+		t.Fatalf("kind %s (status %d), want retryable: the token endpoint is down, the record did nothing wrong "+
+			"and must not be dead-lettered; error: %v", k, target.StatusOf(err), err)
+	}
+}
+
+// The cached token is due for refresh (less than a minute of its hour left)
+// but still valid; the token endpoint has a short outage. The target keeps
+// using the token until it expires; every delivery used to fail, and the
+// route paused although the receiver would accept the request.
+func TestOAuthRefreshFailureKeepsStillValidToken(t *testing.T) {
+	ts := newTokenServer(t, "client-secret", 3600)
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	next(t, reqs)
+
+	o := oauthOf(t, tg)
+	// 30 s before the token expires: past the refresh point (60 s before),
+	// not past expiry.
+	later := time.Now().Add(3600*time.Second - 30*time.Second)
+	o.mu.Lock()
+	o.now = func() time.Time { return later }
+	o.mu.Unlock()
+	ts.Close()
+
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatalf("token still valid for 30 s but the delivery failed (%s): %v", target.KindOf(err), err)
+	}
+	if got := next(t, reqs).header.Get("Authorization"); got != "Bearer tok-1" {
+		t.Fatalf("Authorization = %q, want the still-valid Bearer tok-1", got)
+	}
+}
+
+// A 401 from the receiver is the bridge's credentials problem (a revoked or
+// rotated bearer token, a wrong client), the same for every record: it is
+// retryable and counted by the breaker, which pauses the route until the
+// credentials are fixed. Classed permanent, it dead-lettered every record.
+func Test401IsNotPermanent(t *testing.T) {
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	t.Run("bearer_token", func(t *testing.T) {
+		tg := newTarget(t, srv.URL, func(o *Options) { o.Config.BearerToken = "revoked-token" })
+		for i := range 3 {
+			_, err := deliver(t, t.Context(), tg, record())
+			if target.KindOf(err) == target.Permanent {
+				t.Fatalf("record %d: 401 with the bridge's bearer token is permanent (dead-lettered): %v", i, err)
+			}
+		}
+	})
+	t.Run("oauth2 after a refresh", func(t *testing.T) {
+		ts := newTokenServer(t, "client-secret", 3600)
+		tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
+		_, err := deliver(t, t.Context(), tg, record())
+		if target.KindOf(err) == target.Permanent {
+			t.Fatalf("401 with a fresh OAuth 2.0 token is permanent (dead-lettered): %v", err)
+		}
+	})
+}
+
+// A receiver that echoes the credential in its 401 body ("invalid token X")
+// must not get it quoted in the delivery error, which goes to the logs and
+// the dead-letter record's headers.
+func TestErrorDoesNotQuoteTheCredential(t *testing.T) {
+	const token = "s3cr3t-bearer-token-value"
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("invalid token: " + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
+	})
+	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.BearerToken = token })
+	_, err := deliver(t, t.Context(), tg, record())
+	if err == nil {
+		t.Fatal("delivered")
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Fatalf("the delivery error shows the bearer token: %v", err)
+	}
+}
