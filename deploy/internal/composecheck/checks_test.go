@@ -197,4 +197,3 @@ func TestManifestsKedaNeedsAuthForTLSOrSASL(t *testing.T) {
 	})
 	wantProblem(t, r, "authenticationRef")
 }
-
