@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -35,12 +34,7 @@ func (r *offsetRecorder) seen() []int64 {
 
 func newestConfig(t *testing.T) *sarama.Config {
 	t.Helper()
-	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
-		SessionTimeout: config.Duration(6 * time.Second), InitialOffset: "newest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sc
+	return groupConfigWith(t, config.Kafka{InitialOffset: "newest"})
 }
 
 // commitOffset commits offset for partition 0 of topic as a member of

@@ -61,8 +61,14 @@ func startClusterWith(t *testing.T, topic string, partitions int32) *kfake.Clust
 // broker's smallest session timeout.
 func groupConfig(t *testing.T) *sarama.Config {
 	t.Helper()
+	return groupConfigWith(t, config.Kafka{})
+}
+
+// groupConfigWith is groupConfig with k's balance and initial offset.
+func groupConfigWith(t *testing.T, k config.Kafka) *sarama.Config {
+	t.Helper()
 	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
-		SessionTimeout: config.Duration(6 * time.Second)})
+		SessionTimeout: config.Duration(6 * time.Second), Balance: k.Balance, InitialOffset: k.InitialOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +138,7 @@ func committedOf(t *testing.T, admin sarama.ClusterAdmin, group, topic string, p
 // cooperativeConfig is groupConfig with cooperative-sticky rebalancing.
 func cooperativeConfig(t *testing.T) *sarama.Config {
 	t.Helper()
-	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "consumer-test",
-		SessionTimeout: config.Duration(6 * time.Second), Balance: "cooperative-sticky"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sc
+	return groupConfigWith(t, config.Kafka{Balance: "cooperative-sticky"})
 }
 
 // joinMember runs an idleMember in group on topic until the test ends, with

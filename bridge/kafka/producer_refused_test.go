@@ -22,15 +22,9 @@ import (
 // record being dead-lettered.
 func TestProduceOverTheProducersLimitIsPermanent(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies"),
-		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	p, _ := newTestProducer(t, c.ListenAddrs())
+	p, _ := newTestProducer(t, replyCluster(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"})))
 
-	err = p.Produce(t.Context(), []target.Output{{Topic: "orders.replies", Value: make([]byte, 17<<20)}})
+	err := p.Produce(t.Context(), []target.Output{{Topic: "orders.replies", Value: make([]byte, 17<<20)}})
 	if err == nil {
 		t.Fatal("a 17 MiB record was accepted")
 	}
@@ -46,12 +40,7 @@ func TestProduceOverTheProducersLimitIsPermanent(t *testing.T) {
 // the producer sends the refused records again one at a time.
 func TestProduceRecordsThatFitAloneTogether(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	p, _ := newTestProducer(t, c.ListenAddrs())
+	p, _ := newTestProducer(t, replyCluster(t))
 
 	// Each record is 400 KiB: well under 1 MiB on its own.
 	for round := range 3 {
@@ -76,12 +65,7 @@ func TestProduceRecordsThatFitAloneTogether(t *testing.T) {
 // order of the records.
 func TestProduceRefusedRecordAnywhereIsPermanent(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	p, _ := newTestProducer(t, c.ListenAddrs())
+	p, _ := newTestProducer(t, replyCluster(t))
 
 	tooLarge := target.Output{Topic: "orders.replies", Value: make([]byte, 2<<20)}
 	missing := target.Output{Topic: "orders.replys", Value: []byte("x")}
@@ -155,16 +139,23 @@ func TestProduceAfterClose(t *testing.T) {
 // topic can exist.
 func TestProduceToAnIllegalTopicIsPermanent(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	p, _ := newTestProducer(t, c.ListenAddrs())
+	p, _ := newTestProducer(t, replyCluster(t))
 	for _, topic := range []string{"orders replies", "orders/replies", ".."} {
 		err := p.Produce(t.Context(), []target.Output{{Topic: topic, Value: []byte("x")}})
 		if err == nil || target.KindOf(err) != target.Permanent {
 			t.Errorf("topic %q (not a legal Kafka topic name): %v (kind %v), want a permanent failure", topic, err, target.KindOf(err))
 		}
 	}
+}
+
+// replyCluster starts a broker with the topic orders.replies (and opts) and
+// returns its addresses.
+func replyCluster(t *testing.T, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.replies")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
 }
