@@ -505,6 +505,13 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 // committedOffsets asks the group's coordinator for the committed offsets
 // of tps; a partition the answer has no offset for is left out.
 func (c *Consumer) committedOffsets(client sarama.Client, tps []topicPartition) (map[topicPartition]int64, error) {
+	return c.fetchCommitted(client, tps, false)
+}
+
+// fetchCommitted is committedOffsets; when strict, an answer that has an
+// error for the group or for one of tps (a coordinator still loading its
+// offsets, say), whose offset is then not known, is an error too.
+func (c *Consumer) fetchCommitted(client sarama.Client, tps []topicPartition, strict bool) (map[topicPartition]int64, error) {
 	group := c.opts.Route.GroupID()
 	coord, err := client.Coordinator(group)
 	if err != nil {
@@ -519,11 +526,28 @@ func (c *Consumer) committedOffsets(client sarama.Client, tps []topicPartition) 
 		_ = client.RefreshCoordinator(group)
 		return nil, err
 	}
+	var answered error
+	if resp.Err != sarama.ErrNoError {
+		answered = fmt.Errorf("group %s: %w", group, resp.Err)
+	}
 	out := make(map[topicPartition]int64, len(tps))
 	for _, tp := range tps {
-		if b := resp.GetBlock(tp.topic, tp.partition); b != nil && b.Err == sarama.ErrNoError {
+		b := resp.GetBlock(tp.topic, tp.partition)
+		switch {
+		case b == nil:
+			if answered == nil {
+				answered = fmt.Errorf("%s/%d: no answer", tp.topic, tp.partition)
+			}
+		case b.Err != sarama.ErrNoError:
+			if answered == nil {
+				answered = fmt.Errorf("%s/%d: %w", tp.topic, tp.partition, b.Err)
+			}
+		default:
 			out[tp] = b.Offset
 		}
+	}
+	if strict && answered != nil {
+		return nil, answered
 	}
 	return out, nil
 }
@@ -731,11 +755,14 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 	if len(tps) == 0 {
 		return nil
 	}
-	committed, err := c.committedOffsets(c.client, tps)
+	// Only an answer without error says a partition has no committed
+	// offset: one the coordinator could not give (it is still loading them,
+	// or moved) would otherwise send a claim past records committed to.
+	committed, err := c.fetchCommitted(c.client, tps, true)
 	if err != nil {
 		return fmt.Errorf("kafka: committed offsets of group %s: %w", c.opts.Route.GroupID(), err)
 	}
-	marked := false
+	marks := make(map[topicPartition]int64)
 	for _, tp := range tps {
 		if off, ok := committed[tp]; ok && off >= 0 {
 			continue
@@ -745,10 +772,24 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 			return fmt.Errorf("kafka: newest offset of %s/%d: %w", tp.topic, tp.partition, err)
 		}
 		sess.MarkOffset(tp.topic, tp.partition, newest, "")
-		marked = true
+		marks[tp] = newest
 	}
-	if marked {
-		sess.Commit()
+	if len(marks) == 0 {
+		return nil
+	}
+	// The commit must hold before the claims start: a member that dies
+	// after delivering from there would otherwise leave the next owner no
+	// committed offset, and it would start at the newest, past what was
+	// not delivered.
+	sess.Commit()
+	committed, err = c.fetchCommitted(c.client, slices.Collect(maps.Keys(marks)), true)
+	if err != nil {
+		return fmt.Errorf("kafka: checking the start offsets committed for group %s: %w", c.opts.Route.GroupID(), err)
+	}
+	for tp, mark := range marks {
+		if committed[tp] < mark {
+			return fmt.Errorf("kafka: group %s: the start offset %d of %s/%d was not committed", c.opts.Route.GroupID(), mark, tp.topic, tp.partition)
+		}
 	}
 	return nil
 }

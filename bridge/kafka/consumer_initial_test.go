@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -151,4 +154,85 @@ func TestConsumerCommittedOffsetOutOfRangeResumesAtTheOldest(t *testing.T) {
 				func() string { return fmt.Sprintf("committed %d", committedNow(admin, route.GroupID(), topic)) })
 		})
 	}
+}
+
+// With initial_offset newest, startAtNewest asks the coordinator for the
+// group's committed offsets. An answer with an error for a partition (the
+// coordinator is still loading the group's offsets, as right after it
+// moved) does not say the partition has none: the session's Setup fails and
+// is tried again. Taken for "none", it committed the newest offset, and the
+// records after the committed one were skipped.
+func TestConsumerNewestWhenTheCoordinatorCannotAnswer(t *testing.T) {
+	t.Parallel()
+	const topic = "newest-fetch-error"
+	cluster := startCluster(t, topic)
+	addrs := cluster.ListenAddrs()
+	admin := newAdmin(t, addrs)
+	var kvs []string
+	for i := range 10 {
+		kvs = append(kvs, "k", fmt.Sprint(i))
+	}
+	produce(t, addrs, topic, kvs...)
+	route := testRoute("newest-fetch-error", topic)
+	commitOffset(t, addrs, route.GroupID(), topic, 2)
+	if got := committedNow(admin, route.GroupID(), topic); got != 2 {
+		t.Fatalf("committed %d, want 2", got)
+	}
+
+	// The consumer's first OffsetFetch (sarama's offset manager) is
+	// answered normally; its second (startAtNewest's) with
+	// COORDINATOR_LOAD_IN_PROGRESS, a transient error; later ones normally.
+	var fetches atomic.Int32
+	cluster.ControlKey(int16(kmsg.OffsetFetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		req := kreq.(*kmsg.OffsetFetchRequest)
+		group := req.Group
+		if len(req.Groups) > 0 {
+			group = req.Groups[0].Group
+		}
+		if group != route.GroupID() || fetches.Add(1) != 2 {
+			return nil, nil, false
+		}
+		code := kerr.CoordinatorLoadInProgress.Code
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetFetchResponseTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.ErrorCode = p, -1, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		for _, rg := range req.Groups {
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			for _, rt := range rg.Topics {
+				st := kmsg.NewOffsetFetchResponseGroupTopic()
+				st.Topic = rt.Topic
+				for _, p := range rt.Partitions {
+					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					sp.Partition, sp.Offset, sp.ErrorCode = p, -1, code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				g.Topics = append(g.Topics, st)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp, nil, true
+	})
+
+	tg := &offsetRecorder{}
+	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, newestConfig(t))
+	waitFor(t, "the route to join", func() bool { return c.Ready() == nil }, func() string { return fmt.Sprint(c.Ready()) })
+	if n := fetches.Load(); n < 2 {
+		t.Fatalf("only %d OffsetFetch requests: the error was never injected", n)
+	}
+	want := []int64{2, 3, 4, 5, 6, 7, 8, 9}
+	waitFor(t, "offsets 2 to 9 delivered", func() bool { return slices.Equal(tg.seen(), want) },
+		func() string {
+			return fmt.Sprintf("delivered %v, committed %d", tg.seen(), committedNow(admin, route.GroupID(), topic))
+		})
 }

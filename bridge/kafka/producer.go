@@ -52,6 +52,9 @@ func NewProducer(client sarama.Client) (*Producer, error) {
 // at the acknowledgement, with the partition and offset written, or with the
 // error.
 func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
+	if len(recs) == 0 {
+		return nil
+	}
 	for _, r := range recs {
 		// No broker holds a topic of such a name: the record can never be
 		// written, and a broker that does not create topics answers as for
@@ -182,11 +185,16 @@ func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
 }
 
 // Close waits for the sends in flight, then flushes and closes the producer.
-// A Produce after Close fails (retryable) instead of sending.
+// A Produce after Close fails (retryable) instead of sending; a second Close
+// does nothing.
 func (p *Producer) Close() error {
 	p.mu.Lock()
+	already := p.closed
 	p.closed = true
 	p.mu.Unlock()
+	if already {
+		return nil // sarama's Close, a second time, would panic
+	}
 	p.sends.Wait()
 	return p.sp.Close()
 }
