@@ -208,6 +208,9 @@ func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	if o.secretFile != "" {
 		secret, err := config.ReadSecretFile(o.secretFile)
 		if err != nil {
+			if v, ok := o.stillValid(); ok {
+				return v, nil // as for a failed token request, below
+			}
 			return "", fmt.Errorf("oauth2 client_secret_file: %w", err)
 		}
 		o.grant.ClientSecret = secret // guarded by fetching

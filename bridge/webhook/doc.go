@@ -31,8 +31,10 @@
 //     is the default for records without one.
 //
 // Answers: 2xx is delivered; 408, 429, 5xx, connection errors and timeouts
-// are retryable (Retry-After honoured); 410 is Gone; 3xx (redirects are never
-// followed) and other 4xx are permanent. At most 1 MiB of a response body is
+// are retryable (Retry-After honoured), and so are 401 and 403, which refuse
+// the bridge's credentials, not the record (their bodies are not quoted);
+// 410 is Gone; 3xx (redirects are never followed) and other 4xx are
+// permanent. At most 1 MiB of a response body is
 // read. Header values are never logged.
 //
 // Batch mode (batch.max_messages > 0) gathers the records of concurrent
@@ -49,8 +51,9 @@
 // server_name), a proxy (proxy.url, or use_env_proxy; the environment is
 // ignored otherwise), and deny_private_networks, which refuses loopback,
 // private, link-local, CGNAT, unique-local, multicast and reserved addresses
-// in net.Dialer.Control, on the resolved address, as a permanent failure
-// (*BlockedAddressError). bearer_token, bearer_token_file (read again when it
+// in net.Dialer.ControlContext, on the resolved address, as a permanent
+// failure (*BlockedAddressError) unless an allowed address of the name was
+// tried too. bearer_token, bearer_token_file (read again when it
 // changes) or an OAuth 2.0 client-credentials grant (cached, refreshed before
 // expiry) set Authorization; a 401 renews the credential and the request is
 // sent once more. signing_secrets_file adds secrets to signing_secrets.

@@ -280,12 +280,14 @@ func (t *Target) timeNow() time.Time {
 //     Content-Type as its content-type header; an empty body gives no output;
 //     a longer body is a Permanent failure ("reply body over 1 MiB"), since
 //     truncating it would produce a corrupt reply.
-//   - 408, 429, 5xx, connection errors and the request timeout: Retryable,
-//     with Retry-After (seconds or an HTTP date) as the error's RetryAfter.
+//   - 408, 429, 5xx, 401, 403, connection errors and the request timeout:
+//     Retryable, with Retry-After (seconds or an HTTP date) as the error's
+//     RetryAfter.
 //   - 410: Gone.
 //   - 3xx (not followed) and other 4xx: Permanent.
 //   - a dial refused by deny_private_networks (a *BlockedAddressError):
-//     Permanent, since a security setting does not heal by retrying.
+//     Permanent, since a security setting does not heal by retrying, unless
+//     an allowed address of the name was dialled too (the receiver is down).
 //
 // Failures are *target.Error values carrying the HTTP status. When ctx is
 // canceled the error wraps context.Canceled instead, so that target.KindOf

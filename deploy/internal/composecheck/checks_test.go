@@ -197,3 +197,21 @@ func TestManifestsKedaNeedsAuthForTLSOrSASL(t *testing.T) {
 	})
 	wantProblem(t, r, "authenticationRef")
 }
+
+// The bridge takes ${VAR} anywhere in its config, kafka.tls.enabled
+// included: the checker reads such a config, and counts the brokers as
+// secured (the variable may enable TLS), as the chart does.
+func TestTLSEnabledFromAVariable(t *testing.T) {
+	for _, tt := range []struct {
+		enabled string
+		secured bool
+	}{{`"${KAFKA_TLS}"`, true}, {"true", true}, {"false", false}, {`""`, false}} {
+		cfg, err := parseHBConfig([]byte("kafka:\n  brokers: [\"kafka:9092\"]\n  tls: {enabled: " + tt.enabled + "}\nroutes: []\n"))
+		if err != nil {
+			t.Fatalf("tls.enabled %s: %v", tt.enabled, err)
+		}
+		if cfg.secured() != tt.secured {
+			t.Errorf("tls.enabled %s: secured %v, want %v", tt.enabled, cfg.secured(), tt.secured)
+		}
+	}
+}

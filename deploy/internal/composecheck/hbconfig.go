@@ -19,7 +19,7 @@ type hbConfig struct {
 		Brokers       []string `json:"brokers"`
 		InitialOffset string   `json:"initial_offset"`
 		TLS           struct {
-			Enabled bool `json:"enabled"`
+			Enabled scalar `json:"enabled"` // "true", or "${VAR}", which may be
 		} `json:"tls"`
 		SASL struct {
 			Mechanism string `json:"mechanism"`
@@ -94,8 +94,8 @@ func (c *hbConfig) shutdown() (time.Duration, error) {
 	return d, err
 }
 
-// scalar is a YAML scalar as text, whether YAML made it a string or a number
-// (shutdown_timeout: 0).
+// scalar is a YAML scalar as text, whether YAML made it a string, a number
+// (shutdown_timeout: 0) or a boolean (tls.enabled: true).
 type scalar string
 
 func (s *scalar) UnmarshalJSON(b []byte) error {
@@ -104,12 +104,26 @@ func (s *scalar) UnmarshalJSON(b []byte) error {
 		*s = scalar(text)
 		return nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = scalar(n.String())
-	return nil
+	switch v.(type) {
+	case float64, bool, nil:
+		*s = scalar(strings.TrimSpace(string(b)))
+		if v == nil {
+			*s = ""
+		}
+		return nil
+	}
+	return fmt.Errorf("%s is not a scalar", b)
+}
+
+// secured reports whether the brokers may need TLS or SASL: tls.enabled
+// true, or from a variable that may say so, or a SASL mechanism.
+func (c *hbConfig) secured() bool {
+	e := strings.TrimSpace(string(c.Kafka.TLS.Enabled))
+	return (e != "" && e != "false") || c.Kafka.SASL.Mechanism != ""
 }
 
 // topics are every topic the config reads or writes.

@@ -463,7 +463,7 @@ func checkScaledObject(r *report, path string, o *objects, cfg *hbConfig) {
 	got := map[key]bool{}
 	names := map[string]int{}
 	brokers := strings.Join(cfg.Kafka.Brokers, ",")
-	secured := cfg.Kafka.TLS.Enabled || cfg.Kafka.SASL.Mechanism != ""
+	secured := cfg.secured()
 	for i, t := range so.Spec.Triggers {
 		tw := fmt.Sprintf("%s: triggers[%d]", where, i)
 		if j, dup := names[t.Name]; dup && t.Name != "" {
