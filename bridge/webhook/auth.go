@@ -192,6 +192,11 @@ func (o *oauthToken) cached() (string, bool) {
 	return "", false
 }
 
+// authorization returns the cached token or fetches one. A fetch is not
+// bound by ctx, the delivery's, which ends with the webhook's timeout: it
+// runs on, for up to tokenRequestTimeout, after the delivery that started
+// it gave up, and the token it gets serves the next deliveries. Otherwise an
+// identity provider slower than the webhook's timeout would never yield one.
 func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	if v, ok := o.cached(); ok {
 		return v, nil
@@ -201,10 +206,32 @@ func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	defer func() { <-o.fetching }()
 	if v, ok := o.cached(); ok {
+		<-o.fetching
 		return v, nil // fetched while this request waited
 	}
+	type result struct {
+		v   string
+		err error
+	}
+	done := make(chan result, 1)
+	fctx := context.WithoutCancel(ctx) // the values (the span) stay
+	go func() {
+		defer func() { <-o.fetching }()
+		v, err := o.fetch(fctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// fetch gets a token from the endpoint and caches it. It runs while holding
+// the fetching slot.
+func (o *oauthToken) fetch(ctx context.Context) (string, error) {
 	if o.secretFile != "" {
 		secret, err := config.ReadSecretFile(o.secretFile)
 		if err != nil {

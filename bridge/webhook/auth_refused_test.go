@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +138,63 @@ func TestErrorDoesNotQuoteTheCredential(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), token) {
 		t.Fatalf("the delivery error shows the bearer token: %v", err)
+	}
+}
+
+// A token request outlives the delivery that started it: an identity
+// provider slower than the webhook's timeout (the delivery's deadline)
+// still yields a token, which the next delivery uses. Bound by the
+// delivery's context, the request was cancelled with it, and every delivery
+// started a new one that met the same fate.
+func TestOAuthTokenRequestOutlivesTheDelivery(t *testing.T) {
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"tok-` + itoa(n) + `","token_type":"bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(idp.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.OAuth2.TokenURL, o.Config.OAuth2.ClientID, o.Config.OAuth2.ClientSecret = idp.URL+"/token", "hookbridge", "s"
+	})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := tg.Deliver(ctx, &target.Delivery{Record: record(), Attempt: 1})
+		errc <- err
+	}()
+	<-arrived // the token request is at the identity provider
+	cancel()  // the delivery gives up, as at its deadline
+	if err := <-errc; err == nil {
+		t.Fatal("the first delivery succeeded without a token")
+	}
+	close(release)
+
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, reqs).header.Get("Authorization"); got != "Bearer tok-1" {
+		t.Errorf("the next delivery carried %q, want the token the first one asked for, Bearer tok-1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Errorf("%d token requests, want 1", calls)
 	}
 }
