@@ -72,10 +72,7 @@ func TestReplyOfOutputsEachWithinTheLimitIsWritten(t *testing.T) {
 	}
 	res := &target.Result{Outputs: outs}
 	ev := &recorder{}
-	inner := &script{steps: steps(0, nil, ok(res))}
-	chain := target.Chain(inner,
-		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: "r", Group: "g", Topic: "orders.dlq", Backoff: 10 * time.Millisecond}, prod, ev),
-		dispatch.Reply("orders.replies", prod, ev, 10*time.Millisecond))
+	chain := replyChain(prod, ev, res)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -102,10 +99,7 @@ func TestReplyOverTheProducersLimitIsDeadLettered(t *testing.T) {
 	prod, client := realProducer(t, map[string]string{"message.max.bytes": "67108864"})
 	res := &target.Result{Outputs: []target.Output{{Value: make([]byte, 17<<20)}}}
 	ev := &recorder{}
-	inner := &script{steps: steps(0, nil, ok(res))}
-	chain := target.Chain(inner,
-		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: "r", Group: "g", Topic: "orders.dlq", Backoff: 10 * time.Millisecond}, prod, ev),
-		dispatch.Reply("orders.replies", prod, ev, 10*time.Millisecond))
+	chain := replyChain(prod, ev, res)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -116,4 +110,13 @@ func TestReplyOverTheProducersLimitIsDeadLettered(t *testing.T) {
 	if n := ev.count(evDeadLettered); n != 1 {
 		t.Errorf("dead-lettered %d times, want 1; orders.dlq holds %d record(s)", n, highWater(t, client, "orders.dlq"))
 	}
+}
+
+// replyChain is a target answering res, behind the Reply layer (to
+// orders.replies) and the DeadLetter layer (to orders.dlq), both writing
+// through prod.
+func replyChain(prod dispatch.Producer, ev *recorder, res *target.Result) target.Target {
+	return target.Chain(&script{steps: steps(0, nil, ok(res))},
+		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: "r", Group: "g", Topic: "orders.dlq", Backoff: 10 * time.Millisecond}, prod, ev),
+		dispatch.Reply("orders.replies", prod, ev, 10*time.Millisecond))
 }

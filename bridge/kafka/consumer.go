@@ -781,15 +781,8 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 	// after delivering from there would otherwise leave the next owner no
 	// committed offset, and it would start at the newest, past what was
 	// not delivered.
-	sess.Commit()
-	committed, err = c.fetchCommitted(c.client, slices.Collect(maps.Keys(marks)), true)
-	if err != nil {
-		return fmt.Errorf("kafka: checking the start offsets committed for group %s: %w", c.opts.Route.GroupID(), err)
-	}
-	for tp, mark := range marks {
-		if committed[tp] < mark {
-			return fmt.Errorf("kafka: group %s: the start offset %d of %s/%d was not committed", c.opts.Route.GroupID(), mark, tp.topic, tp.partition)
-		}
+	if err := c.commitAndCheck(sess, marks); err != nil {
+		return fmt.Errorf("kafka: group %s: start offsets: %w", c.opts.Route.GroupID(), err)
 	}
 	return nil
 }

@@ -33,15 +33,7 @@ func oauthOf(t *testing.T, tg *Target) *oauthToken {
 // dead-lettered. The first 401 used to stand, as a permanent failure.
 func TestOAuth401ThenTokenEndpointDownIsNotPermanent(t *testing.T) {
 	ts := newTokenServer(t, "client-secret", 3600)
-	var mu sync.Mutex
-	refuse := map[string]bool{}
-	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse[r.Header.Get("Authorization")] {
-			w.WriteHeader(http.StatusUnauthorized)
-		}
-	})
+	srv, reqs, refuse := refusingReceiver(t)
 	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
 	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
 		t.Fatal(err)
@@ -50,9 +42,7 @@ func TestOAuth401ThenTokenEndpointDownIsNotPermanent(t *testing.T) {
 
 	// The receiver rotated its keys (tok-1 no longer accepted) while the
 	// identity provider is down.
-	mu.Lock()
-	refuse["Bearer tok-1"] = true
-	mu.Unlock()
+	refuse("Bearer tok-1")
 	ts.Close()
 
 	_, err := deliver(t, t.Context(), tg, record())
@@ -107,8 +97,8 @@ func Test401IsNotPermanent(t *testing.T) {
 		tg := newTarget(t, srv.URL, func(o *Options) { o.Config.BearerToken = "revoked-token" })
 		for i := range 3 {
 			_, err := deliver(t, t.Context(), tg, record())
-			if target.KindOf(err) == target.Permanent {
-				t.Fatalf("record %d: 401 with the bridge's bearer token is permanent (dead-lettered): %v", i, err)
+			if target.KindOf(err) != target.Retryable || !target.TargetDown(err) {
+				t.Fatalf("record %d: 401 with the bridge's bearer token: %v (kind %s), want retryable, counted by the breaker", i, err, target.KindOf(err))
 			}
 		}
 	})
@@ -116,8 +106,8 @@ func Test401IsNotPermanent(t *testing.T) {
 		ts := newTokenServer(t, "client-secret", 3600)
 		tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
 		_, err := deliver(t, t.Context(), tg, record())
-		if target.KindOf(err) == target.Permanent {
-			t.Fatalf("401 with a fresh OAuth 2.0 token is permanent (dead-lettered): %v", err)
+		if target.KindOf(err) != target.Retryable || !target.TargetDown(err) {
+			t.Fatalf("401 with a fresh OAuth 2.0 token: %v (kind %s), want retryable, counted by the breaker", err, target.KindOf(err))
 		}
 	})
 }

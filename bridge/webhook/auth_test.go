@@ -176,6 +176,30 @@ func newTokenServer(t *testing.T, secret string, expiresIn int) *tokenServer {
 	return ts
 }
 
+// refusingReceiver is a receiver that answers 401 to the Authorization
+// values refused, and to those refuse adds later.
+func refusingReceiver(t *testing.T, refused ...string) (*httptest.Server, <-chan request, func(...string)) {
+	t.Helper()
+	var mu sync.Mutex
+	set := map[string]bool{}
+	refuse := func(values ...string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range values {
+			set[v] = true
+		}
+	}
+	refuse(refused...)
+	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if set[r.Header.Get("Authorization")] {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	return srv, reqs, refuse
+}
+
 func (ts *tokenServer) issued() int {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -263,18 +287,11 @@ func TestOAuth2RefreshesBeforeExpiry(t *testing.T) {
 }
 
 // A 401 from the receiver drops the token: the request is sent once more
-// with a new one. A second 401 stands (permanent, like any other 4xx).
+// with a new one. A second 401 stands (retryable: the credentials', not the
+// record's).
 func TestOAuth2RefreshOn401(t *testing.T) {
 	ts := newTokenServer(t, "client-secret", 3600)
-	var mu sync.Mutex
-	refuse := map[string]bool{"Bearer tok-1": true}
-	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse[r.Header.Get("Authorization")] {
-			w.WriteHeader(http.StatusUnauthorized)
-		}
-	})
+	srv, reqs, refuse := refusingReceiver(t, "Bearer tok-1")
 	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
 	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
 		t.Fatal(err)
@@ -287,9 +304,7 @@ func TestOAuth2RefreshOn401(t *testing.T) {
 		t.Errorf("the retry is not the same request: body %q", retry.body)
 	}
 
-	mu.Lock()
-	refuse["Bearer tok-2"], refuse["Bearer tok-3"] = true, true
-	mu.Unlock()
+	refuse("Bearer tok-2", "Bearer tok-3")
 	_, err := deliver(t, t.Context(), tg, record())
 	wantKind(t, err, target.Retryable, http.StatusUnauthorized) // the credentials', not the record's
 	next(t, reqs)
@@ -305,15 +320,7 @@ func TestOAuth2RefreshOn401(t *testing.T) {
 // rotated; a refused client is a retryable failure that shows no secret.
 func TestOAuth2ClientSecretFile(t *testing.T) {
 	ts := newTokenServer(t, "secret-one", 3600)
-	var mu sync.Mutex
-	refuse := map[string]bool{}
-	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse[r.Header.Get("Authorization")] {
-			w.WriteHeader(http.StatusUnauthorized)
-		}
-	})
+	srv, reqs, refuse := refusingReceiver(t)
 	path := filepath.Join(t.TempDir(), "client-secret")
 	writeSecret(t, path, "secret-one\n")
 	cfg := config.OAuth2{TokenURL: ts.URL, ClientID: "hookbridge", ClientSecretFile: path}
@@ -329,9 +336,7 @@ func TestOAuth2ClientSecretFile(t *testing.T) {
 	ts.mu.Lock()
 	ts.secret = "secret-two"
 	ts.mu.Unlock()
-	mu.Lock()
-	refuse["Bearer tok-1"] = true
-	mu.Unlock()
+	refuse("Bearer tok-1")
 	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
 		t.Fatalf("after rotating the client secret: %v", err)
 	}

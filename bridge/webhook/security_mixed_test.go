@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -128,6 +129,11 @@ func TestGuardReceiverDownWithMixedAddressesIsRetryable(t *testing.T) {
 	_, err = deliver(t, t.Context(), tg, record())
 	if err == nil {
 		t.Fatal("delivered to a closed port")
+	}
+	// The refused address was dialled first, so the dialler's error was the
+	// guard's: the case this test is about (else it would say nothing).
+	if !strings.Contains(err.Error(), "its allowed addresses did not answer") {
+		t.Fatalf("error %v: the refused address was not the first dialled", err)
 	}
 	if k := target.KindOf(err); k != target.Retryable {
 		t.Fatalf("kind %s, want retryable: the receiver's allowed address refused the connection (receiver down); error: %v", k, err)
