@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/oauthgrant"
 )
 
 // scramClient is sarama's SCRAMClient on github.com/xdg-go/scram. sarama asks
@@ -84,21 +84,8 @@ var _ sarama.AccessTokenProvider = (*tokenProvider)(nil)
 // newTokenProvider builds the provider of kafka.sasl.oauthbearer. It reads
 // nothing and fetches nothing yet.
 func newTokenProvider(o config.OAuth2) *tokenProvider {
-	params := url.Values{}
-	for k, v := range o.EndpointParams {
-		params.Set(k, v)
-	}
-	if o.Audience != "" {
-		params.Set("audience", o.Audience)
-	}
 	return &tokenProvider{
-		grant: &clientcredentials.Config{
-			ClientID:       o.ClientID,
-			ClientSecret:   o.ClientSecret,
-			TokenURL:       o.TokenURL,
-			Scopes:         append([]string(nil), o.Scopes...),
-			EndpointParams: params,
-		},
+		grant:      oauthgrant.Grant(o),
 		secretFile: o.ClientSecretFile,
 		client:     &http.Client{Timeout: tokenRequestTimeout},
 		now:        time.Now,
@@ -120,7 +107,7 @@ func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.token, p.refresh = tok, refreshAt(tok, p.now())
+	p.token, p.refresh = tok, oauthgrant.RefreshAt(tok, p.now())
 	return &sarama.AccessToken{Token: tok.AccessToken}, nil
 }
 
@@ -135,42 +122,12 @@ func (p *tokenProvider) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := p.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, p.client))
 	if err != nil {
-		return nil, fmt.Errorf("kafka: oauthbearer token from %s: %w", config.SafeURL(p.grant.TokenURL, "the token URL"), tokenError(err))
+		return nil, fmt.Errorf("kafka: oauthbearer token from %s: %w", config.SafeURL(p.grant.TokenURL, "the token URL"), oauthgrant.Error(err))
 	}
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("kafka: oauthbearer token from %s: no access_token in the answer", config.SafeURL(p.grant.TokenURL, "the token URL"))
 	}
 	return tok, nil
-}
-
-// refreshAt is when a token fetched at now should be replaced: a tenth of its
-// lifetime, at most a minute, before it expires; zero when it does not expire.
-func refreshAt(tok *oauth2.Token, now time.Time) time.Time {
-	if tok.Expiry.IsZero() {
-		return time.Time{}
-	}
-	life := tok.Expiry.Sub(now)
-	return tok.Expiry.Add(-min(life/10, time.Minute))
-}
-
-// tokenError shortens an OAuth 2.0 error to its status and error code; the
-// full body the token endpoint sent is not repeated.
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return err
-	}
-	msg := "token endpoint answered"
-	if re.Response != nil {
-		msg += " " + re.Response.Status
-	}
-	if re.ErrorCode != "" {
-		msg += ": " + re.ErrorCode
-		if re.ErrorDescription != "" {
-			msg += " (" + re.ErrorDescription + ")"
-		}
-	}
-	return errors.New(msg)
 }
 
 // saslFailure rewrites an authentication failure from sarama into one clear

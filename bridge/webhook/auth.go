@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/oauthgrant"
 )
 
 // credential supplies the Authorization header of a target's requests. Its
@@ -148,13 +149,6 @@ type oauthToken struct {
 // the target's TLS configuration and proxy, but not through the private
 // network guard: its URL is set by the operator, like a proxy's.
 func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
-	params := url.Values{}
-	for k, v := range o.EndpointParams {
-		params.Set(k, v)
-	}
-	if o.Audience != "" {
-		params.Set("audience", o.Audience)
-	}
 	tr := newTransport()
 	tr.DisableKeepAlives = true // a token request every few minutes: no idle connections to leak
 	tr.TLSClientConfig = s.tls
@@ -164,13 +158,7 @@ func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
 	}
 	tr.Proxy = s.proxy
 	return &oauthToken{
-		grant: &clientcredentials.Config{
-			ClientID:       o.ClientID,
-			ClientSecret:   o.ClientSecret,
-			TokenURL:       o.TokenURL,
-			Scopes:         append([]string(nil), o.Scopes...),
-			EndpointParams: params,
-		},
+		grant:      oauthgrant.Grant(o),
 		secretFile: o.ClientSecretFile,
 		client: &http.Client{
 			Transport:     tr,
@@ -247,21 +235,21 @@ func (o *oauthToken) fetch(ctx context.Context) (string, error) {
 		if v, ok := o.stillValid(); ok {
 			return v, nil // refreshed early; the token still serves, and the next try comes later
 		}
-		return "", fmt.Errorf("oauth2 token from %s: %w", config.SafeURL(o.grant.TokenURL, "the token URL"), tokenError(err))
+		return "", fmt.Errorf("oauth2 token from %s: %w", config.SafeURL(o.grant.TokenURL, "the token URL"), oauthgrant.Error(err))
 	}
 	if tok.AccessToken == "" || !validHeaderValue(tok.AccessToken) {
 		return "", fmt.Errorf("oauth2 token from %s: no usable access_token in the answer", config.SafeURL(o.grant.TokenURL, "the token URL"))
 	}
 	v := tok.Type() + " " + tok.AccessToken
 	o.mu.Lock()
-	o.value, o.refresh, o.expiry = v, refreshAt(tok, o.now()), tok.Expiry
+	o.value, o.refresh, o.expiry = v, oauthgrant.RefreshAt(tok, o.now()), tok.Expiry
 	o.mu.Unlock()
 	return v, nil
 }
 
 // stillValid returns the cached token when a refresh failed before it
 // expired (and the receiver did not refuse it: renew drops a refused one),
-// and puts the next refresh off by refreshRetry, or to the expiry if that
+// and puts the next refresh off by oauthgrant.RefreshRetry, or to the expiry if that
 // is sooner, so that not every request waits for a token endpoint that is
 // down.
 func (o *oauthToken) stillValid() (string, bool) {
@@ -271,16 +259,12 @@ func (o *oauthToken) stillValid() (string, bool) {
 	if o.value == "" || (!o.expiry.IsZero() && !now.Before(o.expiry)) {
 		return "", false
 	}
-	o.refresh = now.Add(refreshRetry)
+	o.refresh = now.Add(oauthgrant.RefreshRetry)
 	if !o.expiry.IsZero() && o.expiry.Before(o.refresh) {
 		o.refresh = o.expiry
 	}
 	return o.value, true
 }
-
-// refreshRetry is how long a token that failed to refresh but is still
-// valid serves before the next try.
-const refreshRetry = 5 * time.Second
 
 // renew drops the cached token if it is the one the receiver refused.
 func (o *oauthToken) renew(used string) bool {
@@ -290,36 +274,6 @@ func (o *oauthToken) renew(used string) bool {
 		o.value = ""
 	}
 	return true
-}
-
-// refreshAt is when a token fetched at now should be replaced: a tenth of its
-// lifetime, at most a minute, before it expires; zero when it does not expire.
-func refreshAt(tok *oauth2.Token, now time.Time) time.Time {
-	if tok.Expiry.IsZero() {
-		return time.Time{}
-	}
-	life := tok.Expiry.Sub(now)
-	return tok.Expiry.Add(-min(life/10, time.Minute))
-}
-
-// tokenError shortens an OAuth 2.0 error to the status and error code; the
-// body the token endpoint sent is not repeated.
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return unwrapURLError(err)
-	}
-	msg := "token endpoint answered"
-	if re.Response != nil {
-		msg += " " + statusText(re.Response.StatusCode)
-	}
-	if re.ErrorCode != "" {
-		msg += ": " + re.ErrorCode
-		if re.ErrorDescription != "" {
-			msg += " (" + re.ErrorDescription + ")"
-		}
-	}
-	return errors.New(msg)
 }
 
 // authTransport sets the Authorization header of every request and, when the

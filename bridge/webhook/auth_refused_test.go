@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -186,5 +188,60 @@ func TestOAuthTokenRequestOutlivesTheDelivery(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 1 {
 		t.Errorf("%d token requests, want 1", calls)
+	}
+}
+
+// A token that has expired when it arrives (a negative expires_in, or the
+// identity provider's clock ahead) is used, and the next token request comes
+// refreshRetry later: not one token request per delivery.
+func TestOAuthTokenExpiredOnArrivalIsNotFetchedPerDelivery(t *testing.T) {
+	ts := newTokenServer(t, "client-secret", -60)
+	srv, reqs := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) { o.Config.OAuth2 = oauthConfig(ts, "client-secret") })
+	o := oauthOf(t, tg)
+	frozen := time.Now() // within refreshRetry of the first token request for the whole test
+	o.mu.Lock()
+	o.now = func() time.Time { return frozen }
+	o.mu.Unlock()
+	for i := range 10 {
+		if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		if got := next(t, reqs).header.Get("Authorization"); got != "Bearer tok-1" {
+			t.Fatalf("delivery %d: Authorization = %q, want Bearer tok-1", i, got)
+		}
+	}
+	if n := ts.issued(); n != 1 {
+		t.Fatalf("%d token requests for 10 deliveries, want 1", n)
+	}
+}
+
+// The token endpoint's error code and description are quoted and clipped in
+// the error, which goes to logs and dead-letter headers: a description of
+// many lines, or of kilobytes, does not reach them whole.
+func TestOAuthTokenErrorIsQuotedAndClipped(t *testing.T) {
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"error":             "invalid_request",
+			"error_description": "first line\nforged: log line\n" + strings.Repeat("x", 10_000),
+		})
+	}))
+	t.Cleanup(idp.Close)
+	srv, _ := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.OAuth2 = config.OAuth2{TokenURL: idp.URL, ClientID: "hookbridge", ClientSecret: "s"}
+	})
+	_, err := deliver(t, t.Context(), tg, record())
+	if err == nil {
+		t.Fatal("delivered without a token")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || len(msg) > 600 {
+		t.Fatalf("error of %d bytes, with raw newlines: %.300q", len(msg), msg)
+	}
+	if !strings.Contains(msg, `"invalid_request"`) || !strings.Contains(msg, `first line\nforged`) {
+		t.Fatalf("error %q does not quote the code and the start of the description", msg)
 	}
 }

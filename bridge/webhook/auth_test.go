@@ -167,7 +167,7 @@ func newTokenServer(t *testing.T, secret string, expiresIn int) *tokenServer {
 		}
 		ts.calls++
 		answer := map[string]any{"access_token": "tok-" + strconv.Itoa(ts.calls), "token_type": "bearer"}
-		if ts.expiresIn > 0 {
+		if ts.expiresIn != 0 {
 			answer["expires_in"] = ts.expiresIn
 		}
 		_ = json.NewEncoder(w).Encode(answer)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/excerpt"
 	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -494,23 +495,12 @@ func statusText(status int) string {
 }
 
 // snippet quotes the start of a failed response's body for the error message
-// (and so the dead-letter headers): at most errorBodySnippet bytes of valid
-// UTF-8, nothing when the body is empty or binary.
+// (and so the dead-letter headers), after ": ".
 func snippet(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return ""
+	if q := excerpt.Quote(body, errorBodySnippet); q != "" {
+		return ": " + q
 	}
-	if len(body) > errorBodySnippet {
-		body = body[:errorBodySnippet]
-		for len(body) > 0 && !utf8.Valid(body) {
-			body = body[:len(body)-1]
-		}
-	}
-	if !utf8.Valid(body) {
-		return ""
-	}
-	return fmt.Sprintf(": %q", body)
+	return ""
 }
 
 func isASCII(s string) bool {
