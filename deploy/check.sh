@@ -85,11 +85,20 @@ else
 fi
 
 # validate_config CONFIG ENV_FILE: `hookbridge validate` with only ENV_FILE's
-# variables set (as the container would have them).
+# variables set (as the container would have them). A shipped configuration
+# must also get no advice (a "warning:" line).
 validate_config() {
-  local cfg=$1 envfile=$2 vars=()
+  local cfg=$1 envfile=$2 vars=() out
   mapfile -t vars <"$envfile"
-  env -i PATH="$PATH" HOME="$TMP" "${vars[@]}" "$TMP/hookbridge" validate -c "$cfg"
+  if ! out=$(env -i PATH="$PATH" HOME="$TMP" "${vars[@]}" "$TMP/hookbridge" validate -c "$cfg" 2>&1); then
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+  printf '%s\n' "$out"
+  if grep -q '^warning: ' <<<"$out"; then
+    echo "$cfg: a shipped configuration gets advice from validate" >&2
+    return 1
+  fi
 }
 
 section "Dockerfiles"

@@ -24,6 +24,10 @@ type Config struct {
 
 	// File is the path the config was loaded from (not a YAML key).
 	File string `yaml:"-"`
+	// Advice is what Load or Parse found valid but likely not what was
+	// meant, with positions (not a YAML key). It refuses nothing:
+	// `hookbridge validate` prints it and `run` logs it.
+	Advice Errors `yaml:"-"`
 }
 
 // Kafka is the connection to the cluster.

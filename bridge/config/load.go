@@ -81,6 +81,10 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		problems.sortByLine()
 		return nil, problems
 	}
+	a := newChecker(file, d.lines, d.failed, d.fromEnv)
+	cfg.advise(a)
+	cfg.Advice = a.problems
+	cfg.Advice.sortByLine()
 	return cfg, nil
 }
 

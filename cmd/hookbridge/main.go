@@ -129,6 +129,14 @@ func loadFile(path string, stderr io.Writer) (*config.Config, int) {
 	return cfg, exitOK
 }
 
+// logAdvice logs what the configuration has that is valid but likely not
+// what was meant (`hookbridge validate` prints the same).
+func logAdvice(log *slog.Logger, cfg *config.Config) {
+	for _, a := range cfg.Advice {
+		log.Warn("configuration advice", "file", a.File, "line", a.Line, "key", a.Path, "advice", a.Message)
+	}
+}
+
 // leftoverArgs reports, with help, an argument fs took neither as a flag nor
 // as a flag's value. run, validate and dlq replay take none: without this,
 // `hookbridge validate bad.yaml` would check the default configuration file
@@ -151,6 +159,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	cfg, code := loadConfig("validate", args, stderr)
 	if cfg == nil {
 		return code
+	}
+	for _, a := range cfg.Advice {
+		fmt.Fprintln(stderr, "warning: "+a.String())
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d route(s))\n", cfg.File, len(cfg.Routes))
 	return exitOK
@@ -200,6 +211,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer stopTracing()
+	logAdvice(log, cfg)
 	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
 	defer stopReload()
 	if err := b.Run(ctx); err != nil {

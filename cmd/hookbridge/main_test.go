@@ -99,6 +99,8 @@ func TestValidateConfigFile(t *testing.T) {
 			code: exitOK, stdout: "hookbridge.yaml: ok (1 route(s))\n"},
 		{name: "-c invalid", files: map[string]string{"hookbridge.yaml": validConfig, "bad.yaml": "kafka: ["},
 			args: []string{"validate", "-c", "bad.yaml"}, code: exitUsage},
+		{name: "advice", files: map[string]string{"hookbridge.yaml": adviceConfig}, args: []string{"validate"},
+			code: exitOK, stdout: "hookbridge.yaml: ok (1 route(s))\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,9 +108,20 @@ func TestValidateConfigFile(t *testing.T) {
 			if code != tt.code || stdout != tt.stdout {
 				t.Errorf("exit code %d, stdout %q; want %d, %q; stderr:\n%s", code, stdout, tt.code, tt.stdout, stderr)
 			}
+			advised := strings.HasPrefix(stderr, "warning: hookbridge.yaml:9: routes[0].retry.max_attempts: 5 is not above")
+			if advised != (tt.files["hookbridge.yaml"] == adviceConfig && code == exitOK) {
+				t.Errorf("stderr %q", stderr)
+			}
 		})
 	}
 }
+
+// adviceConfig is valid, with advice: a record failing alone while its
+// target is down would be dead-lettered before the breaker opens.
+const adviceConfig = validConfig + `    dead_letter: {topic: t.dlq}
+    retry:
+      max_attempts: 5
+`
 
 // dlqConfig is a configuration validate accepts offline with two routes:
 // billing has a dead-letter topic, audit has none.

@@ -37,6 +37,7 @@ func reloadOnHangup(ctx context.Context, b *bridge.Bridge, path string, log *slo
 				continue
 			}
 			log.Info("configuration reloaded", "file", path)
+			logAdvice(log, cfg)
 		}
 	}()
 	return func() {
