@@ -860,6 +860,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	p.drainBelow = -1
 	if draining {
 		p.drainBelow = p.maxStarted
+	} else {
+		p.dropQueuedLocked()
 	}
 	p.mu.Unlock()
 	if !draining {
@@ -987,7 +989,8 @@ type lane struct {
 	key     string
 	queue   []*target.Record
 	running bool
-	stuck   int // its records reported stuck and not moved on yet
+	queued  bool // a task for it waits in the route's ready queue, for a worker
+	stuck   int  // its records reported stuck and not moved on yet
 }
 
 // consume is the claim loop: it reads records into lanes until the claim or
@@ -998,6 +1001,9 @@ func (p *partition) consume() {
 	for {
 		var msg *sarama.ConsumerMessage
 		if len(p.held) > 0 {
+			if !p.stillClaimed() {
+				return
+			}
 			msg, p.held[0], p.held = p.held[0], nil, p.held[1:]
 			if len(p.held) == 0 {
 				p.held = nil
@@ -1081,12 +1087,7 @@ func (p *partition) admit(rec *target.Record) bool {
 		select {
 		case msg, ok := <-msgs:
 			if ok {
-				p.held = append(p.held, msg)
-				p.nHeld.Store(int32(len(p.held)))
-				if len(p.held) >= maxHeld && !p.heldPaused {
-					p.heldPaused = true
-					c.setReason(p.tp, pauseHeld, true)
-				}
+				p.hold(msg)
 				continue
 			}
 			msgs = nil
@@ -1114,6 +1115,44 @@ func (p *partition) admit(rec *target.Record) bool {
 			return false
 		}
 	}
+}
+
+// hold keeps msg, read while the claim loop waited for room, for later;
+// at maxHeld held the partition pauses.
+func (p *partition) hold(msg *sarama.ConsumerMessage) {
+	p.held = append(p.held, msg)
+	p.nHeld.Store(int32(len(p.held)))
+	if len(p.held) >= maxHeld && !p.heldPaused {
+		p.heldPaused = true
+		p.c.setReason(p.tp, pauseHeld, true)
+	}
+}
+
+// stillClaimed reports whether the claim loop may go on with its held
+// records: not when the session ended, the bridge is stopping, or the claim
+// was revoked meanwhile (its messages closed, after those sarama had
+// buffered; the next owner reads them again). admit, which finds room at
+// once when there is, would not notice, and a held record started then
+// would run beside its next owner's delivery. A message that arrived
+// meanwhile is held after the others.
+func (p *partition) stillClaimed() bool {
+	select {
+	case <-p.sess.Context().Done():
+		return false
+	case <-p.c.stop:
+		return false
+	default:
+	}
+	select {
+	case msg, ok := <-p.claim.Messages():
+		if !ok {
+			p.revoked = p.sess.Context().Err() == nil
+			return false
+		}
+		p.hold(msg)
+	default:
+	}
+	return true
 }
 
 // pauseAfter is how long a claim loop waits for room in the budget before it
@@ -1158,11 +1197,52 @@ func (p *partition) enqueue(rec *target.Record) {
 	start := !l.running && !p.closed && p.c.disabled.Load() == nil
 	if start {
 		l.running = true
+		l.queued = true
 		p.wg.Add(1)
 	}
 	p.mu.Unlock()
 	if start {
-		p.c.ready <- laneTask{p: p, l: l}
+		p.c.schedule(laneTask{p: p, l: l})
+	}
+}
+
+// schedule queues t for a worker. The route's budget bounds the queue; the
+// tasks a revoked claim dropped (see dropQueued) may still sit in it, and
+// then t waits for room on a goroutine of its own rather than holding up
+// the caller.
+func (c *Consumer) schedule(t laneTask) {
+	select {
+	case c.ready <- t:
+	default:
+		go func() { c.ready <- t }()
+	}
+}
+
+// take claims the task of l, which a worker took from the ready queue; false
+// when its claim ended and dropped it meanwhile.
+func (p *partition) take(l *lane) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !l.queued {
+		return false
+	}
+	l.queued = false
+	return true
+}
+
+// dropQueuedLocked stops the lanes whose task still waits for a worker, at
+// the end of a claim that is not draining: their records are not delivered
+// (the partition's next owner reads them again), so the claim need not wait
+// for a worker to take the task. During an outage every worker may wait for
+// the breaker on a partition that stays, and a revoked claim waiting for
+// them would hold up a cooperative rebalance until sarama's rebalance
+// timeout, which ends the whole session.
+func (p *partition) dropQueuedLocked() {
+	for _, l := range p.lanes {
+		if l.queued {
+			l.queued, l.running = false, false
+			p.wg.Done()
+		}
 	}
 }
 
@@ -1190,18 +1270,33 @@ func (c *Consumer) work(stop <-chan struct{}) {
 // other lane waits for a worker (no hand-off, so an ordered lane's next
 // record starts at once) and otherwise queues it behind the waiting ones.
 func (c *Consumer) runLane(t laneTask) {
+	if !t.p.take(t.l) {
+		return // dropped by the end of its claim, which counted it done
+	}
 	for t.p.step(t.l) {
 		if len(c.ready) == 0 {
 			continue
 		}
-		select {
-		case c.ready <- t:
-		default: // cannot happen while the budget bounds the queue
-			go func() { c.ready <- t }()
+		if !t.p.requeue(t.l) {
+			continue // its claim ended: the next step stops the lane, or drains it
 		}
+		c.schedule(t)
 		return
 	}
 	t.p.wg.Done()
+}
+
+// requeue marks l's task as waiting for a worker again, unless the claim
+// ended: a task queued after that would not be dropped (dropQueuedLocked ran
+// already) and the claim would wait for a worker to take it.
+func (p *partition) requeue(l *lane) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	l.queued = true
+	return true
 }
 
 // step delivers the head record of l and reports whether l should run again.
