@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,10 +110,30 @@ func (b *batcher) deliver(ctx context.Context, d *target.Delivery) (*target.Resu
 			}
 			return &target.Result{Shared: out.shared}, nil
 		case <-ctx.Done():
-			// The batch may still be delivered; the record stays
-			// unacknowledged and is delivered again (at least once).
+			// The record leaves the open batch: its partition may have a
+			// new owner by now, which delivers it again, and the later
+			// records of its key after it. A batch already on its way
+			// may still carry it; the record stays unacknowledged and is
+			// delivered again (at least once).
+			b.remove(it)
 			return nil, b.t.contextError(ctx, nil)
 		}
+	}
+}
+
+// remove takes it out of the open batch, if it is still there.
+func (b *batcher) remove(it *batchItem) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.pending, it)
+	if i < 0 {
+		return
+	}
+	b.pending = slices.Delete(b.pending, i, i+1)
+	b.bytes -= it.size()
+	if len(b.pending) == 0 && b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
 	}
 }
 
@@ -164,9 +185,20 @@ func (b *batcher) flushLocked() {
 	go b.send(items)
 }
 
-// send posts one batch and hands every record its outcome.
+// send posts one batch and hands every record its outcome. A record whose
+// delivery gave up after the batch was closed is left out (see deliver).
 func (b *batcher) send(items []*batchItem) {
 	t := b.t
+	items = slices.DeleteFunc(items, func(it *batchItem) bool {
+		if it.ctx.Err() == nil {
+			return false
+		}
+		it.done <- batchOutcome{err: t.contextError(it.ctx, nil)} // nothing waits for it
+		return true
+	})
+	if len(items) == 0 {
+		return
+	}
 	// The request belongs to no single record; it carries the first one's
 	// trace context, and ends when the longest-waiting record gives up.
 	ctx := context.WithoutCancel(items[0].ctx)
@@ -271,7 +303,7 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 	ids, ok := failedIDs(raw, MaxResponseBody)
 	if !ok {
 		return all(&target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
-			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object whose \"failed\" list could not be read (malformed, not a list of strings, or past the first %d bytes): which records it accepted is unknown", t.safeURL, MaxResponseBody)})
+			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object that is malformed, does not end within its first %d bytes, or whose \"failed\" is not a list of strings: which records it accepted is unknown", t.safeURL, MaxResponseBody)})
 	}
 	failed := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -321,14 +353,13 @@ func batchSpans(items []*batchItem, id string) {
 // failedIDs reads the ids a batch answer lists as failed, {"failed": [...]},
 // from raw, the answer's first limit+1 bytes at most. An answer that is not
 // a JSON object (empty, text, HTML, a JSON array or scalar) lists none: the
-// batch was accepted. A JSON object is read as a stream, as far as limit:
-// every member named "failed" (in any case, as encoding/json would match it)
-// adds its ids, and one that is null adds none. ok is false when which
-// records failed cannot be told: a "failed" member that is not a list of
-// strings, or an object that is malformed or cut by the limit before a
-// "failed" member was read and before its end. Once a "failed" list was
-// read, a cut or malformed rest keeps it: the list is what the receiver
-// reported.
+// batch was accepted. A JSON object is read whole: every member named
+// "failed" (in any case, as encoding/json would match it) adds its ids, and
+// one that is null adds none. ok is false when which records failed cannot
+// be told: a "failed" member that is not a list of strings, or an object
+// that is malformed or does not end within limit (a cut rest may hold
+// another "failed" member, whose records would otherwise count as
+// delivered).
 func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
 	if len(raw) > limit {
 		raw = raw[:limit]
@@ -341,31 +372,26 @@ func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
 	if _, err := dec.Token(); err != nil {
 		return nil, false
 	}
-	found := false
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return ids, found
+			return nil, false
 		}
 		if name, _ := key.(string); strings.EqualFold(name, "failed") {
 			var list []string
 			if err := dec.Decode(&list); err != nil {
-				var syntax *json.SyntaxError
-				if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-					return ids, found // cut or malformed: what was read before counts
-				}
-				return nil, false // a "failed" that is not a list of strings
+				return nil, false // cut, malformed, or not a list of strings
 			}
-			ids, found = append(ids, list...), true
+			ids = append(ids, list...)
 			continue
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return ids, found
+			return nil, false
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return ids, found // cut or malformed before the end
+		return nil, false // cut or malformed before the end
 	}
 	return ids, true // the whole object within the limit
 }

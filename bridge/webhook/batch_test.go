@@ -688,12 +688,13 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 	}
 }
 
-// A 2xx batch answer is read up to 1 MiB, as a stream: the "failed" lists
-// of a JSON object count if they end within the limit. When which records
-// failed cannot be told (a JSON object cut or malformed before a "failed"
-// list was read, or a "failed" that is not a list of strings) the whole
-// batch fails as retryable (the receiver is up), rather than taking every
-// record as accepted. An answer that is not a JSON object accepts all.
+// A 2xx batch answer is read up to 1 MiB: the "failed" lists of a JSON
+// object count if the object ends within the limit. When which records
+// failed cannot be told (a JSON object cut or malformed, also after a
+// "failed" list, whose rest may hold another, or a "failed" that is not a
+// list of strings) the whole batch fails as retryable (the receiver is up),
+// rather than taking records as accepted. An answer that is not a JSON
+// object accepts all.
 func TestBatchAnswerFailedList(t *testing.T) {
 	pad := strings.Repeat("x", MaxResponseBody)
 	for _, c := range []struct {
@@ -701,7 +702,9 @@ func TestBatchAnswerFailedList(t *testing.T) {
 		want         []bool // per record: failed
 		unknown      bool   // every record failed: which ones failed is unknown
 	}{
-		{"failed list first", `{"failed":["orders-0-1"],"detail":"` + pad + `"}`, []bool{true, false}, false},
+		// Cut after a list: the rest may hold another "failed" member.
+		{"failed list first, then cut", `{"failed":["orders-0-1"],"detail":"` + pad + `"}`, nil, true},
+		{"second failed list cut", `{"failed":["orders-0-1"],"failed":["orders-0-2","` + pad + `"]}`, nil, true},
 		{"failed list after 1 MiB", `{"detail":"` + pad + `","failed":["orders-0-1"]}`, nil, true},
 		{"cut between members", `{"a":1,` + strings.Repeat(" ", MaxResponseBody) + `"failed":["orders-0-1"]}`, nil, true},
 		{"not JSON", "<html>" + pad + "</html>", []bool{false, false}, false},
@@ -710,7 +713,7 @@ func TestBatchAnswerFailedList(t *testing.T) {
 		{"a string, not a list", `{"failed":"orders-0-1"}`, nil, true},
 		{"objects, not ids", `{"failed":[{"id":"orders-0-1"}]}`, nil, true},
 		{"malformed, no list read", `{"status":"ok"`, nil, true},
-		{"malformed after the list", `{"failed":["orders-0-2"], oops`, []bool{false, true}, false},
+		{"malformed after the list", `{"failed":["orders-0-2"], oops`, nil, true},
 		{"byte order mark", "\ufeff" + `{"failed":["orders-0-1"]}`, []bool{true, false}, false},
 		{"byte order mark and spaces", "\ufeff \n" + `{"failed":["orders-0-2"]}`, []bool{false, true}, false},
 		{"another case", `{"Failed":["orders-0-1"]}`, []bool{true, false}, false},

@@ -33,7 +33,12 @@ type Func func(ctx context.Context, d *Delivery) error
 // failure cannot be singled out in a batch and is retried too. Within a
 // batch, once a record failed, the later records of the same topic,
 // partition and key are not handled but failed as well, so that per-key order
-// holds when the bridge retries them.
+// holds when the bridge retries them. A batch none of whose records could be
+// done is answered like a single record, so that the bridge counts it
+// against the circuit breaker and pauses instead of spending the records'
+// attempts (a failed list means the receiver is up): 503 with Retry-After
+// when the Store failed (the rest of the batch is not tried), 500 when no
+// record was handled and Func failed for one other than with Permanent.
 //
 // The exported fields are plain configuration: set them before the first
 // request and do not change them after. Verifier and Func are required.
@@ -157,6 +162,8 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	var res BatchResult
 	blocked := map[lane]bool{}
+	var funcErr error // the first failure of Func that was not permanent
+	done := false     // a record was handled, or skipped as a duplicate
 	for i := range events {
 		e := &events[i]
 		l := lane{e.Topic, e.Partition, string(e.Key), e.Key == nil}
@@ -164,10 +171,25 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request, body []byte
 			res.Fail(e)
 			continue
 		}
-		if out, _ := h.one(r.Context(), e.delivery(r.Header)); out != handled && out != duplicate {
+		switch out, err := h.one(r.Context(), e.delivery(r.Header)); out {
+		case handled, duplicate:
+			done = true
+		case unavailable:
+			// Every record would find the Store down: the receiver is.
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		default:
+			if out == failed && funcErr == nil {
+				funcErr = err
+			}
 			res.Fail(e)
 			blocked[l] = true
 		}
+	}
+	if !done && funcErr != nil {
+		http.Error(w, "no record of the batch was handled: "+funcErr.Error(), http.StatusInternalServerError)
+		return
 	}
 	if err := res.Write(w); err != nil {
 		h.warn("webhook: writing the batch answer", err, r.Header.Get(HeaderID))

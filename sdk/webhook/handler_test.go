@@ -260,3 +260,54 @@ func TestHandlerBatch(t *testing.T) {
 		t.Fatalf("batch without coordinates: %d", w.Code)
 	}
 }
+
+// A batch none of whose records could be done is answered as a single
+// record would be: 503 when the Store is down, 500 when Func failed for
+// every record it was given (its database is down). A 200 with every id
+// failed would tell the bridge that the receiver is up: the records would
+// spend their attempts and be dead-lettered instead of the route pausing.
+// Records failed with Permanent, or a batch with one record done, keep the
+// failed list.
+func TestHandlerBatchNoneDone(t *testing.T) {
+	down := errors.New("db: connection refused")
+	for _, c := range []struct {
+		name   string
+		store  Store
+		fail   func(*Delivery) error
+		code   int
+		failed []string // the failed list of a 200
+	}{
+		{name: "store down", store: failingStore{}, code: http.StatusServiceUnavailable},
+		{name: "every record fails", fail: func(*Delivery) error { return down }, code: http.StatusInternalServerError},
+		{name: "one record handled", fail: func(d *Delivery) error {
+			if d.Partition == 0 {
+				return down
+			}
+			return nil
+		}, code: http.StatusOK, failed: []string{"t-0-1"}},
+		{name: "every record permanent", fail: func(*Delivery) error { return Permanent(errors.New("bad order")) },
+			code: http.StatusOK, failed: []string{"t-0-1", "t-1-1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc := &recorder{fail: c.fail}
+			h := &Handler{Verifier: testVerifier(t), Func: rc.handle, Store: c.store}
+			w := serve(h, batch(t, event(0, 1, "a", 1), event(1, 1, "b", 2)))
+			if w.Code != c.code {
+				t.Fatalf("answer %d %s, want %d", w.Code, w.Body, c.code)
+			}
+			if c.code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") != "1" {
+				t.Errorf("503 without Retry-After: %q", w.Header())
+			}
+			if c.code != http.StatusOK {
+				return
+			}
+			var res BatchResult
+			if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Failed, c.failed) {
+				t.Errorf("failed %v, want %v", res.Failed, c.failed)
+			}
+		})
+	}
+}
