@@ -61,7 +61,11 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 		case dispatch.BreakerHalfOpen:
 			log.Info("circuit breaker half-open; routes using the target fetch again and one record probes it", "state", to.String())
 		default:
-			log.Warn("circuit breaker open; consumption of routes using the target pauses", "state", to.String())
+			args := []any{"state", to.String()}
+			if f := t.breaker.LastFailure(); f != nil {
+				args = append(args, "record", f.Record, "error", f.Err)
+			}
+			log.Warn("circuit breaker open; consumption of routes using the target pauses", args...)
 		}
 	})
 	s.metrics.Breaker(key, func() int64 { return int64(t.breaker.State()) })

@@ -67,6 +67,10 @@ type Breaker struct {
 	// the record path (without the clock reading of gobreaker's State).
 	state atomic.Int32 // a BreakerState
 
+	// last is the latest failure the breaker counted, for the log line of
+	// a transition to open: which record, and why.
+	last atomic.Pointer[Failed]
+
 	mu       sync.Mutex
 	openedAt time.Time
 	changed  chan struct{} // closed and replaced at every transition
@@ -127,9 +131,20 @@ func (b *Breaker) State() BreakerState {
 	return BreakerState(b.state.Load())
 }
 
+// Failed is a failure a breaker counted: the record's id and the error.
+type Failed struct {
+	Record string
+	Err    error
+}
+
+// LastFailure returns the latest failure the breaker counted, or nil. A
+// subscriber may call it: when the breaker opens, it is the failure that
+// tripped it (or the probe's).
+func (b *Breaker) LastFailure() *Failed { return b.last.Load() }
+
 // Subscribe calls fn at every state transition until the returned function
 // is called. fn runs while the breaker is locked: it must be quick and must
-// not call the breaker.
+// not call the breaker, but for LastFailure.
 func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -259,6 +274,9 @@ func BreakerLayer(b *Breaker) target.Layer {
 			if target.IsShared(res, err) {
 				done(errSharedOutcome) // counted through another record of its request
 			} else {
+				if target.TargetDown(err) {
+					b.last.Store(&Failed{Record: d.Record.ID(), Err: err}) // before done, which may trip it
+				}
 				done(err)
 			}
 			if probe && target.TargetDown(err) {

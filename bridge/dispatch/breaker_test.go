@@ -211,3 +211,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A subscriber told that the breaker opened can ask which failure tripped
+// it: the record and its error (the log line of the transition names them,
+// so that a record failing alone, which cannot be told from an outage, can
+// be found). A permanent failure or a cancellation is never the one named.
+func TestBreakerLastFailureNamesWhatTrippedIt(t *testing.T) {
+	b := newTestBreaker(2, time.Hour)
+	if f := b.LastFailure(); f != nil {
+		t.Fatalf("LastFailure of a new breaker: %+v", f)
+	}
+	tg := dispatch.BreakerLayer(b)(target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+		if d.Record.Offset == 9 {
+			return nil, target.NewPermanent(errors.New("400"))
+		}
+		return nil, errDown
+	}))
+	var atOpen *dispatch.Failed
+	unsubscribe := b.Subscribe(func(to dispatch.BreakerState) {
+		if to == dispatch.BreakerOpen {
+			atOpen = b.LastFailure()
+		}
+	})
+	defer unsubscribe()
+	for _, off := range []int64{9, 3, 4} { // 9 is refused for good: the target is up, and it is not named
+		_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Topic: "orders", Partition: 1, Offset: off}})
+	}
+	if b.State() != dispatch.BreakerOpen || atOpen == nil {
+		t.Fatalf("state %s, failure at open %+v", b.State(), atOpen)
+	}
+	if atOpen.Record != "orders-1-4" || !errors.Is(atOpen.Err, errDown) {
+		t.Fatalf("failure at open: %s %v, want orders-1-4 and the 503", atOpen.Record, atOpen.Err)
+	}
+}

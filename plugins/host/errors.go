@@ -18,8 +18,11 @@ var ErrClosed = errors.New("plugin pool closed")
 
 // maxCrashRetries bounds how often one call is retried on another instance
 // after the instance handling it died: a record that crashes every process
-// it reaches then fails as retryable, and the route's retry budget and
-// dead-letter topic take over.
+// it reaches then fails as retryable, and counts against the plugin's
+// breaker like a timeout. While other records are answered the breaker stays
+// closed and the route's retry budget and dead-letter topic take over; a
+// record that fails alone cannot be told from a plugin that is down, and
+// the route pauses on it (the breaker's log line names it).
 const maxCrashRetries = 3
 
 // sizeError is the permanent error of a request above the message limit.
