@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -353,7 +354,17 @@ func (p *Pool) await(ctx context.Context, started <-chan error, changed <-chan s
 		return nil
 	case <-ctx.Done():
 		return p.ctxError(ctx) // the process still joins the pool
+	case <-dispatch.Stopping(ctx):
+		return p.stopError() // so does this one
 	}
+}
+
+// stopError is the error of a call that waited for a process or a slot when
+// the bridge began to shut down: it was not sent, so it is not in flight,
+// and the drain does not wait for it (canceled: redelivered after restart,
+// not counted by the breaker).
+func (p *Pool) stopError() error {
+	return &target.Error{Kind: target.Canceled, Err: fmt.Errorf("plugin %s: not sent: %w", p.name, dispatch.ErrStopping)}
 }
 
 // wait blocks until changed is closed, d passed (when d > 0) or ctx ended.
@@ -369,6 +380,8 @@ func (p *Pool) wait(ctx context.Context, changed <-chan struct{}, d time.Duratio
 	case <-timeout:
 	case <-ctx.Done():
 		return p.ctxError(ctx)
+	case <-dispatch.Stopping(ctx):
+		return p.stopError()
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/plugins/host"
 )
@@ -440,6 +441,46 @@ func TestCanceledCallIsCanceled(t *testing.T) {
 	}
 	if s := p.Stats(); s.Restarts != 0 {
 		t.Errorf("stats = %+v: a cancellation is not a crash", s)
+	}
+}
+
+// A call still waiting for a slot (or for a process to start) when the bridge
+// begins to shut down was not sent: it ends at once, canceled (redelivered
+// after restart, not counted by the breaker), instead of keeping the drain
+// waiting until the shutdown timeout. The call in flight keeps running.
+func TestCallWaitingForASlotEndsWhenStopping(t *testing.T) {
+	cfg := testConfig(testPlugin)
+	cfg.Instances = config.Instances{Min: 0, Max: 1}
+	cfg.ConcurrencyPerInstance = 1
+	p, _ := newPool(t, cfg, host.Options{})
+	inFlight, cancelInFlight := context.WithCancel(t.Context())
+	defer cancelInFlight()
+	first := make(chan error, 1)
+	go func() { _, err := p.Deliver(inFlight, delivery(1, "sleep:1m", nil)); first <- err }()
+	waitFor(t, "the first call in flight", func() bool { return p.Stats().InFlight == 1 })
+
+	stop := make(chan struct{})
+	second := make(chan error, 1)
+	go func() {
+		_, err := p.Deliver(dispatch.WithStop(t.Context(), stop), delivery(2, "ack", nil))
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("the second call ended before the stop: %v", err)
+	case err := <-first:
+		t.Fatalf("the first call ended: %v", err)
+	case <-time.After(200 * time.Millisecond): // it waits for the only slot
+	}
+	close(stop)
+	err := <-second
+	if target.KindOf(err) != target.Canceled || !errors.Is(err, dispatch.ErrStopping) {
+		t.Fatalf("waiting call after the stop: %v (kind %v), want canceled, stopping", err, target.KindOf(err))
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the call in flight ended with the stop: %v", err)
+	default:
 	}
 }
 
