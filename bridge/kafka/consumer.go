@@ -56,6 +56,9 @@ type Consumer struct {
 	log    *slog.Logger
 	budget *budget
 	ready  chan laneTask // runnable lanes, taken by the workers
+	// workersDone is closed when Run stops its workers, after every claim
+	// returned: a task still on its way to ready then is a dropped one.
+	workersDone chan struct{}
 
 	// Set by Run.
 	group   sarama.ConsumerGroup
@@ -192,6 +195,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wg.Go(func() { c.watchOffsets(client, offsetsDone) })
 
 	workersDone := make(chan struct{})
+	c.workersDone = workersDone
 	var workers sync.WaitGroup
 	for range max(c.opts.Route.Concurrency, 1) {
 		workers.Go(func() { c.work(workersDone) })
@@ -1207,14 +1211,20 @@ func (p *partition) enqueue(rec *target.Record) {
 }
 
 // schedule queues t for a worker. The route's budget bounds the queue; the
-// tasks a revoked claim dropped (see dropQueued) may still sit in it, and
-// then t waits for room on a goroutine of its own rather than holding up
-// the caller.
+// tasks a revoked claim dropped (see dropQueuedLocked) may still sit in it,
+// and then t waits for room on a goroutine of its own rather than holding up
+// the caller, until the workers stop (every claim returned by then, so t was
+// dropped too).
 func (c *Consumer) schedule(t laneTask) {
 	select {
 	case c.ready <- t:
 	default:
-		go func() { c.ready <- t }()
+		go func() {
+			select {
+			case c.ready <- t:
+			case <-c.workersDone:
+			}
+		}()
 	}
 }
 
@@ -1278,7 +1288,7 @@ func (c *Consumer) runLane(t laneTask) {
 			continue
 		}
 		if !t.p.requeue(t.l) {
-			continue // its claim ended: the next step stops the lane, or drains it
+			continue // its claim ended: the next step stops the lane
 		}
 		c.schedule(t)
 		return
@@ -1287,12 +1297,13 @@ func (c *Consumer) runLane(t laneTask) {
 }
 
 // requeue marks l's task as waiting for a worker again, unless the claim
-// ended: a task queued after that would not be dropped (dropQueuedLocked ran
-// already) and the claim would wait for a worker to take it.
+// ended without draining: a task queued after that would not be dropped
+// (dropQueuedLocked ran already) and the claim would wait for a worker to
+// take it. A draining claim drops nothing, and its lanes keep taking turns.
 func (p *partition) requeue(l *lane) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed && p.drainBelow < 0 {
 		return false
 	}
 	l.queued = true

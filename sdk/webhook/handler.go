@@ -37,7 +37,8 @@ type Func func(ctx context.Context, d *Delivery) error
 // done is answered like a single record, so that the bridge counts it
 // against the circuit breaker and pauses instead of spending the records'
 // attempts (a failed list means the receiver is up): 503 with Retry-After
-// when the Store failed (the rest of the batch is not tried), 500 when no
+// when the Store failed (the rest of the batch is not tried) or, with no
+// record handled, when one is being handled by another request; 500 when no
 // record was handled and Func failed for one other than with Permanent.
 //
 // The exported fields are plain configuration: set them before the first
@@ -163,6 +164,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request, body []byte
 	var res BatchResult
 	blocked := map[lane]bool{}
 	var funcErr error // the first failure of Func that was not permanent
+	busyID := ""      // a record another request is handling
 	done := false     // a record was handled, or skipped as a duplicate
 	for i := range events {
 		e := &events[i]
@@ -183,12 +185,21 @@ func (h *Handler) serveBatch(w http.ResponseWriter, r *http.Request, body []byte
 			if out == failed && funcErr == nil {
 				funcErr = err
 			}
+			if out == busy && busyID == "" {
+				busyID = e.RecordID()
+			}
 			res.Fail(e)
 			blocked[l] = true
 		}
 	}
-	if !done && funcErr != nil {
-		http.Error(w, "no record of the batch was handled: "+funcErr.Error(), http.StatusInternalServerError)
+	switch {
+	case done:
+	case busyID != "":
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "webhook: no record of the batch was handled: "+busyID+" is being handled by another request", http.StatusServiceUnavailable)
+		return
+	case funcErr != nil:
+		http.Error(w, "webhook: no record of the batch was handled: "+funcErr.Error(), http.StatusInternalServerError)
 		return
 	}
 	if err := res.Write(w); err != nil {
