@@ -91,19 +91,8 @@ func runBreakerRoute(t *testing.T, addrs []string, route config.Route, tg target
 	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: sc, Target: chain,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), ShutdownTimeout: shutdown})
 	c.offsetsEvery = 100 * time.Millisecond
-	unsubscribe := br.Follow(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(2 * patience):
-			t.Errorf("route %s: Run did not return after its context ended", route.Name)
-		}
-		unsubscribe()
-	})
+	t.Cleanup(br.Follow(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) }))
+	startRun(t, c, 2*patience) // its cleanup runs before the unsubscription's
 	return c
 }
 

@@ -320,7 +320,14 @@ func runRouteWith(t *testing.T, addrs []string, route config.Route, tg target.Ta
 		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
 	c.offsetsEvery = 100 * time.Millisecond
 	ev.consumer = c
+	startRun(t, c, patience)
+	return c, ev
+}
 
+// startRun runs c until the test ends, and then checks that Run returned
+// within wait of its context ending.
+func startRun(t *testing.T, c *Consumer, wait time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -328,11 +335,10 @@ func runRouteWith(t *testing.T, addrs []string, route config.Route, tg target.Ta
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(patience):
-			t.Errorf("route %s: Run did not return within %s of its context ending", route.Name, patience)
+		case <-time.After(wait):
+			t.Errorf("route %s: Run did not return within %s of its context ending", c.opts.Route.Name, wait)
 		}
 	})
-	return c, ev
 }
 
 // partitionStats returns the consumer's stats of partition 0 of topic, and

@@ -176,24 +176,99 @@ func mustRead(t *testing.T, path string) string {
 	return string(raw)
 }
 
+// pluginScenario is a plugin route (the test plugin) over a new topic, with
+// a dead-letter and a reply topic, its configuration written.
+type pluginScenario struct {
+	b                                         *broker
+	bin, topic, dlq, reply, group, admin, cfg string
+}
+
+func newPluginScenario(t *testing.T, partitions, replyPartitions int32, pluginExtra, routeExtra string) *pluginScenario {
+	t.Helper()
+	s := &pluginScenario{b: newBroker(t), bin: buildTestPlugin(t), admin: freePort(t)}
+	s.topic, s.dlq, s.reply, s.group = topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
+	s.b.CreateTopic(t, s.topic, partitions)
+	s.b.CreateTopic(t, s.dlq, 1)
+	s.b.CreateTopic(t, s.reply, replyPartitions)
+	s.cfg = pluginRouteConfig(t, s.b, s.admin, s.bin, pluginExtra, s.topic, s.group, s.dlq, s.reply, routeExtra)
+	return s
+}
+
+// assertReplied checks, after the bridge stopped, that each of recs got a
+// reply, that nothing was dead-lettered and that the group committed every
+// record produced.
+func (s *pluginScenario) assertReplied(t *testing.T, recs []rec, produced []testkit.Produced) {
+	t.Helper()
+	vals := recsIn(t, s.b, s.reply)
+	for _, r := range recs {
+		if vals[r] == 0 {
+			t.Fatalf("no reply for %s/%d", r.Key, r.Seq)
+		}
+	}
+	if n := countIn(t, s.b, s.dlq); n != 0 {
+		t.Fatalf("%d records dead-lettered", n)
+	}
+	pm := make([]sarampm, len(produced))
+	for i, m := range produced {
+		pm[i] = sarampm{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	}
+	assertCommittedToEnd(t, s.b, s.group, s.topic, pm)
+}
+
+// outageScenario is a webhook route over a new topic of 6 partitions with a
+// dead-letter topic and a breaker that opens fast (breakerYAML); its
+// receiver answers 503 while up is false.
+type outageScenario struct {
+	b                 *broker
+	topic, dlq, group string
+	rcv               *receiver
+	up                *atomic.Bool
+	spec              routeSpec
+}
+
+func newOutageScenario(t *testing.T) *outageScenario {
+	t.Helper()
+	o := &outageScenario{b: newBroker(t)}
+	o.topic, o.dlq, o.group = topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
+	o.b.CreateTopic(t, o.topic, 6)
+	o.b.CreateTopic(t, o.dlq, 1)
+	o.rcv, o.up = downUntilUp(t)
+	o.up.Store(true)
+	o.spec = routeSpec{Topic: o.topic, DLQ: o.dlq, Group: o.group, URL: o.rcv.url(), MaxAttempts: 20, Extra: breakerYAML}
+	return o
+}
+
+// finish waits for every rec at rcv, stops p (exit 0 on SIGTERM) and checks
+// that recs were delivered in order per key, that the group committed every
+// record produced and that none was dead-lettered.
+func (o *outageScenario) finish(t *testing.T, p *testkit.Bridge, rcv *receiver, recs []rec, produced []sarampm) {
+	t.Helper()
+	waitFor(t, 2*time.Minute, "every record delivered", func() bool { return rcv.uniqueAccepted() >= len(recs) })
+	time.Sleep(2 * time.Second) // a periodic commit
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	checkDelivered(t, rcv, recs)
+	assertCommittedToEnd(t, o.b, o.group, o.topic, produced)
+	if n := countIn(t, o.b, o.dlq); n != 0 {
+		t.Fatalf("%d records dead-lettered", n)
+	}
+}
+
 // SIGTERM while the breaker is open and records are held: exit 0, commits
 // cover only delivered records, nothing dead-lettered; a restart with the
 // receiver healthy delivers the rest and commits to the end.
 func TestChaosSigtermDuringOutage(t *testing.T) {
-	b := newBroker(t)
-	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	rcv, up := downUntilUp(t)
-	up.Store(true)
+	o := newOutageScenario(t)
+	b, topic, dlq, group, rcv := o.b, o.topic, o.dlq, o.group, o.rcv
 	admin := freePort(t)
-	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(), MaxAttempts: 20, Extra: breakerYAML})
+	cfg := b.config(t, admin, o.spec)
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
 	produced := b.produce(t, topic, recs[:600])
 	waitFor(t, time.Minute, "first half delivered", func() bool { return rcv.uniqueAccepted() >= 600 })
-	up.Store(false)
+	o.up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[600:])...)
 	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
 	// let a few half-open probes happen while paused
@@ -209,42 +284,16 @@ func TestChaosSigtermDuringOutage(t *testing.T) {
 		t.Fatalf("%d records dead-lettered during an outage", n)
 	}
 
-	up.Store(true)
-	p2 := startBridge(t, cfg, admin)
-	waitFor(t, 2*time.Minute, "all delivered after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	waitFor(t, time.Minute, "commit to the end", func() bool {
-		got := b.Committed(t, group, topic, 6)
-		end := map[int32]int64{}
-		for _, m := range produced {
-			end[m.Partition] = max(end[m.Partition], m.Offset+1)
-		}
-		for p, w := range end {
-			if got[p] != w {
-				return false
-			}
-		}
-		return true
-	})
-	if code := p2.Stop(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	checkDelivered(t, rcv, recs)
-	assertCommittedToEnd(t, b, group, topic, produced)
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d records dead-lettered", n)
-	}
+	o.up.Store(true)
+	o.finish(t, startBridge(t, cfg, admin), rcv, recs, produced)
 }
 
 // kill -9 during an outage, restart with the receiver healthy: no gap.
 func TestChaosKill9DuringOutage(t *testing.T) {
-	b := newBroker(t)
-	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	rcv, up := downUntilUp(t)
-	up.Store(true)
+	o := newOutageScenario(t)
+	b, topic, group, rcv, up := o.b, o.topic, o.group, o.rcv, o.up
 	admin := freePort(t)
-	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(), MaxAttempts: 20, Extra: breakerYAML})
+	cfg := b.config(t, admin, o.spec)
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
@@ -262,17 +311,7 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
 
 	up.Store(true)
-	p2 := startBridge(t, cfg, admin)
-	waitFor(t, 2*time.Minute, "all delivered after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	time.Sleep(2 * time.Second)
-	if code := p2.Stop(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	checkDelivered(t, rcv, recs)
-	assertCommittedToEnd(t, b, group, topic, produced)
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d records dead-lettered", n)
-	}
+	o.finish(t, startBridge(t, cfg, admin), rcv, recs, produced)
 }
 
 // A second instance joins while the first is paused on an open breaker
@@ -280,14 +319,9 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 // target is back, everything is delivered, nothing dead-lettered, commits
 // reach the end.
 func TestChaosRebalanceDuringOutage(t *testing.T) {
-	b := newBroker(t)
-	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	rcv, up := downUntilUp(t)
-	up.Store(true)
+	o := newOutageScenario(t)
+	b, topic, group, rcv, up, spec := o.b, o.topic, o.group, o.rcv, o.up, o.spec
 	a1, a2 := freePort(t), freePort(t)
-	spec := routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(), MaxAttempts: 20, Extra: breakerYAML}
 	p1 := startBridge(t, b.config(t, a1, spec), a1)
 
 	recs := keyed(1200, 60)
@@ -309,16 +343,7 @@ func TestChaosRebalanceDuringOutage(t *testing.T) {
 	acc = acceptedSet(rcv)
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
 	up.Store(true)
-	waitFor(t, 2*time.Minute, "all delivered", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	time.Sleep(2 * time.Second)
-	if code := p2.Stop(); code != 0 {
-		t.Fatalf("second instance exit code %d", code)
-	}
-	checkDelivered(t, rcv, recs)
-	assertCommittedToEnd(t, b, group, topic, produced)
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d records dead-lettered", n)
-	}
+	o.finish(t, p2, rcv, recs, produced)
 }
 
 // SIGHUP while the route's target is down and records are held: the route
@@ -326,14 +351,11 @@ func TestChaosRebalanceDuringOutage(t *testing.T) {
 // record is delivered exactly where the new config says, nothing is
 // dead-lettered, commits reach the end.
 func TestChaosSighupDuringOutage(t *testing.T) {
-	b := newBroker(t)
-	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	down, _ := downUntilUp(t)
+	o := newOutageScenario(t)
+	o.up.Store(false)
+	b, topic, spec := o.b, o.topic, o.spec
 	healthy := newReceiver(t, nil)
 	admin := freePort(t)
-	spec := routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: down.url(), MaxAttempts: 20, Extra: breakerYAML}
 	path := b.config(t, admin, spec)
 	p := startBridge(t, path, admin)
 	recs := keyed(1000, 50)
@@ -347,16 +369,7 @@ func TestChaosSighupDuringOutage(t *testing.T) {
 	_ = p.Signal(syscall.SIGHUP)
 	waitFor(t, time.Minute, "the reload", func() bool { return strings.Contains(p.Log(), "configuration reloaded") })
 	produced = append(produced, b.produce(t, topic, recs[500:])...)
-	waitFor(t, 2*time.Minute, "all delivered to the new URL", func() bool { return healthy.uniqueAccepted() >= len(recs) })
-	time.Sleep(2 * time.Second)
-	if code := p.Stop(); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	checkDelivered(t, healthy, recs)
-	assertCommittedToEnd(t, b, group, topic, produced)
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d dead-lettered", n)
-	}
+	o.finish(t, p, healthy, recs, produced)
 }
 
 // Batch mode: SIGTERM while the breaker is open, then restart with the
@@ -418,22 +431,16 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 // The plugin process is killed with kill -9 repeatedly mid-stream: every
 // record gets its reply, nothing is dead-lettered, commits reach the end.
 func TestChaosPluginKill9MidStream(t *testing.T) {
-	bin := buildTestPlugin(t)
-	b := newBroker(t)
-	topic, dlq, reply, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	b.CreateTopic(t, reply, 3)
-	admin := freePort(t)
-	cfg := pluginRouteConfig(t, b, admin, bin, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", topic, group, dlq, reply, "")
-	p := startBridge(t, cfg, admin)
+	sc := newPluginScenario(t, 6, 3, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "")
+	b := sc.b
+	p := startBridge(t, sc.cfg, sc.admin)
 
 	recs := keyed(3000, 100)
-	produced := produceWithBehaviour(t, b, topic, recs, func(rec) string { return "sleep:3ms" })
+	produced := produceWithBehaviour(t, b, sc.topic, recs, func(rec) string { return "sleep:3ms" })
 	kills := 0
 	for _, at := range []int{300, 900, 1500, 2100} {
-		waitFor(t, 2*time.Minute, fmt.Sprintf("%d replies", at), func() bool { return countIn(t, b, reply) >= at })
-		for _, pid := range processesOf(bin) {
+		waitFor(t, 2*time.Minute, fmt.Sprintf("%d replies", at), func() bool { return countIn(t, b, sc.reply) >= at })
+		for _, pid := range processesOf(sc.bin) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 				kills++
 			}
@@ -442,41 +449,21 @@ func TestChaosPluginKill9MidStream(t *testing.T) {
 	if kills == 0 {
 		t.Fatal("no plugin process was killed")
 	}
-	waitFor(t, 3*time.Minute, "every reply", func() bool { return len(recsIn(t, b, reply)) >= len(recs) })
+	waitFor(t, 3*time.Minute, "every reply", func() bool { return len(recsIn(t, b, sc.reply)) >= len(recs) })
 	time.Sleep(2 * time.Second)
-	t.Logf("killed %d plugin processes; restarts metric %v", kills, metricSum(t, admin, "hookbridge_plugin_restarts_total"))
+	t.Logf("killed %d plugin processes; restarts metric %v", kills, metricSum(t, sc.admin, "hookbridge_plugin_restarts_total"))
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	vals := recsIn(t, b, reply)
-	for _, r := range recs {
-		if vals[r] == 0 {
-			t.Fatalf("no reply for %s/%d", r.Key, r.Seq)
-		}
-	}
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d records dead-lettered after plugin kills", n)
-	}
-	var pm []sarampm
-	for _, m := range produced {
-		pm = append(pm, sarampm{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-	}
-	assertCommittedToEnd(t, b, group, topic, pm)
+	sc.assertReplied(t, recs, produced)
 }
 
-// SIGTERM while plugin calls hang (ignoring cancellation): exit 0 within
-// shutdown_timeout (plus slack), nothing committed past what was replied.
+// SIGTERM while a plugin call hangs (ignoring cancellation): exit 0 once
+// shutdown_timeout ran out, nothing committed past what was replied.
 func TestChaosSigtermWhilePluginHangs(t *testing.T) {
-	bin := buildTestPlugin(t)
-	b := newBroker(t)
-	topic, dlq, reply, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
-	b.CreateTopic(t, topic, 1)
-	b.CreateTopic(t, dlq, 1)
-	b.CreateTopic(t, reply, 1)
-	admin := freePort(t)
-	cfg := pluginRouteConfig(t, b, admin, bin, "    instances: {min: 1, max: 1}\n    timeout: 30s\n", topic, group, dlq, reply,
-		"    ordering: partition\n")
-	p := startBridge(t, cfg, admin)
+	sc := newPluginScenario(t, 1, 1, "    instances: {min: 1, max: 1}\n    timeout: 30s\n", "    ordering: partition\n")
+	b, topic, dlq, reply, group := sc.b, sc.topic, sc.dlq, sc.reply, sc.group
+	p := startBridge(t, sc.cfg, sc.admin)
 	recs := keyed(20, 2)
 	produced := produceWithBehaviour(t, b, topic, recs, func(r rec) string {
 		if r.Key == "k1" && r.Seq == 5 {
@@ -511,15 +498,9 @@ func TestChaosSigtermWhilePluginHangs(t *testing.T) {
 // reply cannot be written are not committed and not dead-lettered; once the
 // topic is back every record gets its reply.
 func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
-	bin := buildTestPlugin(t)
-	b := newBroker(t)
-	topic, dlq, reply, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
-	b.CreateTopic(t, topic, 6)
-	b.CreateTopic(t, dlq, 1)
-	b.CreateTopic(t, reply, 1)
-	admin := freePort(t)
-	cfg := pluginRouteConfig(t, b, admin, bin, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", topic, group, dlq, reply, "")
-	p := startBridge(t, cfg, admin)
+	sc := newPluginScenario(t, 6, 1, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "")
+	b, topic, dlq, reply, group := sc.b, sc.topic, sc.dlq, sc.reply, sc.group
+	p := startBridge(t, sc.cfg, sc.admin)
 	recs := keyed(1000, 50)
 	produced := produceWithBehaviour(t, b, topic, recs[:300], nil)
 	waitFor(t, time.Minute, "first replies", func() bool { return countIn(t, b, reply) >= 300 })
@@ -542,22 +523,8 @@ func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	vals := recsIn(t, b, reply)
-	for _, r := range recs[300:] {
-		if vals[r] == 0 {
-			t.Fatalf("no reply for %s/%d", r.Key, r.Seq)
-		}
-	}
-	if n := countIn(t, b, dlq); n != 0 {
-		t.Fatalf("%d dead-lettered", n)
-	}
-	var pm []sarampm
-	for _, m := range produced {
-		pm = append(pm, sarampm{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-	}
-	assertCommittedToEnd(t, b, group, topic, pm)
+	sc.assertReplied(t, recs[300:], produced)
 }
-
 
 // A record that kills every plugin process it reaches, alone on its route
 // (one partition, ordering: partition), cannot be told from a plugin that
@@ -566,15 +533,8 @@ func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
 // breaker opening names the record, so that an operator can find it. SIGTERM
 // still exits 0.
 func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
-	bin := buildTestPlugin(t)
-	b := newBroker(t)
-	topic, dlq, reply, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
-	b.CreateTopic(t, topic, 1)
-	b.CreateTopic(t, dlq, 1)
-	b.CreateTopic(t, reply, 1)
-	admin := freePort(t)
-	cfg := pluginRouteConfig(t, b, admin, bin, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", topic, group, dlq, reply,
-		"    ordering: partition\n")
+	sc := newPluginScenario(t, 1, 1, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "    ordering: partition\n")
+	b, topic, dlq, reply, group, cfg := sc.b, sc.topic, sc.dlq, sc.reply, sc.group, sc.cfg
 	raw := mustRead(t, cfg)
 	// The first failure opens the breaker: process restarts back off up to
 	// 10 s, and a failed attempt costs four of them.
@@ -583,7 +543,7 @@ func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBridge(t, cfg, admin)
+	p := startBridge(t, cfg, sc.admin)
 	recs := keyed(10, 1)
 	produceWithBehaviour(t, b, topic, recs, func(r rec) string {
 		if r.Seq == 4 {
