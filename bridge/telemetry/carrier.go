@@ -128,18 +128,26 @@ func lookup(hs []target.Header, key string) (string, bool) {
 	return "", false
 }
 
-// ceCarrier reads traceparent and tracestate from their ce_ headers.
+// ceCarrier reads traceparent and tracestate from their ce_ headers, and
+// the rest as HeaderCarrier does: a tracestate or baggage split over several
+// headers is read whole.
 type ceCarrier []target.Header
 
+var _ propagation.ValuesGetter = ceCarrier(nil)
+
 func (c ceCarrier) Get(key string) string {
-	if strings.EqualFold(key, HeaderTraceparent) || strings.EqualFold(key, HeaderTracestate) {
-		key = "ce_" + key
+	switch {
+	case strings.EqualFold(key, HeaderTraceparent):
+		v, _ := lookup(c, HeaderCETraceparent)
+		return v
+	case strings.EqualFold(key, HeaderTracestate):
+		return joined(c, "ce_"+HeaderTracestate)
 	}
-	v, _ := lookup(c, key)
-	return v
+	return (*HeaderCarrier)(&c).Get(key)
 }
-func (c ceCarrier) Set(string, string) {}
-func (c ceCarrier) Keys() []string     { return (*HeaderCarrier)(&c).Keys() }
+func (c ceCarrier) Values(key string) []string { return (*HeaderCarrier)(&c).Values(key) }
+func (c ceCarrier) Set(string, string)         {}
+func (c ceCarrier) Keys() []string             { return (*HeaderCarrier)(&c).Keys() }
 
 // ExtractRecord returns ctx carrying the trace context a record's producer
 // left in its headers, as the remote parent span context, plus any baggage;
