@@ -179,12 +179,12 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 		rep.Replayed += st.replayed
 		rep.Skipped += st.skipped
 		rep.OtherRoute += st.otherRoute
+		rep.Delivered += st.delivered
+		rep.DeadLettered += st.deadLettered
 		if st.committed >= 0 {
 			rep.Committed[p] = st.committed
 		}
 	}
-	rep.Delivered = int(ev.delivered.Load())
-	rep.DeadLettered = int(ev.deadLettered.Load())
 	// An interruption is the error to report: the deliveries it cut short
 	// failed because of it.
 	if err := ctx.Err(); err != nil {
@@ -199,6 +199,7 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 // offset, which may lie before records this replay already handled.
 type partitionReplay struct {
 	seen, replayed, skipped, otherRoute int
+	delivered, deadLettered             int // of replayed: each record counted once, by its outcome
 	committed                           int64
 	// readTo: the records below it were read (counted in seen); handledTo:
 	// those below it were handled (delivered, dead-lettered again, passed
@@ -379,11 +380,16 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 		default:
 			if h.limiter != nil {
 				if err := h.limiter.Wait(ctx); err != nil {
+					if h.replaying.Err() == nil && h.o.Limit > 0 {
+						h.budget.Add(1) // the next session takes the record again
+					}
 					return false, nil
 				}
 			}
 			st.replayed++
-			if _, err := h.chain.Deliver(ctx, &target.Delivery{Route: h.o.Route, Record: rec, Attempt: 1}); err != nil {
+			var deadLettered atomic.Bool
+			dctx := context.WithValue(ctx, deadLetteredKey{}, &deadLettered)
+			if _, err := h.chain.Deliver(dctx, &target.Delivery{Route: h.o.Route, Record: rec, Attempt: 1}); err != nil {
 				if ctx.Err() == nil {
 					return false, fmt.Errorf("dlq replay: %s: %w", rec.ID(), err)
 				}
@@ -398,6 +404,11 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 					}
 				}
 				return false, nil
+			}
+			if deadLettered.Load() {
+				st.deadLettered++
+			} else {
+				st.delivered++
 			}
 			if commit {
 				sess.MarkOffset(h.topic, p, next, "")
@@ -426,13 +437,27 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 // and replayed later.
 func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string) {
 	rec = &target.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+	// The dead-lettering route's hookbridge-error-* set starts at the last
+	// hookbridge-error-route header (deadLetterRecord appends the set whole,
+	// route first). Error headers before it are the record's own: a route
+	// that consumes another route's dead-letter topic received them, and its
+	// receiver gets them again. Without a route header, every error header
+	// goes.
+	set := 0
+	for i, h := range slices.Backward(m.Headers) {
+		if string(h.Key) == dispatch.HeaderErrorRoute {
+			set = i
+			break
+		}
+	}
 	replays := 0
-	for _, h := range m.Headers {
+	for i, h := range m.Headers {
 		k := string(h.Key)
 		switch {
 		case k == HeaderReplay:
 			replays, _ = strconv.Atoi(string(h.Value))
-		case strings.HasPrefix(k, "hookbridge-error"):
+			replays = min(max(replays, 0), 1<<30) // a forged count neither goes negative nor wraps
+		case strings.HasPrefix(k, "hookbridge-error") && i >= set:
 		default:
 			rec.Headers = append(rec.Headers, target.Header{Key: k, Value: h.Value})
 		}
@@ -459,12 +484,19 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 	switch {
 	case topic == "":
 		return rec, dispatch.HeaderErrorTopic + " is empty"
+	case config.CheckTopicName(topic) != nil:
+		return rec, fmt.Sprintf("%s %q is not a topic name", dispatch.HeaderErrorTopic, topic)
 	case errP != nil || part < 0:
 		return rec, fmt.Sprintf("%s %q is not a partition", dispatch.HeaderErrorPartition, ps)
 	case errO != nil || off < 0:
 		return rec, fmt.Sprintf("%s %q is not an offset", dispatch.HeaderErrorOffset, offs)
 	}
 	rec.Topic, rec.Partition, rec.Offset = topic, int32(part), off
+	if ts, ok := headerValue(m, dispatch.HeaderErrorTimestamp); ok {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			rec.Timestamp = t
+		}
+	}
 	return rec, ""
 }
 
@@ -529,15 +561,17 @@ func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {
 // replayEvents counts outcomes on top of the route's usual events.
 type replayEvents struct {
 	dispatch.Events
-	delivered, deadLettered atomic.Int64
 }
 
-func (e *replayEvents) Delivered(ctx context.Context, d *target.Delivery) {
-	e.delivered.Add(1)
-	e.Events.Delivered(ctx, d)
-}
+// deadLetteredKey holds, in a replayed record's context, the flag its
+// DeadLettered event sets: a record the target accepted and whose replies
+// the broker then refused is delivered and dead-lettered again, and counts
+// once, as dead-lettered.
+type deadLetteredKey struct{}
 
 func (e *replayEvents) DeadLettered(ctx context.Context, rec *target.Record, f *dispatch.Failure) {
-	e.deadLettered.Add(1)
+	if flag, ok := ctx.Value(deadLetteredKey{}).(*atomic.Bool); ok {
+		flag.Store(true)
+	}
 	e.Events.DeadLettered(ctx, rec, f)
 }

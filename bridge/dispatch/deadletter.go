@@ -23,6 +23,11 @@ const (
 	HeaderErrorMessage     = "hookbridge-error-message"
 	HeaderErrorFirstFailed = "hookbridge-error-first-failure"
 	HeaderErrorLastFailed  = "hookbridge-error-last-failure"
+	// HeaderErrorTimestamp is the failed record's own timestamp. The dead
+	// letter's Kafka timestamp is when it was written, so that the
+	// dead-letter topic's retention counts from then, not from an old
+	// record's time; a replay restores the record's from this header.
+	HeaderErrorTimestamp = "hookbridge-error-timestamp"
 )
 
 // maxErrorHeader bounds the error text copied into a dead-letter header.
@@ -92,7 +97,7 @@ func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target
 	if len(msg) > maxErrorHeader {
 		msg = strings.ToValidUTF8(msg[:maxErrorHeader], "")
 	}
-	h := make([]target.Header, 0, len(rec.Headers)+11)
+	h := make([]target.Header, 0, len(rec.Headers)+12)
 	h = append(h, rec.Headers...)
 	add := func(k, v string) { h = append(h, target.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderErrorRoute, p.Route)
@@ -106,6 +111,9 @@ func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target
 	add(HeaderErrorMessage, msg)
 	add(HeaderErrorFirstFailed, f.FirstFailed.UTC().Format(time.RFC3339Nano))
 	add(HeaderErrorLastFailed, f.LastFailed.UTC().Format(time.RFC3339Nano))
+	if !rec.Timestamp.IsZero() {
+		add(HeaderErrorTimestamp, rec.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
 	return target.Output{Topic: p.Topic, Key: rec.Key, Value: rec.Value, Headers: h}
 }
 

@@ -33,6 +33,7 @@ var errorHeaders = []string{
 	dispatch.HeaderErrorMessage,
 	dispatch.HeaderErrorFirstFailed,
 	dispatch.HeaderErrorLastFailed,
+	dispatch.HeaderErrorTimestamp,
 }
 
 // failing is a target that always returns err.
@@ -186,6 +187,7 @@ func TestDeadLetterWritesRecord(t *testing.T) {
 				dispatch.HeaderErrorMessage:     tt.wantMsg,
 				dispatch.HeaderErrorFirstFailed: tt.failure.FirstFailed.UTC().Format(time.RFC3339Nano),
 				dispatch.HeaderErrorLastFailed:  tt.failure.LastFailed.UTC().Format(time.RFC3339Nano),
+				dispatch.HeaderErrorTimestamp:   tt.rec.Timestamp.UTC().Format(time.RFC3339Nano),
 			})
 			// The times go out in UTC, to the nanosecond.
 			for k, want := range map[string]time.Time{dispatch.HeaderErrorFirstFailed: tt.failure.FirstFailed, dispatch.HeaderErrorLastFailed: tt.failure.LastFailed} {
