@@ -152,16 +152,9 @@ const unknownOffset = -1
 // fetched but not started stay uncommitted and are redelivered after restart.
 // Run returns after every goroutine it started has exited.
 func (c *Consumer) Run(ctx context.Context) error {
-	// The group's own client, which the group does not close; it also looks
-	// up the partitions' offsets for Stats.
-	client, err := sarama.NewClient(c.opts.Brokers, c.opts.Sarama)
-	if err != nil {
-		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
-	}
-	group, err := sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), client)
-	if err != nil {
-		_ = client.Close()
-		return fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
+	client, group := c.connect(ctx)
+	if group == nil {
+		return nil // stopped before it could connect: nothing was consumed
 	}
 	c.group = group
 	c.client = client
@@ -230,7 +223,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Every claim has returned, so no lane is queued or running.
 	close(workersDone)
 	workers.Wait()
-	err = group.Close()
+	err := group.Close()
 	// Closing the client ends a lookup of offsets in flight at once.
 	close(offsetsDone)
 	if cerr := client.Close(); cerr != nil {
@@ -251,6 +244,61 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // SetMetrics sets the route's instruments; call before Run.
 func (c *Consumer) SetMetrics(m *telemetry.Route) { c.opts.Metrics = m }
+
+// connect makes the group's own client (which the group does not close; it
+// also looks up the partitions' offsets for Stats) and the consumer group.
+// When the brokers cannot be reached (a reload or a start during a broker
+// restart) it logs why, reports it through Ready, and tries again, waiting
+// twice as long each time up to connectRetryMax, until ctx ends: then it
+// returns nils. sarama's connection attempt cannot be canceled; one that
+// ends after ctx is closed in the background.
+func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerGroup) {
+	type conn struct {
+		client sarama.Client
+		group  sarama.ConsumerGroup
+		err    error
+	}
+	wait := time.Second
+	for {
+		done := make(chan conn, 1)
+		go func() {
+			var r conn
+			if r.client, r.err = sarama.NewClient(c.opts.Brokers, c.opts.Sarama); r.err == nil {
+				if r.group, r.err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); r.err != nil {
+					_ = r.client.Close()
+				}
+			}
+			done <- r
+		}()
+		var r conn
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			go func() {
+				if r := <-done; r.err == nil {
+					_ = r.group.Close()
+					_ = r.client.Close()
+				}
+			}()
+			return nil, nil
+		}
+		if r.err == nil {
+			return r.client, r.group
+		}
+		err := fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), r.err)
+		c.joinErr.Store(&err)
+		c.log.Warn("cannot connect to the brokers; retrying", "group", c.opts.Route.GroupID(), "in", wait, "error", r.err)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, connectRetryMax)
+	}
+}
+
+// connectRetryMax caps the wait between two tries of connect.
+const connectRetryMax = 30 * time.Second
 
 // Ready returns nil when the route has joined its group and nothing is stuck
 // or disabled, else the reason.
