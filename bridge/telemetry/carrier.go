@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -163,17 +164,48 @@ func ExtractRecord(ctx context.Context, hs []target.Header) (context.Context, tr
 	// Drop a span ctx may carry: the record alone decides the parent.
 	base := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	c := HeaderCarrier(hs)
-	out := RecordPropagator.Extract(base, &c)
+	out := boundBaggage(RecordPropagator.Extract(base, &c))
 	if sc := trace.SpanContextFromContext(out); sc.IsValid() {
 		return boundTraceState(out, sc)
 	}
 	if _, ok := lookup(hs, HeaderCETraceparent); ok {
-		ceOut := RecordPropagator.Extract(base, ceCarrier(hs))
+		ceOut := boundBaggage(RecordPropagator.Extract(base, ceCarrier(hs)))
 		if sc := trace.SpanContextFromContext(ceOut); sc.IsValid() {
 			return boundTraceState(ceOut, sc)
 		}
 	}
 	return out, trace.SpanContext{}
+}
+
+// MaxBaggage is the most baggage the bridge passes on, in bytes as encoded.
+// W3C Baggage allows 8192, which with the header's name is more than
+// nginx's default limit of 8 KB per header line, and with the rest of a
+// plugin call's metadata more than gRPC's default of 8 KB: a receiver would
+// refuse every request of such a record, and the record would end in the
+// dead-letter topic for a header its producer set.
+const MaxBaggage = 4096
+
+// boundBaggage keeps the baggage of ctx within MaxBaggage: the largest
+// members go first (the same record always keeps the same ones).
+func boundBaggage(ctx context.Context) context.Context {
+	b := baggage.FromContext(ctx)
+	if b.Len() == 0 || len(b.String()) <= MaxBaggage {
+		return ctx
+	}
+	ms := b.Members()
+	slices.SortFunc(ms, func(x, y baggage.Member) int {
+		if d := len(y.String()) - len(x.String()); d != 0 {
+			return d
+		}
+		return strings.Compare(x.Key(), y.Key())
+	})
+	for len(ms) > 0 {
+		if kept, err := baggage.New(ms...); err == nil && len(kept.String()) <= MaxBaggage {
+			return baggage.ContextWithBaggage(ctx, kept)
+		}
+		ms = ms[1:]
+	}
+	return baggage.ContextWithoutBaggage(ctx)
 }
 
 // MaxTraceState is the longest tracestate the bridge passes on, in

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/baggage"
@@ -45,5 +46,30 @@ func TestExtractRecordCEReadsSplitTraceStateWhole(t *testing.T) {
 	_, sc := telemetry.ExtractRecord(context.Background(), hs)
 	if got := sc.TraceState().String(); got != "a=1,b=2" {
 		t.Errorf("CE fallback: tracestate %q, want a=1,b=2 (split headers read whole)", got)
+	}
+}
+
+// Baggage over MaxBaggage is cut down, the largest members first, so that
+// the context passed on fits receivers' and plugins' header limits; baggage
+// within it passes whole.
+func TestExtractRecordBoundsBaggage(t *testing.T) {
+	small := "s1=1,s2=2,s3=3"
+	big := "a=" + strings.Repeat("x", 3000) + ",b=" + strings.Repeat("y", 2000) + "," + small
+	hs := []target.Header{
+		{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+		{Key: "baggage", Value: []byte(big)},
+	}
+	ctx, _ := telemetry.ExtractRecord(context.Background(), hs)
+	bg := baggage.FromContext(ctx)
+	if n := len(bg.String()); n > telemetry.MaxBaggage {
+		t.Fatalf("baggage of %d bytes passed on, over %d", n, telemetry.MaxBaggage)
+	}
+	if bg.Member("a").Key() != "" || bg.Member("b").Value() != strings.Repeat("y", 2000) || bg.Member("s2").Value() != "2" {
+		t.Fatalf("kept members %d: want all but the largest, a", bg.Len())
+	}
+	hs[1].Value = []byte(small)
+	ctx, _ = telemetry.ExtractRecord(context.Background(), hs)
+	if got := baggage.FromContext(ctx); got.Len() != 3 {
+		t.Fatalf("baggage within the limit: %q", got.String())
 	}
 }
