@@ -105,23 +105,10 @@ func TestReplayReportCountsReplyRefusedOnce(t *testing.T) {
 		_, _ = io.WriteString(w, big)
 	}))
 	t.Cleanup(srv.Close)
-	emb, err := kafka.StartEmbedded("", 1, replaySource, replayDLQ, replies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cfg := &config.Config{
-		Kafka: config.Kafka{Brokers: emb.Addrs(), InitialOffset: "oldest"},
-		Routes: []config.Route{{Name: "orders-billing", Topics: []string{replaySource},
-			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: srv.URL}},
-			Retry:      config.Retry{MaxAttempts: 1},
-			DeadLetter: config.DeadLetter{Topic: replayDLQ},
-			Reply:      config.Reply{Topic: replies}}},
-	}
-	cfg.ApplyDefaults()
+	cfg := embeddedReplayRoute(t, srv.URL, replies)
 	b := New(cfg, Options{Version: "test", Logger: telemetry.NewLogger(io.Discard, "json", "info")})
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(emb.Addrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,19 +198,7 @@ func TestReplayKeepsTheRecordTimestamp(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
-	emb, err := kafka.StartEmbedded("", 1, replaySource, replayDLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cfg := &config.Config{
-		Kafka: config.Kafka{Brokers: emb.Addrs(), InitialOffset: "oldest"},
-		Routes: []config.Route{{Name: "orders-billing", Topics: []string{replaySource},
-			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: srv.URL}},
-			Retry:      config.Retry{MaxAttempts: 1},
-			DeadLetter: config.DeadLetter{Topic: replayDLQ}}},
-	}
-	cfg.ApplyDefaults()
+	cfg := embeddedReplayRoute(t, srv.URL, "")
 	r := cfg.Routes[0]
 
 	// Dead-letter a record as the route's chain does: the target refuses it
@@ -232,7 +207,7 @@ func TestReplayKeepsTheRecordTimestamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := sarama.NewClient(emb.Addrs(), sc)
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,21 +274,7 @@ func TestReplayLimitBudgetSurvivesARebalanceDuringTheRateWait(t *testing.T) {
 		once.Do(func() {
 			go func() {
 				defer close(joinedOnce)
-				joined := make(chan struct{})
-				other, err := sarama.NewConsumerGroup(rig.addrs, ReplayGroup("hookbridge.orders-billing"), sc)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer other.Close()
-				ctx, cancel := context.WithCancel(t.Context())
-				defer cancel()
-				go func() { _ = other.Consume(ctx, []string{replayDLQ}, &joinOnly{joined: joined}) }()
-				select {
-				case <-joined:
-				case <-time.After(time.Minute): // a hang guard only
-					t.Error("the other member never joined the replay group")
-				}
+				joinReplayGroupOnce(t, rig.addrs, sc)
 			}()
 		})
 	}
@@ -326,4 +287,31 @@ func TestReplayLimitBudgetSurvivesARebalanceDuringTheRateWait(t *testing.T) {
 	if rep.Replayed != 2 || rep.Skipped != 1 || !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("receiver got %q, report %+v; want a and b replayed (--limit 2), c left in place", got, rep)
 	}
+}
+
+// embeddedReplayRoute starts an embedded broker with the replay tests'
+// topics (and reply, when set) and returns the configuration of route
+// orders-billing on it: one attempt to url, dead letters to replayDLQ,
+// replies to reply.
+func embeddedReplayRoute(t *testing.T, url, reply string) *config.Config {
+	t.Helper()
+	topics := []string{replaySource, replayDLQ}
+	if reply != "" {
+		topics = append(topics, reply)
+	}
+	emb, err := kafka.StartEmbedded("", 1, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	cfg := &config.Config{
+		Kafka: config.Kafka{Brokers: emb.Addrs(), InitialOffset: "oldest"},
+		Routes: []config.Route{{Name: "orders-billing", Topics: []string{replaySource},
+			Target:     config.RouteTarget{Webhook: &config.Webhook{URL: url}},
+			Retry:      config.Retry{MaxAttempts: 1},
+			DeadLetter: config.DeadLetter{Topic: replayDLQ},
+			Reply:      config.Reply{Topic: reply}}},
+	}
+	cfg.ApplyDefaults()
+	return cfg
 }

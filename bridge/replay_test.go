@@ -378,23 +378,7 @@ func TestReplayGoesOnAcrossARebalance(t *testing.T) {
 		if body != "d" {
 			return
 		}
-		once.Do(func() {
-			joined := make(chan struct{})
-			other, err := sarama.NewConsumerGroup(rig.addrs, ReplayGroup("hookbridge.orders-billing"), sc)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer other.Close()
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			go func() { _ = other.Consume(ctx, []string{replayDLQ}, &joinOnly{joined: joined}) }()
-			select {
-			case <-joined:
-			case <-time.After(time.Minute): // a hang guard only
-				t.Error("the other member never joined the replay group")
-			}
-		})
+		once.Do(func() { joinReplayGroupOnce(t, rig.addrs, sc) })
 	}
 
 	key := "x"
@@ -427,4 +411,25 @@ func (j *joinOnly) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (j *joinOnly) ConsumeClaim(sess sarama.ConsumerGroupSession, _ sarama.ConsumerGroupClaim) error {
 	<-sess.Context().Done()
 	return nil
+}
+
+// joinReplayGroupOnce has another member join the replay group of route
+// orders-billing, which rebalances it, and leave again once it joined.
+func joinReplayGroupOnce(t *testing.T, addrs []string, sc *sarama.Config) {
+	t.Helper()
+	joined := make(chan struct{})
+	other, err := sarama.NewConsumerGroup(addrs, ReplayGroup("hookbridge.orders-billing"), sc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer other.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = other.Consume(ctx, []string{replayDLQ}, &joinOnly{joined: joined}) }()
+	select {
+	case <-joined:
+	case <-time.After(time.Minute): // a hang guard only
+		t.Error("the other member never joined the replay group")
+	}
 }
