@@ -238,6 +238,22 @@ func newOutageScenario(t *testing.T) *outageScenario {
 	return o
 }
 
+// outage delivers the first half of recs, takes the receiver down, produces
+// the rest, and waits until the route of the bridge at admin paused and
+// probed the receiver twice. It returns what it produced.
+func (o *outageScenario) outage(t *testing.T, admin string, recs []rec) []sarampm {
+	t.Helper()
+	half := len(recs) / 2
+	produced := o.b.produce(t, o.topic, recs[:half])
+	waitFor(t, time.Minute, "first half delivered", func() bool { return o.rcv.uniqueAccepted() >= half })
+	o.up.Store(false)
+	produced = append(produced, o.b.produce(t, o.topic, recs[half:])...)
+	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
+	n0 := len(o.rcv.requests())
+	waitFor(t, time.Minute, "a couple of half-open probes", func() bool { return len(o.rcv.requests()) >= n0+2 })
+	return produced
+}
+
 // finish waits for every rec at rcv, stops p (exit 0 on SIGTERM) and checks
 // that recs were delivered in order per key, that the group committed every
 // record produced and that none was dead-lettered.
@@ -266,14 +282,7 @@ func TestChaosSigtermDuringOutage(t *testing.T) {
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
-	produced := b.produce(t, topic, recs[:600])
-	waitFor(t, time.Minute, "first half delivered", func() bool { return rcv.uniqueAccepted() >= 600 })
-	o.up.Store(false)
-	produced = append(produced, b.produce(t, topic, recs[600:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
-	// let a few half-open probes happen while paused
-	n0 := len(rcv.requests())
-	waitFor(t, time.Minute, "a couple of probes", func() bool { return len(rcv.requests()) >= n0+2 })
+	produced := o.outage(t, admin, recs)
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM during an outage, want 0", code)
 	}
@@ -297,13 +306,7 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
-	produced := b.produce(t, topic, recs[:600])
-	waitFor(t, time.Minute, "first half delivered", func() bool { return rcv.uniqueAccepted() >= 600 })
-	up.Store(false)
-	produced = append(produced, b.produce(t, topic, recs[600:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
-	n0 := len(rcv.requests())
-	waitFor(t, time.Minute, "a couple of probes", func() bool { return len(rcv.requests()) >= n0+2 })
+	produced := o.outage(t, admin, recs)
 	// let a periodic commit happen while paused
 	time.Sleep(2 * time.Second)
 	p.Kill()
