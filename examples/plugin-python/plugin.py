@@ -217,7 +217,8 @@ def main():
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", max_bytes),
             # A call's metadata carries the record's tracestate and baggage
-            # (up to about 9 KB); gRPC C-core refuses more than 8 KB by default.
+            # (up to about 5 KB; gRPC C-core accepts 8 KB by default): room to
+            # spare for a bridge that passes more on.
             ("grpc.max_metadata_size", METADATA_LIMIT),
         ],
     )
