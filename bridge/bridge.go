@@ -70,6 +70,14 @@ type runningRoute struct {
 	done     chan error
 }
 
+// halted reports whether the route does not run until it is started again:
+// it could not start, or its receiver disabled it (410 Gone). A reload starts
+// such a route anew even when its configuration did not change, so that an
+// operator whose receiver is back need not restart the bridge.
+func (rr *runningRoute) halted() bool {
+	return rr.failed != nil || rr.consumer.Disabled() != nil
+}
+
 // New prepares a bridge; it connects to nothing until Run.
 func New(cfg *config.Config, opts Options) *Bridge {
 	log := opts.Logger
@@ -210,7 +218,9 @@ func stopRoutes(routes map[string]*runningRoute) error {
 
 // Reload replaces the configuration of a running bridge: routes whose
 // configuration (or plugin's) changed are drained and restarted, new routes
-// start, removed ones drain and stop, and unchanged routes keep running.
+// start, removed ones drain and stop, and unchanged routes keep running,
+// except those disabled by their receiver or that could not start: those
+// start anew.
 // Changes outside routes and plugins need a restart and are ignored with a
 // warning. On error the old configuration stays in force.
 func (b *Bridge) Reload(ctx context.Context, cfg *config.Config) error {
@@ -242,7 +252,7 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	var start []config.Route
 	for _, r := range cfg.Routes {
 		rr, ok := routes[r.Name]
-		if ok && reflect.DeepEqual(rr.cfg, r) && reflect.DeepEqual(rr.plugin, pluginOf(cfg, r)) {
+		if ok && !rr.halted() && reflect.DeepEqual(rr.cfg, r) && reflect.DeepEqual(rr.plugin, pluginOf(cfg, r)) {
 			next[r.Name] = rr
 			continue
 		}

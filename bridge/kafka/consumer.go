@@ -339,14 +339,23 @@ func (c *Consumer) Ready() error {
 	return nil
 }
 
-// Disable stops the route for good (until restart): every partition pauses,
-// lanes start nothing new, and Ready reports err. Nothing is dead-lettered.
+// Disable stops the route until it is started again (a restart, or a
+// reload, which starts a disabled route anew): every partition pauses, lanes
+// start nothing new, and Ready reports err. Nothing is dead-lettered.
 func (c *Consumer) Disable(err error) {
 	if !c.disabled.CompareAndSwap(nil, &err) {
 		return
 	}
-	c.log.Error("route disabled; its partitions are paused until restart", "error", err)
+	c.log.Error("route disabled; its partitions are paused until a restart or reload", "error", err)
 	c.PauseAll("disabled", true)
+}
+
+// Disabled returns the error that disabled the route, or nil.
+func (c *Consumer) Disabled() error {
+	if p := c.disabled.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // PauseAll pauses (on) or resumes (off) fetching of every partition the route

@@ -17,7 +17,8 @@ const (
 	// Permanent failures (other 4xx, a handler's permanent error) are
 	// dead-lettered at once.
 	Permanent
-	// Gone (HTTP 410) disables the route: its partitions pause until restart.
+	// Gone (HTTP 410) disables the route: its partitions pause until a restart
+	// or a reload starts it again.
 	Gone
 	// Canceled means the delivery was abandoned because its context ended
 	// (rebalance, shutdown). It is neither a success nor a failure.
