@@ -204,7 +204,7 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 		return err
 	}
 	age, err := meter.Float64ObservableGauge("hookbridge.consumer.oldest_unacked_age", metric.WithUnit("s"),
-		metric.WithDescription("Age of the oldest record not yet acknowledged, per partition."))
+		metric.WithDescription("Time since the bridge read the oldest record not yet acknowledged, per partition."))
 	if err != nil {
 		return err
 	}
