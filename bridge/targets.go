@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -62,10 +63,14 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 			log.Info("circuit breaker half-open; routes using the target fetch again and one record probes it", "state", to.String())
 		default:
 			args := []any{"state", to.String()}
+			lctx := ctx
 			if f := t.breaker.LastFailure(); f != nil {
 				args = append(args, "record", f.Record, "error", f.Err)
+				// The line carries the failed delivery's trace_id, to find
+				// its trace from the log.
+				lctx = trace.ContextWithSpanContext(ctx, f.Span)
 			}
-			log.Warn("circuit breaker open; consumption of routes using the target pauses", args...)
+			log.WarnContext(lctx, "circuit breaker open; consumption of routes using the target pauses", args...)
 		}
 	})
 	s.metrics.Breaker(key, func() int64 { return int64(t.breaker.State()) })

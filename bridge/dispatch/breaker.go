@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
@@ -131,10 +132,12 @@ func (b *Breaker) State() BreakerState {
 	return BreakerState(b.state.Load())
 }
 
-// Failed is a failure a breaker counted: the record's id and the error.
+// Failed is a failure a breaker counted: the record's id, the error, and
+// the span context of the delivery (its trace), when it had one.
 type Failed struct {
 	Record string
 	Err    error
+	Span   trace.SpanContext
 }
 
 // LastFailure returns the latest failure the breaker counted, or nil. A
@@ -275,7 +278,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 				done(errSharedOutcome) // counted through another record of its request
 			} else {
 				if target.TargetDown(err) {
-					b.last.Store(&Failed{Record: d.Record.ID(), Err: err}) // before done, which may trip it
+					b.last.Store(&Failed{Record: d.Record.ID(), Err: err, Span: trace.SpanContextFromContext(ctx)}) // before done, which may trip it
 				}
 				done(err)
 			}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
@@ -234,13 +236,20 @@ func TestBreakerLastFailureNamesWhatTrippedIt(t *testing.T) {
 		}
 	})
 	defer unsubscribe()
+	spanOf := func(off int64) trace.SpanContext {
+		return trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0xab, byte(off)}, SpanID: trace.SpanID{1}})
+	}
 	for _, off := range []int64{9, 3, 4} { // 9 is refused for good: the target is up, and it is not named
-		_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Topic: "orders", Partition: 1, Offset: off}})
+		ctx := trace.ContextWithSpanContext(t.Context(), spanOf(off))
+		_, _ = tg.Deliver(ctx, &target.Delivery{Record: &target.Record{Topic: "orders", Partition: 1, Offset: off}})
 	}
 	if b.State() != dispatch.BreakerOpen || atOpen == nil {
 		t.Fatalf("state %s, failure at open %+v", b.State(), atOpen)
 	}
 	if atOpen.Record != "orders-1-4" || !errors.Is(atOpen.Err, errDown) {
 		t.Fatalf("failure at open: %s %v, want orders-1-4 and the 503", atOpen.Record, atOpen.Err)
+	}
+	if atOpen.Span.TraceID() != spanOf(4).TraceID() {
+		t.Fatalf("failure at open in trace %s, want the delivery's %s", atOpen.Span.TraceID(), spanOf(4).TraceID())
 	}
 }

@@ -533,8 +533,8 @@ func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
 // (one partition, ordering: partition), cannot be told from a plugin that
 // is down: the breaker opens and the route pauses on it. Nothing is
 // dead-lettered, nothing after it is committed, and the log line of the
-// breaker opening names the record, so that an operator can find it. SIGTERM
-// still exits 0.
+// breaker opening names the record and carries its trace_id, so that an
+// operator can find it and its trace. SIGTERM still exits 0.
 func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 	sc := newPluginScenario(t, 1, 1, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "    ordering: partition\n")
 	b, topic, dlq, reply, group, cfg := sc.b, sc.topic, sc.dlq, sc.reply, sc.group, sc.cfg
@@ -555,9 +555,10 @@ func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 		return ""
 	})
 	poison := topic + "-0-4"
-	waitFor(t, 2*time.Minute, "the breaker-open line naming "+poison, func() bool {
+	waitFor(t, 2*time.Minute, "the breaker-open line naming "+poison+" and its trace", func() bool {
 		for _, line := range strings.Split(p.Log(), "\n") {
-			if strings.Contains(line, "circuit breaker open") && strings.Contains(line, poison) && strings.Contains(line, "processes died") {
+			if strings.Contains(line, "circuit breaker open") && strings.Contains(line, poison) && strings.Contains(line, "processes died") &&
+				strings.Contains(line, `"trace_id":"`) {
 				return true
 			}
 		}
