@@ -129,7 +129,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer rt.close()
+	abandoned := false // the shutdown ran past its bound: leave rt to the process's exit
+	defer func() {
+		if !abandoned {
+			rt.close()
+		}
+	}()
 	b.mu.Lock()
 	cfg := b.cfg
 	b.mu.Unlock()
@@ -196,10 +201,39 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	routes = b.routes
 	b.mu.Unlock()
-	err = stopRoutes(routes)
+	// The drain is bounded by shutdown_timeout; the final commits, leaving
+	// the groups and closing the producer and plugins are not, inside
+	// sarama, against brokers that accept connections but do not answer.
+	// Past the bound Run returns, and what still waits is left to the
+	// process's exit, as after kill -9: nothing uncommitted is lost, it is
+	// delivered again.
+	bound := cfg.ShutdownTimeout.D() + shutdownFinish
+	finished := make(chan error, 1)
+	go func() {
+		err := stopRoutes(routes)
+		rt.close()
+		finished <- err
+	}()
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case err = <-finished:
+	case <-t.C:
+		abandoned = true
+		err = fmt.Errorf("%w (%s): the final offset commits, leaving the consumer groups or closing the producer "+
+			"did not finish, as with brokers that do not answer; records not committed are delivered again", ErrShutdownTimedOut, bound)
+	}
 	stopAdmin()
 	return err
 }
+
+// shutdownFinish is how long Run waits, past shutdown_timeout, for the
+// commits, group leaves and closes that follow the drain.
+const shutdownFinish = 5 * time.Second
+
+// ErrShutdownTimedOut is returned by Run when the shutdown did not finish
+// within shutdown_timeout plus shutdownFinish.
+var ErrShutdownTimedOut = errors.New("shutdown did not finish within shutdown_timeout + 5s")
 
 // stopRoutes cancels every route, waits for each to drain, and returns their
 // errors.
