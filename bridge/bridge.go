@@ -271,6 +271,7 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	b.mu.Lock()
 	old := b.cfg
 	b.mu.Unlock()
+	b.log.Info("applying a new configuration", "file", cfg.File)
 	for _, s := range restartOnly(old, cfg) {
 		b.log.Warn("reload: this setting changes only at restart; keeping the running value", "key", s)
 	}

@@ -67,6 +67,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer stopTracing()
+	defer exitIfStuck(ctx, cfg.ShutdownTimeout.D(), log)()
 	rep, err := b.Replay(ctx, o)
 	// Stopped by SIGINT or SIGTERM: say how far the replay got, and exit as
 	// run does when a signal stops it. The operator asked for the stop, and

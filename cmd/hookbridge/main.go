@@ -201,6 +201,39 @@ func newBridge(ctx context.Context, cfg *config.Config, stderr io.Writer) (b *br
 	return bridge.New(cfg, bridge.Options{Version: versionString(), Logger: log, Plugins: pluginFactory(ctx, cfg, log)}), log, stop, true
 }
 
+// stuckGrace is how long past shutdown_timeout exitIfStuck lets a shutdown
+// run: the bridge's own bound on what follows the drain (5 s), the flush of
+// the spans (5 s), and a margin.
+const stuckGrace = 15 * time.Second
+
+// exitIfStuck is the shutdown's last resort: once ctx ends (SIGTERM or
+// SIGINT), a process still running shutdownTimeout + stuckGrace later logs
+// that it is stuck and exits 1. The bridge bounds its own shutdown, but a
+// reload that was waiting on brokers that answer nothing when the signal
+// came holds the bridge's loop, and nothing else would end the process. What
+// was not committed is delivered again, as after a kill. The returned func
+// stops the watch.
+func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		t := time.NewTimer(shutdownTimeout + stuckGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			log.Error("shutdown is stuck, as on brokers that accept connections but answer nothing; exiting without it: records not committed are delivered again",
+				"waited", (shutdownTimeout + stuckGrace).String())
+			os.Exit(exitFailed)
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, code := loadConfig("run", args, stderr)
 	if cfg == nil {
@@ -211,6 +244,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer stopTracing()
+	defer exitIfStuck(ctx, cfg.ShutdownTimeout.D(), log)()
 	logAdvice(log, cfg)
 	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
 	defer stopReload()

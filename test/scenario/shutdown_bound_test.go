@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,91 @@ func (l *silentListener) hush() {
 
 func (l *silentListener) speak() { l.silent.Store(false) }
 
+// silenceable is a scenario on an in-process broker whose connections can
+// be silenced: a route with a dead-letter topic (so that the bridge has a
+// producer to close), shutdown_timeout 2s, a bridge delivering 600 keyed
+// records to rcv, and at least 100 of them delivered.
+type silenceable struct {
+	b          *broker
+	ln         *silentListener
+	rcv        *receiver
+	p          *testkit.Bridge
+	path, dlq  string
+	admin, raw string
+	recs       []rec
+}
+
+func newSilenceable(t *testing.T) *silenceable {
+	if os.Getenv(testkit.EnvKafka) != "" {
+		t.Skip("silences the in-process broker's connections; the real e2e broker is shared by every test (this scenario runs in go test ./...)")
+	}
+	s := &silenceable{}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, address string) (net.Listener, error) {
+		l, err := net.Listen(network, address)
+		if err != nil {
+			return nil, err
+		}
+		s.ln = &silentListener{Listener: l}
+		return s.ln, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	s.b = &broker{&testkit.Broker{Addrs: cluster.ListenAddrs()}}
+	topic, group := topicName(t, "in"), topicName(t, "g")
+	s.dlq = topicName(t, "dlq")
+	s.b.CreateTopic(t, topic, 3)
+	s.b.CreateTopic(t, s.dlq, 1)
+	s.rcv = newReceiver(t, func(d delivery, n int) int {
+		time.Sleep(2 * time.Millisecond) // keeps deliveries in flight
+		return 200
+	})
+	s.admin = freePort(t)
+	s.path = s.b.config(t, s.admin, routeSpec{Topic: topic, DLQ: s.dlq, Group: group, URL: s.rcv.url()})
+	s.raw = strings.Replace(mustRead(t, s.path), "shutdown_timeout: 10s", "shutdown_timeout: 2s", 1)
+	if err := os.WriteFile(s.path, []byte(s.raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.p = startBridge(t, s.path, s.admin)
+	s.recs = keyed(600, 20)
+	s.b.produce(t, topic, s.recs)
+	waitFor(t, time.Minute, "the first deliveries", func() bool { return s.rcv.uniqueAccepted() >= 100 })
+	return s
+}
+
+// stop sends SIGTERM and checks that the bridge exits 1 with a line that
+// has want in it.
+func (s *silenceable) stop(t *testing.T, want string) {
+	t.Helper()
+	if code := s.p.Stop(); code != 1 {
+		t.Fatalf("exit code %d, want 1 (the shutdown could not finish)\n%s", code, testkit.Tail(s.p.Log(), 20))
+	}
+	if !strings.Contains(s.p.Log(), want) {
+		t.Fatalf("no line says %q:\n%s", want, testkit.Tail(s.p.Log(), 20))
+	}
+}
+
+// recover lets the broker answer again and checks that a new bridge on the
+// original file delivers every record, in order per key, and dead-letters
+// nothing.
+func (s *silenceable) recover(t *testing.T) {
+	t.Helper()
+	s.ln.speak()
+	if err := os.WriteFile(s.path, []byte(s.raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBridge(t, s.path, s.admin)
+	waitFor(t, time.Minute, "every record once the brokers answer", func() bool { return s.rcv.uniqueAccepted() >= len(s.recs) })
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("exit code %d after the brokers answer again", code)
+	}
+	checkDelivered(t, s.rcv, s.recs)
+	if n := len(s.b.readAll(t, s.dlq)); n != 0 {
+		t.Fatalf("%d records dead-lettered, want 0", n)
+	}
+}
+
 // A SIGTERM while the brokers accept connections but answer nothing still
 // ends the process: past shutdown_timeout plus 5 s the bridge gives up on
 // the final commit, the group leave and the producer's close (sarama waits on
@@ -78,57 +164,28 @@ func (l *silentListener) speak() { l.silent.Store(false) }
 // (27 minutes and counting in the audit). Nothing is lost: once the brokers
 // answer again, a new bridge delivers every record, in order per key.
 func TestShutdownEndsWhenTheBrokersStopAnswering(t *testing.T) {
-	if os.Getenv(testkit.EnvKafka) != "" {
-		t.Skip("silences the in-process broker's connections; the real e2e broker is shared by every test (this scenario runs in go test ./...)")
+	s := newSilenceable(t)
+	s.ln.hush()
+	s.stop(t, "shutdown did not finish within shutdown_timeout")
+	s.recover(t)
+}
+
+// The same with a SIGHUP reload under way when SIGTERM comes: the reload
+// waits on the silent brokers and holds the bridge's loop, so the bridge's
+// own bound never starts; the process's last resort ends it
+// shutdown_timeout + 15 s after the signal.
+func TestShutdownEndsDuringAReloadTheBrokersDoNotAnswer(t *testing.T) {
+	s := newSilenceable(t)
+	s.ln.hush()
+	changed := strings.Replace(s.raw, "concurrency: 32", "concurrency: 16", 1)
+	if changed == s.raw {
+		t.Fatalf("the route has no concurrency: 32 to change:\n%s", s.raw)
 	}
-	var ln *silentListener
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, address string) (net.Listener, error) {
-		l, err := net.Listen(network, address)
-		if err != nil {
-			return nil, err
-		}
-		ln = &silentListener{Listener: l}
-		return ln, nil
-	}))
-	if err != nil {
+	if err := os.WriteFile(s.path, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cluster.Close)
-	b := &broker{&testkit.Broker{Addrs: cluster.ListenAddrs()}}
-	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
-	b.CreateTopic(t, topic, 3)
-	b.CreateTopic(t, dlq, 1) // so that the bridge has a producer to close
-	rcv := newReceiver(t, func(d delivery, n int) int {
-		time.Sleep(2 * time.Millisecond) // keeps deliveries in flight
-		return 200
-	})
-	admin := freePort(t)
-	path := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
-	raw := strings.Replace(mustRead(t, path), "shutdown_timeout: 10s", "shutdown_timeout: 2s", 1)
-	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startBridge(t, path, admin)
-	recs := keyed(600, 20)
-	b.produce(t, topic, recs)
-	waitFor(t, time.Minute, "the first deliveries", func() bool { return rcv.uniqueAccepted() >= 100 })
-
-	ln.hush()
-	if code := p.Stop(); code != 1 {
-		t.Fatalf("exit code %d, want 1 (the shutdown could not finish)\n%s", code, testkit.Tail(p.Log(), 20))
-	}
-	if !strings.Contains(p.Log(), "shutdown did not finish within shutdown_timeout") {
-		t.Fatalf("no line says why the shutdown was cut short:\n%s", testkit.Tail(p.Log(), 20))
-	}
-
-	ln.speak()
-	p2 := startBridge(t, path, admin)
-	waitFor(t, time.Minute, "every record once the brokers answer", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	if code := p2.Stop(); code != 0 {
-		t.Fatalf("exit code %d after the brokers answer again", code)
-	}
-	checkDelivered(t, rcv, recs)
-	if n := len(b.readAll(t, dlq)); n != 0 {
-		t.Fatalf("%d records dead-lettered, want 0", n)
-	}
+	_ = s.p.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "the reload to start", func() bool { return strings.Contains(s.p.Log(), "applying a new configuration") })
+	s.stop(t, "shutdown is stuck")
+	s.recover(t)
 }
