@@ -182,6 +182,8 @@ render keda-names "$BASE,ScaledObject" -f "$TMP/keda-names.values.yaml"
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
 must_fail zero-shutdown-short-grace "must exceed config.shutdown_timeout" --set config.shutdown_timeout=0s --set terminationGracePeriodSeconds=10
+# The drain, then up to 5 s for commits and group leaves and 5 s for spans.
+must_fail grace-within-finish "by more than 10 s" --set terminationGracePeriodSeconds=35
 must_fail bad-duration "is not a Go duration" --set config.shutdown_timeout=soon
 cat >"$TMP/uninjected.yaml" <<'EOF'
 config:

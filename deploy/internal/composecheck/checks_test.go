@@ -172,6 +172,13 @@ routes:
 	}
 }
 
+// A grace period that covers the drain but not the 10 s after it (commits,
+// group leaves, spans) is a problem too.
+func TestManifestsGraceWithinTheFinish(t *testing.T) {
+	wantProblem(t, baseCheck(t, map[string]string{"#SHUTDOWN#": "25s", "#GRACE#": "35"}), "terminationGracePeriodSeconds")
+	baseNoProblems(t, baseCheck(t, map[string]string{"#SHUTDOWN#": "25s", "#GRACE#": "36"}))
+}
+
 func TestManifestsZeroShutdownTimeoutIsTheDefault(t *testing.T) {
 	// shutdown_timeout 0s = 25s in the bridge; a 10s grace period kills it mid-drain.
 	r := baseCheck(t, map[string]string{"#SHUTDOWN#": "0s", "#GRACE#": "10"})

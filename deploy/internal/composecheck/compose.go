@@ -20,6 +20,11 @@ var composeServices = []string{"kafka", "kafka-init", "jaeger", "receiver", "hoo
 
 const hookbridgeConfigPath = "/etc/hookbridge/hookbridge.yaml"
 
+// finishMargin is what a grace period must leave after shutdown_timeout: the
+// bridge allows itself 5 s after the drain for its commits and group leaves,
+// and flushes its spans for up to 5 s more.
+const finishMargin = 10 * time.Second
+
 // logHook turns compose-go's logged warnings (an unset variable, an
 // obsolete key) into problems.
 type logHook struct {
@@ -300,8 +305,8 @@ func checkBridgeService(r *report, file string, p *types.Project) {
 		if s.StopGracePeriod != nil {
 			grace = time.Duration(*s.StopGracePeriod)
 		}
-		if grace <= shutdown+5*time.Second {
-			r.fail(where, "stop_grace_period %s must exceed shutdown_timeout %s by more than 5s", grace, shutdown)
+		if grace <= shutdown+finishMargin {
+			r.fail(where, "stop_grace_period %s must exceed shutdown_timeout %s by more than %s", grace, shutdown, finishMargin)
 		}
 	}
 	r.ok(fmt.Sprintf("%s agrees with %s (%d topic(s), secret shared, admin on %s)", cfgPath, file, len(cfg.topics()), cfg.Admin.Listen))

@@ -144,8 +144,8 @@ bridge) in whole seconds, rounded up.
 {{- add $shutdown 20 }}
 {{- else }}
 {{- $grace := .Values.terminationGracePeriodSeconds | int }}
-{{- if le $grace (add $shutdown 5) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed config.shutdown_timeout (%ds) by more than 5 s, or the kubelet kills the pod before it has committed and left its groups" $grace $shutdown) }}
+{{- if le $grace (add $shutdown 10) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed config.shutdown_timeout (%ds) by more than 10 s, or the kubelet may kill the pod before it has committed, left its groups and flushed its spans" $grace $shutdown) }}
 {{- end }}
 {{- $grace }}
 {{- end }}
