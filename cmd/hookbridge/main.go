@@ -42,6 +42,13 @@ const usage = `usage:
 func main() {
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// The first signal starts the graceful shutdown; a second one (Ctrl-C
+	// again) ends the process at once, as the signal's default does. What
+	// was not committed is delivered again.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -1,7 +1,10 @@
 package scenario
 
 import (
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -188,4 +191,52 @@ func TestShutdownEndsDuringAReloadTheBrokersDoNotAnswer(t *testing.T) {
 	waitFor(t, 30*time.Second, "the reload to start", func() bool { return strings.Contains(s.p.Log(), "applying a new configuration") })
 	s.stop(t, "shutdown is stuck")
 	s.recover(t)
+}
+
+// A second SIGTERM during the drain ends the process at once, as the
+// signal's default does (an operator pressing Ctrl-C again), rather than
+// after shutdown_timeout. What it did not commit is delivered again by the
+// next bridge.
+func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
+	b := newBroker(t)
+	topic, group := topicName(t, "in"), topicName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	// A receiver that does not answer: the drain waits for it.
+	var arrived atomic.Int32
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body) // then the server notices the bridge's end, which ends ctx
+		arrived.Add(1)
+		<-req.Context().Done()
+	}))
+	t.Cleanup(silent.Close)
+	admin := freePort(t)
+	path := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: silent.URL + "/hook"})
+	// The drain would last 2 minutes (the request's timeout and
+	// shutdown_timeout): longer than the harness waits for an exit.
+	raw := strings.Replace(mustRead(t, path), "shutdown_timeout: 10s", "shutdown_timeout: 2m", 1)
+	raw = strings.Replace(raw, "timeout: 5s", "timeout: 2m", 1)
+	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startBridge(t, path, admin)
+	recs := keyed(20, 2)
+	b.produce(t, topic, recs)
+	waitFor(t, 30*time.Second, "a delivery in flight", func() bool { return arrived.Load() > 0 })
+	_ = p.Signal(syscall.SIGTERM)
+	waitFor(t, 30*time.Second, "the drain to start", func() bool { return strings.Contains(p.Log(), "shutting down") })
+	_ = p.Signal(syscall.SIGTERM)
+	if code := p.Wait(); code == 0 {
+		t.Fatalf("exit code 0: the second signal should end the process at once")
+	}
+	if strings.Contains(p.Log(), "hookbridge stopped") {
+		t.Fatalf("the drain ran to its end:\n%s", testkit.Tail(p.Log(), 10))
+	}
+
+	rcv := newReceiver(t, nil)
+	p2 := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	waitFor(t, time.Minute, "every record from the next bridge", func() bool { return rcv.uniqueAccepted() >= len(recs) })
+	if code := p2.Stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	checkDelivered(t, rcv, recs)
 }
