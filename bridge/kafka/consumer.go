@@ -303,8 +303,8 @@ const connectRetryMax = 30 * time.Second
 // Ready returns nil when the route has joined its group and nothing is stuck
 // or disabled, else the reason.
 func (c *Consumer) Ready() error {
-	if p := c.disabled.Load(); p != nil {
-		return fmt.Errorf("route %s disabled: %w", c.opts.Route.Name, *p)
+	if err := c.Disabled(); err != nil {
+		return fmt.Errorf("route %s disabled: %w", c.opts.Route.Name, err)
 	}
 	if !c.joined.Load() {
 		if err := c.joinErr.Load(); err != nil {

@@ -327,7 +327,7 @@ func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut s
 	shutdown, err := cfg.shutdown()
 	if err != nil {
 		r.fail(where, "config shutdown_timeout: %v", err)
-	} else if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || float64(*g) <= (shutdown + finishMargin).Seconds() {
+	} else if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || float64(*g) <= (shutdown+finishMargin).Seconds() {
 		r.fail(where, "terminationGracePeriodSeconds %v must exceed shutdown_timeout %s by more than %s", derefInt64(g), shutdown, finishMargin)
 	}
 
