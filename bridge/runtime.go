@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/detach"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -93,40 +94,29 @@ func (rt *runtime) connect(ctx context.Context, cfg *config.Config) error {
 	type conn struct {
 		client   sarama.Client
 		producer *kafka.Producer
-		err      error
 	}
-	done := make(chan conn, 1)
-	go func() {
-		var c conn
-		c.client, c.producer, c.err = dial(rt.brokers, cfg)
-		done <- c
-	}()
-	select {
-	case c := <-done:
-		if c.err != nil {
-			return c.err
-		}
-		rt.client, rt.producer = c.client, c.producer
-		// Plugins are closed before the producer and client (cleanups run
-		// in reverse), after every route drained.
-		rt.cleanups = append(rt.cleanups,
-			func() { _ = rt.client.Close() },
-			func() { _ = rt.producer.Close() },
-			func() {
-				for name := range rt.plugins {
-					rt.closePlugin(ctx, name)
-				}
-			})
-		return nil
-	case <-ctx.Done():
-		go func() {
-			if c := <-done; c.err == nil {
-				_ = c.producer.Close()
-				_ = c.client.Close()
+	c, err := detach.Call(ctx, func() (c conn, err error) {
+		c.client, c.producer, err = dial(rt.brokers, cfg)
+		return c, err
+	}, func(c conn) {
+		_ = c.producer.Close()
+		_ = c.client.Close()
+	})
+	if err != nil {
+		return err
+	}
+	rt.client, rt.producer = c.client, c.producer
+	// Plugins are closed before the producer and client (cleanups run in
+	// reverse), after every route drained.
+	rt.cleanups = append(rt.cleanups,
+		func() { _ = rt.client.Close() },
+		func() { _ = rt.producer.Close() },
+		func() {
+			for name := range rt.plugins {
+				rt.closePlugin(ctx, name)
 			}
-		}()
-		return ctx.Err()
-	}
+		})
+	return nil
 }
 
 // dial opens the client and producer that every route shares.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/internal/detach"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -256,38 +257,30 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 	type conn struct {
 		client sarama.Client
 		group  sarama.ConsumerGroup
-		err    error
 	}
 	wait := time.Second
 	for {
-		done := make(chan conn, 1)
-		go func() {
-			var r conn
-			if r.client, r.err = sarama.NewClient(c.opts.Brokers, c.opts.Sarama); r.err == nil {
-				if r.group, r.err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); r.err != nil {
-					_ = r.client.Close()
-				}
+		r, err := detach.Call(ctx, func() (r conn, err error) {
+			if r.client, err = sarama.NewClient(c.opts.Brokers, c.opts.Sarama); err != nil {
+				return r, err
 			}
-			done <- r
-		}()
-		var r conn
-		select {
-		case r = <-done:
-		case <-ctx.Done():
-			go func() {
-				if r := <-done; r.err == nil {
-					_ = r.group.Close()
-					_ = r.client.Close()
-				}
-			}()
-			return nil, nil
-		}
-		if r.err == nil {
+			if r.group, err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); err != nil {
+				_ = r.client.Close()
+			}
+			return r, err
+		}, func(r conn) {
+			_ = r.group.Close()
+			_ = r.client.Close()
+		})
+		if err == nil {
 			return r.client, r.group
 		}
-		err := fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), r.err)
-		c.joinErr.Store(&err)
-		c.log.Warn("cannot connect to the brokers; retrying", "group", c.opts.Route.GroupID(), "in", wait, "error", r.err)
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		joinErr := fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
+		c.joinErr.Store(&joinErr)
+		c.log.Warn("cannot connect to the brokers; retrying", "group", c.opts.Route.GroupID(), "in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil, nil
