@@ -42,7 +42,7 @@ func (p *Pool) ctxError(ctx context.Context) error {
 // call is retried on another instance. ctx is the caller's context; expired
 // reports that the call's own deadline (the plugin's timeout) has passed.
 func instanceFailed(ctx context.Context, expired bool, err error, inst *instance) bool {
-	if instanceFailedStatus(ctx, expired, err) {
+	if instanceFailedStatus(ctx, expired, err, inst.closing()) {
 		return true
 	}
 	return ctx.Err() == nil && !expired && inst.exited()
@@ -50,15 +50,20 @@ func instanceFailed(ctx context.Context, expired bool, err error, inst *instance
 
 // instanceFailedStatus reports whether the status of a failed call, which
 // neither the caller's context nor the call's deadline ended, says the
-// connection failed: UNAVAILABLE, or CANCELED from the connection closing
-// under the call when go-plugin saw the process exit.
-func instanceFailedStatus(ctx context.Context, expired bool, err error) bool {
+// connection failed: UNAVAILABLE, or CANCELED when the connection was
+// closing under the call (closing: the process exited, or the host is
+// stopping it). A CANCELED status the plugin sent itself, from a handler
+// whose own downstream call was canceled, say, is the call's failure: the
+// process is fine and is not replaced.
+func instanceFailedStatus(ctx context.Context, expired bool, err error, closing bool) bool {
 	if ctx.Err() != nil || expired {
 		return false
 	}
 	switch status.Code(err) {
-	case codes.Unavailable, codes.Canceled:
+	case codes.Unavailable:
 		return true
+	case codes.Canceled:
+		return closing
 	}
 	return false
 }

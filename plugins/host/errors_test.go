@@ -35,20 +35,23 @@ func TestInstanceFailed(t *testing.T) {
 		name    string
 		ctx     context.Context
 		expired bool
+		closing bool // the connection is closing: the process exited or is being stopped
 		err     error
 		want    bool
 	}{
-		{"unavailable", live, false, status.Error(codes.Unavailable, "connection refused"), true},
-		{"connection closed under the call", live, false, status.Error(codes.Canceled, "grpc: the client connection is closing"), true},
-		{"caller canceled", canceled, false, status.Error(codes.Canceled, "context canceled"), false},
-		{"call timed out", live, true, status.Error(codes.DeadlineExceeded, "deadline"), false},
-		{"unavailable after the call's deadline", live, true, status.Error(codes.Unavailable, "connection refused"), false},
-		{"handler-side status", live, false, status.Error(codes.Internal, "oops"), false},
-		{"not a status", live, false, errors.New("x"), false},
+		{"unavailable", live, false, false, status.Error(codes.Unavailable, "connection refused"), true},
+		{"connection closed under the call", live, false, true, status.Error(codes.Canceled, "grpc: the client connection is closing"), true},
+		{"the handler answered CANCELED", live, false, false, status.Error(codes.Canceled, "downstream call canceled"), false},
+		{"caller canceled", canceled, false, false, status.Error(codes.Canceled, "context canceled"), false},
+		{"caller canceled, connection closing", canceled, false, true, status.Error(codes.Canceled, "context canceled"), false},
+		{"call timed out", live, true, false, status.Error(codes.DeadlineExceeded, "deadline"), false},
+		{"unavailable after the call's deadline", live, true, false, status.Error(codes.Unavailable, "connection refused"), false},
+		{"handler-side status", live, false, false, status.Error(codes.Internal, "oops"), false},
+		{"not a status", live, false, false, errors.New("x"), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := instanceFailedStatus(tc.ctx, tc.expired, tc.err)
+			got := instanceFailedStatus(tc.ctx, tc.expired, tc.err, tc.closing)
 			if got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}

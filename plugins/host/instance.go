@@ -10,6 +10,9 @@ import (
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
@@ -19,6 +22,7 @@ import (
 // mutex; client and rpc are set once at start.
 type instance struct {
 	client *plugin.Client
+	conn   *grpc.ClientConn
 	rpc    handlerpb.HandlerClient
 	stream *callStream // nil: the plugin does not offer HandleStream
 	pid    int
@@ -31,6 +35,12 @@ type instance struct {
 
 // exited reports whether the process is gone.
 func (i *instance) exited() bool { return i.client.Exited() }
+
+// closing reports whether the connection to the process is closing or
+// closed: the process exited, or the host is stopping it.
+func (i *instance) closing() bool {
+	return i.exited() || (i.conn != nil && i.conn.GetState() == connectivity.Shutdown)
+}
 
 // handle makes one call on the instance: on its stream when it has one,
 // else (or for a request too large for the stream's envelope) as a Handle
@@ -123,7 +133,7 @@ func (p *Pool) spawn() (*instance, error) {
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
 	})
-	rpc, err := p.connect(client)
+	conn, rpc, err := p.connect(client)
 	if err != nil {
 		pid := 0
 		if cmd.Process != nil {
@@ -139,7 +149,7 @@ func (p *Pool) spawn() (*instance, error) {
 		}
 		return nil, fmt.Errorf("plugin %s: start %s: %w", p.name, p.path, err)
 	}
-	inst := &instance{client: client, rpc: rpc, lastUsed: time.Now()}
+	inst := &instance{client: client, conn: conn, rpc: rpc, lastUsed: time.Now()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -166,22 +176,35 @@ func (p *Pool) relay(stream string) func(line string, cut bool) {
 }
 
 // connect starts the client's process, dispenses the handler and checks
-// that the health service answers.
-func (p *Pool) connect(client *plugin.Client) (handlerpb.HandlerClient, error) {
+// that the health service answers. go-plugin bounds the handshake by the
+// start timeout, and its own health check by nothing: the check here has
+// the start timeout too, so a plugin whose health service never answers
+// fails to start (and is stopped) rather than holding the start for good.
+func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.HandlerClient, error) {
 	proto, err := client.Client()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, err := proto.Dispense(protocol.PluginName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rpc, ok := raw.(handlerpb.HandlerClient)
 	if !ok {
-		return nil, fmt.Errorf("dispensed %T, not a handler client", raw)
+		return nil, nil, fmt.Errorf("dispensed %T, not a handler client", raw)
 	}
-	if err := proto.Ping(); err != nil {
-		return nil, fmt.Errorf("health check: %w", err)
+	conn, ok := proto.(*plugin.GRPCClient)
+	if !ok {
+		return nil, nil, fmt.Errorf("plugin client %T does not speak gRPC", proto)
 	}
-	return rpc, nil
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("health check: no answer within %s: %w", p.opts.StartTimeout, err)
+		}
+		return nil, nil, fmt.Errorf("health check: %w", err)
+	}
+	return conn.Conn, rpc, nil
 }

@@ -227,6 +227,10 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 			return nil, c.ended()
 		case r.GetUnavailable() != "":
 			return nil, status.Errorf(codes.Unavailable, "plugin process did not take the call: %s", r.GetUnavailable())
+		case r.GetResponse() == nil:
+			// Neither an answer nor a refusal breaks the protocol: the
+			// handler may not have run, so the record is not delivered.
+			return nil, status.Errorf(codes.Internal, "plugin answered call %d with neither a response nor unavailable", id)
 		}
 		return r.GetResponse(), nil
 	case <-ctx.Done():

@@ -25,7 +25,12 @@
 // and a packed message from the host ends its stream. With
 // TESTPLUGIN_OWN_STREAM=1 it serves HandleStream itself, as a plugin that does
 // not use sdk.Serve may: an answer above the message limit is left to gRPC,
-// which ends the stream with RESOURCE_EXHAUSTED.
+// which ends the stream with RESOURCE_EXHAUSTED; there the x-test "no-answer"
+// gets an answer with its call_id and nothing else. With
+// TESTPLUGIN_UNARY_ONLY=1, the x-test "grpc-canceled" fails the Handle call
+// with the gRPC status CANCELED, as a handler whose own downstream call was
+// canceled may. With TESTPLUGIN_HEALTH_HANG=1 the process completes the
+// handshake and never answers the health check.
 package main
 
 import (
@@ -42,6 +47,8 @@ import (
 
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/sdk"
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
@@ -130,6 +137,9 @@ func main() {
 	case os.Getenv("TESTPLUGIN_OWN_STREAM") == "1":
 		serveService(ownStream{sdk.Service(h)})
 		return
+	case os.Getenv("TESTPLUGIN_HEALTH_HANG") == "1":
+		serveService(sdk.Service(h), grpc.ChainUnaryInterceptor(hangHealthChecks))
+		return
 	}
 	if err := sdk.Serve(h, sdk.WithLogger(log)); err != nil {
 		fmt.Fprintln(os.Stderr, "testplugin:", err)
@@ -145,7 +155,29 @@ type unaryOnly struct {
 }
 
 func (u unaryOnly) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
+	if testHeader(req) == "grpc-canceled" {
+		return nil, status.Error(codes.Canceled, "testplugin: the handler's downstream call was canceled")
+	}
 	return u.svc.Handle(ctx, req)
+}
+
+// testHeader returns the request's x-test header.
+func testHeader(req *handlerpb.HandleRequest) string {
+	for _, h := range req.GetRecord().GetHeaders() {
+		if h.GetKey() == "x-test" {
+			return string(h.GetValue())
+		}
+	}
+	return ""
+}
+
+// hangHealthChecks holds every health check for good, as a plugin whose
+// health service is stuck does.
+func hangHealthChecks(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if info.FullMethod == "/grpc.health.v1.Health/Check" {
+		select {}
+	}
+	return handler(ctx, req)
 }
 
 // stalled reads nothing from its stream after saying it is ready.
@@ -214,9 +246,12 @@ func (o ownStream) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
 		wg.Go(func() {
 			r := &handlerpb.StreamResponse{CallId: m.GetCallId()}
 			resp, err := o.Handle(st.Context(), m.GetRequest())
-			if err != nil {
+			switch {
+			case testHeader(m.GetRequest()) == "no-answer":
+				// the call_id alone
+			case err != nil:
 				r.Unavailable = err.Error()
-			} else {
+			default:
 				r.Response = resp
 			}
 			sendMu.Lock()
@@ -230,12 +265,13 @@ func (o ownStream) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
 
 // serveService serves svc with go-plugin directly, as a plugin that does
 // not use sdk.Serve does.
-func serveService(svc handlerpb.HandlerServer) {
+func serveService(svc handlerpb.HandlerServer, extra ...grpc.ServerOption) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: protocol.Handshake,
 		Plugins:         protocol.PluginSet(svc),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, protocol.ServerOptions(protocol.DefaultMaxMessageBytes)...)...)
+			opts = append(opts, protocol.ServerOptions(protocol.DefaultMaxMessageBytes)...)
+			return grpc.NewServer(append(opts, extra...)...)
 		},
 	})
 }
