@@ -370,6 +370,14 @@ func (t *Target) Close(ctx context.Context) error {
 // body, so that the connection can be reused.
 func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*target.Result, error) {
 	status := resp.StatusCode
+	if status < 200 {
+		// net/http reads the other 1xx answers itself and returns 101
+		// Switching Protocols, whose body is then the connection itself,
+		// which neither the request's timeout nor its context bounds any
+		// more: it is closed unread (the caller closes the body).
+		return nil, &target.Error{Kind: target.Retryable, Status: status,
+			Err: fmt.Errorf("webhook: POST %s: unexpected %s", t.safeURL, statusText(status))}
+	}
 	if status >= 200 && status < 300 {
 		if !t.capture {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
