@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
@@ -56,7 +57,7 @@ type framing struct {
 // readHead reads a status line and its fields.
 func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 	var f framing
-	line, err := readLine(br)
+	line, err := readLine(br, math.MaxInt)
 	if err != nil {
 		return nil, f, err
 	}
@@ -92,7 +93,7 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 	var last string   // the name of the previous field kept, for a folded line
 	fields := 0
 	for {
-		line, err := readLine(br)
+		line, err := readLine(br, math.MaxInt)
 		if err != nil {
 			return nil, f, err
 		}
@@ -154,18 +155,25 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 }
 
 // readLine reads one line without its CRLF (or bare LF). A line longer than
-// the reader's buffer is put together from its pieces; the caller bounds the
-// header's size by what br reads from. A connection that ends before the
-// line does is io.ErrUnexpectedEOF.
-func readLine(br *bufio.Reader) ([]byte, error) {
+// the reader's buffer is put together from its pieces, up to max bytes
+// (errLineTooLong past that); the caller bounds a header's size by what br
+// reads from. A connection that ends before the line does is
+// io.ErrUnexpectedEOF.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		long := append([]byte(nil), line...)
 		for err == bufio.ErrBufferFull {
+			if len(long) > max {
+				return nil, errLineTooLong
+			}
 			line, err = br.ReadSlice('\n')
 			long = append(long, line...)
 		}
 		line = long
+	}
+	if len(line) > max {
+		return nil, errLineTooLong
 	}
 	if err == io.EOF {
 		return nil, io.ErrUnexpectedEOF
@@ -331,18 +339,33 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	if err == io.EOF {
-		for {
-			line, lerr := readLine(b.br)
-			if lerr != nil {
+		for left := maxTrailer; ; {
+			line, lerr := readLine(b.br, left)
+			switch {
+			case lerr == errLineTooLong:
+				return n, errTrailerTooLong
+			case lerr != nil:
 				return n, io.ErrUnexpectedEOF
+			case len(line) == 0:
+				b.eof = true
+				return n, err
 			}
-			if len(line) == 0 {
-				break
+			if left -= len(line) + 2; left < 0 {
+				return n, errTrailerTooLong
 			}
 		}
-		b.eof = true
 	}
 	return n, err
 }
+
+// maxTrailer bounds the trailer section of a chunked answer, which the
+// bridge reads (and ignores) only to reach the end of the answer: a trailer
+// that never ends must not be read into memory for good.
+const maxTrailer = 64 << 10
+
+var (
+	errLineTooLong    = errors.New("http: line too long")
+	errTrailerTooLong = errors.New("http: chunked answer's trailer over 64 KiB")
+)
 
 func (b *chunkedBody) Close() error { return nil }

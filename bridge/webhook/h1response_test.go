@@ -181,3 +181,55 @@ func TestReadResponseFoldedValue(t *testing.T) {
 		}
 	}
 }
+
+// endless serves head, then repeats fill for good, counting what it served.
+type endless struct {
+	head, fill []byte
+	served     int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		src := e.fill
+		if e.served < len(e.head) {
+			src = e.head[e.served:]
+		} else {
+			src = src[(e.served-len(e.head))%len(src):]
+		}
+		c := copy(p[n:], src)
+		n += c
+		e.served += c
+	}
+	return n, nil
+}
+
+// The trailer of a chunked answer, which the bridge reads only to reach the
+// answer's end, is bounded: one that never ends, as one endless line or as
+// endless short lines, fails the body's read after 64 KiB instead of being
+// read into memory for as long as the receiver sends it.
+func TestChunkedTrailerIsBounded(t *testing.T) {
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n"
+	for name, fill := range map[string]string{
+		"one endless line":    "a",
+		"endless short lines": "X-Trailer: 1\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := &endless{head: []byte(head), fill: []byte(fill)}
+			resp, err := readResponse(bufio.NewReaderSize(src, 4<<10), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if !errors.Is(err, errTrailerTooLong) {
+				t.Fatalf("reading the body: %v, want %v", err, errTrailerTooLong)
+			}
+			if string(body) != "z" {
+				t.Errorf("body %q, want %q", body, "z")
+			}
+			if limit := len(head) + maxTrailer + 2*(4<<10); src.served > limit {
+				t.Errorf("read %d bytes of the answer, want at most %d", src.served, limit)
+			}
+		})
+	}
+}
