@@ -224,7 +224,12 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 	w := t.watch(ctx, pc)
 	fail := func(err error) (*http.Response, error) {
 		t.unwatch(w, pc)
-		if reused && pc.lr.read == 0 {
+		// A reused connection that failed before any answer came was
+		// likely closed by the receiver while idle: the request goes again
+		// on a new one. Not when the request's time ran out: the receiver
+		// has it and did not answer in time, and a new connection, dialed
+		// past the deadline, would only hide that behind a dial error.
+		if reused && pc.lr.read == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, &retryableError{err}
 		}
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -793,5 +794,37 @@ func TestH1SendErrors(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "write tcp ") {
 		t.Errorf("err = %q, want it worded as net's own write errors", err)
+	}
+}
+
+// A request that runs out of time on a reused connection, the receiver
+// having read it and not answered, fails as the request timeout, as on a new
+// connection: it is not sent again on a new connection (dialed past the
+// deadline, which only failed with a dial error that named no timeout).
+func TestTimeoutOnAReusedConnectionIsTheRequestTimeout(t *testing.T) {
+	var requests atomic.Int32
+	srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		for {
+			if req, _ := s.readRequest(br); req == nil {
+				return
+			}
+			if requests.Add(1) > 1 {
+				_, _ = io.Copy(io.Discard, br) // no answer: wait for the client to go
+				return
+			}
+			_, _ = io.WriteString(c, ok(""))
+		}
+	})
+	tg := newTarget(t, srv.url(), func(o *Options) { o.Config.Timeout = config.Duration(200 * time.Millisecond) })
+	if _, err := deliver(t, t.Context(), tg, record()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := deliver(t, t.Context(), tg, record())
+	wantKind(t, err, target.Retryable, 0)
+	if !strings.Contains(err.Error(), "no response within 200ms") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the request timeout", err)
+	}
+	if n, conns := requests.Load(), srv.conns.Load(); n != 2 || conns != 1 {
+		t.Errorf("the receiver got %d requests on %d connections, want 2 on 1", n, conns)
 	}
 }
