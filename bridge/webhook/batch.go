@@ -357,9 +357,9 @@ func batchSpans(items []*batchItem, id string) {
 // "failed" (in any case, as encoding/json would match it) adds its ids, and
 // one that is null adds none. ok is false when which records failed cannot
 // be told: a "failed" member that is not a list of strings, or an object
-// that is malformed or does not end within limit (a cut rest may hold
-// another "failed" member, whose records would otherwise count as
-// delivered).
+// that is malformed, does not end within limit, or is followed by anything
+// but spaces (a cut rest, or a second value, may hold another "failed"
+// member, whose records would otherwise count as delivered).
 func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
 	if len(raw) > limit {
 		raw = raw[:limit]
@@ -392,6 +392,9 @@ func failedIDs(raw []byte, limit int) (ids []string, ok bool) {
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, false // cut or malformed before the end
+	}
+	if rest := bytes.TrimSpace(raw[dec.InputOffset():]); len(rest) > 0 {
+		return nil, false // more after the object: not JSON, and it may name failures too
 	}
 	return ids, true // the whole object within the limit
 }

@@ -691,8 +691,8 @@ func TestBatchTimeAsInSingleMode(t *testing.T) {
 // A 2xx batch answer is read up to 1 MiB: the "failed" lists of a JSON
 // object count if the object ends within the limit. When which records
 // failed cannot be told (a JSON object cut or malformed, also after a
-// "failed" list, whose rest may hold another, or a "failed" that is not a
-// list of strings) the whole batch fails as retryable (the receiver is up),
+// "failed" list, whose rest may hold another, one followed by more than
+// spaces, or a "failed" that is not a list of strings) the whole batch fails as retryable (the receiver is up),
 // rather than taking records as accepted. An answer that is not a JSON
 // object accepts all.
 func TestBatchAnswerFailedList(t *testing.T) {
@@ -714,6 +714,9 @@ func TestBatchAnswerFailedList(t *testing.T) {
 		{"objects, not ids", `{"failed":[{"id":"orders-0-1"}]}`, nil, true},
 		{"malformed, no list read", `{"status":"ok"`, nil, true},
 		{"malformed after the list", `{"failed":["orders-0-2"], oops`, nil, true},
+		{"a second object after it", `{"failed":[]}{"failed":["orders-0-1"]}`, nil, true},
+		{"anything after it", `{"failed":["orders-0-2"]} ok`, nil, true},
+		{"spaces after it", "{\"failed\":[\"orders-0-2\"]}\r\n  ", []bool{false, true}, false},
 		{"byte order mark", "\ufeff" + `{"failed":["orders-0-1"]}`, []bool{true, false}, false},
 		{"byte order mark and spaces", "\ufeff \n" + `{"failed":["orders-0-2"]}`, []bool{false, true}, false},
 		{"another case", `{"Failed":["orders-0-1"]}`, []bool{true, false}, false},
