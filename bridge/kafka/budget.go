@@ -35,24 +35,38 @@ import (
 // a stuck record's partition is paused: it fetches nothing more, and the
 // records queued behind the stuck one give their room back while it is
 // stuck (partition.stickLane): they are what the partition had fetched.
+//
+// One claim holds at most its share of the budget: the budget divided among
+// the claims that use it, and never less than minShare records. Without the
+// share a partition whose records finish slowly (a slow key, a record
+// waiting for its retry) would, record by record, take all of the room,
+// since its records keep it while those of other partitions give it back at
+// once, and every other partition would then go at its pace. A claim over
+// its share waits, but not in the others' way: room goes to the first in
+// line that is under its share. A claim holding nothing may always take
+// room, so that a large record cannot wedge its partition.
 type budget struct {
 	mu                   sync.Mutex
 	records, bytes       int64
 	stuck                int64 // of records, those reported stuck
 	maxRecords, maxBytes int64
 	lowRecords, lowBytes int64         // the low-water mark
+	minShare             int64         // the least share of a claim, in records
+	claims               int64         // the claims that use the budget (join, leave)
 	waiting              []*budgetWait // first come, first served
 	clock                func() time.Duration
 }
 
-// budgetWait is one claim loop's place in line, kept for all of its waits.
-// ready receives one token once the room it asked for was taken on its
-// behalf. A budgetWait is in line at most once at a time.
+// budgetWait is one claim loop's place in line, kept for all of its waits,
+// and what its claim holds. ready receives one token once the room it asked
+// for was taken on its behalf. A budgetWait is in line at most once at a
+// time.
 type budgetWait struct {
-	size    int64
-	since   time.Duration // when it got in line, on the budget's clock
-	ready   chan struct{} // capacity 1
-	granted bool          // under budget.mu
+	size           int64
+	since          time.Duration // when it got in line, on the budget's clock
+	ready          chan struct{} // capacity 1
+	granted        bool          // under budget.mu
+	records, bytes int64         // held by its claim, under budget.mu
 }
 
 // refillDelay is how long the head of the line waits at most for the budget
@@ -62,11 +76,42 @@ const refillDelay = time.Millisecond
 
 func newBudgetWait() *budgetWait { return &budgetWait{ready: make(chan struct{}, 1)} }
 
-func newBudget(maxRecords, maxBytes int64) *budget {
+// newBudget makes a budget of maxRecords records and maxBytes bytes, of
+// which one claim holds at least minShare records (see budget).
+func newBudget(maxRecords, maxBytes, minShare int64) *budget {
 	start := time.Now()
-	return &budget{maxRecords: maxRecords, maxBytes: maxBytes,
+	return &budget{maxRecords: maxRecords, maxBytes: maxBytes, minShare: max(minShare, 1),
 		lowRecords: maxRecords - max(maxRecords/8, 1), lowBytes: maxBytes - maxBytes/8,
 		clock: func() time.Duration { return time.Since(start) }}
+}
+
+// join counts a claim that uses the budget, and leave uncounts it once its
+// claim loop stopped: the shares follow.
+func (b *budget) join() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.claims++
+}
+
+func (b *budget) leave() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.claims--
+	b.refillLocked(true) // the other claims' shares grew
+}
+
+// underShareLocked reports whether w's claim may take room for a record of
+// size bytes as far as its share goes: when it holds nothing, or less than
+// its share of records and of bytes.
+func (b *budget) underShareLocked(w *budgetWait, size int64) bool {
+	if w.records == 0 {
+		return true
+	}
+	records := max(b.maxRecords/max(b.claims, 1), b.minShare)
+	if records >= b.maxRecords {
+		return true
+	}
+	return w.records < records && w.bytes+size <= b.maxBytes*records/b.maxRecords
 }
 
 // tryAcquire takes room for one record of size bytes. When it cannot (the
@@ -78,8 +123,8 @@ func newBudget(maxRecords, maxBytes int64) *budget {
 func (b *budget) tryAcquire(size int64, w *budgetWait) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.waiting) == 0 && b.fitsLocked(size) {
-		b.takeLocked(size)
+	if len(b.waiting) == 0 && b.fitsLocked(size) && b.underShareLocked(w, size) {
+		b.takeLocked(w, size)
 		return true
 	}
 	w.size, w.granted = size, false
@@ -95,8 +140,7 @@ func (b *budget) cancel(w *budgetWait) {
 	defer b.mu.Unlock()
 	if w.granted {
 		w.granted = false
-		b.records--
-		b.bytes -= w.size
+		b.giveLocked(w, w.size)
 		select {
 		case <-w.ready:
 		default:
@@ -107,10 +151,11 @@ func (b *budget) cancel(w *budgetWait) {
 	b.refillLocked(false)
 }
 
-func (b *budget) release(size int64) {
+// release gives back the room of a record of size bytes that w's claim
+// held.
+func (b *budget) release(w *budgetWait, size int64) {
 	b.mu.Lock()
-	b.records--
-	b.bytes -= size
+	b.giveLocked(w, size)
 	b.refillLocked(false)
 	b.mu.Unlock()
 }
@@ -126,31 +171,39 @@ func (b *budget) nudge(w *budgetWait) bool {
 	return w.granted
 }
 
-// refillLocked takes room for the waiters at the head of the line while they
-// fit, in order, and wakes them, once the budget is down to its low-water
-// mark or the head has waited refillDelay (or at once, with now).
+// refillLocked takes room for the waiters in line that are under their
+// share while they fit, in order, and wakes them, once the budget is down to
+// its low-water mark or the first of them has waited refillDelay (or at
+// once, with now). A waiter over its share keeps its place.
 func (b *budget) refillLocked(now bool) {
-	if len(b.waiting) == 0 {
+	first := slices.IndexFunc(b.waiting, func(w *budgetWait) bool { return b.underShareLocked(w, w.size) })
+	if first < 0 {
 		return
 	}
 	if !now && (b.records > b.lowRecords || b.bytes > b.lowBytes) &&
-		b.clock()-b.waiting[0].since < refillDelay {
+		b.clock()-b.waiting[first].since < refillDelay {
 		return
 	}
-	n := 0
-	for n < len(b.waiting) && b.fitsLocked(b.waiting[n].size) {
-		w := b.waiting[n]
-		b.takeLocked(w.size)
+	kept := b.waiting[:first]
+	for i, w := range b.waiting[first:] {
+		if !b.underShareLocked(w, w.size) {
+			kept = append(kept, w)
+			continue
+		}
+		if !b.fitsLocked(w.size) {
+			// First come, first served: the ones behind wait too.
+			kept = append(kept, b.waiting[first+i:]...)
+			break
+		}
+		b.takeLocked(w, w.size)
 		w.granted = true
 		select {
 		case w.ready <- struct{}{}:
 		default: // a token already waits (cannot happen: w's last one was taken or dropped)
 		}
-		n++
 	}
-	if n > 0 {
-		b.waiting = slices.Delete(b.waiting, 0, n)
-	}
+	clear(b.waiting[len(kept):])
+	b.waiting = kept
 }
 
 // stick counts one record held as stuck: its room may never be released.
@@ -177,9 +230,18 @@ func (b *budget) fitsLocked(size int64) bool {
 	return b.records == b.stuck || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes)
 }
 
-func (b *budget) takeLocked(size int64) {
+func (b *budget) takeLocked(w *budgetWait, size int64) {
 	b.records++
 	b.bytes += size
+	w.records++
+	w.bytes += size
+}
+
+func (b *budget) giveLocked(w *budgetWait, size int64) {
+	b.records--
+	b.bytes -= size
+	w.records--
+	w.bytes -= size
 }
 
 func (b *budget) held() (records, bytes int64) {

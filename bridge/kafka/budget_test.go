@@ -8,6 +8,10 @@ import (
 // granted reports whether w's token is waiting for it, without taking it.
 func granted(w *budgetWait) bool { return len(w.ready) == 1 }
 
+// anyone stands for the claim whose record is released, in the tests where
+// no claim joined the budget (and shares do not apply).
+var anyone = newBudgetWait()
+
 // acquire is tryAcquire with a new place in line.
 func acquire(b *budget, size int64) (bool, *budgetWait) {
 	w := newBudgetWait()
@@ -15,7 +19,7 @@ func acquire(b *budget, size int64) (bool, *budgetWait) {
 }
 
 func TestBudgetWakesOnlyWhoFitsInOrder(t *testing.T) {
-	b := newBudget(2, 1<<20)
+	b := newBudget(2, 1<<20, 1)
 	for range 2 {
 		if ok, _ := acquire(b, 10); !ok {
 			t.Fatal("room for two records, but an acquire failed")
@@ -29,7 +33,7 @@ func TestBudgetWakesOnlyWhoFitsInOrder(t *testing.T) {
 		}
 		line = append(line, w)
 	}
-	b.release(10)
+	b.release(anyone, 10)
 	if !granted(line[0]) || granted(line[1]) || granted(line[2]) {
 		t.Fatal("one release must wake exactly the first in line")
 	}
@@ -39,8 +43,8 @@ func TestBudgetWakesOnlyWhoFitsInOrder(t *testing.T) {
 	if ok {
 		t.Fatal("a newcomer overtook the line")
 	}
-	b.release(10)
-	b.release(10)
+	b.release(anyone, 10)
+	b.release(anyone, 10)
 	if !granted(line[1]) || !granted(line[2]) || granted(late) {
 		t.Fatal("two releases must wake the next two in line, and not the newcomer")
 	}
@@ -50,7 +54,7 @@ func TestBudgetWakesOnlyWhoFitsInOrder(t *testing.T) {
 }
 
 func TestBudgetBytesAndOversizedRecord(t *testing.T) {
-	b := newBudget(100, 100)
+	b := newBudget(100, 100, 1)
 	if ok, _ := acquire(b, 60); !ok {
 		t.Fatal("60 of 100 bytes refused")
 	}
@@ -62,26 +66,26 @@ func TestBudgetBytesAndOversizedRecord(t *testing.T) {
 	if ok {
 		t.Fatal("a record admitted past one waiting in line")
 	}
-	b.release(60)
+	b.release(anyone, 60)
 	if !granted(big) {
 		t.Fatal("a record larger than the budget must be admitted once nothing is held")
 	}
 	if granted(small) {
 		t.Fatal("a record admitted next to one that already exceeds the byte budget")
 	}
-	b.release(500)
+	b.release(anyone, 500)
 	if !granted(small) {
 		t.Fatal("the next in line was not woken")
 	}
 }
 
 func TestBudgetCancel(t *testing.T) {
-	b := newBudget(1, 1<<20)
+	b := newBudget(1, 1<<20, 1)
 	acquire(b, 1)
 	_, first := acquire(b, 1)
 	_, second := acquire(b, 1)
 	b.cancel(first) // gives up before it was granted
-	b.release(1)
+	b.release(anyone, 1)
 	if !granted(second) {
 		t.Fatal("a canceled wait kept its place in line")
 	}
@@ -90,7 +94,7 @@ func TestBudgetCancel(t *testing.T) {
 	if !granted(third) {
 		t.Fatal("room granted to a canceled wait was not passed on")
 	}
-	b.release(1)
+	b.release(anyone, 1)
 	if recs, byts := b.held(); recs != 0 || byts != 0 {
 		t.Fatalf("held %d records, %d bytes after everything was released", recs, byts)
 	}
@@ -100,7 +104,7 @@ func TestBudgetCancel(t *testing.T) {
 // wait whose token it took, and after a canceled one whose room was granted
 // but not taken, it waits again from scratch, with no token left over.
 func TestBudgetWaitReused(t *testing.T) {
-	b := newBudget(1, 1<<20)
+	b := newBudget(1, 1<<20, 1)
 	w := newBudgetWait()
 	if !b.tryAcquire(1, w) {
 		t.Fatal("an empty budget refused a record")
@@ -108,12 +112,12 @@ func TestBudgetWaitReused(t *testing.T) {
 	if b.tryAcquire(1, w) {
 		t.Fatal("a full budget admitted a record")
 	}
-	b.release(1)
+	b.release(anyone, 1)
 	<-w.ready // granted; the record is admitted
 	if b.tryAcquire(1, w) || granted(w) {
 		t.Fatal("a full budget admitted the next record, or a token was left over")
 	}
-	b.release(1)
+	b.release(anyone, 1)
 	if !granted(w) {
 		t.Fatal("the waiting claim loop was not woken")
 	}
@@ -146,17 +150,17 @@ func fill(t *testing.T, b *budget) {
 // low-water mark, an eighth below the limit, and then grants every waiter
 // that fits, in order.
 func TestBudgetRefillsAtLowWaterMark(t *testing.T) {
-	b := newBudget(16, 1<<20)
+	b := newBudget(16, 1<<20, 1)
 	var now time.Duration
 	fakeClock(b, &now)
 	fill(t, b)
 	_, first := acquire(b, 1)
 	_, second := acquire(b, 1)
-	b.release(1) // 15 held: above the mark of 14
+	b.release(anyone, 1) // 15 held: above the mark of 14
 	if granted(first) || granted(second) {
 		t.Fatal("a refill above the low-water mark")
 	}
-	b.release(1) // 14 held
+	b.release(anyone, 1) // 14 held
 	if !granted(first) || !granted(second) {
 		t.Fatal("the budget reached its low-water mark, but the line was not refilled")
 	}
@@ -164,7 +168,7 @@ func TestBudgetRefillsAtLowWaterMark(t *testing.T) {
 		t.Fatalf("held %d records after the refill; want 16", recs)
 	}
 	// A newcomer takes the room left at once, while no one waits.
-	b.release(1)
+	b.release(anyone, 1)
 	if ok, _ := acquire(b, 1); !ok {
 		t.Fatal("room free and no one in line, but an acquire waited")
 	}
@@ -172,7 +176,7 @@ func TestBudgetRefillsAtLowWaterMark(t *testing.T) {
 
 // The byte budget has a low-water mark of its own.
 func TestBudgetRefillsAtLowWaterMarkOfBytes(t *testing.T) {
-	b := newBudget(100, 800) // mark: 700 bytes
+	b := newBudget(100, 800, 1) // mark: 700 bytes
 	var now time.Duration
 	fakeClock(b, &now)
 	for range 8 {
@@ -181,11 +185,11 @@ func TestBudgetRefillsAtLowWaterMarkOfBytes(t *testing.T) {
 		}
 	}
 	_, w := acquire(b, 50)
-	b.release(50) // 750 bytes
+	b.release(anyone, 50) // 750 bytes
 	if granted(w) {
 		t.Fatal("a refill above the low-water mark of bytes")
 	}
-	b.release(50) // 700 bytes
+	b.release(anyone, 50) // 700 bytes
 	if !granted(w) {
 		t.Fatal("the byte budget reached its low-water mark, but the line was not refilled")
 	}
@@ -195,18 +199,18 @@ func TestBudgetRefillsAtLowWaterMarkOfBytes(t *testing.T) {
 // that do not finish) still refill once the head of the line has waited
 // refillDelay, and a claim loop that waited long gets a refill on demand.
 func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
-	b := newBudget(64, 1<<20) // mark: 56 records
+	b := newBudget(64, 1<<20, 1) // mark: 56 records
 	var now time.Duration
 	fakeClock(b, &now)
 	fill(t, b)
 	_, w := acquire(b, 1)
 	now = refillDelay / 2
-	b.release(1)
+	b.release(anyone, 1)
 	if granted(w) {
 		t.Fatal("refilled before the head of the line waited refillDelay")
 	}
 	now = refillDelay
-	b.release(1)
+	b.release(anyone, 1)
 	if !granted(w) {
 		t.Fatal("the head of the line waited refillDelay and room was released, but it was not woken")
 	}
@@ -223,7 +227,7 @@ func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
 	if b.nudge(w2) {
 		t.Fatal("a nudge granted room in a full budget")
 	}
-	b.release(1)
+	b.release(anyone, 1)
 	if granted(w2) {
 		t.Fatal("refilled above the mark before refillDelay")
 	}
@@ -239,7 +243,7 @@ func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
 // budget waits only for the others, and is admitted as soon as the one held
 // beside it is reported stuck. Records behind it wait their turn as usual.
 func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
-	b := newBudget(100, 100)
+	b := newBudget(100, 100, 1)
 	if ok, _ := acquire(b, 60); !ok {
 		t.Fatal("60 of 100 bytes refused")
 	}
@@ -255,7 +259,7 @@ func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
 	if ok || granted(small) {
 		t.Fatal("a record admitted next to a stuck one and one that already exceeds the byte budget")
 	}
-	b.release(500)
+	b.release(anyone, 500)
 	if !granted(small) {
 		t.Fatal("the next in line was not woken once only the stuck record was held")
 	}
@@ -263,13 +267,13 @@ func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
 	if ok {
 		t.Fatal("a 500-byte record admitted next to a record not stuck")
 	}
-	b.release(10)
+	b.release(anyone, 10)
 	if !granted(big2) {
 		t.Fatal("nothing held but a stuck record, yet the second large record waits")
 	}
-	b.release(500)
+	b.release(anyone, 500)
 	b.unstick()
-	b.release(60)
+	b.release(anyone, 60)
 	if recs, byts := b.held(); recs != 0 || byts != 0 {
 		t.Fatalf("held %d records, %d bytes after everything was released", recs, byts)
 	}
@@ -277,5 +281,88 @@ func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
 	acquire(b, 60)
 	if ok, _ := acquire(b, 500); ok {
 		t.Fatal("a 500-byte record admitted next to a record no longer stuck")
+	}
+}
+
+// A claim holds at most its share of the budget, the budget divided among
+// the claims that joined it: a claim whose records finish slowly cannot take
+// the room of the others. Over its share it waits without holding up the
+// line; holding nothing it may always take room; and when a claim leaves,
+// the others' shares grow.
+func TestBudgetShareKeepsRoomForTheOtherClaims(t *testing.T) {
+	b := newBudget(8, 1<<20, 1)
+	b.join()
+	b.join()
+	slow, fast := newBudgetWait(), newBudgetWait()
+	for i := range 4 {
+		if !b.tryAcquire(10, slow) {
+			t.Fatalf("record %d of the slow claim refused within its share of 4", i)
+		}
+	}
+	if b.tryAcquire(10, slow) {
+		t.Fatal("the slow claim took a fifth record, over its share of 4")
+	}
+	for i := range 4 {
+		if !b.tryAcquire(10, fast) {
+			// The line holds the slow claim, over its share: it is
+			// not in the way, and a refill grants the fast one.
+			b.nudge(fast)
+			if !granted(fast) {
+				t.Fatalf("record %d of the other claim refused: the slow claim holds its room", i)
+			}
+			<-fast.ready
+		}
+	}
+	if recs, _ := b.held(); recs != 8 {
+		t.Fatalf("held %d records, want 8", recs)
+	}
+	if b.tryAcquire(10, fast) {
+		t.Fatal("a full budget admitted a record")
+	}
+	// Both wait, the slow claim first. A record of the fast claim done:
+	// its room goes to the fast claim, under its share, not to the slow one.
+	b.release(fast, 10)
+	b.nudge(fast)
+	if granted(slow) || !granted(fast) {
+		t.Fatalf("after a release of the fast claim: slow granted %v, fast granted %v; want only the fast one", granted(slow), granted(fast))
+	}
+	<-fast.ready
+	// A record of the slow claim done: now it is under its share.
+	b.release(slow, 10)
+	b.nudge(slow)
+	if !granted(slow) {
+		t.Fatal("the slow claim, back under its share, was not granted the room it freed")
+	}
+	<-slow.ready
+
+	// The fast claim leaves with its records done: the slow claim's share
+	// is the whole budget.
+	for range 4 {
+		b.release(fast, 10)
+	}
+	b.leave()
+	for i := range 4 {
+		if !b.tryAcquire(10, slow) {
+			t.Fatalf("record %d refused to the only claim left, with room in the budget", i)
+		}
+	}
+	if recs, _ := b.held(); recs != 8 {
+		t.Fatalf("held %d records, want 8", recs)
+	}
+}
+
+// A claim holding nothing may take room over its share, for a record larger
+// than its share of the bytes: otherwise the record would wedge its
+// partition.
+func TestBudgetShareAdmitsAClaimHoldingNothing(t *testing.T) {
+	b := newBudget(8, 800, 1) // shares of 4 records, 400 bytes
+	b.join()
+	b.join()
+	w := newBudgetWait()
+	if !b.tryAcquire(700, w) {
+		t.Fatal("a claim holding nothing was refused a record over its share of the bytes")
+	}
+	if b.tryAcquire(10, w) {
+		t.Fatal("a claim over its share of the bytes took another record")
 	}
 }

@@ -118,7 +118,7 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		newest: newest,
 		opts:   opts,
 		log:    log.With("route", r.Name, "group", r.GroupID()),
-		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes)),
+		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes), int64(2*conc)),
 		// Each runnable lane holds at least one record of the budget, so
 		// the queue never fills.
 		ready:   make(chan laneTask, maxRecords+1),
@@ -871,6 +871,8 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	p.start.Store(startOffset(claim))
 	p.latest.Store(unknownOffset)
+	c.budget.join()
+	defer c.budget.leave() // after releaseQueued, below
 	workCtx, cancel := context.WithCancel(c.hardCtx)
 	defer cancel()
 	p.ctx = dispatch.WithStop(workCtx, c.stop)
@@ -1385,7 +1387,7 @@ func (p *partition) step(l *lane) bool {
 	_, err := c.opts.Target.Deliver(p.ctx, &target.Delivery{Route: c.opts.Route.Name, Record: rec, Attempt: 1})
 	if err == nil {
 		if p.holds(rec) {
-			c.budget.release(int64(rec.Size()))
+			c.budget.release(p.wait, int64(rec.Size()))
 		}
 		p.finish(rec)
 		// Run again only with a record queued: a queued lane then always
@@ -1424,7 +1426,7 @@ func (p *partition) releaseQueued() {
 	for k, l := range p.lanes {
 		for _, r := range l.queue {
 			if !p.unheld[r] {
-				p.c.budget.release(int64(r.Size()))
+				p.c.budget.release(p.wait, int64(r.Size()))
 			}
 		}
 		delete(p.lanes, k)
@@ -1466,7 +1468,7 @@ func (p *partition) unholdLocked(r *target.Record) {
 	}
 	p.unheld[r] = true
 	p.nUnheld.Add(1)
-	p.c.budget.release(int64(r.Size()))
+	p.c.budget.release(p.wait, int64(r.Size()))
 }
 
 // holdsNow reports whether rec, being delivered, holds room in the budget.
