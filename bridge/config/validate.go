@@ -1,8 +1,12 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -372,12 +376,30 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	case p.Command[0] == "":
 		v.addf(path+".command[0]", "must not be empty")
 	default:
-		if _, err := ResolveExecutable(dir, p.Command[0]); err != nil {
+		exe, err := ResolveExecutable(dir, p.Command[0])
+		if err != nil {
 			v.addf(path+".command[0]", "%s", v.hideQuoted(path+".command[0]", err.Error()))
+			break
+		}
+		if sha256RE.MatchString(p.SHA256) {
+			// run refuses to start a plugin whose file does not match.
+			if got, err := fileSHA256(exe); err != nil {
+				v.addf(path+".sha256", "cannot check %s: %v", exe, err)
+			} else if !strings.EqualFold(got, p.SHA256) {
+				v.addf(path+".sha256", "does not match %s, whose sha256 is %s", exe, got)
+			}
 		}
 	}
 	if p.SHA256 != "" && !sha256RE.MatchString(p.SHA256) {
 		v.addf(path+".sha256", "must be 64 hexadecimal characters")
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Env)) {
+		switch {
+		case name == "" || strings.ContainsAny(name, "=\x00"):
+			v.addf(path+".env", "variable name %q must be non-empty, without \"=\" or NUL", name)
+		case strings.ContainsRune(p.Env[name], 0):
+			v.addf(path+".env."+name, "must not contain a NUL byte")
+		}
 	}
 	notNegative(v, path+".instances.min", p.Instances.Min)
 	atLeastOne(v, path+".instances.max", p.Instances.Max)
@@ -389,4 +411,18 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	notNegative(v, path+".timeout", p.Timeout)
 	notNegative(v, path+".max_message_bytes", p.MaxMessageBytes)
 	atLeastOne(v, path+".max_outputs", p.MaxOutputs)
+}
+
+// fileSHA256 returns the hex sha256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

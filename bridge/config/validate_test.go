@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,6 +61,11 @@ func TestValidation(t *testing.T) {
 		{"plugin command missing", "plugins: {p: {}}\n", "plugins.p.command", "is required"},
 		{"plugin command empty", "plugins: {p: {command: [\"\"]}}\n", "plugins.p.command[0]", "must not be empty"},
 		{"plugin sha256", "plugins: {p: {command: [/bin/sh], sha256: abc}}\n", "plugins.p.sha256", "must be 64 hexadecimal characters"},
+		{"plugin sha256 of another file", "plugins: {p: {command: [/bin/sh], sha256: " + strings.Repeat("0", 64) + "}}\n", "plugins.p.sha256", "does not match /bin/sh, whose sha256 is "},
+		{"plugin env name with =", "plugins: {p: {command: [/bin/sh], env: {\"A=B\": x}}}\n", "plugins.p.env", `variable name "A=B" must be non-empty, without "=" or NUL`},
+		{"plugin env empty name", "plugins: {p: {command: [/bin/sh], env: {\"\": x}}}\n", "plugins.p.env", `variable name "" must be`},
+		{"plugin env NUL in a name", "plugins: {p: {command: [/bin/sh], env: {\"A\\0\": x}}}\n", "plugins.p.env", `variable name "A\x00" must be`},
+		{"plugin env NUL in a value", "plugins: {p: {command: [/bin/sh], env: {V: \"a\\0b\"}}}\n", "plugins.p.env.V", "must not contain a NUL byte"},
 		{"plugin min", "plugins: {p: {command: [/bin/sh], instances: {min: -1}}}\n", "plugins.p.instances.min", "must not be negative"},
 		{"plugin max", "plugins: {p: {command: [/bin/sh], instances: {max: -1}}}\n", "plugins.p.instances.max", "must be >= 1"},
 		{"plugin min > max", "plugins: {p: {command: [/bin/sh], instances: {min: 3, max: 2}}}\n", "plugins.p.instances.min", "must be <= instances.max (2)"},
@@ -162,7 +169,7 @@ func TestValidConfigs(t *testing.T) {
 		{"admin off", "admin: {listen: \"off\"}\n" + minimal},
 		{"admin any port", "admin: {listen: \":0\"}\n" + minimal},
 		{"ipv6 broker", "kafka: {brokers: [\"[::1]:9092\"]}\nroutes: [{name: r, topics: [t], target: {plugin: p}}]\nplugins: {p: {command: [sh]}}\n"},
-		{"sasl", "kafka: {brokers: [\"k:1\"], sasl: {mechanism: PLAIN, username: u, password: p, allow_insecure: true}}\nroutes: [{name: a.B_c-1, topics: [t], target: {plugin: p}}]\nplugins: {p: {command: [/bin/sh], sha256: " + strings.Repeat("aB", 32) + "}}\n"},
+		{"sasl, and the sha256 of the plugin in upper case", "kafka: {brokers: [\"k:1\"], sasl: {mechanism: PLAIN, username: u, password: p, allow_insecure: true}}\nroutes: [{name: a.B_c-1, topics: [t], target: {plugin: p}}]\nplugins: {p: {command: [/bin/sh], sha256: " + strings.ToUpper(sumOf(t, "/bin/sh")) + "}}\n"},
 		{"sample ratio 0", "telemetry: {sample_ratio: 0, otlp_endpoint: \"http://127.0.0.1:4317\"}\n" + minimal},
 		{"two routes on one topic", withRoute(hook + "  - {name: s, topics: [t], target: {plugin: p}}\n")},
 		{"dead letter elsewhere", withRoute("    dead_letter: {topic: t.dlq}\n    reply: {topic: t.out}\n" + hook)},
@@ -446,4 +453,15 @@ func TestRoutesShareATargetWithTheSameSettings(t *testing.T) {
 	mustParse(t, withRoute(hook+"  - {name: s, topics: [u], ordering: none, retry: {max_attempts: 20}, "+
 		"target: {webhook: {url: \"https://h/x?other=1\"}}}\n  - {name: q, topics: [v], target: {plugin: p}}\n"+
 		"  - {name: q2, topics: [v], target: {plugin: p}}\n"), nil)
+}
+
+// sumOf returns the hex sha256 of the file at path.
+func sumOf(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
