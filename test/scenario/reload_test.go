@@ -95,7 +95,7 @@ routes:
 }
 
 // A reload whose new configuration cannot start a route (here: a plugin
-// whose checksum does not match) leaves the old configuration in force: the
+// whose process exits at once) leaves the old configuration in force: the
 // route that was running runs again as it was and delivers, a route the new
 // configuration added is not left behind half-started, and /readyz is 200.
 func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
@@ -115,7 +115,11 @@ func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
 	waitFor(t, 30*time.Second, "the first deliveries", func() bool { return rcv.uniqueAccepted() >= 10 })
 
 	added := fmt.Sprintf("  - name: added\n    topics: [%s]\n    group: %s-added\n    target: %s\n", topic, group, webhook)
-	reloadConfig(t, p, path, b.pluginConfig(admin, `, sha256: "`+strings.Repeat("0", 64)+`"`, route("{plugin: enrich}")+added))
+	// A plugin whose process exits at once: its first process, which the
+	// route waits for (instances.min), never starts.
+	broken := strings.Replace(b.pluginConfig(admin, ", instances: {min: 1}", route("{plugin: enrich}")+added),
+		fmt.Sprintf("%q, demo-plugin", bridgeBin), "/bin/false", 1)
+	reloadConfig(t, p, path, broken)
 	if !strings.Contains(p.Log(), "the old one stays in force") {
 		t.Fatalf("the reload did not fall back to the old configuration:\n%s", testkit.Tail(p.Log(), 10))
 	}
