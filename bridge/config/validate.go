@@ -1,11 +1,8 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net"
@@ -383,7 +380,7 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 		}
 		if sha256RE.MatchString(p.SHA256) {
 			// run refuses to start a plugin whose file does not match.
-			if got, err := fileSHA256(exe); err != nil {
+			if got, err := FileSHA256(exe); err != nil {
 				v.addf(path+".sha256", "cannot check %s: %v", exe, err)
 			} else if !strings.EqualFold(got, p.SHA256) {
 				v.addf(path+".sha256", "does not match %s, whose sha256 is %s", exe, got)
@@ -411,18 +408,4 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	notNegative(v, path+".timeout", p.Timeout)
 	notNegative(v, path+".max_message_bytes", p.MaxMessageBytes)
 	atLeastOne(v, path+".max_outputs", p.MaxOutputs)
-}
-
-// fileSHA256 returns the hex sha256 of the file at path.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
