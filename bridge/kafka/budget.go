@@ -115,15 +115,16 @@ func (b *budget) underShareLocked(w *budgetWait, size int64) bool {
 }
 
 // tryAcquire takes room for one record of size bytes. When it cannot (the
-// budget is full, or others wait in line before it) it returns false and puts
-// w in line: w.ready gets its token once the room was taken for the caller,
-// who must then either use it or give it back with cancel. A record larger
+// budget is full, others under their share wait in line before it, or its
+// claim is over its share) it returns false and puts w in line: w.ready gets
+// its token once the room was taken for the caller, who must then either use
+// it or give it back with cancel. A record larger
 // than the whole byte budget is admitted when nothing but stuck records is
 // held, so it can never wedge its partition.
 func (b *budget) tryAcquire(size int64, w *budgetWait) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.waiting) == 0 && b.fitsLocked(size) && b.underShareLocked(w, size) {
+	if b.firstInLineLocked() < 0 && b.fitsLocked(size) && b.underShareLocked(w, size) {
 		b.takeLocked(w, size)
 		return true
 	}
@@ -171,12 +172,18 @@ func (b *budget) nudge(w *budgetWait) bool {
 	return w.granted
 }
 
+// firstInLineLocked returns the place in line of the first waiter under its
+// share, or -1: the ones over their share are in no one's way.
+func (b *budget) firstInLineLocked() int {
+	return slices.IndexFunc(b.waiting, func(w *budgetWait) bool { return b.underShareLocked(w, w.size) })
+}
+
 // refillLocked takes room for the waiters in line that are under their
 // share while they fit, in order, and wakes them, once the budget is down to
 // its low-water mark or the first of them has waited refillDelay (or at
 // once, with now). A waiter over its share keeps its place.
 func (b *budget) refillLocked(now bool) {
-	first := slices.IndexFunc(b.waiting, func(w *budgetWait) bool { return b.underShareLocked(w, w.size) })
+	first := b.firstInLineLocked()
 	if first < 0 {
 		return
 	}
