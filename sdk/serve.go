@@ -47,7 +47,7 @@ func Serve(h Handler, opts ...Option) error {
 		maxBytes = n
 	}
 	if !o.noTelemetry {
-		shutdown, err := setupTelemetry(context.Background())
+		shutdown, err := setupTelemetry(context.Background(), o.logger)
 		if err != nil {
 			o.logger.Warn("tracing disabled", "error", err)
 		}

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 
+	"github.com/hookbridge/hookbridge/sdk/otellog"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
@@ -24,8 +26,10 @@ import (
 // exports the plugin's spans over OTLP with the protocol they name, as the
 // bridge reads them: http/protobuf unless they say grpc, and no export with
 // OTEL_TRACES_EXPORTER=none. The function it returns flushes and stops the
-// exporter.
-func setupTelemetry(ctx context.Context) (func(context.Context) error, error) {
+// exporter. The OpenTelemetry libraries' own log lines go to log without
+// their values (sdk/otellog).
+func setupTelemetry(ctx context.Context, log *slog.Logger) (func(context.Context) error, error) {
+	otel.SetLogger(otellog.New(log))
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	noop := func(context.Context) error { return nil }
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" ||

@@ -2,11 +2,14 @@ package sdk
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr/funcr"
 	"go.opentelemetry.io/otel"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 
@@ -87,7 +90,7 @@ func TestSetupTelemetryExportsAsTheBridge(t *testing.T) {
 			prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
 			t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
 
-			shutdown, err := setupTelemetry(t.Context())
+			shutdown, err := setupTelemetry(t.Context(), slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,6 +103,53 @@ func TestSetupTelemetryExportsAsTheBridge(t *testing.T) {
 			defer mu.Unlock()
 			if exported := len(got) > 0 && got[0] == "POST /v1/traces"; exported != tc.want {
 				t.Errorf("requests to the endpoint %q, want an OTLP/HTTP export: %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSetupTelemetryHidesCredentials: the exporters log an OTLP header or
+// endpoint from the environment that they cannot parse, value and all,
+// through the OpenTelemetry logger (plain text on stderr by default, which
+// the bridge logs): the plugin's log must say so without the value.
+func TestSetupTelemetryHidesCredentials(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"headers with a colon": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+			"OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer PW"},
+		"unparsable endpoint": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:PW@a b:4318/?token=Q"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+				"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_HEADERS"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+			t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
+			// The default logger of the libraries, captured.
+			var mu sync.Mutex
+			var stderr strings.Builder
+			otel.SetLogger(funcr.New(func(prefix, args string) {
+				mu.Lock()
+				defer mu.Unlock()
+				stderr.WriteString(args + "\n")
+			}, funcr.Options{}))
+			var logged strings.Builder
+			shutdown, err := setupTelemetry(t.Context(), slog.New(slog.NewJSONHandler(&logged, nil)))
+			if err == nil {
+				_ = shutdown(context.WithoutCancel(t.Context()))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for what, s := range map[string]string{"the OpenTelemetry log": stderr.String(), "the plugin's log": logged.String()} {
+				if strings.Contains(s, "PW") {
+					t.Errorf("%s shows a credential: %q", what, s)
+				}
+			}
+			if !strings.Contains(logged.String(), `"msg":"opentelemetry"`) {
+				t.Errorf("the plugin's log %q does not say the variable was not understood", logged.String())
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/sdk/otellog"
 )
 
 // Standard OpenTelemetry environment variables SetupTracing looks at. The
@@ -88,11 +89,15 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 
 // LogErrors sends the errors OpenTelemetry reports in the background (a
 // failed export, say) to log at warn level, instead of the SDK's default
-// plain-text line on stderr.
+// plain-text line on stderr. The libraries' own logger (otel.SetLogger)
+// logs to log too, without the values it would quote: an
+// OTEL_EXPORTER_OTLP_* endpoint or header the exporters cannot parse may
+// hold credentials (sdk/otellog).
 func LogErrors(log *slog.Logger) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("opentelemetry", "error", err)
 	}))
+	otel.SetLogger(otellog.New(log))
 }
 
 // ExportTarget describes where SetupTracing exports spans, for the start-up
@@ -141,6 +146,14 @@ func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, e
 	}
 	if strings.EqualFold(os.Getenv(envTracesExporter), "none") || firstEnv(envTracesEndpoint, envEndpoint) == "" {
 		return nil, nil
+	}
+	// The exporter would log an unparsable endpoint whole (credentials and
+	// all) and export to its default endpoint instead: refuse it, naming the
+	// variable only, as an unparsable otlp_endpoint is refused.
+	if key := firstEnvKey(envTracesEndpoint, envEndpoint); key != "" {
+		if _, err := url.Parse(firstEnv(key)); err != nil {
+			return nil, errors.New("telemetry: " + key + " is not a valid URL")
+		}
 	}
 	var (
 		exp sdktrace.SpanExporter

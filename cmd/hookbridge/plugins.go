@@ -23,9 +23,13 @@ func pluginFactory(ctx context.Context, cfg *config.Config, log *slog.Logger) br
 		opts.ConfigDir = filepath.Dir(cfg.File)
 	}
 	if cfg.Telemetry.OTLPEndpoint != "" {
-		// The configured endpoint is OTLP/gRPC, whatever the environment says.
+		// The configured endpoint is OTLP/gRPC, whatever the environment
+		// says; the traces-specific endpoint too, which would otherwise pass
+		// through from the bridge's environment and win in the plugin's
+		// exporter, as otlp_endpoint wins in the bridge's.
 		opts.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": cfg.Telemetry.OTLPEndpoint,
-			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": cfg.Telemetry.OTLPEndpoint,
+			"OTEL_EXPORTER_OTLP_PROTOCOL":        "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
 			// otlp_endpoint exports whatever the environment says
 			"OTEL_TRACES_EXPORTER": "otlp"}
 	}
