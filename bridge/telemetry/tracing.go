@@ -81,10 +81,31 @@ func SetupTracing(ctx context.Context, cfg config.Telemetry, version string) (sh
 	}
 	// A partial resource (an unparsable OTEL_RESOURCE_ATTRIBUTES) still has
 	// our attributes; do not refuse to start over it.
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(root)), sdktrace.WithBatcher(exp))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(root)), sdktrace.WithBatcher(exp),
+		sdktrace.WithRawSpanLimits(spanLimits()))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(RecordPropagator)
 	return tp.Shutdown, nil
+}
+
+// AttributeValueLength is the default bound, in characters, of a string
+// attribute of an exported span (longer ones are cut). A record's key goes
+// on its spans whole (messaging.kafka.message.key), and a key can be as long
+// as a record: unbounded, one producer's megabyte keys would make the batches
+// of every record's spans too large for the collector, which drops them.
+// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT or OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
+// set another bound (-1: none).
+const AttributeValueLength = 4096
+
+// spanLimits are the OpenTelemetry defaults, and the environment's
+// variables, but for the length of attribute values: AttributeValueLength
+// unless a variable sets it.
+func spanLimits() sdktrace.SpanLimits {
+	l := sdktrace.NewSpanLimits()
+	if os.Getenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") == "" && os.Getenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT") == "" {
+		l.AttributeValueLengthLimit = AttributeValueLength
+	}
+	return l
 }
 
 // LogErrors sends the errors OpenTelemetry reports in the background (a

@@ -32,7 +32,7 @@ func clearOTelEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_TRACES_EXPORTER",
-		"OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"} {
+		"OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"} {
 		t.Setenv(k, "")
 	}
 }
@@ -186,6 +186,62 @@ func TestSetupTracingExportsToConfiguredEndpoint(t *testing.T) {
 	service, version, names := exported(col.all())
 	if service != "hookbridge-test" || version != "1.2.3" || len(names) != 1 || names[0] != "exported span" {
 		t.Errorf("exported service %q version %q spans %q; want hookbridge-test, 1.2.3, [exported span]", service, version, names)
+	}
+}
+
+// A record key goes on its spans; a megabyte key must not make a megabyte
+// attribute (the collector would refuse the batch, and every other record's
+// spans with it). The bound is AttributeValueLength unless the standard
+// variable sets another.
+func TestSetupTracingBoundsAttributeValues(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  string // OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
+		want int
+	}{
+		{name: "default", want: telemetry.AttributeValueLength},
+		{name: "environment", env: "100", want: 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clearOTelEnv(t)
+			t.Setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", tt.env)
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := &traceCollector{}
+			srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+			coltracepb.RegisterTraceServiceServer(srv, col)
+			go func() { _ = srv.Serve(lis) }()
+			t.Cleanup(srv.Stop)
+
+			shutdown := setup(t, config.Telemetry{OTLPEndpoint: "http://" + lis.Addr().String(), SampleRatio: ratio(1)})
+			key := bytes.Repeat([]byte("k"), 1<<20)
+			_, s := otel.Tracer("t").Start(t.Context(), "process", trace.WithAttributes(telemetry.KeyAttrs(key)...))
+			s.End()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := shutdown(ctx); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			var got []int
+			for _, r := range col.all() {
+				for _, rs := range r.GetResourceSpans() {
+					for _, ss := range rs.GetScopeSpans() {
+						for _, sp := range ss.GetSpans() {
+							for _, kv := range sp.GetAttributes() {
+								if kv.GetKey() == string(telemetry.KeyMessagingKafkaMessageKey) {
+									got = append(got, len(kv.GetValue().GetStringValue()))
+								}
+							}
+						}
+					}
+				}
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Errorf("exported key attribute lengths %v, want [%d]", got, tt.want)
+			}
+		})
 	}
 }
 
