@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"golang.org/x/time/rate"
@@ -271,6 +273,18 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 		h.finished() // ends the session, and with it every claim
 	}
 	h.mu.Unlock()
+	if !complete && err == nil && sess.Context().Err() == nil {
+		// sarama closed the claim's messages while the session goes on: it
+		// shuts a partition consumer down for good when its fetch offset is
+		// out of range (retention or kafka-delete-records moved the log start
+		// past it). Nothing would end this session: return, which ends it
+		// (a returning claim ends the whole session in sarama), and the next
+		// session reads on from the committed offset, which sarama resets to
+		// the oldest when it is out of range.
+		h.b.log.Warn("dlq replay: the partition's consumer stopped; reading on in a new group session",
+			"topic", h.topic, "partition", claim.Partition())
+		return nil
+	}
 	<-sess.Context().Done()
 	return nil
 }
@@ -554,8 +568,19 @@ func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {
 	}
 	fmt.Fprintf(w, "%s/%d@%d key=%q value=%d bytes\n", m.Topic, m.Partition, m.Offset, m.Key, len(m.Value))
 	for _, k := range slices.Sorted(maps.Keys(hs)) {
-		fmt.Fprintf(w, "    %s: %s\n", k, hs[k])
+		fmt.Fprintf(w, "    %s: %s\n", listed(k), listed(hs[k]))
 	}
+}
+
+// listed is s as the dry-run listing shows it: as it is, or quoted in Go
+// syntax when it has a control character (a line break would start what
+// reads as another header or record), is not valid UTF-8, or starts with a
+// quote. Header names and values come from whoever wrote the record.
+func listed(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) && !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // replayEvents counts outcomes on top of the route's usual events.
