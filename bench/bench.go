@@ -87,6 +87,11 @@ type Options struct {
 	// `perf record -g` (perf must be installed) into PerfDir/perf-<letter>.data,
 	// from just after the process started to the last record. Default "".
 	PerfDir string
+	// ProfileDir, when set, has every bridge run of a scenario write a Go
+	// CPU profile of its whole run (`hookbridge run --cpu-profile`) into
+	// ProfileDir/cpu-<letter>-<n>.pprof, n counting the runs of the
+	// scenario from 1. Default "".
+	ProfileDir string
 	// Runs is how many times every scenario drains the topic, in rounds
 	// (a to p, then again); a result is the run with the median rate.
 	// Default 3.
@@ -354,6 +359,8 @@ type Env struct {
 	rcv    *receiver
 	tmp    string
 	runs   int // scenarios run so far; names consumer groups
+	// profiles counts each scenario's profiled runs (ProfileDir)
+	profiles map[string]int
 
 	buildOnce sync.Once
 	bin       string

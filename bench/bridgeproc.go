@@ -210,8 +210,9 @@ type bridgeProc struct {
 	exited chan struct{}
 }
 
-// startBridge writes the configuration and starts the bridge.
-func (e *Env) startBridge(ctx context.Context, name string, rc routeConfig) (*bridgeProc, error) {
+// startBridge writes the configuration and starts the bridge; its extra
+// args are added to its command line.
+func (e *Env) startBridge(ctx context.Context, name string, rc routeConfig, args ...string) (*bridgeProc, error) {
 	bin, err := e.bridgeBinary(ctx)
 	if err != nil {
 		return nil, err
@@ -225,7 +226,7 @@ func (e *Env) startBridge(ctx context.Context, name string, rc routeConfig) (*br
 		return nil, fmt.Errorf("writing config: %w", err)
 	}
 	b := &bridgeProc{admin: admin, logs: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
-	b.cmd = exec.Command(bin, "run", "-c", cfgPath)
+	b.cmd = exec.Command(bin, append([]string{"run", "-c", cfgPath}, args...)...)
 	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
@@ -280,7 +281,14 @@ func (e *Env) runBridge(ctx context.Context, letter string, spec bridgeSpec) (Re
 	}
 	cpu0 := selfCPU()
 	start := time.Now()
-	b, err := e.startBridge(ctx, letter, rc)
+	var args []string
+	if e.opts.ProfileDir != "" {
+		var err error
+		if args, err = e.profileArgs(letter); err != nil {
+			return Result{}, err
+		}
+	}
+	b, err := e.startBridge(ctx, letter, rc, args...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -700,6 +708,20 @@ func waitFor(ctx context.Context, b *bridgeProc, timeout, interval time.Duration
 		}
 	}
 	return nil
+}
+
+// profileArgs returns the arguments that have the next run of scenario
+// letter write its CPU profile into ProfileDir.
+func (e *Env) profileArgs(letter string) ([]string, error) {
+	if err := os.MkdirAll(e.opts.ProfileDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if e.profiles == nil {
+		e.profiles = map[string]int{}
+	}
+	e.profiles[letter]++
+	name := fmt.Sprintf("cpu-%s-%d.pprof", letter, e.profiles[letter])
+	return []string{"--cpu-profile", filepath.Join(e.opts.ProfileDir, name)}, nil
 }
 
 // startPerf attaches `perf record -g` to process pid and returns the function

@@ -1,8 +1,13 @@
 package bench
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,8 +22,9 @@ func TestDrainSmoke(t *testing.T) {
 		t.Skip("builds the bridge and the plugin and runs the bridge seven times")
 	}
 	const n = 2000
+	profiles := t.TempDir()
 	rep, err := Run(t.Context(), Options{Records: n, Runs: 1, ColdStarts: 1, Brokers: brokersFlag(), Bridge: *flagBridge,
-		Log: t.Output()}, Scenarios())
+		ProfileDir: profiles, Log: t.Output()}, Scenarios())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +53,10 @@ func TestDrainSmoke(t *testing.T) {
 		}
 		if r.Bridge.ExitCode != 0 {
 			t.Errorf("(%s) hookbridge exited with %d after SIGTERM", r.Scenario.Letter, r.Bridge.ExitCode)
+		}
+		// Each bridge run wrote its Go CPU profile (Options.ProfileDir).
+		if err := checkCPUProfile(filepath.Join(profiles, "cpu-"+r.Scenario.Letter+"-1.pprof")); err != nil {
+			t.Errorf("(%s) %v", r.Scenario.Letter, err)
 		}
 		if r.Bridge.Committed != n {
 			t.Errorf("(%s) the bridge's group committed %d offsets, want %d", r.Scenario.Letter, r.Bridge.Committed, n)
@@ -77,6 +87,29 @@ func TestDrainSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + sb.String())
+}
+
+// checkCPUProfile reports whether path holds a CPU profile as pprof writes
+// one: gzipped, with "cpu" and "nanoseconds" (its sample type) in its
+// string table.
+func checkCPUProfile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !bytes.Contains(raw, []byte("cpu")) || !bytes.Contains(raw, []byte("nanoseconds")) {
+		return fmt.Errorf("%s: not a CPU profile (%d bytes)", path, len(raw))
+	}
+	return nil
 }
 
 // countBatch finds every record of a batch body the way the bridge writes it.

@@ -32,6 +32,7 @@ const (
 
 const usage = `usage:
   hookbridge run      -c hookbridge.yaml   run until SIGTERM/SIGINT, then drain and commit
+                      [--cpu-profile FILE] also write a CPU profile of the whole run (pprof)
   hookbridge validate -c hookbridge.yaml   check the configuration offline
   hookbridge dlq replay -c hookbridge.yaml --route NAME [--limit N] [--dry-run] [--rate R] [filters]
                                            re-deliver what the route's dead-letter topic holds, then exit
@@ -106,11 +107,15 @@ func versionString() string {
 	return "dev"
 }
 
-// loadConfig parses -c and loads the file; problems go to stderr.
-func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, int) {
+// loadConfig parses -c, and the flags more adds, and loads the file;
+// problems go to stderr.
+func loadConfig(name string, args []string, stderr io.Writer, more ...func(*flag.FlagSet)) (*config.Config, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "hookbridge.yaml", "configuration file")
+	for _, add := range more {
+		add(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, exitUsage
 	}
@@ -242,9 +247,20 @@ func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.L
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
-	cfg, code := loadConfig("run", args, stderr)
+	var cpuProfile string
+	cfg, code := loadConfig("run", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (pprof format)")
+	})
 	if cfg == nil {
 		return code
+	}
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "hookbridge run: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
 	}
 	b, log, stopTracing, ok := newBridge(ctx, cfg, stderr)
 	if !ok {

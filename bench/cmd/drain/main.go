@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Runs, "runs", bench.DefaultRuns, "drain this many times per scenario, in rounds, and report the median run")
 	fs.StringVar(&o.BridgeConfig, "bridge-config", "", "YAML appended to the bridge's config, e.g. 'telemetry: {sample_ratio: 0}'")
 	fs.StringVar(&o.PerfDir, "perf", "", "record a perf CPU profile of each bridge run into this directory")
+	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "have each bridge run write a Go CPU profile (run --cpu-profile) into this directory")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
