@@ -30,12 +30,13 @@ type sharedTargets struct {
 }
 
 // targetName identifies a route's target in metrics and logs: the webhook URL
-// without user info or query, or "plugin:<name>".
+// without user info or query, its path hidden when it is a secret
+// (config.Webhook.ShownURL), or "plugin:<name>".
 func targetName(r config.Route) string {
 	if r.Target.Webhook == nil {
 		return "plugin:" + r.Target.Plugin
 	}
-	return config.SafeURL(r.Target.Webhook.URL, "webhook")
+	return r.Target.Webhook.ShownURL()
 }
 
 // get returns the shared state of r's target, creating it from r's settings

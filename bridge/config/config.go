@@ -250,7 +250,14 @@ type Webhook struct {
 	AllowProxyWithDenyPrivateNetworks bool `yaml:"allow_proxy_with_deny_private_networks"`
 	// ForwardHeaders passes record headers as kafka-header-<name>. Default true.
 	ForwardHeaders *bool `yaml:"forward_headers"`
-	Batch          Batch `yaml:"batch"`
+	// SecretPath says the URL's path is itself a secret, as in Slack, Discord
+	// and Microsoft Teams incoming webhooks: wherever Hookbridge shows the
+	// URL (logs, errors, dead-letter headers, metric labels, span
+	// attributes) it shows scheme://host/REDACTED-<fingerprint> instead (see
+	// ShownURL). Default: true for the hosts of those services
+	// (SecretPathHost), false for any other.
+	SecretPath *bool `yaml:"secret_path"`
+	Batch      Batch `yaml:"batch"`
 	// RateLimit is requests per second to this URL, 0 = none. Default 0.
 	RateLimit float64 `yaml:"rate_limit"`
 }

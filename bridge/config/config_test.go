@@ -71,6 +71,7 @@ func TestLoadFullExample(t *testing.T) {
 				Headers:        map[string]string{"Authorization": "Bearer tok123"},
 				SigningSecrets: []string{whsec},
 				ForwardHeaders: &forward,
+				SecretPath:     new(bool),
 				Batch:          Batch{MaxBytes: 1 << 20, MaxWait: Duration(20 * time.Millisecond)},
 			}},
 			Retry:      Retry{MaxAttempts: 10, InitialBackoff: Duration(200 * time.Millisecond), MaxBackoff: Duration(time.Minute)},
@@ -139,6 +140,7 @@ routes:
 		{"route.target.webhook", p.Target.Webhook, (*Webhook)(nil)},
 		{"webhook.timeout", w.Timeout, Duration(10 * time.Second)},
 		{"webhook.forward_headers", *w.ForwardHeaders, true},
+		{"webhook.secret_path", *w.SecretPath, false},
 		{"webhook.batch", w.Batch, Batch{MaxBytes: 1 << 20, MaxWait: Duration(20 * time.Millisecond)}},
 	}
 	for _, tt := range tests {

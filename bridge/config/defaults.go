@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -125,6 +126,13 @@ func (w *Webhook) applyDefaults() {
 	if w.ForwardHeaders == nil {
 		forward := true
 		w.ForwardHeaders = &forward
+	}
+	if w.SecretPath == nil {
+		secret := false
+		if u, err := url.Parse(w.URL); err == nil {
+			secret = SecretPathHost(u)
+		}
+		w.SecretPath = &secret
 	}
 	setDefault(&w.Batch.MaxBytes, DefaultBatchMaxBytes)
 	setDefault(&w.Batch.MaxWait, DefaultBatchMaxWait)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"net/url"
 	"slices"
@@ -143,6 +145,7 @@ func (r *Route) cloneRefs() {
 	w.Headers = maps.Clone(w.Headers)
 	w.SigningSecrets = slices.Clone(w.SigningSecrets)
 	w.ForwardHeaders = clonePtr(w.ForwardHeaders)
+	w.SecretPath = clonePtr(w.SecretPath)
 	w.OAuth2.cloneRefs()
 	r.Target.Webhook = &w
 }
@@ -154,6 +157,47 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// ShownURL renders the webhook's URL wherever Hookbridge shows it (logs,
+// errors, dead-letter headers, metric labels, span attributes): SafeURL's
+// scheme, host and path, and when the path is a secret (SecretPath) the
+// path replaced by REDACTED-<fingerprint>, the first 8 hex digits of the
+// SHA-256 of the path, which tells two such URLs of a host apart without
+// giving the path away. An unparsable URL gives "webhook".
+func (w *Webhook) ShownURL() string {
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return "webhook"
+	}
+	secret := SecretPathHost(u)
+	if w.SecretPath != nil {
+		secret = *w.SecretPath
+	}
+	shown := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if secret && u.EscapedPath() != "" && u.EscapedPath() != "/" {
+		sum := sha256.Sum256([]byte(u.EscapedPath()))
+		shown.Path, shown.RawPath = "/"+redacted+"-"+hex.EncodeToString(sum[:4]), ""
+	}
+	return shown.String()
+}
+
+// SecretPathHost reports whether u is the URL of a service whose webhook
+// URLs carry their secret in the path: Slack (hooks.slack.com), Discord
+// (discord.com, discordapp.com and their subdomains, under /api/.../webhooks/)
+// and Microsoft Teams incoming webhooks (*.webhook.office.com).
+func SecretPathHost(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	under := func(domain string) bool { return host == domain || strings.HasSuffix(host, "."+domain) }
+	switch {
+	case host == "hooks.slack.com":
+		return true
+	case under("discord.com") || under("discordapp.com"):
+		return strings.HasPrefix(u.Path, "/api/") && strings.Contains(u.Path, "/webhooks/")
+	case strings.HasSuffix(host, ".webhook.office.com"):
+		return true
+	}
+	return false
 }
 
 // SafeURL renders a URL for messages, logs and metric labels: scheme, host

@@ -74,6 +74,10 @@ func (r *Route) sameTargetSettings(v *checker, path string, routes []Route, targ
 		v.addf(path+".target.webhook.rate_limit", "differs from routes[%d]'s, which uses the same URL: a target has "+
 			"one rate limiter, shared by its routes", first)
 	}
+	if w, fw := r.Target.Webhook, f.Target.Webhook; w != nil && fw != nil && w.ShownURL() != fw.ShownURL() {
+		v.addf(path+".target.webhook.secret_path", "differs from routes[%d]'s, which uses the same URL: the URL is "+
+			"shown one way in the logs and metrics of its routes", first)
+	}
 }
 
 // groupPath is the key that sets a route's group: group, or name when the

@@ -118,6 +118,8 @@ func TestValidation(t *testing.T) {
 			"routes[1].breaker", "differs from routes[0].breaker"},
 		{"one rate limiter per url", withRoute(hook + "  - {name: s, topics: [u], target: {webhook: {url: \"https://h/x\", rate_limit: 5}}}\n"),
 			"routes[1].target.webhook.rate_limit", "differs from routes[0]'s, which uses the same URL"},
+		{"one way to show a url", withRoute(hook + "  - {name: s, topics: [u], target: {webhook: {url: \"https://h/x\", secret_path: true}}}\n"),
+			"routes[1].target.webhook.secret_path", "differs from routes[0]'s, which uses the same URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

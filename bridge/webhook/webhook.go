@@ -84,7 +84,7 @@ type Options struct {
 // contract allows no redirect and a receiver that moved must be reconfigured.
 type Target struct {
 	url            string // as configured; requests go here
-	safeURL        string // scheme://host/path, for errors: no user info, no query
+	safeURL        string // for errors and spans: no user info, no query, no secret path (config.Webhook.ShownURL)
 	timeout        time.Duration
 	client         http.RoundTripper
 	idle           interface{ CloseIdleConnections() } // the pool under the tracing wrapper
@@ -184,7 +184,7 @@ func New(opts Options) (*Target, error) {
 	bare.User = nil // sent as an Authorization header (newCredential)
 	t := &Target{
 		url:            bare.String(),
-		safeURL:        (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(),
+		safeURL:        cfg.ShownURL(),
 		timeout:        cfg.Timeout.D(),
 		signer:         signer,
 		headers:        headers,
