@@ -156,6 +156,7 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	// by closing its messages only, which a claim that waits cannot see
 	// without reading on, into memory, while it waits.)
 	sc.Consumer.Group.Rebalance.GroupStrategies = replayStrategies()
+	h.group, h.version = rep.Group, sc.Version
 	gclient, err := kafka.NewClient(rt.brokers, cfg.Kafka, sc)
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: %w", err)
@@ -187,12 +188,17 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 			rep.Committed[p] = st.committed
 		}
 	}
+	var commitErr error
+	if h.commitErr != nil {
+		commitErr = fmt.Errorf("dlq replay: the final commit of group %s did not go through, so the next replay "+
+			"sends those records again: %w", rep.Group, h.commitErr)
+	}
 	// An interruption is the error to report: the deliveries it cut short
 	// failed because of it.
 	if err := ctx.Err(); err != nil {
-		return rep, err
+		return rep, errors.Join(err, commitErr)
 	}
-	return rep, errors.Join(h.errs...)
+	return rep, errors.Join(append(h.errs, commitErr)...)
 }
 
 // partitionReplay is what a replay did with one partition. It outlives the
@@ -232,10 +238,14 @@ type replayHandler struct {
 	replaying context.Context
 	finished  context.CancelFunc
 
-	mu      sync.Mutex
-	pending int // claims of the session not complete yet
-	stats   map[int32]*partitionReplay
-	errs    []error
+	group   string              // the replay group
+	version sarama.KafkaVersion // of its requests
+
+	mu        sync.Mutex
+	pending   int // claims of the session not complete yet
+	stats     map[int32]*partitionReplay
+	errs      []error
+	commitErr error // of the last session's commit (Cleanup)
 }
 
 func (h *replayHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -245,8 +255,23 @@ func (h *replayHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
+// Cleanup commits the session's marks and checks with the coordinator that
+// they went through: the report lists the offsets as committed, and the
+// next replay starts from what really is. The check of the last session is
+// the one the replay reports.
 func (h *replayHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
-	sess.Commit()
+	marks := map[int32]int64{}
+	h.mu.Lock()
+	for _, p := range sess.Claims()[h.topic] {
+		if st := h.stats[p]; st != nil && st.committed >= 0 {
+			marks[p] = st.committed
+		}
+	}
+	h.mu.Unlock()
+	err := kafka.CommitChecked(context.Background(), sess, h.client, h.version, h.group, h.topic, marks)
+	h.mu.Lock()
+	h.commitErr = err
+	h.mu.Unlock()
 	return nil
 }
 

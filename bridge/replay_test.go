@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -32,8 +33,9 @@ const (
 // routes, orders-billing and orders-shipping, which share both, and the
 // receiver both post to; it answers every request with one status.
 type replayRig struct {
-	addrs  []string
-	bridge *Bridge
+	cluster *kfake.Cluster
+	addrs   []string
+	bridge  *Bridge
 
 	mu     sync.Mutex
 	bodies []string     // in the order received
@@ -55,12 +57,12 @@ func newReplayRig(t *testing.T, status int, initialOffset string) *replayRig {
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(srv.Close)
-	emb, err := kafka.StartEmbedded("", 1, replaySource, replayDLQ)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, replaySource, replayDLQ))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(emb.Close)
-	rig.addrs = emb.Addrs()
+	t.Cleanup(cluster.Close)
+	rig.cluster, rig.addrs = cluster, cluster.ListenAddrs()
 
 	cfg := &config.Config{
 		Kafka: config.Kafka{Brokers: rig.addrs, InitialOffset: initialOffset},

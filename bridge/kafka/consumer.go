@@ -566,7 +566,10 @@ func (c *Consumer) committedOffsets(client sarama.Client, tps []topicPartition) 
 // error for the group or for one of tps (a coordinator still loading its
 // offsets, say), whose offset is then not known, is an error too.
 func (c *Consumer) fetchCommitted(client sarama.Client, tps []topicPartition, strict bool) (map[topicPartition]int64, error) {
-	group := c.opts.Route.GroupID()
+	return fetchCommitted(client, c.opts.Sarama.Version, c.opts.Route.GroupID(), tps, strict)
+}
+
+func fetchCommitted(client sarama.Client, version sarama.KafkaVersion, group string, tps []topicPartition, strict bool) (map[topicPartition]int64, error) {
 	coord, err := client.Coordinator(group)
 	if err != nil {
 		return nil, err
@@ -575,7 +578,7 @@ func (c *Consumer) fetchCommitted(client sarama.Client, tps []topicPartition, st
 	for _, tp := range tps {
 		byTopic[tp.topic] = append(byTopic[tp.topic], tp.partition)
 	}
-	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(c.opts.Sarama.Version, group, byTopic))
+	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(version, group, byTopic))
 	if err != nil {
 		_ = client.RefreshCoordinator(group)
 		return nil, err
@@ -630,14 +633,38 @@ func (c *Consumer) commitMarks(sess sarama.ConsumerGroupSession) error {
 // backoff until they are, commitVerified passes or the shutdown timeout
 // does. It returns what stayed below its mark.
 func (c *Consumer) commitAndCheck(sess sarama.ConsumerGroupSession, marks map[topicPartition]int64) error {
+	if c.client == nil {
+		sess.Commit()
+		return nil
+	}
+	return commitChecked(c.hardCtx, sess, c.client, c.opts.Sarama.Version, c.opts.Route.GroupID(), marks)
+}
+
+// CommitChecked commits the session's marks and checks with the group's
+// coordinator that the offsets of marks (partition -> next offset, of
+// topic) are committed, committing again with backoff until they are,
+// commitVerified (10 s) passes or ctx ends. It returns what stayed below its
+// mark: sarama's Commit reports nothing, and gives up after a few quick
+// tries.
+func CommitChecked(ctx context.Context, sess sarama.ConsumerGroupSession, client sarama.Client, version sarama.KafkaVersion,
+	group, topic string, marks map[int32]int64) error {
+	tpm := make(map[topicPartition]int64, len(marks))
+	for p, off := range marks {
+		tpm[topicPartition{topic: topic, partition: p}] = off
+	}
+	return commitChecked(ctx, sess, client, version, group, tpm)
+}
+
+func commitChecked(ctx context.Context, sess sarama.ConsumerGroupSession, client sarama.Client, version sarama.KafkaVersion,
+	group string, marks map[topicPartition]int64) error {
 	sess.Commit()
-	if len(marks) == 0 || c.client == nil {
+	if len(marks) == 0 {
 		return nil
 	}
 	tps := slices.Collect(maps.Keys(marks))
 	deadline := time.Now().Add(commitVerified)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		committed, err := c.committedOffsets(c.client, tps)
+		committed, err := fetchCommitted(client, version, group, tps, false)
 		var behind []string
 		if err == nil {
 			for tp, mark := range marks {
@@ -649,7 +676,7 @@ func (c *Consumer) commitAndCheck(sess sarama.ConsumerGroupSession, marks map[to
 				return nil
 			}
 		}
-		if time.Now().Add(wait).After(deadline) || c.hardCtx.Err() != nil {
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			slices.Sort(behind)
 			if err != nil {
 				return fmt.Errorf("could not check the committed offsets: %w", err)
@@ -658,7 +685,7 @@ func (c *Consumer) commitAndCheck(sess sarama.ConsumerGroupSession, marks map[to
 		}
 		select {
 		case <-time.After(wait):
-		case <-c.hardCtx.Done():
+		case <-ctx.Done():
 		}
 		sess.Commit()
 	}
