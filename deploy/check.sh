@@ -178,6 +178,21 @@ config:
     - {name: orders-billing, topics: [x], target: {webhook: {url: "http://billing:8000/b"}}}
 EOF
 render keda-names "$BASE,ScaledObject" -f "$TMP/keda-names.values.yaml"
+# Secret names, keys and env names that YAML would read as a number or a
+# boolean stay strings (the checker decodes every object strictly).
+cat >"$TMP/secret-refs.values.yaml" <<'EOF'
+priorityClassName: "1000"
+secrets:
+  signing:
+    - {env: BILLING_WHSEC, existingSecret: "2024", key: "true"}
+  saslPassword: {env: "NO", existingSecret: "on", key: "1"}
+config:
+  kafka:
+    sasl: {mechanism: PLAIN, username: hookbridge, allow_insecure: true}
+EOF
+render secret-refs "$BASE" -f "$TMP/secret-refs.values.yaml"
+# IPv6 brokers are host:port as the bridge reads them ([address]:port).
+render ipv6-brokers "$BASE,ScaledObject" --set keda.enabled=true --set 'config.kafka.brokers={[fd00::1]:9092}'
 
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
@@ -196,6 +211,12 @@ must_fail uninjected-var 'config references ${NOPE}' -f "$TMP/uninjected.yaml"
 must_fail schema "replicaCount" --set replicaCount=-1
 must_fail keda-no-brokers "config.kafka.brokers" --set keda.enabled=true --set 'config.kafka.brokers=null'
 must_fail keda-tls-no-auth "keda.authenticationRef is required" --set keda.enabled=true --set config.kafka.tls.enabled=true
+cat >"$TMP/env-brokers.yaml" <<'EOF'
+keda: {enabled: true}
+config: {kafka: {brokers: ["${KAFKA_BOOTSTRAP}"]}}
+extraEnv: [{name: KAFKA_BOOTSTRAP, value: "kafka:9092"}]
+EOF
+must_fail keda-env-brokers "does not expand" -f "$TMP/env-brokers.yaml"
 must_fail keda-min-above-max "must not exceed the maximum" --set keda.enabled=true --set keda.minReplicaCount=8
 
 section "done"

@@ -131,9 +131,15 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 		v.addf(path+".reply.topic", "cannot be used with webhook batch mode (a batch answer is not a per-record reply)")
 	}
 	if w := r.Target.Webhook; w != nil && r.Concurrency >= 1 && w.Batch.MaxMessages > r.Concurrency {
+		// Advice that can be followed: concurrency itself is at most
+		// maxConcurrency.
+		advice := fmt.Sprintf("set concurrency to at least %d", w.Batch.MaxMessages)
+		if w.Batch.MaxMessages > maxConcurrency {
+			advice = fmt.Sprintf("make it at most %d (the largest concurrency) and concurrency at least as large", maxConcurrency)
+		}
 		v.addf(path+".target.webhook.batch.max_messages", "%d is above the route's concurrency (%d): a batch holds at most one record "+
-			"per delivery in flight, so it would never fill and every batch would wait max_wait; set concurrency to at least %d",
-			w.Batch.MaxMessages, r.Concurrency, w.Batch.MaxMessages)
+			"per delivery in flight, so it would never fill and every batch would wait max_wait; %s",
+			w.Batch.MaxMessages, r.Concurrency, advice)
 	}
 }
 

@@ -467,3 +467,20 @@ func sumOf(t *testing.T, path string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// A batch larger than any concurrency can be is refused with advice that can
+// be followed: raising concurrency to max_messages would only be refused in
+// turn (concurrency is at most 65536).
+func TestValidateBatchAboveConcurrencyLimitAdvice(t *testing.T) {
+	errs := problemsOf(t, withRoute("    target: {webhook: {url: \"https://h\", batch: {max_messages: 100000}}}\n"), nil)
+	p := wantProblem(t, errs, "routes[0].target.webhook.batch.max_messages", "100000 is above the route's concurrency (64)")
+	if strings.Contains(p.Message, "at least 100000") {
+		t.Errorf("advises a concurrency above its limit of %d: %s", maxConcurrency, p.Message)
+	}
+	if !strings.Contains(p.Message, "at most 65536") {
+		t.Errorf("does not name the largest batch a route can fill (65536): %s", p.Message)
+	}
+	// Below the limit, the advice stays: raise concurrency.
+	errs = problemsOf(t, withRoute("    concurrency: 8\n    target: {webhook: {url: \"https://h\", batch: {max_messages: 9}}}\n"), nil)
+	wantProblem(t, errs, "routes[0].target.webhook.batch.max_messages", "set concurrency to at least 9")
+}
