@@ -33,8 +33,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("records", 30, "records to produce (at least 1)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	// The demo has no configuration file to name, so no -c hint.
 	if unexpectedArgs(fs, "", usage, stderr) {

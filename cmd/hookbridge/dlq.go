@@ -39,7 +39,10 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	partition := fs.Int("partition", -1, "only records from this original partition")
 	fs.Int64Var(&o.FromOffset, "from-offset", -1, "only records at or after this original offset")
 	fs.Int64Var(&o.ToOffset, "to-offset", -1, "only records at or before this original offset")
-	if err := fs.Parse(args[1:]); err != nil || leftoverArgs(fs, dlqUsage, stderr) {
+	if code, done := parseFlags(fs, args[1:]); done {
+		return code
+	}
+	if leftoverArgs(fs, dlqUsage, stderr) {
 		return exitUsage
 	}
 	if msg := badReplayFlags(&o, *partition); msg != "" {

@@ -116,13 +116,26 @@ func loadConfig(name string, args []string, stderr io.Writer, more ...func(*flag
 	for _, add := range more {
 		add(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return nil, code
 	}
 	if leftoverArgs(fs, usage, stderr) {
 		return nil, exitUsage
 	}
 	return loadFile(*path, stderr)
+}
+
+// parseFlags parses args into fs. done says the command ends there, with
+// code: 0 after -h or --help (fs printed its flags on stderr), 2 after a
+// flag it does not know or cannot parse (fs said which).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+	switch err := fs.Parse(args); {
+	case err == nil:
+		return exitOK, false
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, true
+	}
+	return exitUsage, true
 }
 
 // loadFile loads the configuration file path. Its problems go to stderr,

@@ -212,3 +212,31 @@ func TestDemoUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// -h and --help on a command print its flags and exit 0, as help does; an
+// unknown flag is a usage error.
+func TestCommandHelpFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		flag string // a flag the help names
+	}{
+		{[]string{"run", "-h"}, exitOK, "-cpu-profile"},
+		{[]string{"validate", "--help"}, exitOK, "-c string"},
+		{[]string{"dlq", "replay", "-h"}, exitOK, "-dry-run"},
+		{[]string{"demo", "-help"}, exitOK, "-records"},
+		{[]string{"run", "--no-such-flag"}, exitUsage, "-cpu-profile"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel() // nothing may start
+			if code := run(ctx, tt.args, &stdout, &stderr); code != tt.code {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.flag) {
+				t.Errorf("stderr does not list %s:\n%s", tt.flag, stderr.String())
+			}
+		})
+	}
+}
