@@ -185,8 +185,26 @@ func (o *oauthToken) cached() (string, bool) {
 // runs on, for up to tokenRequestTimeout, after the delivery that started
 // it gave up, and the token it gets serves the next deliveries. Otherwise an
 // identity provider slower than the webhook's timeout would never yield one.
+//
+// A token due for refresh but not expired yet is returned at once, while
+// one refresh runs in the background: refreshing early is there so that no
+// delivery waits for a token it does not need yet.
 func (o *oauthToken) authorization(ctx context.Context) (string, error) {
 	if v, ok := o.cached(); ok {
+		return v, nil
+	}
+	if v, ok := o.unexpired(); ok {
+		select {
+		case o.fetching <- struct{}{}:
+			fctx := context.WithoutCancel(ctx)
+			go func() {
+				defer func() { <-o.fetching }()
+				if _, ok := o.cached(); !ok { // not refreshed meanwhile
+					_, _ = o.fetch(fctx) // a failure keeps the token (stillValid)
+				}
+			}()
+		default: // a fetch runs already
+		}
 		return v, nil
 	}
 	select {
@@ -245,6 +263,17 @@ func (o *oauthToken) fetch(ctx context.Context) (string, error) {
 	o.value, o.refresh, o.expiry = v, oauthgrant.RefreshAt(tok, o.now()), tok.Expiry
 	o.mu.Unlock()
 	return v, nil
+}
+
+// unexpired returns the cached token if it has not expired, due for
+// refresh or not.
+func (o *oauthToken) unexpired() (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.value == "" || (!o.expiry.IsZero() && !o.now().Before(o.expiry)) {
+		return "", false
+	}
+	return o.value, true
 }
 
 // stillValid returns the cached token when a refresh failed before it

@@ -31,8 +31,9 @@
 //     is the default for records without one.
 //
 // Answers: 2xx is delivered; 408, 429, 5xx, connection errors and timeouts
-// are retryable (Retry-After honoured), and so are 401 and 403, which refuse
-// the bridge's credentials, not the record (their bodies are not quoted);
+// are retryable (Retry-After honoured), and so are 401, 403 and a proxy's
+// 407, which refuse the bridge's credentials, not the record (their bodies
+// are not quoted);
 // 410 is Gone; 3xx (redirects are never followed) and other 4xx are
 // permanent. At most 1 MiB of a response body is
 // read. Header values are never logged.

@@ -94,10 +94,66 @@ func (s *security) configure(tr *http.Transport) {
 	tr.Proxy = s.proxy
 	if s.guard != nil {
 		tr.DialContext = s.dialContext()
-		if s.proxy != nil {
-			tr.Proxy = s.guard.recordProxy(s.proxy)
-		}
 	}
+	if s.proxy != nil && s.tls != nil && s.tls.ServerName != "" {
+		// server_name names the receiver; net/http would check an https
+		// proxy's certificate against it too.
+		p := &tlsProxies{cfg: s.tls.Clone(), dial: tr.DialContext}
+		p.cfg.ServerName, p.cfg.NextProtos = "", []string{"http/1.1"}
+		tr.Proxy, tr.DialContext = p.proxy(tr.Proxy), p.dialContext
+	}
+	if s.guard != nil && s.proxy != nil {
+		tr.Proxy = s.guard.recordProxy(tr.Proxy)
+	}
+}
+
+// tlsProxies makes the TLS connections to https:// proxies itself, checked
+// against the proxy's own name. net/http checks them with TLSClientConfig,
+// whose ServerName, when tls.server_name is set, names the receiver, so
+// that no https proxy would pass. Such a proxy goes to the transport as an
+// http:// proxy with its port, and the dial of its address adds the TLS
+// layer (the webhook's tls settings but server_name, as for the OAuth 2.0
+// token endpoint). The receiver's own TLS, inside the CONNECT tunnel, is
+// still net/http's, with server_name.
+type tlsProxies struct {
+	cfg   *tls.Config
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	names sync.Map // host:port of an https proxy → its host name
+}
+
+// proxy wraps the transport's proxy function.
+func (p *tlsProxies) proxy(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		u, err := next(r)
+		if err != nil || u == nil || !strings.EqualFold(u.Scheme, "https") {
+			return u, err
+		}
+		addr := canonicalAddr(u)
+		p.names.Store(addr, u.Hostname())
+		plain := *u
+		plain.Scheme, plain.Host = "http", addr
+		return &plain, nil
+	}
+}
+
+// dialContext dials addr and, when it is an https proxy's, makes the TLS
+// handshake, bounded as net/http bounds one.
+func (p *tlsProxies) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := p.dial(ctx, network, addr)
+	name, ok := p.names.Load(addr)
+	if err != nil || !ok {
+		return conn, err
+	}
+	cfg := p.cfg.Clone()
+	cfg.ServerName = name.(string)
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // dialContext is how the target's connections are dialled: through the

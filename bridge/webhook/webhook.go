@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/internal/excerpt"
 	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/signing"
@@ -281,7 +282,7 @@ func (t *Target) timeNow() time.Time {
 //     Content-Type as its content-type header; an empty body gives no output;
 //     a longer body is a Permanent failure ("reply body over 1 MiB"), since
 //     truncating it would produce a corrupt reply.
-//   - 408, 429, 5xx, 401, 403, connection errors and the request timeout:
+//   - 408, 429, 5xx, 401, 403, 407, connection errors and the request timeout:
 //     Retryable, with Retry-After (seconds or an HTTP date) as the error's
 //     RetryAfter.
 //   - 410: Gone.
@@ -333,7 +334,10 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	return t.response(ctx, reqCtx, resp)
 }
 
-// pace waits for the rate limiter's token, if there is a limiter.
+// pace waits for the rate limiter's token, if there is a limiter. Like a
+// retry backoff, the wait ends when the bridge begins to stop (see
+// dispatch.WithStop): nothing was sent, and the record, canceled, is
+// delivered again after the restart instead of holding the shutdown.
 func (t *Target) pace(ctx context.Context) error {
 	if t.limiter == nil {
 		return nil
@@ -354,6 +358,10 @@ func (t *Target) pace(ctx context.Context) error {
 	case <-ctx.Done():
 		r.Cancel()
 		return t.contextError(ctx, nil)
+	case <-dispatch.Stopping(ctx):
+		r.Cancel()
+		return &target.Error{Kind: target.Canceled,
+			Err: fmt.Errorf("webhook: POST %s: not sent: waiting for rate_limit when the bridge began to stop: %w", t.safeURL, dispatch.ErrStopping)}
 	}
 }
 
@@ -405,7 +413,7 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 	}
 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if refusesCredentials(status) {
 		body = nil // it may quote the credential refused: not shown
 	}
 	e := &target.Error{Kind: classify(status), Status: status}
@@ -419,11 +427,14 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 // classify maps a non-2xx status to the kind of failure. 401 and 403 refuse
 // the bridge's credentials, not the record: retryable, and counted against
 // the breaker, so that a revoked token or a key rotation pauses the route
-// instead of dead-lettering every record.
+// instead of dead-lettering every record. So does 407, a proxy refusing the
+// bridge's proxy credentials (a forward proxy answers an http:// webhook's
+// request itself; for an https:// one the refused CONNECT is a connection
+// error, retryable too).
 func classify(status int) target.Kind {
 	switch {
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500,
-		status == http.StatusUnauthorized, status == http.StatusForbidden:
+		refusesCredentials(status):
 		return target.Retryable
 	case status == http.StatusGone:
 		return target.Gone
@@ -431,6 +442,13 @@ func classify(status int) target.Kind {
 		return target.Permanent
 	}
 	return target.Retryable // 1xx as a final answer: a broken receiver, try again
+}
+
+// refusesCredentials reports whether status refuses the bridge's credentials
+// (401, 403, or a proxy's 407) rather than the record. Such an answer's body
+// is not quoted: it may echo the credential.
+func refusesCredentials(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusProxyAuthRequired
 }
 
 // failure classifies an error that left no status to go by (or, with status
