@@ -63,6 +63,7 @@ func Serve(h Handler, opts ...Option) error {
 		mu  sync.Mutex
 		srv *grpc.Server
 	)
+	started := make(chan struct{}) // closed once srv is set
 	stop := make(chan struct{})
 	defer close(stop)
 	signals := make(chan os.Signal, 1)
@@ -70,29 +71,11 @@ func Serve(h Handler, opts ...Option) error {
 	defer signal.Stop(signals)
 	stopWatch := watchParent()
 	defer stopWatch()
-	go func() {
-		select {
-		case <-stop:
-			return
-		case sig := <-signals:
-			mu.Lock()
-			s := srv
-			mu.Unlock()
-			o.logger.Info("stopping: letting calls in flight finish", "signal", sig.String(), "grace_period", o.gracePeriod.String())
-			ctx, cancel := context.WithTimeout(context.Background(), o.gracePeriod)
-			svc.drain(ctx)
-			cancel()
-			if s != nil {
-				// The handler calls are done; their responses may still be
-				// on their way out. GracefulStop lets them go, but would
-				// wait forever for go-plugin's own streams, which the host
-				// keeps open: bound it.
-				t := time.AfterFunc(flushPeriod, s.Stop)
-				s.GracefulStop()
-				t.Stop()
-			}
-		}
-	}()
+	go stopOnSignal(signals, started, stop, func() *grpc.Server {
+		mu.Lock()
+		defer mu.Unlock()
+		return srv
+	}, svc, o)
 
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: protocol.Handshake,
@@ -102,6 +85,7 @@ func Serve(h Handler, opts ...Option) error {
 			mu.Lock()
 			srv = s
 			mu.Unlock()
+			close(started)
 			return s
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{
@@ -118,4 +102,34 @@ func Serve(h Handler, opts ...Option) error {
 		return errors.New("sdk: the plugin server did not start (see the log above)")
 	}
 	return nil
+}
+
+// stopOnSignal stops the plugin on the first SIGTERM or SIGINT: it lets the
+// calls in flight finish within the grace period, then stops the server
+// (server() once started is closed). A signal that comes before go-plugin
+// made the server waits for it, or it would be lost, and the plugin would
+// serve on until the host stopped it. stop ends the watch.
+func stopOnSignal(signals <-chan os.Signal, started, stop <-chan struct{}, server func() *grpc.Server, svc *service, o options) {
+	var sig os.Signal
+	select {
+	case <-stop:
+		return
+	case sig = <-signals:
+	}
+	select {
+	case <-started:
+	case <-stop:
+		return
+	}
+	o.logger.Info("stopping: letting calls in flight finish", "signal", sig.String(), "grace_period", o.gracePeriod.String())
+	ctx, cancel := context.WithTimeout(context.Background(), o.gracePeriod)
+	svc.drain(ctx)
+	cancel()
+	// The handler calls are done; their responses may still be on their
+	// way out. GracefulStop lets them go, but would wait forever for
+	// go-plugin's own streams, which the host keeps open: bound it.
+	s := server()
+	t := time.AfterFunc(flushPeriod, s.Stop)
+	s.GracefulStop()
+	t.Stop()
 }
