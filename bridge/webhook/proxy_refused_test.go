@@ -80,6 +80,10 @@ func TestProxyAuthenticationRequiredIsNotPermanent(t *testing.T) {
 				if auth := <-seen; auth == "" {
 					t.Error("the proxy got no Proxy-Authorization")
 				}
+				// A refused CONNECT says the proxy answered, not the receiver.
+				if scheme == "https" && !strings.Contains(err.Error(), "refused the CONNECT: 407 Proxy Authentication Required") {
+					t.Errorf("error %q does not say the proxy refused the CONNECT", err)
+				}
 				for _, secret := range []string{"wrong-password", "Basic ", "credential refused"} {
 					if strings.Contains(err.Error(), secret) {
 						t.Errorf("error %q quotes %q", err, secret)

@@ -92,6 +92,9 @@ func (s *security) configure(tr *http.Transport) {
 		tr.TLSClientConfig = s.tls
 	}
 	tr.Proxy = s.proxy
+	if s.proxy != nil {
+		tr.OnProxyConnectResponse = proxyConnectAnswer
+	}
 	if s.guard != nil {
 		tr.DialContext = s.dialContext()
 	}
@@ -105,6 +108,18 @@ func (s *security) configure(tr *http.Transport) {
 	if s.guard != nil && s.proxy != nil {
 		tr.Proxy = s.guard.recordProxy(tr.Proxy)
 	}
+}
+
+// proxyConnectAnswer fails a CONNECT the proxy refused with an error that
+// says the proxy answered: net/http's own is the bare status text ("Bad
+// Gateway"), which reads as the receiver's answer. The proxy is named by its
+// host and port only (its URL may hold credentials). Such a failure is a
+// connection error: retryable.
+func proxyConnectAnswer(_ context.Context, proxy *url.URL, _ *http.Request, res *http.Response) error {
+	if res.StatusCode == http.StatusOK {
+		return nil
+	}
+	return fmt.Errorf("the proxy %s refused the CONNECT: %s", proxy.Host, statusText(res.StatusCode))
 }
 
 // tlsProxies makes the TLS connections to https:// proxies itself, checked
