@@ -260,6 +260,8 @@ func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.L
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
+	hup := catchHangups()
+	defer signal.Ignore(syscall.SIGHUP) // also when run stops before it reloads
 	var cpuProfile string
 	cfg, code := loadConfig("run", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (pprof format)")
@@ -282,7 +284,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	defer stopTracing()
 	defer exitIfStuck(ctx, cfg.ShutdownTimeout.D(), log)()
 	logAdvice(log, cfg)
-	stopReload := reloadOnHangup(ctx, b, cfg.File, log)
+	stopReload := reloadOnHangup(ctx, b, cfg.File, log, hup)
 	defer stopReload()
 	if err := b.Run(ctx); err != nil {
 		log.Error("hookbridge stopped", "error", err)
