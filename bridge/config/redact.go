@@ -15,7 +15,8 @@ const redacted = "REDACTED"
 // Redacted returns a deep copy of c that is safe to log or print: the SASL
 // password, OAuth 2.0 client secrets (and endpoint parameters named like a
 // secret), webhook signing secrets and bearer tokens, the password in a URL
-// (proxy URLs included), webhook headers that carry credentials
+// (proxy URLs included), the path of a webhook URL that is itself a secret
+// (Webhook.SecretPath), webhook headers that carry credentials
 // (Authorization, Proxy-Authorization, Cookie, or a name containing "token",
 // "secret", "key" or "password") and plugin environment variables whose name
 // contains TOKEN, SECRET, PASSWORD or KEY are replaced by "REDACTED". Empty
@@ -35,6 +36,10 @@ func (c *Config) Redacted() *Config {
 	for i := range r.Routes {
 		if w := r.Routes[i].Target.Webhook; w != nil {
 			w.URL = redactURL(w.URL)
+			if u, err := url.Parse(w.URL); err == nil {
+				w.hidePath(u)
+				w.URL = u.String()
+			}
 			redactMap(w.Headers, isSecretHeader)
 			for j, s := range w.SigningSecrets {
 				if s != "" {
@@ -170,16 +175,22 @@ func (w *Webhook) ShownURL() string {
 	if err != nil {
 		return "webhook"
 	}
+	shown := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	w.hidePath(shown)
+	return shown.String()
+}
+
+// hidePath replaces the path of u, the webhook's URL or a part of it, by
+// REDACTED-<fingerprint> when it is a secret (ShownURL).
+func (w *Webhook) hidePath(u *url.URL) {
 	secret := SecretPathHost(u)
 	if w.SecretPath != nil {
 		secret = *w.SecretPath
 	}
-	shown := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	if secret && u.EscapedPath() != "" && u.EscapedPath() != "/" {
-		sum := sha256.Sum256([]byte(u.EscapedPath()))
-		shown.Path, shown.RawPath = "/"+redacted+"-"+hex.EncodeToString(sum[:4]), ""
+	if p := u.EscapedPath(); secret && p != "" && p != "/" {
+		sum := sha256.Sum256([]byte(p))
+		u.Path, u.RawPath = "/"+redacted+"-"+hex.EncodeToString(sum[:4]), ""
 	}
-	return shown.String()
 }
 
 // SecretPathHost reports whether u is the URL of a service whose webhook

@@ -37,6 +37,9 @@ routes:
   - name: basic
     topics: [t3]
     target: {webhook: {url: "https://hook-user:hook-pass@h/z?tenant=acme"}}
+  - name: slack
+    topics: [t4]
+    target: {webhook: {url: "https://hooks.slack.com/services/T1/B2/slack-path-secret"}}
 `
 
 func TestRedacted(t *testing.T) {
@@ -51,6 +54,7 @@ func TestRedacted(t *testing.T) {
 	text := strings.Join([]string{
 		c.Kafka.SASL.Password, s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "plugin-pw", "plugin-key",
 		"plugin-secret", "auth-value", "proxy-value", "cookie-value", "key-value", "token-value", "secret-value",
+		"slack-path-secret",
 	}, "\n")
 	dump := strings.ToLower(toText(t, r))
 	for _, secret := range strings.Split(text, "\n") {
