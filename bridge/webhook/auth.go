@@ -311,6 +311,7 @@ func (o *oauthToken) renew(used string) bool {
 type authTransport struct {
 	next http.RoundTripper
 	cred credential
+	pace func(context.Context) error // the rate limit's wait, for the request sent again
 }
 
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -340,6 +341,14 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseBody))
 	_ = resp.Body.Close()
+	// The request sent again is a request to the receiver like any other:
+	// it waits for its turn under rate_limit.
+	if a.pace != nil {
+		if err := a.pace(ctx); err != nil {
+			_ = body.Close()
+			return nil, err
+		}
+	}
 	return a.next.RoundTrip(withAuthorization(req, v2, body))
 }
 

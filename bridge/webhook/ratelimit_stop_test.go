@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"net/http"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,5 +73,43 @@ func TestRateLimitWaitEndsOnStop(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// The request sent again after a 401 with a renewed credential is a request
+// to the receiver like any other: it waits for its turn under rate_limit
+// rather than going at once, one request more per 401 than the limit allows.
+func TestRequestSentAgainAfter401WaitsForTheRateLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	writeSecret(t, path, "token-old\n")
+	var once sync.Once
+	srv, reqs := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer token-rotated" {
+			// Rotated now: the 401 makes the target read the file again,
+			// and it would send the request again at once.
+			once.Do(func() { writeSecret(t, path, "token-rotated\n") })
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	limiter := rate.NewLimiter(rate.Every(time.Hour), 1)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.BearerTokenFile = path
+		o.Config.Timeout = config.Duration(2 * time.Second)
+		o.Limiter = limiter
+	})
+	_, err := deliver(t, t.Context(), tg, record())
+	if err == nil {
+		t.Fatal("delivered: the request sent again did not wait for the rate limit (one per hour, spent by the first)")
+	}
+	if k := target.KindOf(err); k != target.Retryable && k != target.Canceled {
+		t.Errorf("KindOf(%v) = %s, want a failure that is not the record's", err, k)
+	}
+	if got := next(t, reqs).header.Get("Authorization"); got != "Bearer token-old" {
+		t.Fatalf("first request Authorization = %q", got)
+	}
+	select {
+	case r := <-reqs:
+		t.Fatalf("a second request (Authorization %q) went past the rate limit", r.header.Get("Authorization"))
+	default:
 	}
 }

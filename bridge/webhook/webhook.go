@@ -240,7 +240,7 @@ func New(opts Options) (*Target, error) {
 	// per-request header copy for redirects is saved. The client span is a
 	// child of the span in the request's context; the global propagator
 	// injects its traceparent (nothing when none is set).
-	t.spans = newTracingTransport(sec.wrap(base), t.safeURL, u.Hostname(), u.Port())
+	t.spans = newTracingTransport(sec.wrap(base, t.pace), t.safeURL, u.Hostname(), u.Port())
 	t.client = t.spans
 	return t, nil
 }
