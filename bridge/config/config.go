@@ -291,7 +291,8 @@ type Breaker struct {
 	MinRequests int `yaml:"min_requests"`
 	// ConsecutiveFailures trips the breaker on their own. Default 5.
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
-	// OpenTimeout is how long the breaker stays open before a probe. Default 15s.
+	// OpenTimeout is how long the breaker stays open before a probe, plus a
+	// random jitter of up to a fifth of it, drawn at each opening. Default 15s.
 	OpenTimeout Duration `yaml:"open_timeout"`
 }
 

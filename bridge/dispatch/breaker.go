@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,19 @@ type BreakerSettings struct {
 	FailureRatio        float64       // trip at this failure ratio ...
 	MinRequests         int           // ... over at least this many requests in the window
 	ConsecutiveFailures int           // or after this many failures in a row; 0 = off
-	OpenTimeout         time.Duration // open → half-open after this long
+	OpenTimeout         time.Duration // open → half-open after this long, plus OpenJitter
 	Window              time.Duration // rolling window of the ratio; default 60s
+	// OpenJitter returns how much longer than openTimeout an opening lasts,
+	// drawn at each opening. Default: at random, up to a fifth of
+	// openTimeout, so that the breakers of replicas that opened together
+	// (one outage, seen by all) do not probe, and send the target their
+	// whole load again, together.
+	OpenJitter func(openTimeout time.Duration) time.Duration
+}
+
+// defaultOpenJitter is BreakerSettings.OpenJitter's default.
+func defaultOpenJitter(openTimeout time.Duration) time.Duration {
+	return rand.N(openTimeout/5 + 1)
 }
 
 // Breaker is the circuit breaker of one target (a webhook URL or a plugin),
@@ -56,13 +68,20 @@ type BreakerSettings struct {
 // An open breaker is not a failure: the Breaker layer answers "not now" with a
 // *BreakerOpenError, the Retry layer waits for the breaker without spending
 // the record's attempts, and subscribers (the routes' consumers) pause their
-// partitions while it is open. It turns half-open at the end of the open
-// timeout whether or not a record asks; there one real record is the probe,
-// a record already held or, when none is, the next one fetched.
+// partitions while it is open. It turns half-open at the end of the opening
+// (the open timeout plus its jitter) whether or not a record asks; there one
+// real record is the probe, a record already held or, when none is, the next
+// one fetched.
 type Breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	timeout time.Duration
+	jitter  func(time.Duration) time.Duration
 	name    string
+
+	// reopenAt (Unix nanoseconds) ends the current opening: gobreaker's
+	// own open timeout, without the jitter, ends before it, and until
+	// reopenAt the breaker holds it open (held).
+	reopenAt atomic.Int64
 
 	// state is written under mu, by transition, and read without it on
 	// the record path (without the clock reading of gobreaker's State).
@@ -72,16 +91,18 @@ type Breaker struct {
 	// a transition to open: which record, and why.
 	last atomic.Pointer[Failed]
 
-	mu       sync.Mutex
-	openedAt time.Time
-	changed  chan struct{} // closed and replaced at every transition
-	subs     map[int]func(BreakerState)
-	nextSub  int
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every transition
+	subs    map[int]func(BreakerState)
+	nextSub int
 }
 
 // NewBreaker builds a closed breaker.
 func NewBreaker(s BreakerSettings) *Breaker {
-	b := &Breaker{timeout: s.OpenTimeout, name: s.Name, changed: make(chan struct{}), subs: map[int]func(BreakerState){}}
+	b := &Breaker{timeout: s.OpenTimeout, jitter: s.OpenJitter, name: s.Name, changed: make(chan struct{}), subs: map[int]func(BreakerState){}}
+	if b.jitter == nil {
+		b.jitter = defaultOpenJitter
+	}
 	window := s.Window
 	if window <= 0 {
 		window = time.Minute
@@ -128,8 +149,16 @@ func (b *Breaker) Name() string { return b.name }
 
 // State returns the current state.
 func (b *Breaker) State() BreakerState {
-	_ = b.cb.State() // lets an expired open state become half-open
+	if !b.held() {
+		_ = b.cb.State() // lets an expired open state become half-open
+	}
 	return BreakerState(b.state.Load())
+}
+
+// held reports whether the breaker is open and its opening, jitter
+// included, has not ended: gobreaker would turn half-open already when asked.
+func (b *Breaker) held() bool {
+	return BreakerState(b.state.Load()) == BreakerOpen && time.Now().UnixNano() < b.reopenAt.Load()
 }
 
 // Failed is a failure a breaker counted: the record's id, the error, and
@@ -178,15 +207,19 @@ func (b *Breaker) subscribeLocked(fn func(BreakerState)) (unsubscribe func()) {
 
 func (b *Breaker) transition(to BreakerState) {
 	b.mu.Lock()
-	b.state.Store(int32(to))
 	if to == BreakerOpen {
-		b.openedAt = time.Now()
+		// reopenAt first: held reads the state, then reopenAt.
+		openFor := b.timeout + b.jitter(b.timeout)
+		b.reopenAt.Store(time.Now().Add(openFor).UnixNano())
+		b.state.Store(int32(to))
 		// gobreaker turns an expired open state half-open only when asked.
-		// Ask at the end of the open timeout even if no record is waiting
+		// Ask at the end of the opening even if no record is waiting
 		// (none held when it opened, all dead-lettered by max_age, or
 		// handed to another member by a rebalance): the routes that paused
 		// for it resume in half-open state, so a new record can probe.
-		time.AfterFunc(b.timeout, func() { _ = b.cb.State() })
+		time.AfterFunc(openFor, func() { _ = b.cb.State() })
+	} else {
+		b.state.Store(int32(to))
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
@@ -228,11 +261,11 @@ func (e *ProbeError) Unwrap() error { return e.Err }
 // transition).
 func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 	b.mu.Lock()
-	state, changed, openedAt := BreakerState(b.state.Load()), b.changed, b.openedAt
+	state, changed := BreakerState(b.state.Load()), b.changed
 	b.mu.Unlock()
 	wait := b.timeout
 	if state == BreakerOpen {
-		wait = time.Until(openedAt.Add(b.timeout))
+		wait = time.Until(time.Unix(0, b.reopenAt.Load()))
 	}
 	ch := make(chan struct{})
 	go func() {
@@ -255,6 +288,10 @@ var errSharedOutcome = errors.New("dispatch: outcome counted through another rec
 func BreakerLayer(b *Breaker) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
+			if b.held() {
+				state, ready := b.ready()
+				return nil, &BreakerOpenError{Target: b.name, State: state, Ready: ready}
+			}
 			done, err := b.cb.Allow()
 			if err != nil {
 				if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {

@@ -253,3 +253,66 @@ func TestBreakerLastFailureNamesWhatTrippedIt(t *testing.T) {
 		t.Fatalf("failure at open in trace %s, want the delivery's %s", atOpen.Span.TraceID(), spanOf(4).TraceID())
 	}
 }
+
+// An opening lasts the open timeout plus its jitter: until then the breaker
+// stays open, although gobreaker's own timeout (without the jitter) has
+// passed, and then it turns half-open by itself.
+func TestBreakerOpeningLastsItsJitterToo(t *testing.T) {
+	extra := make(chan time.Duration, 1)
+	extra <- time.Hour // the first opening: held for an hour past the timeout
+	b := dispatch.NewBreaker(dispatch.BreakerSettings{Name: "t", FailureRatio: 1, MinRequests: 1000,
+		ConsecutiveFailures: 1, OpenTimeout: 10 * time.Millisecond,
+		OpenJitter: func(open time.Duration) time.Duration {
+			if open != 10*time.Millisecond {
+				t.Errorf("jitter asked for an open timeout of %s", open)
+			}
+			select {
+			case d := <-extra:
+				return d
+			default:
+				return 0
+			}
+		}})
+	calls := 0
+	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		calls++
+		return nil, errDown
+	}))
+	deliver := func() error {
+		_, err := tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{}})
+		return err
+	}
+	if err := deliver(); !errors.Is(err, errDown) {
+		t.Fatalf("first delivery: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond) // past gobreaker's own timeout, not past the jitter
+	var open *dispatch.BreakerOpenError
+	if err := deliver(); !errors.As(err, &open) || open.State != dispatch.BreakerOpen {
+		t.Fatalf("within the jitter: %v, want the breaker still open", err)
+	}
+	if s := b.State(); s != dispatch.BreakerOpen || calls != 1 {
+		t.Fatalf("within the jitter: state %s and %d calls of the target, want open and 1", s, calls)
+	}
+	select {
+	case <-open.Ready:
+		t.Fatal("Ready closed within the jitter")
+	default:
+	}
+}
+
+// The default jitter lies between nothing and a fifth of the open timeout,
+// and varies.
+func TestBreakerDefaultJitter(t *testing.T) {
+	const open = 15 * time.Second
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		d := dispatch.DefaultOpenJitter(open)
+		if d < 0 || d > open/5 {
+			t.Fatalf("jitter %s, want 0 to %s", d, open/5)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 100 {
+		t.Errorf("%d distinct jitters in 1000 draws", len(seen))
+	}
+}
