@@ -221,7 +221,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	case <-t.C:
 		abandoned = true
 		err = fmt.Errorf("%w (%s): the final offset commits, leaving the consumer groups or closing the producer "+
-			"did not finish, as with brokers that do not answer; records not committed are delivered again", ErrShutdownTimedOut, bound)
+			"did not finish, as with brokers that do not answer or a group rebalance that waits for a member that is gone; "+
+			"records not committed are delivered again", ErrShutdownTimedOut, bound)
 	}
 	stopAdmin()
 	return err

@@ -78,8 +78,19 @@ func transitions(t *testing.T, balance string) {
 	at(0.6, "member 3 renames its route, same group")
 	reloadConfig(t, m3.p, m3.path, cfgOf(m3.admin, spec("renamed", 8)))
 	at(0.75, "SIGTERM of member 1")
+	// Member 1 may be stopped while the group rebalances and the
+	// coordinator holds its join up, waiting for member 2 (killed) to time
+	// out: sarama then sends nothing else to the coordinator, and the final
+	// commit waits past shutdown_timeout + 5 s. The bridge then exits 1 and
+	// says so (docs/operations.md), and what it did not commit is
+	// delivered again; the checks below are on the data.
+	stuck := false
 	if code := m1.p.Stop(); code != 0 {
-		t.Fatalf("member 1 exit code %d", code)
+		if code != 1 || !strings.Contains(m1.p.Log(), "shutdown did not finish within shutdown_timeout + 5s") {
+			t.Fatalf("member 1 exit code %d", code)
+		}
+		stuck = true
+		t.Logf("member 1 stopped during a rebalance: exit 1, its final commit left to the next owner")
 	}
 	waitFor(t, 5*time.Minute, "every record", func() bool { return rcv.uniqueAccepted() >= n })
 	waitFor(t, time.Minute, "member 3 idle: no lag, nothing held in its budget", func() bool {
@@ -90,7 +101,10 @@ func transitions(t *testing.T, balance string) {
 	if code := m3.p.Stop(); code != 0 {
 		t.Fatalf("member 3 exit code %d", code)
 	}
-	for _, m := range []*member{m1, m3} {
+	for i, m := range []*member{m1, m3} {
+		if i == 0 && stuck {
+			continue // its one error says the shutdown did not finish
+		}
 		if strings.Contains(m.p.Log(), `"level":"ERROR"`) {
 			t.Errorf("an error was logged:\n%s", testkit.Tail(m.p.Log(), 40))
 		}
