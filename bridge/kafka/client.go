@@ -1,17 +1,33 @@
 package kafka
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 )
+
+// A compressed record batch of a few KiB may inflate to gigabytes (zeros
+// compress about 30,000 to 1 with zstd), and sarama decompresses without a
+// bound unless told one: a handful of such records, read ahead, would
+// exhaust the bridge's memory, again after every restart. A decompressed
+// batch is bounded as sarama bounds a whole uncompressed response
+// (MaxResponseSize, 100 MiB): a larger one fails the fetch with
+// sarama.ErrDecompressedBatchTooLarge, and the consumer reports its
+// partition as unreadable (Consumer.Ready) instead of reading it.
+func init() {
+	if sarama.MaxDecompressedBatchSize <= 0 {
+		sarama.MaxDecompressedBatchSize = sarama.MaxResponseSize
+	}
+}
 
 // NewConfig translates the kafka section into a sarama configuration shared by
 // consumers and the producer. It reads the TLS files; SASL is PLAIN,
@@ -87,6 +103,12 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// Read committed data only: the records of a transaction its producer
+	// aborted are not the topic's (a read_committed Java consumer never
+	// sees them), and those of a transaction still open may yet be aborted.
+	// A webhook must not act on either. Offsets of aborted records are
+	// passed over like those of control records.
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	if k.InitialOffset == "newest" {
 		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	}
@@ -161,12 +183,14 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 
 // RecordBefore reports whether a consumer that reads partition from offset
 // from on receives a record below offset end. The offsets in between may hold
-// none: a transaction's control records, or records compaction removed, which
-// a consumer passes over without a word, so only a fetch tells a caller that
-// waits for offset end-1 that nothing is coming. It fetches from the
-// partition's leader through client, read_uncommitted as the consumers of
-// NewConfig read, and never waits for records to be produced. After an error
-// it refreshes the topic's metadata, so that a retry asks the current leader.
+// none: a transaction's control records, the records of an aborted
+// transaction, or records compaction removed, which a consumer passes over
+// without a word, so only a fetch tells a caller that waits for offset end-1
+// that nothing is coming. It fetches from the partition's leader through
+// client, read_committed as the consumers of NewConfig read (a transaction
+// still open holds nothing yet), and never waits for records to be produced.
+// After an error it refreshes the topic's metadata, so that a retry asks the
+// current leader.
 func RecordBefore(client sarama.Client, topic string, partition int32, from, end int64) (found bool, err error) {
 	defer func() {
 		if err != nil {
@@ -184,7 +208,7 @@ func RecordBefore(client sarama.Client, topic string, partition int32, from, end
 		if conf.Version.IsAtLeast(sarama.V0_11_0_0) { // record batches, isolation level
 			req.Version = 4
 			req.MaxBytes = conf.Consumer.Fetch.MaxBytes
-			req.Isolation = sarama.ReadUncommitted
+			req.Isolation = conf.Consumer.IsolationLevel
 		}
 		req.AddBlock(topic, partition, from, conf.Consumer.Fetch.Default, -1)
 		resp, err := leader.Fetch(req)
@@ -198,15 +222,36 @@ func RecordBefore(client sarama.Client, topic string, partition int32, from, end
 		if !errors.Is(block.Err, sarama.ErrNoError) {
 			return false, block.Err
 		}
+		// The producers whose batches are aborted, as sarama's consumer
+		// tells them: from the first offset of their aborted transaction
+		// to their abort marker.
+		readCommitted := req.Isolation == sarama.ReadCommitted
+		aborted := make(map[int64]bool)
+		txns := slices.SortedFunc(slices.Values(block.AbortedTransactions), func(a, b *sarama.AbortedTransaction) int {
+			return cmp.Compare(a.FirstOffset, b.FirstOffset)
+		})
 		next := from // past the batches of this response
 		for _, rs := range block.RecordsSet {
 			if b := rs.RecordBatch; b != nil {
-				for _, r := range b.Records {
-					if o := b.FirstOffset + r.OffsetDelta; !b.Control && o >= from && o < end {
-						return true, nil
+				last := b.FirstOffset + int64(b.LastOffsetDelta)
+				for len(txns) > 0 && txns[0].FirstOffset <= last {
+					aborted[txns[0].ProducerID] = true
+					txns = txns[1:]
+				}
+				switch {
+				case b.Control:
+					if len(b.Records) > 0 && isAbortMarker(b.Records[0].Key) {
+						delete(aborted, b.ProducerID)
+					}
+				case readCommitted && b.IsTransactional && aborted[b.ProducerID]:
+				default:
+					for _, r := range b.Records {
+						if o := b.FirstOffset + r.OffsetDelta; o >= from && o < end {
+							return true, nil
+						}
 					}
 				}
-				next = max(next, b.FirstOffset+int64(b.LastOffsetDelta)+1)
+				next = max(next, last+1)
 			}
 			if ms := rs.MsgSet; ms != nil { // before 0.11: no control records
 				for _, m := range ms.Messages {
@@ -226,4 +271,10 @@ func RecordBefore(client sarama.Client, topic string, partition int32, from, end
 		from = next
 	}
 	return false, nil
+}
+
+// isAbortMarker reports whether key, a control record's key (version,
+// type), is that of a transaction's abort marker (type 0).
+func isAbortMarker(key []byte) bool {
+	return len(key) >= 4 && key[2] == 0 && key[3] == 0
 }

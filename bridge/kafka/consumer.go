@@ -167,6 +167,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for err := range group.Errors() {
+			if c.noteUnreadable(err) {
+				continue
+			}
 			c.log.Warn("kafka consumer error", "error", err)
 		}
 	})
@@ -243,6 +246,45 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// noteUnreadable marks the partition of err, a consumer error, as
+// unreadable when its fetch failed for the size of what the broker holds
+// there: a compressed batch that inflates past sarama's
+// MaxDecompressedBatchSize, or a response past its MaxResponseSize. sarama
+// fetches it again and again and fails each time; nothing past it is read or
+// committed, and Ready reports the partition until a record of it is read
+// again. It reports whether err was such an error (logged at error level,
+// once per partition while it lasts).
+func (c *Consumer) noteUnreadable(err error) bool {
+	ce, ok := errors.AsType[*sarama.ConsumerError](err)
+	if !ok || !tooLargeToRead(ce.Err) {
+		return false
+	}
+	c.mu.Lock()
+	p := c.parts[topicPartition{ce.Topic, ce.Partition}]
+	c.mu.Unlock()
+	if p == nil {
+		c.log.Warn("kafka consumer error", "error", err)
+		return true
+	}
+	e := ce.Err
+	if p.unreadable.Swap(&e) == nil {
+		c.log.Error("partition cannot be read: what the broker holds at its position is too large; nothing past it is read or committed",
+			"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
+	}
+	return true
+}
+
+// tooLargeToRead reports whether a fetch failed for the size of what it
+// would read: a batch that decompresses past sarama's bound, or a response
+// past MaxResponseSize.
+func tooLargeToRead(err error) bool {
+	if errors.Is(err, sarama.ErrDecompressedBatchTooLarge) {
+		return true
+	}
+	pde, ok := errors.AsType[sarama.PacketDecodingError](err)
+	return ok && strings.Contains(pde.Info, "too large")
+}
+
 // SetMetrics sets the route's instruments; call before Run.
 func (c *Consumer) SetMetrics(m *telemetry.Route) { c.opts.Metrics = m }
 
@@ -317,6 +359,17 @@ func (c *Consumer) Ready() error {
 		slices.Sort(stuck)
 		return fmt.Errorf("route %s: stuck behind records that cannot be dead-lettered: %s",
 			c.opts.Route.Name, strings.Join(stuck, ", "))
+	}
+	var unreadable []string
+	for tp, p := range c.parts {
+		if e := p.unreadable.Load(); e != nil {
+			unreadable = append(unreadable, fmt.Sprintf("%s/%d (%v)", tp.topic, tp.partition, *e))
+		}
+	}
+	if len(unreadable) > 0 {
+		slices.Sort(unreadable)
+		return fmt.Errorf("route %s: partitions that cannot be read, nothing past their position is read or committed: %s",
+			c.opts.Route.Name, strings.Join(unreadable, ", "))
 	}
 	var behind []string
 	for tp, p := range c.parts {
@@ -449,7 +502,7 @@ func (c *Consumer) Stats() telemetry.RouteStats {
 	for tp, p := range c.parts {
 		_, _, oldest := p.tr.state()
 		ps := telemetry.PartitionStats{Topic: tp.topic, Partition: tp.partition,
-			Lag: p.lag(), Paused: c.paused[tp], Stuck: len(c.stuck[tp]) > 0}
+			Lag: p.lag(), Paused: c.paused[tp], Stuck: len(c.stuck[tp]) > 0 || p.unreadable.Load() != nil}
 		if !oldest.IsZero() {
 			ps.OldestAge = now.Sub(oldest)
 		}
@@ -1027,6 +1080,10 @@ type partition struct {
 	// emptyTo: the offsets from the next one to commit up to it hold no
 	// record, only control records (checkEmptyTails); 0 until found.
 	emptyTo atomic.Int64
+
+	// unreadable: why the partition's fetches fail for the size of what
+	// they would read (noteUnreadable); nil once a record is read.
+	unreadable atomic.Pointer[error]
 }
 
 // startOffset is the offset claim started from. Sarama resolves its
@@ -1107,6 +1164,9 @@ func (p *partition) consume() {
 			case <-done:
 				return
 			}
+		}
+		if p.unreadable.Load() != nil {
+			p.unreadable.Store(nil)
 		}
 		rec := fromSarama(msg)
 		if c.opts.Metrics != nil {

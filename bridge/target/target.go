@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Header is one Kafka record header. Keys may repeat.
@@ -48,10 +49,19 @@ func (r *Record) Header(key string) ([]byte, bool) {
 func (r *Record) Size() int {
 	n := len(r.Key) + len(r.Value) + len(r.Topic) + 64
 	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
+		// The header's bytes as fetched, the copy of its name, and the
+		// Header itself: a record of thousands of empty headers holds
+		// tens of bytes for each, which the route's max_in_flight_bytes
+		// must count (a producer may send a megabyte of them).
+		n += 2*len(h.Key) + len(h.Value) + headerOverhead
 	}
 	return n
 }
+
+// headerOverhead is what one header of a Record holds besides its bytes: the
+// Header (a string and a slice) and the lengths of its name and value in the
+// fetched buffer.
+const headerOverhead = int(unsafe.Sizeof(Header{})) + 2
 
 // Delivery is one attempt to hand a record to a target.
 type Delivery struct {
