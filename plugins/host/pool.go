@@ -99,6 +99,7 @@ type Pool struct {
 	failures  int               // consecutive crashes and failed starts, for the backoff
 	startErr  error             // why the last start failed; nil once one succeeds
 	timeouts  map[*instance]int // calls in a row that ran out of time on an instance
+	retiring  []*instance       // out of the pool, stopped once their calls in flight ended
 	notBefore time.Time         // no start before this
 	closing   bool              // Close began: no new Deliver
 	closed    bool              // processes are being stopped: no new start
@@ -277,7 +278,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		case !failed:
 			return nil, err
 		}
-		p.markDead(inst, err)
+		p.retire(inst, err)
 		if crashes++; crashes > maxCrashRetries {
 			return nil, &target.Error{Kind: target.Retryable,
 				Err: fmt.Errorf("plugin %s: %d processes died handling %s: %w", p.name, crashes, req.GetId(), err)}
@@ -315,6 +316,12 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 			p.inflight++
 			p.mu.Unlock()
 			return inst, nil
+		}
+		if stopping(ctx) {
+			// No free slot, and the bridge is shutting down: the call
+			// is not sent, and no process is started for it.
+			p.mu.Unlock()
+			return nil, p.stopError()
 		}
 		changed := p.changed
 		var backoff time.Duration
@@ -420,6 +427,11 @@ func (p *Pool) release(inst *instance, ok bool) {
 		p.failures = 0
 		delete(p.timeouts, inst)
 	}
+	if inst.retiring && inst.inflight == 0 {
+		p.retiring = slices.DeleteFunc(p.retiring, func(i *instance) bool { return i == inst })
+		inst.retiring = false
+		p.killLocked(inst)
+	}
 	p.broadcastLocked()
 }
 
@@ -450,7 +462,7 @@ func (p *Pool) timedOut(inst *instance) {
 	}
 }
 
-// markDead removes an instance whose call failed at the transport, and
+// markDead removes an instance taken as hung (timedOut), and
 // stops its process.
 func (p *Pool) markDead(inst *instance, cause error) {
 	p.mu.Lock()
@@ -461,6 +473,30 @@ func (p *Pool) markDead(inst *instance, cause error) {
 	p.log.Warn("plugin process unreachable; replacing it", "pid", inst.pid, "error", cause)
 	p.removeLocked(inst, true)
 	p.killLocked(inst)
+}
+
+// retire takes out of the pool an instance whose call failed because of the
+// instance (see instanceFailed). A process that is still running and
+// reachable refused the call (it is stopping: SIGTERM) or failed it at the
+// transport; its other calls in flight may still be answered, so it is
+// stopped only once they ended (or failed, at the latest at their
+// deadline), not cut off with them: a call torn off a process that was
+// finishing it would be handled a second time elsewhere. A process that is
+// gone, or whose connection is closing, is stopped at once.
+func (p *Pool) retire(inst *instance, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if inst.dead {
+		return
+	}
+	p.log.Warn("plugin process unreachable or stopping; replacing it", "pid", inst.pid, "error", cause)
+	p.removeLocked(inst, true)
+	if inst.inflight == 0 || p.closed || inst.closing() {
+		p.killLocked(inst)
+		return
+	}
+	inst.retiring = true
+	p.retiring = append(p.retiring, inst)
 }
 
 // removeLocked takes an instance out of the pool. A crashed one counts as
@@ -673,7 +709,10 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.closed = true
-	for _, inst := range p.instances {
+	for _, inst := range p.retiring {
+		inst.retiring = false // release must not kill it again
+	}
+	for _, inst := range append(p.instances, p.retiring...) {
 		inst.dead = true
 		p.bg.Add(1)
 		go func() {
@@ -682,6 +721,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		}()
 	}
 	p.instances = nil
+	p.retiring = nil
 	p.broadcastLocked()
 	p.mu.Unlock()
 	close(p.done)
@@ -703,5 +743,16 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// stopping reports whether the bridge began to shut down (the stop channel
+// of ctx, dispatch.WithStop, is closed).
+func stopping(ctx context.Context) bool {
+	select {
+	case <-dispatch.Stopping(ctx):
+		return true
+	default:
+		return false
 	}
 }

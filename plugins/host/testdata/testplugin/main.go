@@ -26,7 +26,9 @@
 // TESTPLUGIN_OWN_STREAM=1 it serves HandleStream itself, as a plugin that does
 // not use sdk.Serve may: an answer above the message limit is left to gRPC,
 // which ends the stream with RESOURCE_EXHAUSTED; there the x-test "no-answer"
-// gets an answer with its call_id and nothing else. With
+// gets an answer with its call_id and nothing else, and "dup-answer" (else
+// like "ack") gets its answer twice, after answers for call ids the host
+// never sent. With
 // TESTPLUGIN_UNARY_ONLY=1, the x-test "grpc-canceled" fails the Handle call
 // with the gRPC status CANCELED, as a handler whose own downstream call was
 // canceled may. With TESTPLUGIN_HEALTH_HANG=1 the process completes the
@@ -65,7 +67,7 @@ func main() {
 		v, _ := msg.Header("x-test")
 		verb, arg, _ := strings.Cut(string(v), ":")
 		switch verb {
-		case "", "ack":
+		case "", "ack", "dup-answer":
 			return reply(msg.Value)
 		case "sleep":
 			d, _ := time.ParseDuration(arg)
@@ -256,6 +258,14 @@ func (o ownStream) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
 			}
 			sendMu.Lock()
 			defer sendMu.Unlock()
+			if testHeader(m.GetRequest()) == "dup-answer" {
+				// A confused plugin: an answer for a call that does
+				// not exist, one for the ready message's id, and the
+				// call's answer twice.
+				_ = st.Send(&handlerpb.StreamResponse{CallId: m.GetCallId() + 1<<32, Response: resp})
+				_ = st.Send(&handlerpb.StreamResponse{CallId: 0, Response: resp})
+				_ = st.Send(r)
+			}
 			// An answer above the limit fails here, and gRPC has then
 			// ended the stream with RESOURCE_EXHAUSTED: Recv returns.
 			_ = st.Send(r)
