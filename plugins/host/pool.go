@@ -462,17 +462,10 @@ func (p *Pool) timedOut(inst *instance) {
 	}
 }
 
-// markDead removes an instance taken as hung (timedOut), and
-// stops its process.
+// markDead removes an instance taken as hung (timedOut), and stops its
+// process at once.
 func (p *Pool) markDead(inst *instance, cause error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if inst.dead {
-		return
-	}
-	p.log.Warn("plugin process unreachable; replacing it", "pid", inst.pid, "error", cause)
-	p.removeLocked(inst, true)
-	p.killLocked(inst)
+	p.replace(inst, cause, "plugin process unreachable; replacing it", true)
 }
 
 // retire takes out of the pool an instance whose call failed because of the
@@ -484,14 +477,20 @@ func (p *Pool) markDead(inst *instance, cause error) {
 // finishing it would be handled a second time elsewhere. A process that is
 // gone, or whose connection is closing, is stopped at once.
 func (p *Pool) retire(inst *instance, cause error) {
+	p.replace(inst, cause, "plugin process unreachable or stopping; replacing it", false)
+}
+
+// replace takes inst out of the pool, as a restart, and stops its process:
+// at once when now, else as retire says.
+func (p *Pool) replace(inst *instance, cause error, msg string, now bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if inst.dead {
 		return
 	}
-	p.log.Warn("plugin process unreachable or stopping; replacing it", "pid", inst.pid, "error", cause)
+	p.log.Warn(msg, "pid", inst.pid, "error", cause)
 	p.removeLocked(inst, true)
-	if inst.inflight == 0 || p.closed || inst.closing() {
+	if now || inst.inflight == 0 || p.closed || inst.closing() {
 		p.killLocked(inst)
 		return
 	}
