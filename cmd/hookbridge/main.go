@@ -42,17 +42,28 @@ const usage = `usage:
 
 func main() {
 	tuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	// The first signal starts the graceful shutdown; a second one (Ctrl-C
-	// again) ends the process at once, as the signal's default does. What
-	// was not committed is delivered again.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go endOnSignals(signals, cancel)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// endOnSignals ends the process's context at the first SIGTERM or SIGINT,
+// which starts the graceful shutdown, and the process itself at the second
+// (Ctrl-C again), as that signal's default does: what was not committed is
+// delivered again. Both signals come through one channel, so the second is
+// never lost, however soon after the first it comes.
+func endOnSignals(signals <-chan os.Signal, cancel context.CancelFunc) {
+	<-signals
+	cancel()
+	sig := <-signals
+	signal.Reset(sig)
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Signal(sig) // the default action now: the process ends
+	}
+	time.Sleep(time.Second)
+	os.Exit(exitFailed) // where a signal cannot be sent to oneself
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
