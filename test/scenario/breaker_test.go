@@ -164,8 +164,10 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	}
 }
 
-// A receiver flapping 5 s up, 5 s down for 40 s while records keep coming:
-// no loss, nothing dead-lettered, per-key order kept.
+// A receiver flapping 2.5 s up, 2.5 s down for 20 s while records keep
+// coming: no loss, nothing dead-lettered, per-key order kept. Each down spell
+// outlasts the breaker's open_timeout (1 s plus its jitter), so the breaker
+// opens, probes and reopens within it.
 func TestFlappingReceiver(t *testing.T) {
 	b := newBroker(t)
 	topic, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
@@ -174,7 +176,7 @@ func TestFlappingReceiver(t *testing.T) {
 	start := time.Now()
 	rcv := newReceiver(t, func(d delivery, n int) int {
 		el := time.Since(start)
-		if el < 40*time.Second && (el/(5*time.Second))%2 == 1 {
+		if el < 20*time.Second && (el/(2500*time.Millisecond))%2 == 1 {
 			return 503
 		}
 		return 200
@@ -183,9 +185,9 @@ func TestFlappingReceiver(t *testing.T) {
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 3, Extra: breakerYAML}), admin)
 	recs := keyed(4000, 100)
-	for i := 0; i < len(recs); i += 100 { // a steady stream over about 40 s
+	for i := 0; i < len(recs); i += 100 { // a steady stream over about 20 s
 		b.produce(t, topic, recs[i:i+100])
-		time.Sleep(time.Until(start.Add(time.Duration(i/100+1) * time.Second)))
+		time.Sleep(time.Until(start.Add(time.Duration(i/100+1) * 500 * time.Millisecond)))
 	}
 	waitFor(t, 2*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	if code := p.Stop(); code != 0 {
