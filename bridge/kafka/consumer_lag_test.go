@@ -126,32 +126,6 @@ func TestConsumerLagOfPausedPartitionGrows(t *testing.T) {
 	}
 }
 
-// produceInTransaction writes n records to partition 0 of topic in one
-// committed transaction of producer id: n offsets, then the commit marker.
-func produceInTransaction(t *testing.T, addrs []string, topic, id string, n int) {
-	t.Helper()
-	sc := plainConfig()
-	sc.Producer.Idempotent = true
-	sc.Producer.Transaction.ID = id
-	sc.Net.MaxOpenRequests = 1
-	p, err := sarama.NewSyncProducer(addrs, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.BeginTxn(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(strconv.Itoa(i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.CommitTxn(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // After transactions, the partition's latest offset is a commit marker
 // that no consumer receives: once every record is delivered the lag is 0,
 // not 1 for good (an alert that never clears, a replica never scaled to
@@ -161,8 +135,8 @@ func TestConsumerLagAfterTransactions(t *testing.T) {
 	const topic = "txn"
 	cluster := startCluster(t, topic)
 	addrs := cluster.ListenAddrs()
-	produceInTransaction(t, addrs, topic, "tx1", 3) // offsets 0-2, marker 3
-	produceInTransaction(t, addrs, topic, "tx2", 3) // offsets 4-6, marker 7
+	produceTxn(t, addrs, topic, "tx1", false, "0", "1", "2") // offsets 0-2, marker 3
+	produceTxn(t, addrs, topic, "tx2", false, "0", "1", "2") // offsets 4-6, marker 7
 	route := testRoute("txn", topic)
 	g := newGate()
 	g.Open()
