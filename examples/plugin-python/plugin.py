@@ -194,6 +194,31 @@ def controller_service(stop):
     })
 
 
+def watch_parent(stop):
+    """Sets stop once the process that started the plugin is gone.
+
+    A bridge killed without stopping its plugins (kill -9, a crash) leaves
+    the plugin to another parent; without this it would live on, holding
+    its connections. Stopping is then what SIGTERM does: the calls in
+    flight finish within the grace period (the next bridge redelivers what
+    they were doing). As in the Go SDK, the parent is checked every second,
+    and only on POSIX: elsewhere os.getppid() does not change when the
+    parent exits.
+    """
+    if os.name != "posix":
+        return
+    parent = os.getppid()
+
+    def watch():
+        while not stop.wait(1):
+            if os.getppid() != parent:
+                log.info("stopping: the parent process is gone", extra={"attrs": {"parent_pid": parent}})
+                stop.set()
+                return
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def main():
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(HCLogFormatter())
@@ -211,6 +236,7 @@ def main():
     max_bytes = int(os.environ.get("HOOKBRIDGE_PLUGIN_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES))
 
     stop = threading.Event()
+    watch_parent(stop)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32),
         options=[

@@ -3,10 +3,14 @@ package host_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/baggage"
@@ -26,19 +30,7 @@ import (
 //	/tmp/pyvenv/bin/pip install -r examples/plugin-python/requirements.txt
 //	HOOKBRIDGE_TEST_PYTHON=/tmp/pyvenv/bin/python go test ./plugins/host/
 func TestPythonPlugin(t *testing.T) {
-	python := os.Getenv("HOOKBRIDGE_TEST_PYTHON")
-	if python == "" {
-		msg := "HOOKBRIDGE_TEST_PYTHON is not set: set it to a Python interpreter with examples/plugin-python/requirements.txt installed to run the Python plugin (the e2e tier does)"
-		if os.Getenv("HOOKBRIDGE_E2E") == "1" {
-			t.Fatal("HOOKBRIDGE_E2E=1 but " + msg)
-		}
-		t.Skip(msg)
-	}
-	script, err := filepath.Abs("../../examples/plugin-python/plugin.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(python, script)
+	cfg := pythonConfig(t)
 	cfg.Instances = config.Instances{Min: 1, Max: 2}
 	p, logs := newPool(t, cfg, host.Options{})
 	if err := p.Start(t.Context()); err != nil {
@@ -120,6 +112,124 @@ func TestPythonPlugin(t *testing.T) {
 	if s := p.Stats(); s.Restarts != 0 || s.Streams != 0 {
 		t.Errorf("stats = %+v, want no restart and no stream", s)
 	}
+}
+
+// pythonConfig is the test config of examples/plugin-python, run by the
+// interpreter HOOKBRIDGE_TEST_PYTHON names. Without one it skips the test,
+// except in the end-to-end tier (HOOKBRIDGE_E2E=1), where that is a failure.
+func pythonConfig(t *testing.T) config.Plugin {
+	t.Helper()
+	python := os.Getenv("HOOKBRIDGE_TEST_PYTHON")
+	if python == "" {
+		msg := "HOOKBRIDGE_TEST_PYTHON is not set: set it to a Python interpreter with examples/plugin-python/requirements.txt installed to run the Python plugin (the e2e tier does)"
+		if os.Getenv("HOOKBRIDGE_E2E") == "1" {
+			t.Fatal("HOOKBRIDGE_E2E=1 but " + msg)
+		}
+		t.Skip(msg)
+	}
+	script, err := filepath.Abs("../../examples/plugin-python/plugin.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testConfig(python, script)
+}
+
+// envPythonHost, set to a run id, makes the test binary the host of
+// TestPythonPluginExitsWhenItsHostDies instead of the test.
+const envPythonHost = "HOOKBRIDGE_TEST_PYTHON_HOST"
+
+// A bridge killed with SIGKILL (a crash, the OOM killer) cannot stop its
+// plugins. The Python example, like a plugin on the Go SDK, notices that
+// its parent is gone and exits rather than live on as an orphan holding its
+// connections. The host is this test binary run again, which the test
+// kills; the plugin's environment marks it as this run's.
+func TestPythonPluginExitsWhenItsHostDies(t *testing.T) {
+	if run := os.Getenv(envPythonHost); run != "" {
+		hostPythonPlugin(t, run)
+		return
+	}
+	pythonConfig(t) // skips without Python
+	run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	mark := "PLUGIN_PYTHON_TEST_RUN=" + run
+
+	// The host serves until its standard input closes: should this test
+	// die, the host stops the plugin and exits.
+	stdin, keepOpen, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	h := exec.Command(os.Args[0], "-test.run=^TestPythonPluginExitsWhenItsHostDies$")
+	h.Env = append(os.Environ(), envPythonHost+"="+run)
+	h.Stdin, h.Stdout, h.Stderr = stdin, out, out
+	h.WaitDelay = 10 * time.Second // Wait returns even if something held on to the output
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = stdin.Close()
+	exited := make(chan struct{})
+	go func() {
+		_ = h.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = keepOpen.Close()
+		_ = h.Process.Kill()
+		<-exited
+		// Should the test fail, leave no plugin behind.
+		for _, pid := range processesWithEnv(t, mark) {
+			if n, err := strconv.Atoi(pid); err == nil {
+				if proc, err := os.FindProcess(n); err == nil {
+					_ = proc.Kill()
+				}
+			}
+		}
+	})
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "plugin started\n") {
+		select {
+		case <-exited:
+			t.Fatalf("the host exited before it started the plugin:\n%s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the host to start the plugin:\n%s", out)
+		}
+	}
+	pids := processesWithEnv(t, mark)
+	if len(pids) != 1 {
+		t.Fatalf("processes of the plugin: %v, want one", pids)
+	}
+	if err := h.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	<-exited
+
+	// The plugin checks its parent every second and then has no call in
+	// flight to wait for: the deadline is for a plugin that never exits.
+	deadline = time.Now().Add(time.Minute)
+	for len(processesWithEnv(t, mark)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin (pid %s) still runs a minute after its host was killed", pids[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// hostPythonPlugin is the host of TestPythonPluginExitsWhenItsHostDies: it
+// starts one process of the plugin, marked with run, says so on stdout, and
+// serves until its stdin closes or it is killed.
+func hostPythonPlugin(t *testing.T, run string) {
+	cfg := pythonConfig(t)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	cfg.Env = map[string]string{"PLUGIN_PYTHON_TEST_RUN": run}
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("plugin started")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
 // largeTraceContext returns record headers with a valid traceparent, a
