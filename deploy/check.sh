@@ -209,6 +209,11 @@ config:
 EOF
 must_fail uninjected-var 'config references ${NOPE}' -f "$TMP/uninjected.yaml"
 must_fail schema "replicaCount" --set replicaCount=-1
+# The non-root bridge cannot bind a port below 1024 (the pod would crash-loop);
+# the Service's own port may be one.
+must_fail privileged-admin-port "admin.port (80) must be 1024 or above" --set admin.port=80
+must_fail admin-port-range "/admin/port" --set admin.port=65536
+renders_with low-service-port "port: 80" --set service.port=80 --show-only templates/service.yaml
 must_fail keda-no-brokers "config.kafka.brokers" --set keda.enabled=true --set 'config.kafka.brokers=null'
 must_fail keda-tls-no-auth "keda.authenticationRef is required" --set keda.enabled=true --set config.kafka.tls.enabled=true
 cat >"$TMP/env-brokers.yaml" <<'EOF'

@@ -86,10 +86,16 @@ kafka.sasl.password defaulting to "${<env>}". Returns YAML.
 {{/*
 hookbridge.validate fails the render on what would only fail at run time:
 a ${VAR} in the config that nothing injects (Hookbridge refuses an unset
-variable), a route list that is empty, a grace period shorter than the drain.
+variable), a route list that is empty, a grace period shorter than the drain,
+an admin port below 1024, which the non-root bridge cannot bind (checked here
+rather than in the schema, whose error would not say why).
 */}}
 {{- define "hookbridge.validate" -}}
 {{- $cfg := .Values.config | default dict }}
+{{- $port := .Values.admin.port | int }}
+{{- if lt $port 1024 }}
+{{- fail (printf "admin.port (%d) must be 1024 or above: the bridge runs as a non-root user without NET_BIND_SERVICE and cannot bind a lower port, so the pod would crash-loop (service.port, the Service's own port, may still be %d)" $port $port) }}
+{{- end }}
 {{- if not (get $cfg "routes") }}
 {{- fail "config.routes: at least one route is required" }}
 {{- end }}
