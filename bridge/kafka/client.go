@@ -61,6 +61,14 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	// the bridge runs is tried again later.
 	sc.Metadata.Timeout = time.Minute
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	// Partitions added to a subscribed topic are consumed once the group
+	// rebalances for them: its leader compares the partition counts in the
+	// client's metadata with the group's, and the client refreshes that
+	// metadata, both every RefreshFrequency. sarama's 10 minutes would leave
+	// the records produced to a new partition undelivered for up to 20; one
+	// minute bounds that at about two, for one metadata request a minute
+	// per client.
+	sc.Metadata.RefreshFrequency = time.Minute
 
 	if !k.TLS.Enabled && k.TLS != (config.TLS{}) {
 		return nil, errors.New("kafka: tls settings are given but tls.enabled is false: they would go unused, in plaintext")
