@@ -948,6 +948,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 
 		maxStarted:   -1,
 		markedBefore: -1,
+		gen:          sess.GenerationID(),
+		next:         claim.InitialOffset(),
+		settled:      make(chan struct{}, 1),
 	}
 	p.start.Store(startOffset(claim))
 	p.latest.Store(unknownOffset)
@@ -1014,6 +1017,12 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	delete(c.stuck, p.tp)
 	c.mu.Unlock()
+	if _, first := p.tr.position(); p.deleted && first >= 0 {
+		// The session ended, or the bridge stopped, before the records read
+		// were delivered; the broker no longer has them (messagesClosed).
+		c.log.Warn("records read before the broker deleted them were not delivered before the claim ended; they are skipped",
+			"topic", p.tp.topic, "partition", p.tp.partition, "from_offset", first, "to_offset", p.next-1)
+	}
 	p.releaseQueued()
 	if mark, _ := p.tr.position(); p.revoked && mark >= 0 {
 		// A cooperative rebalance revoked the claim. sarama commits the
@@ -1058,11 +1067,24 @@ type partition struct {
 	// order, for consume to take first (see admit); heldPaused: the
 	// partition is paused for them (maxHeld); revoked: the claim's messages
 	// ended while the session goes on, as a cooperative rebalance revokes a
-	// claim. All are the claim loop's own; nHeld is len(held), for tests.
+	// claim (see messagesClosed). All are the claim loop's own; nHeld is
+	// len(held), for tests.
 	held       []*sarama.ConsumerMessage
 	heldPaused bool
 	revoked    bool
 	nHeld      atomic.Int32
+
+	// gen: the session's generation when the claim started; next: the
+	// offset after the last record read from the claim (its initial offset
+	// before, a sentinel when sarama resolves it); ended: the claim's
+	// messages ended while it was not revoked, deleted: because the broker
+	// deleted the records after next (messagesClosed); settled is signalled
+	// as records finish. The claim loop's own, but settled.
+	gen     int32
+	next    int64
+	ended   bool
+	deleted bool
+	settled chan struct{}
 
 	// start is the offset the claim started from (unknownOffset until
 	// watchOffsets resolved sarama's oldest-offset sentinel); latest is the
@@ -1153,14 +1175,20 @@ func (p *partition) consume() {
 				p.heldPaused = false
 				c.setReason(p.tp, pauseHeld, false)
 			}
+		} else if p.ended {
+			p.settle()
+			return
 		} else {
 			select {
 			case m, ok := <-p.claim.Messages():
 				if !ok {
-					p.revoked = p.sess.Context().Err() == nil
-					return
+					if p.sess.Context().Err() != nil || p.messagesClosed() {
+						return
+					}
+					continue
 				}
 				msg = m
+				p.next = m.Offset + 1
 			case <-done:
 				return
 			}
@@ -1226,6 +1254,9 @@ func (p *partition) admit(rec *target.Record) bool {
 		}
 	}()
 	msgs := p.claim.Messages()
+	if p.ended {
+		msgs = nil
+	}
 	for {
 		select {
 		case msg, ok := <-msgs:
@@ -1234,8 +1265,7 @@ func (p *partition) admit(rec *target.Record) bool {
 				continue
 			}
 			msgs = nil
-			if p.sess.Context().Err() == nil {
-				p.revoked = true
+			if p.sess.Context().Err() == nil && p.messagesClosed() {
 				c.budget.cancel(w)
 				return false
 			}
@@ -1264,6 +1294,7 @@ func (p *partition) admit(rec *target.Record) bool {
 // at maxHeld held the partition pauses.
 func (p *partition) hold(msg *sarama.ConsumerMessage) {
 	p.held = append(p.held, msg)
+	p.next = msg.Offset + 1
 	p.nHeld.Store(int32(len(p.held)))
 	if len(p.held) >= maxHeld && !p.heldPaused {
 		p.heldPaused = true
@@ -1286,16 +1317,88 @@ func (p *partition) stillClaimed() bool {
 		return false
 	default:
 	}
+	if p.ended {
+		return true
+	}
 	select {
 	case msg, ok := <-p.claim.Messages():
 		if !ok {
-			p.revoked = p.sess.Context().Err() == nil
-			return false
+			return p.sess.Context().Err() == nil && !p.messagesClosed()
 		}
 		p.hold(msg)
 	default:
 	}
 	return true
+}
+
+// messagesClosed handles the end of the claim's messages while the session
+// goes on, and reports whether the claim loop stops at once. Under a
+// cooperative rebalance that is how a revoked claim ends (the session's
+// generation moved on). But sarama also shuts a partition's consumer down
+// for good, its messages closed, when its fetch offset is out of range:
+// retention or kafka-delete-records moved the partition's log start past
+// the records not fetched yet. The bridge still holds what it read of the
+// partition: the claim loop then delivers those records (ended), and
+// returns once they reached a terminal outcome, which ends the session
+// (sarama ends it when a claim returns unrevoked); the next one reads the
+// partition on from its oldest record (sarama resets the committed offset
+// that is out of range to Offsets.Initial, always the oldest here).
+//
+// Which one it is, the session's generation tells: sarama moves it on
+// before it revokes a claim, so a revocation costs no request to the
+// broker, which could hold the rebalance up while the broker is slow to
+// answer. A claim that a cooperative rebalance left in place is taken for
+// revoked too: it returns at once, which ends the session, and the records
+// it held are read again, or, when the broker deleted them, skipped with
+// only sarama's consumer error in the log. Otherwise the partition's log
+// start says whether records were deleted, for the log.
+func (p *partition) messagesClosed() (stop bool) {
+	if p.sess.GenerationID() != p.gen {
+		p.revoked = true
+		return true
+	}
+	c := p.c
+	logStart := int64(unknownOffset)
+	var err error
+	if c.client != nil {
+		logStart, err = c.client.GetOffset(p.tp.topic, p.tp.partition, sarama.OffsetOldest)
+	}
+	next := p.next
+	if next < 0 {
+		next = p.start.Load() // nothing read: where the claim started, if known
+	}
+	deleted := err == nil && next >= 0 && logStart > next
+	p.ended, p.deleted = true, deleted
+	if deleted {
+		c.log.Warn("records were deleted by the broker before they were read (retention or kafka-delete-records moved the partition's log start past them); "+
+			"they are skipped: the records read already are delivered, then the partition is read on from its oldest record",
+			"topic", p.tp.topic, "partition", p.tp.partition, "from_offset", next, "to_offset", logStart-1)
+	} else {
+		c.log.Warn("the kafka client stopped reading the partition: the records read already are delivered, then it is read on in a new group session",
+			"topic", p.tp.topic, "partition", p.tp.partition, "next_offset", next, "log_start_error", err)
+	}
+	return false
+}
+
+// settle waits, once the claim's messages ended (see messagesClosed), until
+// every record the claim loop admitted reached a terminal outcome, or the
+// session ends or the bridge stops first. A cooperative rebalance that
+// revokes the claim meanwhile waits for it too, for at most its rebalance
+// timeout (then sarama ends the session): when the broker deleted them, the
+// records it holds are the only copies left.
+func (p *partition) settle() {
+	for {
+		if _, pending, _ := p.tr.state(); pending == 0 {
+			return
+		}
+		select {
+		case <-p.settled:
+		case <-p.sess.Context().Done():
+			return
+		case <-p.c.stop:
+			return
+		}
+	}
 }
 
 // pauseAfter is how long a claim loop waits for room in the budget before it
@@ -1502,6 +1605,10 @@ func (p *partition) step(l *lane) bool {
 func (p *partition) finish(rec *target.Record) {
 	if mark, ok := p.tr.done(rec.Offset); ok {
 		p.sess.MarkOffset(p.tp.topic, p.tp.partition, mark, "")
+	}
+	select {
+	case p.settled <- struct{}{}:
+	default:
 	}
 }
 
