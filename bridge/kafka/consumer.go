@@ -198,11 +198,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		workers.Go(func() { c.work(workersDone) })
 	}
 	handler := &groupHandler{c: c}
+	wait := time.Duration(0) // before the next try to join after a failed one
 	for ctx.Err() == nil {
 		err := group.Consume(ctx, c.opts.Route.Topics, handler)
 		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			break
 		}
+		wait = rejoinWait(wait, err)
 		if err != nil {
 			c.joined.Store(false)
 			if errors.Is(err, sarama.ErrInconsistentGroupProtocol) {
@@ -219,7 +221,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.joinErr.Store(&err)
 			select {
 			case <-ctx.Done():
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 			}
 		}
 	}
@@ -245,6 +247,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// rejoinWait is how long Run waits before it tries to join the group again
+// after a try that ended with err, when the one before waited last: 1 s
+// after the first failure, twice as long after each next one up to
+// rejoinMax, and nothing after a session that ended normally (a
+// rebalance). A route that cannot join (a topic that does not exist yet,
+// members with another kafka.balance) then neither fills the log with a
+// warning every second nor asks the brokers that often, and one that can
+// join again does within rejoinMax.
+func rejoinWait(last time.Duration, err error) time.Duration {
+	if err == nil {
+		return 0
+	}
+	if last <= 0 {
+		return time.Second
+	}
+	return min(2*last, rejoinMax)
+}
+
+// rejoinMax bounds the wait between two failed tries to join a group.
+const rejoinMax = 10 * time.Second
 
 // noteUnreadable marks the partition of err, a consumer error, as
 // unreadable when its fetch failed for the size of what the broker holds

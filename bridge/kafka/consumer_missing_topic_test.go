@@ -57,3 +57,25 @@ func TestConsumerWaitsForItsTopicToExist(t *testing.T) {
 			func() string { return fmt.Sprintf("committed %d", committedOf(t, admin, route.GroupID(), topic, 0)) })
 	}
 }
+
+// The waits between failed tries to join double from 1 s up to rejoinMax,
+// and a session that ended normally starts the count again.
+func TestRejoinWait(t *testing.T) {
+	failed := sarama.ErrUnknownTopicOrPartition
+	var got []time.Duration
+	w := time.Duration(0)
+	for range 6 {
+		w = rejoinWait(w, failed)
+		got = append(got, w)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, rejoinMax, rejoinMax}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits after failures %v, want %v", got, want)
+	}
+	if w := rejoinWait(w, nil); w != 0 {
+		t.Errorf("wait after a session that ended normally: %v, want 0", w)
+	}
+	if w := rejoinWait(0, failed); w != time.Second {
+		t.Errorf("first wait after the count started again: %v, want 1s", w)
+	}
+}
