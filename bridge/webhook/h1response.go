@@ -48,10 +48,11 @@ var errMalformedResponse = errors.New("http: malformed response")
 
 // framing is what a response's fields say about its body and connection.
 type framing struct {
-	lengths   []string // Content-Length values
-	te        []string // Transfer-Encoding values
-	close     bool     // Connection: close
-	keepAlive bool     // Connection: keep-alive
+	lengths    []string // Content-Length values
+	te         []string // Transfer-Encoding values
+	connection []string // Connection values
+	close      bool     // Connection: close
+	keepAlive  bool     // Connection: keep-alive
 }
 
 // readHead reads a status line and its fields.
@@ -89,8 +90,9 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 	if full {
 		resp.Header = make(http.Header, 4)
 	}
-	var vals []string // the one-value slices of the header, from one array
-	var last string   // the name of the previous field kept, for a folded line
+	var vals []string   // the one-value slices of the header, from one array
+	var last string     // the name of the previous field kept, for a folded line
+	var folds *[]string // the framing values of the previous field, for a folded line
 	fields := 0
 	for {
 		line, err := readLine(br, math.MaxInt)
@@ -98,6 +100,10 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 			return nil, f, err
 		}
 		if len(line) == 0 {
+			for _, v := range f.connection {
+				f.close = f.close || hasToken(v, "close")
+				f.keepAlive = f.keepAlive || hasToken(v, "keep-alive")
+			}
 			return resp, f, nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
@@ -106,8 +112,22 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 			if fields == 0 {
 				return nil, f, malformed("header line", line)
 			}
+			more := bytes.Trim(line, " \t")
+			if !validHeaderValue(more) {
+				// Part of the value: held to its rules.
+				return nil, f, malformed("folded line", line)
+			}
 			if vs := resp.Header[last]; last != "" && len(vs) > 0 {
-				vs[len(vs)-1] = strings.TrimSpace(vs[len(vs)-1] + " " + string(bytes.Trim(line, " \t")))
+				vs[len(vs)-1] = unfold(vs[len(vs)-1], more)
+			}
+			if folds != nil {
+				// A framing field frames the answer with its whole
+				// value, as net/http reads it: "Content-Length: 1"
+				// folded with "2" is "1 2", refused, not a body of 1
+				// byte; "Transfer-Encoding: chunked" folded with
+				// "gzip" is not chunked.
+				vs := *folds
+				vs[len(vs)-1] = unfold(vs[len(vs)-1], more)
 			}
 			continue
 		}
@@ -121,14 +141,17 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 		}
 		fields++
 		key, known := knownKey(name)
+		folds = nil
 		switch key {
 		case "Content-Length":
 			f.lengths = append(f.lengths, string(value))
+			folds = &f.lengths
 		case "Transfer-Encoding":
 			f.te = append(f.te, string(value))
+			folds = &f.te
 		case "Connection":
-			f.close = f.close || hasToken(string(value), "close")
-			f.keepAlive = f.keepAlive || hasToken(string(value), "keep-alive")
+			f.connection = append(f.connection, string(value))
+			folds = &f.connection
 		}
 		last = ""
 		if !full && key != "Content-Type" && key != "Retry-After" {
@@ -152,6 +175,12 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 		}
 		last = key
 	}
+}
+
+// unfold is value v continued by the folded line more: joined with a space,
+// and without the spaces and tabs at its ends, as any field value.
+func unfold(v string, more []byte) string {
+	return trimOWS(v + " " + string(more))
 }
 
 // readLine reads one line without its CRLF (or bare LF). A line longer than
@@ -237,9 +266,27 @@ func (f framing) frame(resp *http.Response, br *bufio.Reader) error {
 		resp.Body = http.NoBody
 		return nil
 	}
+	if len(f.te) > 0 && resp.ProtoMinor == 0 {
+		// Transfer-Encoding came with HTTP/1.1: an HTTP/1.0 answer that has
+		// one likely passed a hop that did not decode it, and its framing
+		// is faulty (RFC 9112 section 6.1). The field is ignored, as
+		// net/http (the https path) ignores it, so that both read the same
+		// body; the connection ends with the answer, as the RFC asks.
+		resp.Close = true
+		delete(h, "Transfer-Encoding")
+		f.te = nil
+	}
 	if len(f.te) > 0 {
-		if len(f.te) != 1 || !strings.EqualFold(strings.TrimSpace(f.te[0]), "chunked") {
+		if len(f.te) != 1 || !strings.EqualFold(trimOWS(f.te[0]), "chunked") {
 			return fmt.Errorf("%w: unsupported Transfer-Encoding %q", errMalformedResponse, strings.Join(f.te, ", "))
+		}
+		if len(f.lengths) > 0 {
+			// The chunks frame the body; a Content-Length beside them
+			// that is no length at all says the framing is not to be
+			// trusted (RFC 9112 section 6.3), and net/http refuses it.
+			if _, err := contentLength(f.lengths); err != nil {
+				return err
+			}
 		}
 		resp.TransferEncoding = []string{"chunked"}
 		resp.ContentLength = -1
@@ -272,13 +319,16 @@ func (f framing) frame(resp *http.Response, br *bufio.Reader) error {
 }
 
 // contentLength parses the Content-Length values of a response: one number,
-// or the same number repeated.
+// or the same number repeated. A number is digits only (RFC 9110 section
+// 8.6): strconv.ParseInt also takes a sign, and "+5" would frame the body
+// where net/http, and likely a proxy on the way, refuses the answer.
 func contentLength(values []string) (int64, error) {
 	var n int64 = -1
 	for _, v := range values {
 		for part := range strings.SplitSeq(v, ",") {
-			m, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
-			if err != nil || m < 0 || (n >= 0 && m != n) {
+			part = trimOWS(part)
+			m, err := strconv.ParseInt(part, 10, 64)
+			if err != nil || !digits(part) || (n >= 0 && m != n) {
 				return 0, fmt.Errorf("%w: Content-Length %q", errMalformedResponse, strings.Join(values, ", "))
 			}
 			n = m
@@ -287,11 +337,29 @@ func contentLength(values []string) (int64, error) {
 	return n, nil
 }
 
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// trimOWS trims the spaces and tabs around s, the only white space around
+// the elements of a field's list (RFC 9110 section 5.6.1). strings.TrimSpace
+// would also trim Unicode spaces: "close\u00a0" would read as close where
+// net/http reads another token.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
 // hasToken reports whether the comma-separated value v holds token, in any
 // case.
 func hasToken(v, token string) bool {
 	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
+		if strings.EqualFold(trimOWS(part), token) {
 			return true
 		}
 	}

@@ -118,26 +118,28 @@ func readWith(t *testing.T, raw string, read func(*bufio.Reader, bool) (*http.Re
 	return resp, string(body), string(rest)
 }
 
+// malformedAnswers cannot be read safely: they are errors, never a guess.
+var malformedAnswers = map[string]string{
+	"not http":            "SSH-2.0-OpenSSH\r\n\r\n",
+	"http/2 text":         "HTTP/2 200\r\n\r\n",
+	"short code":          "HTTP/1.1 20 OK\r\n\r\n",
+	"letters in code":     "HTTP/1.1 2x0 OK\r\n\r\n",
+	"code run-on":         "HTTP/1.1 2000 OK\r\n\r\n",
+	"space in name":       "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+	"no colon":            "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+	"fold first":          "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+	"control in value":    "HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
+	"bad length":          "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+	"conflicting lengths": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+	"gzip encoding":       "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	"switching protocols": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+	"header cut short":    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n",
+	"nothing":             "",
+}
+
 // Answers that cannot be read safely are errors, never a guess.
 func TestReadResponseRefusesMalformedAnswers(t *testing.T) {
-	bad := map[string]string{
-		"not http":            "SSH-2.0-OpenSSH\r\n\r\n",
-		"http/2 text":         "HTTP/2 200\r\n\r\n",
-		"short code":          "HTTP/1.1 20 OK\r\n\r\n",
-		"letters in code":     "HTTP/1.1 2x0 OK\r\n\r\n",
-		"code run-on":         "HTTP/1.1 2000 OK\r\n\r\n",
-		"space in name":       "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
-		"no colon":            "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
-		"fold first":          "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
-		"control in value":    "HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
-		"bad length":          "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"conflicting lengths": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
-		"gzip encoding":       "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-		"switching protocols": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
-		"header cut short":    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n",
-		"nothing":             "",
-	}
-	for name, raw := range bad {
+	for name, raw := range malformedAnswers {
 		for _, full := range []bool{true, false} {
 			if resp, err := readResponse(bufio.NewReader(strings.NewReader(raw)), full); err == nil {
 				t.Errorf("%s (full %v): read %d %v, want an error", name, full, resp.StatusCode, resp.Header)
