@@ -171,7 +171,11 @@ func Verify(keys [][]byte, id, tsHeader, sigHeader string, body []byte, now time
 			continue
 		}
 		seen = true
-		got, err := base64.StdEncoding.DecodeString(enc)
+		// Strict: the last character of a signature carries two bits
+		// that are not part of it, and without Strict any value of them
+		// decodes to the same bytes, so that four signature strings would
+		// pass for the one Sign gives.
+		got, err := base64.StdEncoding.Strict().DecodeString(enc)
 		if err != nil {
 			continue
 		}

@@ -80,6 +80,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"only other versions", [][]byte{key}, specID, "1614265330", "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", body, now, 0, ErrNoSignature},
 		{"signature not base64", [][]byte{key}, specID, "1614265330", "v1,!!!", body, now, 0, ErrNoMatch},
 		{"truncated signature", [][]byte{key}, specID, "1614265330", specSig[:20], body, now, 0, ErrNoMatch},
+		{"other padding bits", [][]byte{key}, specID, "1614265330", strings.Replace(specSig, "OE=", "OF=", 1), body, now, 0, ErrNoMatch},
 		{"timestamp not a number", [][]byte{key}, specID, "yesterday", specSig, body, now, 0, ErrTimestamp},
 		{"timestamp missing", [][]byte{key}, specID, "", specSig, body, now, 0, ErrTimestamp},
 		{"too old", [][]byte{key}, specID, "1614265330", specSig, body, now.Add(5*time.Minute + time.Second), 0, ErrTimestamp},

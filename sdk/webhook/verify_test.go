@@ -101,6 +101,7 @@ func TestTampering(t *testing.T) {
 		{"timestamp changed", specID, strconv.Itoa(specTimestamp + 1), specSignature, specBody, ErrSignature},
 		{"signed with another key", specID, ts, otherKey, specBody, ErrSignature},
 		{"signature bit flipped", specID, ts, "v1,h0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", specBody, ErrSignature},
+		{"other padding bits", specID, ts, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=", specBody, ErrSignature},
 		{"other version only", specID, ts, "v2," + strings.TrimPrefix(specSignature, "v1,"), specBody, ErrSignature},
 		{"not base64", specID, ts, "v1,!!!", specBody, ErrSignature},
 		{"empty v1", specID, ts, "v1,", specBody, ErrSignature},
