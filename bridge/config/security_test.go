@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -370,5 +372,27 @@ func TestKafkaTLSFiles(t *testing.T) {
 			src := "kafka:\n  brokers: [\"k:9092\"]\n  tls: {enabled: true, " + tt.tls + "}\n" + hookRoute
 			checkParse(t, src, nil, tt.path, tt.msg, 3)
 		})
+	}
+}
+
+// A file of secrets is read only when it is a regular file of at most 1 MiB,
+// and no more of it than that is read: a device such as /dev/zero would
+// never end the read, a pipe block it.
+func TestSecretFilesAreSmallRegularFiles(t *testing.T) {
+	large := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(large, bytes.Repeat([]byte("whsec_x\n"), (1<<20)/8+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{large, "/dev/zero"} {
+		want := name + ": larger than 1 MiB"
+		if name == "/dev/zero" {
+			want = "/dev/zero is not a regular file (a device, pipe or socket)"
+		}
+		if _, err := ReadSecretsFile(name); err == nil || err.Error() != want {
+			t.Errorf("ReadSecretsFile(%s) error %v, want %q", name, err, want)
+		}
+		if _, err := ReadSecretFile(name); err == nil || err.Error() != want {
+			t.Errorf("ReadSecretFile(%s) error %v, want %q", name, err, want)
+		}
 	}
 }

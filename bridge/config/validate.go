@@ -284,6 +284,10 @@ func checkFile(v *checker, path, name string) bool {
 		v.addf(path, "cannot use %s: %v", v.show(path, name), errors.Unwrap(err))
 	case info.IsDir():
 		v.addf(path, "%s is a directory, not a file", v.show(path, name))
+	case !info.Mode().IsRegular():
+		// A pipe would block the read, a device such as /dev/zero never
+		// end it.
+		v.addf(path, "%s is not a regular file (a device, pipe or socket)", v.show(path, name))
 	default:
 		return true
 	}

@@ -241,12 +241,16 @@ func fileDetail(err error, name string) string {
 	return msg
 }
 
+// maxCAFile bounds the size of a CA bundle: a few hundred KiB hold every
+// public root.
+const maxCAFile = 16 << 20
+
 // validateTLSFiles checks a CA bundle and a client key pair the way they are
 // loaded, for the brokers and for webhooks alike: the files exist, the
 // bundle holds certificates, and the pair loads.
 func validateTLSFiles(v *checker, path, caFile, certFile, keyFile string) {
 	if checkFile(v, path+".ca_file", caFile) {
-		if pem, err := os.ReadFile(caFile); err != nil {
+		if pem, err := readSmallFile(caFile, maxCAFile); err != nil {
 			v.addf(path+".ca_file", "cannot read %s: %v", v.show(path+".ca_file", caFile), errorDetail(err))
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			v.addf(path+".ca_file", "%s holds no PEM certificates", v.show(path+".ca_file", caFile))

@@ -44,6 +44,7 @@ func TestValidation(t *testing.T) {
 		{"sasl username", "kafka: {sasl: {mechanism: SCRAM-SHA-512}}\n", "kafka.sasl.username", "is required when a mechanism is set"},
 		{"tls file missing", "kafka: {tls: {ca_file: /nonexistent/ca.pem}}\n", "kafka.tls.ca_file", `file "/nonexistent/ca.pem" does not exist`},
 		{"tls file a directory", "kafka: {tls: {ca_file: /}}\n", "kafka.tls.ca_file", "is a directory"},
+		{"tls file a device", "kafka: {tls: {enabled: true, ca_file: /dev/zero}}\n", "kafka.tls.ca_file", `"/dev/zero" is not a regular file (a device, pipe or socket)`},
 		{"tls cert without key", "kafka: {tls: {cert_file: /dev/null}}\n", "kafka.tls", "cert_file and key_file must be set together"},
 		{"tls settings without enabled", "kafka: {tls: {server_name: broker.internal}}\n", "kafka.tls.enabled", "must be true when other kafka.tls settings are given"},
 		{"balance", "kafka: {balance: random}\n", "kafka.balance", "must be one of cooperative-sticky, sticky, range, roundrobin"},
@@ -378,7 +379,7 @@ func TestNoFollowOnProblems(t *testing.T) {
 		{"unset plugins", "kafka: {brokers: [\"k:1\"]}\nplugins: \"${UNSET}\"\nroutes: [{name: r, topics: [t], target: {plugin: p}}]\n", "plugins", "environment variable UNSET is not set"},
 		{"unset group", withRoute("    group: \"${UNSET}\"\n" + hook + "  - {name: s, topics: [u], group: hookbridge.r, target: {plugin: p}}\n"), "routes[0].group", "environment variable UNSET is not set"},
 		{"unset embedded", "kafka: {embedded: \"${UNSET}\"}\n" + hookRoute, "kafka.embedded", "environment variable UNSET is not set"},
-		{"unset tls cert", "kafka: {brokers: [\"k:1\"], tls: {enabled: true, cert_file: \"${UNSET}\", key_file: /dev/null}}\n" + hookRoute, "kafka.tls.cert_file", "environment variable UNSET is not set"},
+		{"unset tls cert", "kafka: {brokers: [\"k:1\"], tls: {enabled: true, cert_file: \"${UNSET}\", key_file: testdata/full.yaml}}\n" + hookRoute, "kafka.tls.cert_file", "environment variable UNSET is not set"},
 		{"unset tls enabled", "kafka: {brokers: [\"k:1\"], tls: {enabled: \"${UNSET}\"}, sasl: {mechanism: PLAIN, username: u, password: pw}}\n" + hookRoute, "kafka.tls.enabled", "environment variable UNSET is not set"},
 		{"unset client secret file", withRoute("    target: {webhook: {url: \"https://h\", oauth2: {token_url: \"https://idp/t\", client_id: c, client_secret_file: \"${UNSET}\"}}}\n"), "routes[0].target.webhook.oauth2.client_secret_file", "environment variable UNSET is not set"},
 	}
