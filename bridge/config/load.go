@@ -19,7 +19,7 @@ import (
 // Problems with the configuration come back together as Errors; a file that
 // cannot be read is an ordinary error.
 func Load(path string) (*Config, error) {
-	data, err := readFile(path)
+	data, err := readFile(path, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -30,9 +30,11 @@ func Load(path string) (*Config, error) {
 // needs, far less than would hurt to read.
 const maxFileSize = 16 << 20
 
-// readFile reads a configuration file: a regular file (a device or a pipe
-// could be endless, or block) of at most maxFileSize bytes.
-func readFile(path string) ([]byte, error) {
+// readFile reads a file the configuration is or names: a regular file (a
+// device or a pipe could be endless, or block) of at most max bytes, whole
+// MiB. It reads no more than that of a larger one. Its errors never contain
+// what the file holds.
+func readFile(path string, max int64) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -45,12 +47,12 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxFileSize>>20)
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, max>>20)
 	}
 	return data, nil
 }

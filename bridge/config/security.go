@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 )
 
@@ -73,39 +71,11 @@ type SecretLine struct {
 // maxSecretsFile bounds the size of a secrets file.
 const maxSecretsFile = 1 << 20
 
-// readSmallFile reads the regular file name, of at most max bytes (whole
-// MiB). It reads no more than that of a larger one, and opens nothing
-// else: a pipe would block the read, a device such as /dev/zero never end
-// it. Its errors never
-// contain what the file holds.
-func readSmallFile(name string, max int64) ([]byte, error) {
-	info, err := os.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (a device, pipe or socket)", name)
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: larger than %d MiB", name, max>>20)
-	}
-	return data, nil
-}
-
 // ReadSecretsFile reads a file of secrets, one per line, ignoring blank lines
 // and lines whose first non-blank character is '#'; surrounding white space
 // is trimmed. Its errors never contain a secret.
 func ReadSecretsFile(name string) ([]SecretLine, error) {
-	data, err := readSmallFile(name, maxSecretsFile)
+	data, err := readFile(name, maxSecretsFile)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +119,7 @@ func (w *Webhook) SigningSecretsFrom() ([]string, error) {
 // its content with surrounding white space trimmed, which must be one
 // non-empty line. Its errors never contain the secret.
 func ReadSecretFile(name string) (string, error) {
-	data, err := readSmallFile(name, maxSecretsFile)
+	data, err := readFile(name, maxSecretsFile)
 	if err != nil {
 		return "", err
 	}

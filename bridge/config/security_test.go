@@ -384,9 +384,9 @@ func TestSecretFilesAreSmallRegularFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{large, "/dev/zero"} {
-		want := name + ": larger than 1 MiB"
+		want := name + " is larger than 1 MiB"
 		if name == "/dev/zero" {
-			want = "/dev/zero is not a regular file (a device, pipe or socket)"
+			want = "/dev/zero is not a regular file"
 		}
 		if _, err := ReadSecretsFile(name); err == nil || err.Error() != want {
 			t.Errorf("ReadSecretsFile(%s) error %v, want %q", name, err, want)

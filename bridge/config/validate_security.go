@@ -214,7 +214,7 @@ func checkSecretFile(v *checker, path, name string) (string, bool) {
 	if err != nil {
 		msg := errorDetail(err).Error()
 		if rest, ok := strings.CutPrefix(msg, name); ok {
-			msg = v.show(path, name) + rest // "<name> is empty", "<name>: larger than 1 MiB"
+			msg = v.show(path, name) + rest // "<name> is empty", "<name> is larger than 1 MiB"
 		}
 		v.addf(path, "%s", msg)
 		return "", false
@@ -250,7 +250,7 @@ const maxCAFile = 16 << 20
 // bundle holds certificates, and the pair loads.
 func validateTLSFiles(v *checker, path, caFile, certFile, keyFile string) {
 	if checkFile(v, path+".ca_file", caFile) {
-		if pem, err := readSmallFile(caFile, maxCAFile); err != nil {
+		if pem, err := readFile(caFile, maxCAFile); err != nil {
 			v.addf(path+".ca_file", "cannot read %s: %v", v.show(path+".ca_file", caFile), errorDetail(err))
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			v.addf(path+".ca_file", "%s holds no PEM certificates", v.show(path+".ca_file", caFile))
