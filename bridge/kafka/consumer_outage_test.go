@@ -76,6 +76,13 @@ func (l *logBuffer) contains(s string) bool {
 	return strings.Contains(l.b.String(), s)
 }
 
+// String returns what was logged so far.
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // runBreakerRoute runs route with the chain the bridge builds around a
 // target's breaker (Retry over BreakerLayer) and follows the breaker as
 // bridge.startRoute does (PauseAll("breaker") while open).

@@ -92,13 +92,6 @@ func (r *retentionRig) committed() int64 {
 	return committedNow(r.admin, r.route.GroupID(), r.route.Topics[0])
 }
 
-// String returns what was logged so far.
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // skipped is the warning that names the records the broker deleted before
 // the consumer read them.
 func skipped(topic string, from, to int64) string {
