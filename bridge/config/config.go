@@ -304,7 +304,8 @@ type DeadLetter struct {
 
 // Reply names the topic handler outputs are produced to.
 type Reply struct {
-	// Topic must exist. Default "" (outputs are discarded).
+	// Topic must exist. Default "" (outputs that name no topic of their
+	// own are discarded).
 	Topic string `yaml:"topic"`
 }
 
