@@ -114,6 +114,16 @@ func (b *budget) underShareLocked(w *budgetWait, size int64) bool {
 	return w.records < records && w.bytes+size <= b.maxBytes*records/b.maxRecords
 }
 
+// readAheadBytes is what one claim loop may hold read ahead, in bytes, while
+// it waits for room (see maxHeld): the byte budget divided among the claims
+// that use it, so that a route's claims together read ahead at most as
+// much again as the budget.
+func (b *budget) readAheadBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxBytes / max(b.claims, 1)
+}
+
 // tryAcquire takes room for one record of size bytes. When it cannot (the
 // budget is full, others under their share wait in line before it, or its
 // claim is over its share) it returns false and puts w in line: w.ready gets

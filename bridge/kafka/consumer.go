@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/IBM/sarama"
 
@@ -1093,6 +1094,7 @@ type partition struct {
 	// claim (see messagesClosed). All are the claim loop's own; nHeld is
 	// len(held), for tests.
 	held       []*sarama.ConsumerMessage
+	heldBytes  int64 // of held, by heldSize
 	heldPaused bool
 	revoked    bool
 	nHeld      atomic.Int32
@@ -1190,11 +1192,12 @@ func (p *partition) consume() {
 				return
 			}
 			msg, p.held[0], p.held = p.held[0], nil, p.held[1:]
+			p.heldBytes -= heldSize(msg)
 			if len(p.held) == 0 {
-				p.held = nil
+				p.held, p.heldBytes = nil, 0
 			}
 			p.nHeld.Store(int32(len(p.held)))
-			if p.heldPaused && len(p.held) <= maxHeld/2 {
+			if p.heldPaused && len(p.held) <= maxHeld/2 && p.heldBytes <= c.budget.readAheadBytes()/2 {
 				p.heldPaused = false
 				c.setReason(p.tp, pauseHeld, false)
 			}
@@ -1313,13 +1316,14 @@ func (p *partition) admit(rec *target.Record) bool {
 	}
 }
 
-// hold keeps msg, read while the claim loop waited for room, for later;
-// at maxHeld held the partition pauses.
+// hold keeps msg, read while the claim loop waited for room, for later; at
+// maxHeld records held, or budget.readAheadBytes, the partition pauses.
 func (p *partition) hold(msg *sarama.ConsumerMessage) {
 	p.held = append(p.held, msg)
+	p.heldBytes += heldSize(msg)
 	p.next = msg.Offset + 1
 	p.nHeld.Store(int32(len(p.held)))
-	if len(p.held) >= maxHeld && !p.heldPaused {
+	if !p.heldPaused && (len(p.held) >= maxHeld || p.heldBytes >= p.c.budget.readAheadBytes()) {
 		p.heldPaused = true
 		p.c.setReason(p.tp, pauseHeld, true)
 	}
@@ -1429,12 +1433,28 @@ func (p *partition) settle() {
 const pauseAfter = 50 * time.Millisecond
 
 // maxHeld bounds the records admit reads from a claim while it waits: at
-// that many the partition pauses until the claim loop has taken half of
-// them, so that sarama fetches no more and what is held stays what it had
-// fetched already. Without the bound, waits shorter than pauseAfter, the
-// steady state of a busy route, let the claim loop read the partition into
-// memory as fast as the broker serves it, past max_in_flight_bytes.
+// that many, or once they hold budget.readAheadBytes, the partition pauses
+// until the claim loop has taken half of them (in number and in bytes), so
+// that sarama fetches no more and what is held stays what it had fetched
+// already. Without the bound, waits shorter than pauseAfter, the steady
+// state of a busy route, let the claim loop read the partition into memory
+// as fast as the broker serves it, past max_in_flight_bytes; without the
+// bound in bytes, 256 large records would.
 const maxHeld = 256
+
+// heldSize is what a held message holds, counted as a Record counts (see
+// target.Record.Size).
+func heldSize(m *sarama.ConsumerMessage) int64 {
+	n := len(m.Key) + len(m.Value) + len(m.Topic) + 64
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + heldHeaderOverhead
+	}
+	return int64(n)
+}
+
+// heldHeaderOverhead is what one header of a held message holds besides its
+// bytes: the RecordHeader and the pointer to it.
+const heldHeaderOverhead = int(unsafe.Sizeof(sarama.RecordHeader{})) + int(unsafe.Sizeof(uintptr(0)))
 
 // laneKey names the lane rec joins: the partition's single lane, its key's
 // lane, or (ordering none) a lane of its own.
