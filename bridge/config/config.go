@@ -278,7 +278,9 @@ type Retry struct {
 	InitialBackoff Duration `yaml:"initial_backoff"`
 	// MaxBackoff caps one wait, Retry-After included. Default 60s.
 	MaxBackoff Duration `yaml:"max_backoff"`
-	// MaxAge bounds how long a record may be retried in total; 0 = no bound. Default 0.
+	// MaxAge bounds how long a record may wait in total, from when the bridge
+	// read it (outages and time queued behind other records included); 0 = no
+	// bound. Default 0.
 	MaxAge Duration `yaml:"max_age"`
 }
 

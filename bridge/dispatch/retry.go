@@ -15,7 +15,10 @@ type RetryPolicy struct {
 	MaxAttempts    int           // attempts before the record fails; >= 1
 	InitialBackoff time.Duration // first wait; waits double, with full jitter
 	MaxBackoff     time.Duration // cap of one wait, Retry-After included
-	MaxAge         time.Duration // total time from the first attempt; 0 = none
+	// MaxAge bounds how long a record may wait in total, from when it was
+	// read (target.Record.Read; from its first attempt when that is not
+	// known); 0 = none.
+	MaxAge time.Duration
 }
 
 // Backoff returns the wait before attempt n+1 after n failed attempts: a
@@ -65,21 +68,26 @@ func (f *Failure) Unwrap() error { return f.Err }
 func Retry(p RetryPolicy, ev Events) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
-			var began, first, last time.Time
+			// began is when the record's MaxAge starts: when it was read,
+			// when known; called is the start of its first call.
+			var began, called, first, last time.Time
 			var lastErr error
 			spent := 0 // attempts that count against MaxAttempts
 			for n := 1; ; {
 				attempt := *d
 				attempt.Attempt = n
 				start := time.Now()
-				if began.IsZero() {
-					began = start
+				if called.IsZero() {
+					called, began = start, start
+					if d.Record != nil && !d.Record.Read.IsZero() && d.Record.Read.Before(start) {
+						began = d.Record.Read
+					}
 				}
 				res, err := next.Deliver(ctx, &attempt)
 				if open, ok := errors.AsType[*BreakerOpenError](err); ok {
 					if p.MaxAge > 0 && time.Since(began) > p.MaxAge {
 						if lastErr == nil {
-							first, last, lastErr = began, time.Now(), err
+							first, last, lastErr = called, time.Now(), err
 						}
 						return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: last, Err: lastErr}
 					}

@@ -1237,7 +1237,8 @@ func (p *partition) consume() {
 		if !p.admit(rec) {
 			return
 		}
-		p.tr.add(rec.Offset, time.Now())
+		rec.Read = time.Now()
+		p.tr.add(rec.Offset, rec.Read)
 		p.enqueue(rec)
 	}
 }

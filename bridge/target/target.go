@@ -27,6 +27,11 @@ type Record struct {
 	Value     []byte
 	Headers   []Header
 	Timestamp time.Time
+	// Read is when the bridge read the record from Kafka (zero when not
+	// known): retry.max_age, the longest a record may wait in the bridge,
+	// counts from it, so that the time it waited behind the records before
+	// it (its lane's, during an outage) counts too.
+	Read time.Time
 }
 
 // ID is the record's stable identity, "<topic>-<partition>-<offset>". It is the
