@@ -111,7 +111,11 @@ func (b *budget) underShareLocked(w *budgetWait, size int64) bool {
 	if records >= b.maxRecords {
 		return true
 	}
-	return w.records < records && w.bytes+size <= b.maxBytes*records/b.maxRecords
+	// maxBytes*records/maxRecords, in two parts: the product overflows for
+	// a byte budget set huge (to bound records only), and no claim of
+	// several could then take a second record.
+	bytes := b.maxBytes/b.maxRecords*records + b.maxBytes%b.maxRecords*records/b.maxRecords
+	return w.records < records && w.bytes+size <= bytes
 }
 
 // readAheadBytes is what one claim loop may hold read ahead, in bytes, while

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -360,5 +361,23 @@ func TestBudgetShareAdmitsAClaimHoldingNothing(t *testing.T) {
 	}
 	if b.tryAcquire(10, w) {
 		t.Fatal("a claim over its share of the bytes took another record")
+	}
+}
+
+// A byte budget set very large, to bound records only: a claim's share of
+// the bytes must not overflow into a negative bound, which refused every
+// claim of several a second record while the budget was empty.
+func TestBudgetShareOfAHugeByteBudget(t *testing.T) {
+	b := newBudget(256, math.MaxInt64, 1)
+	b.join()
+	b.join()
+	w := newBudgetWait()
+	for i := range 128 {
+		if !b.tryAcquire(1000, w) {
+			t.Fatalf("record %d refused within the claim's share of 128 records, with %d bytes of room", i, int64(math.MaxInt64))
+		}
+	}
+	if b.tryAcquire(1000, w) {
+		t.Fatal("a claim took a record over its share of 128")
 	}
 }
