@@ -120,8 +120,9 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		opts:   opts,
 		log:    log.With("route", r.Name, "group", r.GroupID()),
 		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes), int64(2*conc)),
-		// Each runnable lane holds at least one record of the budget, so
-		// the queue never fills.
+		// Each runnable lane holds at least one record of the budget, and
+		// the tasks that ended claims dropped are taken out (purgeReady),
+		// so the queue seldom fills.
 		ready:   make(chan laneTask, maxRecords+1),
 		parts:   make(map[topicPartition]*partition),
 		reasons: make(map[topicPartition]map[string]bool),
@@ -1029,6 +1030,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	p.mu.Unlock()
 	if !draining {
 		cancel()
+		c.purgeReady()
 	}
 	p.wg.Wait()
 	// No delivery of the claim runs any more: a record still stuck was
@@ -1497,10 +1499,10 @@ func (p *partition) enqueue(rec *target.Record) {
 }
 
 // schedule queues t for a worker. The route's budget bounds the queue; the
-// tasks a revoked claim dropped (see dropQueuedLocked) may still sit in it,
-// and then t waits for room on a goroutine of its own rather than holding up
-// the caller, until the workers stop (every claim returned by then, so t was
-// dropped too).
+// tasks a revoked claim dropped (see dropQueuedLocked) may still sit in it
+// until purgeReady takes them out, and then t waits for room on a goroutine
+// of its own rather than holding up the caller, until the workers stop
+// (every claim returned by then, so t was dropped too).
 func (c *Consumer) schedule(t laneTask) {
 	select {
 	case c.ready <- t:
@@ -1540,6 +1542,33 @@ func (p *partition) dropQueuedLocked() {
 			p.wg.Done()
 		}
 	}
+}
+
+// purgeReady takes the tasks that ended claims dropped (dropQueuedLocked) out
+// of the ready queue, and queues the others again, behind. While every
+// worker waits on a record of a partition that stays (its target is down),
+// no worker takes them: claim after revoked claim would leave its tasks
+// there, and once the queue is full a goroutine for each of them (schedule),
+// as many as the rebalances during the outage.
+func (c *Consumer) purgeReady() {
+	for range len(c.ready) {
+		select {
+		case t := <-c.ready:
+			if t.p.queuedTask(t.l) {
+				c.schedule(t)
+			}
+		default:
+			return // the workers took the rest
+		}
+	}
+}
+
+// queuedTask reports whether l's task waits for a worker: not dropped by
+// the end of its claim.
+func (p *partition) queuedTask(l *lane) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return l.queued
 }
 
 // laneTask asks a worker to deliver the head record of a lane.
