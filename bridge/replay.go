@@ -532,7 +532,7 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 	}
 	rec.Topic, rec.Partition, rec.Offset = topic, int32(part), off
 	if ts, ok := headerValue(m, dispatch.HeaderErrorTimestamp); ok {
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		if t, ok := dispatch.ParseRecordTime(ts); ok {
 			rec.Timestamp = t
 		}
 	}

@@ -186,8 +186,23 @@ func TestReplayKeepsTheOriginalRecordsErrorHeaders(t *testing.T) {
 // The webhook contract sends ce-time = the record's timestamp. A replayed
 // record reaches the receiver with its own, which the dead letter carries in
 // hookbridge-error-timestamp (its Kafka timestamp is when it was written);
-// before, ce-time was when it was dead-lettered.
+// before, ce-time was when it was dead-lettered. A timestamp past year 9999,
+// which RFC 3339 cannot write and the contract leaves out of ce-time, is
+// carried as Unix milliseconds and left out again (it came back as the
+// time the dead letter was written).
 func TestReplayKeepsTheRecordTimestamp(t *testing.T) {
+	t.Run("RFC 3339", func(t *testing.T) {
+		eventTime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+		replayWithTimestamp(t, eventTime, eventTime.Format(time.RFC3339Nano))
+	})
+	t.Run("past year 9999", func(t *testing.T) {
+		replayWithTimestamp(t, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "")
+	})
+}
+
+// replayWithTimestamp dead-letters a record of timestamp eventTime through a
+// route's chain, replays it, and checks the ce-time the receiver got.
+func replayWithTimestamp(t *testing.T, eventTime time.Time, want string) {
 	var mu sync.Mutex
 	var ceTimes []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,7 +242,6 @@ func TestReplayKeepsTheRecordTimestamp(t *testing.T) {
 	})
 	br := dispatch.NewBreaker(dispatch.BreakerSettings{Name: "x", FailureRatio: 1, MinRequests: 1000, OpenTimeout: time.Second})
 	chain := buildChain(r, refuse, prod, ev, br)
-	eventTime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	orig := &target.Record{Topic: replaySource, Partition: 0, Offset: 0, Key: []byte("k"), Value: []byte("v"), Timestamp: eventTime}
 	if _, err := chain.Deliver(t.Context(), &target.Delivery{Route: r.Name, Record: orig, Attempt: 1}); err != nil {
 		t.Fatalf("dead-lettering: %v", err)
@@ -242,8 +256,8 @@ func TestReplayKeepsTheRecordTimestamp(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := eventTime.Format(time.RFC3339Nano); len(ceTimes) != 1 || ceTimes[0] != want {
-		t.Fatalf("the replayed record came with ce-time %q; want the record's own timestamp %q", ceTimes, want)
+	if len(ceTimes) != 1 || ceTimes[0] != want {
+		t.Fatalf("the replayed record came with ce-time %q; want %q, from the record's own timestamp %s", ceTimes, want, eventTime)
 	}
 }
 

@@ -30,6 +30,27 @@ const (
 	HeaderErrorTimestamp = "hookbridge-error-timestamp"
 )
 
+// FormatRecordTime renders a record's timestamp for HeaderErrorTimestamp:
+// RFC 3339, or, for a time RFC 3339 cannot write (a producer may set one
+// past year 9999), its Unix milliseconds. ParseRecordTime reads either.
+func FormatRecordTime(t time.Time) string {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// ParseRecordTime reads a time FormatRecordTime wrote.
+func ParseRecordTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), true
+	}
+	return time.Time{}, false
+}
+
 // maxErrorHeader bounds the error text copied into a dead-letter header.
 const maxErrorHeader = 1024
 
@@ -112,7 +133,7 @@ func deadLetterRecord(p DeadLetterPolicy, rec *target.Record, f *Failure) target
 	add(HeaderErrorFirstFailed, f.FirstFailed.UTC().Format(time.RFC3339Nano))
 	add(HeaderErrorLastFailed, f.LastFailed.UTC().Format(time.RFC3339Nano))
 	if !rec.Timestamp.IsZero() {
-		add(HeaderErrorTimestamp, rec.Timestamp.UTC().Format(time.RFC3339Nano))
+		add(HeaderErrorTimestamp, FormatRecordTime(rec.Timestamp))
 	}
 	return target.Output{Topic: p.Topic, Key: rec.Key, Value: rec.Value, Headers: h}
 }

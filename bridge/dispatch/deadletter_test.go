@@ -635,3 +635,29 @@ func TestDeadLetterTruncatesErrorMessage(t *testing.T) {
 		})
 	}
 }
+
+// A record's timestamp goes into hookbridge-error-timestamp as RFC 3339 when
+// RFC 3339 can write it, and as Unix milliseconds past year 9999; either
+// reads back as the same instant, to the millisecond Kafka keeps.
+func TestRecordTimeRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		at   time.Time
+		text string
+	}{
+		{time.Date(2001, 2, 3, 4, 5, 6, 7_000_000, time.UTC), "2001-02-03T04:05:06.007Z"},
+		{time.UnixMilli(-1), "1969-12-31T23:59:59.999Z"},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "253402300800000"},
+	} {
+		got := dispatch.FormatRecordTime(tt.at)
+		if got != tt.text {
+			t.Errorf("FormatRecordTime(%s) = %q, want %q", tt.at, got, tt.text)
+		}
+		back, ok := dispatch.ParseRecordTime(got)
+		if !ok || !back.Equal(tt.at) {
+			t.Errorf("ParseRecordTime(%q) = %s, %t; want %s", got, back, ok, tt.at)
+		}
+	}
+	if _, ok := dispatch.ParseRecordTime("yesterday"); ok {
+		t.Error(`ParseRecordTime("yesterday") succeeded`)
+	}
+}
