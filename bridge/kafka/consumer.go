@@ -331,6 +331,7 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 			if r.client, err = sarama.NewClient(c.opts.Brokers, c.opts.Sarama); err != nil {
 				return r, err
 			}
+			c.sizeFetches(r.client)
 			if r.group, err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); err != nil {
 				_ = r.client.Close()
 			}
@@ -359,6 +360,41 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 
 // connectRetryMax caps the wait between two tries of connect.
 const connectRetryMax = 30 * time.Second
+
+// sizeFetches bounds what sarama fetches for one partition at a time
+// (Consumer.Fetch.Default, 1 MiB) to the route's max_in_flight_bytes divided
+// by the partitions of its topics, never below minPartitionFetch. A claim
+// pauses its partition once it holds its share of the read-ahead, but what
+// was fetched by then is in memory already: at 1 MiB a partition, a route
+// owning 500 partitions with a backlog held about 500 MiB, whatever its
+// max_in_flight_bytes, far past a pod's memory limit. A record batch larger
+// than the fetch size is still read: sarama asks again with a size that
+// fits it. It runs before the group exists, while no partition consumer reads
+// the configuration, and the count is the partitions at that moment (a member
+// that owns fewer fetches less of the budget, never more).
+func (c *Consumer) sizeFetches(client sarama.Client) {
+	sc := c.opts.Sarama
+	partitions := 0
+	for _, topic := range c.opts.Route.Topics {
+		ps, err := client.Partitions(topic)
+		if err == nil {
+			partitions += len(ps)
+		}
+	}
+	budget := int64(c.opts.Route.MaxInFlightBytes)
+	if partitions == 0 || budget <= 0 {
+		return
+	}
+	size := max(budget/int64(partitions), minPartitionFetch)
+	if size < int64(sc.Consumer.Fetch.Default) {
+		sc.Consumer.Fetch.Default = int32(size)
+	}
+}
+
+// minPartitionFetch is the least sizeFetches lets a partition's fetch be: a
+// route with a small max_in_flight_bytes over many partitions would
+// otherwise fetch a few records per request.
+const minPartitionFetch = 32 << 10
 
 // Ready returns nil when the route has joined its group and nothing is stuck
 // or disabled, else the reason.
