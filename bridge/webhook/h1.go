@@ -12,13 +12,17 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // h1Transport is the round tripper of a plain-HTTP webhook that goes through
 // no proxy: HTTP/1.1 over a pool of keep-alive connections, each request
-// written and its response read by the calling goroutine.
+// written and its response read by the calling goroutine (what of a request
+// does not go in one write is written by a goroutine of its own while the
+// answer is read, so that an answer sent before the receiver read the whole
+// request is not held up behind it).
 //
 // net/http's Transport gives every connection a reader and a writer
 // goroutine and hands each request and response between them and the
@@ -36,9 +40,9 @@ import (
 // cancellation that unblocks the connection), and so does the deadline of a
 // message sent with send (the Target's direct path). Answers are read by
 // readResponse. A connection is reused only once its response body was read
-// to the end. A request that fails on a reused connection before any byte of
-// the answer arrived (the receiver closed the idle connection) is sent once
-// more on a new connection. Idle connections are checked before every reuse
+// to the end and the whole request was written. A request that fails on a
+// reused connection before any byte of the answer arrived (the receiver
+// closed the idle connection) is sent once more on a new connection. Idle connections are checked before every reuse
 // (see h1Conn.alive).
 type h1Transport struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -235,56 +239,143 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, m h1Message, reu
 		return nil, err
 	}
 	pc.lr.read = 0
-	if werr := pc.write(m); werr != nil {
+	rest, werr := pc.writeFirst(m)
+	if werr != nil {
 		// A receiver may answer and close before it read the whole request
 		// (413 Content Too Large, say): its answer says more than the
 		// broken write. Look for one, briefly.
 		if ctx.Err() != nil {
 			return fail(werr)
 		}
-		look := time.Now().Add(time.Second)
-		if !deadline.IsZero() && deadline.Before(look) {
-			look = deadline // the request's own time is what bounds it
-		}
-		_ = pc.SetReadDeadline(look)
-		resp, err := t.answer(pc, m, w, false)
+		_ = pc.SetReadDeadline(lookFor(deadline))
+		resp, err := t.answer(pc, m, w, false, nil)
 		if err != nil {
 			return fail(werr)
 		}
 		return resp, nil
 	}
-	resp, err := t.answer(pc, m, w, true)
+	// What did not go at once is written while the answer is read: a
+	// receiver may answer before it read the whole request (413 for its
+	// Content-Length) and then read no more of it, and its answer must not
+	// wait behind a write that cannot end.
+	wr := pc.writeRest(ctx, rest, deadline)
+	resp, err := t.answer(pc, m, w, true, wr)
 	if err != nil {
+		if werr := wr.finish(pc, false); werr != nil {
+			return fail(werr) // the write broke first: it says why
+		}
 		return fail(err)
 	}
 	return resp, nil
+}
+
+// lookFor is how long to look for an answer after the request's write
+// broke: briefly, and never past the request's own deadline.
+func lookFor(deadline time.Time) time.Time {
+	look := time.Now().Add(time.Second)
+	if !deadline.IsZero() && deadline.Before(look) {
+		look = deadline // the request's own time is what bounds it
+	}
+	return look
+}
+
+// h1Writing is the rest of a request being written, by a goroutine of its
+// own, while the exchange reads the answer.
+type h1Writing struct {
+	done chan struct{}
+	err  error       // the write's, once done is closed
+	cut  atomic.Bool // finish cut the write short
+}
+
+// writeRest writes the rest of a request on pc in a goroutine of its own;
+// nil when nothing is left to write. When the write breaks the answer is
+// looked for briefly (lookFor), as when the first write breaks.
+func (pc *h1Conn) writeRest(ctx context.Context, rest func() error, deadline time.Time) *h1Writing {
+	if rest == nil {
+		return nil
+	}
+	wr := &h1Writing{done: make(chan struct{})}
+	go func() {
+		defer close(wr.done)
+		wr.err = rest()
+		if wr.err != nil && !wr.cut.Load() && ctx.Err() == nil {
+			_ = pc.SetReadDeadline(lookFor(deadline))
+		}
+	}()
+	return wr
+}
+
+// writeWait is how long an exchange whose answer is complete waits for the
+// rest of its request to be written before it gives up on reusing the
+// connection: the receiver answered, so the write has ended but for its
+// goroutine's turn to run, unless the receiver answered before it read the
+// whole request.
+const writeWait = 50 * time.Millisecond
+
+// finish ends the write of wr: it cuts it short if it is still going (the
+// answer came first) and waits for its goroutine; with wait, the connection
+// could carry another request, and the write gets writeWait to end first.
+// It returns the write's error when it broke by itself; complete reports
+// that all of it was written, the condition for pc to carry another request.
+func (wr *h1Writing) finish(pc *h1Conn, wait bool) error {
+	if wr == nil {
+		return nil
+	}
+	select {
+	case <-wr.done:
+		return wr.err
+	default:
+	}
+	if wait {
+		timer := time.NewTimer(writeWait)
+		defer timer.Stop()
+		select {
+		case <-wr.done:
+			return wr.err
+		case <-timer.C:
+		}
+	}
+	wr.cut.Store(true)
+	_ = pc.SetWriteDeadline(aLongTimeAgo)
+	<-wr.done
+	return nil
+}
+
+// complete reports whether the write of wr ended and all of it went; nil
+// (nothing left to write) is complete. Call it after finish.
+func (wr *h1Writing) complete() bool {
+	return wr == nil || (wr.err == nil && !wr.cut.Load())
 }
 
 // flatMessage is an h1Message that can give its whole request in one piece;
 // flat returns nil when it does not.
 type flatMessage interface{ flat() []byte }
 
-// write writes m on pc. A request in one piece goes with one write(2) that
-// also waits for the answer to arrive (peeker.send), which spares the read
-// that would find nothing yet.
-func (pc *h1Conn) write(m h1Message) error {
+// writeFirst writes what of m goes at once and returns rest, which writes
+// what is left (nil when nothing is). A request in one piece goes with one
+// write(2) that also waits for the answer to arrive (peeker.send), which
+// spares the read that would find nothing yet; what the socket did not take,
+// or a request not in one piece, is left to rest.
+func (pc *h1Conn) writeFirst(m h1Message) (rest func() error, err error) {
 	f, ok := m.(flatMessage)
-	if !ok {
-		return m.writeTo(pc.bw)
+	var b []byte
+	if ok {
+		b = f.flat()
 	}
-	b := f.flat()
 	if b == nil {
-		return m.writeTo(pc.bw)
+		return func() error { return m.writeTo(pc.bw) }, nil
 	}
 	n, err := pc.peek.send(b)
 	if err != nil {
-		return pc.writeError(err)
+		return nil, pc.writeError(err)
 	}
 	if n == len(b) {
-		return nil
+		return nil, nil
 	}
-	_, _ = pc.bw.Write(b[n:])
-	return pc.bw.Flush()
+	return func() error {
+		_, _ = pc.bw.Write(b[n:])
+		return pc.bw.Flush()
+	}, nil
 }
 
 // writeError gives an error of peeker.send the form of a failed write on
@@ -302,14 +393,14 @@ func (pc *h1Conn) writeError(err error) error {
 // answer reads the response to m from pc, its header bounded by
 // maxHeader, and gives it a body that hands pc back to the pool once read to
 // its end when reusable, and otherwise closes it.
-func (t *h1Transport) answer(pc *h1Conn, m h1Message, w *ctxWatch, reusable bool) (*http.Response, error) {
+func (t *h1Transport) answer(pc *h1Conn, m h1Message, w *ctxWatch, reusable bool, wr *h1Writing) (*http.Response, error) {
 	pc.lr.n = t.maxHeader
 	resp, err := readResponse(pc.br, m.fullHeader())
 	if err != nil {
 		return nil, err
 	}
 	pc.lr.n = math.MaxInt64
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, w: w, keep: reusable && !resp.Close && !m.closes()}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, t: t, w: w, wr: wr, keep: reusable && !resp.Close && !m.closes()}
 	return resp, nil
 }
 
@@ -539,8 +630,9 @@ type h1Body struct {
 	rc   io.ReadCloser
 	pc   *h1Conn
 	t    *h1Transport
-	w    *ctxWatch // the watch of the exchange's context
-	keep bool      // the connection may be reused once the body is read
+	w    *ctxWatch  // the watch of the exchange's context
+	wr   *h1Writing // the rest of the request, still being written when the answer came; nil when none
+	keep bool       // the connection may be reused once the body is read
 	eof  bool
 	done bool
 }
@@ -575,7 +667,12 @@ func (b *h1Body) finish() {
 	}
 	b.done = true
 	// Bytes past the end of the answer are none of the next request's.
-	if b.t.unwatch(b.w, b.pc) && b.keep && b.eof && b.pc.br.Buffered() == 0 {
+	reusable := b.keep && b.eof && b.pc.br.Buffered() == 0
+	// A request the receiver answered before it read all of it leaves the
+	// connection in no state to carry another: its write is cut short
+	// (before the watch ends, which bounds it).
+	_ = b.wr.finish(b.pc, reusable)
+	if b.t.unwatch(b.w, b.pc) && reusable && b.wr.complete() {
 		b.t.put(b.pc)
 		return
 	}

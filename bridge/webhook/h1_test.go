@@ -754,7 +754,7 @@ func TestH1SendInPartsWhenTheSocketIsFull(t *testing.T) {
 	m := &directMessage{}
 	m.head.buf = append(m.head.buf, want[n:]...)
 	m.joined = true
-	if err := pc.write(m); err != nil {
+	if err := writeAll(pc, m); err != nil {
 		t.Fatal(err)
 	}
 	if b := <-got; !bytes.Equal(b, want) {
@@ -774,7 +774,7 @@ func TestH1SendErrors(t *testing.T) {
 	m := &directMessage{value: []byte("body")}
 	m.head.buf = append(m.head.buf, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"...)
 	_ = c.SetDeadline(aLongTimeAgo)
-	err := pc.write(m)
+	err := writeAll(pc, m)
 	var op *net.OpError
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &op) || op.Op != "write" {
 		t.Fatalf("err = %v, want a write past its deadline", err)
@@ -788,7 +788,7 @@ func TestH1SendErrors(t *testing.T) {
 	_ = peer.SetLinger(0)
 	_ = peer.Close() // a reset
 	waitFor(t, 10*time.Second, "the reset to arrive", func() bool { return !pc.peek.alive() })
-	err = pc.write(m)
+	err = writeAll(pc, m)
 	if !errors.As(err, &op) || op.Op != "write" || !(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 		t.Fatalf("err = %v, want a write that the connection's reset failed", err)
 	}
@@ -827,4 +827,14 @@ func TestTimeoutOnAReusedConnectionIsTheRequestTimeout(t *testing.T) {
 	if n, conns := requests.Load(), srv.conns.Load(); n != 2 || conns != 1 {
 		t.Errorf("the receiver got %d requests on %d connections, want 2 on 1", n, conns)
 	}
+}
+
+// writeAll writes all of m on pc, as an exchange does but in the caller's
+// goroutine.
+func writeAll(pc *h1Conn, m h1Message) error {
+	rest, err := pc.writeFirst(m)
+	if err != nil || rest == nil {
+		return err
+	}
+	return rest()
 }
