@@ -1133,6 +1133,7 @@ type partition struct {
 	// len(held), for tests.
 	held       []*sarama.ConsumerMessage
 	heldBytes  int64 // of held, by heldSize
+	aheadBytes int64 // budget.readAheadBytes, read at each wait for room
 	heldPaused bool
 	revoked    bool
 	nHeld      atomic.Int32
@@ -1235,7 +1236,7 @@ func (p *partition) consume() {
 				p.held, p.heldBytes = nil, 0
 			}
 			p.nHeld.Store(int32(len(p.held)))
-			if p.heldPaused && len(p.held) <= maxHeld/2 && p.heldBytes <= c.budget.readAheadBytes()/2 {
+			if p.heldPaused && len(p.held) <= maxHeld/2 && p.heldBytes <= p.aheadBytes/2 {
 				p.heldPaused = false
 				c.setReason(p.tp, pauseHeld, false)
 			}
@@ -1302,6 +1303,9 @@ func (p *partition) admit(rec *target.Record) bool {
 	if c.budget.tryAcquire(int64(rec.Size()), w) {
 		return true
 	}
+	// The claims that share the budget, and so the read-ahead's bound,
+	// change only at a rebalance: read once per wait, not per record held.
+	p.aheadBytes = c.budget.readAheadBytes()
 	// The budget is full most of the time on a busy route, so this wait is
 	// taken once per refill: one timer serves all of them.
 	t := p.pauseTimer
@@ -1356,13 +1360,13 @@ func (p *partition) admit(rec *target.Record) bool {
 }
 
 // hold keeps msg, read while the claim loop waited for room, for later; at
-// maxHeld records held, or budget.readAheadBytes, the partition pauses.
+// maxHeld records held, or aheadBytes, the partition pauses.
 func (p *partition) hold(msg *sarama.ConsumerMessage) {
 	p.held = append(p.held, msg)
 	p.heldBytes += heldSize(msg)
 	p.next = msg.Offset + 1
 	p.nHeld.Store(int32(len(p.held)))
-	if !p.heldPaused && (len(p.held) >= maxHeld || p.heldBytes >= p.c.budget.readAheadBytes()) {
+	if !p.heldPaused && (len(p.held) >= maxHeld || p.heldBytes >= p.aheadBytes) {
 		p.heldPaused = true
 		p.c.setReason(p.tp, pauseHeld, true)
 	}
