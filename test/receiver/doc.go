@@ -11,5 +11,8 @@
 //   - fastapi_test.go (e2e tier: HOOKBRIDGE_TEST_KAFKA and
 //     HOOKBRIDGE_TEST_PYTHON): the FastAPI example of examples/receiver-fastapi,
 //     verifying with the Python standardwebhooks package, receives thousands
-//     of records, a kill -9 of the bridge and a batch run.
+//     of records, a kill -9 of the bridge and a batch run;
+//   - fastapi_binary_test.go (HOOKBRIDGE_TEST_PYTHON only): the same app
+//     verifies a body that is not UTF-8 over its raw bytes, and refuses a
+//     wrong signature.
 package receiver

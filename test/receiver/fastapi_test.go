@@ -34,14 +34,26 @@ const (
 	envJaegerOTLP = "HOOKBRIDGE_TEST_JAEGER_OTLP" // optional: OTLP/gRPC URL of that Jaeger
 )
 
-// e2ePython returns the venv's python, or skips the test.
+// e2ePython returns the venv's python, or skips the test unless Kafka is
+// configured too.
 func e2ePython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv(envPython)
-	if os.Getenv(testkit.EnvKafka) == "" || py == "" {
+	if os.Getenv(testkit.EnvKafka) == "" {
 		testkit.E2ESkipf(t, "FastAPI receiver e2e test: set %s (Kafka brokers) and %s (python of a venv with "+
 			"examples/receiver-fastapi/requirements.txt, made by test/python/setup.sh); `make e2e` does both",
 			testkit.EnvKafka, envPython)
+	}
+	return fastAPIPython(t)
+}
+
+// fastAPIPython returns the venv's python, or skips the test: for tests of
+// the app alone, without Kafka.
+func fastAPIPython(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv(envPython)
+	if py == "" {
+		testkit.E2ESkipf(t, "FastAPI receiver test: set %s (python of a venv with "+
+			"examples/receiver-fastapi/requirements.txt, made by test/python/setup.sh); `make e2e` does", envPython)
 	}
 	return py
 }
