@@ -104,9 +104,7 @@ func errorToProto(err error) *handlerpb.Error {
 	if err == nil {
 		return nil
 	}
-	// The message is a string on the wire, which must be UTF-8; handlers
-	// quote record bytes in their errors.
-	e := &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRYABLE, Message: strings.ToValidUTF8(err.Error(), "\uFFFD")}
+	e := &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRYABLE, Message: errorMessage(err)}
 	switch d, ok := RetryAfterOf(err); {
 	case IsPermanent(err):
 		e.Kind = handlerpb.ErrorKind_ERROR_KIND_PERMANENT
@@ -115,4 +113,25 @@ func errorToProto(err error) *handlerpb.Error {
 		e.RetryAfterMs = protocol.CeilMillis(d) // 1µs is not "no wait"
 	}
 	return e
+}
+
+// maxErrorMessage bounds the message of a handler's error on the wire. An
+// error that quotes a large record or downstream answer would otherwise
+// make the answer exceed the message limit, and fail as permanent whatever
+// its kind. (The bridge keeps the first 1 KiB in a dead letter's header.)
+const maxErrorMessage = 16 << 10
+
+// errorMessage is err's message as it goes on the wire: UTF-8 (a string on
+// the wire must be, and handlers quote record bytes in their errors), and
+// cut after maxErrorMessage bytes, at a character's start, saying so.
+func errorMessage(err error) string {
+	msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	if len(msg) <= maxErrorMessage {
+		return msg
+	}
+	n := maxErrorMessage
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", msg[:n], len(msg)-n)
 }

@@ -103,6 +103,12 @@ func stopProcess(client *plugin.Client, pid int) {
 	endGroup(pid)
 }
 
+// maxLogLine is the longest log line of a plugin's (on its original standard
+// error, in go-plugin's JSON format) that reaches the bridge's log at its own
+// level: go-plugin's 64 KiB default dropped at info level an error line that
+// quoted a record. It is also the buffer go-plugin allocates per process.
+const maxLogLine = 1 << 20
+
 // spawn starts one process of the plugin and connects to it. It is called
 // without the pool's lock held.
 func (p *Pool) spawn() (*instance, error) {
@@ -133,6 +139,10 @@ func (p *Pool) spawn() (*instance, error) {
 		GRPCDialOptions:  protocol.DialOptions(p.maxBytes),
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
+		// go-plugin parses each line on the process's standard error
+		// (sdk.NewLogger's) and relays it at its level; a longer line
+		// comes in pieces at debug level, below the bridge's default.
+		PluginLogBufferSize: maxLogLine,
 	})
 	conn, rpc, err := p.connect(client)
 	if err != nil {

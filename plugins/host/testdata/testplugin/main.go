@@ -9,10 +9,12 @@
 //	"permanent"         fail with sdk.Permanent
 //	"retry-after:DUR"   fail with sdk.RetryAfter
 //	"error"             fail with a plain error
+//	"long-error:N"      fail with a plain error whose message is N bytes long
 //	"panic"             panic
 //	"big-reply:N"       reply with a value of N bytes
 //	"env:NAME"          reply with the value of the environment variable NAME
 //	"log"               write a log line, then reply
+//	"long-log:N"        write an error log line with an attribute of N bytes, then reply
 //	"describe"          reply with the message as JSON (what crossed the wire)
 //	"deadline"          reply with the milliseconds left before the call's deadline, or "none"
 //
@@ -95,6 +97,9 @@ func main() {
 			return nil, sdk.RetryAfter(d, errors.New("slow down"))
 		case "error":
 			return nil, errors.New("downstream unavailable")
+		case "long-error":
+			n, _ := strconv.Atoi(arg)
+			return nil, errors.New("downstream answered " + strings.Repeat("x", n))
 		case "panic":
 			panic("testplugin: asked to panic")
 		case "big-reply":
@@ -120,6 +125,10 @@ func main() {
 				return reply([]byte("none"))
 			}
 			return reply([]byte(strconv.FormatInt(time.Until(dl).Milliseconds(), 10)))
+		case "long-log":
+			n, _ := strconv.Atoi(arg)
+			log.Error("testplugin long log line", "id", msg.ID, "value", strings.Repeat("x", n))
+			return reply(msg.Value)
 		case "log":
 			log.Info("testplugin log line", "id", msg.ID)
 			return reply(msg.Value)
