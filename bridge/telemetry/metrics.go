@@ -214,7 +214,7 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 		return err
 	}
 	stuck, err := meter.Int64ObservableGauge("hookbridge.partitions.stuck", metric.WithUnit("{partition}"),
-		metric.WithDescription("Partitions that cannot commit past a record whose dead-letter or reply write failed."))
+		metric.WithDescription("Partitions that cannot commit past a record (its dead-letter or reply write fails, or it failed with no dead-letter topic) or cannot be read (a batch too large)."))
 	if err != nil {
 		return err
 	}
