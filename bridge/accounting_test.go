@@ -153,8 +153,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// check compares the route's metrics with want, and checks that its gauges
+// are back at 0: nothing in flight, paused or stuck.
 func (rig *accountingRig) check(t *testing.T, want map[string]float64) {
 	t.Helper()
+	for _, gauge := range []string{"hookbridge_inflight_records", "hookbridge_inflight_bytes",
+		"hookbridge_partitions_paused", "hookbridge_partitions_stuck"} {
+		if _, ok := want[gauge]; !ok {
+			want[gauge] = 0
+		}
+	}
 	for name, w := range want {
 		if got := rig.sum(t, name); got != w {
 			t.Errorf("%s = %v, want %v", name, got, w)
@@ -203,10 +211,6 @@ func TestMetricsAccountForEveryRecord(t *testing.T) {
 		"hookbridge_records_retried_total":       4,
 		"hookbridge_records_failed_total":        5,
 		"hookbridge_delivery_duration_seconds":   10,
-		"hookbridge_inflight_records":            0,
-		"hookbridge_inflight_bytes":              0,
-		"hookbridge_partitions_paused":           0,
-		"hookbridge_partitions_stuck":            0,
 	})
 }
 
@@ -260,10 +264,6 @@ func TestMetricsOfAStuckDeadLetterWrite(t *testing.T) {
 	waitUntil(t, "the stuck gauge to clear", func() bool { return rig.sum(t, "hookbridge_partitions_stuck") == 0 })
 	rig.check(t, map[string]float64{
 		"hookbridge_records_consumed_total": 2,
-		"hookbridge_inflight_records":       0,
-		"hookbridge_inflight_bytes":         0,
-		"hookbridge_partitions_paused":      0,
-		"hookbridge_partitions_stuck":       0,
 	})
 }
 
@@ -304,10 +304,6 @@ func TestMetricsOfAParkedRecord(t *testing.T) {
 	rig.check(t, map[string]float64{
 		"hookbridge_records_consumed_total": 3,
 		"hookbridge_records_failed_total":   2,
-		"hookbridge_inflight_records":       0,
-		"hookbridge_inflight_bytes":         0,
-		"hookbridge_partitions_paused":      0,
-		"hookbridge_partitions_stuck":       0,
 	})
 }
 
