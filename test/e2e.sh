@@ -59,4 +59,8 @@ export HOOKBRIDGE_E2E=1
 echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA HOOKBRIDGE_TEST_JAEGER=$HOOKBRIDGE_TEST_JAEGER go test -count=1 -p 1 -timeout $E2E_TIMEOUT ./test/... ./plugins/..."
 rc=0
 go test -count=1 -p 1 -timeout "$E2E_TIMEOUT" ./test/... ./plugins/... || rc=$?
+# The consumer's fetch sizes and read-ahead against the real broker's fetch
+# semantics (whole first batches, partial batches, compression).
+echo "e2e: go test -count=1 -run '^TestRealKafka' ./bridge/kafka/"
+go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestRealKafka' ./bridge/kafka/ || rc=$?
 exit "$rc"
