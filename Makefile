@@ -26,7 +26,8 @@ test: vet
 demo:
 	$(GO) run ./cmd/hookbridge demo
 
-# Tier 3: real Apache Kafka (KRaft, from Maven jars) + go test ./test/...;
+# Tier 3: real Apache Kafka (KRaft, from Maven jars) + go test ./test/...
+# ./plugins/... and the real-Kafka tests of ./bridge/kafka;
 # the broker is stopped even when the tests fail.
 e2e:
 	bash test/e2e.sh
