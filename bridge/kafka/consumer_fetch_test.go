@@ -30,6 +30,36 @@ func (h *heldTarget) Deliver(ctx context.Context, d *target.Delivery) (*target.R
 	return h.partitionRecorder.Deliver(ctx, d)
 }
 
+// runHeldRoute runs route with a heldTarget; release lets its deliveries
+// through (it is called when the test ends too, before the consumer stops).
+func runHeldRoute(t *testing.T, addrs []string, route config.Route) (*Consumer, *heldTarget, func()) {
+	t.Helper()
+	tg := &heldTarget{release: make(chan struct{})}
+	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, groupConfig(t))
+	var once sync.Once
+	release := func() { once.Do(func() { close(tg.release) }) }
+	t.Cleanup(release)
+	return c, tg, release
+}
+
+// waitForEveryPartitionPaused waits until c owns partitions partitions and
+// has paused each: the route is full.
+func waitForEveryPartitionPaused(t *testing.T, c *Consumer, partitions int) {
+	t.Helper()
+	waitFor(t, "every partition to pause, the route full", func() bool {
+		st := c.Stats()
+		if len(st.Partitions) != partitions {
+			return false
+		}
+		for _, ps := range st.Partitions {
+			if !ps.Paused {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%d records read", readSoFar(c)) })
+}
+
 // readSoFar is what the route's claims have read from Kafka and hold: the
 // records admitted to the budget and those held read ahead, in records.
 func readSoFar(c *Consumer) int64 {
@@ -87,26 +117,8 @@ func TestConsumerFetchesWithinItsBudgetOverManyPartitions(t *testing.T) {
 
 	route := config.Route{Name: topic, Topics: []string{topic}, Ordering: config.OrderingPartition, Concurrency: 2,
 		MaxInFlightBytes: budget}
-	tg := &heldTarget{release: make(chan struct{})}
-	c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, groupConfig(t))
-	var once sync.Once
-	release := func() { once.Do(func() { close(tg.release) }) }
-	t.Cleanup(release) // before the consumer stops
-
-	allPaused := func() bool {
-		st := c.Stats()
-		if len(st.Partitions) != partitions {
-			return false
-		}
-		for _, ps := range st.Partitions {
-			if !ps.Paused {
-				return false
-			}
-		}
-		return true
-	}
-	waitFor(t, "every partition to pause, the route full", allPaused,
-		func() string { return fmt.Sprintf("%d records read", readSoFar(c)) })
+	c, tg, release := runHeldRoute(t, addrs, route)
+	waitForEveryPartitionPaused(t, c, partitions)
 	// What the client fetched before a partition paused still arrives: look
 	// for a while at what has been read. Each partition may have one fetch
 	// under way when it pauses, beyond the one that filled its share.

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,24 +128,8 @@ func TestRealKafkaFetchesWithinBudget(t *testing.T) {
 
 			route := config.Route{Name: topic, Topics: []string{topic}, Ordering: config.OrderingPartition, Concurrency: 2,
 				MaxInFlightBytes: budget}
-			tg := &heldTarget{release: make(chan struct{})}
-			c, _ := runRouteWith(t, addrs, route, tg, &deadLetters{}, groupConfig(t))
-			var once sync.Once
-			release := func() { once.Do(func() { close(tg.release) }) }
-			t.Cleanup(release)
-
-			waitFor(t, "every partition to pause, the route full", func() bool {
-				st := c.Stats()
-				if len(st.Partitions) != partitions {
-					return false
-				}
-				for _, ps := range st.Partitions {
-					if !ps.Paused {
-						return false
-					}
-				}
-				return true
-			}, func() string { return fmt.Sprintf("%d records read", readSoFar(c)) })
+			c, tg, release := runHeldRoute(t, addrs, route)
+			waitForEveryPartitionPaused(t, c, partitions)
 			if got := c.opts.Sarama.Consumer.Fetch.Default; got != budget/partitions {
 				t.Errorf("Fetch.Default = %d, want %d", got, budget/partitions)
 			}
