@@ -170,19 +170,26 @@ func (rig *accountingRig) check(t *testing.T, want map[string]float64) {
 	}
 }
 
+// countingReceiver answers each request with answer, given its body and how
+// many times that body has come so far (1 the first time).
+func countingReceiver(answer func(w http.ResponseWriter, body string, n int)) http.HandlerFunc {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen[string(body)]++
+		n := seen[string(body)]
+		mu.Unlock()
+		answer(w, string(body), n)
+	}
+}
+
 // TestMetricsAccountForEveryRecord runs a whole bridge on kfake: records delivered at
 // once, after retries, dead-lettered, and filtered; once all are done the
 // counters add up and the gauges are back at 0.
 func TestMetricsAccountForEveryRecord(t *testing.T) {
-	var mu sync.Mutex
-	seen := map[string]int{}
-	rig := newAccountingRig(t, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		v := string(body)
-		mu.Lock()
-		seen[v]++
-		n := seen[v]
-		mu.Unlock()
+	rig := newAccountingRig(t, countingReceiver(func(w http.ResponseWriter, v string, n int) {
 		switch {
 		case strings.HasPrefix(v, "retry") && n < 3:
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -191,7 +198,7 @@ func TestMetricsAccountForEveryRecord(t *testing.T) {
 		default:
 			w.WriteHeader(http.StatusNoContent)
 		}
-	}, nil, nil)
+	}), nil, nil)
 	var recs []*kgo.Record
 	for i, v := range []string{"ok-1", "ok-2", "retry-1", "retry-2", "bad-1", "ok-3"} {
 		recs = append(recs, &kgo.Record{Topic: "orders", Key: []byte("k" + string(rune('a'+i))), Value: []byte(v)})
@@ -270,16 +277,8 @@ func TestMetricsOfAStuckDeadLetterWrite(t *testing.T) {
 // TestMetricsOfAParkedRecord: no dead-letter topic; a record refused twice is parked,
 // then delivered.
 func TestMetricsOfAParkedRecord(t *testing.T) {
-	var mu sync.Mutex
-	seen := map[string]int{}
 	sawStuck := make(chan struct{})
-	rig := newAccountingRig(t, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		v := string(body)
-		mu.Lock()
-		seen[v]++
-		n := seen[v]
-		mu.Unlock()
+	rig := newAccountingRig(t, countingReceiver(func(w http.ResponseWriter, v string, n int) {
 		if strings.HasPrefix(v, "bad") && n == 3 {
 			<-sawStuck // parked: the partition counts as stuck meanwhile
 		}
@@ -288,7 +287,7 @@ func TestMetricsOfAParkedRecord(t *testing.T) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}, nil, func(r *config.Route) {
+	}), nil, func(r *config.Route) {
 		r.DeadLetter.Topic = ""
 		r.Ordering = "partition"
 	})

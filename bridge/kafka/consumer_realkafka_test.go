@@ -196,67 +196,6 @@ func offsetsTo(n int) []int64 {
 // partition) plus what sarama had fetched; every record is delivered, in
 // order.
 func TestRealKafkaReadAheadIsBoundedInBytes(t *testing.T) {
-	const (
-		records = 300
-		size    = 64 << 10
-	)
 	addrs := realBroker(t)
-	topic := createRealTopic(t, addrs, 1, size+64)
-	p, err := sarama.NewSyncProducer(addrs, plainConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range records {
-		v := append([]byte(strconv.Itoa(i)+":"), make([]byte, size)...)
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(v)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = p.Close()
-
-	route := testRoute(topic, topic)
-	route.Ordering = config.OrderingPartition
-	route.Concurrency = 1
-	route.MaxInFlightBytes = 256 << 10
-	g := newGate()
-	rec := &gatedRecorder{gate: g}
-	c, _ := runRoute(t, addrs, route, rec, &deadLetters{})
-	t.Cleanup(g.Open)
-
-	bound := int64(route.MaxInFlightBytes) + size + 4*int64(sarama.NewConfig().Consumer.Fetch.Default)
-	tp := topicPartition{topic, 0}
-	heldBytes := func() int64 {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if pt := c.parts[tp]; pt != nil {
-			return int64(pt.nHeld.Load()) * size
-		}
-		return 0
-	}
-	pausedForHeld := func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.reasons[tp][pauseHeld]
-	}
-	waitFor(t, "the read-ahead to pause or pass its bound", func() bool {
-		return pausedForHeld() || heldBytes() > bound
-	}, func() string { return describe(c, topic) })
-	peak := int64(0)
-	for range 50 {
-		peak = max(peak, heldBytes())
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("held %d KiB read ahead; bound %d KiB", peak>>10, bound>>10)
-	if peak > bound {
-		t.Fatalf("the claim loop read ahead %d bytes, want at most %d", peak, bound)
-	}
-
-	g.Open()
-	waitFor(t, "every record delivered", func() bool { return len(rec.values()) == records },
-		func() string { return describe(c, topic) })
-	for i, v := range rec.values() {
-		if want := strconv.Itoa(i) + ":"; !strings.HasPrefix(string(v[:8]), want) {
-			t.Fatalf("delivery %d is record %.8q, want %q: order lost", i, v, want)
-		}
-	}
+	checkReadAheadBoundedInBytes(t, addrs, createRealTopic(t, addrs, 1, 64<<10+64))
 }

@@ -396,33 +396,45 @@ func (r *laneRig) waitMarked(t *testing.T, partitions int32) {
 	})
 }
 
+// The rigs of the tests below: lanePartitions partitions of 600 records each, a route of
+// 4 workers and a budget of laneMaxBytes.
+const lanePartitions, laneMaxBytes = 4, 8 << 10
+
+// eachOrdering runs test for every ordering, on a rig with its log filled;
+// before is the number of goroutines before the rig started.
+func eachOrdering(t *testing.T, test func(t *testing.T, r *laneRig, before int)) {
+	for _, ordering := range []string{config.OrderingKey, config.OrderingPartition, config.OrderingNone} {
+		t.Run(ordering, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			r := newLaneRig(t, ordering, 4, laneMaxBytes)
+			r.fillLog(lanePartitions, 600, laneMaxBytes)
+			test(t, r, before)
+		})
+	}
+}
+
 // Every ordering, one session that delivers everything: each record is
 // delivered once, in order per lane, the marks never pass a record not
 // delivered, and the budget is back at zero.
 func TestLanesDeliverEverythingInOrder(t *testing.T) {
-	for _, ordering := range []string{config.OrderingKey, config.OrderingPartition, config.OrderingNone} {
-		t.Run(ordering, func(t *testing.T) {
-			const partitions, maxBytes = 4, 8 << 10
-			r := newLaneRig(t, ordering, 4, maxBytes)
-			r.fillLog(partitions, 600, maxBytes)
-			r.session(t, t.Context(), partitions, func(cancel func(), _ func(int32)) {
-				r.waitDelivered(t, partitions)
-				r.waitMarked(t, partitions)
-				cancel()
-			})
-			r.close()
-			r.check(t)
-			r.ledger.mu.Lock()
-			defer r.ledger.mu.Unlock()
-			for p, offs := range r.ledger.delivered {
-				for off, n := range offs {
-					if n != 1 {
-						t.Errorf("partition %d offset %d delivered %d times in one session", p, off, n)
-					}
+	eachOrdering(t, func(t *testing.T, r *laneRig, _ int) {
+		r.session(t, t.Context(), lanePartitions, func(cancel func(), _ func(int32)) {
+			r.waitDelivered(t, lanePartitions)
+			r.waitMarked(t, lanePartitions)
+			cancel()
+		})
+		r.close()
+		r.check(t)
+		r.ledger.mu.Lock()
+		defer r.ledger.mu.Unlock()
+		for p, offs := range r.ledger.delivered {
+			for off, n := range offs {
+				if n != 1 {
+					t.Errorf("partition %d offset %d delivered %d times in one session", p, off, n)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // Sessions that end while records are queued and in flight (eager and
@@ -430,50 +442,39 @@ func TestLanesDeliverEverythingInOrder(t *testing.T) {
 // pass a record not delivered, every record is delivered at last, and the
 // budget and the goroutines come back to where they were.
 func TestLanesAcrossRebalances(t *testing.T) {
-	for _, ordering := range []string{config.OrderingKey, config.OrderingPartition, config.OrderingNone} {
-		t.Run(ordering, func(t *testing.T) {
-			const partitions, maxBytes = 4, 8 << 10
-			before := runtime.NumGoroutine()
-			r := newLaneRig(t, ordering, 4, maxBytes)
-			r.fillLog(partitions, 600, maxBytes)
-			for i := range 12 {
-				r.session(t, t.Context(), partitions, func(cancel func(), revoke func(int32)) {
-					time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
-					if i%2 == 1 {
-						revoke(int32(i / 2 % partitions))
-					}
-					cancel()
-				})
-			}
-			r.session(t, t.Context(), partitions, func(cancel func(), _ func(int32)) {
-				r.waitDelivered(t, partitions)
-				r.waitMarked(t, partitions)
+	eachOrdering(t, func(t *testing.T, r *laneRig, before int) {
+		for i := range 12 {
+			r.session(t, t.Context(), lanePartitions, func(cancel func(), revoke func(int32)) {
+				time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond)
+				if i%2 == 1 {
+					revoke(int32(i / 2 % lanePartitions))
+				}
 				cancel()
 			})
-			r.close()
-			r.check(t)
-			waitFor(t, "the goroutines of the claims gone", func() bool { return runtime.NumGoroutine() <= before+1 },
-				func() string { return fmt.Sprintf("%d goroutines, %d before", runtime.NumGoroutine(), before) })
+		}
+		r.session(t, t.Context(), lanePartitions, func(cancel func(), _ func(int32)) {
+			r.waitDelivered(t, lanePartitions)
+			r.waitMarked(t, lanePartitions)
+			cancel()
 		})
-	}
+		r.close()
+		r.check(t)
+		waitFor(t, "the goroutines of the claims gone", func() bool { return runtime.NumGoroutine() <= before+1 },
+			func() string { return fmt.Sprintf("%d goroutines, %d before", runtime.NumGoroutine(), before) })
+	})
 }
 
 // A shutdown: the claims drain (what is started finishes), then return
 // with no delivery running; the marks cover only what was delivered, and
 // the budget is back at zero.
 func TestLanesDrainOnShutdown(t *testing.T) {
-	for _, ordering := range []string{config.OrderingKey, config.OrderingPartition, config.OrderingNone} {
-		t.Run(ordering, func(t *testing.T) {
-			const partitions, maxBytes = 4, 8 << 10
-			r := newLaneRig(t, ordering, 4, maxBytes)
-			r.fillLog(partitions, 600, maxBytes)
-			r.session(t, t.Context(), partitions, func(cancel func(), _ func(int32)) {
-				time.Sleep(time.Duration(2+rand.IntN(5)) * time.Millisecond)
-				close(r.stop)
-				cancel()
-			})
-			r.close()
-			r.check(t)
+	eachOrdering(t, func(t *testing.T, r *laneRig, _ int) {
+		r.session(t, t.Context(), lanePartitions, func(cancel func(), _ func(int32)) {
+			time.Sleep(time.Duration(2+rand.IntN(5)) * time.Millisecond)
+			close(r.stop)
+			cancel()
 		})
-	}
+		r.close()
+		r.check(t)
+	})
 }
