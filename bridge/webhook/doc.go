@@ -11,10 +11,11 @@
 //     webhook-signature (Standard Webhooks, see package signing);
 //   - CloudEvents binary mode headers: a record's Kafka-binding ce_* headers
 //     become ce-* (values percent-encoded only where the HTTP binding demands
-//     it); attributes the record lacks get ce-specversion 1.0, ce-id = the
-//     webhook-id, ce-source "/kafka/<topic>", ce-type
-//     "dev.hookbridge.kafka.record" and, for a record without ce_specversion,
-//     ce-time = the record timestamp (RFC 3339, UTC);
+//     it; a ce_ header whose rest is not an attribute's name, letters and
+//     digits, is forwarded as any other); attributes the record lacks get
+//     ce-specversion 1.0, ce-id = the webhook-id, ce-source "/kafka/<topic>",
+//     ce-type "dev.hookbridge.kafka.record" and, for a record without
+//     ce_specversion, ce-time = the record timestamp (RFC 3339, UTC);
 //   - kafka-topic, kafka-partition, kafka-offset and kafka-key (absent for a
 //     null key; standard base64 plus kafka-key-encoding: base64 for a key that
 //     is not valid UTF-8 or would not survive as a header value);

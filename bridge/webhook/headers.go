@@ -155,7 +155,7 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 			// The trace context of the request is the delivery span's,
 			// injected from ctx by the instrumented transport.
 		case len(rh.Key) > len(recordCEPrefix) && strings.EqualFold(rh.Key[:len(recordCEPrefix)], recordCEPrefix) &&
-			validToken(rh.Key[len(recordCEPrefix):]):
+			ceAttribute(rh.Key[len(recordCEPrefix):]):
 			// (A ce_ header whose rest cannot be an attribute's name is
 			// forwarded as any other record header.)
 			attr := strings.ToLower(rh.Key[len(recordCEPrefix):])
@@ -182,20 +182,21 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		h.put(keyKafkaBase64, strings.Join(listed, ", "))
 	}
 
-	switch {
-	case contentType != nil && safeValue(contentType) && len(contentType) > 0:
+	sent := len(contentType) > 0 && safeValue(contentType)
+	if sent {
 		h.putBytes(keyContentType, contentType)
-	default:
+	} else {
 		if len(contentType) > 0 {
 			t.log.DebugContext(ctx, "webhook: record content-type is not a valid header value; sending the default")
 		}
 		h.put(keyContentType, t.contentType) // the configured default, or ours
 	}
 
-	if ce == nil && structuredCloudEvent(contentType) {
+	if ce == nil && sent && structuredCloudEvent(contentType) {
 		// A CloudEvent in structured mode carries its attributes in the
 		// body; it goes through as is, with no binary-mode ce-* headers
-		// that would claim other attributes.
+		// that would claim other attributes. (Not when its content type
+		// could not be sent: the request is then in binary mode.)
 		return
 	}
 	t.cloudEvents(h, rec, id, ce)
@@ -235,6 +236,19 @@ func (t *Target) cloudEvents(h headerSink, rec *target.Record, id string, ce map
 	if !has("specversion") && !has("time") && ceTime(rec.Timestamp) {
 		h.putTime(keyCETime, rec.Timestamp)
 	}
+}
+
+// ceAttribute reports whether name, in lower case, is a CloudEvents
+// attribute's name: ASCII letters and digits only. A CloudEvents receiver
+// refuses a request with a ce- field of any other name (ce-my-ext), so a
+// record header ce_my-ext is forwarded as kafka-header-ce_my-ext instead.
+func ceAttribute(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // ceTime reports whether a record's timestamp makes a CloudEvents time: not

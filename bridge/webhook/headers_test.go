@@ -126,6 +126,8 @@ func TestRequestHeaders(t *testing.T) {
 					{Key: "ce_subject", Value: []byte("a b%")},
 					{Key: "ce_traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
 					{Key: "ce_bad name", Value: []byte("x")},
+					{Key: "ce_my-ext", Value: []byte("y")},
+					{Key: "ce_a.b", Value: []byte("z")},
 					{Key: "content-type", Value: []byte("application/cloudevents+json; charset=utf-8")},
 				},
 			},
@@ -138,8 +140,12 @@ func TestRequestHeaders(t *testing.T) {
 				"Ce-Time":        {"2024-01-01T00:00:00Z"},
 				"Ce-Subject":     {"a%20b%25"},
 				"Ce-Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-				// not an attribute's name: a record header like any other
+				// not an attribute's name (lower-case letters and digits
+				// only): a record header like any other, not ce-my-ext,
+				// which a CloudEvents receiver refuses
 				"Kafka-Header-Ce_bad%20name": {"x"},
+				"Kafka-Header-Ce_my-Ext":     {"y"},
+				"Kafka-Header-Ce_a.b":        {"z"},
 			},
 		},
 		{
@@ -452,6 +458,33 @@ func TestStructuredCloudEventPassthrough(t *testing.T) {
 	}
 	if got.header.Get("Webhook-Id") != "t-0-5" {
 		t.Fatalf("webhook-id %q", got.header.Get("Webhook-Id"))
+	}
+}
+
+// A structured-mode content type that cannot go as a header value (blanks
+// around it) is not sent: the request carries application/octet-stream, and
+// with it the binary-mode ce-* headers, as any record's does. It had
+// neither the structured content type nor the ce-* headers: no CloudEvent
+// at all for its receiver.
+func TestStructuredContentTypeNotSentMeansBinaryMode(t *testing.T) {
+	srv, reqs := receiver(t, nil)
+	for path, change := range map[string]func(*Options){"direct": nil, "round tripper": roundTripper} {
+		t.Run(path, func(t *testing.T) {
+			tg := newTarget(t, srv.URL, change)
+			r := &target.Record{Topic: "t", Offset: 5, Value: []byte(`{"specversion":"1.0"}`),
+				Headers: []target.Header{{Key: "content-type", Value: []byte("application/cloudevents+json ")}}}
+			if _, err := deliver(t, t.Context(), tg, r); err != nil {
+				t.Fatal(err)
+			}
+			got := next(t, reqs)
+			if ct := got.header.Get("Content-Type"); ct != defaultContentType {
+				t.Fatalf("Content-Type %q, want %s", ct, defaultContentType)
+			}
+			if got.header.Get("Ce-Id") != "t-0-5" || got.header.Get("Ce-Specversion") != CESpecVersion {
+				t.Fatalf("ce-id %q, ce-specversion %q: want the binary-mode headers of a request that is not structured",
+					got.header.Get("Ce-Id"), got.header.Get("Ce-Specversion"))
+			}
+		})
 	}
 }
 
