@@ -838,3 +838,40 @@ func writeAll(pc *h1Conn, m h1Message) error {
 	}
 	return rest()
 }
+
+// A chunked 2xx whose trailer never ends fails a captured reply with the
+// request timeout, on every path, as a body that stops does: the trailer's
+// read was reported as "unexpected EOF", the receiver's fault, on the
+// bridge's own client.
+func TestTimeoutInAChunkedTrailerIsTheRequestTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+	}{
+		{"direct", nil},
+		{"round tripper", roundTripper},
+		{"net/http", func(o *Options) { o.Transport = &http.Transport{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+				if req, _ := s.readRequest(br); req == nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n")
+				_, _ = io.Copy(io.Discard, br) // the trailer's end never comes: wait for the client to go
+			})
+			tg := newTarget(t, srv.url(), func(o *Options) {
+				o.Config.Timeout = config.Duration(200 * time.Millisecond)
+				o.CaptureReply = true
+				if tc.change != nil {
+					tc.change(o)
+				}
+			})
+			_, err := deliver(t, t.Context(), tg, record())
+			wantKind(t, err, target.Retryable, http.StatusOK)
+			if !strings.Contains(err.Error(), "no response within 200ms") || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want the request timeout", err)
+			}
+		})
+	}
+}

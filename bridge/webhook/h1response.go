@@ -33,7 +33,7 @@ func readResponse(br *bufio.Reader, full bool) (*http.Response, error) {
 		}
 		switch {
 		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return nil, errors.New("http: unexpected 101 Switching Protocols")
+			return nil, errSwitchingProtocols
 		case resp.StatusCode >= 100 && resp.StatusCode < 200:
 			continue
 		}
@@ -45,6 +45,12 @@ func readResponse(br *bufio.Reader, full bool) (*http.Response, error) {
 }
 
 var errMalformedResponse = errors.New("http: malformed response")
+
+// errSwitchingProtocols is a final 101 answer: the bridge never switches
+// protocols, and the connection is closed unread. Target.failure reports it
+// with the answer's status, as Target.response reports a 101 that net/http
+// returns.
+var errSwitchingProtocols = errors.New("http: unexpected 101 Switching Protocols")
 
 // framing is what a response's fields say about its body and connection.
 type framing struct {
@@ -413,7 +419,7 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 			case lerr == errLineTooLong:
 				return n, errTrailerTooLong
 			case lerr != nil:
-				return n, io.ErrUnexpectedEOF
+				return n, lerr // io.ErrUnexpectedEOF, or the connection's error (its deadline)
 			case len(line) == 0:
 				b.eof = true
 				return n, err

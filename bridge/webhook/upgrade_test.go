@@ -54,6 +54,7 @@ func TestSwitchingProtocolsIsARetryableFailure(t *testing.T) {
 		change func(*Options)
 	}{
 		{"the bridge's HTTP/1.1 client", "http://" + direct.ln.Addr().String() + "/hook", nil},
+		{"the bridge's HTTP/1.1 client, as a round tripper", "http://" + direct.ln.Addr().String() + "/hook", roundTripper},
 		{"net/http, https", tlsSrv.URL + "/hook", func(o *Options) { o.Config.TLS = config.WebhookTLS{InsecureSkipVerify: true} }},
 		{"net/http, through a proxy", "http://receiver.example/hook", func(o *Options) {
 			o.Config.Proxy.URL = "http://" + proxy.ln.Addr().String()
@@ -71,6 +72,11 @@ func TestSwitchingProtocolsIsARetryableFailure(t *testing.T) {
 			_, err := deliver(t, t.Context(), tg, record())
 			if target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), "unexpected 101 Switching Protocols") {
 				t.Errorf("err = %v (kind %v), want a retryable failure naming the 101 answer", err, target.KindOf(err))
+			}
+			// The answer's status, as a 5xx's, on every path (a dead
+			// letter's hookbridge-error-status, the span's status code).
+			if st := target.StatusOf(err); st != http.StatusSwitchingProtocols {
+				t.Errorf("StatusOf = %d, want 101", st)
 			}
 		})
 	}

@@ -247,11 +247,15 @@ func New(opts Options) (*Target, error) {
 
 // newTransport is the pooled transport of one Target. It takes no proxy from
 // the environment: a proxy would bypass address checks made when dialling.
-// The webhook's tls, proxy and deny_private_networks settings are applied to
-// it afterwards (see security.configure).
+// It asks for no compression (net/http would add Accept-Encoding: gzip and
+// decode the answer): a request carries the contract's fields only, and an
+// answer is read as sent, as on the direct path. The webhook's tls, proxy
+// and deny_private_networks settings are applied to it afterwards (see
+// security.configure).
 func newTransport() *http.Transport {
 	return &http.Transport{
-		Proxy: nil,
+		Proxy:              nil,
+		DisableCompression: true,
 		DialContext: (&net.Dialer{
 			Timeout:   dialTimeout,
 			KeepAlive: 30 * time.Second,
@@ -452,9 +456,13 @@ func refusesCredentials(status int) bool {
 }
 
 // failure classifies an error that left no status to go by (or, with status
-// set, one that happened while reading a 2xx body).
+// set, one that happened while reading a 2xx body). A final 101, which the
+// bridge's HTTP/1.1 client refuses as an error, keeps its status.
 func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) error {
 	err = unwrapURLError(err)
+	if status == 0 && errors.Is(err, errSwitchingProtocols) {
+		status = http.StatusSwitchingProtocols
+	}
 	if ctx.Err() != nil {
 		return t.contextError(ctx, err)
 	}

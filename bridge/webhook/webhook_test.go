@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -512,5 +513,60 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(in, now); got != want {
 			t.Errorf("retryAfter(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// An https:// webhook (net/http's client, HTTP/1.1 or HTTP/2) sends what a
+// plain-HTTP one sends: no Accept-Encoding of its own, so no answer is
+// decoded on the way and both read the same bytes. net/http asked for gzip
+// by itself and decoded the answer: a receiver's compressed reply was
+// captured decoded over https and as sent over http, and a 2xx labelled
+// Content-Encoding: gzip whose body was not gzip failed (retryable) over
+// https while it was delivered over http.
+func TestEveryPathReadsTheAnswerAsSent(t *testing.T) {
+	const reply = "not gzip at all"
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if ae := r.Header.Values("Accept-Encoding"); len(ae) > 0 {
+			t.Errorf("%s request carries Accept-Encoding %q, which the contract does not send", r.Proto, ae)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = io.WriteString(w, reply)
+	})
+	plain := httptest.NewServer(handler)
+	t.Cleanup(plain.Close)
+	h1 := httptest.NewTLSServer(handler)
+	t.Cleanup(h1.Close)
+	h2 := httptest.NewUnstartedServer(handler)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+
+	insecure := func(o *Options) { o.Config.TLS = config.WebhookTLS{InsecureSkipVerify: true} }
+	for _, tc := range []struct {
+		name   string
+		url    string
+		change func(*Options)
+	}{
+		{"http, direct", plain.URL, nil},
+		{"https, HTTP/1.1", h1.URL, insecure},
+		{"https, HTTP/2", h2.URL, insecure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := newTarget(t, tc.url, func(o *Options) {
+				o.CaptureReply = true
+				if tc.change != nil {
+					tc.change(o)
+				}
+			})
+			res, err := deliver(t, t.Context(), tg, record())
+			if err != nil {
+				t.Fatalf("Deliver: %v", err)
+			}
+			if len(res.Outputs) != 1 || string(res.Outputs[0].Value) != reply {
+				t.Errorf("outputs = %+v, want the reply %q as sent", res.Outputs, reply)
+			}
+		})
 	}
 }
