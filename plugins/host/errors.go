@@ -45,7 +45,7 @@ func instanceFailed(ctx context.Context, expired bool, err error, inst *instance
 	if instanceFailedStatus(ctx, expired, err, inst.closing()) {
 		return true
 	}
-	return ctx.Err() == nil && !expired && inst.exited()
+	return ctx.Err() == nil && !expired && inst.gone()
 }
 
 // instanceFailedStatus reports whether the status of a failed call, which

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -37,10 +39,16 @@ type instance struct {
 // exited reports whether the process is gone.
 func (i *instance) exited() bool { return i.client.Exited() }
 
+// gone reports whether the process is gone, also when it died while a
+// process it started still holds its output, which go-plugin waits for
+// (processExited). It costs a system call: for the supervisor and failed
+// calls, not for every call.
+func (i *instance) gone() bool { return i.exited() || processExited(i.pid) }
+
 // closing reports whether the connection to the process is closing or
 // closed: the process exited, or the host is stopping it.
 func (i *instance) closing() bool {
-	return i.exited() || (i.conn != nil && i.conn.GetState() == connectivity.Shutdown)
+	return i.gone() || (i.conn != nil && i.conn.GetState() == connectivity.Shutdown)
 }
 
 // handle makes one call on the instance: on its stream when it has one,
@@ -116,15 +124,35 @@ func (p *Pool) spawn() (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", p.name, err)
 	}
-	cmd := exec.Command(p.path, p.args...)
+	// Until its start ended, Close may abort it: the process is then
+	// killed with its group (it has not answered, so it cannot be asked
+	// to shut down), and go-plugin's start fails at once.
+	abortCtx, abort := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(abortCtx, p.path, p.args...)
+	cmd.Cancel = func() error {
+		// os.Process knows whether the process was reaped; until then, or
+		// while its group has a member, the group's id is the plugin's
+		// (see endGroup).
+		if err := cmd.Process.Kill(); err != nil {
+			return err
+		}
+		killGroup(cmd.Process.Pid)
+		return nil
+	}
 	cmd.Env = append(slices.Clip(p.env), clientCertEnv+"="+string(certPEM))
 	detach(cmd)
+	if !p.trackStart(cmd, abort) {
+		abort()
+		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+	}
+	defer p.untrackStart(cmd)
 	var secure *plugin.SecureConfig
 	if p.checksum != nil {
 		secure = &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()}
 	}
 	stdout := &lineWriter{emit: p.relay("stdout")}
 	stderr := &lineWriter{emit: p.relay("stderr")}
+	said := &stderrTail{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  protocol.Handshake,
 		Plugins:          protocol.PluginSet(nil),
@@ -139,6 +167,7 @@ func (p *Pool) spawn() (*instance, error) {
 		GRPCDialOptions:  protocol.DialOptions(p.maxBytes),
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
+		Stderr:           said, // every line of the original standard error
 		// go-plugin parses each line on the process's standard error
 		// (sdk.NewLogger's) and relays it at its level; a longer line
 		// comes in pieces at debug level, below the bridge's default.
@@ -158,8 +187,12 @@ func (p *Pool) spawn() (*instance, error) {
 				return nil, e // names both sums
 			}
 		}
+		if tail := said.String(); tail != "" {
+			return nil, fmt.Errorf("plugin %s: start %s: %w (its stderr ended with %q)", p.name, p.path, err, tail)
+		}
 		return nil, fmt.Errorf("plugin %s: start %s: %w", p.name, p.path, err)
 	}
+	said.stop()
 	inst := &instance{client: client, conn: conn, rpc: rpc, lastUsed: time.Now()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
@@ -218,4 +251,46 @@ func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.Handl
 		return nil, nil, fmt.Errorf("health check: %w", err)
 	}
 	return conn.Conn, rpc, nil
+}
+
+// maxStderrTail bounds what a start error quotes of the process's standard
+// error.
+const maxStderrTail = 2 << 10
+
+// stderrTail keeps the end of what a process wrote to its standard error
+// while it starts (go-plugin copies every line there, log lines included),
+// so that a start that fails can say what the process said: a plain line
+// (a Python traceback, a shell's "not found", a configuration error)
+// reaches the bridge's log only at debug level, where go-plugin puts the
+// lines it cannot parse. Once the start succeeded it keeps nothing.
+type stderrTail struct {
+	mu      sync.Mutex
+	buf     []byte
+	stopped bool
+}
+
+func (t *stderrTail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.buf = append(t.buf, b...)
+		if n := len(t.buf) - maxStderrTail; n > 0 {
+			t.buf = append(t.buf[:0], t.buf[n:]...)
+		}
+	}
+	return len(b), nil
+}
+
+// stop drops what was kept and keeps nothing more.
+func (t *stderrTail) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped, t.buf = true, nil
+}
+
+// String returns what was kept, without the surrounding white space.
+func (t *stderrTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
 }

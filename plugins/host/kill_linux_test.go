@@ -137,3 +137,53 @@ func TestStoppingAPluginStopsWhatItLeftInItsGroup(t *testing.T) {
 		})
 	}
 }
+
+// A plugin that dies while idle is replaced by the supervisor, also when a
+// process it started still holds its stdout and stderr (a wrapper script's
+// background job, a helper that inherited them): go-plugin takes a process
+// as exited only once those are closed, so the pool must not wait for that.
+// The dead process is reaped, what it left in its group is stopped, and the
+// pool is back to instances.min without a call to notice it.
+func TestPluginThatDiesIdleWhileItsChildHoldsItsOutputIsReplaced(t *testing.T) {
+	pidFile := t.TempDir() + "/child.pid"
+	// The child keeps the plugin's stdout and stderr.
+	script := fmt.Sprintf("/bin/sleep 600 & echo $! > %s; exec %s", pidFile, testPlugin)
+	cfg := testConfig("/bin/sh", "-c", script)
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	p, _ := newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	leader := p.PIDs()[0]
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil {
+		t.Fatalf("child pid %q: %v", b, err)
+	}
+	t.Cleanup(func() {
+		if pgid, err := syscall.Getpgid(child); err == nil && pgid == leader {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+	})
+	if err := syscall.Kill(leader, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead process to be replaced", func() bool {
+		pids := p.PIDs()
+		return len(pids) == 1 && pids[0] != leader && p.Stats().Starting == 0
+	})
+	if s := p.Stats(); s.Restarts != 1 || s.Instances != 1 {
+		t.Errorf("stats = %+v, want the dead process counted as a restart, and one instance", s)
+	}
+	waitFor(t, "the dead process reaped and its child stopped", func() bool {
+		_, _, leaderThere := procState(t, leader)
+		state, _, childThere := procState(t, child)
+		return !leaderThere && (!childThere || state == 'Z')
+	})
+	if _, err := p.Deliver(t.Context(), delivery(1, "ack", nil)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -39,8 +40,9 @@ type Options struct {
 	// basics and OTEL_* pass through. Anything else a plugin needs goes in
 	// its env, where ${VAR} passes a variable of the bridge on explicitly.
 	Env map[string]string
-	// StartTimeout bounds the start of one process, up to its handshake.
-	// Default 30s.
+	// StartTimeout bounds each step of the start of one process: its
+	// handshake, its health check and the wait for its stream's ready
+	// message. Default 30s.
 	StartTimeout time.Duration
 	// CheckInterval is how often the pool looks for exited and idle
 	// processes and starts processes up to instances.min. Default 1s.
@@ -95,15 +97,16 @@ type Pool struct {
 	starting  int
 	waiting   int // callers in acquire that found no free slot
 	inflight  int
-	changed   chan struct{}     // closed (and replaced) when a slot or an instance may have freed up
-	failures  int               // consecutive crashes and failed starts, for the backoff
-	startErr  error             // why the last start failed; nil once one succeeds
-	timeouts  map[*instance]int // calls in a row that ran out of time on an instance
-	retiring  []*instance       // out of the pool, stopped once their calls in flight ended
-	notBefore time.Time         // no start before this
-	closing   bool              // Close began: no new Deliver
-	closed    bool              // processes are being stopped: no new start
-	stats     Stats             // counters only; gauges are computed
+	changed   chan struct{}                    // closed (and replaced) when a slot or an instance may have freed up
+	failures  int                              // consecutive crashes and failed starts, for the backoff
+	startErr  error                            // why the last start failed; nil once one succeeds
+	timeouts  map[*instance]int                // calls in a row that ran out of time on an instance
+	retiring  []*instance                      // out of the pool, stopped once their calls in flight ended
+	aborts    map[*exec.Cmd]context.CancelFunc // kill a process still starting (spawn); Close calls them
+	notBefore time.Time                        // no start before this
+	closing   bool                             // Close began: no new Deliver
+	closed    bool                             // processes are being stopped: no new start
+	stats     Stats                            // counters only; gauges are computed
 
 	calls     sync.WaitGroup // Deliver calls in progress
 	bg        sync.WaitGroup // supervisor, starts and kills
@@ -546,12 +549,12 @@ func (p *Pool) startLocked(cold bool) <-chan error {
 		p.starting--
 		closed := p.closed
 		switch {
+		case closed: // Close stopped it (see abortStartsLocked), or it started too late
+			err = fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 		case err != nil:
 			p.stats.StartFailures++
 			p.startErr = err
 			p.noteFailureLocked()
-		case closed:
-			err = fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 		default:
 			p.startErr = nil
 			p.instances = append(p.instances, inst)
@@ -565,14 +568,52 @@ func (p *Pool) startLocked(cold bool) <-chan error {
 		switch {
 		case err == nil:
 			p.log.Info("plugin process started", "pid", inst.pid, "cold", cold)
-		case closed && inst != nil:
-			inst.kill()
+		case closed:
+			if inst != nil {
+				inst.kill()
+			}
 		default:
 			p.log.Error("plugin process failed to start", "error", err)
 		}
 		errc <- err
 	}()
 	return errc
+}
+
+// trackStart registers the abort of a process about to be started (see
+// spawn), unless the pool is closed: then it reports false, and nothing
+// may be started.
+func (p *Pool) trackStart(cmd *exec.Cmd, abort context.CancelFunc) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	if p.aborts == nil {
+		p.aborts = make(map[*exec.Cmd]context.CancelFunc)
+	}
+	p.aborts[cmd] = abort
+	return true
+}
+
+// untrackStart forgets the abort of a process whose start ended: from
+// then on the process is stopped as an instance, gracefully.
+func (p *Pool) untrackStart(cmd *exec.Cmd) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.aborts, cmd)
+}
+
+// abortStartsLocked kills the processes still starting, with their process
+// groups: go-plugin bounds a start only by the start timeout (30 s), and a
+// process that hangs while it starts (before its handshake, in its health
+// check) would hold Close that long, or outlive a bridge that stopped
+// before. Their starts fail at once, and startLocked sees the pool closed.
+func (p *Pool) abortStartsLocked() {
+	for cmd, abort := range p.aborts {
+		abort()
+		delete(p.aborts, cmd)
+	}
 }
 
 // killLocked stops an instance's process in the background, once its calls
@@ -623,7 +664,7 @@ func (p *Pool) check(now time.Time) {
 		return
 	}
 	for _, inst := range slices.Clone(p.instances) {
-		if inst.exited() {
+		if inst.gone() {
 			p.removeLocked(inst, true)
 			p.killLocked(inst)
 		}
@@ -721,6 +762,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	p.instances = nil
 	p.retiring = nil
+	p.abortStartsLocked()
 	p.broadcastLocked()
 	p.mu.Unlock()
 	close(p.done)

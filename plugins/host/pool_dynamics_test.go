@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -308,5 +309,70 @@ func TestMinHoldsAfterRepeatedCrashes(t *testing.T) {
 	}
 	if s := p.Stats(); s.Restarts != 10 || s.Instances != 2 {
 		t.Errorf("stats = %+v, want 10 restarts and 2 instances", s)
+	}
+}
+
+// Close does not wait out the start timeout of a process that hangs while
+// it starts (before its handshake, or in its health check): it stops the
+// process, returns within its bound, and leaves no process behind. A
+// bridge that stops (SIGTERM during start-up, a plugin with instances.min
+// that cannot start) would otherwise exit with the process still running.
+func TestCloseStopsAProcessThatHangsWhileStarting(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "hang")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		command string
+		env     map[string]string
+	}{
+		{"before the handshake", script, nil},
+		{"in the health check", testPlugin, map[string]string{"TESTPLUGIN_HEALTH_HANG": "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+			mark := "TESTPLUGIN_RUN=" + run
+			cfg := testConfig(tc.command)
+			cfg.Env = map[string]string{"TESTPLUGIN_RUN": run}
+			for k, v := range tc.env {
+				cfg.Env[k] = v
+			}
+			p, logs := newPool(t, cfg, host.Options{StartTimeout: 10 * time.Minute})
+			t.Cleanup(func() {
+				// Should the test fail, leave no process behind (the
+				// mark is this test's alone).
+				for _, pid := range processesWithEnv(t, mark) {
+					if n, err := strconv.Atoi(pid); err == nil {
+						_ = syscall.Kill(n, syscall.SIGKILL)
+					}
+				}
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() {
+				_, err := p.Deliver(ctx, delivery(1, "ack", nil))
+				done <- err
+			}()
+			waitFor(t, "the process to start", func() bool { return len(processesWithEnv(t, mark)) > 0 })
+			if tc.env != nil {
+				waitFor(t, "the handshake", func() bool { return strings.Contains(logs.String(), "using plugin") })
+			}
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Deliver = %v, want its context's cancellation", err)
+			}
+			cctx, ccancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer ccancel()
+			if err := p.Close(cctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if pids := processesWithEnv(t, mark); len(pids) > 0 {
+				t.Errorf("after Close, the process that was starting still runs: %v", pids)
+			}
+			if s := p.Stats(); s.Starting != 0 || s.Instances != 0 {
+				t.Errorf("stats = %+v, want nothing running or starting", s)
+			}
+		})
 	}
 }

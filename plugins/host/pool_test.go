@@ -660,3 +660,28 @@ func TestStartFailure(t *testing.T) {
 		}
 	})
 }
+
+// A plugin that fails to start often says why on its standard error before
+// it exits (a Python traceback, a shell's "not found", a configuration
+// error printed as plain text). Such a line reaches the bridge's log only
+// at debug level, below the default: the start error, which the log, Health
+// (/readyz) and a failing `hookbridge run` show, quotes it.
+func TestStartFailureQuotesWhatThePluginWroteToStderr(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "plugin")
+	body := "#!/bin/sh\necho 'starting' >&2\necho \"ModuleNotFoundError: No module named 'grpc'\" >&2\nexit 2\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newPool(t, testConfig(script), host.Options{})
+	_, err := p.Deliver(t.Context(), delivery(1, "", nil))
+	if err == nil || target.KindOf(err) != target.Retryable {
+		t.Fatalf("err = %v (kind %v), want a retryable start error", err, target.KindOf(err))
+	}
+	const said = "No module named 'grpc'"
+	if !strings.Contains(err.Error(), said) {
+		t.Errorf("start error %q does not quote the plugin's %q", err, said)
+	}
+	if h := p.Health(); h == nil || !strings.Contains(h.Error(), said) {
+		t.Errorf("Health = %v, want it to quote the plugin's %q", h, said)
+	}
+}
