@@ -222,6 +222,23 @@ config: {kafka: {brokers: ["${KAFKA_BOOTSTRAP}"]}}
 extraEnv: [{name: KAFKA_BOOTSTRAP, value: "kafka:9092"}]
 EOF
 must_fail keda-env-brokers "does not expand" -f "$TMP/env-brokers.yaml"
+# A route's topic or group as ${VAR}: the bridge expands it, KEDA would read
+# the lag of a topic or group that does not exist.
+cat >"$TMP/env-topic.yaml" <<'EOF'
+keda: {enabled: true}
+config:
+  routes:
+    - {name: orders, topics: ["${ORDERS_TOPIC}"], target: {webhook: {url: "http://billing:8000/hooks"}}}
+extraEnv: [{name: ORDERS_TOPIC, value: orders}]
+EOF
+must_fail keda-env-topic 'does not expand "${ORDERS_TOPIC}"' -f "$TMP/env-topic.yaml"
+cat >"$TMP/env-group.yaml" <<'EOF'
+keda: {enabled: true}
+config:
+  routes:
+    - {name: orders, group: "${ORDERS_GROUP:-billing}", topics: [orders], target: {webhook: {url: "http://billing:8000/hooks"}}}
+EOF
+must_fail keda-env-group 'does not expand "${ORDERS_GROUP:-billing}"' -f "$TMP/env-group.yaml"
 must_fail keda-min-above-max "must not exceed the maximum" --set keda.enabled=true --set keda.minReplicaCount=8
 
 section "done"

@@ -205,6 +205,14 @@ func TestManifestsKedaNeedsAuthForTLSOrSASL(t *testing.T) {
 	wantProblem(t, r, "authenticationRef")
 }
 
+// The bridge expands a ${VAR} in a route's topics and group; KEDA reads the
+// trigger's as written.
+func TestManifestsKedaTriggerWithAVariable(t *testing.T) {
+	so := strings.Replace(baseScaledObjectDoc, "#TRIGGERS#", baseTrigger("r-t", "${TOPIC}"), 1)
+	r := baseCheck(t, map[string]string{"#REPLICAS#": "", "#TOPICS#": `"${TOPIC}"`, "#EXTRA#": so})
+	wantProblem(t, r, "metadata.topic")
+}
+
 // The bridge takes ${VAR} anywhere in its config, kafka.tls.enabled
 // included: the checker reads such a config, and counts the brokers as
 // secured (the variable may enable TLS), as the chart does.

@@ -483,6 +483,11 @@ func checkScaledObject(r *report, path string, o *objects, cfg *hbConfig) {
 				r.fail(tw, "metadata.%s missing", k)
 			}
 		}
+		for _, k := range []string{"bootstrapServers", "consumerGroup", "topic"} {
+			if strings.Contains(md[k], "${") {
+				r.fail(tw, "metadata.%s %q: KEDA does not expand ${VAR}, so it reads the lag of a group or topic that does not exist, and nothing scales", k, md[k])
+			}
+		}
 		if md["bootstrapServers"] != brokers {
 			r.fail(tw, "bootstrapServers %q, config has %q", md["bootstrapServers"], brokers)
 		}
