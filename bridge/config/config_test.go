@@ -536,6 +536,75 @@ routes:
 	}
 }
 
+// A key that more than one mapping of a merge list (<<: [*a, *b]) holds
+// takes its value from the first, as YAML merges them: a problem with that
+// value is on the first one's line, not on the line of the value that lost.
+func TestMergeListProblemOnTheLineOfTheValueMerged(t *testing.T) {
+	errs := problemsOf(t, `
+kafka: {brokers: ["127.0.0.1:9092"]}
+routes:
+  - name: a
+    topics: [a]
+    concurrency: 100
+    target: {webhook: &a {url: "https://h/a", batch: {max_messages: 100}}}
+  - name: b
+    topics: [b]
+    target: {webhook: &b {url: "https://h/b", batch: {max_messages: 1}}}
+  - name: c
+    topics: [c]
+    target:
+      webhook:
+        <<: [*a, *b]
+`, nil)
+	p := wantProblem(t, errs, "routes[2].target.webhook.batch.max_messages", "100 is above the route's concurrency (64)")
+	if p.Line != 7 || len(errs) != 1 {
+		t.Errorf("want one problem, on line 7 (where max_messages is 100), got:\n%v", errs)
+	}
+}
+
+// A value used through an alias (or merged) where a value of another type
+// belongs is reported there, and only there: the walk that fixes the tree
+// for decoding must not change the value where it is of its own type, which
+// made problems appear at that path that the file does not have.
+func TestAliasOfAnotherTypeLeavesTheValueAlone(t *testing.T) {
+	route := "kafka: {brokers: [\"127.0.0.1:9092\"]}\nroutes:\n  - name: a\n    topics: [a]\n"
+	tests := []struct {
+		name, src, path, msg string
+		line                 int
+		also                 string // another path with the same problem, if any
+	}{
+		{"alias", route + "    target: &t\n      webhook: {url: \"https://h/a\"}\n    retry: *t\n",
+			"routes[0].retry.webhook", "unknown key", 6, ""},
+		{"merge", route + "    target: &t\n      webhook: {url: \"https://h/a\"}\n    retry: {<<: *t}\n",
+			"routes[0].retry.webhook", "unknown key", 6, ""},
+		{"merge list", route + "    target: &t\n      webhook: {url: \"https://h/a\"}\n    retry: {<<: [{max_attempts: 3}, *t]}\n",
+			"routes[0].retry.webhook", "unknown key", 6, ""},
+		{"scalar", route + "    target: {webhook: {url: &u \"https://h/a\"}}\n    retry: {max_attempts: *u}\n",
+			"routes[0].retry.max_attempts", "expected an integer, got", 5, ""},
+		{"list item", route + "    target: {webhook: &w {url: \"https://h/a\"}}\n  - name: b\n    topics: [*w, b]\n    target: {webhook: {url: \"https://h/b\"}}\n",
+			"routes[1].topics[0]", "expected a string, got a mapping", 5, ""}, // where the mapping is written
+		{"list", "kafka: {brokers: &b [\"127.0.0.1:9092\"], client_id: *b}\n" + hookRoute,
+			"kafka.client_id", "expected a string, got a list", 1, ""},
+		// The second use is reported as the first is: the value did not
+		// become null at the first.
+		{"list items", "kafka: {brokers: &b [\"127.0.0.1:9092\"]}\nroutes: [{name: r, topics: [*b, *b], target: {webhook: {url: \"https://h\"}}}]\n",
+			"routes[0].topics[1]", "expected a string, got a list", 1, "routes[0].topics[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problemsOf(t, tt.src, nil)
+			want := 1
+			if tt.also != "" {
+				want = 2
+				wantProblem(t, errs, tt.also, tt.msg)
+			}
+			if p := wantProblem(t, errs, tt.path, tt.msg); p.Line != tt.line || len(errs) != want {
+				t.Errorf("want %d problem(s), on line %d, got:\n%v", want, tt.line, errs)
+			}
+		})
+	}
+}
+
 func TestAliasCycle(t *testing.T) {
 	tests := []struct {
 		name, src, path, msg string
@@ -598,6 +667,7 @@ func TestFileValuesNotShown(t *testing.T) {
 func TestEnvValuesNotShown(t *testing.T) {
 	dir := t.TempDir()
 	writeExecutable(t, dir, "bin/ok")
+	exe := writeExecutable(t, dir, "bin/SECRETEXE")
 	vars := map[string]string{
 		"T":    " SECRETDUR",
 		"SIZE": "12SECRETUNIT",
@@ -613,6 +683,8 @@ func TestEnvValuesNotShown(t *testing.T) {
 		"TOP":  "SECRETTOPIC",
 		"CMD":  "./bin/SECRETCMD",
 		"ABS":  "/nonexistent/SECRETCMD",
+		"BAD":  "SECRET TOPIC",
+		"EXE":  exe,
 	}
 	tests := []struct {
 		name, src, path, msg string
@@ -634,6 +706,14 @@ func TestEnvValuesNotShown(t *testing.T) {
 			"routes[1].dead_letter.topic", "must not be one of the route's own topics"},
 		{"command", strings.Replace(withRoute(hook), "[/bin/sh]", "[\"${CMD}\"]", 1), "plugins.p.command[0]", "(from ${CMD}) not found in"},
 		{"absolute command", strings.Replace(withRoute(hook), "[/bin/sh]", "[\"${ABS}\"]", 1), "plugins.p.command[0]", "(from ${ABS}) does not exist"},
+		{"illegal topic", withRoute("") + "  - {name: s, topics: [\"${BAD}\"], target: {plugin: p}}\n", "routes[1].topics[0]",
+			"(from ${BAD}) is not a legal Kafka topic name"},
+		{"illegal dead-letter topic", withRoute("    dead_letter: {topic: \"${BAD}\"}\n" + hook), "routes[0].dead_letter.topic",
+			"(from ${BAD}) is not a legal Kafka topic name"},
+		{"illegal reply topic", withRoute("    reply: {topic: \"${BAD}\"}\n" + hook), "routes[0].reply.topic",
+			"(from ${BAD}) is not a legal Kafka topic name"},
+		{"command of another sha256", strings.Replace(withRoute(hook), "[/bin/sh]", "[\"${EXE}\"], sha256: "+strings.Repeat("0", 64), 1),
+			"plugins.p.sha256", "does not match the command (from ${EXE}), whose sha256 is "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

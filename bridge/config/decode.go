@@ -62,6 +62,21 @@ type decoder struct {
 	// stops.
 	visits, budget int
 	excessive      bool
+	// walkedAs holds the type each node was first walked as: the walk
+	// fixed the node for that type, and the paths that reach it through
+	// aliases decode what it fixed.
+	walkedAs map[*yaml.Node]reflect.Type
+	// readOnly is above 0 while the walk follows an alias to a value that
+	// was fixed for another type: it reports what is wrong there but
+	// changes nothing (the change would break the value where it is of the
+	// other type), noting that it would have in dirty.
+	readOnly int
+	dirty    bool
+	// keep is the value of the alias being walked: when it fails as a
+	// whole, the alias becomes null instead (keptFailed), and the value
+	// stays as it is where it is written and used.
+	keep       *yaml.Node
+	keptFailed bool
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -77,6 +92,7 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 
 		unexpanded: map[*yaml.Node]bool{},
 		budget:     minAliasBudget,
+		walkedAs:   map[*yaml.Node]reflect.Type{},
 	}
 }
 
@@ -144,23 +160,24 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 		}
 		if n.Style&yaml.TaggedStyle != 0 && !decodes(n, t) {
 			d.addf(n.Line, path, "%s tagged %s does not decode as %s", d.quoteIfSafe(n, t), n.Tag, describeType(t))
-			setNull(n)
+			d.setNull(n)
 			return
 		}
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	d.walking(n, t)
 	switch {
 	case t == durationType || t == byteSizeType:
 		d.unit(n, t, path)
 	case t.Kind() == reflect.Struct:
 		if d.want(n, yaml.MappingNode, t, path) {
-			d.mapping(n, path, keySet{fields: yamlFields(t)})
+			d.mapping(n, path, keySet{typ: t, fields: yamlFields(t)})
 		}
 	case t.Kind() == reflect.Map:
 		if d.want(n, yaml.MappingNode, t, path) {
-			d.mapping(n, path, keySet{elem: t.Elem()})
+			d.mapping(n, path, keySet{typ: t, elem: t.Elem()})
 		}
 	case t.Kind() == reflect.Slice:
 		if d.want(n, yaml.SequenceNode, t, path) {
@@ -171,17 +188,86 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
-// alias walks the node an alias refers to, refusing cycles.
+// alias walks the node an alias refers to, refusing cycles. The value is
+// left as it is where it is written and wherever else it is used: one that
+// fails as a whole here (of the wrong kind, say) makes the alias null
+// instead, and one fixed for another type is walked read-only, the alias
+// becoming null, and its path failed, when it needed a change.
 func (d *decoder) alias(n *yaml.Node, t reflect.Type, path string) {
+	target := n.Alias
 	switch {
-	case n.Alias == nil:
+	case target == nil:
 		d.addf(n.Line, path, "unknown alias %q", n.Value)
-		setNull(n)
-	case d.visiting[n.Alias]:
+		d.setNull(n)
+	case d.visiting[target]:
 		d.addf(n.Line, path, "alias %q refers to a value that contains it", n.Value)
-		setNull(n)
+		d.setNull(n)
+	case d.fixedForOther(target, t):
+		if d.readOnlyWalk(func() { d.value(target, t, path) }) {
+			setNull(n)
+			d.failed[path] = true
+		}
 	default:
-		d.value(n.Alias, t, path)
+		_, walked := d.walkedAs[target]
+		keep, failed := d.keep, d.keptFailed
+		d.keep, d.keptFailed = target, false
+		d.value(target, t, path)
+		if d.keptFailed {
+			d.setNull(n) // unless n itself is in a read-only walk
+			if !walked {
+				delete(d.walkedAs, target) // it was not fixed for t
+			}
+		}
+		d.keep, d.keptFailed = keep, failed
+	}
+}
+
+// walking records that n is walked as type t, unless it was walked before
+// or nothing the walk finds is changed.
+func (d *decoder) walking(n *yaml.Node, t reflect.Type) {
+	if _, ok := d.walkedAs[n]; !ok && d.readOnly == 0 {
+		d.walkedAs[n] = t
+	}
+}
+
+// fixedForOther reports whether the walk fixed n for a type other than t,
+// outside a read-only walk (inside one nothing changes anyway).
+func (d *decoder) fixedForOther(n *yaml.Node, t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	was, ok := d.walkedAs[n]
+	return ok && was != t && d.readOnly == 0
+}
+
+// readOnlyWalk runs walk read-only and reports whether it would have
+// changed something (it reported why).
+func (d *decoder) readOnlyWalk(walk func()) (dirty bool) {
+	d.readOnly++
+	walk()
+	d.readOnly--
+	dirty, d.dirty = d.dirty, false
+	return dirty
+}
+
+// mayChange reports whether the walk may change the tree; in a read-only
+// walk it notes that it would have.
+func (d *decoder) mayChange() bool {
+	if d.readOnly > 0 {
+		d.dirty = true
+		return false
+	}
+	return true
+}
+
+// setNull turns n into a null scalar, unless the walk is read-only or n is
+// the value an alias refers to (keep), which the alias's caller replaces.
+func (d *decoder) setNull(n *yaml.Node) {
+	switch {
+	case n == d.keep:
+		d.keptFailed = true
+	case d.mayChange():
+		setNull(n)
 	}
 }
 
@@ -246,7 +332,7 @@ func (d *decoder) want(n *yaml.Node, kind yaml.Kind, t reflect.Type, path string
 // mismatch reports that n is not of type t and replaces n with null.
 func (d *decoder) mismatch(n *yaml.Node, t reflect.Type, path string) {
 	d.addf(n.Line, path, "expected %s, got %s", describeType(t), d.describeNode(n, t))
-	setNull(n)
+	d.setNull(n)
 }
 
 // setNull turns n into a null scalar in place.
@@ -269,11 +355,23 @@ func (d *decoder) mapping(n *yaml.Node, path string, keys keySet) {
 		}
 	}
 	seen := map[string]int{}
-	kept := n.Content[:0]
+	var drop []bool // by pair, once one is to be dropped
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if isMergeKey(k) || d.entry(k, v, path, keys, seen) {
-			kept = append(kept, k, v)
+		if !isMergeKey(k) && !d.entry(k, v, path, keys, seen) {
+			if drop == nil {
+				drop = make([]bool, len(n.Content)/2)
+			}
+			drop[i/2] = true
+		}
+	}
+	if drop == nil || !d.mayChange() {
+		return
+	}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !drop[i/2] {
+			kept = append(kept, n.Content[i], n.Content[i+1])
 		}
 	}
 	clear(n.Content[len(kept):])
@@ -305,7 +403,9 @@ func (d *decoder) entry(k, v *yaml.Node, path string, keys keySet, seen map[stri
 // merge walks the value of a "<<" key: a mapping, or a list of mappings,
 // each possibly through an alias. Anything else (a list of lists, a value
 // that contains the mapping it is merged into) is reported and replaced
-// with an empty mapping, so that the rest decodes.
+// with an empty mapping, so that the rest decodes. The mappings of a list
+// are walked last to first: a key in more than one takes its value from
+// the first, as YAML merges them, and so must its line.
 func (d *decoder) merge(v *yaml.Node, path string, keys keySet) {
 	if !d.spend(v, path) {
 		return
@@ -313,20 +413,32 @@ func (d *decoder) merge(v *yaml.Node, path string, keys keySet) {
 	if v.Kind == yaml.SequenceNode && !d.visiting[v] {
 		d.visiting[v] = true
 		defer delete(d.visiting, v)
-		for _, item := range v.Content {
-			if m := d.mergedMapping(item); m != nil {
-				d.mapping(m, path, keys)
-			} else {
-				d.badMerge(item, path)
-			}
+		for _, item := range slices.Backward(v.Content) {
+			d.mergeItem(item, path, keys)
 		}
 		return
 	}
-	if m := d.mergedMapping(v); m != nil {
+	d.mergeItem(v, path, keys)
+}
+
+// mergeItem walks one mapping merged into the mapping at path, reporting
+// anything else. An alias to a mapping fixed for another type is walked
+// read-only; when it needed a change for this type, the alias becomes an
+// empty mapping and the path failed, instead.
+func (d *decoder) mergeItem(item *yaml.Node, path string, keys keySet) {
+	m := d.mergedMapping(item)
+	switch {
+	case m == nil:
+		d.badMerge(item, path)
+	case item.Kind == yaml.AliasNode && d.fixedForOther(m, keys.typ):
+		if d.readOnlyWalk(func() { d.mapping(m, path, keys) }) {
+			emptyMapping(item)
+			d.failed[path] = true
+		}
+	default:
+		d.walking(m, keys.typ)
 		d.mapping(m, path, keys)
-		return
 	}
-	d.badMerge(v, path)
 }
 
 // mergedMapping returns the mapping n is, or that the alias n names, as the
@@ -346,6 +458,13 @@ func (d *decoder) mergedMapping(n *yaml.Node) *yaml.Node {
 // an empty mapping.
 func (d *decoder) badMerge(n *yaml.Node, path string) {
 	d.addf(n.Line, path, "the value of a merge key (<<) must be a mapping or a list of mappings, and may not contain the mapping it is merged into")
+	if d.mayChange() {
+		emptyMapping(n)
+	}
+}
+
+// emptyMapping turns n into an empty mapping in place.
+func emptyMapping(n *yaml.Node) {
 	*n = yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Line: n.Line, Column: n.Column}
 }
 
@@ -361,15 +480,35 @@ func (d *decoder) sequence(n *yaml.Node, elem reflect.Type, path string) {
 	for i, item := range n.Content {
 		child := path + "[" + strconv.Itoa(i) + "]"
 		d.lines[child] = item.Line
-		if item.Kind == yaml.ScalarNode && item.ShortTag() == tagNull {
-			// yaml.v3 would drop it, and the items after it would move
-			// up an index: it takes the place of a zero value instead.
+		if isNull(resolved(item)) {
 			d.addf(item.Line, child, "expected %s, got null", describeType(elem))
-			*item = zeroNode(elem, item)
-			continue
+		} else {
+			d.value(item, elem, child)
+			if !isNull(resolved(item)) {
+				continue
+			}
 		}
-		d.value(item, elem, child)
+		// A null item, written so (or through an alias) or left by a value
+		// that failed: yaml.v3 would drop it, and the items after it would
+		// move up an index, their problems then reported at the wrong path
+		// or not at all. It takes the place of a zero value instead.
+		if d.mayChange() {
+			*item = zeroNode(elem, item)
+		}
 	}
+}
+
+// resolved is the node an alias refers to, or n itself.
+func resolved(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+// isNull reports whether n is a null scalar.
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == tagNull
 }
 
 // zeroNode is a node that decodes as the zero value of t, at where's place.
@@ -407,7 +546,7 @@ func (d *decoder) unit(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if err != nil {
 		d.addf(n.Line, path, "%s", d.unitProblem(n, t, err))
-		setNull(n)
+		d.setNull(n)
 	}
 }
 
@@ -552,6 +691,7 @@ func describeType(t reflect.Type) string {
 // keySet is what keys a mapping may have: the fields of a struct, or any
 // key of a map.
 type keySet struct {
+	typ    reflect.Type            // the struct or map type
 	fields map[string]reflect.Type // by YAML key; nil for a map
 	elem   reflect.Type            // the value type of a map
 }

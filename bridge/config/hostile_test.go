@@ -165,6 +165,42 @@ routes:
 	}
 }
 
+// A list item of the wrong type takes the place of a zero value, as a null
+// item does: the items after it keep their indexes, and their own problems
+// are reported at their paths (they were shifted onto the failed item's
+// path, and so left out), with no problem about the list as a whole.
+func TestProblemsAfterAListItemOfTheWrongType(t *testing.T) {
+	src := `kafka: {brokers: ["127.0.0.1:9092", [x], "nohost"]}
+routes:
+  - name: r
+    topics: [{x: y}, "bad topic"]
+    target:
+      webhook:
+        url: "https://h/x"
+        signing_secrets: [[s], "whsec_bad"]
+        batch: {max_wait: 1s}
+`
+	errs := problemsOf(t, src, nil)
+	for _, w := range []struct {
+		path, msg string
+		line      int
+	}{
+		{"kafka.brokers[1]", "expected a string, got a list", 1},
+		{"kafka.brokers[2]", "must be host:port", 1},
+		{"routes[0].topics[0]", "expected a string, got a mapping", 4},
+		{"routes[0].topics[1]", `"bad topic" is not a legal Kafka topic name`, 4},
+		{"routes[0].target.webhook.signing_secrets[0]", "expected a string, got a list", 8},
+		{"routes[0].target.webhook.signing_secrets[1]", "invalid signing secret", 8},
+	} {
+		if p := wantProblem(t, errs, w.path, w.msg); p.Line != w.line {
+			t.Errorf("%s: line %d, want %d", w.path, p.Line, w.line)
+		}
+	}
+	if len(errs) != 6 {
+		t.Errorf("want 6 problems, got:\n%v", errs)
+	}
+}
+
 // Numbers the bridge cannot use as written: counts that size its
 // structures or that its libraries keep in narrower types, and rates that
 // are not finite.
