@@ -19,7 +19,9 @@ type Config struct {
 	// Routes bind topics to one target each. At least one is required.
 	Routes []Route `yaml:"routes"`
 	// ShutdownTimeout bounds how long in-flight records may take to finish
-	// after SIGTERM/SIGINT. Default 25s.
+	// after SIGTERM/SIGINT; at most 596h (plus 15s it is the consumer
+	// groups' rebalance timeout, which Kafka carries in 32-bit
+	// milliseconds). Default 25s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 
 	// File is the path the config was loaded from (not a YAML key).
@@ -49,7 +51,9 @@ type Kafka struct {
 	// InitialOffset is where a group with no committed offset starts:
 	// "oldest" or "newest". Default "oldest".
 	InitialOffset string `yaml:"initial_offset"`
-	// SessionTimeout is the consumer group session timeout. Default 10s.
+	// SessionTimeout is the consumer group session timeout: more than
+	// 100ms, at most 596h (Kafka carries it in 32-bit milliseconds).
+	// Default 10s.
 	SessionTimeout Duration `yaml:"session_timeout"`
 	// Balance is the partition assignment strategy: "cooperative-sticky"
 	// (incremental rebalances, Kafka 2.4 or later), "sticky", "range" or

@@ -114,9 +114,7 @@ func (r *Route) validate(v *checker, path string, plugins map[string]Plugin, plu
 		v.addf(path+".topics", "at least one topic is required")
 	}
 	for i, t := range r.Topics {
-		if err := CheckTopicName(t); err != nil {
-			v.addf(fmt.Sprintf("%s.topics[%d]", path, i), "%v", err)
-		}
+		v.checkTopic(fmt.Sprintf("%s.topics[%d]", path, i), t)
 	}
 	oneOf(v, path+".ordering", r.Ordering, orderings)
 	atLeastOne(v, path+".concurrency", r.Concurrency)
@@ -148,11 +146,19 @@ func (r *Route) notOwnTopic(v *checker, path, topic string) {
 	if topic == "" {
 		return
 	}
-	if err := CheckTopicName(topic); err != nil {
-		v.addf(path, "%v", err)
-	} else if slices.Contains(r.Topics, topic) {
+	if v.checkTopic(path, topic) && slices.Contains(r.Topics, topic) {
 		v.addf(path, "must not be one of the route's own topics")
 	}
+}
+
+// checkTopic checks the topic name at path and reports whether it is legal.
+// The message shows the name unless it came from the environment.
+func (v *checker) checkTopic(path, name string) bool {
+	if err := topicNameProblem(name, v.show(path, name)); err != nil {
+		v.addf(path, "%v", err)
+		return false
+	}
+	return true
 }
 
 // CheckTopicName returns an error when name is not a legal Kafka topic
@@ -160,18 +166,23 @@ func (r *Route) notOwnTopic(v *checker, path, topic string) {
 // "..". No broker can hold a topic of another name, so a record for one can
 // never be written.
 func CheckTopicName(name string) error {
+	return topicNameProblem(name, strconv.Quote(name))
+}
+
+// topicNameProblem is CheckTopicName with the name shown as shown.
+func topicNameProblem(name, shown string) error {
 	switch {
 	case name == "":
 		return errors.New("must not be empty")
 	case name == "." || name == "..":
-		return fmt.Errorf("%q is not a legal Kafka topic name", name)
+		return fmt.Errorf("%s is not a legal Kafka topic name", shown)
 	case len(name) > maxTopicName:
 		return fmt.Errorf("is %d characters long; a Kafka topic name has at most %d", len(name), maxTopicName)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%q is not a legal Kafka topic name: it may contain only letters, digits, '.', '_' and '-'", name)
+			return fmt.Errorf("%s is not a legal Kafka topic name: it may contain only letters, digits, '.', '_' and '-'", shown)
 		}
 	}
 	return nil

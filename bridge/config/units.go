@@ -38,11 +38,18 @@ func parseDuration(s string) (Duration, error) {
 		return 0, nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
+	switch {
+	case err != nil && durationRE.MatchString(s):
+		return 0, &unitError{kind: "duration", value: s, hint: "too large: at most 2562047h47m16s"}
+	case err != nil:
 		return 0, &unitError{kind: "duration", value: s, hint: "want a number with a unit, e.g. 10s, 200ms or 1m30s"}
 	}
 	return Duration(v), nil
 }
+
+// durationRE is what time.ParseDuration reads: a duration of this form that
+// it refuses is out of its range.
+var durationRE = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 // unitError is a duration or a size that does not parse. Its message quotes
 // the value; hidden repeats no part of it.

@@ -96,6 +96,11 @@ func TestDuration(t *testing.T) {
 		{in: "10", err: `invalid duration "10"`},
 		{in: "ten seconds", err: `invalid duration "ten seconds"`},
 		{in: "1d", err: `invalid duration "1d"`},
+		{in: "1e9s", err: `invalid duration "1e9s": want a number with a unit`},
+		{in: "2562047h47m16s", want: 2562047*time.Hour + 47*time.Minute + 16*time.Second},
+		{in: "2562047h47m17s", err: `invalid duration "2562047h47m17s": too large: at most 2562047h47m16s`},
+		{in: "9999999999h", err: `invalid duration "9999999999h": too large`},
+		{in: "-9999999999.5h", err: `invalid duration "-9999999999.5h": too large`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

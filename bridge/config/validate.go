@@ -132,8 +132,12 @@ func (c *Config) validate(v *checker) {
 	c.Telemetry.validate(v, "telemetry")
 	oneOf(v, "log.level", c.Log.Level, logLevels)
 	oneOf(v, "log.format", c.Log.Format, logFormats)
-	if c.ShutdownTimeout <= 0 {
+	switch {
+	case c.ShutdownTimeout <= 0:
 		v.addf("shutdown_timeout", "must be > 0")
+	case c.ShutdownTimeout > maxKafkaTimeout:
+		v.addf("shutdown_timeout", "must be at most %s: the consumer groups' rebalance timeout, 15s longer, "+
+			"goes to Kafka in 32-bit milliseconds", maxKafkaTimeout)
 	}
 	dir := configDir(c.File)
 	for _, name := range sortedKeys(c.Plugins) {
@@ -214,6 +218,13 @@ var (
 	clientIDRE = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
 )
 
+// maxKafkaTimeout bounds kafka.session_timeout and shutdown_timeout (which,
+// plus 15s, is the consumer groups' rebalance timeout): the Kafka protocol
+// carries both timeouts as 32-bit milliseconds (at most 596h31m23.647s), and
+// the client would send a longer one wrapped around, negative or shorter. A
+// round number of hours below that leaves room for the 15s.
+const maxKafkaTimeout = Duration(596 * time.Hour)
+
 // minHeartbeat is the shortest heartbeat interval bridge/kafka.NewConfig
 // sets: a quarter of the session timeout, but at least this. Sarama wants
 // the interval shorter than the session timeout.
@@ -238,6 +249,8 @@ func (k *Kafka) validate(v *checker, path string) {
 	case k.SessionTimeout.D() <= minHeartbeat:
 		v.addf(path+".session_timeout", "must be more than %s: the heartbeat interval is a quarter of it but at least %s, "+
 			"and must be shorter", minHeartbeat, minHeartbeat)
+	case k.SessionTimeout > maxKafkaTimeout:
+		v.addf(path+".session_timeout", "must be at most %s: it goes to Kafka in 32-bit milliseconds", maxKafkaTimeout)
 	}
 	oneOf(v, path+".balance", k.Balance, balances)
 	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
@@ -384,10 +397,14 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 		}
 		if sha256RE.MatchString(p.SHA256) {
 			// run refuses to start a plugin whose file does not match.
+			shown := exe
+			if from, ok := v.fromEnv[path+".command[0]"]; ok {
+				shown = "the command (" + from + ")"
+			}
 			if got, err := FileSHA256(exe); err != nil {
-				v.addf(path+".sha256", "cannot check %s: %v", exe, err)
+				v.addf(path+".sha256", "cannot check %s: %v", shown, errorDetail(err))
 			} else if !strings.EqualFold(got, p.SHA256) {
-				v.addf(path+".sha256", "does not match %s, whose sha256 is %s", exe, got)
+				v.addf(path+".sha256", "does not match %s, whose sha256 is %s", shown, got)
 			}
 		}
 	}

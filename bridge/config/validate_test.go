@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -446,6 +448,45 @@ func TestKafkaSessionTimeout(t *testing.T) {
 		t.Run(tt.timeout, func(t *testing.T) {
 			src := "kafka: {brokers: [\"k:1\"], session_timeout: " + tt.timeout + "}\n" + hookRoute
 			checkParse(t, src, nil, "kafka.session_timeout", tt.msg, 0)
+		})
+	}
+}
+
+// TestKafkaTimeoutsFitTheProtocol checks that validate refuses a session
+// timeout or a shutdown timeout the Kafka protocol cannot carry: both go to
+// the brokers as 32-bit milliseconds (the shutdown timeout plus 15s, as the
+// groups' rebalance timeout), and a longer one would be sent wrapped around,
+// or overflow the process's own shutdown bounds. What it accepts fits.
+func TestKafkaTimeoutsFitTheProtocol(t *testing.T) {
+	const rebalanceMargin = 15 * time.Second // bridge/kafka's, added to shutdown_timeout
+	tests := []struct {
+		key, value, msg string // msg "" means valid
+	}{
+		{"session_timeout", "596h", ""},
+		{"session_timeout", "596h0m1s", "must be at most 596h0m0s: it goes to Kafka in 32-bit milliseconds"},
+		{"session_timeout", "596h31m24s", "must be at most 596h0m0s"},
+		{"session_timeout", "1193h3m", "must be at most 596h0m0s"}, // wraps to a few seconds
+		{"session_timeout", "2562047h47m16s", "must be at most 596h0m0s"},
+		{"shutdown_timeout", "596h", ""},
+		{"shutdown_timeout", "596h31m9s", "must be at most 596h0m0s: the consumer groups' rebalance timeout"},
+		{"shutdown_timeout", "2562047h47m16s", "must be at most 596h0m0s"}, // + 5s overflows
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+" "+tt.value, func(t *testing.T) {
+			src, path := "shutdown_timeout: "+tt.value+"\nkafka: {brokers: [\"k:1\"]}\n"+hookRoute, "shutdown_timeout"
+			if tt.key == "session_timeout" {
+				src, path = "kafka: {brokers: [\"k:1\"], session_timeout: "+tt.value+"}\n"+hookRoute, "kafka.session_timeout"
+			}
+			checkParse(t, src, nil, path, tt.msg, 0)
+			if tt.msg != "" {
+				return
+			}
+			c := mustParse(t, src, nil)
+			for _, d := range []time.Duration{c.Kafka.SessionTimeout.D(), c.ShutdownTimeout.D() + rebalanceMargin} {
+				if ms := d / time.Millisecond; ms > math.MaxInt32 {
+					t.Errorf("%s accepted, but %d ms does not fit in 32 bits", d, ms)
+				}
+			}
 		})
 	}
 }

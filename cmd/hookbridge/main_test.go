@@ -101,6 +101,10 @@ func TestValidateConfigFile(t *testing.T) {
 			args: []string{"validate", "-c", "bad.yaml"}, code: exitUsage},
 		{name: "advice", files: map[string]string{"hookbridge.yaml": adviceConfig}, args: []string{"validate"},
 			code: exitOK, stdout: "hookbridge.yaml: ok (1 route(s))\n"},
+		// run accepted it, and at SIGTERM its shutdown bounds overflowed:
+		// it exited 1 at once, without draining.
+		{name: "shutdown_timeout too long", files: map[string]string{"big.yaml": "shutdown_timeout: 2562047h47m16s\n" + validConfig},
+			args: []string{"validate", "-c", "big.yaml"}, code: exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
