@@ -174,7 +174,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 	for _, r := range cfg.Routes {
 		rr, err := b.startRoute(ctx, rt, cfg, r)
 		if err != nil {
-			stopRoutes(routes)
+			serr := stopRoutes(routes)
+			if ctx.Err() != nil {
+				// The signal came while a route started (its plugin's
+				// processes, which wait for ctx): a shutdown, as while
+				// connecting, not a failure to start. The routes started
+				// already drained and committed.
+				b.log.Info("stopped while starting the routes", "route", r.Name, "error", err)
+				return serr
+			}
 			return err
 		}
 		routes[r.Name] = rr
