@@ -199,9 +199,10 @@ func (b *batcher) send(items []*batchItem) {
 	if len(items) == 0 {
 		return
 	}
-	// The request belongs to no single record; it carries the first one's
-	// trace context, and ends when the longest-waiting record gives up.
-	ctx := context.WithoutCancel(items[0].ctx)
+	// The request belongs to no single record; it carries the trace context
+	// of one (see requestParent), and ends when the longest-waiting record
+	// gives up.
+	ctx := context.WithoutCancel(items[requestParent(items)].ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -274,7 +275,7 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 	if err := t.pace(ctx); err != nil {
 		return all(err)
 	}
-	reqCtx, cancel := context.WithTimeout(withLinks(ctx, batchLinks(items)), t.timeout)
+	reqCtx, cancel := context.WithTimeout(withLinks(ctx, batchLinks(ctx, items)), t.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
@@ -323,17 +324,33 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 	return out, nil
 }
 
-// batchLinks links the request's client span, which is a child of the first
-// record's span (its context is the request's), to the spans of the other
-// records of the batch: each of their traces then leads to the request. Only
-// recorded spans need them (see tracingTransport.start).
-func batchLinks(items []*batchItem) []trace.Link {
-	if !trace.SpanFromContext(items[0].ctx).IsRecording() {
+// requestParent returns the index of the record whose span is the parent
+// of a batch request's client span: the first whose trace is sampled, or
+// the first. Under parent-based sampling the request's span, and the
+// receiver's spans below it, are recorded only in a sampled trace: with an
+// unsampled record first, the sampled records of the batch would lead to a
+// request that was never recorded.
+func requestParent(items []*batchItem) int {
+	for i, it := range items {
+		if trace.SpanContextFromContext(it.ctx).IsSampled() {
+			return i
+		}
+	}
+	return 0
+}
+
+// batchLinks links the request's client span, which is a child of the span
+// in ctx (one record's: see requestParent), to the spans of the other
+// records of the batch: each of their traces then leads to the request.
+// Only recorded spans need them (see tracingTransport.start).
+func batchLinks(ctx context.Context, items []*batchItem) []trace.Link {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
 		return nil
 	}
 	var links []trace.Link
-	for _, it := range items[1:] {
-		if sc := trace.SpanContextFromContext(it.ctx); sc.IsValid() && sc.IsSampled() {
+	for _, it := range items {
+		if sc := trace.SpanContextFromContext(it.ctx); sc.IsValid() && sc.IsSampled() && !sc.Equal(parent.SpanContext()) {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
