@@ -21,8 +21,10 @@ import (
 // The span ends when the chain returns, which is when the record reached a
 // terminal outcome (delivered, or written to the dead-letter topic) or was
 // abandoned (its context ended) — never when it is handed on. Only an
-// abandoned record sets the span's status to Error: a dead-lettered record is
-// a terminal outcome, and its failed attempts carry their own errors.
+// abandoned record sets the span's status to Error (and error.type, the
+// failure's kind, as the semantic conventions ask of a failed operation): a
+// dead-lettered record is a terminal outcome, and its failed attempts carry
+// their own errors.
 // The layers below add span events to it (retry, dead-lettering, stuck)
 // through the Events they are given, using trace.SpanFromContext.
 func Trace(tr trace.Tracer, route, group string) target.Layer {
@@ -45,8 +47,9 @@ func Trace(tr trace.Tracer, route, group string) target.Layer {
 			}
 			res, err := next.Deliver(ctx, d)
 			if err != nil {
+				kind := target.KindOf(err).String()
 				span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeAbandoned),
-					telemetry.KeyErrorKind.String(target.KindOf(err).String()))
+					telemetry.KeyErrorKind.String(kind), telemetry.KeyErrorType.String(kind))
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())
 			}

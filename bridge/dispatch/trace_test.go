@@ -495,3 +495,37 @@ func TestSpanNamesFollowTopicAndRoute(t *testing.T) {
 		t.Errorf("span names %q, want %q", got, want)
 	}
 }
+
+// A process span whose record was abandoned failed: besides its status it
+// has the semantic conventions' error.type (conditionally required on a
+// messaging span whose operation failed), the failure's kind. A
+// dead-lettered record's process span did not fail and has none.
+func TestTraceFailedProcessSpanHasErrorType(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		err  error
+		want string // "" = no error.type
+	}{
+		{"gone", &target.Error{Kind: target.Gone, Status: 410, Err: errors.New("gone")}, "gone"},
+		{"canceled", context.Canceled, "canceled"},
+		{"dead-lettered", target.NewPermanent(errors.New("refused")), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, sr := newTracer(t)
+			tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) { return nil, c.err })
+			_, _ = tracedChain(tr, tg, &producer{}, &recorder{}, 1).Deliver(t.Context(), delivery(testRecord()))
+			process, _ := byName(t, sr.Ended())
+			got, has := attrMap(process.Attributes())[telemetry.KeyErrorType]
+			if c.want == "" {
+				if has {
+					t.Errorf("error.type = %q on a process span that did not fail", got.Emit())
+				}
+				return
+			}
+			if got.AsString() != c.want {
+				t.Errorf("error.type = %q, want %q (attributes %v)", got.Emit(), c.want, process.Attributes())
+			}
+		})
+	}
+}

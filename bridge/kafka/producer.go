@@ -101,6 +101,7 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	case <-ctx.Done():
 		err := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, context.Cause(ctx))
 		for _, s := range spans {
+			s.SetAttributes(telemetry.KeyErrorType.String(target.KindOf(err).String()))
 			s.RecordError(err)
 			s.SetStatus(codes.Error, "outcome unknown: "+err.Error())
 			s.End()
@@ -111,7 +112,8 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 
 // endSendSpans ends the span of each message: acknowledged ones with their
 // partition and offset, failed ones (all, when err does not say which) with
-// their error.
+// their error, and its kind as error.type (permanent for a record refused
+// for what it is, see classify).
 func endSendSpans(spans []trace.Span, msgs []*sarama.ProducerMessage, err error) {
 	failed := make(map[*sarama.ProducerMessage]error)
 	var pes sarama.ProducerErrors
@@ -127,6 +129,7 @@ func endSendSpans(spans []trace.Span, msgs []*sarama.ProducerMessage, err error)
 			merr, ok = err, true
 		}
 		if ok {
+			s.SetAttributes(telemetry.KeyErrorType.String(target.KindOf(classify(merr)).String()))
 			s.RecordError(merr)
 			s.SetStatus(codes.Error, merr.Error())
 		} else {

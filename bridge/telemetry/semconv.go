@@ -35,6 +35,9 @@ const (
 	KeyMessagingMessageID         = attribute.Key("messaging.message.id")
 	KeyMessagingMessageBodySize   = attribute.Key("messaging.message.body.size")
 	KeyExceptionMessage           = attribute.Key("exception.message")
+	// KeyErrorType is the semantic conventions' error.type, on a span whose
+	// operation failed: a low-cardinality name of the failure.
+	KeyErrorType = attribute.Key("error.type")
 )
 
 // Values of the messaging attributes.

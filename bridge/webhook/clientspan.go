@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,7 +14,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // tracingTransport gives every request an HTTP CLIENT span, child of the span
@@ -26,6 +31,10 @@ type tracingTransport struct {
 	kind []trace.SpanStartOption // kind CLIENT only, for a span that records nothing
 }
 
+// newTracingTransport instruments the requests to one URL: safeURL is it
+// as spans may show it (url.full), host and port where requests go
+// (server.address, server.port), port given even when the URL leaves it to
+// its scheme.
 func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tracingTransport {
 	attrs := []attribute.KeyValue{
 		attribute.String("http.request.method", http.MethodPost),
@@ -99,19 +108,40 @@ func linksOf(ctx context.Context) []trace.Link {
 	return links
 }
 
-// failed ends a client span whose request got no answer.
+// failed ends a client span whose request got no answer, with its
+// error.type (see errorType).
 func failed(span trace.Span, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.KeyErrorType.String(errorType(err)))
+	}
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
 	span.End()
 }
 
+// errorType is the error.type of a request that got no answer, which the
+// HTTP semantic conventions ask for when there is no status code to give:
+// "timeout" for one that timed out, "canceled" for one the bridge gave up,
+// else the error's type.
+func errorType(err error) string {
+	switch ne, ok := errors.AsType[net.Error](err); {
+	case errors.Is(err, context.DeadlineExceeded), ok && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return semconv.ErrorType(err).Value.AsString()
+}
+
 // answered records the answer's status on a client span, which the caller
-// ends once the body is read.
+// ends once the body is read. From 400 on the span failed, and its
+// error.type is the status code.
 func answered(span trace.Span, status int) {
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if status >= 400 {
-		span.SetStatus(codes.Error, strconv.Itoa(status))
+		code := strconv.Itoa(status)
+		span.SetAttributes(telemetry.KeyErrorType.String(code))
+		span.SetStatus(codes.Error, code)
 	}
 }
 

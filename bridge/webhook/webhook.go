@@ -240,7 +240,8 @@ func New(opts Options) (*Target, error) {
 	// per-request header copy for redirects is saved. The client span is a
 	// child of the span in the request's context; the global propagator
 	// injects its traceparent (nothing when none is set).
-	t.spans = newTracingTransport(sec.wrap(base, t.pace), t.safeURL, u.Hostname(), u.Port())
+	_, port, _ := net.SplitHostPort(canonicalAddr(u))
+	t.spans = newTracingTransport(sec.wrap(base, t.pace), t.safeURL, u.Hostname(), port)
 	t.client = t.spans
 	return t, nil
 }
