@@ -70,10 +70,20 @@ func ReplayRoute(cfg *config.Config, name string) (config.Route, error) {
 		}
 		return config.Route{}, fmt.Errorf("no route named %q (its routes: %s)", name, strings.Join(names, ", "))
 	}
-	if r := cfg.Routes[idx]; r.DeadLetter.Topic != "" {
-		return r, nil
+	r := cfg.Routes[idx]
+	if r.DeadLetter.Topic == "" {
+		return config.Route{}, fmt.Errorf("route %s has no dead_letter.topic: it has nothing to replay", name)
 	}
-	return config.Route{}, fmt.Errorf("route %s has no dead_letter.topic: it has nothing to replay", name)
+	// Route names may hold dots: the replay group of route "orders" is the
+	// consumer group of a route "orders.replay" (with the default groups).
+	// The replay would join that route's group, and rebalance it while it
+	// runs.
+	rg := ReplayGroup(r.GroupID())
+	if j := slices.IndexFunc(cfg.Routes, func(o config.Route) bool { return o.GroupID() == rg }); j >= 0 {
+		return config.Route{}, fmt.Errorf("route %s: its replay group %s is the consumer group of route %s, "+
+			"which the replay would join; give one of the two routes another group", name, rg, cfg.Routes[j].Name)
+	}
+	return r, nil
 }
 
 // replayStrategies are the partition assignment strategies of every replay
@@ -102,7 +112,12 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 		return nil, fmt.Errorf("dlq replay: %w", err)
 	}
 	dlq := r.DeadLetter.Topic
-	rt, err := b.start(ctx)
+	// The replay needs the topics of its own route only: the dead-letter
+	// topic it reads and writes and the reply topic. Another route's topic
+	// that does not exist (deleted, not created yet) is no reason to refuse.
+	one := *cfg
+	one.Routes = []config.Route{r}
+	rt, err := b.start(ctx, &one)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +143,14 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	h := &replayHandler{b: b, o: o, chain: chain, client: rt.client, topic: dlq, ends: map[int32]int64{}, oldest: map[int32]int64{},
 		stats: map[int32]*partitionReplay{}}
 	for _, p := range parts {
-		if h.ends[p], err = rt.client.GetOffset(dlq, p, sarama.OffsetNewest); err != nil {
-			return nil, fmt.Errorf("dlq replay: end of %s/%d: %w", dlq, p, err)
+		// The end is the last stable offset, as the replay reads committed
+		// records only: the records of a transaction still open (and those
+		// after them) are for the next replay. At the log's end instead, the
+		// replay would wait at the open transaction, find no record it can
+		// read before that end, and commit past the transaction's records,
+		// which no replay would see once it commits.
+		if h.ends[p], err = kafka.StableEnd(rt.client, dlq, p); err != nil {
+			return nil, fmt.Errorf("dlq replay: %w", err)
 		}
 		if h.oldest[p], err = rt.client.GetOffset(dlq, p, sarama.OffsetOldest); err != nil {
 			return nil, fmt.Errorf("dlq replay: start of %s/%d: %w", dlq, p, err)
@@ -156,7 +177,7 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	// by closing its messages only, which a claim that waits cannot see
 	// without reading on, into memory, while it waits.)
 	sc.Consumer.Group.Rebalance.GroupStrategies = replayStrategies()
-	h.group, h.version = rep.Group, sc.Version
+	h.routeGroup, h.group, h.version = r.GroupID(), rep.Group, sc.Version
 	gclient, err := kafka.NewClient(rt.brokers, cfg.Kafka, sc)
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: %w", err)
@@ -238,8 +259,9 @@ type replayHandler struct {
 	replaying context.Context
 	finished  context.CancelFunc
 
-	group   string              // the replay group
-	version sarama.KafkaVersion // of its requests
+	routeGroup string              // the route's consumer group
+	group      string              // the replay group
+	version    sarama.KafkaVersion // of its requests
 
 	mu        sync.Mutex
 	pending   int // claims of the session not complete yet
@@ -393,7 +415,7 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 			h.b.log.Warn("dlq replay: the record's original coordinates are unusable; it is replayed under its own",
 				"route", h.o.Route, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "problem", bad)
 		}
-		mine := ofRoute(m, h.o.Route)
+		mine := ofRoute(m, h.o.Route, h.routeGroup)
 		take := mine && matchesReplay(m, rec, h.o)
 		if take && h.o.Limit > 0 && h.budget.Add(-1) < 0 {
 			take = false
@@ -542,10 +564,18 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 // ofRoute reports whether the dead-letter record m is route's to replay: it
 // is unless its hookbridge-error-route header names another route. A record
 // without the header was written by something other than a route, so every
-// route that reads the topic replays it.
-func ofRoute(m *sarama.ConsumerMessage, route string) bool {
+// route that reads the topic replays it. A record whose
+// hookbridge-error-group is route's group is route's too, whatever route
+// name it carries: the route was renamed with its group kept, and its
+// replay group, which commits past the records of other routes, is the one
+// the old name would use.
+func ofRoute(m *sarama.ConsumerMessage, route, group string) bool {
 	name, ok := headerValue(m, dispatch.HeaderErrorRoute)
-	return !ok || name == route
+	if !ok || name == route {
+		return true
+	}
+	g, ok := headerValue(m, dispatch.HeaderErrorGroup)
+	return ok && g == group
 }
 
 func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOptions) bool {

@@ -71,14 +71,15 @@ func (b *Bridge) prepare(ctx context.Context) (_ *runtime, err error) {
 	return rt, nil
 }
 
-// start prepares the runtime and connects it to Kafka (dlq replay uses it;
+// start prepares the runtime and connects it to Kafka for the routes of cfg,
+// whose output topics must exist (dlq replay uses it, with its one route;
 // Run serves the admin endpoint between the two).
-func (b *Bridge) start(ctx context.Context) (*runtime, error) {
+func (b *Bridge) start(ctx context.Context, cfg *config.Config) (*runtime, error) {
 	rt, err := b.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.connect(ctx, b.cfg); err != nil {
+	if err := rt.connect(ctx, cfg); err != nil {
 		rt.close()
 		return nil, err
 	}

@@ -281,6 +281,40 @@ func RecordBefore(client sarama.Client, topic string, partition int32, from, end
 	return false, nil
 }
 
+// StableEnd returns the offset a read_committed consumer of partition reads
+// up to now: its last stable offset, the first offset of the oldest
+// transaction still open, or the end of the log when none is. A consumer
+// waits there until that transaction ends; the records before it are what
+// such a consumer holds now.
+func StableEnd(client sarama.Client, topic string, partition int32) (int64, error) {
+	leader, err := client.Leader(topic, partition)
+	if err != nil {
+		return -1, fmt.Errorf("kafka: end of %s/%d: %w", topic, partition, err)
+	}
+	req := sarama.NewOffsetRequest(client.Config().Version)
+	req.IsolationLevel = sarama.ReadCommitted
+	req.AddBlock(topic, partition, sarama.OffsetNewest, 1)
+	resp, err := leader.GetAvailableOffsets(req)
+	if err != nil {
+		_ = client.RefreshMetadata(topic)
+		return -1, fmt.Errorf("kafka: end of %s/%d: %w", topic, partition, err)
+	}
+	block := resp.GetBlock(topic, partition)
+	switch {
+	case block == nil:
+		err = sarama.ErrIncompleteResponse
+	case !errors.Is(block.Err, sarama.ErrNoError):
+		err = block.Err
+	case len(block.Offsets) != 1:
+		err = sarama.ErrOffsetOutOfRange
+	}
+	if err != nil {
+		_ = client.RefreshMetadata(topic)
+		return -1, fmt.Errorf("kafka: end of %s/%d: %w", topic, partition, err)
+	}
+	return block.Offsets[0], nil
+}
+
 // isAbortMarker reports whether key, a control record's key (version,
 // type), is that of a transaction's abort marker (type 0).
 func isAbortMarker(key []byte) bool {
