@@ -1,0 +1,150 @@
+package scenario
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hookbridge/hookbridge/test/internal/testkit"
+)
+
+// A replay killed outright (SIGKILL) in the middle loses nothing: the next
+// replay delivers every record the killed one had not committed, and a
+// record that failed again is in the dead-letter topic for the replay after
+// it. What comes twice is what the killed replay handled after its last
+// commit (docs/operations.md, "Dead-letter replay").
+func TestDeadLetterReplayKilled(t *testing.T) {
+	b := newBroker(t)
+	source, dlq, group := topicName(t, "in"), topicName(t, "dlq"), topicName(t, "g")
+	b.CreateTopic(t, source, 1)
+	b.CreateTopic(t, dlq, 1)
+
+	// The receiver refuses "bad" for good, holds "second" until release is
+	// closed (or the request is abandoned), and accepts the rest.
+	release := make(chan struct{})
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		body := string(raw)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		switch body {
+		case "bad":
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		case "second":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		mu.Lock()
+		accepted[body]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
+	}
+
+	var msgs []testkit.Message
+	for i, v := range []string{"first", "bad", "second", "third"} {
+		msgs = append(msgs, testkit.Message{Value: []byte(v), Headers: []sarama.RecordHeader{
+			{Key: []byte("hookbridge-error-route"), Value: []byte("scenario")},
+			{Key: []byte("hookbridge-error-topic"), Value: []byte(source)},
+			{Key: []byte("hookbridge-error-partition"), Value: []byte("0")},
+			{Key: []byte("hookbridge-error-offset"), Value: []byte(strconv.Itoa(i))},
+			{Key: []byte("hookbridge-error-kind"), Value: []byte("permanent")},
+		}})
+	}
+	b.Produce(t, dlq, msgs)
+	// "second" gets no outcome until the kill (a webhook timeout is retried).
+	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
+
+	cmd := exec.Command(bridgeBin, "dlq", "replay", "-c", cfg, "--route", "scenario")
+	var stdout, stderr testkit.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("killed dlq replay stdout:\n%s\nstderr:\n%s", stdout.String(), testkit.Tail(stderr.String(), 40))
+		}
+	})
+	// Records are replayed one at a time: once "second" arrived, "first" was
+	// delivered and "bad" written to the dead-letter topic anew.
+	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(received(), "second") })
+	if n := len(b.readAll(t, dlq)); n != 5 {
+		t.Fatalf("%d dead-letter records before the kill, want 5 (bad written anew)", n)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	close(release)
+	out := replayCmd(t, cfg)
+	m := regexp.MustCompile(`committed \(partition:next offset\): 0:(\d+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the replay after the kill committed nothing:\n%s", out)
+	}
+	committed, _ := strconv.ParseInt(m[1], 10, 64)
+	if got := b.Committed(t, group+".replay", dlq, 1)[0]; got != committed {
+		t.Fatalf("replay group committed %d, the report says %d", got, committed)
+	}
+	mu.Lock()
+	for _, v := range []string{"first", "second", "third"} {
+		if accepted[v] == 0 {
+			t.Errorf("%q was never accepted; the receiver got %q", v, bodies)
+		}
+	}
+	mu.Unlock()
+	// Everything up to the commit was handled; what lies past it is "bad"
+	// written anew by the second replay, for the next one: nothing is lost.
+	dl := b.readAll(t, dlq)
+	if committed < 5 || int64(len(dl)) <= committed {
+		t.Fatalf("committed %d of %d dead-letter records; want at least the 5 there at the second replay's start, "+
+			"and bad written anew after them", committed, len(dl))
+	}
+	for _, r := range dl[committed:] {
+		if string(r.Value) != "bad" || headerOf(r.Headers, "hookbridge-replay") == "" {
+			t.Fatalf("past the commit at %d: %q (hookbridge-replay %q); want only copies of bad",
+				committed, r.Value, headerOf(r.Headers, "hookbridge-replay"))
+		}
+	}
+}
