@@ -81,11 +81,17 @@ type Consumer struct {
 	// offsetsEvery, and soon after a claim starts (offsetsNow).
 	offsetsEvery time.Duration
 	commitsStale time.Duration // see checkCommits
+	errorsEvery  time.Duration // see logErrors
+	silentAfter  time.Duration // see silentAfter
+	silentLogged bool          // noteAnswer's, watchCoordinator's own
+	nErrors      atomic.Int64  // errors sarama reported, for tests
 	offsetsNow   chan struct{} // capacity 1
 
-	joined   atomic.Bool
-	joinErr  atomic.Pointer[error] // why the last try to join failed; nil once joined
-	disabled atomic.Pointer[error]
+	joined     atomic.Bool
+	joinErr    atomic.Pointer[error] // why the last try to join failed; nil once joined
+	answered   atomic.Int64          // when the group's coordinator last answered (unix nanoseconds): a join, or watchCoordinator's request
+	unanswered atomic.Pointer[error] // why watchCoordinator's last request got no answer; nil once one did
+	disabled   atomic.Pointer[error]
 }
 
 // NewConsumer builds a consumer; it starts nothing until Run.
@@ -134,6 +140,8 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		routeReasons: make(map[string]bool),
 		offsetsEvery: offsetsEvery,
 		commitsStale: commitsStale,
+		errorsEvery:  errorsEvery,
+		silentAfter:  silentAfter,
 		offsetsNow:   make(chan struct{}, 1),
 	}
 }
@@ -167,14 +175,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.hardCtx = hardCtx
 
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for err := range group.Errors() {
-			if c.noteUnreadable(err) {
-				continue
-			}
-			c.log.Warn("kafka consumer error", "error", err)
-		}
-	})
+	wg.Go(func() { c.logErrors(group.Errors()) })
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
@@ -192,6 +193,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	})
 	offsetsDone := make(chan struct{})
 	wg.Go(func() { c.watchOffsets(client, offsetsDone) })
+	wg.Go(func() { c.watchCoordinator(client, offsetsDone) })
 
 	workersDone := make(chan struct{})
 	c.workersDone = workersDone
@@ -249,6 +251,62 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// logErrors logs the errors sarama reports on errs until it is closed. While
+// the brokers are away sarama reports an error for every partition of the
+// route at each of its retries, about one a second each: a route of 500
+// partitions would log 500 lines a second for as long as an outage lasts.
+// So the first error after a quiet spell is logged at once, and those that
+// follow within errorsEvery are counted and logged as one line at its end:
+// the last of them, and how many there were (repeated). An error that makes
+// a partition unreadable is noteUnreadable's.
+func (c *Consumer) logErrors(errs <-chan error) {
+	var (
+		quiet  time.Time // until then errors are counted, not logged
+		held   int       // errors counted since the last line
+		last   error     // the last of them
+		report *time.Timer
+		due    <-chan time.Time // report's, while errors are held
+	)
+	flush := func() {
+		c.log.Warn("kafka consumer error", "error", last, "repeated", held, "within", c.errorsEvery.String())
+		held, last, due = 0, nil, nil
+		quiet = time.Now().Add(c.errorsEvery)
+	}
+	for {
+		select {
+		case err, ok := <-errs:
+			if !ok {
+				if held > 0 {
+					report.Stop()
+					flush()
+				}
+				return
+			}
+			c.nErrors.Add(1)
+			if c.noteUnreadable(err) {
+				continue
+			}
+			if now := time.Now(); held == 0 && !now.Before(quiet) {
+				c.log.Warn("kafka consumer error", "error", err)
+				quiet = now.Add(c.errorsEvery)
+				continue
+			}
+			held++
+			last = err
+			if due == nil {
+				report = time.NewTimer(time.Until(quiet))
+				due = report.C
+			}
+		case <-due:
+			flush()
+		}
+	}
+}
+
+// errorsEvery is the least time between two "kafka consumer error" lines of
+// a route (see logErrors).
+const errorsEvery = 10 * time.Second
 
 // rejoinWait is how long Run waits before it tries to join the group again
 // after a try that ended with err, when the one before waited last: 1 s
@@ -396,8 +454,8 @@ func (c *Consumer) sizeFetches(client sarama.Client) {
 // otherwise fetch a few records per request.
 const minPartitionFetch = 32 << 10
 
-// Ready returns nil when the route has joined its group and nothing is stuck
-// or disabled, else the reason.
+// Ready returns nil when the route has joined its group, the group's
+// coordinator answers, and nothing is stuck or disabled, else the reason.
 func (c *Consumer) Ready() error {
 	if err := c.Disabled(); err != nil {
 		return fmt.Errorf("route %s disabled: %w", c.opts.Route.Name, err)
@@ -407,6 +465,14 @@ func (c *Consumer) Ready() error {
 			return fmt.Errorf("route %s has not joined group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), *err)
 		}
 		return fmt.Errorf("route %s has not joined group %s", c.opts.Route.Name, c.opts.Route.GroupID())
+	}
+	if silent := time.Since(time.Unix(0, c.answered.Load())); silent >= c.silentAfter {
+		why := "a request to it waits for its answer"
+		if err := c.unanswered.Load(); err != nil {
+			why = (*err).Error()
+		}
+		return fmt.Errorf("route %s: the coordinator of group %s has not answered for %s: %s",
+			c.opts.Route.Name, c.opts.Route.GroupID(), silent.Truncate(time.Second), why)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -613,7 +679,6 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	stale = append(stale, c.listOffsets(client, parts, sarama.OffsetNewest, func(p *partition, off int64) {
 		p.latest.Store(off)
 	})...)
-	c.checkCommits(client, parts)
 	c.checkEmptyTails(client, parts)
 	if len(stale) > 0 {
 		slices.Sort(stale)
@@ -623,6 +688,43 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 		}
 	}
 }
+
+// watchCoordinator asks the group's coordinator for the committed offsets of
+// the partitions the consumer owns every offsetsEvery while it is joined,
+// until done is closed: checkCommits compares them with what was marked,
+// and notes whether the coordinator answered. It runs apart from
+// watchOffsets, whose requests to the partitions' leaders may wait for a
+// broker that does not answer.
+func (c *Consumer) watchCoordinator(client sarama.Client, done <-chan struct{}) {
+	t := time.NewTicker(c.offsetsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if !c.joined.Load() {
+			continue // Ready says why; a join that succeeds is an answer
+		}
+		c.mu.Lock()
+		parts := slices.Collect(maps.Values(c.parts))
+		c.mu.Unlock()
+		c.checkCommits(client, parts)
+	}
+}
+
+// silentAfter is how long the group's coordinator may leave the consumer's
+// requests unanswered before Ready reports it. Against a broker that hangs,
+// or a network that drops its packets, every request waits for sarama's
+// read timeout (Net.ReadTimeout, 30 s) and a heartbeat is tried six times
+// before sarama ends the session: for minutes the route read as joined while
+// it consumed and committed nothing, and the broker had expelled it from the
+// group after the session timeout. It is longer than the read timeout plus
+// watchCoordinator's period: sarama sends one request at a time to a broker,
+// so a request that gets its answer, if late (a join that waits for a member
+// slow to come back), may hold the next one up for that long.
+const silentAfter = 45 * time.Second
 
 // commitsStale is how long the group's committed offset of a partition may
 // stay below what the consumer had marked (sarama commits marks every
@@ -634,16 +736,20 @@ const commitsStale = 30 * time.Second
 // what was marked at the previous check: their commits are failing (the
 // broker refuses them, or the coordinator is gone), which sarama only logs,
 // and a restart would redeliver everything since. Ready reports a partition
-// once that lasted commitsStale.
+// once that lasted commitsStale. Whether the coordinator answered at all goes
+// to noteAnswer.
 func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
-	if len(parts) == 0 {
-		return
-	}
 	tps := make([]topicPartition, len(parts))
 	for i, p := range parts {
 		tps[i] = p.tp
 	}
+	if len(tps) == 0 && len(c.opts.Route.Topics) > 0 {
+		// A member that owns no partition asks too: the answer tells that
+		// the coordinator answers.
+		tps = []topicPartition{{c.opts.Route.Topics[0], 0}}
+	}
 	committed, err := c.committedOffsets(client, tps)
+	c.noteAnswer(err)
 	if err != nil {
 		return
 	}
@@ -667,6 +773,28 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 				"topic", p.tp.topic, "partition", p.tp.partition, "committed", off, "marked", before)
 		}
 		p.markedBefore = marked
+	}
+}
+
+// noteAnswer notes how watchCoordinator's request to the group's
+// coordinator ended: err is nil when it answered. It logs once when the
+// coordinator has not answered for silentAfter, and once when it answers
+// again after that.
+func (c *Consumer) noteAnswer(err error) {
+	if err == nil {
+		c.unanswered.Store(nil)
+		c.answered.Store(time.Now().UnixNano())
+		if c.silentLogged {
+			c.silentLogged = false
+			c.log.Info("the group's coordinator answers again")
+		}
+		return
+	}
+	c.unanswered.Store(&err)
+	if silent := time.Since(time.Unix(0, c.answered.Load())); silent >= c.silentAfter && !c.silentLogged {
+		c.silentLogged = true
+		c.log.Error("the group's coordinator does not answer: the route consumes and commits nothing until it does",
+			"for", silent.Truncate(time.Second).String(), "error", err)
 	}
 }
 
@@ -927,6 +1055,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}
 	h.c.joinErr.Store(nil)
+	h.c.answered.Store(time.Now().UnixNano())
 	h.c.joined.Store(true)
 	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
 	return nil
@@ -1156,8 +1285,8 @@ type partition struct {
 	// (unknownOffset before).
 	start, latest atomic.Int64
 
-	// Whether its marks are being committed, as watchOffsets checks it:
-	// markedBefore is the mark of the previous check (watchOffsets' own),
+	// Whether its marks are being committed, as watchCoordinator checks it:
+	// markedBefore is the mark of the previous check (watchCoordinator's own),
 	// behindSince when the group's committed offset was first found below
 	// it (unix nanoseconds; 0 while commits keep up).
 	markedBefore int64
