@@ -95,31 +95,7 @@ func TestStoppingAPluginStopsWhatItLeftInItsGroup(t *testing.T) {
 		{"ignores SIGTERM", "trap '' TERM; exec /bin/sleep 600"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pidFile := t.TempDir() + "/child.pid"
-			script := fmt.Sprintf("(%s) </dev/null >/dev/null 2>&1 & echo $! > %s; exec %s", tc.child, pidFile, testPlugin)
-			cfg := testConfig("/bin/sh", "-c", script)
-			cfg.Instances = config.Instances{Min: 1, Max: 1}
-			p, _ := newPool(t, cfg, host.Options{})
-			if err := p.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			leader := p.PIDs()[0]
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			child, err := strconv.Atoi(string(bytes.TrimSpace(b)))
-			if err != nil {
-				t.Fatalf("child pid %q: %v", b, err)
-			}
-			t.Cleanup(func() {
-				// Should the test fail, leave no sleep behind; only while
-				// it is still in the plugin's group, so as not to kill
-				// another process that got its pid.
-				if pgid, err := syscall.Getpgid(child); err == nil && pgid == leader {
-					_ = syscall.Kill(child, syscall.SIGKILL)
-				}
-			})
+			p, _, child := startWithChild(t, fmt.Sprintf("(%s) </dev/null >/dev/null 2>&1 &", tc.child))
 			waitFor(t, "the plugin's child to run", func() bool {
 				state, _, ok := procState(t, child)
 				return ok && state != 'Z'
@@ -145,29 +121,8 @@ func TestStoppingAPluginStopsWhatItLeftInItsGroup(t *testing.T) {
 // The dead process is reaped, what it left in its group is stopped, and the
 // pool is back to instances.min without a call to notice it.
 func TestPluginThatDiesIdleWhileItsChildHoldsItsOutputIsReplaced(t *testing.T) {
-	pidFile := t.TempDir() + "/child.pid"
 	// The child keeps the plugin's stdout and stderr.
-	script := fmt.Sprintf("/bin/sleep 600 & echo $! > %s; exec %s", pidFile, testPlugin)
-	cfg := testConfig("/bin/sh", "-c", script)
-	cfg.Instances = config.Instances{Min: 1, Max: 1}
-	p, _ := newPool(t, cfg, host.Options{})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	leader := p.PIDs()[0]
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, err := strconv.Atoi(string(bytes.TrimSpace(b)))
-	if err != nil {
-		t.Fatalf("child pid %q: %v", b, err)
-	}
-	t.Cleanup(func() {
-		if pgid, err := syscall.Getpgid(child); err == nil && pgid == leader {
-			_ = syscall.Kill(child, syscall.SIGKILL)
-		}
-	})
+	p, leader, child := startWithChild(t, "/bin/sleep 600 &")
 	if err := syscall.Kill(leader, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -186,4 +141,34 @@ func TestPluginThatDiesIdleWhileItsChildHoldsItsOutputIsReplaced(t *testing.T) {
 	if _, err := p.Deliver(t.Context(), delivery(1, "ack", nil)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startWithChild starts a pool of one plugin process, run by a shell that
+// first starts a child with start (a command ending in &), and returns the
+// pool, the plugin's pid (its process group's) and the child's. Should the
+// test fail, the child is killed, but only while it is still in the
+// plugin's group, so as not to kill another process that got its pid.
+func startWithChild(t *testing.T, start string) (p *host.Pool, leader, child int) {
+	t.Helper()
+	pidFile := t.TempDir() + "/child.pid"
+	cfg := testConfig("/bin/sh", "-c", fmt.Sprintf("%s echo $! > %s; exec %s", start, pidFile, testPlugin))
+	cfg.Instances = config.Instances{Min: 1, Max: 1}
+	p, _ = newPool(t, cfg, host.Options{})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	leader = p.PIDs()[0]
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child, err = strconv.Atoi(string(bytes.TrimSpace(b))); err != nil {
+		t.Fatalf("child pid %q: %v", b, err)
+	}
+	t.Cleanup(func() {
+		if pgid, err := syscall.Getpgid(child); err == nil && pgid == leader {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+	})
+	return p, leader, child
 }

@@ -60,43 +60,12 @@ func TestDeadLetterReplayInterrupted(t *testing.T) {
 		return slices.Clone(bodies)
 	}
 
-	var msgs []testkit.Message
-	for i, v := range []string{"first", "second", "third"} {
-		msgs = append(msgs, testkit.Message{Value: []byte(v), Headers: []sarama.RecordHeader{
-			{Key: []byte("hookbridge-error-route"), Value: []byte("scenario")},
-			{Key: []byte("hookbridge-error-topic"), Value: []byte(source)},
-			{Key: []byte("hookbridge-error-partition"), Value: []byte("0")},
-			{Key: []byte("hookbridge-error-offset"), Value: []byte(strconv.Itoa(i))},
-			{Key: []byte("hookbridge-error-kind"), Value: []byte("permanent")},
-		}})
-	}
-	b.Produce(t, dlq, msgs)
+	b.Produce(t, dlq, deadLetters(source, "first", "second", "third"))
 	// Attempts that never run out: "second" gets no outcome (a webhook
 	// timeout is retried) until the signal, however long that takes.
 	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
 
-	cmd := exec.Command(bridgeBin, "dlq", "replay", "-c", cfg, "--route", "scenario")
-	var stdout, stderr testkit.LockedBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("dlq replay stdout:\n%s\nstderr:\n%s", stdout.String(), testkit.Tail(stderr.String(), 40))
-		}
-	})
+	cmd, stdout, exited := startReplay(t, cfg)
 
 	// Records are replayed one at a time, so once "second" arrived "first"
 	// was delivered and its offset marked.
@@ -140,4 +109,52 @@ func TestDeadLetterReplayInterrupted(t *testing.T) {
 	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 3 {
 		t.Fatalf("replay group committed %d, want 3", got)
 	}
+}
+
+// deadLetters are dead-letter records of route "scenario", one for each of
+// values, as if dead-lettered from offsets 0, 1, ... of partition 0 of
+// source.
+func deadLetters(source string, values ...string) []testkit.Message {
+	var msgs []testkit.Message
+	for i, v := range values {
+		msgs = append(msgs, testkit.Message{Value: []byte(v), Headers: []sarama.RecordHeader{
+			{Key: []byte("hookbridge-error-route"), Value: []byte("scenario")},
+			{Key: []byte("hookbridge-error-topic"), Value: []byte(source)},
+			{Key: []byte("hookbridge-error-partition"), Value: []byte("0")},
+			{Key: []byte("hookbridge-error-offset"), Value: []byte(strconv.Itoa(i))},
+			{Key: []byte("hookbridge-error-kind"), Value: []byte("permanent")},
+		}})
+	}
+	return msgs
+}
+
+// startReplay starts `hookbridge dlq replay` of route "scenario" under cfg;
+// exited is closed once it exited. It is killed at the end of the test if
+// it still runs, and its output logged if the test failed.
+func startReplay(t *testing.T, cfg string) (cmd *exec.Cmd, stdout *testkit.LockedBuffer, exited <-chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(bridgeBin, "dlq", "replay", "-c", cfg, "--route", "scenario")
+	var stderr testkit.LockedBuffer
+	stdout = &testkit.LockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("dlq replay stdout:\n%s\nstderr:\n%s", stdout.String(), testkit.Tail(stderr.String(), 40))
+		}
+	})
+	return cmd, stdout, done
 }

@@ -4,17 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/IBM/sarama"
-
-	"github.com/hookbridge/hookbridge/test/internal/testkit"
 )
 
 // A replay killed outright (SIGKILL) in the middle loses nothing: the next
@@ -70,42 +65,11 @@ func TestDeadLetterReplayKilled(t *testing.T) {
 		return slices.Clone(bodies)
 	}
 
-	var msgs []testkit.Message
-	for i, v := range []string{"first", "bad", "second", "third"} {
-		msgs = append(msgs, testkit.Message{Value: []byte(v), Headers: []sarama.RecordHeader{
-			{Key: []byte("hookbridge-error-route"), Value: []byte("scenario")},
-			{Key: []byte("hookbridge-error-topic"), Value: []byte(source)},
-			{Key: []byte("hookbridge-error-partition"), Value: []byte("0")},
-			{Key: []byte("hookbridge-error-offset"), Value: []byte(strconv.Itoa(i))},
-			{Key: []byte("hookbridge-error-kind"), Value: []byte("permanent")},
-		}})
-	}
-	b.Produce(t, dlq, msgs)
+	b.Produce(t, dlq, deadLetters(source, "first", "bad", "second", "third"))
 	// "second" gets no outcome until the kill (a webhook timeout is retried).
 	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
 
-	cmd := exec.Command(bridgeBin, "dlq", "replay", "-c", cfg, "--route", "scenario")
-	var stdout, stderr testkit.LockedBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("killed dlq replay stdout:\n%s\nstderr:\n%s", stdout.String(), testkit.Tail(stderr.String(), 40))
-		}
-	})
+	cmd, _, exited := startReplay(t, cfg)
 	// Records are replayed one at a time: once "second" arrived, "first" was
 	// delivered and "bad" written to the dead-letter topic anew.
 	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(received(), "second") })
