@@ -642,16 +642,29 @@ func (c *Consumer) Stats() telemetry.RouteStats {
 // owns, every offsetsEvery and soon after a claim starts, until done is
 // closed; and, once, the oldest offset of a claim that started there.
 func (c *Consumer) watchOffsets(client sarama.Client, done <-chan struct{}) {
-	t := time.NewTicker(c.offsetsEvery)
+	every(c.offsetsEvery, c.offsetsNow, done, func() { c.lookUpOffsets(client) })
+}
+
+// owned returns the partitions the consumer owns now.
+func (c *Consumer) owned() []*partition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Collect(maps.Values(c.parts))
+}
+
+// every calls fn every period, and at once whenever now delivers (a nil now
+// never does), until done is closed.
+func every(period time.Duration, now, done <-chan struct{}, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-		case <-c.offsetsNow:
+		case <-now:
 		}
-		c.lookUpOffsets(client)
+		fn()
 	}
 }
 
@@ -660,12 +673,7 @@ func (c *Consumer) watchOffsets(client sarama.Client, done <-chan struct{}) {
 // owns, and stores both in the partitions. What fails is tried again on the
 // next round, after a metadata refresh.
 func (c *Consumer) lookUpOffsets(client sarama.Client) {
-	c.mu.Lock()
-	parts := make([]*partition, 0, len(c.parts))
-	for _, p := range c.parts {
-		parts = append(parts, p)
-	}
-	c.mu.Unlock()
+	parts := c.owned()
 
 	var unresolved []*partition
 	for _, p := range parts {
@@ -696,22 +704,12 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 // watchOffsets, whose requests to the partitions' leaders may wait for a
 // broker that does not answer.
 func (c *Consumer) watchCoordinator(client sarama.Client, done <-chan struct{}) {
-	t := time.NewTicker(c.offsetsEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
+	every(c.offsetsEvery, nil, done, func() {
 		if !c.joined.Load() {
-			continue // Ready says why; a join that succeeds is an answer
+			return // Ready says why; a join that succeeds is an answer
 		}
-		c.mu.Lock()
-		parts := slices.Collect(maps.Values(c.parts))
-		c.mu.Unlock()
-		c.checkCommits(client, parts)
-	}
+		c.checkCommits(client, c.owned())
+	})
 }
 
 // silentAfter is how long the group's coordinator may leave the consumer's

@@ -33,6 +33,18 @@ func roundTripper(o *Options) {
 	o.Transport = newH1Transport((&net.Dialer{Timeout: time.Second}).DialContext)
 }
 
+// clientPaths are the ways a single record's request leaves a target: the
+// bridge's own HTTP/1.1 client called directly and as a round tripper, and
+// net/http (the path of https), which is the reference for both.
+var clientPaths = []struct {
+	name   string
+	change func(*Options)
+}{
+	{"direct", nil},
+	{"round tripper", roundTripper},
+	{"net/http", func(o *Options) { o.Transport = &http.Transport{} }},
+}
+
 // Which targets take the direct path: plain HTTP with nothing to add to a
 // request but the contract's headers.
 func TestDirectPathChoice(t *testing.T) {

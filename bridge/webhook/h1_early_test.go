@@ -17,14 +17,7 @@ import (
 // answered: the record is refused (permanent), as net/http's client reports
 // it, not timed out while the bridge waits to write a body nobody reads.
 func TestEarlyAnswerWhileTheReceiverStopsReading(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*Options)
-	}{
-		{"direct", nil},
-		{"round tripper", roundTripper},
-		{"net/http", func(o *Options) { o.Transport = &http.Transport{} }},
-	} {
+	for _, tc := range clientPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			release := make(chan struct{})
 			srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {

@@ -844,14 +844,7 @@ func writeAll(pc *h1Conn, m h1Message) error {
 // read was reported as "unexpected EOF", the receiver's fault, on the
 // bridge's own client.
 func TestTimeoutInAChunkedTrailerIsTheRequestTimeout(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*Options)
-	}{
-		{"direct", nil},
-		{"round tripper", roundTripper},
-		{"net/http", func(o *Options) { o.Transport = &http.Transport{} }},
-	} {
+	for _, tc := range clientPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
 				if req, _ := s.readRequest(br); req == nil {

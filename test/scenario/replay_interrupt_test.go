@@ -27,49 +27,18 @@ func TestDeadLetterReplayInterrupted(t *testing.T) {
 	b.CreateTopic(t, source, 1)
 	b.CreateTopic(t, dlq, 1)
 
-	// The receiver accepts every request, except that it holds "second"
-	// until release is closed (or the request is abandoned).
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		bodies = append(bodies, string(body))
-		mu.Unlock()
-		if string(body) == "second" {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
-	received := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(bodies)
-	}
+	rcv := newReplayReceiver(t)
 
 	b.Produce(t, dlq, deadLetters(source, "first", "second", "third"))
 	// Attempts that never run out: "second" gets no outcome (a webhook
 	// timeout is retried) until the signal, however long that takes.
-	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
+	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
 
 	cmd, stdout, exited := startReplay(t, cfg)
 
 	// Records are replayed one at a time, so once "second" arrived "first"
 	// was delivered and its offset marked.
-	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(received(), "second") })
+	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(rcv.received(), "second") })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +67,12 @@ func TestDeadLetterReplayInterrupted(t *testing.T) {
 	}
 
 	// The next replay starts at "second".
-	close(release)
+	rcv.release()
 	out = replayCmd(t, cfg)
 	if !strings.Contains(out, "2 read, replayed 2, 2 delivered") {
 		t.Fatalf("replay after the interruption:\n%s", out)
 	}
-	if got := received(); !slices.Equal(got[len(got)-2:], []string{"second", "third"}) {
+	if got := rcv.received(); !slices.Equal(got[len(got)-2:], []string{"second", "third"}) {
 		t.Fatalf("receiver got %q, want it to end with [second third]", got)
 	}
 	if got := b.Committed(t, replayGroup, dlq, 1)[0]; got != 3 {
@@ -157,4 +126,63 @@ func startReplay(t *testing.T, cfg string) (cmd *exec.Cmd, stdout *testkit.Locke
 		}
 	})
 	return cmd, stdout, done
+}
+
+// replayReceiver is the webhook receiver of the replay scenarios. It
+// refuses the body "bad" for good (400), holds "second" until release is
+// called (or the request is abandoned), and accepts the rest.
+type replayReceiver struct {
+	URL     string
+	release func()
+
+	mu     sync.Mutex
+	bodies []string       // every request's, in order
+	oks    map[string]int // by body, the requests answered 200
+}
+
+func newReplayReceiver(t *testing.T) *replayReceiver {
+	r := &replayReceiver{oks: map[string]int{}}
+	held := make(chan struct{})
+	var once sync.Once
+	r.release = func() { once.Do(func() { close(held) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, _ := io.ReadAll(req.Body)
+		body := string(raw)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, body)
+		r.mu.Unlock()
+		switch body {
+		case "bad":
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		case "second":
+			select {
+			case <-held:
+			case <-req.Context().Done():
+				return
+			}
+		}
+		r.mu.Lock()
+		r.oks[body]++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(r.release) // before srv.Close, which waits for the held request
+	r.URL = srv.URL
+	return r
+}
+
+// received returns the body of every request so far, in order.
+func (r *replayReceiver) received() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.bodies)
+}
+
+// accepted returns how many requests with body were answered 200.
+func (r *replayReceiver) accepted(body string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.oks[body]
 }

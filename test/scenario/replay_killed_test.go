@@ -1,13 +1,9 @@
 package scenario
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -23,56 +19,16 @@ func TestDeadLetterReplayKilled(t *testing.T) {
 	b.CreateTopic(t, source, 1)
 	b.CreateTopic(t, dlq, 1)
 
-	// The receiver refuses "bad" for good, holds "second" until release is
-	// closed (or the request is abandoned), and accepts the rest.
-	release := make(chan struct{})
-	var mu sync.Mutex
-	accepted := map[string]int{}
-	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		body := string(raw)
-		mu.Lock()
-		bodies = append(bodies, body)
-		mu.Unlock()
-		switch body {
-		case "bad":
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		case "second":
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		mu.Lock()
-		accepted[body]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
-	received := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(bodies)
-	}
+	rcv := newReplayReceiver(t)
 
 	b.Produce(t, dlq, deadLetters(source, "first", "bad", "second", "third"))
 	// "second" gets no outcome until the kill (a webhook timeout is retried).
-	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: srv.URL, MaxAttempts: 1 << 30})
+	cfg := b.config(t, freePort(t), routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
 
 	cmd, _, exited := startReplay(t, cfg)
 	// Records are replayed one at a time: once "second" arrived, "first" was
 	// delivered and "bad" written to the dead-letter topic anew.
-	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(received(), "second") })
+	waitFor(t, time.Minute, `"second" at the receiver`, func() bool { return slices.Contains(rcv.received(), "second") })
 	if n := len(b.readAll(t, dlq)); n != 5 {
 		t.Fatalf("%d dead-letter records before the kill, want 5 (bad written anew)", n)
 	}
@@ -81,7 +37,7 @@ func TestDeadLetterReplayKilled(t *testing.T) {
 	}
 	<-exited
 
-	close(release)
+	rcv.release()
 	out := replayCmd(t, cfg)
 	m := regexp.MustCompile(`committed \(partition:next offset\): 0:(\d+)\n`).FindStringSubmatch(out)
 	if m == nil {
@@ -91,13 +47,11 @@ func TestDeadLetterReplayKilled(t *testing.T) {
 	if got := b.Committed(t, group+".replay", dlq, 1)[0]; got != committed {
 		t.Fatalf("replay group committed %d, the report says %d", got, committed)
 	}
-	mu.Lock()
 	for _, v := range []string{"first", "second", "third"} {
-		if accepted[v] == 0 {
-			t.Errorf("%q was never accepted; the receiver got %q", v, bodies)
+		if rcv.accepted(v) == 0 {
+			t.Errorf("%q was never accepted; the receiver got %q", v, rcv.received())
 		}
 	}
-	mu.Unlock()
 	// Everything up to the commit was handled; what lies past it is "bad"
 	// written anew by the second replay, for the next one: nothing is lost.
 	dl := b.readAll(t, dlq)
