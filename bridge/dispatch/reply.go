@@ -3,9 +3,20 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// Reply header names: every reply record carries them, so that a consumer of
+// the reply topic can tell which record it answers and drop a reply written
+// twice (a record handled again after a crash, or a write the producer
+// retried). Headers of these names that the handler set are replaced.
+const (
+	HeaderReplyRoute  = "hookbridge-route"
+	HeaderReplySource = "hookbridge-source-id"    // the record's ID, as webhook-id
+	HeaderReplyIndex  = "hookbridge-output-index" // its place in the handler's answer, from 0
 )
 
 // Reply produces a delivered record's outputs to the reply topic (or to the
@@ -25,7 +36,8 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 				return res, err
 			}
 			outs := make([]target.Output, 0, len(res.Outputs))
-			for _, o := range res.Outputs {
+			var source []byte
+			for i, o := range res.Outputs {
 				if o.Topic == "" {
 					o.Topic = topic
 				}
@@ -35,6 +47,10 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 				if o.Key == nil {
 					o.Key = d.Record.Key
 				}
+				if source == nil {
+					source = []byte(d.Record.ID())
+				}
+				o.Headers = replyHeaders(o.Headers, d.Route, source, i)
 				outs = append(outs, o)
 			}
 			if len(outs) == 0 {
@@ -51,4 +67,22 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 			return res, nil
 		})
 	}
+}
+
+// replyHeaders is hs without headers of the reply header names, followed by
+// them: the route, the source record's ID and the output's index. hs itself,
+// the handler's, is left as it was.
+func replyHeaders(hs []target.Header, route string, source []byte, index int) []target.Header {
+	out := make([]target.Header, 0, len(hs)+3)
+	for _, h := range hs {
+		switch h.Key {
+		case HeaderReplyRoute, HeaderReplySource, HeaderReplyIndex:
+			continue
+		}
+		out = append(out, h)
+	}
+	return append(out,
+		target.Header{Key: HeaderReplyRoute, Value: []byte(route)},
+		target.Header{Key: HeaderReplySource, Value: source},
+		target.Header{Key: HeaderReplyIndex, Value: strconv.AppendInt(nil, int64(index), 10)})
 }

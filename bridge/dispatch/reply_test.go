@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,39 @@ func checkOutputs(t *testing.T, got, want []target.Output) {
 	}
 }
 
+// checkReplies checks the records a route's Reply layer produced for
+// testRecord, delivered by delivery: each ends with the reply headers (the
+// route, the record's ID and the output's index in the answer: indexes[i],
+// or i when indexes is nil), and is otherwise want[i].
+func checkReplies(t *testing.T, got, want []target.Output, indexes []int) {
+	t.Helper()
+	trimmed := make([]target.Output, len(got))
+	for i, g := range got {
+		index := i
+		if indexes != nil && i < len(indexes) {
+			index = indexes[i]
+		}
+		n := len(g.Headers) - 3
+		if n < 0 {
+			t.Fatalf("output %d: headers %v, want the reply headers at the end", i, g.Headers)
+		}
+		wantTail := []target.Header{
+			{Key: dispatch.HeaderReplyRoute, Value: []byte("orders-webhook")},
+			{Key: dispatch.HeaderReplySource, Value: []byte("orders-3-42")},
+			{Key: dispatch.HeaderReplyIndex, Value: []byte(strconv.Itoa(index))},
+		}
+		if !headersEqual(g.Headers[n:], wantTail) {
+			t.Errorf("output %d: reply headers %v, want %v", i, g.Headers[n:], wantTail)
+		}
+		g.Headers = g.Headers[:n:n]
+		if n == 0 {
+			g.Headers = nil
+		}
+		trimmed[i] = g
+	}
+	checkOutputs(t, trimmed, want)
+}
+
 func TestReplyProducesOutputs(t *testing.T) {
 	t.Parallel()
 	hdrs := []target.Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "bin", Value: []byte{0xff, 0x00}}}
@@ -48,6 +82,7 @@ func TestReplyProducesOutputs(t *testing.T) {
 		recKey []byte
 		outs   []target.Output
 		want   []target.Output // nil: nothing produced
+		from   []int           // the index in outs of each of want; nil: 0, 1, ...
 	}{
 		{
 			name:   "nil key takes the record's key",
@@ -112,6 +147,19 @@ func TestReplyProducesOutputs(t *testing.T) {
 				{Topic: "a", Key: recKey, Value: []byte("1")},
 				{Topic: "b", Key: []byte("kb"), Value: []byte("2")},
 			},
+			from: []int{1, 3},
+		},
+		{
+			name:   "reply headers the handler set are replaced",
+			topic:  replyTopic,
+			recKey: recKey,
+			outs: []target.Output{{Value: []byte("v"), Headers: []target.Header{
+				{Key: dispatch.HeaderReplySource, Value: []byte("upstream-0-1")},
+				{Key: "x", Value: []byte("1")},
+				{Key: dispatch.HeaderReplyIndex, Value: []byte("7")},
+				{Key: dispatch.HeaderReplyRoute, Value: []byte("upstream")},
+			}}},
+			want: []target.Output{{Topic: replyTopic, Key: recKey, Value: []byte("v"), Headers: []target.Header{{Key: "x", Value: []byte("1")}}}},
 		},
 		{
 			name:   "several outputs in one write, in order",
@@ -157,7 +205,7 @@ func TestReplyProducesOutputs(t *testing.T) {
 				if len(acked) != 1 {
 					t.Fatalf("producer acked %d calls, want one write with every output", len(acked))
 				}
-				checkOutputs(t, acked[0], tt.want)
+				checkReplies(t, acked[0], tt.want, tt.from)
 			}
 			// The target's result is left as it was.
 			checkOutputs(t, res.Outputs, orig)
@@ -215,7 +263,7 @@ func TestReplyRetriesProduceUntilSuccess(t *testing.T) {
 			if len(acked) != 1 {
 				t.Fatalf("acked %d writes, want 1", len(acked))
 			}
-			checkOutputs(t, acked[0], []target.Output{{Topic: replyTopic, Key: rec.Key, Value: []byte("reply")}})
+			checkReplies(t, acked[0], []target.Output{{Topic: replyTopic, Key: rec.Key, Value: []byte("reply")}}, nil)
 			if got := inner.calls(); got != 1 {
 				t.Errorf("target called %d times, want 1: a failed reply write must not redeliver", got)
 			}
@@ -321,7 +369,7 @@ func TestReplyOnceAfterRetries(t *testing.T) {
 	if len(acked) != 1 {
 		t.Fatalf("acked %d writes, want 1 (outputs of the successful attempt only)", len(acked))
 	}
-	checkOutputs(t, acked[0], []target.Output{{Topic: replyTopic, Key: rec.Key, Value: []byte("reply")}})
+	checkReplies(t, acked[0], []target.Output{{Topic: replyTopic, Key: rec.Key, Value: []byte("reply")}}, nil)
 	if got := ev.count(evDeadLettered); got != 0 {
 		t.Errorf("DeadLettered events = %d, want 0", got)
 	}
