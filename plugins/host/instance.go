@@ -1,8 +1,10 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -28,12 +30,14 @@ type instance struct {
 	rpc    handlerpb.HandlerClient
 	stream *callStream // nil: the plugin does not offer HandleStream
 	pid    int
+	said   *stderrTail // the plain lines it wrote to its standard error last
 
 	inflight int       // calls in flight on it
 	lastUsed time.Time // when its last call ended (or it started)
 	dead     bool      // removed from the pool; calls in flight finish or fail
 	retiring bool      // dead, and to be stopped once its last call in flight ended
 	served   bool      // answered a call: the start is known good
+	crashed  bool      // removed as dead (not stopped as idle or at Close)
 }
 
 // exited reports whether the process is gone.
@@ -192,8 +196,7 @@ func (p *Pool) spawn() (*instance, error) {
 		}
 		return nil, fmt.Errorf("plugin %s: start %s: %w", p.name, p.path, err)
 	}
-	said.stop()
-	inst := &instance{client: client, conn: conn, rpc: rpc, lastUsed: time.Now()}
+	inst := &instance{client: client, conn: conn, rpc: rpc, said: said, lastUsed: time.Now()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -253,44 +256,62 @@ func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.Handl
 	return conn.Conn, rpc, nil
 }
 
-// maxStderrTail bounds what a start error quotes of the process's standard
-// error.
+// maxStderrTail bounds what a start error, or the warning that a process
+// died, quotes of the process's standard error.
 const maxStderrTail = 2 << 10
 
-// stderrTail keeps the end of what a process wrote to its standard error
-// while it starts (go-plugin copies every line there, log lines included),
-// so that a start that fails can say what the process said: a plain line
-// (a Python traceback, a shell's "not found", a configuration error)
-// reaches the bridge's log only at debug level, where go-plugin puts the
-// lines it cannot parse. Once the start succeeded it keeps nothing.
+// stderrTail keeps the last plain lines a process wrote to its standard
+// error (go-plugin copies every line there), so that a start that fails, or
+// a process that dies, can say what the process said: a plain line (a Python
+// traceback, a shell's "not found", a configuration error) reaches the
+// bridge's log only at debug level, where go-plugin puts the lines it cannot
+// parse. Log lines in go-plugin's JSON format, relayed at their own level,
+// are not kept.
 type stderrTail struct {
-	mu      sync.Mutex
-	buf     []byte
-	stopped bool
+	mu   sync.Mutex
+	line []byte // the line being written, its first maxStderrTail bytes
+	buf  []byte // the plain lines before it, their last maxStderrTail bytes
 }
 
 func (t *stderrTail) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.stopped {
-		t.buf = append(t.buf, b...)
-		if n := len(t.buf) - maxStderrTail; n > 0 {
-			t.buf = append(t.buf[:0], t.buf[n:]...)
+	n := len(b)
+	for {
+		i := bytes.IndexByte(b, '\n')
+		part := b
+		if i >= 0 {
+			part = b[:i]
 		}
+		room := max(maxStderrTail-len(t.line), 0)
+		t.line = append(t.line, part[:min(len(part), room)]...)
+		if i < 0 {
+			return n, nil
+		}
+		t.endLine()
+		b = b[i+1:]
 	}
-	return len(b), nil
 }
 
-// stop drops what was kept and keeps nothing more.
-func (t *stderrTail) stop() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopped, t.buf = true, nil
+// endLine keeps the line written, unless it is blank or a JSON log line.
+func (t *stderrTail) endLine() {
+	line := bytes.TrimSpace(t.line)
+	t.line = t.line[:0]
+	if len(line) == 0 || line[0] == '{' && json.Valid(line) {
+		return
+	}
+	t.buf = append(append(t.buf, line...), '\n')
+	if n := len(t.buf) - maxStderrTail; n > 0 {
+		t.buf = append(t.buf[:0], t.buf[n:]...)
+	}
 }
 
 // String returns what was kept, without the surrounding white space.
 func (t *stderrTail) String() string {
+	if t == nil {
+		return ""
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
+	return strings.TrimSpace(string(t.buf) + string(t.line))
 }

@@ -513,7 +513,7 @@ func (p *Pool) removeLocked(inst *instance, crashed bool) {
 	if crashed {
 		p.stats.Restarts++
 		p.noteFailureLocked()
-		p.log.Warn("plugin process died", "pid", inst.pid)
+		inst.crashed = true // killLocked says so once it is stopped
 	}
 	p.broadcastLocked()
 }
@@ -621,14 +621,30 @@ func (p *Pool) abortStartsLocked() {
 // kills in the caller's goroutine instead: nothing may join p.bg then.
 func (p *Pool) killLocked(inst *instance) {
 	if p.closed {
-		go inst.kill() // Close kills every process it knows; this one left the pool before
+		go p.kill(inst) // Close kills every process it knows; this one left the pool before
 		return
 	}
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
-		inst.kill()
+		p.kill(inst)
 	}()
+}
+
+// kill stops inst's process and, when it crashed, warns once it is gone:
+// by then go-plugin has read all the process wrote to its standard error,
+// and the warning quotes the plain lines it wrote last (a Python traceback,
+// a fatal error), which the log has only at debug level otherwise.
+func (p *Pool) kill(inst *instance) {
+	inst.kill()
+	if !inst.crashed {
+		return
+	}
+	if said := inst.said.String(); said != "" {
+		p.log.Warn("plugin process died", "pid", inst.pid, "stderr_tail", said)
+		return
+	}
+	p.log.Warn("plugin process died", "pid", inst.pid)
 }
 
 // startSupervisorLocked starts the supervisor once.
@@ -757,7 +773,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		p.bg.Add(1)
 		go func() {
 			defer p.bg.Done()
-			inst.kill()
+			p.kill(inst) // a retiring one may have crashed
 		}()
 	}
 	p.instances = nil

@@ -151,7 +151,7 @@ func TestHandlerErrorKinds(t *testing.T) {
 }
 
 func TestCrashMidCallIsRetriedOnAnotherProcess(t *testing.T) {
-	p, _ := newPool(t, testConfig(testPlugin), host.Options{})
+	p, logs := newPool(t, testConfig(testPlugin), host.Options{})
 	marker := filepath.Join(t.TempDir(), "crashed")
 	res, err := p.Deliver(t.Context(), delivery(1, "crash-once:"+marker, []byte("v")))
 	if err != nil {
@@ -166,6 +166,22 @@ func TestCrashMidCallIsRetriedOnAnotherProcess(t *testing.T) {
 	}
 	if s := p.Stats(); s.Restarts != 1 || s.Started != 2 {
 		t.Errorf("stats = %+v, want 1 restart and 2 starts", s)
+	}
+	// The warning quotes the plain line the process wrote to its standard
+	// error before it died, which the log has at debug level only, and not
+	// its log lines, relayed at their own level.
+	var died string
+	waitFor(t, "the warning that the process died", func() bool {
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "plugin process died") {
+				died = line
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(died, `stderr_tail="Traceback: testplugin crashed on orders-1-1"`) || strings.Contains(died, "crashing once") {
+		t.Errorf("warning %q: want the plain stderr line quoted, and no log line", died)
 	}
 }
 

@@ -85,6 +85,12 @@ func main() {
 		case "crash-once":
 			if _, err := os.Stat(arg); errors.Is(err, os.ErrNotExist) {
 				_ = os.WriteFile(arg, pid, 0o600)
+				// A log line, relayed at its level, then a plain line on
+				// the process's own standard error, as a Python
+				// traceback would be (go-plugin's Serve redirects only
+				// os.Stderr, the variable).
+				log.Error("testplugin crashing once", "id", msg.ID)
+				_, _ = os.NewFile(2, "stderr").WriteString("Traceback: testplugin crashed on " + msg.ID + "\n")
 				os.Exit(3)
 			}
 			return reply(msg.Value)
