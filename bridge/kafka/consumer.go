@@ -233,7 +233,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Every claim has returned, so no lane is queued or running.
 	close(workersDone)
 	workers.Wait()
-	err := group.Close()
+	if err := group.Close(); err != nil {
+		// The coordinator refused the leave (the group's other members
+		// then take this member's partitions after its session timeout,
+		// not at once), or sarama handed back a consumer error still
+		// queued. Neither says anything of what was delivered and
+		// committed, which commitErr below does.
+		c.log.Warn("leaving the consumer group", "group", c.opts.Route.GroupID(), "error", err)
+	}
 	// Closing the client ends a lookup of offsets in flight at once.
 	close(offsetsDone)
 	if cerr := client.Close(); cerr != nil {
@@ -241,9 +248,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	hardCancel()
 	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("kafka: route %s: leave group: %w", c.opts.Route.Name, err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.commitErr != nil {

@@ -78,6 +78,7 @@ type commitRig struct {
 	c         *Consumer
 	topic     string
 	addrs     []string
+	cluster   *kfake.Cluster
 	refusing  atomic.Bool
 	delivered atomic.Int32
 	cancel    context.CancelFunc
@@ -96,7 +97,7 @@ func newCommitRigWith(t *testing.T, topic string, code int16, partitions int32, 
 	t.Helper()
 	r := &commitRig{topic: topic, done: make(chan error, 1)}
 	cluster := startClusterWith(t, topic, partitions)
-	r.addrs = cluster.ListenAddrs()
+	r.addrs, r.cluster = cluster.ListenAddrs(), cluster
 	refuseCommits(cluster, code, &r.refusing)
 	tg := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
 		r.delivered.Add(1)
@@ -162,5 +163,36 @@ func TestConsumerFinalCommitIsVerified(t *testing.T) {
 				t.Errorf("Run = %v, committed %d; want an error about the final commit, and 10", err, got)
 			}
 		})
+	}
+}
+
+// Leaving the group at shutdown is a courtesy to the group's other members
+// (they take the partitions at once instead of after the session timeout):
+// when the coordinator refuses it, what was delivered is committed all the
+// same, so Run returns nil (a warning is logged) and SIGTERM exits 0.
+func TestConsumerLeaveRefusedAtShutdownIsNoFailure(t *testing.T) {
+	r := newCommitRig(t, "leave", kerr.NotCoordinator.Code)
+	var leaves atomic.Int32
+	cluster := r.cluster
+	cluster.ControlKey(int16(kmsg.LeaveGroup), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		leaves.Add(1)
+		resp := kreq.(*kmsg.LeaveGroupRequest).ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil, true
+	})
+	r.run(t)
+	admin := newAdmin(t, r.addrs)
+	state := func() string { return describe(r.c, r.topic) }
+	produceN(t, r.addrs, r.topic, 10)
+	waitFor(t, "10 deliveries", func() bool { return r.delivered.Load() == 10 }, state)
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil: the leave was refused, the commit was not", err)
+	}
+	if leaves.Load() == 0 {
+		t.Fatal("the consumer never asked to leave the group")
+	}
+	if got := committed(t, admin, r.group(), r.topic); got != 10 {
+		t.Errorf("committed %d, want 10", got)
 	}
 }
