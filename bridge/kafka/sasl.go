@@ -77,6 +77,8 @@ type tokenProvider struct {
 	mu      sync.Mutex
 	token   *oauth2.Token
 	refresh time.Time // when to fetch the next token; zero: never
+	failed  error     // the last fetch's error, when no token was left to serve
+	retry   time.Time // until when failed is returned without a new fetch
 }
 
 var _ sarama.AccessTokenProvider = (*tokenProvider)(nil)
@@ -87,26 +89,54 @@ func newTokenProvider(o config.OAuth2) *tokenProvider {
 	return &tokenProvider{
 		grant:      oauthgrant.Grant(o),
 		secretFile: o.ClientSecretFile,
-		client:     &http.Client{Timeout: tokenRequestTimeout},
-		now:        time.Now,
+		// A redirect is not followed (it is the endpoint's answer, an
+		// error): net/http would send the client secret on to wherever it
+		// points.
+		client: &http.Client{
+			Timeout:       tokenRequestTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now: time.Now,
 	}
 }
 
 // Token returns the cached token, or fetches one when there is none or it
-// is due for refresh. Its errors never contain the client secret.
+// is due for refresh. A refresh that fails before the cached token expires
+// returns that token; a failed fetch with no token left is not tried again
+// for oauthgrant.RefreshRetry, and its error is returned meanwhile. Its
+// errors never contain the client secret.
 func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.token != nil && (p.refresh.IsZero() || p.now().Before(p.refresh)) {
 		return &sarama.AccessToken{Token: p.token.AccessToken}, nil
 	}
+	if p.failed != nil && p.now().Before(p.retry) {
+		// The endpoint failed a moment ago: every connection that asks
+		// meanwhile gets that failure, instead of a request of its own
+		// (each up to tokenRequestTimeout, one after the other).
+		return nil, p.failed
+	}
 	// No context reaches us through sarama: this fetch is bounded on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), tokenRequestTimeout)
 	defer cancel()
 	tok, err := p.fetch(ctx)
 	if err != nil {
+		if now := p.now(); p.token != nil && now.Before(p.token.Expiry) {
+			// Refreshed early, and the token still serves: the broker
+			// takes it until it expires. The next try comes
+			// oauthgrant.RefreshRetry later (or at the expiry), so that
+			// not every connection waits for an endpoint that is down.
+			p.refresh = now.Add(oauthgrant.RefreshRetry)
+			if p.token.Expiry.Before(p.refresh) {
+				p.refresh = p.token.Expiry
+			}
+			return &sarama.AccessToken{Token: p.token.AccessToken}, nil
+		}
+		p.failed, p.retry = err, p.now().Add(oauthgrant.RefreshRetry)
 		return nil, err
 	}
+	p.failed = nil
 	p.token, p.refresh = tok, oauthgrant.RefreshAt(tok, p.now())
 	return &sarama.AccessToken{Token: tok.AccessToken}, nil
 }
@@ -127,6 +157,7 @@ func (p *tokenProvider) fetch(ctx context.Context) (*oauth2.Token, error) {
 	if tok.AccessToken == "" {
 		return nil, fmt.Errorf("kafka: oauthbearer token from %s: no access_token in the answer", config.SafeURL(p.grant.TokenURL, "the token URL"))
 	}
+	tok.Expiry = oauthgrant.Expiry(tok)
 	return tok, nil
 }
 

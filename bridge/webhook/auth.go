@@ -258,6 +258,7 @@ func (o *oauthToken) fetch(ctx context.Context) (string, error) {
 	if tok.AccessToken == "" || !validHeaderValue(tok.AccessToken) {
 		return "", fmt.Errorf("oauth2 token from %s: no usable access_token in the answer", config.SafeURL(o.grant.TokenURL, "the token URL"))
 	}
+	tok.Expiry = oauthgrant.Expiry(tok) // expires_in, or a JWT's exp claim
 	v := tok.Type() + " " + tok.AccessToken
 	o.mu.Lock()
 	o.value, o.refresh, o.expiry = v, oauthgrant.RefreshAt(tok, o.now()), tok.Expiry

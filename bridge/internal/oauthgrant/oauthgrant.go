@@ -5,10 +5,13 @@
 package oauthgrant
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -59,6 +62,37 @@ func RefreshAt(tok *oauth2.Token, now time.Time) time.Time {
 		return now.Add(RefreshRetry)
 	}
 	return tok.Expiry.Add(-min(life/10, time.Minute))
+}
+
+// Expiry is when tok expires: as its expires_in says, or, when the answer
+// had none, as the exp claim says of an access token that is a JWT (RFC
+// 7519; its signature is not checked, only the time is taken). A Kafka
+// broker refuses an OAUTHBEARER token from its exp on, so a token cached
+// without an expiry would serve until the bridge restarts. Zero when
+// neither tells.
+func Expiry(tok *oauth2.Token) time.Time {
+	if !tok.Expiry.IsZero() {
+		return tok.Expiry
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || exp <= 0 || exp >= 1<<40 { // not a NumericDate this side of year 30000
+		return time.Time{}
+	}
+	return time.Unix(int64(exp), 0)
 }
 
 // Error words the error of a failed token request: the status, and the
