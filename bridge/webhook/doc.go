@@ -36,7 +36,8 @@
 // 407, which refuse the bridge's credentials, not the record (their bodies
 // are not quoted);
 // 410 is Gone; 3xx (redirects are never followed) and other 4xx are
-// permanent. At most 1 MiB of a response body is
+// permanent, but a 4xx is retryable while the client certificate
+// (tls.cert_file) has expired. At most 1 MiB of a response body is
 // read. Header values are never logged.
 //
 // Batch mode (batch.max_messages > 0) gathers the records of concurrent

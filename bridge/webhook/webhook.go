@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -98,7 +99,8 @@ type Target struct {
 	userAgent      string
 	limiter        *rate.Limiter
 	rateLimited    func(time.Duration)
-	batch          *batcher // nil in single-record mode
+	batch          *batcher          // nil in single-record mode
+	clientCert     *x509.Certificate // tls.cert_file's certificate; nil: none
 
 	// The configured fields but Content-Type as header lines, whether they
 	// hold a User-Agent, and the Content-Type of records without one (the
@@ -197,6 +199,9 @@ func New(opts Options) (*Target, error) {
 		limiter:        opts.Limiter,
 		rateLimited:    opts.RateLimited,
 	}
+	if sec.tls != nil && len(sec.tls.Certificates) > 0 {
+		t.clientCert = sec.tls.Certificates[0].Leaf
+	}
 	t.headerLines = headerLines(headers)
 	t.configuredUA, t.contentType = headers.Get("User-Agent") != "", headers.Get("Content-Type")
 	if t.contentType == "" {
@@ -291,7 +296,9 @@ func (t *Target) timeNow() time.Time {
 //     Retryable, with Retry-After (seconds or an HTTP date) as the error's
 //     RetryAfter.
 //   - 410: Gone.
-//   - 3xx (not followed) and other 4xx: Permanent.
+//   - 3xx (not followed) and other 4xx: Permanent; but a 4xx is Retryable
+//     while the client certificate (tls.cert_file) is expired or not yet
+//     valid, and the error says so.
 //   - a dial refused by deny_private_networks (a *BlockedAddressError):
 //     Permanent, since a security setting does not heal by retrying, unless
 //     an allowed address of the name was dialled too (the receiver is down).
@@ -423,6 +430,18 @@ func (t *Target) response(ctx, reqCtx context.Context, resp *http.Response) (*ta
 	}
 	e := &target.Error{Kind: classify(status), Status: status}
 	e.Err = fmt.Errorf("webhook: POST %s: %s%s", t.safeURL, statusText(status), snippet(body))
+	if problem := t.clientCertProblem(); problem != "" && status >= 400 && status < 500 {
+		// A receiver that checks client certificates refuses this one, and
+		// may do so after the handshake with a bare 400 (nginx's "The SSL
+		// certificate error"): the bridge's credential is refused, not the
+		// record, as with a 401. Retryable, so that the breaker pauses the
+		// route instead of dead-lettering every record until the
+		// certificate is renewed.
+		if e.Kind == target.Permanent {
+			e.Kind = target.Retryable
+		}
+		e.Err = fmt.Errorf("webhook: POST %s: %s%s; %s", t.safeURL, statusText(status), snippet(body), problem)
+	}
 	if e.Kind == target.Retryable {
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.timeNow())
 	}
@@ -474,7 +493,30 @@ func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) err
 			err = &timeoutError{err}
 		}
 	}
-	return &target.Error{Kind: failureKind(err), Status: status, Err: fmt.Errorf(msg, t.safeURL, err)}
+	e := fmt.Errorf(msg, t.safeURL, err)
+	if problem := t.clientCertProblem(); problem != "" {
+		e = fmt.Errorf("%w; %s", e, problem) // a receiver may refuse it in the handshake with a vague alert
+	}
+	return &target.Error{Kind: failureKind(err), Status: status, Err: e}
+}
+
+// clientCertProblem says why the client certificate (tls.cert_file) is not
+// valid now, as the receiver's TLS stack would judge it, or "" when it is,
+// or when there is none. The file is read at start-up only: a renewed
+// certificate takes a restart.
+func (t *Target) clientCertProblem() string {
+	c := t.clientCert
+	if c == nil {
+		return ""
+	}
+	switch now := time.Now(); { // the handshake's clock, not Options.Now
+	case now.After(c.NotAfter):
+		return "the client certificate (tls.cert_file) expired at " + c.NotAfter.UTC().Format(time.RFC3339) +
+			"; renew it and restart"
+	case now.Before(c.NotBefore):
+		return "the client certificate (tls.cert_file) is not valid before " + c.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // contextError reports that the caller's context ended: canceled (KindOf
