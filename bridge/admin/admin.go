@@ -13,6 +13,13 @@ import (
 	"time"
 )
 
+// requestTimeout bounds the arrival of a whole request, its body included
+// (probes and scrapes send none). Without it a client that announces a body
+// and never sends it holds its connection for ever: the server reads the
+// body to discard it before it answers, and the header and write timeouts do
+// not bound that read.
+var requestTimeout = 10 * time.Second
+
 // Server is the admin HTTP endpoint.
 type Server struct {
 	ln  net.Listener
@@ -42,7 +49,8 @@ func Listen(addr string, ready func() error, metrics http.Handler, log *slog.Log
 	}
 	// Probes and scrapes are short: an idle or stalled connection is
 	// closed rather than kept for ever.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, WriteTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: requestTimeout,
+		IdleTimeout: time.Minute, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return &Server{ln: ln, srv: srv}, nil
 }
