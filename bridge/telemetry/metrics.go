@@ -101,7 +101,16 @@ func NewMetrics() (*Metrics, error) {
 		// /metrics serves the Prometheus text format, which carries no
 		// exemplars: offering every sampled measurement to a reservoir
 		// would be work that nothing reads.
-		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)),
+		//
+		// Every label value comes from the configuration (routes, groups,
+		// topics, targets, plugins), from the partitions a route owns, or
+		// from a fixed set (outcome, state), never from a record or an
+		// answer: the series are bounded without the SDK's limit, which
+		// keeps 2000 series per instrument and folds the others into one
+		// unlabelled series. A replica owning 2000 partitions or more lost
+		// the lag of the others.
+		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
+			sdkmetric.WithCardinalityLimit(0)),
 		registry: reg,
 		sources:  make(map[*Route]func() RouteStats),
 		breakers: make(map[string]func() int64),
