@@ -460,6 +460,7 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	go func() {
 		err := c.Run(rctx)
 		unsubscribe()
+		ev.close()
 		ev.metrics.Close()
 		closeTarget()
 		rr.done <- err

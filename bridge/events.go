@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/internal/logevery"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
@@ -21,6 +22,14 @@ type routeEvents struct {
 	log      *slog.Logger
 	metrics  *telemetry.Route
 	consumer *kafka.Consumer
+
+	// deadLetters throttles the route's "dead-lettered" lines. A receiver
+	// that refuses every record (a schema it no longer accepts, a handler
+	// that fails them all permanently) gets each one dead-lettered,
+	// thousands a second, and a line each would flood the log. Each is
+	// still counted in hookbridge_records_dead_lettered_total and is an
+	// event on its trace, and the dead-letter topic holds them all.
+	deadLetters logevery.Throttle
 }
 
 func (e *routeEvents) Attempted(ctx context.Context, d *target.Delivery, took time.Duration, err error) {
@@ -61,8 +70,21 @@ func (e *routeEvents) DeadLettered(ctx context.Context, rec *target.Record, f *d
 	span.AddEvent(telemetry.EventDeadLettered, trace.WithAttributes(
 		append(errorAttrs(f.Err), telemetry.KeyAttempts.Int(f.Attempts))...))
 	span.SetAttributes(telemetry.KeyOutcome.String(telemetry.OutcomeDeadLettered), telemetry.KeyAttempts.Int(f.Attempts))
-	e.log.WarnContext(ctx, "dead-lettered", "record", rec.ID(), "attempts", f.Attempts, "error", f.Err)
+	id, attempts, err := rec.ID(), f.Attempts, f.Err
+	lctx := context.WithoutCancel(ctx) // a held line is logged after the delivery ended
+	e.deadLetters.Note(func(repeated int, within time.Duration) {
+		if repeated == 0 {
+			e.log.WarnContext(lctx, "dead-lettered", "record", id, "attempts", attempts, "error", err)
+			return
+		}
+		e.log.WarnContext(lctx, "dead-lettered", "record", id, "attempts", attempts, "error", err,
+			"repeated", repeated, "within", within.String())
+	})
 }
+
+// close logs the dead letters counted and not logged yet. The route calls it
+// once its consumer has stopped.
+func (e *routeEvents) close() { e.deadLetters.Close() }
 
 func (e *routeEvents) Stuck(ctx context.Context, rec *target.Record, err error) {
 	spanEvent(ctx, telemetry.EventStuck, errorAttrs(err)...)

@@ -124,8 +124,9 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	defer rt.close()
 
 	rep := &ReplayReport{Group: ReplayGroup(r.GroupID()), Committed: map[int32]int64{}}
-	ev := &replayEvents{Events: &routeEvents{log: b.log.With("route", r.Name, "replay", true),
-		metrics: rt.metrics.Route(r.Name, r.GroupID(), nil)}}
+	rev := &routeEvents{log: b.log.With("route", r.Name, "replay", true), metrics: rt.metrics.Route(r.Name, r.GroupID(), nil)}
+	defer rev.close()
+	ev := &replayEvents{Events: rev}
 	var chain target.Target
 	if !o.DryRun {
 		var closeTarget func()

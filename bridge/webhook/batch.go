@@ -238,8 +238,16 @@ func (t *Target) postBatch(ctx context.Context, items []*batchItem) []error {
 	if whole == nil || len(items) == 1 || target.KindOf(whole) != target.Permanent {
 		return errs
 	}
-	t.log.WarnContext(ctx, "webhook: a batch was refused as a whole; its records go again one by one",
-		"records", len(items), "error", whole)
+	lctx, n := context.WithoutCancel(ctx), len(items) // a held line is logged after the request
+	t.refused.Note(func(repeated int, within time.Duration) {
+		if repeated == 0 {
+			t.log.WarnContext(lctx, "webhook: a batch was refused as a whole; its records go again one by one",
+				"records", n, "error", whole)
+			return
+		}
+		t.log.WarnContext(lctx, "webhook: a batch was refused as a whole; its records go again one by one",
+			"records", n, "error", whole, "repeated", repeated, "within", within.String())
+	})
 	out := make([]error, len(items))
 	var wg sync.WaitGroup
 	for i, it := range items {

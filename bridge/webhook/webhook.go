@@ -21,6 +21,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/internal/excerpt"
+	"github.com/hookbridge/hookbridge/bridge/internal/logevery"
 	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/signing"
 	"github.com/hookbridge/hookbridge/bridge/target"
@@ -101,6 +102,10 @@ type Target struct {
 	rateLimited    func(time.Duration)
 	batch          *batcher          // nil in single-record mode
 	clientCert     *x509.Certificate // tls.cert_file's certificate; nil: none
+	// refused throttles the line of a batch refused as a whole: a receiver
+	// that refuses every batch (a schema it no longer accepts) would
+	// otherwise log one per batch for as long as it does.
+	refused logevery.Throttle
 
 	// The configured fields but Content-Type as header lines, whether they
 	// hold a User-Agent, and the Content-Type of records without one (the
@@ -377,9 +382,11 @@ func (t *Target) pace(ctx context.Context) error {
 	}
 }
 
-// Close closes the idle connections of the pool. Call it after the last
-// Deliver returned; it does not wait for anything.
+// Close closes the idle connections of the pool and logs the refused
+// batches counted and not logged yet. Call it after the last Deliver
+// returned; it does not wait for anything.
 func (t *Target) Close(ctx context.Context) error {
+	t.refused.Close()
 	if t.idle != nil {
 		t.idle.CloseIdleConnections()
 	}
