@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -97,6 +98,10 @@ func outputFromProto(o *handlerpb.Output) target.Output {
 	return target.Output{Topic: o.GetTopic(), Key: o.GetKey(), Value: o.GetValue(), Headers: headersFromProto(o.GetHeaders())}
 }
 
+// maxHandlerError bounds the message of a handler's error as the bridge
+// keeps it.
+const maxHandlerError = 1 << 10
+
 // errorFromProto maps a handler's error onto the target error kinds:
 // RETRYABLE (and an unspecified or unknown kind) is retryable, PERMANENT
 // permanent, RETRY_AFTER retryable after the wait it names.
@@ -104,6 +109,17 @@ func errorFromProto(plugin string, e *handlerpb.Error) error {
 	msg := e.GetMessage()
 	if msg == "" {
 		msg = "handler failed"
+	}
+	if len(msg) > maxHandlerError {
+		// The message goes into every log line about the record's failure,
+		// its span and its dead letter's header (which keeps 1 KiB): a
+		// plugin that quotes a record in its errors would otherwise log it
+		// whole, up to the message limit.
+		n := maxHandlerError
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = fmt.Sprintf("%s... (%d more bytes)", msg[:n], len(msg)-n)
 	}
 	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(msg))
 	switch e.GetKind() {
