@@ -99,6 +99,13 @@ func tooLarge(err error) bool {
 	return st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
 }
 
+// undecodable reports whether err is gRPC's refusal of a message it
+// received that does not decode (a string field that is not UTF-8, say).
+func undecodable(err error) bool {
+	st := status.Convert(err)
+	return st.Code() == codes.Internal && strings.Contains(st.Message(), "failed to unmarshal")
+}
+
 // humanBytes renders a size in decimal units: "5.2 MB".
 func humanBytes(n int) string {
 	switch {

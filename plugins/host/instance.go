@@ -3,17 +3,19 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -150,21 +152,30 @@ func (p *Pool) spawn() (*instance, error) {
 		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 	}
 	defer p.untrackStart(cmd)
-	var secure *plugin.SecureConfig
-	if p.checksum != nil {
-		secure = &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()}
-	}
 	stdout := &lineWriter{emit: p.relay("stdout")}
 	stderr := &lineWriter{emit: p.relay("stderr")}
+	rawStdout := &lineWriter{emit: p.relay("stdout")} // the process's own (procRunner)
 	said := &stderrTail{}
+	var sockDir string // go-plugin's PLUGIN_UNIX_SOCKET_DIR, which it removes only after a start
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  protocol.Handshake,
-		Plugins:          protocol.PluginSet(nil),
-		Cmd:              cmd,
+		HandshakeConfig: protocol.Handshake,
+		Plugins:         protocol.PluginSet(nil),
+		// go-plugin passes a command of its own that only carries its
+		// environment and stdin; cmd is what runs.
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, dir string) (runner.Runner, error) {
+			sockDir = dir
+			if p.checksum != nil { // go-plugin's SecureConfig would check spec's empty path
+				if err := verifyChecksum(p.name, p.path, p.cfg.SHA256); err != nil {
+					return nil, err
+				}
+			}
+			cmd.Env = append(cmd.Env, spec.Env...)
+			cmd.Stdin = spec.Stdin
+			return newProcRunner(cmd, rawStdout)
+		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         false, // done by hand, with a key every gRPC stack accepts: see mtls.go
 		TLSConfig:        tlsConfig,
-		SecureConfig:     secure,
 		SkipHostEnv:      true,
 		StartTimeout:     p.opts.StartTimeout,
 		Logger:           p.hclog,
@@ -184,22 +195,20 @@ func (p *Pool) spawn() (*instance, error) {
 			pid = cmd.Process.Pid
 		}
 		stopProcess(client, pid)
+		if sockDir != "" {
+			_ = os.RemoveAll(sockDir)
+		}
 		stdout.Flush()
 		stderr.Flush()
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			if e := verifyChecksum(p.name, p.path, p.cfg.SHA256); e != nil {
-				return nil, e // names both sums
-			}
+		if errors.Is(err, ErrChecksumMismatch) {
+			return nil, err // names both sums
 		}
 		if tail := said.String(); tail != "" {
 			return nil, fmt.Errorf("plugin %s: start %s: %w (its stderr ended with %q)", p.name, p.path, err, tail)
 		}
 		return nil, fmt.Errorf("plugin %s: start %s: %w", p.name, p.path, err)
 	}
-	inst := &instance{client: client, conn: conn, rpc: rpc, said: said, lastUsed: time.Now()}
-	if rc := client.ReattachConfig(); rc != nil {
-		inst.pid = rc.Pid
-	}
+	inst := &instance{client: client, conn: conn, rpc: rpc, said: said, lastUsed: time.Now(), pid: cmd.Process.Pid}
 	switch inst.stream, err = openStream(rpc, p.opts.StartTimeout, p.maxBytes, p.log.With("pid", inst.pid)); {
 	case errors.Is(err, errNoStream):
 		p.log.Debug("plugin has no HandleStream; making a Handle call per record", "pid", inst.pid)

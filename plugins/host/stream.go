@@ -62,11 +62,14 @@ type callStream struct {
 	next    uint64
 	pending map[uint64]chan *handlerpb.StreamResponse // closed when the stream ends
 	err     error                                     // why the stream ended; nil while it is open
+
+	strayLogged bool // an answer for a call_id never sent was logged (answer)
 }
 
-// errStreamTooLarge is the error of the calls on a stream that ended on a
-// message above the limit (see end); call makes them Handle calls instead.
-var errStreamTooLarge = errors.New("plugin stream ended on a message above the message limit")
+// errStreamBadMessage is the error of the calls on a stream that ended on
+// one bad message, above the message limit or one the host cannot decode
+// (see end); call makes them Handle calls instead.
+var errStreamBadMessage = errors.New("plugin stream ended on a message above the message limit or that cannot be decoded")
 
 // queued is a message waiting for the writer, with a bound of its size.
 type queued struct {
@@ -166,8 +169,8 @@ func (c *callStream) fits(size int) bool {
 // the record's headers and may take kilobytes: a call whose message would
 // exceed the limit with them goes as a Handle call, under the call's span
 // (the gRPC instrumentation adds the Handle call's own span below it). So
-// does a call on a stream that an answer above the limit ended (see end),
-// within the time the call had left.
+// does a call on a stream that one bad answer ended (see end), within the
+// time the call had left.
 func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, size int, deadline time.Time) (*handlerpb.HandleResponse, error) {
 	ctx, span := protocol.StartCallSpan(ctx, c.tracer, trace.SpanKindClient)
 	md := make(map[string]string, 3)
@@ -179,7 +182,7 @@ func (c *callStream) call(ctx context.Context, req *handlerpb.HandleRequest, siz
 	if n <= c.maxBytes {
 		resp, err = c.roundTrip(ctx, req, md, n, deadline)
 	}
-	if n > c.maxBytes || err == errStreamTooLarge {
+	if n > c.maxBytes || err == errStreamBadMessage {
 		resp, err = c.handle(ctx, req, deadline)
 	}
 	protocol.EndCallSpan(span, err)
@@ -384,13 +387,25 @@ func (c *callStream) read() {
 	}
 }
 
-// answer hands r to the call waiting for it.
+// answer hands r to the call waiting for it. An answer for a call that
+// gave up (its time ran out) is ignored, as is a second answer to a call.
+// So is one for a call_id the host never sent on the stream, which breaks
+// the protocol (a plugin that mixes up its calls' ids, whose calls then
+// time out for no visible reason): the first such is logged.
 func (c *callStream) answer(r *handlerpb.StreamResponse) {
+	id := r.GetCallId()
 	c.mu.Lock()
-	answer := c.pending[r.GetCallId()]
-	delete(c.pending, r.GetCallId())
+	answer := c.pending[id]
+	delete(c.pending, id)
+	stray := answer == nil && (id == 0 || id > c.next) && !c.strayLogged
+	if stray {
+		c.strayLogged = true
+	}
 	c.mu.Unlock()
-	if answer != nil { // nil: the call gave up (timeout), or a stray id
+	if stray {
+		c.log.Warn("plugin answered a call_id never sent on its HandleStream; ignoring it (logged once per process)", "call_id", id)
+	}
+	if answer != nil {
 		answer <- r
 	}
 }
@@ -409,12 +424,24 @@ func (c *callStream) answer(r *handlerpb.StreamResponse) {
 // the next such answer would end it again with every call on it, and a
 // plugin that lets its stream end so (sdk.Serve does not) loses only the
 // stream's lower cost per call, for the life of the process.
+//
+// The same goes for a stream that ended on an answer the host cannot decode
+// (INTERNAL "failed to unmarshal": a string that is not UTF-8, from a
+// plugin in another language): the answer is the plugin's fault, not the
+// process's, and as a Handle call it fails only its own call, as
+// retryable.
 func (c *callStream) end(cause error) {
 	c.mu.Lock()
-	oversized := false
+	bad := ""
 	if c.err == nil {
-		if oversized = tooLarge(cause); oversized {
-			c.err = errStreamTooLarge
+		switch {
+		case tooLarge(cause):
+			bad = "above the message limit"
+		case undecodable(cause):
+			bad = "that cannot be decoded"
+		}
+		if bad != "" {
+			c.err = errStreamBadMessage
 		} else {
 			c.err = status.Errorf(codes.Unavailable, "plugin stream ended: %v", cause)
 		}
@@ -426,8 +453,8 @@ func (c *callStream) end(cause error) {
 	}
 	c.cancel()
 	c.mu.Unlock()
-	if oversized {
-		c.log.Warn("plugin's HandleStream ended on a message above the message limit; making a Handle call per record to this process from now on", "error", cause)
+	if bad != "" {
+		c.log.Warn("plugin's HandleStream ended on a message "+bad+"; making a Handle call per record to this process from now on", "error", cause)
 	}
 }
 

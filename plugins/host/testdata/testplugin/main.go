@@ -17,6 +17,9 @@
 //	"long-log:N"        write an error log line with an attribute of N bytes, then reply
 //	"describe"          reply with the message as JSON (what crossed the wire)
 //	"deadline"          reply with the milliseconds left before the call's deadline, or "none"
+//	"raw-stdout:N"      write a line of N bytes to the process's original standard output
+//	                    (file descriptor 1, as a plugin in another language, or a library
+//	                    or a child process of a Go plugin, writes it), then reply
 //
 // With TESTPLUGIN_UNARY_ONLY=1 in its environment it serves only the Handle
 // call, not HandleStream, as a plugin built against the first version of
@@ -28,9 +31,12 @@
 // TESTPLUGIN_OWN_STREAM=1 it serves HandleStream itself, as a plugin that does
 // not use sdk.Serve may: an answer above the message limit is left to gRPC,
 // which ends the stream with RESOURCE_EXHAUSTED; there the x-test "no-answer"
-// gets an answer with its call_id and nothing else, and "dup-answer" (else
+// gets an answer with its call_id and nothing else, "dup-answer" (else
 // like "ack") gets its answer twice, after answers for call ids the host
-// never sent. With
+// never sent, and "bad-utf8" an answer that Go's protobuf cannot decode: an
+// error message that is not UTF-8, as a plugin in another language may send
+// (a Handle call gets the handler's error, which sdk.Service makes UTF-8).
+// With
 // TESTPLUGIN_UNARY_ONLY=1, the x-test "grpc-canceled" fails the Handle call
 // with the gRPC status CANCELED, as a handler whose own downstream call was
 // canceled may. With TESTPLUGIN_HEALTH_HANG=1 the process completes the
@@ -53,6 +59,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hookbridge/hookbridge/sdk"
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
@@ -61,6 +69,7 @@ import (
 
 func main() {
 	log := sdk.NewLogger()
+	stdout := os.Stdout // go-plugin's Serve replaces os.Stdout; this stays file descriptor 1
 	pid := []byte(strconv.Itoa(os.Getpid()))
 	reply := func(value []byte) (*sdk.Result, error) {
 		return &sdk.Result{Outputs: []sdk.Output{{Value: value, Headers: []sdk.Header{{Key: "pid", Value: pid}}}}}, nil
@@ -103,6 +112,8 @@ func main() {
 			return nil, sdk.RetryAfter(d, errors.New("slow down"))
 		case "error":
 			return nil, errors.New("downstream unavailable")
+		case "bad-utf8":
+			return nil, errors.New("bad \xff record")
 		case "long-error":
 			n, _ := strconv.Atoi(arg)
 			return nil, errors.New("downstream answered " + strings.Repeat("x", n))
@@ -135,6 +146,12 @@ func main() {
 			n, _ := strconv.Atoi(arg)
 			log.Error("testplugin long log line", "id", msg.ID, "value", strings.Repeat("x", n))
 			return reply(msg.Value)
+		case "raw-stdout":
+			n, _ := strconv.Atoi(arg)
+			if _, err := stdout.Write(append(bytes.Repeat([]byte("x"), n), '\n')); err != nil {
+				return nil, err
+			}
+			return reply(msg.Value)
 		case "log":
 			log.Info("testplugin log line", "id", msg.ID)
 			return reply(msg.Value)
@@ -152,7 +169,7 @@ func main() {
 		serveService(unpacked{sdk.Service(h)})
 		return
 	case os.Getenv("TESTPLUGIN_OWN_STREAM") == "1":
-		serveService(ownStream{sdk.Service(h)})
+		serveService(ownStream{sdk.Service(h)}, grpc.ForceServerCodec(rawCodec{}))
 		return
 	case os.Getenv("TESTPLUGIN_HEALTH_HANG") == "1":
 		serveService(sdk.Service(h), grpc.ChainUnaryInterceptor(hangHealthChecks))
@@ -281,11 +298,49 @@ func (o ownStream) HandleStream(st handlerpb.Handler_HandleStreamServer) error {
 				_ = st.Send(&handlerpb.StreamResponse{CallId: 0, Response: resp})
 				_ = st.Send(r)
 			}
+			if testHeader(m.GetRequest()) == "bad-utf8" {
+				_ = st.SendMsg(badUTF8Answer(m.GetCallId()))
+				return
+			}
 			// An answer above the limit fails here, and gRPC has then
 			// ended the stream with RESOURCE_EXHAUSTED: Recv returns.
 			_ = st.Send(r)
 		})
 	}
+}
+
+// rawCodec is gRPC's proto codec, but for a rawMessage, which it sends as
+// it is.
+type rawCodec struct{}
+
+// rawMessage is an encoded message that Go's protobuf would refuse to
+// encode.
+type rawMessage []byte
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := v.(rawMessage); ok {
+		return b, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+
+func (rawCodec) Name() string { return "proto" }
+
+// badUTF8Answer is the StreamResponse answering call id with a retryable
+// error whose message is not UTF-8.
+func badUTF8Answer(id uint64) rawMessage {
+	e := protowire.AppendTag(nil, 1, protowire.VarintType) // Error.kind
+	e = protowire.AppendVarint(e, uint64(handlerpb.ErrorKind_ERROR_KIND_RETRYABLE))
+	e = protowire.AppendTag(e, 2, protowire.BytesType) // Error.message
+	e = protowire.AppendBytes(e, []byte("bad \xff record"))
+	resp := protowire.AppendTag(nil, 2, protowire.BytesType) // HandleResponse.error
+	resp = protowire.AppendBytes(resp, e)
+	m := protowire.AppendTag(nil, 1, protowire.VarintType) // StreamResponse.call_id
+	m = protowire.AppendVarint(m, id)
+	m = protowire.AppendTag(m, 2, protowire.BytesType) // StreamResponse.response
+	return protowire.AppendBytes(m, resp)
 }
 
 // serveService serves svc with go-plugin directly, as a plugin that does
