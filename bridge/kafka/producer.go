@@ -24,9 +24,18 @@ type Producer struct {
 	sp     sarama.SyncProducer
 	tracer trace.Tracer
 
-	mu     sync.Mutex
-	closed bool           // under mu; sarama panics on a send after Close
-	sends  sync.WaitGroup // sends in flight, which Close waits for
+	// alone writes, one record of a topic at a time (aloneMu), the records
+	// the broker refused for their size along with others: a record sent
+	// again through sp could share its batch with the records of another
+	// send, another record's replies or another route's dead letter, and be
+	// refused with them again. The broker checks the size of each
+	// partition's batch, so records of other topics may go along.
+	alone sarama.SyncProducer
+
+	mu      sync.Mutex
+	closed  bool                   // under mu; sarama panics on a send after Close
+	aloneMu map[string]*sync.Mutex // by topic, under mu
+	sends   sync.WaitGroup         // sends in flight, which Close waits for
 }
 
 var _ dispatch.Producer = (*Producer)(nil)
@@ -38,7 +47,12 @@ func NewProducer(client sarama.Client) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	return &Producer{sp: sp, tracer: otel.Tracer(telemetry.ScopeName)}, nil
+	alone, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		_ = sp.Close()
+		return nil, fmt.Errorf("kafka: producer: %w", err)
+	}
+	return &Producer{sp: sp, alone: alone, tracer: otel.Tracer(telemetry.ScopeName)}, nil
 }
 
 // Produce sends recs and waits for their acknowledgement or ctx. When ctx ends
@@ -153,13 +167,15 @@ func (p *Producer) begin() bool {
 // send writes msgs. The broker checks message.max.bytes against a whole
 // batch, and sarama packs the records of one partition into batches of up to
 // Producer.MaxMessageBytes (16 MiB, so that a topic allowing large records
-// can have them): records each small enough may be refused together. Those
-// are sent again one at a time, in their order, and only one refused alone
-// is refused. Each message written gets its partition and offset.
+// can have them), with the records of every send in flight, whichever route
+// or record they are for: records each small enough may be refused together,
+// even a single one. Those are sent again one at a time, in their order, each
+// in a batch of its own (sendAlone), and only one refused alone is refused.
+// Each message written gets its partition and offset.
 func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
 	err := p.sp.SendMessages(msgs)
 	pes, ok := errors.AsType[sarama.ProducerErrors](err)
-	if len(msgs) == 1 || !ok || !slices.ContainsFunc(pes, func(pe *sarama.ProducerError) bool { return tooLarge(pe.Err) }) {
+	if !ok || !slices.ContainsFunc(pes, func(pe *sarama.ProducerError) bool { return tooLarge(pe.Err) }) {
 		return err
 	}
 	failed := make(map[*sarama.ProducerMessage]bool, len(pes))
@@ -172,7 +188,7 @@ func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
 			continue
 		}
 		alone := &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers}
-		if err := p.sp.SendMessages([]*sarama.ProducerMessage{alone}); err != nil {
+		if err := p.sendAlone(alone); err != nil {
 			if pes, ok := errors.AsType[sarama.ProducerErrors](err); ok && len(pes) > 0 {
 				err = pes[0].Err
 			}
@@ -187,6 +203,24 @@ func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
 	return still
 }
 
+// sendAlone writes m in a batch that holds no other record: through the
+// producer of its own, one record of m's topic at a time.
+func (p *Producer) sendAlone(m *sarama.ProducerMessage) error {
+	p.mu.Lock()
+	if p.aloneMu == nil {
+		p.aloneMu = make(map[string]*sync.Mutex)
+	}
+	mu := p.aloneMu[m.Topic]
+	if mu == nil {
+		mu = new(sync.Mutex)
+		p.aloneMu[m.Topic] = mu
+	}
+	p.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	return p.alone.SendMessages([]*sarama.ProducerMessage{m})
+}
+
 // Close waits for the sends in flight, then flushes and closes the producer.
 // A Produce after Close fails (retryable) instead of sending; a second Close
 // does nothing.
@@ -199,7 +233,7 @@ func (p *Producer) Close() error {
 		return nil // sarama's Close, a second time, would panic
 	}
 	p.sends.Wait()
-	return p.sp.Close()
+	return errors.Join(p.sp.Close(), p.alone.Close())
 }
 
 // classify returns the error of a failed send: a record refused for what it
