@@ -28,6 +28,16 @@ func (c *Config) advise(v *checker) {
 				"fails alone while its target is down is dead-lettered before the breaker opens and pauses the "+
 				"route; set it above", r.Retry.MaxAttempts, r.Breaker.ConsecutiveFailures)
 		}
+		// A header written with no value ("x-priority:", as if to ask that
+		// the header be there) is an empty value: every record that does
+		// not carry the header empty is acknowledged without delivery.
+		for _, name := range sortedKeys(r.Filter.Headers) {
+			if r.Filter.Headers[name] == "" {
+				p := path + ".filter.headers." + name
+				v.addf(p, "is empty: only records whose %q header is present and empty match; every other record "+
+					"is committed without being delivered. A filter cannot ask only that a header be present", name)
+			}
+		}
 	}
 }
 

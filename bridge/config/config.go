@@ -262,7 +262,8 @@ type Webhook struct {
 	// (SecretPathHost), false for any other.
 	SecretPath *bool `yaml:"secret_path"`
 	Batch      Batch `yaml:"batch"`
-	// RateLimit is requests per second to this URL, 0 = none. Default 0.
+	// RateLimit is requests per second to this URL from one bridge process
+	// (every replica has its own limiter), 0 = none. Default 0.
 	RateLimit float64 `yaml:"rate_limit"`
 }
 
