@@ -12,6 +12,19 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
+// loggedEvents returns the events of a route that logs JSON at info level
+// into the buffer returned.
+func loggedEvents(t *testing.T) (*routeEvents, *syncBuffer) {
+	t.Helper()
+	metrics, err := telemetry.NewMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = metrics.Shutdown(context.WithoutCancel(t.Context())) })
+	logs := &syncBuffer{}
+	return &routeEvents{log: telemetry.NewLogger(logs, "json", "info"), metrics: metrics.Route("orders-billing", "hookbridge.orders-billing", nil)}, logs
+}
+
 // A receiver that refuses every record (400 or 422 from a schema it no
 // longer accepts) gets each one dead-lettered: at the
 // receiver's pace, thousands a second. The route used to log a warning for
@@ -20,13 +33,7 @@ import (
 // events still count every record.
 func TestDeadLetteredLinesAreThrottled(t *testing.T) {
 	t.Parallel()
-	metrics, err := telemetry.NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = metrics.Shutdown(context.WithoutCancel(t.Context())) }()
-	logs := &syncBuffer{}
-	ev := &routeEvents{log: telemetry.NewLogger(logs, "json", "info"), metrics: metrics.Route("orders-billing", "hookbridge.orders-billing", nil)}
+	ev, logs := loggedEvents(t)
 	ev.deadLetters.Every = time.Hour // no window ends during the test
 
 	const n = 1000
@@ -63,13 +70,7 @@ func TestDeadLetteredLinesAreThrottled(t *testing.T) {
 // waiting for the next dead letter or the route's end.
 func TestDeadLetteredSummaryComesAtWindowEnd(t *testing.T) {
 	t.Parallel()
-	metrics, err := telemetry.NewMetrics()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = metrics.Shutdown(context.WithoutCancel(t.Context())) }()
-	logs := &syncBuffer{}
-	ev := &routeEvents{log: telemetry.NewLogger(logs, "json", "info"), metrics: metrics.Route("orders-billing", "hookbridge.orders-billing", nil)}
+	ev, logs := loggedEvents(t)
 	ev.deadLetters.Every = 20 * time.Millisecond
 	defer ev.close()
 	for i := range 3 {

@@ -17,16 +17,23 @@ import (
 	"time"
 )
 
-// testKeyPair writes a self-signed certificate and its key as PEM files in
-// dir and returns their paths.
+// testKeyPair writes a self-signed certificate valid now and its key as PEM
+// files in dir and returns their paths.
 func testKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	return keyPairValid(t, dir, name, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// keyPairValid is testKeyPair of a certificate valid from notBefore to
+// notAfter.
+func keyPairValid(t *testing.T, dir, name string, notBefore, notAfter time.Time) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		NotBefore: notBefore, NotAfter: notAfter}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)

@@ -1,40 +1,10 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 )
-
-// expiredKeyPair writes a self-signed certificate that expired an hour ago
-// and its key as PEM files in dir and returns their paths.
-func expiredKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeFile(t, dir, name+".pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o600)
-	keyFile = writeFile(t, dir, name+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})), 0o600)
-	return certFile, keyFile
-}
 
 // A client certificate that has expired, and certificate checks turned
 // off, are valid but get advice (validate prints it, run logs it): the
@@ -43,7 +13,7 @@ func expiredKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
 // valid certificate with verification on gets none.
 func TestAdviceClientCertificateAndInsecureSkipVerify(t *testing.T) {
 	dir := t.TempDir()
-	expiredCert, expiredKey := expiredKeyPair(t, dir, "expired")
+	expiredCert, expiredKey := keyPairValid(t, dir, "expired", time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
 	validCert, validKey := testKeyPair(t, dir, "valid")
 	for _, c := range []struct {
 		name, kafkaTLS, hookTLS string

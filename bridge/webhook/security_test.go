@@ -312,6 +312,12 @@ func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
 // IPs; client otherwise) and returns it with the paths of its PEM files.
 func (p *pki) issue(t *testing.T, cn string, server bool, dns []string, ips ...net.IP) (tls.Certificate, string, string) {
 	t.Helper()
+	return p.issueValid(t, cn, server, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), dns, ips...)
+}
+
+// issueValid is issue of a certificate valid from notBefore to notAfter.
+func (p *pki) issueValid(t *testing.T, cn string, server bool, notBefore, notAfter time.Time, dns []string, ips ...net.IP) (tls.Certificate, string, string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -324,8 +330,8 @@ func (p *pki) issue(t *testing.T, cn string, server bool, dns []string, ips ...n
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     dns,
