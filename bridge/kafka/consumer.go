@@ -936,29 +936,57 @@ func commitChecked(ctx context.Context, sess sarama.ConsumerGroupSession, client
 }
 
 // emptyTail bounds the offsets between a partition's next offset to commit
-// and its latest that checkEmptyTails asks about: a transaction leaves one
-// control record after its last record, and a consumer that has everything
-// else waits for no more.
+// and its latest that checkEmptyTails asks about while the partition is
+// paused or holds records it read: a transaction leaves one control record
+// after its last record, and a consumer that has everything else waits for
+// no more. A partition that fetches and holds nothing is asked about
+// whatever the distance: an aborted transaction leaves all its records.
 const emptyTail = 8
 
 // checkEmptyTails finds the partitions that hold nothing (none pending),
-// whose latest offset is a few past their next offset to commit, and asks
-// their leaders whether a record lies in between. When none does (the
-// offsets hold a transaction's commit marker), the partition's lag counts
-// from its latest offset: otherwise it would read 1 for good after a
-// transaction, an alert that never clears and a replica that never scales
-// to zero.
+// whose latest offset is a few past their next offset to commit (or, with
+// nothing marked yet, past where the claim started), and asks their leaders
+// whether a record lies in between (only a few past, see emptyTail, unless
+// the partition fetches and holds nothing). When none does (the offsets hold a
+// transaction's markers, or an aborted transaction's records), the
+// partition's lag counts from its latest offset, and the tracker marks the
+// offsets up to the partition's last stable offset as done, so that the
+// group's committed offset reaches the end too, as a Java read_committed
+// consumer's does. Otherwise the lag would read 1 for good after a
+// transaction, here and in every tool that reads it from the committed
+// offset (KEDA): an alert that never clears and a replica that never scales
+// to zero. (Past the last stable offset lie the records of a transaction
+// still open: they are not marked.)
 func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
 	for _, p := range parts {
 		marked, first := p.tr.position()
+		if marked < 0 {
+			marked = p.start.Load() // nothing marked yet: from where the claim started
+		}
 		latest := p.latest.Load()
-		if first >= 0 || marked < 0 || latest <= marked || latest-marked > emptyTail || p.emptyTo.Load() >= latest {
+		if first >= 0 || marked < 0 || latest <= marked || p.emptyTo.Load() >= latest {
 			continue
 		}
-		found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, latest)
-		if err == nil && !found {
-			p.emptyTo.Store(latest)
+		if latest-marked > emptyTail && (p.nHeld.Load() > 0 || c.isPaused(p.tp)) {
+			continue
 		}
+		// The last stable offset is looked up first: the records below it
+		// are decided (committed or aborted), so a read_committed fetch
+		// that finds none of them finds none for good. The records of a
+		// transaction that commits between the two requests lie past it,
+		// and are never passed over.
+		stable, err := StableEnd(client, p.tp.topic, p.tp.partition)
+		if err != nil {
+			continue // asked again on the next round
+		}
+		found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, latest)
+		if err != nil || found {
+			continue
+		}
+		if end := min(stable, latest); p.tr.skip(end) {
+			p.sess.MarkOffset(p.tp.topic, p.tp.partition, end, "")
+		}
+		p.emptyTo.Store(latest)
 	}
 }
 
@@ -1035,6 +1063,13 @@ func (c *Consumer) applyPauseLocked(tp topicPartition) {
 		return
 	}
 	c.tellPauseLocked(tp, want)
+}
+
+// isPaused reports whether tp's fetching is paused, for any reason.
+func (c *Consumer) isPaused(tp topicPartition) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused[tp]
 }
 
 // tellPauseLocked tells sarama to pause or resume tp.

@@ -129,8 +129,8 @@ func TestConsumerLagOfPausedPartitionGrows(t *testing.T) {
 // After transactions, the partition's latest offset is a commit marker
 // that no consumer receives: once every record is delivered the lag is 0,
 // not 1 for good (an alert that never clears, a replica never scaled to
-// zero). The tracker commits across the markers' offsets; a record produced
-// afterwards counts again.
+// zero). The tracker commits across the markers' offsets, the last one
+// included; a record produced afterwards counts again.
 func TestConsumerLagAfterTransactions(t *testing.T) {
 	const topic = "txn"
 	cluster := startCluster(t, topic)
@@ -144,7 +144,7 @@ func TestConsumerLagAfterTransactions(t *testing.T) {
 	admin := newAdmin(t, addrs)
 	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
 		func() string { return describe(c, topic) })
-	waitFor(t, "offset 7 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 7 },
+	waitFor(t, "offset 8 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 8 },
 		func() string { return describe(c, topic) })
 	waitForLag(t, c, topic, 0)
 	produceN(t, addrs, topic, 1) // offset 8, delivered at once

@@ -97,6 +97,20 @@ func (t *tracker) compact() {
 	t.pending = out
 }
 
+// skip moves the next offset to commit up to offset when no record is in
+// flight and offset lies past it: the offsets in between hold no record a
+// consumer receives (a transaction's markers, an aborted transaction's
+// records). It reports whether it moved.
+func (t *tracker) skip(offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pending) > 0 || offset <= t.marked {
+		return false
+	}
+	t.marked = offset
+	return true
+}
+
 // state returns the next offset to commit (-1 if none yet), the number of
 // records not committed past (unfinished, or done behind an unfinished one)
 // and the time the oldest unfinished record was added.
