@@ -470,6 +470,7 @@ type batchEvent struct {
 	Offset          int64           `json:"offset"`
 	Key             *string         `json:"key,omitempty"`
 	KeyEncoding     string          `json:"keyencoding,omitempty"`
+	Tombstone       bool            `json:"tombstone,omitempty"` // the value is null, not empty
 	// Extensions are the record's own ce_* attributes beyond the core ones,
 	// merged into the object by appendEvent.
 	Extensions map[string]string `json:"-"`
@@ -547,6 +548,8 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		ev.Data = rec.Value
 	} else if rec.Value != nil {
 		ev.DataBase64 = rec.Value
+	} else {
+		ev.Tombstone = true
 	}
 	return ev
 }
@@ -600,7 +603,7 @@ func validExtension(name string) bool {
 		}
 	}
 	switch name {
-	case "topic", "partition", "offset", "key", "keyencoding", "data", "data_base64", "datacontenttype":
+	case "topic", "partition", "offset", "key", "keyencoding", "tombstone", "data", "data_base64", "datacontenttype":
 		return false
 	}
 	return true

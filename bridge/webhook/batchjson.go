@@ -50,6 +50,9 @@ func appendEvent(b []byte, ev *batchEvent) []byte {
 		b = append(b, `,"keyencoding":`...)
 		b = appendJSONString(b, ev.KeyEncoding)
 	}
+	if ev.Tombstone {
+		b = append(b, `,"tombstone":true`...)
+	}
 	if len(ev.Extensions) > 0 {
 		names := make([]string, 0, len(ev.Extensions))
 		for name := range ev.Extensions {

@@ -24,6 +24,10 @@ const (
 	HeaderKafkaOffset      = "kafka-offset"
 	HeaderKafkaKey         = "kafka-key"
 	HeaderKafkaKeyEncoding = "kafka-key-encoding"
+	// HeaderKafkaTombstone, "true", marks a record whose value is null (a
+	// tombstone): its body is empty, as that of an empty value, which has
+	// no such header.
+	HeaderKafkaTombstone = "kafka-tombstone"
 	// HeaderKafkaHeaderPrefix starts a forwarded record header:
 	// kafka-header-<name>.
 	HeaderKafkaHeaderPrefix = "kafka-header-"
@@ -70,6 +74,7 @@ var (
 	keyKafkaOffset      = http.CanonicalHeaderKey(HeaderKafkaOffset)
 	keyKafkaKey         = http.CanonicalHeaderKey(HeaderKafkaKey)
 	keyKafkaKeyEncoding = http.CanonicalHeaderKey(HeaderKafkaKeyEncoding)
+	keyKafkaTombstone   = http.CanonicalHeaderKey(HeaderKafkaTombstone)
 	keyKafkaBase64      = http.CanonicalHeaderKey(HeaderKafkaBase64Headers)
 	keyCESpecVersion    = http.CanonicalHeaderKey(HeaderCESpecVersion)
 	keyCEID             = http.CanonicalHeaderKey(HeaderCEID)
@@ -125,6 +130,9 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 			h.putBase64(keyKafkaKey, rec.Key)
 			h.put(keyKafkaKeyEncoding, EncodingBase64)
 		}
+	}
+	if rec.Value == nil {
+		h.put(keyKafkaTombstone, "true")
 	}
 
 	// The receiver sees the fields of record headers whose names differ

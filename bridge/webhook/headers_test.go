@@ -273,6 +273,9 @@ func TestRequestHeaders(t *testing.T) {
 		if !rec.Timestamp.IsZero() {
 			h["Ce-Time"] = []string{rec.Timestamp.UTC().Format(time.RFC3339Nano)}
 		}
+		if rec.Value == nil {
+			h["Kafka-Tombstone"] = []string{"true"}
+		}
 		return h
 	}
 

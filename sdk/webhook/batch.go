@@ -31,8 +31,11 @@ type Event struct {
 	// Data is the record value: the JSON of data as the batch carries it (the
 	// bridge sends JSON values compacted, so equal as JSON, not always byte
 	// for byte), or data_base64 decoded; nil when the event has neither (a
-	// null or empty value).
+	// null or empty value: Tombstone tells which).
 	Data []byte
+	// Tombstone reports a record whose value is null (the tombstone
+	// extension), not empty.
+	Tombstone bool
 }
 
 // RecordID is the record's webhook-id, "<topic>-<partition>-<offset>": the
@@ -139,6 +142,11 @@ func (e *Event) decode(m map[string]json.RawMessage) error {
 		switch name {
 		case "topic", "partition", "offset", "key", "keyencoding", "datacontenttype", "data", "data_base64":
 			continue
+		case "tombstone":
+			if bytes.Equal(v, []byte("true")) {
+				e.Tombstone = true
+				continue
+			}
 		}
 		var s string
 		if json.Unmarshal(v, &s) != nil {
@@ -196,6 +204,7 @@ func (e *Event) delivery(h http.Header) *Delivery {
 		Key:         e.Key,
 		ContentType: e.DataContentType,
 		Body:        e.Data,
+		Tombstone:   e.Tombstone,
 		Attempt:     1,
 		CloudEvent:  e.CloudEvent,
 		BatchID:     h.Get(HeaderID),

@@ -44,6 +44,11 @@ type Delivery struct {
 	// event's data (JSON, as the batch carries it) or decoded data_base64 in
 	// batch mode; nil when the event has neither.
 	Body []byte
+	// Tombstone reports a record whose value is null (kafka-tombstone in
+	// single-record mode, the event's tombstone extension in batch mode), a
+	// delete in a compacted topic: its Body is empty, as that of a record
+	// whose value is empty, for which Tombstone is false.
+	Tombstone bool
 	// Attempt is hookbridge-attempt, from 1 (in batch mode, the highest
 	// attempt of the batch's records).
 	Attempt int
@@ -128,6 +133,7 @@ func DecodeDelivery(h http.Header, body []byte) (*Delivery, error) {
 	if ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64); err == nil {
 		d.Timestamp = time.Unix(ts, 0)
 	}
+	d.Tombstone = strings.EqualFold(strings.TrimSpace(h.Get(HeaderKafkaTombstone)), "true")
 	if vs, ok := h[http.CanonicalHeaderKey(HeaderKafkaKey)]; ok && len(vs) > 0 {
 		key, err := decodeValue(vs[0], h.Get(HeaderKafkaKeyEncoding))
 		if err != nil {

@@ -10,8 +10,9 @@
 // DecodeDelivery turns a verified single-record request into a Delivery: the
 // Kafka coordinates (topic, partition, offset), the key (decoded from base64
 // when kafka-key-encoding says so; nil for a null key), the forwarded record
-// headers (kafka-header-*), the content type, the attempt number, the body
-// and the CloudEvents attributes (ce-*). DecodeBatch turns a batch request
+// headers (kafka-header-*), the content type, the attempt number, the body,
+// whether the value was null (kafka-tombstone) and the CloudEvents
+// attributes (ce-*). DecodeBatch turns a batch request
 // (Content-Type application/cloudevents-batch+json) into Events, with data
 // or data_base64 decoded; a BatchResult answers which of them failed.
 //

@@ -15,6 +15,9 @@ const (
 	HeaderKafkaOffset      = "kafka-offset"
 	HeaderKafkaKey         = "kafka-key"
 	HeaderKafkaKeyEncoding = "kafka-key-encoding"
+	// HeaderKafkaTombstone is "true" on the request of a record whose value
+	// is null (a tombstone); a record with an empty value has none.
+	HeaderKafkaTombstone = "kafka-tombstone"
 	// HeaderKafkaHeaderPrefix starts a forwarded record header:
 	// kafka-header-<name>.
 	HeaderKafkaHeaderPrefix = "kafka-header-"
