@@ -19,6 +19,9 @@ What it does with each request:
   requests (``application/cloudevents-batch+json`` with a
   ``hookbridge-batch-size`` header), answering a batch with
   ``{"failed": [ids]}`` for the records that failed: only those are retried;
+  a batch none of whose records could be handled is answered 500, as
+  sdk/webhook's Handler does, so that the bridge pauses instead of spending
+  the records' attempts;
 * continues the bridge's trace (traceparent) with OpenTelemetry.
 
 Environment:
@@ -31,7 +34,8 @@ Environment:
   default batch size with room to spare); a longer one is answered 413.
 * FAIL_EVERY_NTH: when set to N > 0, the first delivery of every record whose
   Kafka offset is a multiple of N fails (500 for a single record, listed in
-  ``failed`` in a batch): a stand-in for a handler that fails sometimes.
+  ``failed`` in a batch, 500 for a batch when no record of it was handled): a
+  stand-in for a handler that fails sometimes.
 * OTEL_EXPORTER_OTLP_ENDPOINT: an OTLP/gRPC endpoint (e.g.
   http://127.0.0.1:4317); spans are exported only when it is set. The service
   name is "receiver-fastapi" (OTEL_SERVICE_NAME overrides it).
@@ -228,14 +232,16 @@ def verify_bytes(body: bytes, headers: dict[str, str]) -> Optional[str]:
 # ---- handling ---------------------------------------------------------------
 
 
-def decode(value: Optional[str], encoding: Optional[str]) -> Optional[bytes]:
+def decode(value: Optional[str], encoding: Optional[str], charset: str = "utf-8") -> Optional[bytes]:
     """A key as the bridge sends it: text, or base64 when flagged so; None for
-    a null key."""
+    a null key. charset turns the text back into the key's bytes: "latin-1"
+    for a header value, which Starlette decodes as Latin-1 (the bytes on the
+    wire are the key's UTF-8), "utf-8" for a string of a batch's JSON."""
     if value is None:
         return None
     if (encoding or "").lower() == "base64":
         return base64.b64decode(value, validate=True)
-    return value.encode()
+    return value.encode(charset)
 
 
 def handle(record_id: str, topic: str, partition: int, offset: int, key: Optional[bytes], body: bytes) -> bool:
@@ -306,7 +312,7 @@ async def webhook(request: Request, rest: str = "") -> Response:
         topic = headers["kafka-topic"]
         partition = int(headers["kafka-partition"])
         offset = int(headers["kafka-offset"])
-        key = decode(headers.get("kafka-key"), headers.get("kafka-key-encoding"))
+        key = decode(headers.get("kafka-key"), headers.get("kafka-key-encoding"), "latin-1")
     except (KeyError, ValueError, binascii.Error) as e:
         return JSONResponse({"error": f"not a Hookbridge request: {e}"}, status_code=400)
     remember_trace(record_id, headers.get("traceparent"))
@@ -356,6 +362,7 @@ def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
     state.max_batch = max(state.max_batch, len(events))
     failed: list[str] = []
     blocked: set[tuple] = set()  # lanes with a failed record: later ones wait for the retry
+    done = False  # a record was handled, or skipped as a duplicate
     for ev in events:
         try:
             topic, partition, offset = ev["topic"], int(ev["partition"]), int(ev["offset"])
@@ -377,7 +384,15 @@ def handle_batch(body: bytes, headers: dict[str, str]) -> Response:
             failed.append(record_id)
             blocked.add(lane)
             continue
+        done = True
         remember_trace(record_id, headers.get("traceparent"))
+    if failed and not done:
+        # Nothing of the batch could be done (in a real application: its
+        # database is down). Answer as for a single record, as sdk/webhook's
+        # Handler does: a failed list would tell the bridge that the receiver
+        # is up, and the records would spend their attempts and be
+        # dead-lettered instead of the route pausing.
+        return JSONResponse({"error": f"no record of the batch was handled ({len(failed)} failed)"}, status_code=500)
     return JSONResponse({"failed": failed})
 
 

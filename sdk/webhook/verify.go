@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -166,7 +167,11 @@ func (v *Verifier) Verify(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, v.maxBody+1))
+	limit := v.maxBody
+	if limit < math.MaxInt64 {
+		limit++ // one byte past the cap tells a longer body
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
 		return nil, fmt.Errorf("webhook: reading the body: %w", err)
 	}
