@@ -6,10 +6,12 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -62,9 +64,10 @@ type reload struct {
 // runningRoute is one route's consumer and what it owns.
 type runningRoute struct {
 	cfg      config.Route
-	plugin   *config.Plugin // the plugin's config when the target is a plugin
-	health   func() error   // the target's own health, when it reports one (a plugin)
-	failed   error          // why the route could not start (then it has no consumer)
+	plugin   *config.Plugin    // the plugin's config when the target is a plugin
+	files    [sha256.Size]byte // what startFiles found when the route started
+	health   func() error      // the target's own health, when it reports one (a plugin)
+	failed   error             // why the route could not start (then it has no consumer)
 	consumer *kafka.Consumer
 	cancel   context.CancelFunc
 	done     chan error
@@ -260,7 +263,8 @@ func stopRoutes(routes map[string]*runningRoute) error {
 }
 
 // Reload replaces the configuration of a running bridge: routes whose
-// configuration (or plugin's) changed are drained and restarted, new routes
+// configuration (or plugin's, or a file their target reads only when it
+// starts: startFiles) changed are drained and restarted, new routes
 // start, removed ones drain and stop, and unchanged routes keep running,
 // except those disabled by their receiver or that could not start: those
 // start anew.
@@ -296,7 +300,8 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	var start []config.Route
 	for _, r := range cfg.Routes {
 		rr, ok := routes[r.Name]
-		if ok && !rr.halted() && reflect.DeepEqual(rr.cfg, r) && reflect.DeepEqual(rr.plugin, pluginOf(cfg, r)) {
+		if ok && !rr.halted() && reflect.DeepEqual(rr.cfg, r) && reflect.DeepEqual(rr.plugin, pluginOf(cfg, r)) &&
+			rr.files == startFiles(r) {
 			next[r.Name] = rr
 			continue
 		}
@@ -366,7 +371,7 @@ func (b *Bridge) switchRoutes(ctx context.Context, rt *runtime, cfg *config.Conf
 		running = append(running, rr.cfg)
 	}
 	rt.dropUnusedPlugins(ctx, cfg, append(running, start...))
-	rt.targets.dropUnused(running)
+	rt.targets.dropUnused(running, start)
 	var errs []error
 	for _, r := range start {
 		rr, err := b.startRoute(ctx, rt, cfg, r)
@@ -420,10 +425,46 @@ func pluginOf(cfg *config.Config, r config.Route) *config.Plugin {
 	return &p
 }
 
+// startFiles fingerprints the files that r's target reads only when it
+// starts (signing_secrets_file, tls.ca_file, tls.cert_file, tls.key_file),
+// so that a reload restarts a route whose files changed while its
+// configuration did not: a signing secret added to the file, a renewed
+// client certificate. A file that cannot be read counts as its error.
+func startFiles(r config.Route) [sha256.Size]byte {
+	h := sha256.New()
+	if w := r.Target.Webhook; w != nil {
+		for _, name := range []string{w.SigningSecretsFile, w.TLS.CAFile, w.TLS.CertFile, w.TLS.KeyFile} {
+			if name == "" {
+				continue
+			}
+			// Validation refuses a file that is not regular (a pipe
+			// would block the read); one swapped in since counts as such.
+			var data []byte
+			fi, err := os.Stat(name)
+			if err == nil && fi.Mode().IsRegular() {
+				data, err = os.ReadFile(name)
+			} else if err == nil {
+				err = fmt.Errorf("%s is not a regular file", name)
+			}
+			if err != nil {
+				data = []byte(err.Error())
+			}
+			sum := sha256.Sum256(data)
+			fmt.Fprintf(h, "%s\x00%x\x00", name, sum)
+		}
+	}
+	var out [sha256.Size]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
 // startRoute builds a route's target and chain and runs its consumer until
 // its own context (a child of ctx) is canceled.
 func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config, r config.Route) (*runningRoute, error) {
 	log := b.log.With("route", r.Name)
+	// Before the target reads them: a file that changes meanwhile then
+	// differs at the next reload, which starts the route again.
+	files := startFiles(r)
 	ev := &routeEvents{log: log}
 	chain, sh, closeTarget, err := b.routeChain(ctx, rt, cfg, r, ev)
 	if err != nil {
@@ -455,7 +496,7 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	unsubscribe := sh.breaker.Follow(func(to dispatch.BreakerState) { c.PauseAll("breaker", to == dispatch.BreakerOpen) })
 
 	rctx, cancel := context.WithCancel(ctx)
-	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), health: health, consumer: c, cancel: cancel,
+	rr := &runningRoute{cfg: r, plugin: pluginOf(cfg, r), files: files, health: health, consumer: c, cancel: cancel,
 		done: make(chan error, 1)}
 	go func() {
 		err := c.Run(rctx)

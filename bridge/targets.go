@@ -17,10 +17,25 @@ import (
 // and its rate limiter. Routes that post to the same webhook URL, or call the
 // same plugin, share them.
 type shared struct {
-	name    string
-	breaker *dispatch.Breaker
-	limiter *rate.Limiter
-	forget  func() // ends the breaker's logging and metrics
+	name     string
+	settings targetSettings // what breaker and limiter were built from
+	breaker  *dispatch.Breaker
+	limiter  *rate.Limiter
+	forget   func() // ends the breaker's logging and metrics
+}
+
+// targetSettings are a route's settings that belong to its target.
+type targetSettings struct {
+	breaker   config.Breaker
+	rateLimit float64
+}
+
+func settingsOf(r config.Route) targetSettings {
+	s := targetSettings{breaker: r.Breaker}
+	if w := r.Target.Webhook; w != nil {
+		s.rateLimit = w.RateLimit
+	}
+	return s
 }
 
 type sharedTargets struct {
@@ -46,7 +61,7 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 	if t, ok := s.m[key]; ok {
 		return t
 	}
-	t := &shared{name: key}
+	t := &shared{name: key, settings: settingsOf(r)}
 	t.breaker = dispatch.NewBreaker(dispatch.BreakerSettings{
 		Name:                key,
 		FailureRatio:        r.Breaker.FailureRatio,
@@ -88,14 +103,22 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 	return t
 }
 
-// dropUnused forgets the shared state of every target that none of routes
-// uses, so that a route started later builds it again from its own settings
-// (a reload that changed a target's breaker or rate limit). Call it when the
-// routes that used it have stopped.
-func (s *sharedTargets) dropUnused(routes []config.Route) {
-	used := make(map[string]bool, len(routes))
-	for _, r := range routes {
+// dropUnused forgets the shared state of every target that none of running
+// uses and none of starting uses with the same breaker and rate limit, so
+// that a route started later builds it again from its own settings (a
+// reload that changed a target's breaker or rate limit). A target that a
+// restarted route uses with unchanged settings keeps its state: a breaker
+// open before the reload stays open, and the route starts paused. Call it
+// when the routes that used it have stopped.
+func (s *sharedTargets) dropUnused(running, starting []config.Route) {
+	used := make(map[string]bool, len(running))
+	for _, r := range running {
 		used[targetName(r)] = true
+	}
+	for _, r := range starting {
+		if t, ok := s.m[targetName(r)]; ok && t.settings == settingsOf(r) {
+			used[targetName(r)] = true
+		}
 	}
 	for key, t := range s.m {
 		if !used[key] {

@@ -30,7 +30,7 @@ func TestSharedTargetsRebuiltAfterReload(t *testing.T) {
 		t.Fatal("a second route on the same URL got a target of its own")
 	}
 
-	s.dropUnused([]config.Route{b}) // route a stopped to restart with new settings; b runs on
+	s.dropUnused([]config.Route{b}, nil) // route a stopped to restart with new settings; b runs on
 	newA := s.get(t.Context(), route("a", "http://h/a", 1000))
 	if newA == oldA || newA.limiter == nil || newA.limiter.Limit() != 1000 {
 		t.Fatalf("after the reload the target of a has limit %v, want a new target with 1000", newA.limiter.Limit())

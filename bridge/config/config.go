@@ -224,7 +224,8 @@ type Webhook struct {
 	SigningSecrets []string `yaml:"signing_secrets"`
 	// SigningSecretsFile names a file of signing secrets, one per line;
 	// blank lines and lines starting with # are ignored. Its secrets sign
-	// along with SigningSecrets. Read at start-up. Default "" (none).
+	// along with SigningSecrets. Read at start-up and again by a reload
+	// (SIGHUP) when it changed. Default "" (none).
 	SigningSecretsFile string `yaml:"signing_secrets_file"`
 	// TLS configures HTTPS to the URL: trusted CAs, a client certificate.
 	TLS WebhookTLS `yaml:"tls"`

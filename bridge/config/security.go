@@ -13,7 +13,8 @@ type WebhookTLS struct {
 	// roots. Default "": the system roots.
 	CAFile string `yaml:"ca_file"`
 	// CertFile is the PEM client certificate presented to the receiver
-	// (mutual TLS); set it together with KeyFile. Read at start-up.
+	// (mutual TLS); set it together with KeyFile. Read at start-up and again
+	// by a reload (SIGHUP) when it changed.
 	CertFile string `yaml:"cert_file"`
 	// KeyFile is the PEM private key of CertFile.
 	KeyFile string `yaml:"key_file"`
