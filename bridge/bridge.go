@@ -204,6 +204,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			running = false
 		case req := <-b.reloads:
+			if ctx.Err() != nil {
+				// The shutdown came with the reload (select picks either
+				// at random): the routes drain as they are.
+				req.result <- context.Cause(ctx)
+				running = false
+				continue
+			}
 			req.result <- b.apply(ctx, rt, req.cfg)
 		}
 	}

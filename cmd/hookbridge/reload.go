@@ -44,6 +44,10 @@ func reloadOnHangup(ctx context.Context, b *bridge.Bridge, path string, log *slo
 				continue
 			}
 			if err := b.Reload(ctx, cfg); err != nil {
+				if ctx.Err() != nil {
+					log.Info("reload dropped: the bridge is shutting down", "file", path)
+					return
+				}
 				log.Error("reload failed", "file", path, "error", err)
 				continue
 			}
