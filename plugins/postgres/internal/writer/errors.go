@@ -20,7 +20,9 @@ import (
 //     KEY, or a unique constraint other than the one ON CONFLICT names;
 //   - class 54, program limit exceeded: for a statement that writes one
 //     row, the record's size or shape (a key too large for its index,
-//     JSON nested too deep for the server's stack).
+//     JSON nested too deep for the server's stack);
+//   - class 44, WITH CHECK OPTION violation: PG_TABLE is a view that does
+//     not keep the row (its WHERE refuses the record's data).
 //
 // A NOT NULL violation on a column the plugin does not write is the
 // table's, not the record's: see notWritten in Handle.
@@ -38,7 +40,8 @@ func Permanent(err error) bool {
 	if !errors.As(err, &pg) {
 		return false
 	}
-	return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23") || strings.HasPrefix(pg.Code, "54")
+	return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23") || strings.HasPrefix(pg.Code, "44") ||
+		strings.HasPrefix(pg.Code, "54")
 }
 
 // classify marks err permanent for the bridge when Permanent says so.

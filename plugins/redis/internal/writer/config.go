@@ -174,18 +174,40 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// redactURLError keeps a password in the URL out of an error message.
+// redactURLError keeps a password in the URL out of an error message. The
+// parser's message may quote the URL escaped (a " or \ in the password) or
+// cut (at a / ? or # in the password, the text after the user's colon taken
+// for a port), so the password is not searched for in it: the URL is parsed
+// again with the password replaced, and that error is the one reported; when
+// that parses, the password is what is wrong, and the error says so without
+// quoting anything.
 func redactURLError(err error, url string) error {
-	msg := err.Error()
-	if i := strings.Index(url, "://"); i >= 0 {
-		rest := url[i+3:]
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			if colon := strings.IndexByte(rest[:at], ':'); colon >= 0 {
-				if pw := rest[colon+1 : at]; pw != "" {
-					msg = strings.ReplaceAll(msg, pw, "xxxxx")
-				}
-			}
-		}
+	pw := urlPassword(url)
+	if pw == "" {
+		return err
 	}
-	return errors.New(msg)
+	const mask = "xxxxx"
+	redacted := strings.Replace(url, ":"+pw+"@", ":"+mask+"@", 1)
+	if _, rerr := redis.ParseURL(redacted); rerr != nil {
+		return errors.New(strings.ReplaceAll(rerr.Error(), pw, mask))
+	}
+	return errors.New("not a valid URL (not shown: it has a password); percent-encode the password's special characters, such as %2F for /, %40 for @, %25 for %")
+}
+
+// urlPassword returns the text between the first colon after "://" and the
+// last "@", where a URL's password is; "" when there is none.
+func urlPassword(url string) string {
+	i := strings.Index(url, "://")
+	if i < 0 {
+		return ""
+	}
+	rest := url[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	if colon := strings.IndexByte(rest[:at], ':'); colon >= 0 {
+		return rest[colon+1 : at]
+	}
+	return ""
 }
