@@ -6,6 +6,27 @@ import (
 	"testing"
 )
 
+// tailRoute runs a route of topic that records what it delivers, once its
+// partition is claimed.
+func tailRoute(t *testing.T, addrs []string, topic string) (*Consumer, *valueRecorder, func(want int64)) {
+	t.Helper()
+	route := testRoute(topic, topic)
+	rec := &valueRecorder{}
+	c, _ := runRoute(t, addrs, route, rec, &deadLetters{})
+	admin := newAdmin(t, addrs)
+	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
+		func() string { return describe(c, topic) })
+	// waitCommitted waits until the group's committed offset is want.
+	waitCommitted := func(want int64) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("offset %d committed", want), func() bool { return committed(t, admin, route.GroupID(), topic) == want },
+			func() string {
+				return fmt.Sprintf("committed %d; delivered %q; %s", committed(t, admin, route.GroupID(), topic), rec.seen(), describe(c, topic))
+			})
+	}
+	return c, rec, waitCommitted
+}
+
 // A partition whose last offsets hold only transaction markers and the
 // records of an aborted transaction has nothing left to deliver once the
 // records before them are done. The group's committed offset must reach the
@@ -18,16 +39,8 @@ func TestConsumerCommitsPastTransactionTail(t *testing.T) {
 	addrs := startCluster(t, topic).ListenAddrs()
 	produceTxn(t, addrs, topic, "tx-a", false, "committed-0", "committed-1") // 0-1, commit marker 2
 	produceTxn(t, addrs, topic, "tx-b", true, "aborted-0")                   // 3, abort marker 4
-	route := testRoute("txn-tail", topic)
-	rec := &valueRecorder{}
-	c, _ := runRoute(t, addrs, route, rec, &deadLetters{})
-	admin := newAdmin(t, addrs)
-	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
-		func() string { return describe(c, topic) })
-	waitFor(t, "offset 5, the partition's end, committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 5 },
-		func() string {
-			return fmt.Sprintf("committed %d; delivered %q; %s", committed(t, admin, route.GroupID(), topic), rec.seen(), describe(c, topic))
-		})
+	c, rec, waitCommitted := tailRoute(t, addrs, topic)
+	waitCommitted(5) // the partition's end
 	waitForLag(t, c, topic, 0)
 	if got, want := rec.seen(), []string{"committed-0", "committed-1"}; !slices.Equal(got, want) {
 		t.Errorf("delivered %q, want %q", got, want)
@@ -77,16 +90,8 @@ func TestConsumerCommitsPastLongAbortedTail(t *testing.T) {
 		aborted[i] = fmt.Sprintf("aborted-%d", i)
 	}
 	produceTxn(t, addrs, topic, "tx-a", true, aborted...) // 1-50, abort marker 51
-	route := testRoute("txn-long-abort", topic)
-	rec := &valueRecorder{}
-	c, _ := runRoute(t, addrs, route, rec, &deadLetters{})
-	admin := newAdmin(t, addrs)
-	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
-		func() string { return describe(c, topic) })
-	waitFor(t, "offset 52, the partition's end, committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 52 },
-		func() string {
-			return fmt.Sprintf("committed %d; delivered %q; %s", committed(t, admin, route.GroupID(), topic), rec.seen(), describe(c, topic))
-		})
+	c, rec, waitCommitted := tailRoute(t, addrs, topic)
+	waitCommitted(52) // the partition's end
 	waitForLag(t, c, topic, 0)
 	if got, want := rec.seen(), []string{"plain"}; !slices.Equal(got, want) {
 		t.Errorf("delivered %q, want %q", got, want)
@@ -101,21 +106,10 @@ func TestRealKafkaCommitsPastTransactionTail(t *testing.T) {
 	addrs := realBroker(t)
 	topic := createRealTopic(t, addrs, 1, 1<<10)
 	produceTxn(t, addrs, topic, topic+"-a", false, "committed-0", "committed-1") // 0-1, commit marker 2
-	route := testRoute(topic, topic)
-	rec := &valueRecorder{}
-	c, _ := runRoute(t, addrs, route, rec, &deadLetters{})
-	admin := newAdmin(t, addrs)
-	waitFor(t, "the partition's claim", func() bool { _, owned := partitionStats(c, topic); return owned },
-		func() string { return describe(c, topic) })
-	waitFor(t, "offset 3 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 3 },
-		func() string {
-			return fmt.Sprintf("committed %d; %s", committed(t, admin, route.GroupID(), topic), describe(c, topic))
-		})
+	c, rec, waitCommitted := tailRoute(t, addrs, topic)
+	waitCommitted(3)
 	produceTxn(t, addrs, topic, topic+"-b", true, "aborted-0", "aborted-1") // 3-4, abort marker 5
-	waitFor(t, "offset 6 committed", func() bool { return committed(t, admin, route.GroupID(), topic) == 6 },
-		func() string {
-			return fmt.Sprintf("committed %d; %s", committed(t, admin, route.GroupID(), topic), describe(c, topic))
-		})
+	waitCommitted(6)
 	waitForLag(t, c, topic, 0)
 	if got, want := rec.seen(), []string{"committed-0", "committed-1"}; !slices.Equal(got, want) {
 		t.Errorf("delivered %q, want %q", got, want)
