@@ -22,8 +22,16 @@ const dlqUsage = `usage:
 // cmdDLQ handles `hookbridge dlq replay`: it re-delivers what a route's
 // dead-letter topic holds when it starts, then exits.
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "replay" {
-		fmt.Fprint(stderr, dlqUsage)
+	switch {
+	case len(args) == 0:
+		fmt.Fprintf(stderr, "hookbridge dlq: missing command: replay\n%s", dlqUsage)
+		return exitUsage
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help":
+		// As hookbridge help: asked for, so on stdout, and not an error.
+		fmt.Fprint(stdout, dlqUsage)
+		return exitOK
+	case args[0] != "replay":
+		fmt.Fprintf(stderr, "hookbridge dlq: unknown command %q\n%s", args[0], dlqUsage)
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)

@@ -83,6 +83,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "dlq":
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
+		// It takes no argument: `version --json` printing the plain
+		// version with exit 0 would pass for what a script asked for.
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "hookbridge version: unexpected argument %q\n%s", args[1], usage)
+			return exitUsage
+		}
 		fmt.Fprintln(stdout, "hookbridge", versionString())
 		return exitOK
 	case "help", "-h", "--help":
