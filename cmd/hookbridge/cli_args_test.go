@@ -47,7 +47,7 @@ func TestDLQHelpAndUnknownSubcommand(t *testing.T) {
 	}
 }
 
-// version takes no arguments: `hookbridge version --json` is a usage error,
+// version takes no arguments but -h: `hookbridge version --json` is a usage error,
 // not the plain version on stdout with exit 0, which a script would take
 // for the output it asked for.
 func TestVersionRefusesArguments(t *testing.T) {
@@ -67,5 +67,10 @@ func TestVersionRefusesArguments(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(t.Context(), []string{"version"}, &stdout, &stderr); code != exitOK || !strings.HasPrefix(stdout.String(), "hookbridge ") {
 		t.Errorf("version: exit code %d, stdout %q", code, stdout.String())
+	}
+	// -h asks for help, as with every command.
+	stdout.Reset()
+	if code := run(t.Context(), []string{"version", "-h"}, &stdout, &stderr); code != exitOK || stdout.String() != usage {
+		t.Errorf("version -h: exit code %d, stdout %q; want 0 and the usage", code, stdout.String())
 	}
 }

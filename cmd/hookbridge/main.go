@@ -85,7 +85,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-v":
 		// It takes no argument: `version --json` printing the plain
 		// version with exit 0 would pass for what a script asked for.
-		if len(args) > 1 {
+		switch {
+		case len(args) > 1 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help"):
+			fmt.Fprint(stdout, usage) // as every command's -h: asked for, not an error
+			return exitOK
+		case len(args) > 1:
 			fmt.Fprintf(stderr, "hookbridge version: unexpected argument %q\n%s", args[1], usage)
 			return exitUsage
 		}
