@@ -20,6 +20,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/internal/detach"
+	"github.com/hookbridge/hookbridge/bridge/internal/logevery"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -265,46 +266,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 // the last of them, and how many there were (repeated). An error that makes
 // a partition unreadable is noteUnreadable's.
 func (c *Consumer) logErrors(errs <-chan error) {
-	var (
-		quiet  time.Time // until then errors are counted, not logged
-		held   int       // errors counted since the last line
-		last   error     // the last of them
-		report *time.Timer
-		due    <-chan time.Time // report's, while errors are held
-	)
-	flush := func() {
-		c.log.Warn("kafka consumer error", "error", last, "repeated", held, "within", c.errorsEvery.String())
-		held, last, due = 0, nil, nil
-		quiet = time.Now().Add(c.errorsEvery)
-	}
-	for {
-		select {
-		case err, ok := <-errs:
-			if !ok {
-				if held > 0 {
-					report.Stop()
-					flush()
-				}
+	lines := logevery.Throttle{Every: c.errorsEvery}
+	defer lines.Close()
+	for err := range errs {
+		c.nErrors.Add(1)
+		if c.noteUnreadable(err) {
+			continue
+		}
+		lines.Note(func(repeated int, within time.Duration) {
+			if repeated == 0 {
+				c.log.Warn("kafka consumer error", "error", err)
 				return
 			}
-			c.nErrors.Add(1)
-			if c.noteUnreadable(err) {
-				continue
-			}
-			if now := time.Now(); held == 0 && !now.Before(quiet) {
-				c.log.Warn("kafka consumer error", "error", err)
-				quiet = now.Add(c.errorsEvery)
-				continue
-			}
-			held++
-			last = err
-			if due == nil {
-				report = time.NewTimer(time.Until(quiet))
-				due = report.C
-			}
-		case <-due:
-			flush()
-		}
+			c.log.Warn("kafka consumer error", "error", err, "repeated", repeated, "within", within.String())
+		})
 	}
 }
 

@@ -73,12 +73,7 @@ func TestBatchRequestJoinsASampledRecordsTrace(t *testing.T) {
 	}
 	got := next(t, reqs).header.Get("Traceparent")
 	sampled := spans[1].SpanContext()
-	var client sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.SpanKind() == trace.SpanKindClient {
-			client = s
-		}
-	}
+	client := clientSpan(rec)
 	if client == nil {
 		t.Fatalf("no client span recorded; the receiver got traceparent %q", got)
 	}

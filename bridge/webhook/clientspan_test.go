@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -56,12 +55,7 @@ func TestClientSpanSemanticConventions(t *testing.T) {
 			if (err != nil) != (c.errorType != "") {
 				t.Fatalf("err = %v", err)
 			}
-			var client sdktrace.ReadOnlySpan
-			for _, s := range rec.Ended() {
-				if s.SpanKind() == trace.SpanKindClient {
-					client = s
-				}
-			}
+			client := clientSpan(rec)
 			if client == nil {
 				t.Fatal("no client span")
 			}

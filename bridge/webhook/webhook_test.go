@@ -391,12 +391,7 @@ func TestTraceContext(t *testing.T) {
 	if parts[1] != psc.TraceID().String() {
 		t.Errorf("traceparent trace id %s, want the delivery's %s", parts[1], psc.TraceID())
 	}
-	var client sdktrace.ReadOnlySpan
-	for _, s := range rec.Ended() {
-		if s.SpanKind() == trace.SpanKindClient {
-			client = s
-		}
-	}
+	client := clientSpan(rec)
 	if client == nil {
 		t.Fatal("no client span was recorded")
 	}
@@ -569,4 +564,15 @@ func TestEveryPathReadsTheAnswerAsSent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientSpan returns the last client span rec recorded, nil when none.
+func clientSpan(rec *tracetest.SpanRecorder) sdktrace.ReadOnlySpan {
+	var client sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindClient {
+			client = s
+		}
+	}
+	return client
 }
