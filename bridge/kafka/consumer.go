@@ -945,21 +945,26 @@ func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
 		if latest-marked > emptyTail && (p.nHeld.Load() > 0 || c.isPaused(p.tp)) {
 			continue
 		}
-		// The last stable offset is looked up first: the records below it
-		// are decided (committed or aborted), so a read_committed fetch
-		// that finds none of them finds none for good. The records of a
-		// transaction that commits between the two requests lie past it,
-		// and are never passed over.
-		stable, err := StableEnd(client, p.tp.topic, p.tp.partition)
-		if err != nil {
-			continue // asked again on the next round
-		}
 		found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, latest)
 		if err != nil || found {
 			continue
 		}
-		if end := min(stable, latest); p.tr.skip(end) {
-			p.sess.MarkOffset(p.tp.topic, p.tp.partition, end, "")
+		// Nothing to read up to the last stable offset. The records below it
+		// are decided (committed or aborted), so a read_committed fetch made
+		// after it was looked up that finds none of them finds none for
+		// good: a transaction that committed since the fetch above lies
+		// below it now, and the second fetch sees its records.
+		stable, err := StableEnd(client, p.tp.topic, p.tp.partition)
+		if err != nil {
+			continue // asked again on the next round
+		}
+		if end := min(stable, latest); end > marked {
+			if found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, end); err != nil || found {
+				continue
+			}
+			if p.tr.skip(end) {
+				p.sess.MarkOffset(p.tp.topic, p.tp.partition, end, "")
+			}
 		}
 		p.emptyTo.Store(latest)
 	}
