@@ -30,6 +30,8 @@ func TestMessageFromProto(t *testing.T) {
 			&Message{Topic: "t", Attempt: 1}},
 		{"empty key", &handlerpb.HandleRequest{Record: &handlerpb.Record{Topic: "t", Key: []byte{}}},
 			&Message{Topic: "t", Key: []byte{}}},
+		{"empty value", &handlerpb.HandleRequest{Record: &handlerpb.Record{Topic: "t", Value: []byte{}}},
+			&Message{Topic: "t", Value: []byte{}}},
 		{"no record", &handlerpb.HandleRequest{Id: "x"}, &Message{ID: "x"}},
 	}
 	for _, tc := range cases {
@@ -49,6 +51,9 @@ func TestMessageFromProto(t *testing.T) {
 			}
 			if (got.Key == nil) != (tc.want.Key == nil) {
 				t.Errorf("key nil = %v, want %v (null and empty keys differ)", got.Key == nil, tc.want.Key == nil)
+			}
+			if (got.Value == nil) != (tc.want.Value == nil) {
+				t.Errorf("value nil = %v, want %v (null and empty values differ)", got.Value == nil, tc.want.Value == nil)
 			}
 		})
 	}
@@ -86,6 +91,8 @@ func TestOutputToProto(t *testing.T) {
 		{"own key and topic", Output{Topic: "t2", Key: []byte("k"), Value: []byte("v"), Headers: []Header{{"h", []byte("x")}}},
 			&handlerpb.Output{Topic: "t2", Key: []byte("k"), Value: []byte("v"), Headers: []*handlerpb.Header{{Key: "h", Value: []byte("x")}}}},
 		{"empty key", Output{Key: []byte{}}, &handlerpb.Output{Key: []byte{}}},
+		{"null value", Output{}, &handlerpb.Output{}},
+		{"empty value", Output{Value: []byte{}}, &handlerpb.Output{Value: []byte{}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,8 +100,20 @@ func TestOutputToProto(t *testing.T) {
 			if !proto.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
-			if (got.Key == nil) != (tc.want.Key == nil) {
-				t.Errorf("key presence %v, want %v", got.Key != nil, tc.want.Key != nil)
+			// Through the wire encoding, as the host sees it.
+			b, err := proto.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back handlerpb.Output
+			if err := proto.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if (back.Key == nil) != (tc.want.Key == nil) {
+				t.Errorf("key presence %v, want %v", back.Key != nil, tc.want.Key != nil)
+			}
+			if (back.Value == nil) != (tc.want.Value == nil) {
+				t.Errorf("value presence %v, want %v", back.Value != nil, tc.want.Value != nil)
 			}
 		})
 	}

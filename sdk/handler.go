@@ -36,7 +36,9 @@ type Message struct {
 	Partition int32
 	Offset    int64
 	// Key is nil for a null key, and empty (not nil) for an empty key.
-	Key     []byte
+	Key []byte
+	// Value is nil for a null value (a tombstone: on a compacted topic,
+	// the delete of its key), and empty (not nil) for an empty value.
 	Value   []byte
 	Headers []Header
 	// Timestamp is the record's timestamp; zero when the record had none.
@@ -75,7 +77,9 @@ type Output struct {
 	// Topic to produce to; "" means the route's reply topic.
 	Topic string
 	// Key of the new record; nil means the original record's key.
-	Key     []byte
+	Key []byte
+	// Value of the new record: nil produces a null value (a tombstone),
+	// empty (not nil) an empty value.
 	Value   []byte
 	Headers []Header
 }

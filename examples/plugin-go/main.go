@@ -4,8 +4,10 @@
 //
 //	{"order": 42}  →  {"order": 42, "enriched_by": "plugin-go", "source_id": "orders-0-17"}
 //
-// A value that is not a JSON object is a permanent error: the record is
-// dead-lettered. With ENRICH_ACK_ONLY=1 in its env the plugin acknowledges
+// A null value (a tombstone, the delete of a compacted topic) is passed on:
+// the reply is a tombstone with the same key. A value that is not a JSON
+// object is a permanent error: the record is dead-lettered. With
+// ENRICH_ACK_ONLY=1 in its env the plugin acknowledges
 // every record without a reply (for benchmarks of the plugin path).
 //
 // Build it and name it in the bridge's configuration:
@@ -47,6 +49,12 @@ type enricher struct {
 func (e *enricher) Handle(_ context.Context, msg *sdk.Message) (*sdk.Result, error) {
 	if e.ackOnly {
 		return &sdk.Result{}, nil
+	}
+	if msg.Value == nil {
+		// A tombstone: the key was deleted, so its enriched version is
+		// too. An output with a nil Value is produced as a tombstone, and
+		// its nil Key is the record's own.
+		return &sdk.Result{Outputs: []sdk.Output{{}}}, nil
 	}
 	// The members stay as they were written: decoded into Go values,
 	// numbers would become float64 and integers above 2^53 would change.

@@ -2,8 +2,9 @@
 """A Hookbridge handler plugin in Python.
 
 It does what examples/plugin-go does: adds "enriched_by" and "source_id" to
-every JSON object it receives and replies with the result; a value that is
-not a JSON object is a permanent error (the record is dead-lettered). With
+every JSON object it receives and replies with the result; a tombstone (a
+null value) is passed on as a tombstone; a value that is not a JSON object
+is a permanent error (the record is dead-lettered). With
 ENRICH_ACK_ONLY=1 it acknowledges every record without a reply.
 
 Nothing here is Go-specific: the plugin speaks the gRPC service of
@@ -121,6 +122,11 @@ class Enricher(handler_pb2_grpc.HandlerServicer):
     def Handle(self, request, context):
         if self.ack_only:
             return handler_pb2.HandleResponse()
+        if not request.record.HasField("value"):
+            # A tombstone (a null value): passed on as a tombstone. An
+            # output without a value is produced as null, and without a key
+            # it takes the record's own.
+            return handler_pb2.HandleResponse(outputs=[handler_pb2.Output()])
         obj, why = decode_object(request.record.value)
         if obj is None:
             return handler_pb2.HandleResponse(error=handler_pb2.Error(

@@ -34,6 +34,7 @@ func TestRecordToProto(t *testing.T) {
 	}{
 		{"null key, no timestamp", &target.Record{Topic: "t"}, &handlerpb.Record{Topic: "t"}},
 		{"empty key", &target.Record{Topic: "t", Key: []byte{}}, &handlerpb.Record{Topic: "t", Key: []byte{}}},
+		{"empty value", &target.Record{Topic: "t", Value: []byte{}}, &handlerpb.Record{Topic: "t", Value: []byte{}}},
 		{"headers in order", &target.Record{Topic: "t", Key: []byte("k"), Headers: []target.Header{{Key: "a", Value: []byte("1")}, {Key: "a"}}},
 			&handlerpb.Record{Topic: "t", Key: []byte("k"), Headers: []*handlerpb.Header{{Key: "a", Value: []byte("1")}, {Key: "a"}}}},
 	}
@@ -51,6 +52,9 @@ func TestRecordToProto(t *testing.T) {
 			}
 			if (back.Key == nil) != (tc.r.Key == nil) {
 				t.Errorf("key nil after the wire = %v, want %v", back.Key == nil, tc.r.Key == nil)
+			}
+			if (back.Value == nil) != (tc.r.Value == nil) {
+				t.Errorf("value nil after the wire = %v, want %v", back.Value == nil, tc.r.Value == nil)
 			}
 		})
 	}
@@ -83,6 +87,31 @@ func TestOutputFromProto(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// An output's value keeps its presence across the wire: absent is a null
+// value (a tombstone), present and empty an empty one. A plugin generated
+// before the field was optional sends an empty value as absent.
+func TestOutputValuePresence(t *testing.T) {
+	for _, v := range [][]byte{nil, {}, []byte("v")} {
+		b, err := proto.Marshal(&handlerpb.Output{Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back handlerpb.Output
+		if err := proto.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		got := outputFromProto(&back)
+		if (got.Value == nil) != (v == nil) || string(got.Value) != string(v) {
+			t.Errorf("value %q (nil %v) came back as %q (nil %v)", v, v == nil, got.Value, got.Value == nil)
+		}
+	}
+	// Field 3 as a plain proto3 bytes field: an empty value is not written.
+	var back handlerpb.Output
+	if err := proto.Unmarshal(nil, &back); err != nil || outputFromProto(&back).Value != nil {
+		t.Errorf("an output without field 3: value %q, %v; want nil (null)", back.Value, err)
 	}
 }
 

@@ -79,6 +79,38 @@ func TestDeliverCarriesTheRecordAcrossTheWire(t *testing.T) {
 	}
 }
 
+// A null value (a tombstone) and an empty one stay apart in both
+// directions: the handler sees nil and empty, and an output it returns with
+// a nil value is produced as null, one with an empty value as empty. Over
+// the stream, packed or not, and over the unary call.
+func TestDeliverKeepsNullAndEmptyValuesApart(t *testing.T) {
+	for _, env := range []map[string]string{nil, {"TESTPLUGIN_UNARY_ONLY": "1"}} {
+		cfg := testConfig(testPlugin)
+		cfg.Env = env
+		p, _ := newPool(t, cfg, host.Options{})
+		for _, v := range [][]byte{nil, {}} {
+			res, err := p.Deliver(t.Context(), delivery(1, "describe", v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct{ ValueNull bool }
+			if err := json.Unmarshal(res.Outputs[0].Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.ValueNull != (v == nil) {
+				t.Errorf("%v: value %q: the handler saw null = %v", env, v, got.ValueNull)
+			}
+			res, err = p.Deliver(t.Context(), delivery(2, "ack", v)) // replies with the value it got
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out := res.Outputs[0].Value; (out == nil) != (v == nil) || len(out) != 0 {
+				t.Errorf("%v: value %q (null %v) came back as %q (null %v)", env, v, v == nil, out, out == nil)
+			}
+		}
+	}
+}
+
 func TestExamplePluginGo(t *testing.T) {
 	t.Run("enrich", func(t *testing.T) {
 		p, _ := newPool(t, testConfig(examplePlugin), host.Options{})
@@ -99,6 +131,18 @@ func TestExamplePluginGo(t *testing.T) {
 		_, err = p.Deliver(t.Context(), delivery(6, "", []byte(`not json`)))
 		if target.KindOf(err) != target.Permanent {
 			t.Errorf("non-JSON value: err = %v (kind %v), want permanent", err, target.KindOf(err))
+		}
+		_, err = p.Deliver(t.Context(), delivery(7, "", []byte{}))
+		if target.KindOf(err) != target.Permanent {
+			t.Errorf("empty value: err = %v (kind %v), want permanent", err, target.KindOf(err))
+		}
+		// A tombstone is passed on as a tombstone, with the record's key.
+		res, err = p.Deliver(t.Context(), delivery(8, "", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Outputs) != 1 || res.Outputs[0].Value != nil || res.Outputs[0].Key != nil {
+			t.Errorf("tombstone: outputs %+v, want one with a nil value and a nil key", res.Outputs)
 		}
 	})
 	t.Run("ack only", func(t *testing.T) {

@@ -59,6 +59,19 @@ func TestPythonPlugin(t *testing.T) {
 		}
 	}
 
+	// A tombstone is passed on as a tombstone with the record's key; an
+	// empty value is not JSON.
+	res, err := p.Deliver(t.Context(), delivery(12, "", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outputs) != 1 || res.Outputs[0].Value != nil || res.Outputs[0].Key != nil {
+		t.Errorf("tombstone: outputs %+v, want one with a nil value and a nil key", res.Outputs)
+	}
+	if _, err := p.Deliver(t.Context(), delivery(15, "", []byte{})); target.KindOf(err) != target.Permanent {
+		t.Errorf("empty value: err = %v, want permanent", err)
+	}
+
 	// The largest trace context a record can pass on (a tracestate the
 	// bridge shortens to 512 characters, baggage it cuts to 4,096 bytes)
 	// goes in the call's gRPC metadata.
@@ -75,7 +88,7 @@ func TestPythonPlugin(t *testing.T) {
 
 	// Members go out as they came: json.loads would turn 1e400 into inf,
 	// written back as Infinity, which is not JSON.
-	res, err := p.Deliver(t.Context(), delivery(14, "", []byte(`{"x":1e400,"big":123456789012345678901234567890,"f":1.50,"s":"\u00e9\ud800","n":[-0,{"t":true,"z":null}]}`)))
+	res, err = p.Deliver(t.Context(), delivery(14, "", []byte(`{"x":1e400,"big":123456789012345678901234567890,"f":1.50,"s":"\u00e9\ud800","n":[-0,{"t":true,"z":null}]}`)))
 	if err != nil {
 		t.Fatal(err)
 	}

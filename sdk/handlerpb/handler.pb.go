@@ -358,8 +358,13 @@ type Record struct {
 	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// The record key. Absent for a null key; present and empty for an empty key.
-	Key   []byte `protobuf:"bytes,4,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	Value []byte `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	Key []byte `protobuf:"bytes,4,opt,name=key,proto3,oneof" json:"key,omitempty"`
+	// The record value. Absent for a null value (a tombstone, the delete of a
+	// compacted topic); present and empty for an empty value. Field 5 was a
+	// plain bytes field before: the bytes on the wire are the same, and a
+	// host built from that file never sent an empty value as present, so
+	// such a host's empty values read as null.
+	Value []byte `protobuf:"bytes,5,opt,name=value,proto3,oneof" json:"value,omitempty"`
 	// Headers in record order; keys may repeat.
 	Headers []*Header `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty"`
 	// The record's timestamp (producer or log-append time).
@@ -561,8 +566,12 @@ type Output struct {
 	// Topic to produce to; empty means the route's reply topic.
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
 	// Key of the new record. Absent means the original record's key.
-	Key           []byte    `protobuf:"bytes,2,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	Value         []byte    `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Key []byte `protobuf:"bytes,2,opt,name=key,proto3,oneof" json:"key,omitempty"`
+	// Value of the new record. Absent means a null value (a tombstone);
+	// present and empty, an empty value. A plugin generated from the file
+	// before this field was optional never sends an empty value as present:
+	// its empty values are produced as null, as they always were.
+	Value         []byte    `protobuf:"bytes,3,opt,name=value,proto3,oneof" json:"value,omitempty"`
 	Headers       []*Header `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -715,28 +724,30 @@ const file_hookbridge_handler_v1_handler_proto_rawDesc = "" +
 	"\x06record\x18\x01 \x01(\v2\x1d.hookbridge.handler.v1.RecordR\x06record\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\tR\x02id\"\xfc\x01\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\"\x8b\x02\n" +
 	"\x06Record\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x15\n" +
-	"\x03key\x18\x04 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\fR\x05value\x127\n" +
+	"\x03key\x18\x04 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x19\n" +
+	"\x05value\x18\x05 \x01(\fH\x01R\x05value\x88\x01\x01\x127\n" +
 	"\aheaders\x18\x06 \x03(\v2\x1d.hookbridge.handler.v1.HeaderR\aheaders\x128\n" +
 	"\ttimestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ttimestampB\x06\n" +
-	"\x04_key\"0\n" +
+	"\x04_keyB\b\n" +
+	"\x06_value\"0\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\"}\n" +
 	"\x0eHandleResponse\x127\n" +
 	"\aoutputs\x18\x01 \x03(\v2\x1d.hookbridge.handler.v1.OutputR\aoutputs\x122\n" +
-	"\x05error\x18\x02 \x01(\v2\x1c.hookbridge.handler.v1.ErrorR\x05error\"\x8c\x01\n" +
+	"\x05error\x18\x02 \x01(\v2\x1c.hookbridge.handler.v1.ErrorR\x05error\"\x9b\x01\n" +
 	"\x06Output\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x15\n" +
-	"\x03key\x18\x02 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\x127\n" +
+	"\x03key\x18\x02 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x19\n" +
+	"\x05value\x18\x03 \x01(\fH\x01R\x05value\x88\x01\x01\x127\n" +
 	"\aheaders\x18\x04 \x03(\v2\x1d.hookbridge.handler.v1.HeaderR\aheadersB\x06\n" +
-	"\x04_key\"}\n" +
+	"\x04_keyB\b\n" +
+	"\x06_value\"}\n" +
 	"\x05Error\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .hookbridge.handler.v1.ErrorKindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +

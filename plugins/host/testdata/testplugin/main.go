@@ -130,8 +130,9 @@ func main() {
 		case "describe":
 			b, err := json.Marshal(struct {
 				*sdk.Message
-				KeyNull bool
-			}{msg, msg.Key == nil})
+				KeyNull   bool
+				ValueNull bool
+			}{msg, msg.Key == nil, msg.Value == nil})
 			if err != nil {
 				return nil, err
 			}

@@ -164,6 +164,23 @@ func TestPostgresUpsert(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("count = %d, %v; want one row per key", n, err)
 	}
+	// A tombstone keeps the row with a NULL value and its offset, so that
+	// an older record arriving late does not bring the value back; an
+	// empty value is an empty string.
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "users", Partition: 1, Offset: 5, Key: []byte("u1"), Value: nil}); err != nil {
+		t.Fatal(err)
+	}
+	write(1, 4, "older than the tombstone")
+	var v *string
+	if err := pool.QueryRow(t.Context(), `SELECT value FROM `+table+` WHERE key = 'u1' AND "offset" = 5`).Scan(&v); err != nil || v != nil {
+		t.Fatalf("after a tombstone: value %v, %v; want NULL at offset 5", v, err)
+	}
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "users", Partition: 1, Offset: 6, Key: []byte("u1"), Value: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(t.Context(), `SELECT value FROM `+table+` WHERE key = 'u1' AND "offset" = 6`).Scan(&v); err != nil || v == nil || *v != "" {
+		t.Fatalf("an empty value: %v, %v; want '' at offset 6", v, err)
+	}
 }
 
 func TestPostgresSchemaErrors(t *testing.T) {

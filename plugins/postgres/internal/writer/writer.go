@@ -307,13 +307,18 @@ const (
 	maxYear = 294276
 )
 
-// value converts a record's value for PG_VALUE_TYPE.
+// value converts a record's value for PG_VALUE_TYPE: NULL for a null value
+// (a tombstone), an empty bytea or text for an empty one. jsonb has no empty
+// value: an empty one is NULL too.
 func (h *Handler) value(v []byte) (any, error) {
-	if len(v) == 0 {
+	if v == nil {
 		return nil, nil
 	}
 	switch h.cfg.ValueType {
 	case TypeJSONB:
+		if len(v) == 0 {
+			return nil, nil
+		}
 		if !json.Valid(v) {
 			return nil, fmt.Errorf("value is not valid JSON (%s=jsonb); %s=bytea takes any bytes", EnvValueType, EnvValueType)
 		}

@@ -190,6 +190,9 @@ func TestArgs(t *testing.T) {
 	}{
 		{"nulls", nil, sdk.Message{Topic: "t"}, "[t 0 0 <nil> <nil> <nil> <nil>]"},
 		{"empty key is not null", nil, sdk.Message{Topic: "t", Key: []byte{}}, "[t 0 0  <nil> <nil> <nil>]"},
+		{"empty bytea value is not null", map[string]string{EnvColumns: "key=-,headers=-,timestamp=-"}, sdk.Message{Value: []byte{}}, "[ 0 0 []]"},
+		{"empty text value is not null", map[string]string{EnvValueType: "text", EnvColumns: "key=-,headers=-,timestamp=-"}, sdk.Message{Value: []byte{}}, "[ 0 0 ]"},
+		{"null text value", map[string]string{EnvValueType: "text", EnvColumns: "key=-,headers=-,timestamp=-"}, sdk.Message{}, "[ 0 0 <nil>]"},
 		{"bytea key", map[string]string{EnvKeyType: "bytea"}, sdk.Message{Key: []byte{0xff}}, "[ 0 0 [255] <nil> <nil> <nil>]"},
 		{"text key not utf-8", nil, sdk.Message{Key: []byte{0xff}}, "error: key: not valid UTF-8 (PG_KEY_TYPE=bytea takes any bytes)"},
 		{"text key with NUL", nil, sdk.Message{Key: []byte("a\x00")}, "error: key: contains a NUL byte (PG_KEY_TYPE=bytea takes any bytes)"},

@@ -211,6 +211,44 @@ func TestRedisSet(t *testing.T) {
 	if ttl := c.PTTL(t.Context(), prefix+"u1").Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("TTL %v, want (0, 1h]", ttl)
 	}
+	// A tombstone deletes the key, delivered once or twice.
+	for range 2 {
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Key: []byte("u1"), Value: nil}); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Exists(t.Context(), prefix+"u1").Val(); n != 0 {
+			t.Errorf("after a tombstone the key exists (%q)", c.Get(t.Context(), prefix+"u1").Val())
+		}
+	}
+	// An empty value is an empty string, not a delete.
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Key: []byte("u2"), Value: []byte{}}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(t.Context(), prefix+"u2").Result(); err != nil || v != "" {
+		t.Errorf("empty value: %q, %v; want \"\"", v, err)
+	}
+}
+
+// A stream entry leaves the value out for a null value, as it leaves out a
+// null key, and keeps "" for an empty one.
+func TestRedisStreamNullAndEmptyValues(t *testing.T) {
+	c, prefix := realRedis(t)
+	srv := realHandler(t, map[string]string{EnvKey: prefix + "s"})
+	for i, v := range [][]byte{nil, {}} {
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "t", Offset: int64(i), Key: []byte("k"), Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := c.XRange(t.Context(), prefix+"s", "-", "+").Val()
+	if len(entries) != 2 {
+		t.Fatalf("%d entries, want 2", len(entries))
+	}
+	if v, ok := entries[0].Values["value"]; ok {
+		t.Errorf("the tombstone's entry has a value %q", v)
+	}
+	if v, ok := entries[1].Values["value"]; !ok || v != "" {
+		t.Errorf("the empty value's entry: value %q, %v; want \"\"", v, ok)
+	}
 }
 
 // e2eSkipf skips a test whose server is not configured, except in the

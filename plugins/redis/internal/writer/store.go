@@ -23,6 +23,9 @@ type store interface {
 	Push(ctx context.Context, key, marker string, markerTTL time.Duration, value []byte) (written bool, err error)
 	// Set sets key to value, expiring after ttl when ttl > 0.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete deletes key (DEL), of whatever type; a key that does not exist
+	// is no error.
+	Delete(ctx context.Context, key string) error
 	// MaxBulkLen returns the server's proto-max-bulk-len: the largest
 	// argument a command may have.
 	MaxBulkLen(ctx context.Context) (int64, error)
@@ -94,6 +97,10 @@ func (s *redisStore) Push(ctx context.Context, key, marker string, markerTTL tim
 
 func (s *redisStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	return s.c.Set(ctx, key, value, ttl).Err()
+}
+
+func (s *redisStore) Delete(ctx context.Context, key string) error {
+	return s.c.Del(ctx, key).Err()
 }
 
 func (s *redisStore) MaxBulkLen(ctx context.Context) (int64, error) {

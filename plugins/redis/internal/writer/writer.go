@@ -45,7 +45,8 @@ func newHandler(cfg Config, s store, log *slog.Logger) *Handler {
 func (h *Handler) Close() error { return h.store.Close() }
 
 // Handle writes msg. A redelivered record that was written before is
-// acknowledged without a write (stream and list modes; SET is idempotent).
+// acknowledged without a write (stream and list modes; SET and DEL are
+// idempotent). In set mode a null value (a tombstone) deletes the key.
 // Errors are retryable, except those Permanent names and a null key for a
 // template that uses {key}, which are sdk.Permanent.
 func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
@@ -75,6 +76,12 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 	case ModeList:
 		written, err = h.store.Push(ctx, key, h.marker(key, msg), h.cfg.DedupeTTL, msg.Value)
 	case ModeSet:
+		if msg.Value == nil {
+			// A tombstone: the record's key was deleted. DEL is as
+			// idempotent as SET, and a key that is gone already is no error.
+			err = h.store.Delete(ctx, key)
+			break
+		}
 		err = h.store.Set(ctx, key, msg.Value, h.cfg.TTL)
 	}
 	if err != nil {
@@ -159,8 +166,8 @@ func (h *Handler) marker(key string, msg *sdk.Message) string {
 // streamFields returns a stream entry's fields for msg, in this order:
 // topic, partition, offset, key (absent for a null key), value, timestamp
 // (Unix milliseconds; absent when the record has none), headers (JSON, see
-// recordjson.Headers; absent when there are none). A null value arrives as an empty
-// one (the plugin protocol does not tell them apart) and is written as "".
+// recordjson.Headers; absent when there are none). Like the key, the value
+// is absent when it is null (a tombstone) and "" when it is empty.
 func streamFields(msg *sdk.Message) []any {
 	f := make([]any, 0, 14)
 	f = append(f,
@@ -170,7 +177,9 @@ func streamFields(msg *sdk.Message) []any {
 	if msg.Key != nil {
 		f = append(f, "key", msg.Key)
 	}
-	f = append(f, "value", msg.Value)
+	if msg.Value != nil {
+		f = append(f, "value", msg.Value)
+	}
 	if !msg.Timestamp.IsZero() {
 		f = append(f, "timestamp", strconv.FormatInt(msg.Timestamp.UnixMilli(), 10))
 	}

@@ -129,6 +129,17 @@ func (f *fakeStore) Set(_ context.Context, key string, value []byte, ttl time.Du
 	return nil
 }
 
+func (f *fakeStore) Delete(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	delete(f.strings, key)
+	delete(f.ttls, key)
+	return nil
+}
+
 func (f *fakeStore) MaxBulkLen(context.Context) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -188,9 +199,9 @@ func TestStreamMode(t *testing.T) {
 	}
 }
 
-func TestStreamFieldsOmitNullKey(t *testing.T) {
+func TestStreamFieldsOmitNullKeyAndValue(t *testing.T) {
 	got := fmt.Sprint(streamFields(&sdk.Message{Topic: "t", Partition: 0, Offset: 7}))
-	if want := fmt.Sprint([]any{"topic", "t", "partition", "0", "offset", "7", "value", []byte(nil)}); got != want {
+	if want := fmt.Sprint([]any{"topic", "t", "partition", "0", "offset", "7"}); got != want {
 		t.Errorf("null key and value: %s, want %s", got, want)
 	}
 	got = fmt.Sprint(streamFields(&sdk.Message{Topic: "t", Key: []byte{}, Value: []byte{}}))
@@ -247,13 +258,21 @@ func TestSetMode(t *testing.T) {
 	if len(fs.markers) != 0 {
 		t.Errorf("set mode wrote markers: %v", fs.markers)
 	}
-	// A null value (a tombstone) arrives as an empty one: it is set, not
-	// deleted (the plugin protocol does not tell the two apart).
-	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "users", Key: []byte("7"), Value: nil}); err != nil {
+	// An empty value is set; a null value (a tombstone) deletes the key,
+	// and again when it is delivered again.
+	if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "users", Key: []byte("7"), Value: []byte{}}); err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := fs.strings["user:7"]; !ok || len(v) != 0 {
-		t.Errorf("null value: %q, %v; want an empty value", v, ok)
+		t.Errorf("empty value: %q, %v; want an empty value set", v, ok)
+	}
+	for range 2 {
+		if _, err := srv.Handle(t.Context(), &sdk.Message{Topic: "users", Key: []byte("7"), Value: nil}); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := fs.strings["user:7"]; ok {
+			t.Errorf("null value: the key holds %q, want it deleted", v)
+		}
 	}
 }
 

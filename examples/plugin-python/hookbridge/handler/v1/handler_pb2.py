@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n\rStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x35\n\x07request\x18\x02 \x01(\x0b\x32$.hookbridge.handler.v1.HandleRequest\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x01(\x08\x12\x44\n\x08metadata\x18\x04 \x03(\x0b\x32\x32.hookbridge.handler.v1.StreamRequest.MetadataEntry\x12\x33\n\x05\x63\x61lls\x18\x05 \x03(\x0b\x32$.hookbridge.handler.v1.StreamRequest\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\x0eStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x37\n\x08response\x18\x02 \x01(\x0b\x32%.hookbridge.handler.v1.HandleResponse\x12\x13\n\x0bunavailable\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\x04 \x01(\x08\x12\x36\n\x07\x61nswers\x18\x05 \x03(\x0b\x32%.hookbridge.handler.v1.StreamResponse\"j\n\rHandleRequest\x12-\n\x06record\x18\x01 \x01(\x0b\x32\x1d.hookbridge.handler.v1.Record\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\n\n\x02id\x18\x04 \x01(\t\"\xc2\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x10\n\x03key\x18\x04 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x05 \x01(\x0c\x12.\n\x07headers\x18\x06 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Header\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_key\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"m\n\x0eHandleResponse\x12.\n\x07outputs\x18\x01 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Output\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.hookbridge.handler.v1.Error\"p\n\x06Output\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x03key\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\r\n\x05value\x18\x03 \x01(\x0c\x12.\n\x07headers\x18\x04 \x03(\x0b\x32\x1d.hookbridge.handler.v1.HeaderB\x06\n\x04_key\"`\n\x05\x45rror\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookbridge.handler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x03*w\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_KIND_RETRYABLE\x10\x01\x12\x18\n\x14\x45RROR_KIND_PERMANENT\x10\x02\x12\x1a\n\x16\x45RROR_KIND_RETRY_AFTER\x10\x03\x32\xc1\x01\n\x07Handler\x12U\n\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponse\x12_\n\x0cHandleStream\x12$.hookbridge.handler.v1.StreamRequest\x1a%.hookbridge.handler.v1.StreamResponse(\x01\x30\x01\x42:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#hookbridge/handler/v1/handler.proto\x12\x15hookbridge.handler.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n\rStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x35\n\x07request\x18\x02 \x01(\x0b\x32$.hookbridge.handler.v1.HandleRequest\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x01(\x08\x12\x44\n\x08metadata\x18\x04 \x03(\x0b\x32\x32.hookbridge.handler.v1.StreamRequest.MetadataEntry\x12\x33\n\x05\x63\x61lls\x18\x05 \x03(\x0b\x32$.hookbridge.handler.v1.StreamRequest\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\x0eStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x37\n\x08response\x18\x02 \x01(\x0b\x32%.hookbridge.handler.v1.HandleResponse\x12\x13\n\x0bunavailable\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61tches\x18\x04 \x01(\x08\x12\x36\n\x07\x61nswers\x18\x05 \x03(\x0b\x32%.hookbridge.handler.v1.StreamResponse\"j\n\rHandleRequest\x12-\n\x06record\x18\x01 \x01(\x0b\x32\x1d.hookbridge.handler.v1.Record\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\n\n\x02id\x18\x04 \x01(\t\"\xd1\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x10\n\x03key\x18\x04 \x01(\x0cH\x00\x88\x01\x01\x12\x12\n\x05value\x18\x05 \x01(\x0cH\x01\x88\x01\x01\x12.\n\x07headers\x18\x06 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Header\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_keyB\x08\n\x06_value\"$\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"m\n\x0eHandleResponse\x12.\n\x07outputs\x18\x01 \x03(\x0b\x32\x1d.hookbridge.handler.v1.Output\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.hookbridge.handler.v1.Error\"\x7f\n\x06Output\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x10\n\x03key\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x12\n\x05value\x18\x03 \x01(\x0cH\x01\x88\x01\x01\x12.\n\x07headers\x18\x04 \x03(\x0b\x32\x1d.hookbridge.handler.v1.HeaderB\x06\n\x04_keyB\x08\n\x06_value\"`\n\x05\x45rror\x12.\n\x04kind\x18\x01 \x01(\x0e\x32 .hookbridge.handler.v1.ErrorKind\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x03*w\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_KIND_RETRYABLE\x10\x01\x12\x18\n\x14\x45RROR_KIND_PERMANENT\x10\x02\x12\x1a\n\x16\x45RROR_KIND_RETRY_AFTER\x10\x03\x32\xc1\x01\n\x07Handler\x12U\n\x06Handle\x12$.hookbridge.handler.v1.HandleRequest\x1a%.hookbridge.handler.v1.HandleResponse\x12_\n\x0cHandleStream\x12$.hookbridge.handler.v1.StreamRequest\x1a%.hookbridge.handler.v1.StreamResponse(\x01\x30\x01\x42:Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z8github.com/hookbridge/hookbridge/sdk/handlerpb;handlerpb'
   _globals['_STREAMREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_STREAMREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ERRORKIND']._serialized_start=1226
-  _globals['_ERRORKIND']._serialized_end=1345
+  _globals['_ERRORKIND']._serialized_start=1256
+  _globals['_ERRORKIND']._serialized_end=1375
   _globals['_STREAMREQUEST']._serialized_start=96
   _globals['_STREAMREQUEST']._serialized_end=371
   _globals['_STREAMREQUEST_METADATAENTRY']._serialized_start=324
@@ -46,15 +46,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HANDLEREQUEST']._serialized_start=560
   _globals['_HANDLEREQUEST']._serialized_end=666
   _globals['_RECORD']._serialized_start=669
-  _globals['_RECORD']._serialized_end=863
-  _globals['_HEADER']._serialized_start=865
-  _globals['_HEADER']._serialized_end=901
-  _globals['_HANDLERESPONSE']._serialized_start=903
-  _globals['_HANDLERESPONSE']._serialized_end=1012
-  _globals['_OUTPUT']._serialized_start=1014
-  _globals['_OUTPUT']._serialized_end=1126
-  _globals['_ERROR']._serialized_start=1128
-  _globals['_ERROR']._serialized_end=1224
-  _globals['_HANDLER']._serialized_start=1348
-  _globals['_HANDLER']._serialized_end=1541
+  _globals['_RECORD']._serialized_end=878
+  _globals['_HEADER']._serialized_start=880
+  _globals['_HEADER']._serialized_end=916
+  _globals['_HANDLERESPONSE']._serialized_start=918
+  _globals['_HANDLERESPONSE']._serialized_end=1027
+  _globals['_OUTPUT']._serialized_start=1029
+  _globals['_OUTPUT']._serialized_end=1156
+  _globals['_ERROR']._serialized_start=1158
+  _globals['_ERROR']._serialized_end=1254
+  _globals['_HANDLER']._serialized_start=1378
+  _globals['_HANDLER']._serialized_end=1571
 # @@protoc_insertion_point(module_scope)
