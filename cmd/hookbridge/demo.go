@@ -140,6 +140,18 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		return err
 	}
 
+	// Ctrl-C (the run's context ends): the bridge drains and stops as it
+	// does on SIGINT, and the demo says so rather than leaving its output
+	// cut off mid-stream.
+	interrupted := func(produced int) error {
+		if err := <-runErr; err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\ninterrupted: %d of %d records produced; webhook: %d delivered; plugin: %d replies; bridge drained and stopped.\n",
+			produced, n, rcv.accepted(), replies.Load())
+		return nil
+	}
+
 	prod, err := sarama.NewSyncProducer(emb.Addrs(), demoProducerConfig())
 	if err != nil {
 		return err
@@ -158,7 +170,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return interrupted(i)
 		case <-time.After(80 * time.Millisecond):
 		}
 	}
@@ -189,7 +201,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return interrupted(n)
 		case <-deadline:
 			return fmt.Errorf("after 60s: webhook: %d of %d records delivered, %d of %d dead-lettered; plugin: %d of %d replies, %d of %d dead-lettered",
 				rcv.accepted(), want, dead, wantDead, replies.Load(), want, pdead, wantDead)
