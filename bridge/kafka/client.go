@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/keypair"
 )
 
 // A compressed record batch of a few KiB may inflate to gigabytes (zeros
@@ -180,11 +181,13 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		// Loaded again when the files change: a renewed certificate goes
+		// in the next connection's handshake.
+		cert, err := keypair.Load(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: tls client certificate: %w", err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = cert.GetClientCertificate
 	}
 	return tc, nil
 }

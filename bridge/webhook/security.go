@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/keypair"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -29,6 +30,7 @@ import (
 // does not make a client of its own.
 type security struct {
 	tls   *tls.Config                           // nil: Go's defaults
+	cert  *keypair.Pair                         // the client certificate; nil: none
 	proxy func(*http.Request) (*url.URL, error) // nil: no proxy
 	guard *guard                                // nil: every address may be dialled
 	auth  credential                            // nil: no Authorization header
@@ -43,11 +45,11 @@ func newSecurity(cfg config.Webhook) (*security, []error) {
 	s := &security{}
 	var errs []error
 
-	tc, err := clientTLS(cfg.TLS)
+	tc, cert, err := clientTLS(cfg.TLS)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	s.tls = tc
+	s.tls, s.cert = tc, cert
 
 	switch {
 	case cfg.Proxy.URL != "" && cfg.UseEnvProxy:
@@ -193,32 +195,35 @@ func (s *security) wrap(rt http.RoundTripper, pace func(context.Context) error) 
 	return &authTransport{next: rt, cred: s.auth, pace: pace}
 }
 
-// clientTLS builds the TLS configuration of a webhook; nil when nothing is
-// configured. The CA bundle replaces the system roots.
-func clientTLS(t config.WebhookTLS) (*tls.Config, error) {
+// clientTLS builds the TLS configuration of a webhook and its client
+// certificate; nil when nothing is configured. The CA bundle replaces the
+// system roots. The client certificate's files are loaded again when they
+// change (keypair.Pair): a renewed certificate goes in the next handshake.
+func clientTLS(t config.WebhookTLS) (*tls.Config, *keypair.Pair, error) {
 	if !t.Set() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
+			return nil, nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificates in %s", t.CAFile)
+			return nil, nil, fmt.Errorf("tls.ca_file: no PEM certificates in %s", t.CAFile)
 		}
 		tc.RootCAs = pool
 	}
+	var cert *keypair.Pair
 	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
+		var err error
+		if cert, err = keypair.Load(t.CertFile, t.KeyFile); err != nil {
+			return nil, nil, fmt.Errorf("tls client certificate: %w", err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = cert.GetClientCertificate
 	}
-	return tc, nil
+	return tc, cert, nil
 }
 
 // BlockedAddressError is the error of a dial refused by

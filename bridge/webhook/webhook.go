@@ -21,6 +21,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/internal/excerpt"
+	"github.com/hookbridge/hookbridge/bridge/internal/keypair"
 	"github.com/hookbridge/hookbridge/bridge/internal/logevery"
 	"github.com/hookbridge/hookbridge/bridge/internal/memo"
 	"github.com/hookbridge/hookbridge/bridge/signing"
@@ -100,8 +101,8 @@ type Target struct {
 	userAgent      string
 	limiter        *rate.Limiter
 	rateLimited    func(time.Duration)
-	batch          *batcher          // nil in single-record mode
-	clientCert     *x509.Certificate // tls.cert_file's certificate; nil: none
+	batch          *batcher      // nil in single-record mode
+	clientCert     *keypair.Pair // tls.cert_file and key_file; nil: none
 	// refused throttles the line of a batch refused as a whole: a receiver
 	// that refuses every batch (a schema it no longer accepts) would
 	// otherwise log one per batch for as long as it does.
@@ -204,9 +205,7 @@ func New(opts Options) (*Target, error) {
 		limiter:        opts.Limiter,
 		rateLimited:    opts.RateLimited,
 	}
-	if sec.tls != nil && len(sec.tls.Certificates) > 0 {
-		t.clientCert = sec.tls.Certificates[0].Leaf
-	}
+	t.clientCert = sec.cert
 	t.headerLines = headerLines(headers)
 	t.configuredUA, t.contentType = headers.Get("User-Agent") != "", headers.Get("Content-Type")
 	if t.contentType == "" {
@@ -243,6 +242,15 @@ func New(opts Options) (*Target, error) {
 	}
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		t.idle = c
+		if t.clientCert != nil {
+			// A renewed client certificate: the pooled connections still
+			// send the one before. Close them now, and once more when the
+			// requests in flight now have ended (see clientCertProblem).
+			t.clientCert.OnChange(func() {
+				c.CloseIdleConnections()
+				time.AfterFunc(2*t.timeout, c.CloseIdleConnections)
+			})
+		}
 	}
 	// Requests go straight to the round tripper, not through an
 	// http.Client: redirects are never followed (a 3xx comes back as is),
@@ -509,17 +517,37 @@ func (t *Target) failure(ctx, reqCtx context.Context, status int, err error) err
 
 // clientCertProblem says why the client certificate (tls.cert_file) is not
 // valid now, as the receiver's TLS stack would judge it, or "" when it is,
-// or when there is none. The file is read at start-up only: a renewed
-// certificate takes a restart.
+// or when there is none. The files are loaded again when they change, so a
+// renewed certificate ends the problem; one that does not load is named.
+//
+// A connection opened before a renewal keeps the certificate it was opened
+// with: after one, a certificate that was not valid is still reported for
+// twice the request timeout, by which time the connections in use then
+// have ended or gone back to the pool, which New has closed by then.
 func (t *Target) clientCertProblem() string {
-	c := t.clientCert
-	if c == nil {
+	if t.clientCert == nil {
 		return ""
 	}
-	switch now := time.Now(); { // the handshake's clock, not Options.Now
+	now := time.Now() // the handshake's clock, not Options.Now
+	if problem := certProblem(t.clientCert.Leaf(), now); problem != "" {
+		if err := t.clientCert.Err(); err != nil {
+			problem += "; the files on disk do not load: " + err.Error()
+		}
+		return problem
+	}
+	if prev, at := t.clientCert.Renewal(); prev != nil && now.Sub(at) < 2*t.timeout {
+		if problem := certProblem(prev, now); problem != "" {
+			return problem + "; renewed on disk at " + at.UTC().Format(time.RFC3339) + ", which new connections send"
+		}
+	}
+	return ""
+}
+
+// certProblem says why c is not valid at now, or "" when it is.
+func certProblem(c *x509.Certificate, now time.Time) string {
+	switch {
 	case now.After(c.NotAfter):
-		return "the client certificate (tls.cert_file) expired at " + c.NotAfter.UTC().Format(time.RFC3339) +
-			"; renew it and restart"
+		return "the client certificate (tls.cert_file) expired at " + c.NotAfter.UTC().Format(time.RFC3339) + "; renew it"
 	case now.Before(c.NotBefore):
 		return "the client certificate (tls.cert_file) is not valid before " + c.NotBefore.UTC().Format(time.RFC3339)
 	}
