@@ -108,7 +108,7 @@ func newTokenProvider(o config.OAuth2) *tokenProvider {
 func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.token != nil && (p.refresh.IsZero() || p.now().Before(p.refresh)) {
+	if p.token != nil && (p.refresh.IsZero() || !oauthgrant.Due(p.refresh, p.now())) {
 		return &sarama.AccessToken{Token: p.token.AccessToken}, nil
 	}
 	if p.failed != nil && p.now().Before(p.retry) {
@@ -122,7 +122,7 @@ func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
 	defer cancel()
 	tok, err := p.fetch(ctx)
 	if err != nil {
-		if now := p.now(); p.token != nil && now.Before(p.token.Expiry) {
+		if now := p.now(); p.token != nil && !oauthgrant.Due(p.token.Expiry, now) {
 			// Refreshed early, and the token still serves: the broker
 			// takes it until it expires. The next try comes
 			// oauthgrant.RefreshRetry later (or at the expiry), so that

@@ -174,7 +174,7 @@ func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
 func (o *oauthToken) cached() (string, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.value != "" && (o.refresh.IsZero() || o.now().Before(o.refresh)) {
+	if o.value != "" && (o.refresh.IsZero() || !oauthgrant.Due(o.refresh, o.now())) {
 		return o.value, true
 	}
 	return "", false
@@ -271,7 +271,7 @@ func (o *oauthToken) fetch(ctx context.Context) (string, error) {
 func (o *oauthToken) unexpired() (string, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.value == "" || (!o.expiry.IsZero() && !o.now().Before(o.expiry)) {
+	if o.value == "" || (!o.expiry.IsZero() && oauthgrant.Due(o.expiry, o.now())) {
 		return "", false
 	}
 	return o.value, true
@@ -286,7 +286,7 @@ func (o *oauthToken) stillValid() (string, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	if o.value == "" || (!o.expiry.IsZero() && !now.Before(o.expiry)) {
+	if o.value == "" || (!o.expiry.IsZero() && oauthgrant.Due(o.expiry, now)) {
 		return "", false
 	}
 	o.refresh = now.Add(oauthgrant.RefreshRetry)

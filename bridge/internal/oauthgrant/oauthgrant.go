@@ -64,6 +64,18 @@ func RefreshAt(tok *oauth2.Token, now time.Time) time.Time {
 	return tok.Expiry.Add(-min(life/10, time.Minute))
 }
 
+// Due reports whether at (a token's refresh point or expiry) has come by
+// now, by the wall clock or by the monotonic one, whichever says so first.
+// A token's expiry is a time on the wall clock, which its audience checks
+// it against; but times from time.Now compare by their monotonic readings,
+// and the monotonic clock stands still while the machine is suspended (a VM
+// paused and resumed): by it alone, a token refused since would be served
+// for as long as the machine slept. The monotonic reading still counts when
+// the wall clock is stepped back.
+func Due(at, now time.Time) bool {
+	return !now.Before(at) || !now.Round(0).Before(at.Round(0))
+}
+
 // Expiry is when tok expires: as its expires_in says, or, when the answer
 // had none, as the exp claim says of an access token that is a JWT (RFC
 // 7519; its signature is not checked, only the time is taken). A Kafka
