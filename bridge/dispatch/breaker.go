@@ -12,6 +12,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookbridge/hookbridge/bridge/internal/monoclock"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -158,7 +159,7 @@ func (b *Breaker) State() BreakerState {
 // held reports whether the breaker is open and its opening, jitter
 // included, has not ended: gobreaker would turn half-open already when asked.
 func (b *Breaker) held() bool {
-	return BreakerState(b.state.Load()) == BreakerOpen && time.Now().UnixNano() < b.reopenAt.Load()
+	return BreakerState(b.state.Load()) == BreakerOpen && monoclock.Until(b.reopenAt.Load()) > 0
 }
 
 // Failed is a failure a breaker counted: the record's id, the error, and
@@ -210,7 +211,7 @@ func (b *Breaker) transition(to BreakerState) {
 	if to == BreakerOpen {
 		// reopenAt first: held reads the state, then reopenAt.
 		openFor := b.timeout + b.jitter(b.timeout)
-		b.reopenAt.Store(time.Now().Add(openFor).UnixNano())
+		b.reopenAt.Store(monoclock.Now() + int64(openFor))
 		b.state.Store(int32(to))
 		// gobreaker turns an expired open state half-open only when asked.
 		// Ask at the end of the opening even if no record is waiting
@@ -265,7 +266,7 @@ func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 	b.mu.Unlock()
 	wait := b.timeout
 	if state == BreakerOpen {
-		wait = time.Until(time.Unix(0, b.reopenAt.Load()))
+		wait = monoclock.Until(b.reopenAt.Load())
 	}
 	ch := make(chan struct{})
 	go func() {

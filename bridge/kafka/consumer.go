@@ -21,6 +21,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/internal/detach"
 	"github.com/hookbridge/hookbridge/bridge/internal/logevery"
+	"github.com/hookbridge/hookbridge/bridge/internal/monoclock"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
@@ -90,7 +91,7 @@ type Consumer struct {
 
 	joined     atomic.Bool
 	joinErr    atomic.Pointer[error] // why the last try to join failed; nil once joined
-	answered   atomic.Int64          // when the group's coordinator last answered (unix nanoseconds): a join, or watchCoordinator's request
+	answered   atomic.Int64          // when the group's coordinator last answered (a monoclock reading): a join, or watchCoordinator's request
 	unanswered atomic.Pointer[error] // why watchCoordinator's last request got no answer; nil once one did
 	disabled   atomic.Pointer[error]
 }
@@ -445,7 +446,7 @@ func (c *Consumer) Ready() error {
 		}
 		return fmt.Errorf("route %s has not joined group %s", c.opts.Route.Name, c.opts.Route.GroupID())
 	}
-	if silent := time.Since(time.Unix(0, c.answered.Load())); silent >= c.silentAfter {
+	if silent := monoclock.Since(c.answered.Load()); silent >= c.silentAfter {
 		why := "a request to it waits for its answer"
 		if err := c.unanswered.Load(); err != nil {
 			why = (*err).Error()
@@ -479,7 +480,7 @@ func (c *Consumer) Ready() error {
 	}
 	var behind []string
 	for tp, p := range c.parts {
-		if since := p.behindSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= c.commitsStale {
+		if since := p.behindSince.Load(); since != 0 && monoclock.Since(since) >= c.commitsStale {
 			behind = append(behind, fmt.Sprintf("%s/%d", tp.topic, tp.partition))
 		}
 	}
@@ -730,7 +731,7 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 	if err != nil {
 		return
 	}
-	now := time.Now()
+	now := monoclock.Now()
 	for _, p := range parts {
 		off, ok := committed[p.tp]
 		marked, _ := p.tr.position()
@@ -744,8 +745,8 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 			}
 			p.behindSince.Store(0)
 		case since == 0:
-			p.behindSince.Store(now.UnixNano())
-		case now.Sub(time.Unix(0, since)) >= c.commitsStale && now.Add(-c.offsetsEvery).Sub(time.Unix(0, since)) < c.commitsStale:
+			p.behindSince.Store(now)
+		case time.Duration(now-since) >= c.commitsStale && time.Duration(now-since)-c.offsetsEvery < c.commitsStale:
 			c.log.Error("offsets are not being committed: a restart would redeliver every record since the committed offset",
 				"topic", p.tp.topic, "partition", p.tp.partition, "committed", off, "marked", before)
 		}
@@ -760,7 +761,7 @@ func (c *Consumer) checkCommits(client sarama.Client, parts []*partition) {
 func (c *Consumer) noteAnswer(err error) {
 	if err == nil {
 		c.unanswered.Store(nil)
-		c.answered.Store(time.Now().UnixNano())
+		c.answered.Store(monoclock.Now())
 		if c.silentLogged {
 			c.silentLogged = false
 			c.log.Info("the group's coordinator answers again")
@@ -768,7 +769,7 @@ func (c *Consumer) noteAnswer(err error) {
 		return
 	}
 	c.unanswered.Store(&err)
-	if silent := time.Since(time.Unix(0, c.answered.Load())); silent >= c.silentAfter && !c.silentLogged {
+	if silent := monoclock.Since(c.answered.Load()); silent >= c.silentAfter && !c.silentLogged {
 		c.silentLogged = true
 		c.log.Error("the group's coordinator does not answer: the route consumes and commits nothing until it does",
 			"for", silent.Truncate(time.Second).String(), "error", err)
@@ -1072,7 +1073,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}
 	h.c.joinErr.Store(nil)
-	h.c.answered.Store(time.Now().UnixNano())
+	h.c.answered.Store(monoclock.Now())
 	h.c.joined.Store(true)
 	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
 	return nil
@@ -1305,7 +1306,7 @@ type partition struct {
 	// Whether its marks are being committed, as watchCoordinator checks it:
 	// markedBefore is the mark of the previous check (watchCoordinator's own),
 	// behindSince when the group's committed offset was first found below
-	// it (unix nanoseconds; 0 while commits keep up).
+	// it (a monoclock reading; 0 while commits keep up).
 	markedBefore int64
 	behindSince  atomic.Int64
 
