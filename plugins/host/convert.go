@@ -56,6 +56,20 @@ func headersToProto(hs []target.Header) []*handlerpb.Header {
 	return out
 }
 
+// badHeaderKey returns the index of the first header whose key is not UTF-8,
+// or -1. A key is a string on the wire, and proto3 strings must be UTF-8:
+// gRPC refuses to marshal such a request, and on a stream that ends the
+// stream with every call on it, not only the record's. (A producer other
+// than Java's may write any bytes as a key.)
+func badHeaderKey(hs []target.Header) int {
+	for i, h := range hs {
+		if !utf8.ValidString(h.Key) {
+			return i
+		}
+	}
+	return -1
+}
+
 // headersFromProto converts headers; none is nil.
 func headersFromProto(hs []*handlerpb.Header) []target.Header {
 	if len(hs) == 0 {

@@ -31,6 +31,12 @@ func (p *Pool) sizeError(n int) error {
 		p.name, humanBytes(n), humanLimit(p.maxBytes), p.name))
 }
 
+// headerKeyError is the permanent error of a record whose header i has a key
+// that is not UTF-8 (see badHeaderKey).
+func (p *Pool) headerKeyError(i int) error {
+	return target.NewPermanent(fmt.Errorf("plugin %s: the key of the record's header %d is not valid UTF-8, which the plugin protocol cannot carry", p.name, i))
+}
+
 // ctxError is the error of a call abandoned because the caller's context
 // ended: target.KindOf reports Canceled for a cancellation.
 func (p *Pool) ctxError(ctx context.Context) error {

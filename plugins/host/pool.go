@@ -252,6 +252,9 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		return nil, &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: %w", p.name, ErrClosed)}
 	}
 	defer p.calls.Done()
+	if i := badHeaderKey(d.Record.Headers); i >= 0 {
+		return nil, p.headerKeyError(i)
+	}
 	req := requestFromDelivery(d)
 	size := proto.Size(req)
 	if size > p.maxBytes {
