@@ -393,10 +393,23 @@ func canonicalAddr(u *url.URL) string {
 
 // failureKind classifies an error that left no HTTP status: a dial refused by
 // deny_private_networks is Permanent (a setting does not heal by retrying,
-// and the record is dead-lettered); everything else is Retryable.
+// and the record is dead-lettered), and so is a request whose header is
+// larger than an HTTP/2 receiver said it takes (see errHeaderListSize);
+// everything else is Retryable.
 func failureKind(err error) target.Kind {
 	if be := (*BlockedAddressError)(nil); errors.As(err, &be) {
 		return target.Permanent
 	}
+	if strings.Contains(err.Error(), errHeaderListSize) {
+		return target.Permanent
+	}
 	return target.Retryable
 }
+
+// errHeaderListSize is the message of the error net/http's HTTP/2 client
+// returns, without sending anything, for a request whose header is larger
+// than the receiver's SETTINGS_MAX_HEADER_LIST_SIZE (a record's key and
+// headers). Over HTTP/1.1 the same receiver answers 431, permanent; as a
+// connection error it would be retried and count against the breaker, and
+// one such record would pause its route. (net/http does not export it.)
+const errHeaderListSize = "request header list larger than peer's advertised limit"
