@@ -53,6 +53,7 @@ type h1Transport struct {
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn // by address; the most recently used last
 	closed bool
+	sweep  *time.Timer // closes the connections idle past idleTimeout; nil while none is idle
 
 	wmu     sync.Mutex
 	watches map[<-chan struct{}]*ctxWatch // by the context's Done channel
@@ -529,7 +530,48 @@ func (t *h1Transport) put(pc *h1Conn) {
 		return
 	}
 	t.idle[pc.addr] = append(t.idle[pc.addr], pc)
+	if t.sweep == nil {
+		t.sweep = time.AfterFunc(t.idleTimeout, t.closeExpired)
+	}
 	t.mu.Unlock()
+}
+
+// closeExpired closes the pooled connections idle for idleTimeout or longer,
+// as net/http does. get drops such a connection only when it reaches it, and
+// it takes the most recently used first: after a burst the others would stay
+// open, and their receivers' ends with them, for as long as the bridge runs.
+func (t *h1Transport) closeExpired() {
+	now := time.Now()
+	var expired []*h1Conn
+	t.mu.Lock()
+	t.sweep = nil
+	next := time.Duration(0) // until the next connection left expires
+	for addr, conns := range t.idle {
+		kept := conns[:0]
+		for _, pc := range conns {
+			if left := t.idleTimeout - now.Sub(pc.usedAt); left > 0 {
+				kept = append(kept, pc)
+				if next == 0 || left < next {
+					next = left
+				}
+				continue
+			}
+			expired = append(expired, pc)
+		}
+		clear(conns[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, addr)
+		} else {
+			t.idle[addr] = kept
+		}
+	}
+	if next > 0 && !t.closed {
+		t.sweep = time.AfterFunc(next, t.closeExpired)
+	}
+	t.mu.Unlock()
+	for _, pc := range expired {
+		_ = pc.Close()
+	}
 }
 
 // CloseIdleConnections closes the pooled connections; connections in use are
@@ -539,6 +581,10 @@ func (t *h1Transport) CloseIdleConnections() {
 	idle := t.idle
 	t.idle = make(map[string][]*h1Conn)
 	t.closed = true
+	if t.sweep != nil {
+		t.sweep.Stop()
+		t.sweep = nil
+	}
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, pc := range conns {
