@@ -2,6 +2,7 @@ package sdktest
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -61,6 +62,8 @@ func TestResultFromProto(t *testing.T) {
 		{"permanent", &handlerpb.HandleResponse{Error: &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_PERMANENT, Message: "p"}}, nil, "p", true, 0},
 		{"retry after", &handlerpb.HandleResponse{Error: &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER, Message: "r", RetryAfterMs: 250}},
 			nil, "r", false, 250 * time.Millisecond},
+		{"retry after past the longest duration", &handlerpb.HandleResponse{Error: &handlerpb.Error{Kind: handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER, Message: "r", RetryAfterMs: math.MaxInt64}},
+			nil, "r", false, math.MaxInt64},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
