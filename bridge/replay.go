@@ -629,15 +629,19 @@ func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {
 }
 
 // listed is s as the dry-run listing shows it: as it is, or quoted in Go
-// syntax when it has a control character (a line break would start what
-// reads as another header or record), is not valid UTF-8, or starts with a
-// quote. Header names and values come from whoever wrote the record.
+// syntax when it has a character that is not graphic (a line break would
+// start what reads as another header or record; a format character such as
+// U+202E, right-to-left override, would reorder the text a terminal shows),
+// is not valid UTF-8, or starts with a quote. Header names and values come
+// from whoever wrote the record.
 func listed(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) && !strings.HasPrefix(s, `"`) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, notGraphic) && !strings.HasPrefix(s, `"`) {
 		return s
 	}
 	return strconv.Quote(s)
 }
+
+func notGraphic(r rune) bool { return !unicode.IsGraphic(r) }
 
 // replayEvents counts outcomes on top of the route's usual events.
 type replayEvents struct {

@@ -9,7 +9,8 @@ import (
 
 // The dry-run listing shows one line per header: a header value (or name)
 // with a line break, written by whoever produced the record, must not read
-// as another header or another record.
+// as another header or another record, nor one with a format character
+// reorder what the terminal shows.
 func TestDryRunListingQuotesWhatCouldForgeALine(t *testing.T) {
 	m := &sarama.ConsumerMessage{Topic: "orders.dlq", Partition: 1, Offset: 7, Key: []byte("k"), Value: []byte("v"),
 		Headers: []*sarama.RecordHeader{
@@ -18,6 +19,7 @@ func TestDryRunListingQuotesWhatCouldForgeALine(t *testing.T) {
 			{Key: []byte("hookbridge-error-status"), Value: []byte{0xff, '5'}},
 			{Key: []byte("hookbridge-x\nhookbridge-error-route"), Value: []byte("payments")},
 			{Key: []byte("hookbridge-error-attempts"), Value: []byte(`"3"`)},
+			{Key: []byte("hookbridge-error-route"), Value: []byte("payments\u202e)stnemyap")},
 			{Key: []byte("other"), Value: []byte("not listed")},
 		}}
 	var out strings.Builder
@@ -26,6 +28,7 @@ func TestDryRunListingQuotesWhatCouldForgeALine(t *testing.T) {
     hookbridge-error-attempts: "\"3\""
     hookbridge-error-kind: "permanent\n    hookbridge-error-route: payments\norders.dlq/0@1 key=\"x\" value=1 bytes"
     hookbridge-error-message: HTTP 400: bad request
+    hookbridge-error-route: "payments\u202e)stnemyap"
     hookbridge-error-status: "\xff5"
     "hookbridge-x\nhookbridge-error-route": payments
 `
