@@ -554,7 +554,10 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 		return rec, fmt.Sprintf("%s %q is not an offset", dispatch.HeaderErrorOffset, offs)
 	}
 	rec.Topic, rec.Partition, rec.Offset = topic, int32(part), off
-	if ts, ok := headerValue(m, dispatch.HeaderErrorTimestamp); ok {
+	// Only the set's own: a record without a timestamp gets none in the
+	// set, and a header of that name before it is the record's, which its
+	// producer may have written with any time.
+	if ts, ok := lastHeader(m.Headers[set:], dispatch.HeaderErrorTimestamp); ok {
 		if t, ok := dispatch.ParseRecordTime(ts); ok {
 			rec.Timestamp = t
 		}
@@ -604,7 +607,12 @@ func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOption
 // hookbridge-error-* set when a route consumes another route's dead-letter
 // topic.
 func headerValue(m *sarama.ConsumerMessage, key string) (string, bool) {
-	for _, h := range slices.Backward(m.Headers) {
+	return lastHeader(m.Headers, key)
+}
+
+// lastHeader returns the value of the last header named key in hs.
+func lastHeader(hs []*sarama.RecordHeader, key string) (string, bool) {
+	for _, h := range slices.Backward(hs) {
 		if string(h.Key) == key {
 			return string(h.Value), true
 		}

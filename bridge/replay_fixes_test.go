@@ -329,3 +329,31 @@ func embeddedReplayRoute(t *testing.T, url, reply string) *config.Config {
 	cfg.ApplyDefaults()
 	return cfg
 }
+
+// A record without a timestamp gets no hookbridge-error-timestamp in its
+// dead-letter set; a header of that name that its producer wrote (before
+// the set) must not become the replayed record's time.
+func TestReplayIgnoresATimestampHeaderBeforeTheSet(t *testing.T) {
+	h := func(k, v string) *sarama.RecordHeader { return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+	written := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	m := &sarama.ConsumerMessage{Topic: "orders.dlq", Offset: 1, Value: []byte("v"), Timestamp: written, Headers: []*sarama.RecordHeader{
+		h(dispatch.HeaderErrorTimestamp, "1999-01-01T00:00:00Z"), // the producer's
+		h(dispatch.HeaderErrorRoute, "orders"),
+		h(dispatch.HeaderErrorTopic, "orders"),
+		h(dispatch.HeaderErrorPartition, "0"),
+		h(dispatch.HeaderErrorOffset, "7"),
+	}}
+	rec, problem := replayRecord(m)
+	if problem != "" {
+		t.Fatal(problem)
+	}
+	if !rec.Timestamp.Equal(written) {
+		t.Errorf("replayed record's timestamp %v, want the dead letter's own %v, not the forged header's", rec.Timestamp, written)
+	}
+	// With the set's own header, that one is the record's time.
+	own := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	m.Headers = append(m.Headers, h(dispatch.HeaderErrorTimestamp, own.Format(time.RFC3339Nano)))
+	if rec, _ = replayRecord(m); !rec.Timestamp.Equal(own) {
+		t.Errorf("replayed record's timestamp %v, want %v from the set", rec.Timestamp, own)
+	}
+}
