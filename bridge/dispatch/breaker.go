@@ -79,7 +79,7 @@ type Breaker struct {
 	jitter  func(time.Duration) time.Duration
 	name    string
 
-	// reopenAt (Unix nanoseconds) ends the current opening: gobreaker's
+	// reopenAt (a monoclock reading) ends the current opening: gobreaker's
 	// own open timeout, without the jitter, ends before it, and until
 	// reopenAt the breaker holds it open (held).
 	reopenAt atomic.Int64

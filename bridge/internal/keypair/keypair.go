@@ -43,12 +43,22 @@ func Load(certFile, keyFile string) (*Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := load(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
 	p.cert, p.stamp = &cert, st
 	return p, nil
+}
+
+// load loads a pair with its leaf parsed: tls.LoadX509KeyPair leaves Leaf
+// nil under GODEBUG=x509keypairleaf=0, and Leaf and Renewal promise one.
+func load(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil && cert.Leaf == nil {
+		cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0])
+	}
+	return cert, err
 }
 
 func (p *Pair) stat() ([2]stamp, error) {
@@ -77,7 +87,7 @@ func (p *Pair) Current() *tls.Certificate {
 	}
 	if err == nil {
 		var cert tls.Certificate
-		if cert, err = tls.LoadX509KeyPair(p.certFile, p.keyFile); err == nil {
+		if cert, err = load(p.certFile, p.keyFile); err == nil {
 			p.prev, p.renewed = p.cert.Leaf, time.Now()
 			p.cert, p.stamp = &cert, st
 			if p.onChange != nil {
