@@ -178,6 +178,9 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	// by closing its messages only, which a claim that waits cannot see
 	// without reading on, into memory, while it waits.)
 	sc.Consumer.Group.Rebalance.GroupStrategies = replayStrategies()
+	// A dynamic member, whatever kafka.group_instance_id says: a one-off
+	// job leaves its group when it ends, and a static member would not.
+	sc.Consumer.Group.InstanceId = ""
 	h.routeGroup, h.group, h.version = r.GroupID(), rep.Group, sc.Version
 	gclient, err := kafka.NewClient(rt.brokers, cfg.Kafka, sc)
 	if err != nil {

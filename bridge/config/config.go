@@ -60,6 +60,13 @@ type Kafka struct {
 	// "roundrobin". Default "cooperative-sticky", or "sticky" when Version
 	// is below 2.4.
 	Balance string `yaml:"balance"`
+	// GroupInstanceID makes this replica a static member (KIP-345) of every
+	// route's group under this id: restarted within session_timeout, it
+	// gets its partitions back without a rebalance, and a shutdown does not
+	// leave the groups. Each replica needs its own id, the same across its
+	// restarts (a StatefulSet pod's name). Kafka 2.3 or later. Default "":
+	// dynamic membership.
+	GroupInstanceID string `yaml:"group_instance_id"`
 }
 
 // TLS configures TLS to the brokers.

@@ -253,6 +253,12 @@ func (k *Kafka) validate(v *checker, path string) {
 		v.addf(path+".session_timeout", "must be at most %s: it goes to Kafka in 32-bit milliseconds", maxKafkaTimeout)
 	}
 	oneOf(v, path+".balance", k.Balance, balances)
+	if k.GroupInstanceID != "" {
+		// Kafka checks a group instance id as it checks a topic name.
+		if err := topicNameProblem(k.GroupInstanceID, v.show(path+".group_instance_id", k.GroupInstanceID)); err != nil {
+			v.addf(path+".group_instance_id", "%s", strings.Replace(err.Error(), "Kafka topic name", "Kafka group instance id", 1))
+		}
+	}
 	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
 	if !k.TLS.Enabled && k.TLS != (TLS{}) && v.decoded(path+".tls.enabled") {
 		// Without it the client would connect in plaintext, the CA and
@@ -277,6 +283,9 @@ func (k *Kafka) validateVersion(v *checker, path string) {
 		v.addf(path+".version", "must be %s or later: record headers, which every dead-letter record carries, need it", minKafkaVersion)
 	case !version.IsAtLeast(sarama.V1_0_0_0) && !clientIDRE.MatchString(k.ClientID):
 		v.addf(path+".client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0")
+	}
+	if err == nil && k.GroupInstanceID != "" && !version.IsAtLeast(sarama.V2_3_0_0) {
+		v.addf(path+".group_instance_id", "needs kafka.version 2.3.0 or later (static membership)")
 	}
 	if err == nil && k.Balance == "cooperative-sticky" && !version.IsAtLeast(sarama.V2_4_0_0) {
 		v.addf(path+".balance", "cooperative-sticky needs kafka.version 2.4.0 or later (cooperative rebalancing); use sticky")

@@ -124,6 +124,9 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc.Consumer.Group.Session.Timeout = k.SessionTimeout.D()
 	sc.Consumer.Group.Heartbeat.Interval = max(k.SessionTimeout.D()/4, 100*time.Millisecond)
 	sc.Consumer.Group.Rebalance.Timeout = 60 * time.Second
+	// Static membership: a restart within the session timeout keeps the
+	// member's partitions, and Close does not leave the group.
+	sc.Consumer.Group.InstanceId = k.GroupInstanceID
 	switch k.Balance {
 	case "range":
 		sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}

@@ -221,6 +221,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 				err = fmt.Errorf("%w: the group's other members use another partition assignment than this one's kafka.balance, %s; "+
 					"all members of a group must use the same: stop every replica, then start them with one setting", err, strategy)
 				c.log.Error("cannot join the group; retrying", "group", c.opts.Route.GroupID(), "error", err)
+			} else if errors.Is(err, sarama.ErrFencedInstancedId) {
+				err = c.fenced(err)
+				c.log.Error("cannot join the group; retrying", "group", c.opts.Route.GroupID(), "error", err)
 			} else {
 				c.log.Warn("consume failed; rejoining", "error", err)
 			}
@@ -274,14 +277,27 @@ func (c *Consumer) logErrors(errs <-chan error) {
 		if c.noteUnreadable(err) {
 			continue
 		}
+		level := slog.LevelWarn
+		if errors.Is(err, sarama.ErrFencedInstancedId) {
+			err, level = c.fenced(err), slog.LevelError
+		}
 		lines.Note(func(repeated int, within time.Duration) {
 			if repeated == 0 {
-				c.log.Warn("kafka consumer error", "error", err)
+				c.log.Log(context.Background(), level, "kafka consumer error", "error", err)
 				return
 			}
-			c.log.Warn("kafka consumer error", "error", err, "repeated", repeated, "within", within.String())
+			c.log.Log(context.Background(), level, "kafka consumer error", "error", err, "repeated", repeated, "within", within.String())
 		})
 	}
+}
+
+// fenced explains FENCED_INSTANCE_ID: another member joined the group with
+// this replica's kafka.group_instance_id, and the coordinator took the id
+// from this one. Two replicas configured alike take it from each other at
+// every join, and each session of either ends at its next heartbeat.
+func (c *Consumer) fenced(err error) error {
+	return fmt.Errorf("%w: another member of group %s joined with this replica's kafka.group_instance_id %q, and took it over; "+
+		"every replica needs an id of its own (a StatefulSet pod's name)", err, c.opts.Route.GroupID(), c.opts.Sarama.Consumer.Group.InstanceId)
 }
 
 // errorsEvery is the least time between two "kafka consumer error" lines of
