@@ -347,7 +347,8 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 // between the consumer's position and the end (the offsets left hold a
 // transaction's control records, or compaction removed their records). It
 // reports whether the partition is complete: false when the session ended
-// first, and the next session, if the replay goes on, reads on.
+// first, and the next session, if the replay goes on, reads on. A broker
+// that refuses to let it read the topic (an ACL) is an error.
 func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, st *partitionReplay) (complete bool, err error) {
 	ctx := sess.Context()
 	p := claim.Partition()
@@ -376,6 +377,12 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 			return false, nil
 		case <-idle.C:
 			more, err := kafka.RecordBefore(h.client, h.topic, p, next, end)
+			if kafka.NotAuthorized(err) {
+				// The ACLs grant the principal no READ on the topic: asking
+				// again, twice a second, would never end the replay.
+				return false, fmt.Errorf("dlq replay: the broker refuses to let this client read %s (grant its principal READ on it): %w",
+					h.topic, err)
+			}
 			if err != nil {
 				h.b.log.Warn("dlq replay: looking for records before the end", "partition", p, "end", end, "error", err)
 			} else if !more {

@@ -328,14 +328,17 @@ const rejoinMax = 10 * time.Second
 // noteUnreadable marks the partition of err, a consumer error, as
 // unreadable when its fetch failed for the size of what the broker holds
 // there: a compressed batch that inflates past sarama's
-// MaxDecompressedBatchSize, or a response past its MaxResponseSize. sarama
+// MaxDecompressedBatchSize, or a response past its MaxResponseSize; or
+// because the broker refuses the client's principal access to the topic
+// (TOPIC_AUTHORIZATION_FAILED: the ACLs grant it no READ on it). sarama
 // fetches it again and again and fails each time; nothing past it is read or
 // committed, and Ready reports the partition until a record of it is read
-// again. It reports whether err was such an error (logged at error level,
-// once per partition while it lasts).
+// again, or, for a refusal, until a fetch of checkRefused's is answered. It
+// reports whether err was such an error (logged at error level, once per
+// partition while it lasts).
 func (c *Consumer) noteUnreadable(err error) bool {
 	ce, ok := errors.AsType[*sarama.ConsumerError](err)
-	if !ok || !tooLargeToRead(ce.Err) {
+	if !ok || !tooLargeToRead(ce.Err) && !NotAuthorized(ce.Err) {
 		return false
 	}
 	c.mu.Lock()
@@ -347,10 +350,45 @@ func (c *Consumer) noteUnreadable(err error) bool {
 	}
 	e := ce.Err
 	if p.unreadable.Swap(&e) == nil {
-		c.log.Error("partition cannot be read: what the broker holds at its position is too large; nothing past it is read or committed",
-			"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
+		if NotAuthorized(e) {
+			c.log.Error("partition cannot be read: the broker refuses this client's principal READ on the topic (an ACL); "+
+				"nothing of it is read or committed until it is granted",
+				"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
+		} else {
+			c.log.Error("partition cannot be read: what the broker holds at its position is too large; nothing past it is read or committed",
+				"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
+		}
 	}
 	return true
+}
+
+// NotAuthorized reports whether err is the broker refusing a request for
+// the client's principal: an ACL grants it no access to the topic, group or
+// cluster. Asking again changes nothing until an operator grants it.
+func NotAuthorized(err error) bool {
+	return errors.Is(err, sarama.ErrTopicAuthorizationFailed) || errors.Is(err, sarama.ErrGroupAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrClusterAuthorizationFailed)
+}
+
+// checkRefused fetches, for each of parts that the broker refused to read
+// (see noteUnreadable), from the partition's latest offset; once the broker
+// answers, the refusal is over and the partition is readable again. The
+// claim loop cannot tell: a partition that holds nothing new gives it no
+// record to read.
+func (c *Consumer) checkRefused(client sarama.Client, parts []*partition) {
+	for _, p := range parts {
+		e := p.unreadable.Load()
+		if e == nil || !NotAuthorized(*e) {
+			continue
+		}
+		from := max(p.latest.Load(), 0)
+		if _, err := RecordBefore(client, p.tp.topic, p.tp.partition, from, from+1); err != nil {
+			continue // asked again on the next round
+		}
+		if p.unreadable.CompareAndSwap(e, nil) {
+			c.log.Info("partition can be read again", "topic", p.tp.topic, "partition", p.tp.partition)
+		}
+	}
 }
 
 // tooLargeToRead reports whether a fetch failed for the size of what it
@@ -666,8 +704,9 @@ func every(period time.Duration, now, done <-chan struct{}, fn func()) {
 
 // lookUpOffsets resolves the start of claims that started from the oldest
 // offset, then looks up the latest offset of every partition the consumer
-// owns, and stores both in the partitions. What fails is tried again on the
-// next round, after a metadata refresh.
+// owns, and stores both in the partitions; then asks whether the broker
+// still refuses the partitions it refused to read (checkRefused). What fails
+// is tried again on the next round, after a metadata refresh.
 func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	parts := c.owned()
 
@@ -684,6 +723,7 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 		p.latest.Store(off)
 	})...)
 	c.checkEmptyTails(client, parts)
+	c.checkRefused(client, parts)
 	if len(stale) > 0 {
 		slices.Sort(stale)
 		stale = slices.Compact(stale)
@@ -1330,8 +1370,9 @@ type partition struct {
 	// record, only control records (checkEmptyTails); 0 until found.
 	emptyTo atomic.Int64
 
-	// unreadable: why the partition's fetches fail for the size of what
-	// they would read (noteUnreadable); nil once a record is read.
+	// unreadable: why the partition's fetches fail, for the size of what
+	// they would read or an ACL's refusal (noteUnreadable); nil once a
+	// record is read, or the broker answers a fetch again (checkRefused).
 	unreadable atomic.Pointer[error]
 }
 

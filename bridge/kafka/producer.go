@@ -281,7 +281,8 @@ func refused(err error) bool {
 }
 
 // CheckTopics returns an error naming every topic in want that the cluster
-// does not have. Hookbridge never creates topics.
+// does not have, and every one the broker refuses to describe to the
+// client's principal (an ACL). Hookbridge never creates topics.
 func CheckTopics(client sarama.Client, want []string) error {
 	if len(want) == 0 {
 		return nil
@@ -299,8 +300,30 @@ func CheckTopics(client sarama.Client, want []string) error {
 			missing = append(missing, t)
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("kafka: topic(s) %v do not exist; create them first (hookbridge never creates topics)", missing)
+	if len(missing) == 0 {
+		return nil
 	}
-	return nil
+	// A listing of every topic leaves out those the ACLs grant the
+	// client's principal no DESCRIBE on, as if they did not exist: asked
+	// for by name, the broker says which it refuses.
+	var denied []string
+	if b := client.LeastLoadedBroker(); b != nil {
+		if resp, err := b.GetMetadata(sarama.NewMetadataRequest(client.Config().Version, missing)); err == nil {
+			for _, tm := range resp.Topics {
+				if NotAuthorized(tm.Err) {
+					denied = append(denied, tm.Name)
+				}
+			}
+		}
+	}
+	missing = slices.DeleteFunc(missing, func(t string) bool { return slices.Contains(denied, t) })
+	var errs []error
+	if len(denied) > 0 {
+		errs = append(errs, fmt.Errorf("kafka: topic(s) %v: the broker refuses this client's principal access "+
+			"(grant it DESCRIBE and WRITE on them): %w", denied, sarama.ErrTopicAuthorizationFailed))
+	}
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("kafka: topic(s) %v do not exist; create them first (hookbridge never creates topics)", missing))
+	}
+	return errors.Join(errs...)
 }
