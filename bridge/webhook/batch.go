@@ -295,6 +295,7 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 	}
 	t.batchHeader(req.Header, body, attempt, len(items))
 	batchSpans(items, req.Header.Get(HeaderWebhookID))
+	markReplayable(req)
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {

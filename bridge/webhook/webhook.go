@@ -350,6 +350,7 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 		return nil, target.NewPermanent(fmt.Errorf("webhook: POST %s: %w", t.safeURL, unwrapURLError(err)))
 	}
 	req.Header = header
+	markReplayable(req)
 
 	resp, err := t.client.RoundTrip(req)
 	if err != nil {
@@ -358,6 +359,13 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 	defer resp.Body.Close()
 	return t.response(ctx, reqCtx, resp)
 }
+
+// markReplayable lets net/http send req once more, on a new connection,
+// when a reused connection fails before any answer (the receiver closed it
+// as the request went out), as the direct path does: an Idempotency-Key
+// entry with no value marks a POST replayable and is not sent. A delivery
+// may reach the receiver twice anyway; webhook-id is what it dedupes on.
+func markReplayable(req *http.Request) { req.Header["Idempotency-Key"] = nil }
 
 // pace waits for the rate limiter's token, if there is a limiter. Like a
 // retry backoff, the wait ends when the bridge begins to stop (see
