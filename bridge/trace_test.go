@@ -272,7 +272,7 @@ func (rig *traceRig) checkAttempts(t *testing.T, tr tree, n int) {
 		parentIs(t, c, a)
 		parentIs(t, s, c)
 		if got := attrOf(a, telemetry.KeyAttempt); got != attribute.IntValue(i+1) {
-			t.Errorf("attempt span %d: hookbridge.attempt = %v", i, got.Emit())
+			t.Errorf("attempt span %d: hookbridge.attempt = %v", i, got.String())
 		}
 		want := fmt.Sprintf("00-%s-%s-01", c.SpanContext().TraceID(), c.SpanContext().SpanID())
 		if rig.traceparent[i] != want {
@@ -297,16 +297,16 @@ func checkProcess(t *testing.T, tr tree, producer trace.SpanContext, outcome str
 		t.Errorf("process span status = %+v, want unset (terminal outcome)", p.Status())
 	}
 	if got := attrOf(p, telemetry.KeyOutcome); got.AsString() != outcome {
-		t.Errorf("hookbridge.outcome = %q, want %q", got.Emit(), outcome)
+		t.Errorf("hookbridge.outcome = %q, want %q", got.String(), outcome)
 	}
 	if got := attrOf(p, telemetry.KeyAttempts); got != attribute.IntValue(attempts) {
-		t.Errorf("hookbridge.attempts = %v, want %d", got.Emit(), attempts)
+		t.Errorf("hookbridge.attempts = %v, want %d", got.String(), attempts)
 	}
 	if got := attrOf(p, telemetry.KeyMessagingPartitionID); got != attribute.StringValue("2") {
-		t.Errorf("partition id = %v (%s), want the string 2", got.Emit(), got.Type())
+		t.Errorf("partition id = %v (%s), want the string 2", got.String(), got.Type())
 	}
 	if got := attrOf(p, telemetry.KeyMessagingMessageID); got.AsString() != "orders-2-"+fmt.Sprint(attrOf(p, telemetry.KeyMessagingKafkaOffset).AsInt64()) {
-		t.Errorf("messaging.message.id = %q, want the webhook-id", got.Emit())
+		t.Errorf("messaging.message.id = %q, want the webhook-id", got.String())
 	}
 }
 
@@ -355,7 +355,7 @@ func TestChainTraceRetriedThenDelivered(t *testing.T) {
 			t.Errorf("attempt %d status = %+v, want error %v", i+1, a.Status(), failed)
 		}
 		if failed && attrOf(a, telemetry.KeyErrorStatus) != attribute.IntValue(503) {
-			t.Errorf("attempt %d hookbridge.error.status = %v, want 503", i+1, attrOf(a, telemetry.KeyErrorStatus).Emit())
+			t.Errorf("attempt %d hookbridge.error.status = %v, want 503", i+1, attrOf(a, telemetry.KeyErrorStatus).String())
 		}
 	}
 	want := []string{telemetry.EventRetry, telemetry.EventRetry, telemetry.EventDelivered}
@@ -365,13 +365,13 @@ func TestChainTraceRetriedThenDelivered(t *testing.T) {
 	for i, e := range tr.process.Events()[:2] {
 		attrs := attribute.NewSet(e.Attributes...)
 		if v, _ := attrs.Value(telemetry.KeyAttempt); v != attribute.IntValue(i+1) {
-			t.Errorf("retry event %d: attempt = %v", i, v.Emit())
+			t.Errorf("retry event %d: attempt = %v", i, v.String())
 		}
 		if v, _ := attrs.Value(telemetry.KeyErrorStatus); v != attribute.IntValue(503) {
-			t.Errorf("retry event %d: status = %v", i, v.Emit())
+			t.Errorf("retry event %d: status = %v", i, v.String())
 		}
 		if v, ok := attrs.Value(telemetry.KeyRetryWait); !ok || v.Type() != attribute.FLOAT64 {
-			t.Errorf("retry event %d: wait = %v, want seconds as a double", i, v.Emit())
+			t.Errorf("retry event %d: wait = %v, want seconds as a double", i, v.String())
 		}
 	}
 	if n := len(rig.logs.lines(t, "retrying")); n != 2 {
@@ -470,14 +470,14 @@ func TestRouteEventsSpanEvents(t *testing.T) {
 	}
 	wait := attribute.NewSet(s.Events()[0].Attributes...)
 	if v, _ := wait.Value(telemetry.KeyBreakerState); v.AsString() != "open" {
-		t.Errorf("breaker_wait state = %q, want open", v.Emit())
+		t.Errorf("breaker_wait state = %q, want open", v.String())
 	}
 	if v, _ := wait.Value(telemetry.KeyBreakerTarget); v.AsString() != "https://billing.example/hook" {
-		t.Errorf("breaker_wait target = %q", v.Emit())
+		t.Errorf("breaker_wait target = %q", v.String())
 	}
 	stuck := attribute.NewSet(s.Events()[1].Attributes...)
 	if v, _ := stuck.Value(telemetry.KeyExceptionMessage); !strings.Contains(v.AsString(), "orders.dlq") {
-		t.Errorf("stuck exception.message = %q", v.Emit())
+		t.Errorf("stuck exception.message = %q", v.String())
 	}
 	for _, msg := range []string{"waiting for the target's breaker",
 		"record cannot reach a terminal outcome; its partition will not commit past it", "stuck record moved on"} {

@@ -129,7 +129,7 @@ func checkProcessAttrs(t *testing.T, s sdktrace.ReadOnlySpan) {
 			continue
 		}
 		if g.Type() != v.Type() || g != v {
-			t.Errorf("process span: %s = %v (%s), want %v (%s)", k, g.Emit(), g.Type(), v.Emit(), v.Type())
+			t.Errorf("process span: %s = %v (%s), want %v (%s)", k, g.String(), g.Type(), v.String(), v.Type())
 		}
 	}
 	if len(got) != len(want) {
@@ -185,7 +185,7 @@ func TestTraceDelivered(t *testing.T) {
 		t.Errorf("attempt span kind = %v, want internal", a.SpanKind())
 	}
 	if got := attrMap(a.Attributes())[telemetry.KeyAttempt]; got != attribute.IntValue(1) {
-		t.Errorf("attempt span hookbridge.attempt = %v, want int 1", got.Emit())
+		t.Errorf("attempt span hookbridge.attempt = %v, want int 1", got.String())
 	}
 	if a.Status().Code != codes.Unset {
 		t.Errorf("attempt span status = %+v, want unset", a.Status())
@@ -214,14 +214,14 @@ func TestTraceRetriedThenDelivered(t *testing.T) {
 		checkChild(t, a, process)
 		attrs := attrMap(a.Attributes())
 		if got := attrs[telemetry.KeyAttempt]; got != attribute.IntValue(i+1) {
-			t.Errorf("attempt span %d: hookbridge.attempt = %v, want %d", i, got.Emit(), i+1)
+			t.Errorf("attempt span %d: hookbridge.attempt = %v, want %d", i, got.String(), i+1)
 		}
 		if i < 3 {
 			if a.Status().Code != codes.Error || a.Status().Description != errs[i].Error() {
 				t.Errorf("attempt %d status = %+v, want error %q", i+1, a.Status(), errs[i])
 			}
 			if got := attrs[telemetry.KeyErrorKind]; got != attribute.StringValue("retryable") {
-				t.Errorf("attempt %d error kind = %v, want retryable", i+1, got.Emit())
+				t.Errorf("attempt %d error kind = %v, want retryable", i+1, got.String())
 			}
 			if ev := a.Events(); len(ev) != 1 || ev[0].Name != "exception" {
 				t.Errorf("attempt %d events = %v, want the recorded exception", i+1, ev)
@@ -231,7 +231,7 @@ func TestTraceRetriedThenDelivered(t *testing.T) {
 		}
 	}
 	if st, ok := attrMap(attempts[0].Attributes())[telemetry.KeyErrorStatus]; !ok || st != attribute.IntValue(503) {
-		t.Errorf("first attempt hookbridge.error.status = %v, want 503", st.Emit())
+		t.Errorf("first attempt hookbridge.error.status = %v, want 503", st.String())
 	}
 	if _, ok := attrMap(attempts[1].Attributes())[telemetry.KeyErrorStatus]; ok {
 		t.Errorf("second attempt (no HTTP status) has hookbridge.error.status")
@@ -458,13 +458,13 @@ func TestTraceKeyAttribute(t *testing.T) {
 			got, found := attrs[telemetry.KeyMessagingKafkaMessageKey]
 			switch {
 			case tt.want == nil && found:
-				t.Errorf("messaging.kafka.message.key = %q, want absent", got.Emit())
+				t.Errorf("messaging.kafka.message.key = %q, want absent", got.String())
 			case tt.want != nil && (!found || got != *tt.want):
-				t.Errorf("messaging.kafka.message.key = %q (found %v), want %q", got.Emit(), found, tt.want.Emit())
+				t.Errorf("messaging.kafka.message.key = %q (found %v), want %q", got.String(), found, tt.want.String())
 			}
 			enc, found := attrs[telemetry.KeyKeyEncoding]
 			if (tt.encoding == "") == found || (found && enc.AsString() != tt.encoding) {
-				t.Errorf("key encoding attribute = %q (found %v), want %q", enc.Emit(), found, tt.encoding)
+				t.Errorf("key encoding attribute = %q (found %v), want %q", enc.String(), found, tt.encoding)
 			}
 		})
 	}
@@ -519,12 +519,12 @@ func TestTraceFailedProcessSpanHasErrorType(t *testing.T) {
 			got, has := attrMap(process.Attributes())[telemetry.KeyErrorType]
 			if c.want == "" {
 				if has {
-					t.Errorf("error.type = %q on a process span that did not fail", got.Emit())
+					t.Errorf("error.type = %q on a process span that did not fail", got.String())
 				}
 				return
 			}
 			if got.AsString() != c.want {
-				t.Errorf("error.type = %q, want %q (attributes %v)", got.Emit(), c.want, process.Attributes())
+				t.Errorf("error.type = %q, want %q (attributes %v)", got.String(), c.want, process.Attributes())
 			}
 		})
 	}

@@ -36,7 +36,7 @@ func TestProduceFailureSpanErrorType(t *testing.T) {
 		}
 		got, has := attrs(ended[0])[telemetry.KeyErrorType]
 		if c.want == "" && has || c.want != "" && got.AsString() != c.want {
-			t.Errorf("%s (%d bytes): error.type = %q (set: %v), want %q", c.out.Topic, len(c.out.Value), got.Emit(), has, c.want)
+			t.Errorf("%s (%d bytes): error.type = %q (set: %v), want %q", c.out.Topic, len(c.out.Value), got.String(), has, c.want)
 		}
 	}
 }

@@ -155,12 +155,12 @@ func TestProduceSpansAndInjection(t *testing.T) {
 			"messaging.destination.name": attribute.StringValue(topic),
 		} {
 			if a[k] != v {
-				t.Errorf("span %d: %s = %v, want %v", i, k, a[k].Emit(), v.Emit())
+				t.Errorf("span %d: %s = %v, want %v", i, k, a[k].String(), v.String())
 			}
 		}
 		pid, off := a["messaging.destination.partition.id"], a["messaging.kafka.offset"]
 		if pid.Type() != attribute.STRING || off.Type() != attribute.INT64 {
-			t.Fatalf("span %d: partition id %v (%s), offset %v (%s); want a string and an int", i, pid.Emit(), pid.Type(), off.Emit(), off.Type())
+			t.Fatalf("span %d: partition id %v (%s), offset %v (%s); want a string and an int", i, pid.String(), pid.Type(), off.String(), off.Type())
 		}
 		partition, err := strconv.ParseInt(pid.AsString(), 10, 32)
 		if err != nil {
@@ -178,7 +178,7 @@ func TestProduceSpansAndInjection(t *testing.T) {
 		switch string(m.Value) {
 		case "one":
 			if !hasKey || key.AsString() != "customer-7" {
-				t.Errorf("record one: key attribute = %v, want customer-7", key.Emit())
+				t.Errorf("record one: key attribute = %v, want customer-7", key.String())
 			}
 			for _, k := range []string{"content-type", "ce_traceparent", "hookbridge-error-kind"} {
 				if got := headerValues(m, k); len(got) != 1 {
@@ -187,7 +187,7 @@ func TestProduceSpansAndInjection(t *testing.T) {
 			}
 		case "two":
 			if hasKey {
-				t.Errorf("record two (null key): key attribute = %v, want absent", key.Emit())
+				t.Errorf("record two (null key): key attribute = %v, want absent", key.String())
 			}
 		default:
 			t.Errorf("unexpected record %q", m.Value)

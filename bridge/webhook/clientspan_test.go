@@ -65,17 +65,17 @@ func TestClientSpanSemanticConventions(t *testing.T) {
 			}
 			for _, w := range c.want {
 				if got[w.Key] != w.Value {
-					t.Errorf("%s = %q, want %q", w.Key, got[w.Key].Emit(), w.Value.Emit())
+					t.Errorf("%s = %q, want %q", w.Key, got[w.Key].String(), w.Value.String())
 				}
 			}
 			et, has := got["error.type"]
 			switch {
 			case c.errorType == "" && has:
-				t.Errorf("error.type = %q on a request that succeeded", et.Emit())
+				t.Errorf("error.type = %q on a request that succeeded", et.String())
 			case c.errorType == "*" && (!has || et.AsString() == ""):
 				t.Errorf("no error.type on a request that failed (attributes %v)", client.Attributes())
 			case c.errorType != "" && c.errorType != "*" && et.AsString() != c.errorType:
-				t.Errorf("error.type = %q, want %q", et.Emit(), c.errorType)
+				t.Errorf("error.type = %q, want %q", et.String(), c.errorType)
 			}
 			if wantErr := c.errorType != ""; (client.Status().Code == codes.Error) != wantErr {
 				t.Errorf("status %v", client.Status())

@@ -288,7 +288,7 @@ func TestStreamCallSpan(t *testing.T) {
 	}
 	attrs := map[attribute.Key]string{}
 	for _, kv := range s.Attributes() {
-		attrs[kv.Key] = kv.Value.Emit()
+		attrs[kv.Key] = kv.Value.String()
 	}
 	for k, want := range map[attribute.Key]string{"rpc.system.name": "grpc", "rpc.method": protocol.CallSpanName, "rpc.response.status_code": "OK"} {
 		if attrs[k] != want {
