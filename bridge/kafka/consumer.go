@@ -293,8 +293,8 @@ func (c *Consumer) logErrors(errs <-chan error) {
 
 // fenced explains FENCED_INSTANCE_ID: another member joined the group with
 // this replica's kafka.group_instance_id, and the coordinator took the id
-// from this one. Two replicas configured alike take it from each other at
-// every join, and each session of either ends at its next heartbeat.
+// from this one: its session ends at its next heartbeat, and it cannot
+// join again while the other holds the id.
 func (c *Consumer) fenced(err error) error {
 	return fmt.Errorf("%w: another member of group %s joined with this replica's kafka.group_instance_id %q, and took it over; "+
 		"every replica needs an id of its own (a StatefulSet pod's name)", err, c.opts.Route.GroupID(), c.opts.Sarama.Consumer.Group.InstanceId)

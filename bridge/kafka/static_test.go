@@ -185,8 +185,8 @@ func (l *lockedLog) String() string {
 	return l.b.String()
 }
 
-// Two replicas configured with one group_instance_id take it from each
-// other: the log says so at error level, names the id and what to do.
+// Of two replicas configured with one group_instance_id, the one fenced
+// says so at error level, names the id and what to do.
 func TestStaticMemberIDSharedIsNamed(t *testing.T) {
 	const topic = "fenced"
 	addrs := startClusterWith(t, topic, 2).ListenAddrs()

@@ -365,7 +365,13 @@ func (t *Target) Deliver(ctx context.Context, d *target.Delivery) (*target.Resul
 // as the request went out), as the direct path does: an Idempotency-Key
 // entry with no value marks a POST replayable and is not sent. A delivery
 // may reach the receiver twice anyway; webhook-id is what it dedupes on.
-func markReplayable(req *http.Request) { req.Header["Idempotency-Key"] = nil }
+// An Idempotency-Key the route's headers configure is kept: it marks the
+// request by itself, and is sent.
+func markReplayable(req *http.Request) {
+	if _, ok := req.Header["Idempotency-Key"]; !ok {
+		req.Header["Idempotency-Key"] = nil
+	}
+}
 
 // pace waits for the rate limiter's token, if there is a limiter. Like a
 // retry backoff, the wait ends when the bridge begins to stop (see
