@@ -338,7 +338,7 @@ const rejoinMax = 10 * time.Second
 // partition while it lasts).
 func (c *Consumer) noteUnreadable(err error) bool {
 	ce, ok := errors.AsType[*sarama.ConsumerError](err)
-	if !ok || !tooLargeToRead(ce.Err) && !NotAuthorized(ce.Err) {
+	if !ok || !tooLargeToRead(ce.Err) && !readRefused(ce.Err) {
 		return false
 	}
 	c.mu.Lock()
@@ -350,7 +350,7 @@ func (c *Consumer) noteUnreadable(err error) bool {
 	}
 	e := ce.Err
 	if p.unreadable.Swap(&e) == nil {
-		if NotAuthorized(e) {
+		if readRefused(e) {
 			c.log.Error("partition cannot be read: the broker refuses this client's principal READ on the topic (an ACL); "+
 				"nothing of it is read or committed until it is granted",
 				"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
@@ -370,6 +370,12 @@ func NotAuthorized(err error) bool {
 		errors.Is(err, sarama.ErrClusterAuthorizationFailed)
 }
 
+// readRefused reports whether a partition's fetch failed because the
+// broker refuses the principal READ on its topic. A refusal of the group
+// (GROUP_AUTHORIZATION_FAILED, on a commit) is not the partition's: it ends
+// the session, and Ready reports the group not joined.
+func readRefused(err error) bool { return errors.Is(err, sarama.ErrTopicAuthorizationFailed) }
+
 // checkRefused fetches, for each of parts that the broker refused to read
 // (see noteUnreadable), from the partition's latest offset; once the broker
 // answers, the refusal is over and the partition is readable again. The
@@ -378,7 +384,7 @@ func NotAuthorized(err error) bool {
 func (c *Consumer) checkRefused(client sarama.Client, parts []*partition) {
 	for _, p := range parts {
 		e := p.unreadable.Load()
-		if e == nil || !NotAuthorized(*e) {
+		if e == nil || !readRefused(*e) {
 			continue
 		}
 		from := max(p.latest.Load(), 0)
