@@ -19,7 +19,7 @@ func TestBackpressurePausesAndLosesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
 		Concurrency: 4, Extra: "    max_in_flight_bytes: 4KiB\n"}), admin)
 

@@ -44,21 +44,21 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		Concurrency: concurrency, MaxAttempts: 3, Extra: breakerYAML}), admin)
 	recs := keyed(2000, 100)
 	b.produce(t, topic, recs)
 
 	waitFor(t, 30*time.Second, "partitions to pause", func() bool {
-		return metricSum(t, admin, "hookbridge_partitions_paused") > 0
+		return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0
 	})
-	if s := metricSum(t, admin, "hookbridge_breaker_state"); s != 2 && s != 1 {
+	if s := metricSum(t, p.Admin(), "hookbridge_breaker_state"); s != 2 && s != 1 {
 		t.Fatalf("breaker state gauge %v during the outage, want open (2) or half-open (1)", s)
 	}
 	waitFor(t, 2*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	waitFor(t, 30*time.Second, "partitions to resume", func() bool {
-		return metricSum(t, admin, "hookbridge_partitions_paused") == 0
+		return metricSum(t, p.Admin(), "hookbridge_partitions_paused") == 0
 	})
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -95,7 +95,7 @@ func TestOutageWithNothingHeldResumes(t *testing.T) {
 	b.CreateTopic(t, topic, 1)
 	b.CreateTopic(t, dlq, 1)
 	rcv, up := downUntilUp(t)
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 10, MaxAge: "2s",
 		Extra: "    breaker: {consecutive_failures: 3, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}\n"}), admin)
@@ -138,7 +138,7 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	b.CreateTopic(t, dlq, 1)
 	down, up := downUntilUp(t)
 	ok := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.configRoutes(t, admin,
 		routeSpec{Name: "broken", Topic: topic, DLQ: dlq, Group: topicName(t, "g1"), URL: down.url(), MaxAttempts: 3, Extra: breakerYAML},
 		routeSpec{Name: "healthy", Topic: topic, Group: topicName(t, "g2"), URL: ok.url()})
@@ -181,7 +181,7 @@ func TestFlappingReceiver(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 3, Extra: breakerYAML}), admin)
 	recs := keyed(4000, 100)
@@ -226,7 +226,7 @@ func TestGoneDisablesRoute(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	b.CreateTopic(t, dlq, 1)
 	gone := newReceiver(t, func(d delivery, n int) int { return 410 })
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: gone.url()}), admin)
 	recs := keyed(500, 20)
 	b.produce(t, topic, recs)
@@ -269,7 +269,7 @@ func TestGoneRouteResumesOnReload(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	path := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
 	p := startBridge(t, path, admin)
 	recs := keyed(300, 10)
@@ -348,7 +348,7 @@ func TestBatchModePartialFailures(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newBatchReceiver(t, func(r rec) bool { return r.Seq%7 == 3 })
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.srv.URL, Concurrency: 64,
 		Webhook: "        batch: {max_messages: 50, max_wait: 20ms}\n"}), admin)
 	recs := keyed(5000, 200)
@@ -413,13 +413,13 @@ func TestRateLimit(t *testing.T) {
 		mu.Unlock()
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
 		Webhook: "        rate_limit: " + strconv.Itoa(limit) + "\n"}), admin)
 	recs := keyed(100, 50)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
-	waited := metricSum(t, admin, "hookbridge_ratelimit_waits_total")
+	waited := metricSum(t, p.Admin(), "hookbridge_ratelimit_waits_total")
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
@@ -440,7 +440,11 @@ func TestRateLimit(t *testing.T) {
 	t.Logf("rate_limit %d/s: %d requests in %s (%.1f/s after the burst); busiest one-second window at the receiver: %d",
 		limit, len(at), span.Round(time.Millisecond), rate, worst)
 	// The token bucket allows burst requests at once, then one per 1/limit.
-	if least := time.Duration(float64(len(at)-burst-1) / limit * float64(time.Second)); span < least {
+	// The span is measured at the receiver, from the first arrival to the
+	// last: a first request slower on its way (a new connection, a loaded
+	// machine) than the last shortens it, so a tenth of it is slack. A
+	// missing limiter or one off by more than that still fails.
+	if least := time.Duration(0.9 * float64(len(at)-burst-1) / limit * float64(time.Second)); span < least {
 		t.Fatalf("%d requests arrived within %s; rate_limit %d/s with burst %d needs at least %s", len(at), span, limit, burst, least)
 	}
 	if waited == 0 {

@@ -185,7 +185,7 @@ type pluginScenario struct {
 
 func newPluginScenario(t *testing.T, partitions, replyPartitions int32, pluginExtra, routeExtra string) *pluginScenario {
 	t.Helper()
-	s := &pluginScenario{b: newBroker(t), bin: buildTestPlugin(t), admin: freePort(t)}
+	s := &pluginScenario{b: newBroker(t), bin: buildTestPlugin(t), admin: anyPort}
 	s.topic, s.dlq, s.reply, s.group = topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
 	s.b.CreateTopic(t, s.topic, partitions)
 	s.b.CreateTopic(t, s.dlq, 1)
@@ -239,16 +239,16 @@ func newOutageScenario(t *testing.T) *outageScenario {
 }
 
 // outage delivers the first half of recs, takes the receiver down, produces
-// the rest, and waits until the route of the bridge at admin paused and
-// probed the receiver twice. It returns what it produced.
-func (o *outageScenario) outage(t *testing.T, admin string, recs []rec) []sarampm {
+// the rest, and waits until the route of the bridge p paused and probed the
+// receiver twice. It returns what it produced.
+func (o *outageScenario) outage(t *testing.T, p *testkit.Bridge, recs []rec) []sarampm {
 	t.Helper()
 	half := len(recs) / 2
 	produced := o.b.produce(t, o.topic, recs[:half])
 	waitFor(t, time.Minute, "first half delivered", func() bool { return o.rcv.uniqueAccepted() >= half })
 	o.up.Store(false)
 	produced = append(produced, o.b.produce(t, o.topic, recs[half:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
+	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
 	n0 := len(o.rcv.requests())
 	waitFor(t, time.Minute, "a couple of half-open probes", func() bool { return len(o.rcv.requests()) >= n0+2 })
 	return produced
@@ -277,12 +277,12 @@ func (o *outageScenario) finish(t *testing.T, p *testkit.Bridge, rcv *receiver, 
 func TestChaosSigtermDuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, dlq, group, rcv := o.b, o.topic, o.dlq, o.group, o.rcv
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, o.spec)
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
-	produced := o.outage(t, admin, recs)
+	produced := o.outage(t, p, recs)
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM during an outage, want 0", code)
 	}
@@ -301,12 +301,12 @@ func TestChaosSigtermDuringOutage(t *testing.T) {
 func TestChaosKill9DuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, group, rcv, up := o.b, o.topic, o.group, o.rcv, o.up
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, o.spec)
 	p := startBridge(t, cfg, admin)
 
 	recs := keyed(1200, 60)
-	produced := o.outage(t, admin, recs)
+	produced := o.outage(t, p, recs)
 	// let a periodic commit happen while paused
 	time.Sleep(2 * time.Second)
 	p.Kill()
@@ -324,7 +324,7 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 func TestChaosRebalanceDuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, group, rcv, up, spec := o.b, o.topic, o.group, o.rcv, o.up, o.spec
-	a1, a2 := freePort(t), freePort(t)
+	a1, a2 := anyPort, anyPort
 	p1 := startBridge(t, b.config(t, a1, spec), a1)
 
 	recs := keyed(1200, 60)
@@ -332,11 +332,11 @@ func TestChaosRebalanceDuringOutage(t *testing.T) {
 	waitFor(t, time.Minute, "first part delivered", func() bool { return rcv.uniqueAccepted() >= 400 })
 	up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[400:800])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, a1, "hookbridge_partitions_paused") > 0 })
+	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p1.Admin(), "hookbridge_partitions_paused") > 0 })
 	p2 := startBridge(t, b.config(t, a2, spec), a2)
 	produced = append(produced, b.produce(t, topic, recs[800:])...)
 	waitFor(t, time.Minute, "second instance to own partitions and pause", func() bool {
-		return metricSum(t, a2, "hookbridge_partitions_paused") > 0
+		return metricSum(t, p2.Admin(), "hookbridge_partitions_paused") > 0
 	})
 	acc := acceptedSet(rcv)
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
@@ -358,12 +358,12 @@ func TestChaosSighupDuringOutage(t *testing.T) {
 	o.up.Store(false)
 	b, topic, spec := o.b, o.topic, o.spec
 	healthy := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	path := b.config(t, admin, spec)
 	p := startBridge(t, path, admin)
 	recs := keyed(1000, 50)
 	produced := b.produce(t, topic, recs[:500])
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
+	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
 	spec.URL = healthy.url()
 	data, _ := os.ReadFile(b.config(t, admin, spec))
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -393,7 +393,7 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 		rcv.srv.Config.Handler.ServeHTTP(w, req)
 	}))
 	t.Cleanup(front.Close)
-	admin := freePort(t)
+	admin := anyPort
 	path := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: front.URL, MaxAttempts: 20, Concurrency: 64,
 		Webhook: "        batch: {max_messages: 20, max_wait: 20ms}\n", Extra: breakerYAML})
 	p := startBridge(t, path, admin)
@@ -411,7 +411,7 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 	waitFor(t, time.Minute, "first half", func() bool { return len(accepted()) >= 1000 })
 	up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[1000:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, admin, "hookbridge_partitions_paused") > 0 })
+	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
 	time.Sleep(2 * time.Second)
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit %d after SIGTERM during a batch outage", code)
@@ -454,7 +454,7 @@ func TestChaosPluginKill9MidStream(t *testing.T) {
 	}
 	waitFor(t, 3*time.Minute, "every reply", func() bool { return len(recsIn(t, b, sc.reply)) >= len(recs) })
 	time.Sleep(2 * time.Second)
-	t.Logf("killed %d plugin processes; restarts metric %v", kills, metricSum(t, sc.admin, "hookbridge_plugin_restarts_total"))
+	t.Logf("killed %d plugin processes; restarts metric %v", kills, metricSum(t, p.Admin(), "hookbridge_plugin_restarts_total"))
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}

@@ -38,9 +38,12 @@ func TestMain(m *testing.M) {
 // The suite's small helpers are testkit's.
 var (
 	waitFor   = testkit.WaitFor
-	freePort  = testkit.FreePort
 	topicName = testkit.TopicName
 )
+
+// anyPort is the admin address of every bridge: it binds a free port itself
+// and the test asks the bridge (Admin) which.
+const anyPort = testkit.AnyPort
 
 // ---- broker ----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ func TestReadyzReportsAPluginThatCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	brokers, _ := json.Marshal(b.Addrs)
-	admin := freePort(t)
+	admin := anyPort
 	cfg := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `kafka: {brokers: %s, session_timeout: 6s}
 admin: {listen: %s}
@@ -48,7 +48,7 @@ routes:
 	// The breaker opens (five failed starts in a row, fewer than the ten
 	// attempts a record has): from then on the record waits.
 	waitFor(t, 30*time.Second, "the plugin's breaker to open", func() bool {
-		return metricSum(t, admin, "hookbridge_breaker_state") == 2
+		return metricSum(t, p.Admin(), "hookbridge_breaker_state") == 2
 	})
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

@@ -21,7 +21,7 @@ func TestSighupReload(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	first, second, added := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
 	g1, g2 := topicName(t, "g1"), topicName(t, "g2")
-	admin := freePort(t)
+	admin := anyPort
 	path := b.configRoutes(t, admin, routeSpec{Name: "moving", Topic: topic, Group: g1, URL: first.url()})
 	p := startBridge(t, path, admin)
 
@@ -103,7 +103,7 @@ func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
 	rcv := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	route := func(target string) string {
 		return fmt.Sprintf("  - name: moving\n    topics: [%s]\n    group: %s\n    target: %s\n", topic, group, target)
 	}
@@ -141,7 +141,7 @@ func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
 	b.CreateTopic(t, ta, 2)
 	b.CreateTopic(t, tb, 2)
 	down := newReceiver(t, func(delivery, int) int { return 503 })
-	admin := freePort(t)
+	admin := anyPort
 	breaker := "    breaker: {consecutive_failures: 2, open_timeout: 120s, min_requests: 1000}\n"
 	specA := routeSpec{Name: "a", Topic: ta, Group: topicName(t, "ga"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
 	specB := routeSpec{Name: "b", Topic: tb, Group: topicName(t, "gb"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
@@ -149,8 +149,8 @@ func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
 	p := startBridge(t, path, admin)
 	b.produce(t, ta, keyed(20, 4))
 	b.produce(t, tb, keyed(20, 4))
-	waitFor(t, 30*time.Second, "the breaker to open", func() bool { return metricSum(t, admin, "hookbridge_breaker_state") == 2 })
-	pausedB := func() float64 { return testkit.MetricValue(admin, "hookbridge_partitions_paused", `route="b"`) }
+	waitFor(t, 30*time.Second, "the breaker to open", func() bool { return metricSum(t, p.Admin(), "hookbridge_breaker_state") == 2 })
+	pausedB := func() float64 { return testkit.MetricValue(p.Admin(), "hookbridge_partitions_paused", `route="b"`) }
 	waitFor(t, 30*time.Second, "route b to pause", func() bool { return pausedB() == 2 })
 
 	specB.Concurrency = 8
@@ -161,7 +161,7 @@ func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
 	reloadConfig(t, p, path, string(data))
 	b.produce(t, tb, keyed(20, 4))
 	waitFor(t, 30*time.Second, "restarted route b to be paused", func() bool {
-		return metricSum(t, admin, "hookbridge_breaker_state") == 2 && pausedB() == 2
+		return metricSum(t, p.Admin(), "hookbridge_breaker_state") == 2 && pausedB() == 2
 	})
 }
 
@@ -173,17 +173,17 @@ func TestReloadStopsAPluginNoRouteUses(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
 	rcv := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	min2 := ", instances: {min: 2, max: 2}"
 	path := writeConfig(t, b.pluginConfig(admin, min2,
 		fmt.Sprintf("  - name: enrich\n    topics: [%s]\n    group: %s\n    target: {plugin: enrich}\n", topic, group)))
 	p := startBridge(t, path, admin)
-	waitFor(t, 30*time.Second, "two plugin processes", func() bool { return metricSum(t, admin, "hookbridge_plugin_instances") == 2 })
+	waitFor(t, 30*time.Second, "two plugin processes", func() bool { return metricSum(t, p.Admin(), "hookbridge_plugin_instances") == 2 })
 
 	reloadConfig(t, p, path, b.pluginConfig(admin, min2,
 		fmt.Sprintf("  - name: web\n    topics: [%s]\n    group: %s-web\n    target: {webhook: {url: %q}}\n", topic, group, rcv.url())))
 	waitFor(t, 30*time.Second, "the plugin's series to go", func() bool {
-		return !strings.Contains(testkit.Metrics(admin), `plugin="enrich"`)
+		return !strings.Contains(testkit.Metrics(p.Admin()), `plugin="enrich"`)
 	})
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

@@ -43,7 +43,7 @@ func TestDeadLetterReplay(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
 	p := startBridge(t, cfg, admin)
 	recs := keyed(300, 3)

@@ -1,9 +1,12 @@
 package scenario
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,22 +25,29 @@ func TestBrokerRestartMidStream(t *testing.T) {
 		t.Skip("restarts the in-process broker; the real e2e broker is shared by every test (this scenario runs in go test ./...)")
 	}
 	dir := t.TempDir()
-	addr := freePort(t)
-	_, portText, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portText)
+	// The first start picks a free port itself; the restart binds that port
+	// again, and tries again while another process holds it for a moment.
+	port := 0
 	start := func() *kfake.Cluster {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir), kfake.SyncWrites())
-		if err != nil {
-			t.Fatal(err)
-		}
+		var c *kfake.Cluster
+		var err error
+		waitFor(t, 30*time.Second, fmt.Sprintf("the broker to listen on port %d", port), func() bool {
+			c, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir), kfake.SyncWrites())
+			if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatal(err)
+			}
+			return err == nil
+		})
 		return c
 	}
 	c := start()
 	b := &broker{&testkit.Broker{Addrs: c.ListenAddrs()}}
+	_, portText, _ := net.SplitHostPort(c.ListenAddrs()[0])
+	port, _ = strconv.Atoi(portText)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
 
 	recs := keyed(6000, 60)

@@ -23,7 +23,7 @@ func TestHappyPathKeyedRecords(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
 
 	recs := keyed(20000, 200)
@@ -66,7 +66,7 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
 	p := startBridge(t, cfg, admin)
 
@@ -104,7 +104,7 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	// A slow receiver keeps records in flight when SIGTERM arrives.
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
 	p := startBridge(t, cfg, admin)
 
@@ -142,7 +142,7 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
 	recs := keyed(1, 1)
 	b.produce(t, topic, recs)
@@ -158,7 +158,7 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 		err := p.Ready()
 		return err != nil && strings.Contains(err.Error(), "shutting down")
 	})
-	resp, err := http.Get("http://" + admin + "/livez")
+	resp, err := http.Get("http://" + p.Admin() + "/livez")
 	if err != nil {
 		t.Fatalf("/livez while draining: %v", err)
 	}
@@ -179,11 +179,11 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 // SIGTERM then ends the process without waiting for sarama to give up, exit 0.
 func TestAdminAnswersWhileKafkaDoesNot(t *testing.T) {
 	silent := silentBroker(t)
-	admin := freePort(t)
+	admin := anyPort
 	cfg := silent.config(t, admin, routeSpec{Topic: "in", Group: "g", URL: "http://127.0.0.1:9/hook"})
 	p := testkit.LaunchBridge(t, bridgeBin, cfg, admin)
 	waitFor(t, 30*time.Second, "/livez to answer", func() bool {
-		resp, err := http.Get("http://" + admin + "/livez")
+		resp, err := http.Get("http://" + p.Admin() + "/livez")
 		if err != nil {
 			return false
 		}
@@ -242,7 +242,7 @@ func TestPoisonRecordDeadLetteredOnce(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()}), admin)
 
 	recs := keyed(1000, 20)
@@ -317,7 +317,7 @@ func TestRandom5xxKeepsPerKeyOrder(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 50}), admin)
 	recs := keyed(5000, 100)
@@ -357,7 +357,7 @@ func TestTwoInstancesOneStoppedMidStream(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(time.Millisecond); return 200 })
-	a1, a2 := freePort(t), freePort(t)
+	a1, a2 := anyPort, anyPort
 	spec := routeSpec{Topic: topic, Group: group, URL: rcv.url()}
 	p1 := startBridge(t, b.config(t, a1, spec), a1)
 	p2 := startBridge(t, b.config(t, a2, spec), a2)
@@ -391,7 +391,7 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 		}
 		return 200
 	})
-	admin := freePort(t)
+	admin := anyPort
 	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
 	p := startBridge(t, cfg, admin)
 	b.deleteTopic(t, dlq) // the dead-letter write will fail

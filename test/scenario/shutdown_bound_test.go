@@ -115,7 +115,7 @@ func newSilenceable(t *testing.T) *silenceable {
 		time.Sleep(2 * time.Millisecond) // keeps deliveries in flight
 		return 200
 	})
-	s.admin = freePort(t)
+	s.admin = anyPort
 	s.path = s.b.config(t, s.admin, routeSpec{Topic: topic, DLQ: s.dlq, Group: group, URL: s.rcv.url()})
 	s.raw = strings.Replace(mustRead(t, s.path), "shutdown_timeout: 10s", "shutdown_timeout: 2s", 1)
 	if err := os.WriteFile(s.path, []byte(s.raw), 0o600); err != nil {
@@ -209,7 +209,7 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 		<-req.Context().Done()
 	}))
 	t.Cleanup(silent.Close)
-	admin := freePort(t)
+	admin := anyPort
 	path := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: silent.URL + "/hook"})
 	// The drain would last 2 minutes (the request's timeout and
 	// shutdown_timeout): longer than the harness waits for an exit.

@@ -30,7 +30,7 @@ func TestTraceContextReachesReceiverWithoutExporter(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	admin := freePort(t)
+	admin := anyPort
 	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: srv.URL}), admin)
 
 	const (

@@ -48,7 +48,7 @@ func transitions(t *testing.T, balance string) {
 		return strings.Replace(string(data), "  session_timeout: 6s\n", "  session_timeout: 6s\n  balance: "+balance+"\n", 1)
 	}
 	start := func() *member {
-		admin := freePort(t)
+		admin := anyPort
 		path := writeConfig(t, cfgOf(admin, spec("r", 8)))
 		return &member{p: startBridge(t, path, admin), admin: admin, path: path}
 	}
@@ -94,9 +94,9 @@ func transitions(t *testing.T, balance string) {
 	}
 	waitFor(t, 5*time.Minute, "every record", func() bool { return rcv.uniqueAccepted() >= n })
 	waitFor(t, time.Minute, "member 3 idle: no lag, nothing held in its budget", func() bool {
-		return testkit.MetricSum(m3.admin, "hookbridge_consumer_lag") == 0 &&
-			testkit.MetricSum(m3.admin, "hookbridge_inflight_records") == 0 &&
-			testkit.MetricSum(m3.admin, "hookbridge_inflight_bytes") == 0
+		return testkit.MetricSum(m3.p.Admin(), "hookbridge_consumer_lag") == 0 &&
+			testkit.MetricSum(m3.p.Admin(), "hookbridge_inflight_records") == 0 &&
+			testkit.MetricSum(m3.p.Admin(), "hookbridge_inflight_bytes") == 0
 	})
 	if code := m3.p.Stop(); code != 0 {
 		t.Fatalf("member 3 exit code %d", code)
@@ -135,7 +135,7 @@ func TestReloadDrainsWithoutDuplicates(t *testing.T) {
 			topic, group := topicName(t, "in"), topicName(t, "g")
 			b.CreateTopic(t, topic, 6)
 			rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-			admin := freePort(t)
+			admin := anyPort
 			spec := routeSpec{Topic: topic, Group: group, URL: rcv.url()}
 			path := b.config(t, admin, spec)
 			p := startBridge(t, path, admin)
@@ -176,7 +176,7 @@ func TestReloadOfOneRouteKeepsTheSharedPluginPool(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 2)
-	admin := freePort(t)
+	admin := anyPort
 	routes := func(conc int) string {
 		return fmt.Sprintf("  - name: one\n    topics: [%s]\n    group: %s-1\n    concurrency: %d\n    target: {plugin: enrich}\n"+
 			"  - name: two\n    topics: [%s]\n    group: %s-2\n    target: {plugin: enrich}\n", topic, group, conc, topic, group)
@@ -208,7 +208,7 @@ func TestReloadOfOneRouteKeepsTheSharedPluginPool(t *testing.T) {
 	waitFor(t, time.Minute, "both routes to commit the first records", func() bool {
 		return committedAll(group+"-1", end(produced)) && committedAll(group+"-2", end(produced))
 	})
-	starts := metricSum(t, admin, "hookbridge_plugin_starts_total")
+	starts := metricSum(t, p.Admin(), "hookbridge_plugin_starts_total")
 	if !(starts >= 1) {
 		t.Fatalf("hookbridge_plugin_starts_total = %v before the reload, want at least 1", starts)
 	}
@@ -217,7 +217,7 @@ func TestReloadOfOneRouteKeepsTheSharedPluginPool(t *testing.T) {
 	waitFor(t, time.Minute, "both routes to commit every record", func() bool {
 		return committedAll(group+"-1", end(produced)) && committedAll(group+"-2", end(produced))
 	})
-	if after := metricSum(t, admin, "hookbridge_plugin_starts_total"); after != starts {
+	if after := metricSum(t, p.Admin(), "hookbridge_plugin_starts_total"); after != starts {
 		t.Errorf("plugin processes started: %v before the reload, %v after; the pool should be untouched", starts, after)
 	}
 	if code := p.Stop(); code != 0 {
@@ -250,7 +250,7 @@ func TestSighupAfterTheDrainDoesNotKillTheProcess(t *testing.T) {
 		}
 	}()
 	rcv := newReceiver(t, nil)
-	admin := freePort(t)
+	admin := anyPort
 	data, err := os.ReadFile(b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 	if err != nil {
 		t.Fatal(err)

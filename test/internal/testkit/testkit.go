@@ -68,7 +68,9 @@ func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
-// FreePort returns a loopback host:port that was free a moment ago.
+// FreePort returns a loopback host:port that was free a moment ago. Another
+// process may take it before the caller binds it: give a bridge AnyPort
+// instead.
 func FreePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,6 +80,12 @@ func FreePort(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// AnyPort is an admin.listen address on which the bridge binds a free port
+// of its own choosing; Bridge.Admin is the address it bound. A port picked
+// by the test and handed to the bridge may be taken by another process
+// (another test package's listener) before the bridge binds it.
+const AnyPort = "127.0.0.1:0"
 
 // ---- broker ----------------------------------------------------------------
 
@@ -253,10 +261,11 @@ routes:
 type Bridge struct {
 	t     testing.TB
 	cmd   *exec.Cmd
-	admin string
 	log   *LockedBuffer
 	done  chan struct{}
 	code  int
+	mu    sync.Mutex
+	admin string // "" until known, when the bridge was given port 0
 }
 
 // LockedBuffer is a bytes.Buffer safe for concurrent writes, for a
@@ -279,7 +288,8 @@ func (l *LockedBuffer) String() string {
 }
 
 // StartBridge runs `bin run -c cfgPath` and waits until /readyz on admin is
-// ok. The process is killed at the end of the test if it still runs, and its
+// ok. admin is the config's admin.listen; with port 0 (AnyPort) the bridge's
+// Admin is the address it logs that it bound. The process is killed at the end of the test if it still runs, and its
 // log is printed when the test failed.
 func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 	t.Helper()
@@ -299,7 +309,10 @@ func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 // for anything.
 func LaunchBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 	t.Helper()
-	p := &Bridge{t: t, admin: admin, log: &LockedBuffer{}, done: make(chan struct{})}
+	p := &Bridge{t: t, log: &LockedBuffer{}, done: make(chan struct{})}
+	if _, port, _ := net.SplitHostPort(admin); port != "0" {
+		p.admin = admin
+	}
 	p.cmd = exec.Command(bin, "run", "-c", cfgPath)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
@@ -327,7 +340,11 @@ func LaunchBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 
 // Ready returns nil when /readyz answers 200.
 func (p *Bridge) Ready() error {
-	resp, err := http.Get("http://" + p.admin + "/readyz")
+	admin := p.Admin()
+	if admin == "" {
+		return fmt.Errorf("the admin address is not logged yet")
+	}
+	resp, err := http.Get("http://" + admin + "/readyz")
 	if err != nil {
 		return err
 	}
@@ -360,8 +377,23 @@ func (p *Bridge) Kill() {
 	p.wait()
 }
 
-// Admin is the address of the bridge's admin endpoint.
-func (p *Bridge) Admin() string { return p.admin }
+// adminLogged finds the address the bridge bound for its admin endpoint in
+// its JSON log ("connecting to Kafka", the line after the bind).
+var adminLogged = regexp.MustCompile(`"admin":"([^"]+)"`)
+
+// Admin is the address of the bridge's admin endpoint: the one it was
+// given, or the one it bound when it was given port 0; "" until it logged
+// that (StartBridge returns after it did).
+func (p *Bridge) Admin() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.admin == "" {
+		if m := adminLogged.FindStringSubmatch(p.log.String()); m != nil {
+			p.admin = m[1]
+		}
+	}
+	return p.admin
+}
 
 // Signal sends sig to the process (SIGHUP, say).
 func (p *Bridge) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
