@@ -3,14 +3,13 @@ package host
 import (
 	"errors"
 	"fmt"
-	"math"
-	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // The host side of the wire: engine types to requests, responses to engine
@@ -140,19 +139,7 @@ func errorFromProto(plugin string, e *handlerpb.Error) error {
 	case handlerpb.ErrorKind_ERROR_KIND_PERMANENT:
 		return target.NewPermanent(err)
 	case handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER:
-		return target.NewRetryAfter(retryAfter(e.GetRetryAfterMs()), err)
+		return target.NewRetryAfter(protocol.RetryAfter(e.GetRetryAfterMs()), err)
 	}
 	return &target.Error{Kind: target.Retryable, Err: err}
-}
-
-// retryAfter is a plugin's retry_after_ms as a duration: none when negative,
-// the longest duration when it would overflow.
-func retryAfter(ms int64) time.Duration {
-	switch {
-	case ms <= 0:
-		return 0
-	case ms > math.MaxInt64/int64(time.Millisecond):
-		return math.MaxInt64
-	}
-	return time.Duration(ms) * time.Millisecond
 }

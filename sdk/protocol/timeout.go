@@ -71,3 +71,15 @@ func ParseTimeout(s string) (d time.Duration, ok bool) {
 	}
 	return time.Duration(n) * unit, true
 }
+
+// RetryAfter reads an Error's retry_after_ms: no wait when it is not above
+// 0, the longest duration when the milliseconds would overflow one.
+func RetryAfter(ms int64) time.Duration {
+	switch {
+	case ms <= 0:
+		return 0
+	case ms > math.MaxInt64/int64(time.Millisecond):
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
+}

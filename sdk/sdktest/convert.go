@@ -2,14 +2,13 @@ package sdktest
 
 import (
 	"errors"
-	"math"
 	"strconv"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hookbridge/hookbridge/sdk"
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // The bridge's side of the wire, written against the SDK's types: requests
@@ -98,19 +97,7 @@ func errorFromProto(e *handlerpb.Error) error {
 	case handlerpb.ErrorKind_ERROR_KIND_PERMANENT:
 		return sdk.Permanent(err)
 	case handlerpb.ErrorKind_ERROR_KIND_RETRY_AFTER:
-		return sdk.RetryAfter(retryAfter(e.GetRetryAfterMs()), err)
+		return sdk.RetryAfter(protocol.RetryAfter(e.GetRetryAfterMs()), err)
 	}
 	return err
-}
-
-// retryAfter is retry_after_ms as the bridge reads it: none when not above
-// 0, the longest duration when the milliseconds would overflow one.
-func retryAfter(ms int64) time.Duration {
-	switch {
-	case ms <= 0:
-		return 0
-	case ms > math.MaxInt64/int64(time.Millisecond):
-		return math.MaxInt64
-	}
-	return time.Duration(ms) * time.Millisecond
 }
