@@ -289,8 +289,9 @@ func (l *LockedBuffer) String() string {
 
 // StartBridge runs `bin run -c cfgPath` and waits until /readyz on admin is
 // ok. admin is the config's admin.listen; with port 0 (AnyPort) the bridge's
-// Admin is the address it logs that it bound. The process is killed at the end of the test if it still runs, and its
-// log is printed when the test failed.
+// Admin is the address it logs that it bound. The process is killed at the
+// end of the test if it still runs, and its log is printed when the test
+// failed.
 func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 	t.Helper()
 	p := LaunchBridge(t, bin, cfgPath, admin)
