@@ -139,7 +139,7 @@ func (s scenario) run(t *testing.T) result {
 	topic, group := testkit.TopicName(t, "in"), testkit.TopicName(t, "g")
 	const partitions = 4
 	b.CreateTopic(t, topic, partitions)
-	admin := testkit.FreePort(t)
+	admin := testkit.AnyPort
 	env, sink := s.prepare(t, topic)
 	cfg := s.config(t, b, env, topic, group, admin)
 	t.Cleanup(func() { waitForPluginsToExit(t, s.plugin) })

@@ -306,7 +306,7 @@ func TestFastAPIReceiver(t *testing.T) {
 	app := startFastAPI(t, py, "WEBHOOK_SECRETS="+newSecret)
 	px := newProxy(t, app.url)
 
-	admin := testkit.FreePort(t)
+	admin := testkit.AnyPort
 	extraCfg := ""
 	if otlp := os.Getenv(envJaegerOTLP); otlp != "" {
 		extraCfg = "telemetry: {otlp_endpoint: " + strconv.Quote(otlp) + "}\n"
@@ -439,7 +439,7 @@ func TestFastAPIReceiverBatch(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	const nth = 7
 	app := startFastAPI(t, py, "WEBHOOK_SECRETS="+newSecret, "FAIL_EVERY_NTH="+strconv.Itoa(nth))
-	admin := testkit.FreePort(t)
+	admin := testkit.AnyPort
 	cfg := b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/batch",
 		"        batch: {max_messages: 25, max_wait: 20ms}\n"))
 	bridge := testkit.StartBridge(t, bridgeBin, cfg, admin)
@@ -481,7 +481,7 @@ func TestFastAPIReceiverClosesIdleConnections(t *testing.T) {
 	topic := testkit.TopicName(t, "in")
 	b.CreateTopic(t, topic, 1)
 	app := startFastAPIWith(t, py, []string{"--timeout-keep-alive", "1"}, "WEBHOOK_SECRETS="+newSecret)
-	admin := testkit.FreePort(t)
+	admin := testkit.AnyPort
 	bridge := testkit.StartBridge(t, bridgeBin, b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/orders", "")), admin)
 
 	const n = 4
@@ -492,7 +492,7 @@ func TestFastAPIReceiverClosesIdleConnections(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond) // setup, not an assertion: let uvicorn's keep-alive timeout pass
 		}
 	}
-	failed := testkit.MetricSum(admin, "hookbridge_records_failed_total")
+	failed := testkit.MetricSum(bridge.Admin(), "hookbridge_records_failed_total")
 	if code := bridge.Stop(); code != 0 {
 		t.Fatalf("hookbridge exited with %d", code)
 	}
