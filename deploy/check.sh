@@ -9,9 +9,10 @@
 #      compose's loader), cross-checked with hookbridge.yaml; that config then
 #      passes `hookbridge validate` with the environment compose gives it.
 #   3. Helm chart: `helm lint --strict` and `helm template` with default
-#      values and with KEDA + ServiceMonitor on; every object decodes strictly
-#      into the Kubernetes API types; the rendered config passes
-#      `hookbridge validate`; renders that must fail do fail.
+#      values, with KEDA + ServiceMonitor on, and as a StatefulSet with static
+#      membership; every object decodes strictly into the Kubernetes API
+#      types; the rendered config passes `hookbridge validate`; renders that
+#      must fail do fail.
 #
 # Tools, built once into test/tools/.bin (gitignored) and rebuilt only when
 # their module (or the Go version) changes:
@@ -112,15 +113,18 @@ validate_config deploy/compose/hookbridge.yaml "$TMP/compose.env"
 section "helm lint"
 "$HELM" lint --strict "$CHART"
 "$HELM" lint --strict "$CHART" -f "$CHART/ci/keda-values.yaml"
+"$HELM" lint --strict "$CHART" -f "$CHART/ci/statefulset-values.yaml"
 
 # render NAME KINDS HELM_ARGS...: helm template, strict object checks,
-# then `hookbridge validate` of the rendered config.
+# then `hookbridge validate` of the rendered config. STATIC_MEMBERS=1 also
+# wants each pod a static member (kafka.group_instance_id from its name).
 render() {
-  local name=$1 kinds=$2
+  local name=$1 kinds=$2 static=()
   shift 2
+  [ "${STATIC_MEMBERS:-}" = 1 ] && static=(-static-members)
   log "helm template ($name)"
   "$HELM" template hb "$CHART" --namespace hookbridge "$@" >"$TMP/$name.yaml"
-  "$CHECK" manifests -kinds "$kinds" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
+  "$CHECK" manifests -kinds "$kinds" "${static[@]}" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
   validate_config "$TMP/$name.config.yaml" "$TMP/$name.env"
 }
 
@@ -131,6 +135,16 @@ render keda-servicemonitor "$BASE,ScaledObject,ServiceMonitor" \
   --set keda.enabled=true --set serviceMonitor.enabled=true
 render ci-keda-values "$BASE,ScaledObject,ServiceMonitor" -f "$CHART/ci/keda-values.yaml"
 render minimal "ConfigMap,Deployment" \
+  --set serviceAccount.create=false --set service.enabled=false --set podDisruptionBudget.enabled=false
+# A StatefulSet (its headless Service counts as kind HeadlessService) whose
+# pods are static members; the Deployment's strategy, were it rendered into
+# the StatefulSet, would fail the strict decoding.
+STS=ConfigMap,HeadlessService,PodDisruptionBudget,Service,ServiceAccount,StatefulSet
+STATIC_MEMBERS=1 render statefulset-static "$STS" \
+  --set workload=StatefulSet --set staticMembership.enabled=true --set config.kafka.session_timeout=2m
+STATIC_MEMBERS=1 render ci-statefulset-values "$STS,ScaledObject,ServiceMonitor" -f "$CHART/ci/statefulset-values.yaml"
+render statefulset-dynamic "$STS" --set workload=StatefulSet
+render statefulset-minimal "ConfigMap,HeadlessService,StatefulSet" --set workload=StatefulSet \
   --set serviceAccount.create=false --set service.enabled=false --set podDisruptionBudget.enabled=false
 
 # must_fail NAME EXPECTED_MESSAGE HELM_ARGS...: the render is refused, saying why.
@@ -240,6 +254,22 @@ config:
 EOF
 must_fail keda-env-group 'does not expand "${ORDERS_GROUP:-billing}"' -f "$TMP/env-group.yaml"
 must_fail keda-min-above-max "must not exceed the maximum" --set keda.enabled=true --set keda.minReplicaCount=8
+# Static membership: stable pod names, an id of each pod's own, a session
+# that outlasts a restart, a Kafka version with KIP-345.
+must_fail static-deployment "needs workload: StatefulSet" \
+  --set staticMembership.enabled=true --set config.kafka.session_timeout=2m
+must_fail static-own-id "leave it out and set staticMembership.enabled" --set workload=StatefulSet \
+  --set staticMembership.enabled=true --set config.kafka.session_timeout=2m --set config.kafka.group_instance_id=hookbridge
+must_fail fixed-id-deployment "leave it out and set staticMembership.enabled" --set config.kafka.group_instance_id=hookbridge
+must_fail static-no-session "needs config.kafka.session_timeout set explicitly" \
+  --set workload=StatefulSet --set staticMembership.enabled=true
+must_fail static-zero-session "needs config.kafka.session_timeout set explicitly" \
+  --set workload=StatefulSet --set staticMembership.enabled=true --set config.kafka.session_timeout=0s
+must_fail static-old-kafka "needs config.kafka.version 2.3.0 or later" --set workload=StatefulSet \
+  --set staticMembership.enabled=true --set config.kafka.session_timeout=2m --set config.kafka.version=2.2.0
+must_fail statefulset-long-name "longer than 52 characters" --set workload=StatefulSet \
+  --set fullnameOverride=hookbridge-with-a-name-far-too-long-for-a-statefulset-pod
+must_fail workload-kind "/workload" --set workload=DaemonSet
 
 section "done"
 log "deploy checks passed"

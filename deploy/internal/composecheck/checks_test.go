@@ -45,6 +45,7 @@ spec:
         - name: hookbridge
           image: hookbridge:dev
           args: ["run", "-c", "/etc/hookbridge/hookbridge.yaml"]
+          #ENV#
           ports: [{name: admin, containerPort: 9464}]
           livenessProbe: {httpGet: {path: /livez, port: admin}}
           readinessProbe: {httpGet: {path: /readyz, port: admin}}
@@ -84,24 +85,41 @@ func baseTrigger(name, topic string) string {
 // placeholders replaced (defaults for those not given).
 func baseCheck(t *testing.T, set map[string]string) *report {
 	t.Helper()
+	return manifestCheck(t, baseManifest, nil, set, false)
+}
+
+// manifestCheck runs the manifests check on doc with its placeholders
+// replaced: from set, else from defaults, else the baseline's. The kinds
+// wanted are the kinds in it.
+func manifestCheck(t *testing.T, doc string, defaults, set map[string]string, staticMembers bool) *report {
+	t.Helper()
 	vals := map[string]string{
 		"#KAFKA#": "", "#SHUTDOWN#": "25s", "#TOPICS#": "t", "#REPLICAS#": "replicas: 2",
-		"#GRACE#": "45", "#EMPTYDIR#": "{sizeLimit: 64Mi}", "#EXTRA#": "",
+		"#GRACE#": "45", "#EMPTYDIR#": "{sizeLimit: 64Mi}", "#EXTRA#": "", "#ENV#": "",
 	}
-	for k, v := range set {
-		vals[k] = v
+	for _, m := range []map[string]string{defaults, set} {
+		for k, v := range m {
+			vals[k] = v
+		}
 	}
-	doc := baseManifest
 	for k, v := range vals {
 		doc = strings.ReplaceAll(doc, k, v)
 	}
-	kinds := []string{"ConfigMap", "Deployment"}
-	if strings.Contains(doc, "kind: ScaledObject") {
-		kinds = append(kinds, "ScaledObject")
+	var kinds []string
+	for _, k := range []string{"ConfigMap", "Deployment", "StatefulSet", "ScaledObject", "ServiceMonitor"} {
+		if strings.Contains(doc, "kind: "+k+"\n") {
+			kinds = append(kinds, k)
+		}
+	}
+	if strings.Contains(doc, "clusterIP: None") {
+		kinds = append(kinds, headlessKind)
+	}
+	if strings.Count(doc, "kind: Service\n") > strings.Count(doc, "clusterIP: None") {
+		kinds = append(kinds, "Service")
 	}
 	dir := write(t, map[string]string{"rendered.yaml": doc})
 	r := &report{}
-	checkManifests(r, filepath.Join(dir, "rendered.yaml"), kinds, "", "")
+	checkManifests(r, filepath.Join(dir, "rendered.yaml"), kinds, "", "", staticMembers)
 	return r
 }
 

@@ -24,6 +24,8 @@ type hbConfig struct {
 		SASL struct {
 			Mechanism string `json:"mechanism"`
 		} `json:"sasl"`
+		GroupInstanceID string `json:"group_instance_id"`
+		SessionTimeout  scalar `json:"session_timeout"`
 	} `json:"kafka"`
 	Admin struct {
 		Listen string `json:"listen"`
@@ -92,6 +94,15 @@ func (c *hbConfig) shutdown() (time.Duration, error) {
 		d = 25 * time.Second
 	}
 	return d, err
+}
+
+// sessionTimeout is kafka.session_timeout as given: zero when unset (the
+// bridge then uses its default, 10s), as 0 or 0s too.
+func (c *hbConfig) sessionTimeout() (time.Duration, error) {
+	if c.Kafka.SessionTimeout == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(string(c.Kafka.SessionTimeout))
 }
 
 // scalar is a YAML scalar as text, whether YAML made it a string, a number

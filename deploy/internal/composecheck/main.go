@@ -3,7 +3,7 @@
 //
 //	composecheck compose    -f deploy/compose/compose.yaml [-env-out FILE]
 //	composecheck dockerfile [-role hookbridge|receiver] [-context DIR] FILE
-//	composecheck manifests  -kinds Deployment,ConfigMap,... [-config-out FILE] [-env-out FILE] RENDERED.yaml
+//	composecheck manifests  -kinds Deployment,ConfigMap,... [-static-members] [-config-out FILE] [-env-out FILE] RENDERED.yaml
 //
 // compose loads the file with compose-go (the loader of `docker compose`):
 // schema validation, interpolation, cross-references; then checks what one
@@ -39,7 +39,8 @@ func main() {
 const usage = `usage:
   composecheck compose    -f compose.yaml [-env-out FILE] [-env-service NAME]
   composecheck dockerfile [-role hookbridge|receiver] [-context DIR] Dockerfile
-  composecheck manifests  -kinds K1,K2,... [-config-out FILE] [-env-out FILE] rendered.yaml
+  composecheck manifests  -kinds K1,K2,... [-static-members] [-config-out FILE] [-env-out FILE] rendered.yaml
+                          (a headless Service counts as kind HeadlessService)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -71,7 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		checkDockerfile(r, fs.Arg(0), *context, *role)
 	case "manifests":
-		kinds := fs.String("kinds", "", "comma-separated kinds the render must contain, exactly")
+		kinds := fs.String("kinds", "", "comma-separated kinds the render must contain, exactly (a headless Service is HeadlessService)")
+		staticMembers := fs.Bool("static-members", false, "the config must make each pod a static member (kafka.group_instance_id from the pod's name)")
 		configOut := fs.String("config-out", "", "write the ConfigMap's hookbridge.yaml here")
 		envOut := fs.String("env-out", "", "write a placeholder for every secret env var here (KEY=VALUE lines)")
 		if fs.Parse(args[1:]) != nil {
@@ -81,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut)
+		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut, *staticMembers)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

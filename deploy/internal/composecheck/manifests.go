@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -75,16 +76,44 @@ type serviceMonitor struct {
 
 type objects struct {
 	deployment     *appsv1.Deployment
+	statefulSet    *appsv1.StatefulSet
 	configMap      *corev1.ConfigMap
-	service        *corev1.Service
+	service        *corev1.Service // the admin Service (metrics)
+	headless       *corev1.Service // the StatefulSet's governing Service
 	serviceAccount *corev1.ServiceAccount
 	pdb            *policyv1.PodDisruptionBudget
 	scaledObject   *scaledObject
 	serviceMonitor *serviceMonitor
 }
 
+// workload is what the checks read of the Deployment or the StatefulSet.
+type workload struct {
+	kind, name string
+	replicas   *int32
+	selector   *metav1.LabelSelector
+	pod        corev1.PodTemplateSpec
+}
+
+// workload is the render's Deployment or StatefulSet; nil without either.
+func (o *objects) workload() *workload {
+	switch {
+	case o.deployment != nil:
+		d := o.deployment
+		return &workload{"Deployment", d.Name, d.Spec.Replicas, d.Spec.Selector, d.Spec.Template}
+	case o.statefulSet != nil:
+		s := o.statefulSet
+		return &workload{"StatefulSet", s.Name, s.Spec.Replicas, s.Spec.Selector, s.Spec.Template}
+	}
+	return nil
+}
+
+// headlessKind is what -kinds calls a headless Service (clusterIP None),
+// counted apart from the admin Service.
+const headlessKind = "HeadlessService"
+
 var wantAPIVersion = map[string]string{
 	"Deployment":          "apps/v1",
+	"StatefulSet":         "apps/v1",
 	"ConfigMap":           "v1",
 	"Service":             "v1",
 	"ServiceAccount":      "v1",
@@ -93,7 +122,9 @@ var wantAPIVersion = map[string]string{
 	"ServiceMonitor":      "monitoring.coreos.com/v1",
 }
 
-func checkManifests(r *report, path string, kinds []string, configOut, envOut string) {
+// checkManifests checks a render that must hold exactly the given kinds;
+// staticMembers asks that the config make each pod a static member.
+func checkManifests(r *report, path string, kinds []string, configOut, envOut string, staticMembers bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		r.fail(path, "%v", err)
@@ -136,18 +167,22 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		} else if meta.APIVersion != want {
 			r.fail(where, "apiVersion %q, want %q", meta.APIVersion, want)
 		}
-		seen[meta.Kind]++
+		kind := meta.Kind
 		var target any
+		var service *corev1.Service
 		switch meta.Kind {
 		case "Deployment":
 			o.deployment = &appsv1.Deployment{}
 			target = o.deployment
+		case "StatefulSet":
+			o.statefulSet = &appsv1.StatefulSet{}
+			target = o.statefulSet
 		case "ConfigMap":
 			o.configMap = &corev1.ConfigMap{}
 			target = o.configMap
 		case "Service":
-			o.service = &corev1.Service{}
-			target = o.service
+			service = &corev1.Service{}
+			target = service
 		case "ServiceAccount":
 			o.serviceAccount = &corev1.ServiceAccount{}
 			target = o.serviceAccount
@@ -164,6 +199,13 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		if err := yaml.UnmarshalStrict(doc, target); err != nil {
 			r.fail(where, "does not decode strictly into %s: %v", meta.Kind, err)
 		}
+		if service != nil && service.Spec.ClusterIP == corev1.ClusterIPNone {
+			kind = headlessKind
+			o.headless = service
+		} else if service != nil {
+			o.service = service
+		}
+		seen[kind]++
 	}
 
 	var got []string
@@ -180,18 +222,24 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 	} else {
 		r.ok(fmt.Sprintf("%s: kinds %s, each strictly decoded", path, strings.Join(got, ",")))
 	}
-	if o.deployment == nil || o.configMap == nil {
+	if o.deployment != nil && o.statefulSet != nil {
+		r.fail(path, "both a Deployment and a StatefulSet: two sets of pods would consume the same groups")
+	}
+	w := o.workload()
+	if w == nil || o.configMap == nil {
 		return
 	}
 	cfg := checkConfigMap(r, path, &o, configOut)
 	if cfg == nil {
 		return
 	}
-	checkDeployment(r, path, &o, cfg, envOut)
-	checkMetricsService(r, path, &o)
-	checkPDB(r, path, &o)
+	checkWorkload(r, path, &o, w, cfg, envOut)
+	checkStatefulSet(r, path, &o, w)
+	checkStaticMembership(r, path, w, cfg, staticMembers)
+	checkMetricsService(r, path, &o, w)
+	checkPDB(r, path, &o, w)
 	checkServiceMonitor(r, path, &o)
-	checkScaledObject(r, path, &o, cfg)
+	checkScaledObject(r, path, &o, w, cfg)
 }
 
 var commentLine = regexp.MustCompile(`(?m)^\s*#.*$`)
@@ -224,18 +272,18 @@ func checkConfigMap(r *report, path string, o *objects, configOut string) *hbCon
 	return cfg
 }
 
-func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut string) {
-	d := o.deployment
-	where := path + ": Deployment/" + d.Name
-	pod := d.Spec.Template
-	sel, err := metav1LabelSelector(d)
+// checkWorkload checks the pods of the Deployment or the StatefulSet.
+func checkWorkload(r *report, path string, o *objects, w *workload, cfg *hbConfig, envOut string) {
+	where := path + ": " + w.kind + "/" + w.name
+	pod := w.pod
+	sel, err := selectorOf(w)
 	if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 		r.fail(where, "spec.selector does not match the pod template labels")
 	}
-	if o.scaledObject != nil && d.Spec.Replicas != nil {
+	if o.scaledObject != nil && w.replicas != nil {
 		r.fail(where, "spec.replicas is set although KEDA owns the replica count: every helm upgrade would fight the HPA")
 	}
-	if o.scaledObject == nil && d.Spec.Replicas == nil {
+	if o.scaledObject == nil && w.replicas == nil {
 		r.fail(where, "spec.replicas missing")
 	}
 	if sum := pod.Annotations["checksum/config"]; !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(sum) {
@@ -350,10 +398,14 @@ func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut s
 		// A placeholder for each Secret-backed variable, in the shape of a
 		// Standard Webhooks secret so `hookbridge validate` accepts it in
 		// signing_secrets (the value never matters elsewhere).
+		// The pod's name (a static member's id) as a StatefulSet's first pod
+		// is named.
 		out := map[string]string{}
 		for name, e := range env {
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 				out[name] = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+			} else if fieldPath(e) == "metadata.name" {
+				out[name] = w.name + "-0"
 			} else if e.ValueFrom == nil && !strings.Contains(e.Value, "$(") {
 				out[name] = e.Value
 			}
@@ -362,7 +414,86 @@ func checkDeployment(r *report, path string, o *objects, cfg *hbConfig, envOut s
 			r.fail(envOut, "%v", err)
 		}
 	}
-	r.ok("Deployment: probes, hardening, grace period, config and env fit")
+	r.ok(w.kind + ": probes, hardening, grace period, config and env fit")
+}
+
+// fieldPath is the downward-API field an env var comes from, or "".
+func fieldPath(e corev1.EnvVar) string {
+	if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+		return ""
+	}
+	return e.ValueFrom.FieldRef.FieldPath
+}
+
+// checkStatefulSet checks what a StatefulSet needs besides its pods: a
+// headless governing Service that selects them, pods managed in parallel
+// (independent consumers), rolling updates.
+func checkStatefulSet(r *report, path string, o *objects, w *workload) {
+	s := o.statefulSet
+	if s == nil {
+		if o.headless != nil {
+			r.fail(path+": Service/"+o.headless.Name, "a headless Service without a StatefulSet to govern")
+		}
+		return
+	}
+	where := path + ": StatefulSet/" + s.Name
+	h := o.headless
+	switch {
+	case s.Spec.ServiceName == "":
+		r.fail(where, "spec.serviceName is empty: the pods get no stable network identity")
+	case h == nil || h.Name != s.Spec.ServiceName:
+		r.fail(where, "spec.serviceName %q names no headless Service (clusterIP None) of the render", s.Spec.ServiceName)
+	case len(h.Spec.Selector) == 0 || !labels.SelectorFromSet(h.Spec.Selector).Matches(labels.Set(w.pod.Labels)):
+		r.fail(where, "the headless Service %s does not select the StatefulSet's pods", h.Name)
+	}
+	if s.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		r.fail(where, "podManagementPolicy %q, want Parallel: the pods are independent consumers, and need not start one by one", s.Spec.PodManagementPolicy)
+	}
+	if s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+		r.fail(where, "updateStrategy.type %q, want RollingUpdate: with OnDelete a helm upgrade changes no pod", s.Spec.UpdateStrategy.Type)
+	}
+	r.ok("StatefulSet: governed by headless Service " + s.Spec.ServiceName + ", parallel, rolling updates")
+}
+
+var wholeVarRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// checkStaticMembership checks a config with kafka.group_instance_id: each
+// pod must have an id of its own that survives its restarts (a StatefulSet
+// pod's name), and a session timeout chosen for it. want asks for one.
+func checkStaticMembership(r *report, path string, w *workload, cfg *hbConfig, want bool) {
+	where := path + ": " + w.kind + "/" + w.name
+	id := cfg.Kafka.GroupInstanceID
+	if id == "" {
+		if want {
+			r.fail(where, "the config has no kafka.group_instance_id: the pods are not static members")
+		}
+		return
+	}
+	m := wholeVarRef.FindStringSubmatch(id)
+	if m == nil {
+		r.fail(where, "kafka.group_instance_id %q is one id for every replica: the coordinator fences all but one; want ${VAR}, VAR the pod's name", id)
+		return
+	}
+	var c corev1.Container
+	if len(w.pod.Spec.Containers) > 0 {
+		c = w.pod.Spec.Containers[0]
+	}
+	from := ""
+	for _, e := range c.Env {
+		if e.Name == m[1] {
+			from = fieldPath(e)
+		}
+	}
+	if from != "metadata.name" {
+		r.fail(where, "kafka.group_instance_id is %s, but env %s is not the pod's name (valueFrom.fieldRef metadata.name)", id, m[1])
+	}
+	if w.kind != "StatefulSet" {
+		r.fail(where, "kafka.group_instance_id is the pod's name, which a Deployment changes at every rollout: each new pod joins as a new member, and the old one's partitions wait session_timeout")
+	}
+	if d, err := cfg.sessionTimeout(); err != nil || d == 0 {
+		r.fail(where, "kafka.session_timeout is not set (%v): the default, 10s, is shorter than a pod restart, and every restart would rebalance", err)
+	}
+	r.ok("static membership: kafka.group_instance_id from the pod's name")
 }
 
 func derefInt64(p *int64) any {
@@ -372,21 +503,21 @@ func derefInt64(p *int64) any {
 	return *p
 }
 
-func metav1LabelSelector(d *appsv1.Deployment) (labels.Selector, error) {
-	if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
+func selectorOf(w *workload) (labels.Selector, error) {
+	if w.selector == nil || len(w.selector.MatchLabels) == 0 {
 		return nil, errors.New("no selector")
 	}
-	return labels.SelectorFromSet(d.Spec.Selector.MatchLabels), nil
+	return labels.SelectorFromSet(w.selector.MatchLabels), nil
 }
 
-func checkMetricsService(r *report, path string, o *objects) {
+func checkMetricsService(r *report, path string, o *objects, w *workload) {
 	s := o.service
 	if s == nil {
 		return
 	}
 	where := path + ": Service/" + s.Name
-	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(o.deployment.Spec.Template.Labels)) || len(s.Spec.Selector) == 0 {
-		r.fail(where, "selector does not select the Deployment's pods")
+	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.pod.Labels)) || len(s.Spec.Selector) == 0 {
+		r.fail(where, "selector does not select the %s's pods", w.kind)
 	}
 	ok := false
 	for _, p := range s.Spec.Ports {
@@ -399,7 +530,7 @@ func checkMetricsService(r *report, path string, o *objects) {
 	}
 }
 
-func checkPDB(r *report, path string, o *objects) {
+func checkPDB(r *report, path string, o *objects, w *workload) {
 	p := o.pdb
 	if p == nil {
 		return
@@ -408,8 +539,8 @@ func checkPDB(r *report, path string, o *objects) {
 	if (p.Spec.MinAvailable == nil) == (p.Spec.MaxUnavailable == nil) {
 		r.fail(where, "want exactly one of minAvailable, maxUnavailable")
 	}
-	if p.Spec.Selector == nil || !labels.SelectorFromSet(p.Spec.Selector.MatchLabels).Matches(labels.Set(o.deployment.Spec.Template.Labels)) {
-		r.fail(where, "selector does not select the Deployment's pods")
+	if p.Spec.Selector == nil || !labels.SelectorFromSet(p.Spec.Selector.MatchLabels).Matches(labels.Set(w.pod.Labels)) {
+		r.fail(where, "selector does not select the %s's pods", w.kind)
 	}
 }
 
@@ -429,17 +560,24 @@ func checkServiceMonitor(r *report, path string, o *objects) {
 	if len(m.Spec.Endpoints) == 0 || m.Spec.Endpoints[0].Port != "metrics" || m.Spec.Endpoints[0].Path != "/metrics" {
 		r.fail(where, "want an endpoint on port metrics, path /metrics")
 	}
+	if h := o.headless; h != nil && labels.SelectorFromSet(m.Spec.Selector.MatchLabels).Matches(labels.Set(h.Labels)) {
+		for _, p := range h.Spec.Ports {
+			if p.Name == "metrics" {
+				r.fail(where, "selects the headless Service %s too, which has a metrics port: every pod would be scraped twice", h.Name)
+			}
+		}
+	}
 	r.ok("ServiceMonitor scrapes the metrics port")
 }
 
-func checkScaledObject(r *report, path string, o *objects, cfg *hbConfig) {
+func checkScaledObject(r *report, path string, o *objects, w *workload, cfg *hbConfig) {
 	so := o.scaledObject
 	if so == nil {
 		return
 	}
 	where := path + ": ScaledObject"
-	if so.Spec.ScaleTargetRef.Name != o.deployment.Name || so.Spec.ScaleTargetRef.Kind != "Deployment" {
-		r.fail(where, "scaleTargetRef %s/%s is not the Deployment %s", so.Spec.ScaleTargetRef.Kind, so.Spec.ScaleTargetRef.Name, o.deployment.Name)
+	if ref := so.Spec.ScaleTargetRef; ref.Name != w.name || ref.Kind != w.kind || ref.APIVersion != wantAPIVersion[w.kind] {
+		r.fail(where, "scaleTargetRef %s %s/%s is not the %s %s", ref.APIVersion, ref.Kind, ref.Name, w.kind, w.name)
 	}
 	minR, maxR := int32(1), int32(100)
 	if so.Spec.MinReplicaCount != nil {

@@ -53,8 +53,10 @@ app.kubernetes.io/component: bridge
 
 {{/*
 hookbridge.configData: the config tree from values, with admin.listen forced to
-0.0.0.0:<admin.port> and, when the SASL password comes from a Secret,
-kafka.sasl.password defaulting to "${<env>}". Returns YAML.
+0.0.0.0:<admin.port>; when the SASL password comes from a Secret,
+kafka.sasl.password defaulting to "${<env>}"; with staticMembership,
+kafka.group_instance_id "${POD_NAME}" (the pod's name, from the downward API).
+Returns YAML.
 */}}
 {{- define "hookbridge.configData" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) }}
@@ -69,6 +71,11 @@ kafka.sasl.password defaulting to "${<env>}". Returns YAML.
 {{- $_ := set $ks "password" (printf "${%s}" (required "secrets.saslPassword.env is required" $sasl.env)) }}
 {{- end }}
 {{- $_ := set $kafka "sasl" $ks }}
+{{- $_ := set $cfg "kafka" $kafka }}
+{{- end }}
+{{- if .Values.staticMembership.enabled }}
+{{- $kafka := deepCopy (get $cfg "kafka" | default dict) }}
+{{- $_ := set $kafka "group_instance_id" "${POD_NAME}" }}
 {{- $_ := set $cfg "kafka" $kafka }}
 {{- end }}
 {{- toYaml $cfg }}
@@ -119,6 +126,49 @@ rather than in the schema, whose error would not say why).
 {{- end }}
 {{- end }}
 {{- $_ := include "hookbridge.terminationGracePeriodSeconds" . }}
+{{- include "hookbridge.validateStaticMembership" . }}
+{{- end }}
+
+{{/*
+hookbridge.validateStaticMembership fails the render on a static membership
+that would not hold: an id the pods share or lose at every rollout, a session
+that ends before a restarted pod is back, a Kafka version without KIP-345.
+*/}}
+{{- define "hookbridge.validateStaticMembership" -}}
+{{- $kafka := dig "kafka" dict (.Values.config | default dict) }}
+{{- if get $kafka "group_instance_id" }}
+{{- fail "config.kafka.group_instance_id: leave it out and set staticMembership.enabled (with workload: StatefulSet), which sets it to each pod's own name; an id written here is shared by every replica, and the coordinator fences all but one" }}
+{{- end }}
+{{- if eq .Values.workload "StatefulSet" }}
+{{- $name := include "hookbridge.fullname" . }}
+{{- if gt (len $name) 52 }}
+{{- fail (printf "workload StatefulSet: the name %q is longer than 52 characters, and the StatefulSet controller labels each pod with it plus an 11-character revision hash, which must fit in 63 (shorten it with fullnameOverride)" $name) }}
+{{- end }}
+{{- end }}
+{{- if .Values.staticMembership.enabled }}
+{{- if ne .Values.workload "StatefulSet" }}
+{{- fail (printf "staticMembership.enabled needs workload: StatefulSet, not %s: a Deployment's pods get new names at every rollout, so each new pod would join as a new member while the old one's partitions wait kafka.session_timeout before they move" .Values.workload) }}
+{{- end }}
+{{- $session := toString (get $kafka "session_timeout" | default "") }}
+{{- if regexMatch "^(0+([a-zµ]+)?)?$" $session }}
+{{- $probe := .Values.startupProbe }}
+{{- $startup := add (mul ($probe.periodSeconds | default 10) ($probe.failureThreshold | default 3)) ($probe.initialDelaySeconds | default 0) }}
+{{- fail (printf "staticMembership.enabled needs config.kafka.session_timeout set explicitly, longer than a pod restart takes: up to terminationGracePeriodSeconds (%ss here) for the old pod to drain, then scheduling, image pull and start-up (the startup probe allows %ds). The bridge's default, 10s, is shorter, and every restart would rebalance. It is also how long a removed pod's partitions wait (a scale-down)" (include "hookbridge.terminationGracePeriodSeconds" .) $startup) }}
+{{- end }}
+{{- if regexMatch "^(0\\.|1\\.|2\\.[0-2]\\.)" (toString (get $kafka "version" | default "")) }}
+{{- fail (printf "staticMembership.enabled needs config.kafka.version 2.3.0 or later (KIP-345 static membership), not %v" (get $kafka "version")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the StatefulSet's headless governing Service. */}}
+{{- define "hookbridge.headlessServiceName" -}}
+{{- printf "%s-headless" (include "hookbridge.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The workload as kubectl names it: deploy/<name> or statefulset/<name>. */}}
+{{- define "hookbridge.workloadRef" -}}
+{{- printf "%s/%s" (ternary "statefulset" "deploy" (eq .Values.workload "StatefulSet")) (include "hookbridge.fullname" .) }}
 {{- end }}
 
 {{/*
