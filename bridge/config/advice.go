@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,6 +41,97 @@ func (c *Config) advise(v *checker) {
 			}
 		}
 	}
+	c.adviseLoops(v)
+}
+
+// output is a topic a route produces to, as the key that names it.
+type output struct {
+	from       int    // the route, an index of Routes
+	key, topic string // "reply.topic" or "dead_letter.topic", and its value
+	to         int    // a route that consumes topic
+}
+
+// adviseLoops advises on each reply or dead-letter topic that another route
+// consumes, when records go from that route back to this one, through the
+// reply and dead-letter topics of the routes between (a route producing to
+// its own topics is refused by notOwnTopic). On such a loop a record that
+// fails on every route is dead-lettered around it forever, and never rests
+// in a dead-letter topic; and a handler's reply is a new record for the
+// next route, so answers go round until a handler stops answering. A
+// dead-letter topic that one route consumes and that leads nowhere back is
+// the usual way to process dead letters, and gets no advice.
+func (c *Config) adviseLoops(v *checker) {
+	readers := map[string][]int{}
+	for j, r := range c.Routes {
+		for _, t := range r.Topics {
+			if !slices.Contains(readers[t], j) {
+				readers[t] = append(readers[t], j)
+			}
+		}
+	}
+	outs := make([][]output, len(c.Routes))
+	for i, r := range c.Routes {
+		for _, o := range []output{{key: "reply.topic", topic: r.Reply.Topic}, {key: "dead_letter.topic", topic: r.DeadLetter.Topic}} {
+			for _, j := range readers[o.topic] {
+				if j != i && o.topic != "" {
+					o.from, o.to = i, j
+					outs[i] = append(outs[i], o)
+				}
+			}
+		}
+	}
+	for i := range outs {
+		for _, o := range outs[i] {
+			back := pathBetween(outs, o.to, i)
+			if back == nil {
+				continue
+			}
+			path := fmt.Sprintf("routes[%d].%s", i, o.key)
+			steps := make([]string, 0, len(back))
+			replies := o.key == "reply.topic"
+			for _, b := range back {
+				p := fmt.Sprintf("routes[%d].%s", b.from, b.key)
+				steps = append(steps, fmt.Sprintf("route %q's %s %s", c.Routes[b.from].Name, b.key, v.show(p, b.topic)))
+				replies = replies || b.key == "reply.topic"
+			}
+			why := "a record that fails on every route of the loop is dead-lettered around it forever and never " +
+				"rests in a dead-letter topic; give one of them a dead-letter topic that no route consumes"
+			if replies {
+				why = "records can go around it forever: a record that fails on every route is dead-lettered " +
+					"into the next, and a handler's reply is a new record for the next route, so answers go round " +
+					"until a handler stops answering"
+			}
+			v.addf(path, "%s is a topic of route %q, and records come back from there to this route by %s: %s",
+				v.show(path, o.topic), c.Routes[o.to].Name, strings.Join(steps, ", then "), why)
+		}
+	}
+}
+
+// pathBetween returns the outputs that lead from route from to route to,
+// fewest first, or nil when none do.
+func pathBetween(outs [][]output, from, to int) []output {
+	via := make([]*output, len(outs)) // the output by which each route was reached
+	seen := make([]bool, len(outs))
+	seen[from] = true
+	for queue := []int{from}; len(queue) > 0; queue = queue[1:] {
+		for k := range outs[queue[0]] {
+			o := &outs[queue[0]][k]
+			if seen[o.to] {
+				continue
+			}
+			seen[o.to], via[o.to] = true, o
+			if o.to != to {
+				queue = append(queue, o.to)
+				continue
+			}
+			var path []output
+			for r := to; r != from; r = via[r].from {
+				path = append([]output{*via[r]}, path...)
+			}
+			return path
+		}
+	}
+	return nil
 }
 
 // adviseTLS advises against turning certificate verification off, and
