@@ -816,15 +816,6 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// selfCPU returns this process's user plus system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // tailBuffer keeps the last max bytes written to it (roughly: it trims in
 // halves). Safe for concurrent use.
 type tailBuffer struct {
