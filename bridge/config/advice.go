@@ -88,23 +88,34 @@ func (c *Config) adviseLoops(v *checker) {
 			}
 			path := fmt.Sprintf("routes[%d].%s", i, o.key)
 			steps := make([]string, 0, len(back))
-			replies := o.key == "reply.topic"
+			replies, deadLetters := o.key == "reply.topic", o.key == "dead_letter.topic"
 			for _, b := range back {
 				p := fmt.Sprintf("routes[%d].%s", b.from, b.key)
-				steps = append(steps, fmt.Sprintf("route %q's %s %s", c.Routes[b.from].Name, b.key, v.show(p, b.topic)))
+				steps = append(steps, fmt.Sprintf("route %s's %s %s", c.routeName(v, b.from), b.key, v.show(p, b.topic)))
 				replies = replies || b.key == "reply.topic"
+				deadLetters = deadLetters || b.key == "dead_letter.topic"
 			}
 			why := "a record that fails on every route of the loop is dead-lettered around it forever and never " +
 				"rests in a dead-letter topic; give one of them a dead-letter topic that no route consumes"
-			if replies {
+			switch {
+			case replies && !deadLetters:
+				why = "records can go around it forever: a handler's reply is a new record for the next route, so " +
+					"answers go round until a handler stops answering"
+			case replies:
 				why = "records can go around it forever: a record that fails on every route is dead-lettered " +
 					"into the next, and a handler's reply is a new record for the next route, so answers go round " +
 					"until a handler stops answering"
 			}
-			v.addf(path, "%s is a topic of route %q, and records come back from there to this route by %s: %s",
-				v.show(path, o.topic), c.Routes[o.to].Name, strings.Join(steps, ", then "), why)
+			v.addf(path, "%s is a topic of route %s, and records come back from there to this route by %s: %s",
+				v.show(path, o.topic), c.routeName(v, o.to), strings.Join(steps, ", then "), why)
 		}
 	}
+}
+
+// routeName shows the name of Routes[i] for a message, hiding it when it
+// came from the environment.
+func (c *Config) routeName(v *checker, i int) string {
+	return v.show(fmt.Sprintf("routes[%d].name", i), c.Routes[i].Name)
 }
 
 // pathBetween returns the outputs that lead from route from to route to,

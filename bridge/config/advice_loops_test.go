@@ -68,3 +68,49 @@ func TestAdviceLoopsHideTopicsFromTheEnvironment(t *testing.T) {
 		t.Errorf("advice %q does not name the variable", cfg.Advice[0])
 	}
 }
+
+// A route name from the environment is named by its variable in loop
+// advice, as in every other message, and never shown.
+func TestAdviceLoopsHideRouteNamesFromTheEnvironment(t *testing.T) {
+	src := "kafka: {brokers: [\"127.0.0.1:9092\"]}\nroutes:\n" +
+		"  - name: \"${A_NAME}\"\n    topics: [a-in]\n    target: {webhook: {url: \"http://127.0.0.1/h\"}}\n    dead_letter: {topic: b-in}\n" +
+		"  - name: \"${B_NAME}\"\n    topics: [b-in]\n    target: {webhook: {url: \"http://127.0.0.1/h\"}}\n    dead_letter: {topic: a-in}\n"
+	cfg := mustParse(t, src, map[string]string{"A_NAME": "secret-a", "B_NAME": "secret-b"})
+	if len(cfg.Advice) != 2 {
+		t.Fatalf("advice %q, want two", cfg.Advice)
+	}
+	for _, a := range cfg.Advice {
+		if strings.Contains(a.Message, "secret-") {
+			t.Errorf("advice %q shows a value from the environment", a)
+		}
+	}
+	want := map[string]string{
+		"routes[0].dead_letter.topic": `"b-in" is a topic of route (from ${B_NAME}), and records come back from there to this route by route (from ${B_NAME})'s dead_letter.topic "a-in"`,
+		"routes[1].dead_letter.topic": `"a-in" is a topic of route (from ${A_NAME}), and records come back from there to this route by route (from ${A_NAME})'s dead_letter.topic "b-in"`,
+	}
+	for _, a := range cfg.Advice {
+		if !strings.Contains(a.Message, want[a.Path]) {
+			t.Errorf("advice at %s is %q, want it to contain %q", a.Path, a.Message, want[a.Path])
+		}
+	}
+}
+
+// A loop of replies only dead-letters nothing into it: its advice speaks of
+// answers going round, not of dead letters.
+func TestAdviceLoopsOfRepliesOnly(t *testing.T) {
+	src := "kafka: {brokers: [\"127.0.0.1:9092\"]}\nroutes:\n" +
+		"  - name: a\n    topics: [a-in]\n    target: {webhook: {url: \"http://127.0.0.1/h\"}}\n    reply: {topic: b-in}\n    dead_letter: {topic: a-dlq}\n" +
+		"  - name: b\n    topics: [b-in]\n    target: {webhook: {url: \"http://127.0.0.1/h\"}}\n    reply: {topic: a-in}\n"
+	cfg := mustParse(t, src, nil)
+	if len(cfg.Advice) != 2 {
+		t.Fatalf("advice %q, want two", cfg.Advice)
+	}
+	for _, a := range cfg.Advice {
+		if !strings.Contains(a.Message, "a handler's reply is a new record for the next route") {
+			t.Errorf("advice at %s is %q, want it to say that replies go round", a.Path, a.Message)
+		}
+		if strings.Contains(a.Message, "dead-lettered") {
+			t.Errorf("advice at %s is %q: nothing on a loop of replies is dead-lettered into it", a.Path, a.Message)
+		}
+	}
+}
