@@ -265,6 +265,14 @@ must_fail static-no-session "needs config.kafka.session_timeout set explicitly" 
   --set workload=StatefulSet --set staticMembership.enabled=true
 must_fail static-zero-session "needs config.kafka.session_timeout set explicitly" \
   --set workload=StatefulSet --set staticMembership.enabled=true --set config.kafka.session_timeout=0s
+# Zero written otherwise is the bridge's 10s default all the same, and a
+# number without a unit is no duration: the bridge would refuse it at start.
+must_fail static-zero-session-fraction "needs config.kafka.session_timeout set explicitly" \
+  --set workload=StatefulSet --set staticMembership.enabled=true --set config.kafka.session_timeout=0.0s
+must_fail static-zero-session-units "needs config.kafka.session_timeout set explicitly" \
+  --set workload=StatefulSet --set staticMembership.enabled=true --set config.kafka.session_timeout=0m0s
+must_fail static-session-no-unit 'config.kafka.session_timeout: "120" is not' \
+  --set workload=StatefulSet --set staticMembership.enabled=true --set-string config.kafka.session_timeout=120
 must_fail static-old-kafka "needs config.kafka.version 2.3.0 or later" --set workload=StatefulSet \
   --set staticMembership.enabled=true --set config.kafka.session_timeout=2m --set config.kafka.version=2.2.0
 must_fail statefulset-long-name "longer than 52 characters" --set workload=StatefulSet \

@@ -150,7 +150,12 @@ that ends before a restarted pod is back, a Kafka version without KIP-345.
 {{- fail (printf "staticMembership.enabled needs workload: StatefulSet, not %s: a Deployment's pods get new names at every rollout, so each new pod would join as a new member while the old one's partitions wait kafka.session_timeout before they move" .Values.workload) }}
 {{- end }}
 {{- $session := toString (get $kafka "session_timeout" | default "") }}
-{{- if regexMatch "^(0+([a-zµ]+)?)?$" $session }}
+{{- $fromEnv := contains "${" $session }}
+{{- if not (or $fromEnv (eq $session "" "0") (regexMatch "^\\+?(([0-9]+\\.?[0-9]*|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$" $session)) }}
+{{- fail (printf "config.kafka.session_timeout: %q is not a positive Go duration such as 2m or 1m30s, and the bridge would refuse it at start" $session) }}
+{{- end }}
+{{- /* Zero however written (0, 0s, 0.0s, 0m0s) is the bridge's default. */}}
+{{- if not (or $fromEnv (regexMatch "[1-9]" $session)) }}
 {{- $probe := .Values.startupProbe }}
 {{- $startup := add (mul ($probe.periodSeconds | default 10) ($probe.failureThreshold | default 3)) ($probe.initialDelaySeconds | default 0) }}
 {{- fail (printf "staticMembership.enabled needs config.kafka.session_timeout set explicitly, longer than a pod restart takes: up to terminationGracePeriodSeconds (%ss here) for the old pod to drain, then scheduling, image pull and start-up (the startup probe allows %ds). The bridge's default, 10s, is shorter, and every restart would rebalance. It is also how long a removed pod's partitions wait (a scale-down)" (include "hookbridge.terminationGracePeriodSeconds" .) $startup) }}

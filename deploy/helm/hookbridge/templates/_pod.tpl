@@ -27,7 +27,8 @@ template:
     priorityClassName: {{ . | quote }}
     {{- end }}
     # On SIGTERM Hookbridge stops fetching, finishes in-flight records within
-    # shutdown_timeout, commits and leaves its groups; this must be longer.
+    # shutdown_timeout, commits and leaves its groups (a static member
+    # stays in them); this must be longer.
     terminationGracePeriodSeconds: {{ include "hookbridge.terminationGracePeriodSeconds" . }}
     securityContext:
       {{- toYaml .Values.podSecurityContext | nindent 6 }}
