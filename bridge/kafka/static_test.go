@@ -102,8 +102,20 @@ func owned(c *Consumer, topic string) []int32 {
 // With dynamic membership the other replica would take them over at once.
 func TestStaticMemberRestartKeepsItsPartitions(t *testing.T) {
 	const topic = "static"
-	addrs := startClusterWith(t, topic, 4).ListenAddrs()
-	route := testRoute("static", topic)
+	staticRestartKeepsPartitions(t, startClusterWith(t, topic, 4).ListenAddrs(), topic)
+}
+
+// TestStaticMemberRestartKeepsItsPartitions against Apache Kafka's
+// coordinator, the one users run (kfake implements KIP-345 on its own).
+func TestRealKafkaStaticMemberRestartKeepsItsPartitions(t *testing.T) {
+	addrs := realBroker(t)
+	staticRestartKeepsPartitions(t, addrs, createRealTopic(t, addrs, 4, 1024))
+}
+
+// staticRestartKeepsPartitions runs the test of that name on a topic of four
+// partitions; the route, and so the group, is named after the topic.
+func staticRestartKeepsPartitions(t *testing.T, addrs []string, topic string) {
+	route := testRoute(topic, topic)
 	d := &deliveries{by: map[string]string{}}
 	quiet := slog.New(slog.DiscardHandler)
 	a, stopA := runReplica(t, addrs, route, d.target("a"), staticConfig(t, "replica-a"), quiet)
@@ -189,8 +201,20 @@ func (l *lockedLog) String() string {
 // says so at error level, names the id and what to do.
 func TestStaticMemberIDSharedIsNamed(t *testing.T) {
 	const topic = "fenced"
-	addrs := startClusterWith(t, topic, 2).ListenAddrs()
-	route := testRoute("fenced", topic)
+	staticIDSharedIsNamed(t, startClusterWith(t, topic, 2).ListenAddrs(), topic)
+}
+
+// TestStaticMemberIDSharedIsNamed against Apache Kafka's coordinator, which
+// fences the member that loses the id (FENCED_INSTANCE_ID).
+func TestRealKafkaStaticMemberIDSharedIsNamed(t *testing.T) {
+	addrs := realBroker(t)
+	staticIDSharedIsNamed(t, addrs, createRealTopic(t, addrs, 2, 1024))
+}
+
+// staticIDSharedIsNamed runs the test of that name on a topic of two
+// partitions; the route, and so the group, is named after the topic.
+func staticIDSharedIsNamed(t *testing.T, addrs []string, topic string) {
+	route := testRoute(topic, topic)
 	var log lockedLog
 	logger := slog.New(slog.NewTextHandler(&log, nil))
 	d := &deliveries{by: map[string]string{}}
