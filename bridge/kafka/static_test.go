@@ -177,6 +177,13 @@ func staticRestartKeepsPartitions(t *testing.T, addrs []string, topic string) {
 	if got := owned(a2, topic); fmt.Sprint(got) != fmt.Sprint(ofA) {
 		t.Errorf("the restarted a owns %v, want %v, what it owned before", got, ofA)
 	}
+	// a committed what it delivered when it stopped, though it did not
+	// leave: the restarted a starts after it, delivering nothing twice.
+	for _, p := range ofA {
+		if who := d.of(p, "before"); who != "a" {
+			t.Errorf("partition %d's first record was delivered again, by %s: a's offsets were not committed when it stopped", p, who)
+		}
+	}
 }
 
 // lockedLog is a log the test reads while consumers write it.
