@@ -128,7 +128,7 @@ func (b *Bridge) Ready() error {
 // (see kafka.Consumer.Run), closes targets and the producer, and returns.
 // While it runs, Reload swaps the configuration of routes.
 func (b *Bridge) Run(ctx context.Context) error {
-	rt, err := b.prepare(ctx)
+	rt, err := b.prepare(ctx, b.cfg)
 	if err != nil {
 		return err
 	}

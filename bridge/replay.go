@@ -83,6 +83,14 @@ func ReplayRoute(cfg *config.Config, name string) (config.Route, error) {
 		return config.Route{}, fmt.Errorf("route %s: its replay group %s is the consumer group of route %s, "+
 			"which the replay would join; give one of the two routes another group", name, rg, cfg.Routes[j].Name)
 	}
+	// The dead letters of kafka.embedded are in the broker inside the
+	// hookbridge run process, on a random port unless kafka.brokers names
+	// one; a broker the replay started would be a new, empty one.
+	if cfg.Kafka.Embedded && len(cfg.Kafka.Brokers) == 0 {
+		return config.Route{}, errors.New("kafka.embedded without kafka.brokers: the dead letters are in the embedded broker " +
+			"of hookbridge run, on a random port; set kafka.brokers (that broker listens on the port of the first) " +
+			"and replay while run runs")
+	}
 	return r, nil
 }
 
@@ -117,6 +125,9 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 	// that does not exist (deleted, not created yet) is no reason to refuse.
 	one := *cfg
 	one.Routes = []config.Route{r}
+	// With kafka.embedded the replay reads the broker of hookbridge run,
+	// which listens on kafka.brokers, instead of starting an empty one.
+	one.Kafka.Embedded = false
 	rt, err := b.start(ctx, &one)
 	if err != nil {
 		return nil, err

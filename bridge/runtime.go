@@ -34,11 +34,10 @@ type pluginPool struct {
 	tg  target.Target
 }
 
-// prepare starts what the bridge needs before it can talk to Kafka: the
-// embedded broker when asked, and the metrics (which the admin endpoint serves
-// while the bridge connects).
-func (b *Bridge) prepare(ctx context.Context) (_ *runtime, err error) {
-	cfg := b.cfg
+// prepare starts what the bridge needs before it can talk to Kafka for cfg:
+// the embedded broker when asked, and the metrics (which the admin endpoint
+// serves while the bridge connects).
+func (b *Bridge) prepare(ctx context.Context, cfg *config.Config) (_ *runtime, err error) {
 	rt := &runtime{plugins: map[string]*pluginPool{}}
 	defer func() {
 		if err != nil {
@@ -75,7 +74,7 @@ func (b *Bridge) prepare(ctx context.Context) (_ *runtime, err error) {
 // whose output topics must exist (dlq replay uses it, with its one route;
 // Run serves the admin endpoint between the two).
 func (b *Bridge) start(ctx context.Context, cfg *config.Config) (*runtime, error) {
-	rt, err := b.prepare(ctx)
+	rt, err := b.prepare(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
