@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Option configures Serve (and, for WithLogger, Service).
+// Option configures Serve (and, for WithLogger and WithMaxMessageBytes, Service).
 type Option func(*options)
 
 type options struct {
@@ -52,9 +52,11 @@ func WithGracePeriod(d time.Duration) Option {
 
 // WithoutTelemetry stops Serve from setting up OpenTelemetry (the W3C trace
 // context propagator and, when OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, an OTLP/gRPC trace exporter),
-// for a plugin that sets up its own. The server's stats handler still
-// continues the bridge's trace through the global propagator.
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, an OTLP trace exporter: over
+// HTTP/protobuf unless OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL says grpc, as the
+// bridge sets it with telemetry.otlp_endpoint), for a plugin that sets up
+// its own. The server's stats handler still continues the bridge's trace
+// through the global propagator.
 func WithoutTelemetry() Option {
 	return func(o *options) { o.noTelemetry = true }
 }
