@@ -295,6 +295,18 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	for _, s := range restartOnly(old, cfg) {
 		b.log.Warn("reload: this setting changes only at restart; keeping the running value", "key", s)
 	}
+	if rt.embedded != nil {
+		// The embedded broker created the topics the configuration of its
+		// start named; it creates those a reload names first, as it
+		// would have at a start.
+		created, err := rt.embedded.CreateTopics(old.Kafka.EmbeddedPartitions, embeddedTopics(cfg)...)
+		if len(created) > 0 {
+			b.log.Info("reload: the embedded broker created the new configuration's topics", "topics", created)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if err := kafka.CheckTopics(rt.client, outputTopics(cfg)); err != nil {
 		return err
 	}

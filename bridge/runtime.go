@@ -21,6 +21,7 @@ import (
 // plugin pools.
 type runtime struct {
 	brokers  []string
+	embedded *kafka.Embedded // kafka.embedded's broker, or nil
 	client   sarama.Client
 	producer *kafka.Producer
 	metrics  *telemetry.Metrics
@@ -55,7 +56,7 @@ func (b *Bridge) prepare(ctx context.Context, cfg *config.Config) (_ *runtime, e
 			return nil, err
 		}
 		rt.cleanups = append(rt.cleanups, emb.Close)
-		rt.brokers = emb.Addrs()
+		rt.embedded, rt.brokers = emb, emb.Addrs()
 		b.log.Warn("embedded Kafka broker started: in memory, for demos and tests only", "addrs", rt.brokers)
 	}
 	rt.metrics = b.opts.Metrics

@@ -36,6 +36,23 @@ func StartEmbedded(listen string, partitions int, topics ...string) (*Embedded, 
 	return &Embedded{c: c}, nil
 }
 
+// CreateTopics creates those of topics the broker does not have, with
+// partitions each, and returns their names: the topics a configuration
+// reloaded into a running bridge names for the first time.
+func (e *Embedded) CreateTopics(partitions int, topics ...string) ([]string, error) {
+	var created []string
+	for _, t := range topics {
+		if e.c.TopicInfo(t) != nil {
+			continue
+		}
+		if err := e.c.CreateTopic(t, int32(partitions), nil); err != nil {
+			return created, fmt.Errorf("kafka: embedded broker: create topic %q: %w", t, err)
+		}
+		created = append(created, t)
+	}
+	return created, nil
+}
+
 // Addrs are the broker addresses to bootstrap from.
 func (e *Embedded) Addrs() []string { return e.c.ListenAddrs() }
 
