@@ -14,5 +14,9 @@
 //     of records, a kill -9 of the bridge and a batch run;
 //   - fastapi_binary_test.go (HOOKBRIDGE_TEST_PYTHON only): the same app
 //     verifies a body that is not UTF-8 over its raw bytes, and refuses a
-//     wrong signature.
+//     wrong signature;
+//   - receivers_doc_test.go (HOOKBRIDGE_TEST_PYTHON only): the Python
+//     verification snippet of docs/receivers.md, run as written, accepts what
+//     the bridge signs and refuses forged or malformed timestamps without
+//     raising.
 package receiver
