@@ -506,6 +506,7 @@ func (b *Bridge) startRoute(ctx context.Context, rt *runtime, cfg *config.Config
 	})
 	ev.consumer = c
 	ev.metrics = rt.metrics.Route(r.Name, r.GroupID(), c.Stats)
+	ev.metrics.Topics(r.Topics)
 	c.SetMetrics(ev.metrics)
 	// Paused while open; fetching again in half-open state, so that there is
 	// a record to probe with even if the route held none (the budget bounds

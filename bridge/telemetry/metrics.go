@@ -163,8 +163,10 @@ type recordCounts struct {
 type countsKey struct{ route, group, topic string }
 
 // registerRecordCounters registers the counters of records consumed,
-// delivered, retried, dead-lettered and filtered, observed from m.counts. A
-// counter is exported from its first count on, as an SDK counter would be.
+// delivered, retried, dead-lettered and filtered, observed from m.counts.
+// Every counter of an entry is exported, at 0 until it counts: rate() and
+// increase() read a series that first shows up at 1 as no increase, so an
+// alert on dead letters would miss the first ones (see Route.Topics).
 func (m *Metrics) registerRecordCounters(meter metric.Meter) error {
 	type counter struct {
 		name, desc string
@@ -195,9 +197,7 @@ func (m *Metrics) registerRecordCounters(meter metric.Meter) error {
 		m.counts.Range(func(_, v any) bool {
 			rc := v.(*recordCounts)
 			for _, c := range counters {
-				if n := c.read(rc); n > 0 {
-					o.ObserveInt64(c.inst, n, metric.WithAttributeSet(rc.attrs))
-				}
+				o.ObserveInt64(c.inst, c.read(rc), metric.WithAttributeSet(rc.attrs))
 			}
 			return true
 		})
@@ -442,6 +442,15 @@ func (r *Route) with(topic, outcome string) metric.MeasurementOption {
 	o, _ := r.opts.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelRoute, r.name),
 		attribute.String(LabelGroup, r.group), attribute.String(LabelTopic, topic), attribute.String(LabelOutcome, outcome))))
 	return o.(metric.MeasurementOption)
+}
+
+// Topics exports the record counters of the route's topics from now on, at
+// 0: a scrape before the route's first records then sees them, and rate()
+// and increase() count those records (a dead letter alerts).
+func (r *Route) Topics(topics []string) {
+	for _, t := range topics {
+		r.topic(t)
+	}
 }
 
 // Consumed counts a record read from topic.

@@ -52,7 +52,7 @@ func TestMetricsPassPrometheusLint(t *testing.T) {
 }
 
 // The record counters are exported per route, group and topic with the
-// counts added, only from their first count on, and a route built again
+// counts added, all five at once (at 0 until they count), and a route built again
 // for the same name and group (a reload) counts up from where it was.
 func TestRecordCountersPerTopicAcrossReload(t *testing.T) {
 	m := newTestMetrics(t)
@@ -78,19 +78,27 @@ func TestRecordCountersPerTopicAcrossReload(t *testing.T) {
 # TYPE hookbridge_records_consumed_total counter
 hookbridge_records_consumed_total{` + labels + `,topic="orders"} 4
 hookbridge_records_consumed_total{` + labels + `,topic="refunds"} 1
+hookbridge_records_consumed_total{group="hookbridge.other",route="other",topic="orders"} 0
 # HELP hookbridge_records_dead_lettered_total Records written to the dead-letter topic.
 # TYPE hookbridge_records_dead_lettered_total counter
 hookbridge_records_dead_lettered_total{` + labels + `,topic="orders"} 1
+hookbridge_records_dead_lettered_total{` + labels + `,topic="refunds"} 0
+hookbridge_records_dead_lettered_total{group="hookbridge.other",route="other",topic="orders"} 0
 # HELP hookbridge_records_delivered_total Records the target accepted.
 # TYPE hookbridge_records_delivered_total counter
 hookbridge_records_delivered_total{` + labels + `,topic="orders"} 2
+hookbridge_records_delivered_total{` + labels + `,topic="refunds"} 0
 hookbridge_records_delivered_total{group="hookbridge.other",route="other",topic="orders"} 1
 # HELP hookbridge_records_filtered_total Records acknowledged without delivery because the route filter did not match.
 # TYPE hookbridge_records_filtered_total counter
+hookbridge_records_filtered_total{` + labels + `,topic="orders"} 0
 hookbridge_records_filtered_total{` + labels + `,topic="refunds"} 1
+hookbridge_records_filtered_total{group="hookbridge.other",route="other",topic="orders"} 0
 # HELP hookbridge_records_retried_total Retries scheduled after a retryable failure.
 # TYPE hookbridge_records_retried_total counter
+hookbridge_records_retried_total{` + labels + `,topic="orders"} 0
 hookbridge_records_retried_total{` + labels + `,topic="refunds"} 1
+hookbridge_records_retried_total{group="hookbridge.other",route="other",topic="orders"} 0
 `
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want),
 		"hookbridge_records_consumed_total", "hookbridge_records_dead_lettered_total", "hookbridge_records_delivered_total",
