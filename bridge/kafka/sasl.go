@@ -91,13 +91,24 @@ func newTokenProvider(o config.OAuth2) *tokenProvider {
 		secretFile: o.ClientSecretFile,
 		// A redirect is not followed (it is the endpoint's answer, an
 		// error): net/http would send the client secret on to wherever it
-		// points.
+		// points. No proxy is taken from the environment (HTTP_PROXY,
+		// HTTPS_PROXY), as for webhooks: one meant for other programs
+		// would get the client secret.
 		client: &http.Client{
+			Transport:     tokenTransport(),
 			Timeout:       tokenRequestTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		now: time.Now,
 	}
+}
+
+// tokenTransport is net/http's default transport without the proxy it
+// takes from the environment.
+func tokenTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return tr
 }
 
 // Token returns the cached token, or fetches one when there is none or it
