@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,10 +18,12 @@ func (c *Config) advise(v *checker) {
 	if c.Kafka.TLS.Enabled {
 		adviseTLS(v, "kafka.tls", c.Kafka.TLS.CertFile, c.Kafka.TLS.InsecureSkipVerify)
 	}
+	adviseTokenURL(v, "kafka.sasl.oauthbearer.token_url", c.Kafka.SASL.OAuthBearer.TokenURL)
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
 		if w := r.Target.Webhook; w != nil {
 			adviseTLS(v, path+".target.webhook.tls", w.TLS.CertFile, w.TLS.InsecureSkipVerify)
+			adviseTokenURL(v, path+".target.webhook.oauth2.token_url", w.OAuth2.TokenURL)
 		}
 		// A record fails alone when nothing else is in flight: with no more
 		// attempts than failures it takes to trip the breaker, it is
@@ -143,6 +147,23 @@ func pathBetween(outs [][]output, from, to int) []output {
 		}
 	}
 	return nil
+}
+
+// adviseTokenURL advises against an OAuth 2.0 token endpoint over plain
+// HTTP on another host: the client secret goes out in every token request,
+// and the token comes back, in the clear. A loopback endpoint (a sidecar)
+// does not leave the host.
+func adviseTokenURL(v *checker, path, tokenURL string) {
+	u, err := url.Parse(tokenURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return // https, unset, or refused by validation
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	v.addf(path, "is http://: every token request sends the client secret, and the answer the token, in the clear; "+
+		"use an https:// token endpoint")
 }
 
 // adviseTLS advises against turning certificate verification off, and

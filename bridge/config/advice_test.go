@@ -41,3 +41,41 @@ func TestAdviceMaxAttemptsNotAboveConsecutiveFailures(t *testing.T) {
 		})
 	}
 }
+
+// An OAuth 2.0 token endpoint over plain HTTP on another host gets advice,
+// for the Kafka OAUTHBEARER grant and a webhook's; https, or http on
+// loopback (a sidecar), gets none.
+func TestAdviceTokenURLOverPlainHTTP(t *testing.T) {
+	grant := func(url string) string {
+		return "{token_url: \"" + url + "\", client_id: hb, client_secret: s}"
+	}
+	kafka := func(url string) string {
+		return "kafka: {brokers: [\"127.0.0.1:9092\"], tls: {enabled: true}, sasl: {mechanism: OAUTHBEARER, oauthbearer: " + grant(url) + "}}\n"
+	}
+	route := func(url string) string {
+		return "routes:\n  - name: r\n    topics: [t]\n    target: {webhook: {url: \"https://hooks.example/h\", oauth2: " + grant(url) + "}}\n"
+	}
+	for _, c := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"https", kafka("https://idp.example/token") + route("https://idp.example/token"), nil},
+		{"loopback", kafka("http://127.0.0.1:8080/token") + route("http://localhost:8080/token"), nil},
+		{"plain http", kafka("http://idp.example/token") + route("http://idp.example/token"),
+			[]string{"kafka.sasl.oauthbearer.token_url", "routes[0].target.webhook.oauth2.token_url"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := mustParse(t, c.src, nil)
+			var got []string
+			for _, a := range cfg.Advice {
+				got = append(got, a.Path)
+				if !strings.Contains(a.Message, "client secret") {
+					t.Errorf("advice %q does not say what is exposed", a)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Errorf("advice at %q, want %q", got, c.want)
+			}
+		})
+	}
+}
