@@ -96,7 +96,8 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 					ev.DeadLettered(ctx, d.Record, f)
 					return nil, nil
 				}
-				// No dead-letter topic: park the record and try it again.
+				// No dead-letter topic: park the record and try it again,
+				// once a cycle, its attempts numbered on.
 				if !stuck {
 					ev.Stuck(ctx, d.Record, f)
 					stuck = true
@@ -105,6 +106,9 @@ func DeadLetter(p DeadLetterPolicy, prod Producer, ev Events) target.Layer {
 				if err := sleep(ctx, p.Backoff); err != nil {
 					return nil, err
 				}
+				again := *d
+				again.Attempt = max(f.LastAttempt, d.Attempt-1, 0) + 1
+				d = &again
 			}
 		})
 	}

@@ -59,7 +59,8 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 			if err := produce(ctx, prod, outs, d.Record, ev, maxWait, false, true); err != nil {
 				if target.KindOf(err) == target.Permanent {
 					now := time.Now()
-					return nil, &Failure{Attempts: max(res.Attempt, d.Attempt, 1), FirstFailed: now, LastFailed: now,
+					attempt := max(res.Attempt, d.Attempt, 1)
+					return nil, &Failure{Attempts: attempt, LastAttempt: attempt, FirstFailed: now, LastFailed: now,
 						Err: fmt.Errorf("writing its replies: %w", err)}
 				}
 				return nil, err

@@ -46,7 +46,10 @@ func (p RetryPolicy) Backoff(n int, hint time.Duration) time.Duration {
 // Failure is the terminal failure of a record: a permanent error, or a
 // retryable one that exhausted the policy.
 type Failure struct {
-	Attempts    int
+	Attempts int
+	// LastAttempt is the number of the last attempt made (its
+	// hookbridge-attempt); 0 when none was.
+	LastAttempt int
 	FirstFailed time.Time
 	LastFailed  time.Time
 	Err         error // the last attempt's error
@@ -65,6 +68,10 @@ func (f *Failure) Unwrap() error { return f.Err }
 // A *BreakerOpenError from below is not a failure: Retry waits until the
 // breaker is ready and asks again, spending none of MaxAttempts; so does a
 // failed half-open probe (*ProbeError). Only MaxAge bounds that wait.
+//
+// A record DeadLetter parked (no dead-letter topic) is tried once per call,
+// its attempts numbered on from d.Attempt: after MaxAttempts it is retried
+// once every cycle of DeadLetter, not MaxAttempts times again.
 func Retry(p RetryPolicy, ev Events) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
@@ -73,7 +80,11 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 			var began, called, first, last time.Time
 			var lastErr error
 			spent := 0 // attempts that count against MaxAttempts
-			for n := 1; ; {
+			budget := p.MaxAttempts
+			if ctx.Value(parkedKey{}) != nil {
+				budget = 1
+			}
+			for n := max(d.Attempt, 1); ; {
 				attempt := *d
 				attempt.Attempt = n
 				start := time.Now()
@@ -89,7 +100,7 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 						if lastErr == nil {
 							first, last, lastErr = called, time.Now(), err
 						}
-						return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: last, Err: lastErr}
+						return nil, &Failure{Attempts: spent, LastAttempt: n - 1, FirstFailed: first, LastFailed: last, Err: lastErr}
 					}
 					ev.Waiting(ctx, &attempt, open)
 					if err := waitReady(ctx, open.Ready, p.MaxAge, began); err != nil {
@@ -129,14 +140,14 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 				case target.Canceled, target.Gone:
 					return nil, err
 				case target.Permanent:
-					return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: now, Err: err}
+					return nil, &Failure{Attempts: spent, LastAttempt: n - 1, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
 				wait := p.Backoff(spent, target.RetryAfterOf(err))
-				if spent >= p.MaxAttempts || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
-					return nil, &Failure{Attempts: spent, FirstFailed: first, LastFailed: now, Err: err}
+				if spent >= budget || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
+					return nil, &Failure{Attempts: spent, LastAttempt: n - 1, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				ev.Retrying(ctx, &attempt, wait, err)
 				if err := sleep(ctx, wait); err != nil {
