@@ -10,8 +10,9 @@ import (
 // Scale-out: three bridges share one group over 12 partitions. Mid-stream one
 // is killed with SIGKILL, a fourth joins, and another is stopped with
 // SIGTERM. Every record is delivered, first deliveries keep per-key order,
-// and the duplicates (records in flight at the kill, or moved by a
-// rebalance) are counted and reported. 100,000 records against a real
+// and the duplicates (records in flight at the kill or delivered in its
+// last second, before a commit; or in flight on a partition a rebalance
+// moved) are counted and reported. 100,000 records against a real
 // broker; 20,000 against the in-process one.
 func TestScaleOutKillJoinStop(t *testing.T) {
 	b := newBroker(t)
