@@ -139,9 +139,8 @@ func (s scenario) run(t *testing.T) result {
 	topic, group := testkit.TopicName(t, "in"), testkit.TopicName(t, "g")
 	const partitions = 4
 	b.CreateTopic(t, topic, partitions)
-	admin := testkit.AnyPort
 	env, sink := s.prepare(t, topic)
-	cfg := s.config(t, b, env, topic, group, admin)
+	cfg := s.config(t, b, env, topic, group)
 	t.Cleanup(func() { waitForPluginsToExit(t, s.plugin) })
 
 	msgs := make([]testkit.Message, s.n)
@@ -155,7 +154,7 @@ func (s scenario) run(t *testing.T) result {
 	}
 	half := s.n / 2
 
-	p := testkit.StartBridge(t, bridgeBin, cfg, admin)
+	p := testkit.StartBridge(t, bridgeBin, cfg)
 	if r, ok := sink.(bridgeReadier); ok {
 		r.bridgeReady(t)
 	}
@@ -185,7 +184,7 @@ func (s scenario) run(t *testing.T) result {
 		}
 	}
 
-	p2 := testkit.StartBridge(t, bridgeBin, cfg, admin)
+	p2 := testkit.StartBridge(t, bridgeBin, cfg)
 	end := map[int32]int64{}
 	for _, pr := range produced {
 		end[pr.Partition] = max(end[pr.Partition], pr.Offset+1)
@@ -206,11 +205,11 @@ func (s scenario) run(t *testing.T) result {
 }
 
 // config writes the bridge's configuration: one plugin, one route.
-func (s scenario) config(t *testing.T, b *testkit.Broker, env map[string]string, topic, group, admin string) string {
+func (s scenario) config(t *testing.T, b *testkit.Broker, env map[string]string, topic, group string) string {
 	t.Helper()
 	doc := map[string]any{
 		"kafka":            map[string]any{"brokers": b.Addrs, "session_timeout": "6s"},
-		"admin":            map[string]any{"listen": admin},
+		"admin":            map[string]any{"listen": testkit.AnyPort},
 		"log":              map[string]any{"level": "info"},
 		"shutdown_timeout": "10s",
 		"plugins": map[string]any{

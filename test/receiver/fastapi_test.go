@@ -306,16 +306,15 @@ func TestFastAPIReceiver(t *testing.T) {
 	app := startFastAPI(t, py, "WEBHOOK_SECRETS="+newSecret)
 	px := newProxy(t, app.url)
 
-	admin := testkit.AnyPort
 	extraCfg := ""
 	if otlp := os.Getenv(envJaegerOTLP); otlp != "" {
 		extraCfg = "telemetry: {otlp_endpoint: " + strconv.Quote(otlp) + "}\n"
 	}
-	cfg := b.Config(t, admin, webhookRoute(t, topic, px.srv.URL+"/webhook/orders", ""))
+	cfg := b.Config(t, webhookRoute(t, topic, px.srv.URL+"/webhook/orders", ""))
 	if extraCfg != "" {
 		appendFile(t, cfg, extraCfg)
 	}
-	bridge := testkit.StartBridge(t, bridgeBin, cfg, admin)
+	bridge := testkit.StartBridge(t, bridgeBin, cfg)
 
 	// Phase 1: 1,000 records, all verified by the app's own check.
 	const n = 1000
@@ -405,7 +404,7 @@ func TestFastAPIReceiver(t *testing.T) {
 	testkit.WaitFor(t, 3*time.Minute, "some of the second 1000 accepted", func() bool { return app.stats(t).Accepted >= n+200 })
 	bridge.Kill()
 	atKill := app.stats(t).Accepted
-	bridge = testkit.StartBridge(t, bridgeBin, cfg, admin)
+	bridge = testkit.StartBridge(t, bridgeBin, cfg)
 	testkit.WaitFor(t, 3*time.Minute, "2000 records accepted", func() bool { return app.stats(t).Accepted >= 2*n })
 	if code := bridge.Stop(); code != 0 {
 		t.Fatalf("hookbridge exited with %d", code)
@@ -439,10 +438,9 @@ func TestFastAPIReceiverBatch(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	const nth = 7
 	app := startFastAPI(t, py, "WEBHOOK_SECRETS="+newSecret, "FAIL_EVERY_NTH="+strconv.Itoa(nth))
-	admin := testkit.AnyPort
-	cfg := b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/batch",
+	cfg := b.Config(t, webhookRoute(t, topic, app.url+"/webhook/batch",
 		"        batch: {max_messages: 25, max_wait: 20ms}\n"))
-	bridge := testkit.StartBridge(t, bridgeBin, cfg, admin)
+	bridge := testkit.StartBridge(t, bridgeBin, cfg)
 
 	const n = 500
 	produced := b.Produce(t, topic, jsonRecords(n, 100, 0))
@@ -481,8 +479,7 @@ func TestFastAPIReceiverClosesIdleConnections(t *testing.T) {
 	topic := testkit.TopicName(t, "in")
 	b.CreateTopic(t, topic, 1)
 	app := startFastAPIWith(t, py, []string{"--timeout-keep-alive", "1"}, "WEBHOOK_SECRETS="+newSecret)
-	admin := testkit.AnyPort
-	bridge := testkit.StartBridge(t, bridgeBin, b.Config(t, admin, webhookRoute(t, topic, app.url+"/webhook/orders", "")), admin)
+	bridge := testkit.StartBridge(t, bridgeBin, b.Config(t, webhookRoute(t, topic, app.url+"/webhook/orders", "")))
 
 	const n = 4
 	for i := range n {

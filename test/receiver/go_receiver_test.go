@@ -256,7 +256,6 @@ func TestGoReceiver(t *testing.T) {
 	}
 	rb.mu.Unlock()
 
-	admin := testkit.AnyPort
 	route := func(name, topic, url, extra string) string {
 		return fmt.Sprintf(`  - name: %s
     topics: [%s]
@@ -271,9 +270,9 @@ func TestGoReceiver(t *testing.T) {
 %s    retry: {max_attempts: 20, initial_backoff: 10ms, max_backoff: 200ms}
 `, name, topic, testkit.TopicName(t, "g-"+name), url, oldSecret, newSecret, extra)
 	}
-	cfg := b.Config(t, admin, route("single", single, rs.srv.URL+"/hook", "")+
+	cfg := b.Config(t, route("single", single, rs.srv.URL+"/hook", "")+
 		route("batch", batched, rb.srv.URL+"/hook", "        batch: {max_messages: 20, max_wait: 20ms}\n"))
-	p := testkit.StartBridge(t, bridgeBin, cfg, admin)
+	p := testkit.StartBridge(t, bridgeBin, cfg)
 	testkit.WaitFor(t, 2*time.Minute, "every record handled", func() bool {
 		return rs.count() >= len(msgs) && rb.count() >= len(msgs)
 	})

@@ -19,9 +19,8 @@ func TestBackpressurePausesAndLosesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
-		Concurrency: 4, Extra: "    max_in_flight_bytes: 4KiB\n"}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
+		Concurrency: 4, Extra: "    max_in_flight_bytes: 4KiB\n"}))
 
 	recs := keyed(240, 12)
 	produced := b.produce(t, topic, recs)

@@ -44,9 +44,8 @@ func TestOutagePausesInsteadOfDraining(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
-		Concurrency: concurrency, MaxAttempts: 3, Extra: breakerYAML}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
+		Concurrency: concurrency, MaxAttempts: 3, Extra: breakerYAML}))
 	recs := keyed(2000, 100)
 	b.produce(t, topic, recs)
 
@@ -95,10 +94,9 @@ func TestOutageWithNothingHeldResumes(t *testing.T) {
 	b.CreateTopic(t, topic, 1)
 	b.CreateTopic(t, dlq, 1)
 	rcv, up := downUntilUp(t)
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
 		MaxAttempts: 10, MaxAge: "2s",
-		Extra: "    breaker: {consecutive_failures: 3, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}\n"}), admin)
+		Extra: "    breaker: {consecutive_failures: 3, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}\n"}))
 	recs := keyed(2, 1)
 	b.produce(t, topic, recs[:1])
 	waitFor(t, 30*time.Second, "the first record to be dead-lettered by max_age", func() bool {
@@ -138,11 +136,10 @@ func TestBrokenTargetDoesNotHoldBackAnotherRoute(t *testing.T) {
 	b.CreateTopic(t, dlq, 1)
 	down, up := downUntilUp(t)
 	ok := newReceiver(t, nil)
-	admin := anyPort
-	cfg := b.configRoutes(t, admin,
+	cfg := b.configRoutes(t,
 		routeSpec{Name: "broken", Topic: topic, DLQ: dlq, Group: topicName(t, "g1"), URL: down.url(), MaxAttempts: 3, Extra: breakerYAML},
 		routeSpec{Name: "healthy", Topic: topic, Group: topicName(t, "g2"), URL: ok.url()})
-	p := startBridge(t, cfg, admin)
+	p := startBridge(t, cfg)
 
 	recs := keyed(3000, 100)
 	b.produce(t, topic, recs[:1000])
@@ -181,9 +178,8 @@ func TestFlappingReceiver(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
-		MaxAttempts: 3, Extra: breakerYAML}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
+		MaxAttempts: 3, Extra: breakerYAML}))
 	recs := keyed(4000, 100)
 	for i := 0; i < len(recs); i += 100 { // a steady stream over about 20 s
 		b.produce(t, topic, recs[i:i+100])
@@ -226,8 +222,7 @@ func TestGoneDisablesRoute(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	b.CreateTopic(t, dlq, 1)
 	gone := newReceiver(t, func(d delivery, n int) int { return 410 })
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: gone.url()}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: gone.url()}))
 	recs := keyed(500, 20)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "/readyz to report the disabled route", func() bool {
@@ -245,7 +240,7 @@ func TestGoneDisablesRoute(t *testing.T) {
 	}
 
 	fixed := newReceiver(t, nil)
-	p2 := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: fixed.url()}), admin)
+	p2 := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: fixed.url()}))
 	waitFor(t, time.Minute, "all deliveries after the fix", func() bool { return fixed.uniqueAccepted() >= len(recs) })
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -269,9 +264,8 @@ func TestGoneRouteResumesOnReload(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	path := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
-	p := startBridge(t, path, admin)
+	path := b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
+	p := startBridge(t, path)
 	recs := keyed(300, 10)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "/readyz to report the disabled route", func() bool {
@@ -348,9 +342,8 @@ func TestBatchModePartialFailures(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newBatchReceiver(t, func(r rec) bool { return r.Seq%7 == 3 })
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.srv.URL, Concurrency: 64,
-		Webhook: "        batch: {max_messages: 50, max_wait: 20ms}\n"}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.srv.URL, Concurrency: 64,
+		Webhook: "        batch: {max_messages: 50, max_wait: 20ms}\n"}))
 	recs := keyed(5000, 200)
 	b.produce(t, topic, recs)
 	waitFor(t, 2*time.Minute, "all deliveries", func() bool {
@@ -413,9 +406,8 @@ func TestRateLimit(t *testing.T) {
 		mu.Unlock()
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
-		Webhook: "        rate_limit: " + strconv.Itoa(limit) + "\n"}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url(),
+		Webhook: "        rate_limit: " + strconv.Itoa(limit) + "\n"}))
 	recs := keyed(100, 50)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })

@@ -96,7 +96,7 @@ func produceWithBehaviour(t *testing.T, b *broker, topic string, recs []rec, ver
 }
 
 // pluginRouteConfig writes a config with one plugin route.
-func pluginRouteConfig(t *testing.T, b *broker, admin, bin, pluginExtra, topic, group, dlq, reply, routeExtra string) string {
+func pluginRouteConfig(t *testing.T, b *broker, bin, pluginExtra, topic, group, dlq, reply, routeExtra string) string {
 	t.Helper()
 	brokers, _ := json.Marshal(b.Addrs)
 	cfg := fmt.Sprintf(`kafka: {brokers: %s, session_timeout: 6s}
@@ -113,7 +113,7 @@ plugins:
     target: {plugin: tp}
     retry: {max_attempts: 20, initial_backoff: 10ms, max_backoff: 200ms}
     breaker: {consecutive_failures: 5, min_requests: 20, failure_ratio: 0.5, open_timeout: 1s}
-`, brokers, admin, bin, pluginExtra, topic, group)
+`, brokers, anyPort, bin, pluginExtra, topic, group)
 	if dlq != "" {
 		cfg += "    dead_letter: {topic: " + dlq + "}\n"
 	}
@@ -179,18 +179,18 @@ func mustRead(t *testing.T, path string) string {
 // pluginScenario is a plugin route (the test plugin) over a new topic, with
 // a dead-letter and a reply topic, its configuration written.
 type pluginScenario struct {
-	b                                         *broker
-	bin, topic, dlq, reply, group, admin, cfg string
+	b                                  *broker
+	bin, topic, dlq, reply, group, cfg string
 }
 
 func newPluginScenario(t *testing.T, partitions, replyPartitions int32, pluginExtra, routeExtra string) *pluginScenario {
 	t.Helper()
-	s := &pluginScenario{b: newBroker(t), bin: buildTestPlugin(t), admin: anyPort}
+	s := &pluginScenario{b: newBroker(t), bin: buildTestPlugin(t)}
 	s.topic, s.dlq, s.reply, s.group = topicName(t, "in"), topicName(t, "dlq"), topicName(t, "out"), topicName(t, "g")
 	s.b.CreateTopic(t, s.topic, partitions)
 	s.b.CreateTopic(t, s.dlq, 1)
 	s.b.CreateTopic(t, s.reply, replyPartitions)
-	s.cfg = pluginRouteConfig(t, s.b, s.admin, s.bin, pluginExtra, s.topic, s.group, s.dlq, s.reply, routeExtra)
+	s.cfg = pluginRouteConfig(t, s.b, s.bin, pluginExtra, s.topic, s.group, s.dlq, s.reply, routeExtra)
 	return s
 }
 
@@ -277,9 +277,8 @@ func (o *outageScenario) finish(t *testing.T, p *testkit.Bridge, rcv *receiver, 
 func TestChaosSigtermDuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, dlq, group, rcv := o.b, o.topic, o.dlq, o.group, o.rcv
-	admin := anyPort
-	cfg := b.config(t, admin, o.spec)
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, o.spec)
+	p := startBridge(t, cfg)
 
 	recs := keyed(1200, 60)
 	produced := o.outage(t, p, recs)
@@ -294,16 +293,15 @@ func TestChaosSigtermDuringOutage(t *testing.T) {
 	}
 
 	o.up.Store(true)
-	o.finish(t, startBridge(t, cfg, admin), rcv, recs, produced)
+	o.finish(t, startBridge(t, cfg), rcv, recs, produced)
 }
 
 // kill -9 during an outage, restart with the receiver healthy: no gap.
 func TestChaosKill9DuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, group, rcv, up := o.b, o.topic, o.group, o.rcv, o.up
-	admin := anyPort
-	cfg := b.config(t, admin, o.spec)
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, o.spec)
+	p := startBridge(t, cfg)
 
 	recs := keyed(1200, 60)
 	produced := o.outage(t, p, recs)
@@ -314,7 +312,7 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
 
 	up.Store(true)
-	o.finish(t, startBridge(t, cfg, admin), rcv, recs, produced)
+	o.finish(t, startBridge(t, cfg), rcv, recs, produced)
 }
 
 // A second instance joins while the first is paused on an open breaker
@@ -324,8 +322,7 @@ func TestChaosKill9DuringOutage(t *testing.T) {
 func TestChaosRebalanceDuringOutage(t *testing.T) {
 	o := newOutageScenario(t)
 	b, topic, group, rcv, up, spec := o.b, o.topic, o.group, o.rcv, o.up, o.spec
-	a1, a2 := anyPort, anyPort
-	p1 := startBridge(t, b.config(t, a1, spec), a1)
+	p1 := startBridge(t, b.config(t, spec))
 
 	recs := keyed(1200, 60)
 	produced := b.produce(t, topic, recs[:400])
@@ -333,7 +330,7 @@ func TestChaosRebalanceDuringOutage(t *testing.T) {
 	up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[400:800])...)
 	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p1.Admin(), "hookbridge_partitions_paused") > 0 })
-	p2 := startBridge(t, b.config(t, a2, spec), a2)
+	p2 := startBridge(t, b.config(t, spec))
 	produced = append(produced, b.produce(t, topic, recs[800:])...)
 	waitFor(t, time.Minute, "second instance to own partitions and pause", func() bool {
 		return metricSum(t, p2.Admin(), "hookbridge_partitions_paused") > 0
@@ -358,14 +355,13 @@ func TestChaosSighupDuringOutage(t *testing.T) {
 	o.up.Store(false)
 	b, topic, spec := o.b, o.topic, o.spec
 	healthy := newReceiver(t, nil)
-	admin := anyPort
-	path := b.config(t, admin, spec)
-	p := startBridge(t, path, admin)
+	path := b.config(t, spec)
+	p := startBridge(t, path)
 	recs := keyed(1000, 50)
 	produced := b.produce(t, topic, recs[:500])
 	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
 	spec.URL = healthy.url()
-	data, _ := os.ReadFile(b.config(t, admin, spec))
+	data, _ := os.ReadFile(b.config(t, spec))
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -393,10 +389,9 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 		rcv.srv.Config.Handler.ServeHTTP(w, req)
 	}))
 	t.Cleanup(front.Close)
-	admin := anyPort
-	path := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: front.URL, MaxAttempts: 20, Concurrency: 64,
+	path := b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: front.URL, MaxAttempts: 20, Concurrency: 64,
 		Webhook: "        batch: {max_messages: 20, max_wait: 20ms}\n", Extra: breakerYAML})
-	p := startBridge(t, path, admin)
+	p := startBridge(t, path)
 	recs := keyed(2000, 100)
 	produced := b.produce(t, topic, recs[:1000])
 	accepted := func() map[rec]bool {
@@ -419,7 +414,7 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 	acc := accepted()
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
 	up.Store(true)
-	p2 := startBridge(t, path, admin)
+	p2 := startBridge(t, path)
 	waitFor(t, 2*time.Minute, "every record", func() bool { return len(accepted()) >= len(recs) })
 	time.Sleep(2 * time.Second)
 	if code := p2.Stop(); code != 0 {
@@ -436,7 +431,7 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 func TestChaosPluginKill9MidStream(t *testing.T) {
 	sc := newPluginScenario(t, 6, 3, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "")
 	b := sc.b
-	p := startBridge(t, sc.cfg, sc.admin)
+	p := startBridge(t, sc.cfg)
 
 	recs := keyed(3000, 100)
 	produced := produceWithBehaviour(t, b, sc.topic, recs, func(rec) string { return "sleep:3ms" })
@@ -466,7 +461,7 @@ func TestChaosPluginKill9MidStream(t *testing.T) {
 func TestChaosSigtermWhilePluginHangs(t *testing.T) {
 	sc := newPluginScenario(t, 1, 1, "    instances: {min: 1, max: 1}\n    timeout: 30s\n", "    ordering: partition\n")
 	b, topic, dlq, reply, group := sc.b, sc.topic, sc.dlq, sc.reply, sc.group
-	p := startBridge(t, sc.cfg, sc.admin)
+	p := startBridge(t, sc.cfg)
 	recs := keyed(20, 2)
 	produced := produceWithBehaviour(t, b, topic, recs, func(r rec) string {
 		if r.Key == "k1" && r.Seq == 5 {
@@ -503,7 +498,7 @@ func TestChaosSigtermWhilePluginHangs(t *testing.T) {
 func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
 	sc := newPluginScenario(t, 6, 1, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "")
 	b, topic, dlq, reply, group := sc.b, sc.topic, sc.dlq, sc.reply, sc.group
-	p := startBridge(t, sc.cfg, sc.admin)
+	p := startBridge(t, sc.cfg)
 	recs := keyed(1000, 50)
 	produced := produceWithBehaviour(t, b, topic, recs[:300], nil)
 	waitFor(t, time.Minute, "first replies", func() bool { return countIn(t, b, reply) >= 300 })
@@ -546,7 +541,7 @@ func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBridge(t, cfg, sc.admin)
+	p := startBridge(t, cfg)
 	recs := keyed(10, 1)
 	produceWithBehaviour(t, b, topic, recs, func(r rec) string {
 		if r.Seq == 4 {

@@ -41,12 +41,11 @@ func TestABlockedKeyLeavesRoomForTheOtherPartitions(t *testing.T) {
 		}
 	})
 
-	admin := anyPort
 	// Attempts enough that the blocked record never runs out of them: a
 	// record that did would be stuck, and a stuck record's lane gives its
 	// room back (a case of its own).
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: front.URL + "/hook",
-		Concurrency: 8, MaxAttempts: 1000}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: front.URL + "/hook",
+		Concurrency: 8, MaxAttempts: 1000}))
 	var recs []rec
 	for i := range 400 {
 		recs = append(recs, rec{Key: "blocked", Seq: i})

@@ -302,13 +302,13 @@ type routeSpec struct {
 	Extra                                  string // extra YAML under the route (4 spaces)
 }
 
-func (b *broker) config(t *testing.T, admin string, r routeSpec) string {
+func (b *broker) config(t *testing.T, r routeSpec) string {
 	t.Helper()
-	return b.configRoutes(t, admin, r)
+	return b.configRoutes(t, r)
 }
 
 // configRoutes writes a config with one route per spec and returns its path.
-func (b *broker) configRoutes(t *testing.T, admin string, specs ...routeSpec) string {
+func (b *broker) configRoutes(t *testing.T, specs ...routeSpec) string {
 	t.Helper()
 	brokers, _ := json.Marshal(b.Addrs)
 	cfg := fmt.Sprintf(`kafka:
@@ -320,7 +320,7 @@ log:
   level: info
 shutdown_timeout: 10s
 routes:
-`, brokers, admin)
+`, brokers, anyPort)
 	for i, r := range specs {
 		if r.Name == "" {
 			r.Name = "scenario"
@@ -371,9 +371,9 @@ func writeConfig(t *testing.T, cfg string) string {
 }
 
 // startBridge runs `hookbridge run -c cfgPath` and waits until /readyz is ok.
-func startBridge(t *testing.T, cfgPath, admin string) *testkit.Bridge {
+func startBridge(t *testing.T, cfgPath string) *testkit.Bridge {
 	t.Helper()
-	return testkit.StartBridge(t, bridgeBin, cfgPath, admin)
+	return testkit.StartBridge(t, bridgeBin, cfgPath)
 }
 
 // metricSum scrapes /metrics and sums the samples of one metric; NaN when

@@ -23,7 +23,6 @@ func TestReadyzReportsAPluginThatCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	brokers, _ := json.Marshal(b.Addrs)
-	admin := anyPort
 	cfg := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `kafka: {brokers: %s, session_timeout: 6s}
 admin: {listen: %s}
@@ -36,10 +35,10 @@ routes:
     target: {plugin: broken}
     retry: {max_attempts: 10, initial_backoff: 10ms, max_backoff: 200ms}
     dead_letter: {topic: %s}
-`, brokers, admin, notAPlugin, topic, group, dlq), 0o600); err != nil {
+`, brokers, anyPort, notAPlugin, topic, group, dlq), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBridge(t, cfg, admin) // ready: a plugin scaled to zero has not failed yet
+	p := startBridge(t, cfg) // ready: a plugin scaled to zero has not failed yet
 	b.produce(t, topic, keyed(1, 1))
 	waitFor(t, 30*time.Second, "/readyz to report the plugin", func() bool {
 		err := p.Ready()

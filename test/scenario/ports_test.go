@@ -22,9 +22,8 @@ func TestBridgeBindsAPortOfItsOwn(t *testing.T) {
 	}
 	defer taken.Close()
 	rcv := newReceiver(t, nil)
-	const listen = "127.0.0.1:0"
-	p := startBridge(t, b.config(t, listen, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), listen)
-	if got := p.Admin(); got == listen || got == taken.Addr().String() {
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
+	if got := p.Admin(); got == anyPort || got == taken.Addr().String() {
 		t.Fatalf("admin address %q, want the one the bridge bound", got)
 	}
 	recs := keyed(10, 2)

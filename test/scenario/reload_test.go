@@ -21,9 +21,8 @@ func TestSighupReload(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	first, second, added := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
 	g1, g2 := topicName(t, "g1"), topicName(t, "g2")
-	admin := anyPort
-	path := b.configRoutes(t, admin, routeSpec{Name: "moving", Topic: topic, Group: g1, URL: first.url()})
-	p := startBridge(t, path, admin)
+	path := b.configRoutes(t, routeSpec{Name: "moving", Topic: topic, Group: g1, URL: first.url()})
+	p := startBridge(t, path)
 
 	recs := keyed(2000, 50)
 	b.produce(t, topic, recs[:1000])
@@ -42,7 +41,7 @@ func TestSighupReload(t *testing.T) {
 	}
 
 	// A valid file: "moving" now posts to the second receiver, "added" is new.
-	valid := b.configRoutes(t, admin,
+	valid := b.configRoutes(t,
 		routeSpec{Name: "moving", Topic: topic, Group: g1, URL: second.url()},
 		routeSpec{Name: "added", Topic: topic, Group: g2, URL: added.url()})
 	data, err := os.ReadFile(valid)
@@ -83,7 +82,7 @@ func reloadConfig(t *testing.T, p *testkit.Bridge, path, cfg string) {
 
 // pluginConfig is a config with one plugin, enrich (the bridge's own demo
 // plugin; sha256, when not empty, is its expected checksum), and routes.
-func (b *broker) pluginConfig(admin, plugin, routes string) string {
+func (b *broker) pluginConfig(plugin, routes string) string {
 	brokers, _ := json.Marshal(b.Addrs)
 	return fmt.Sprintf(`kafka: {brokers: %s, session_timeout: 6s}
 admin: {listen: %s}
@@ -91,7 +90,7 @@ shutdown_timeout: 5s
 plugins:
   enrich: {command: [%q, demo-plugin]%s}
 routes:
-%s`, brokers, admin, bridgeBin, plugin, routes)
+%s`, brokers, anyPort, bridgeBin, plugin, routes)
 }
 
 // A reload whose new configuration cannot start a route (here: a plugin
@@ -103,13 +102,12 @@ func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
 	rcv := newReceiver(t, nil)
-	admin := anyPort
 	route := func(target string) string {
 		return fmt.Sprintf("  - name: moving\n    topics: [%s]\n    group: %s\n    target: %s\n", topic, group, target)
 	}
 	webhook := fmt.Sprintf("{webhook: {url: %q}}", rcv.url())
-	path := writeConfig(t, b.pluginConfig(admin, "", route(webhook)))
-	p := startBridge(t, path, admin)
+	path := writeConfig(t, b.pluginConfig("", route(webhook)))
+	p := startBridge(t, path)
 	recs := keyed(20, 2)
 	b.produce(t, topic, recs[:10])
 	waitFor(t, 30*time.Second, "the first deliveries", func() bool { return rcv.uniqueAccepted() >= 10 })
@@ -117,7 +115,7 @@ func TestReloadThatCannotStartKeepsTheOldConfiguration(t *testing.T) {
 	added := fmt.Sprintf("  - name: added\n    topics: [%s]\n    group: %s-added\n    target: %s\n", topic, group, webhook)
 	// A plugin whose process exits at once: its first process, which the
 	// route waits for (instances.min), never starts.
-	broken := strings.Replace(b.pluginConfig(admin, ", instances: {min: 1}", route("{plugin: enrich}")+added),
+	broken := strings.Replace(b.pluginConfig(", instances: {min: 1}", route("{plugin: enrich}")+added),
 		fmt.Sprintf("%q, demo-plugin", bridgeBin), "/bin/false", 1)
 	reloadConfig(t, p, path, broken)
 	if !strings.Contains(p.Log(), "the old one stays in force") {
@@ -141,12 +139,11 @@ func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
 	b.CreateTopic(t, ta, 2)
 	b.CreateTopic(t, tb, 2)
 	down := newReceiver(t, func(delivery, int) int { return 503 })
-	admin := anyPort
 	breaker := "    breaker: {consecutive_failures: 2, open_timeout: 120s, min_requests: 1000}\n"
 	specA := routeSpec{Name: "a", Topic: ta, Group: topicName(t, "ga"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
 	specB := routeSpec{Name: "b", Topic: tb, Group: topicName(t, "gb"), URL: down.url(), MaxAttempts: 50, Extra: breaker}
-	path := b.configRoutes(t, admin, specA, specB)
-	p := startBridge(t, path, admin)
+	path := b.configRoutes(t, specA, specB)
+	p := startBridge(t, path)
 	b.produce(t, ta, keyed(20, 4))
 	b.produce(t, tb, keyed(20, 4))
 	waitFor(t, 30*time.Second, "the breaker to open", func() bool { return metricSum(t, p.Admin(), "hookbridge_breaker_state") == 2 })
@@ -154,7 +151,7 @@ func TestReloadedRouteStartsPausedWhileItsBreakerIsOpen(t *testing.T) {
 	waitFor(t, 30*time.Second, "route b to pause", func() bool { return pausedB() == 2 })
 
 	specB.Concurrency = 8
-	data, err := os.ReadFile(b.configRoutes(t, admin, specA, specB))
+	data, err := os.ReadFile(b.configRoutes(t, specA, specB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,14 +170,13 @@ func TestReloadStopsAPluginNoRouteUses(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
 	rcv := newReceiver(t, nil)
-	admin := anyPort
 	min2 := ", instances: {min: 2, max: 2}"
-	path := writeConfig(t, b.pluginConfig(admin, min2,
+	path := writeConfig(t, b.pluginConfig(min2,
 		fmt.Sprintf("  - name: enrich\n    topics: [%s]\n    group: %s\n    target: {plugin: enrich}\n", topic, group)))
-	p := startBridge(t, path, admin)
+	p := startBridge(t, path)
 	waitFor(t, 30*time.Second, "two plugin processes", func() bool { return metricSum(t, p.Admin(), "hookbridge_plugin_instances") == 2 })
 
-	reloadConfig(t, p, path, b.pluginConfig(admin, min2,
+	reloadConfig(t, p, path, b.pluginConfig(min2,
 		fmt.Sprintf("  - name: web\n    topics: [%s]\n    group: %s-web\n    target: {webhook: {url: %q}}\n", topic, group, rcv.url())))
 	waitFor(t, 30*time.Second, "the plugin's series to go", func() bool {
 		return !strings.Contains(testkit.Metrics(p.Admin()), `plugin="enrich"`)

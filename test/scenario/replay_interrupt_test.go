@@ -32,7 +32,7 @@ func TestDeadLetterReplayInterrupted(t *testing.T) {
 	b.Produce(t, dlq, deadLetters(source, "first", "second", "third"))
 	// Attempts that never run out: "second" gets no outcome (a webhook
 	// timeout is retried) until the signal, however long that takes.
-	cfg := b.config(t, anyPort, routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
+	cfg := b.config(t, routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
 
 	cmd, stdout, exited := startReplay(t, cfg)
 

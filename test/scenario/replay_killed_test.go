@@ -23,7 +23,7 @@ func TestDeadLetterReplayKilled(t *testing.T) {
 
 	b.Produce(t, dlq, deadLetters(source, "first", "bad", "second", "third"))
 	// "second" gets no outcome until the kill (a webhook timeout is retried).
-	cfg := b.config(t, anyPort, routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
+	cfg := b.config(t, routeSpec{Topic: source, DLQ: dlq, Group: group, URL: rcv.URL, MaxAttempts: 1 << 30})
 
 	cmd, _, exited := startReplay(t, cfg)
 	// Records are replayed one at a time: once "second" arrived, "first" was

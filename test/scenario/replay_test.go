@@ -43,9 +43,8 @@ func TestDeadLetterReplay(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
+	p := startBridge(t, cfg)
 	recs := keyed(300, 3)
 	recs[10].Tag, recs[20].Tag = "bug", "bug" // keys k1 and k2
 	produced := b.produce(t, topic, recs)
@@ -118,7 +117,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	// A record that fails again goes back to the dead-letter topic.
 	b.produce(t, topic, []rec{{Key: "k0", Seq: 100, Tag: "forever"}})
-	p2 := startBridge(t, cfg, admin)
+	p2 := startBridge(t, cfg)
 	waitFor(t, time.Minute, "the third dead letter", func() bool { return len(b.readAll(t, dlq)) == 3 })
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

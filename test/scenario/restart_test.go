@@ -47,8 +47,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 
 	recs := keyed(6000, 60)
 	produced := b.produce(t, topic, recs)

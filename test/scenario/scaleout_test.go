@@ -25,8 +25,7 @@ func TestScaleOutKillJoinStop(t *testing.T) {
 	rcv := newReceiver(t, func(d delivery, i int) int { time.Sleep(200 * time.Microsecond); return 200 })
 	spec := routeSpec{Topic: topic, Group: group, URL: rcv.url(), Concurrency: 16}
 	start := func() *testkit.Bridge {
-		admin := anyPort
-		return startBridge(t, b.config(t, admin, spec), admin)
+		return startBridge(t, b.config(t, spec))
 	}
 	p1, p2, p3 := start(), start(), start()
 

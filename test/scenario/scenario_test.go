@@ -23,8 +23,7 @@ func TestHappyPathKeyedRecords(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, nil)
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 
 	recs := keyed(20000, 200)
 	produced := b.produce(t, topic, recs)
@@ -66,9 +65,8 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := anyPort
-	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
+	p := startBridge(t, cfg)
 
 	recs := keyed(10000, 100)
 	produced := b.produce(t, topic, recs)
@@ -87,7 +85,7 @@ func TestKillMinus9MidStreamThenRestart(t *testing.T) {
 	p.Kill()
 	before := rcv.uniqueAccepted()
 
-	p2 := startBridge(t, cfg, admin)
+	p2 := startBridge(t, cfg)
 	waitFor(t, 3*time.Minute, "all deliveries after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -104,9 +102,8 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	b.CreateTopic(t, topic, 6)
 	// A slow receiver keeps records in flight when SIGTERM arrives.
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-	admin := anyPort
-	cfg := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()})
+	p := startBridge(t, cfg)
 
 	recs := keyed(5000, 50)
 	b.produce(t, topic, recs)
@@ -114,7 +111,7 @@ func TestSigtermDrainsWithoutDuplicates(t *testing.T) {
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
-	p2 := startBridge(t, cfg, admin)
+	p2 := startBridge(t, cfg)
 	waitFor(t, 3*time.Minute, "all deliveries after restart", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -142,8 +139,7 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 	recs := keyed(1, 1)
 	b.produce(t, topic, recs)
 	select {
@@ -179,9 +175,8 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 // SIGTERM then ends the process without waiting for sarama to give up, exit 0.
 func TestAdminAnswersWhileKafkaDoesNot(t *testing.T) {
 	silent := silentBroker(t)
-	admin := anyPort
-	cfg := silent.config(t, admin, routeSpec{Topic: "in", Group: "g", URL: "http://127.0.0.1:9/hook"})
-	p := testkit.LaunchBridge(t, bridgeBin, cfg, admin)
+	cfg := silent.config(t, routeSpec{Topic: "in", Group: "g", URL: "http://127.0.0.1:9/hook"})
+	p := testkit.LaunchBridge(t, bridgeBin, cfg)
 	waitFor(t, 30*time.Second, "/livez to answer", func() bool {
 		resp, err := http.Get("http://" + p.Admin() + "/livez")
 		if err != nil {
@@ -242,8 +237,7 @@ func TestPoisonRecordDeadLetteredOnce(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()}))
 
 	recs := keyed(1000, 20)
 	recs[500].Tag = "poison"
@@ -317,9 +311,8 @@ func TestRandom5xxKeepsPerKeyOrder(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
-		MaxAttempts: 50}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url(),
+		MaxAttempts: 50}))
 	recs := keyed(5000, 100)
 	b.produce(t, topic, recs)
 	waitFor(t, 3*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
@@ -357,10 +350,9 @@ func TestTwoInstancesOneStoppedMidStream(t *testing.T) {
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 6)
 	rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(time.Millisecond); return 200 })
-	a1, a2 := anyPort, anyPort
 	spec := routeSpec{Topic: topic, Group: group, URL: rcv.url()}
-	p1 := startBridge(t, b.config(t, a1, spec), a1)
-	p2 := startBridge(t, b.config(t, a2, spec), a2)
+	p1 := startBridge(t, b.config(t, spec))
+	p2 := startBridge(t, b.config(t, spec))
 
 	recs := keyed(10000, 100)
 	produced := b.produce(t, topic, recs)
@@ -391,9 +383,8 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 		}
 		return 200
 	})
-	admin := anyPort
-	cfg := b.config(t, admin, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
-	p := startBridge(t, cfg, admin)
+	cfg := b.config(t, routeSpec{Topic: topic, DLQ: dlq, Group: group, URL: rcv.url()})
+	p := startBridge(t, cfg)
 	b.deleteTopic(t, dlq) // the dead-letter write will fail
 
 	recs := keyed(200, 10)
@@ -411,7 +402,7 @@ func TestDeadLetterWriteFailureStopsPartition(t *testing.T) {
 	}
 
 	b.CreateTopic(t, dlq, 1)
-	p2 := startBridge(t, cfg, admin)
+	p2 := startBridge(t, cfg)
 	waitFor(t, time.Minute, "the dead-letter record", func() bool { return len(b.readAll(t, dlq)) == 1 })
 	waitFor(t, time.Minute, "the other records", func() bool { return rcv.uniqueAccepted() >= len(recs)-1 })
 	waitFor(t, time.Minute, "commit to the end", func() bool {

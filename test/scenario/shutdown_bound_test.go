@@ -80,13 +80,13 @@ func (l *silentListener) speak() { l.silent.Store(false) }
 // producer to close), shutdown_timeout 2s, a bridge delivering 600 keyed
 // records to rcv, and at least 100 of them delivered.
 type silenceable struct {
-	b          *broker
-	ln         *silentListener
-	rcv        *receiver
-	p          *testkit.Bridge
-	path, dlq  string
-	admin, raw string
-	recs       []rec
+	b         *broker
+	ln        *silentListener
+	rcv       *receiver
+	p         *testkit.Bridge
+	path, dlq string
+	raw       string
+	recs      []rec
 }
 
 func newSilenceable(t *testing.T) *silenceable {
@@ -115,13 +115,12 @@ func newSilenceable(t *testing.T) *silenceable {
 		time.Sleep(2 * time.Millisecond) // keeps deliveries in flight
 		return 200
 	})
-	s.admin = anyPort
-	s.path = s.b.config(t, s.admin, routeSpec{Topic: topic, DLQ: s.dlq, Group: group, URL: s.rcv.url()})
+	s.path = s.b.config(t, routeSpec{Topic: topic, DLQ: s.dlq, Group: group, URL: s.rcv.url()})
 	s.raw = strings.Replace(mustRead(t, s.path), "shutdown_timeout: 10s", "shutdown_timeout: 2s", 1)
 	if err := os.WriteFile(s.path, []byte(s.raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.p = startBridge(t, s.path, s.admin)
+	s.p = startBridge(t, s.path)
 	s.recs = keyed(600, 20)
 	s.b.produce(t, topic, s.recs)
 	waitFor(t, time.Minute, "the first deliveries", func() bool { return s.rcv.uniqueAccepted() >= 100 })
@@ -149,7 +148,7 @@ func (s *silenceable) recover(t *testing.T) {
 	if err := os.WriteFile(s.path, []byte(s.raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBridge(t, s.path, s.admin)
+	p := startBridge(t, s.path)
 	waitFor(t, time.Minute, "every record once the brokers answer", func() bool { return s.rcv.uniqueAccepted() >= len(s.recs) })
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit code %d after the brokers answer again", code)
@@ -209,8 +208,7 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 		<-req.Context().Done()
 	}))
 	t.Cleanup(silent.Close)
-	admin := anyPort
-	path := b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: silent.URL + "/hook"})
+	path := b.config(t, routeSpec{Topic: topic, Group: group, URL: silent.URL + "/hook"})
 	// The drain would last 2 minutes (the request's timeout and
 	// shutdown_timeout): longer than the harness waits for an exit.
 	raw := strings.Replace(mustRead(t, path), "shutdown_timeout: 10s", "shutdown_timeout: 2m", 1)
@@ -218,7 +216,7 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startBridge(t, path, admin)
+	p := startBridge(t, path)
 	recs := keyed(20, 2)
 	b.produce(t, topic, recs)
 	waitFor(t, 30*time.Second, "a delivery in flight", func() bool { return arrived.Load() > 0 })
@@ -233,7 +231,7 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 	}
 
 	rcv := newReceiver(t, nil)
-	p2 := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}), admin)
+	p2 := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 	waitFor(t, time.Minute, "every record from the next bridge", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 	if code := p2.Stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

@@ -20,7 +20,7 @@ const slowStartPlugin = "    env: {TESTPLUGIN_HEALTH_HANG: \"1\"}\n"
 func TestSigtermWhileAPluginStartsExitsZero(t *testing.T) {
 	sc := newPluginScenario(t, 1, 1, slowStartPlugin+"    instances: {min: 1, max: 1}\n", "")
 	before := len(processesOf(sc.bin))
-	p := testkit.LaunchBridge(t, bridgeBin, sc.cfg, sc.admin)
+	p := testkit.LaunchBridge(t, bridgeBin, sc.cfg)
 	waitFor(t, time.Minute, "the plugin process to start", func() bool {
 		return len(processesOf(sc.bin)) > before && strings.Contains(p.Log(), "connecting to Kafka")
 	})
@@ -43,7 +43,7 @@ func TestSigtermWhileAPluginStartsExitsZero(t *testing.T) {
 func TestSigtermDuringAPluginColdStartExitsZero(t *testing.T) {
 	sc := newPluginScenario(t, 1, 1, slowStartPlugin+"    instances: {min: 0, max: 1}\n", "")
 	before := len(processesOf(sc.bin))
-	p := startBridge(t, sc.cfg, sc.admin)
+	p := startBridge(t, sc.cfg)
 	produceWithBehaviour(t, sc.b, sc.topic, keyed(1, 1), nil)
 	waitFor(t, time.Minute, "the plugin process to start", func() bool { return len(processesOf(sc.bin)) > before })
 	if code := p.Stop(); code != 0 {

@@ -30,8 +30,7 @@ func TestTraceContextReachesReceiverWithoutExporter(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	admin := anyPort
-	p := startBridge(t, b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: srv.URL}), admin)
+	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: srv.URL}))
 
 	const (
 		sampledTrace   = "4bf92f3577b34da6a3ce929d0e0e4736"

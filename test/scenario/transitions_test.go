@@ -32,25 +32,23 @@ func transitions(t *testing.T, balance string) {
 	b.CreateTopic(t, topic, parts)
 	rcv := newReceiver(t, func(d delivery, i int) int { time.Sleep(time.Millisecond); return 200 })
 	type member struct {
-		p     *testkit.Bridge
-		admin string
-		path  string
+		p    *testkit.Bridge
+		path string
 	}
 	spec := func(name string, conc int) routeSpec {
 		return routeSpec{Name: name, Topic: topic, Group: group, URL: rcv.url(), Concurrency: conc,
 			Extra: "    max_in_flight_bytes: 4KiB\n"}
 	}
-	cfgOf := func(admin string, s routeSpec) string {
-		data, err := os.ReadFile(b.configRoutes(t, admin, s))
+	cfgOf := func(s routeSpec) string {
+		data, err := os.ReadFile(b.configRoutes(t, s))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return strings.Replace(string(data), "  session_timeout: 6s\n", "  session_timeout: 6s\n  balance: "+balance+"\n", 1)
 	}
 	start := func() *member {
-		admin := anyPort
-		path := writeConfig(t, cfgOf(admin, spec("r", 8)))
-		return &member{p: startBridge(t, path, admin), admin: admin, path: path}
+		path := writeConfig(t, cfgOf(spec("r", 8)))
+		return &member{p: startBridge(t, path), path: path}
 	}
 	m1, m2 := start(), start()
 	recs := keyed(n, 200)
@@ -61,13 +59,13 @@ func transitions(t *testing.T, balance string) {
 	}
 
 	at(0.1, "reload of member 1 (route restarts)")
-	reloadConfig(t, m1.p, m1.path, cfgOf(m1.admin, spec("r", 4)))
+	reloadConfig(t, m1.p, m1.path, cfgOf(spec("r", 4)))
 	at(0.2, "two quick SIGHUPs on member 2")
-	if err := os.WriteFile(m2.path, []byte(cfgOf(m2.admin, spec("r", 6))), 0o600); err != nil {
+	if err := os.WriteFile(m2.path, []byte(cfgOf(spec("r", 6))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_ = m2.p.Signal(syscall.SIGHUP)
-	if err := os.WriteFile(m2.path, []byte(cfgOf(m2.admin, spec("r", 5))), 0o600); err != nil {
+	if err := os.WriteFile(m2.path, []byte(cfgOf(spec("r", 5))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_ = m2.p.Signal(syscall.SIGHUP)
@@ -76,7 +74,7 @@ func transitions(t *testing.T, balance string) {
 	at(0.45, "SIGKILL of member 2")
 	m2.p.Kill()
 	at(0.6, "member 3 renames its route, same group")
-	reloadConfig(t, m3.p, m3.path, cfgOf(m3.admin, spec("renamed", 8)))
+	reloadConfig(t, m3.p, m3.path, cfgOf(spec("renamed", 8)))
 	at(0.75, "SIGTERM of member 1")
 	// Member 1 may be stopped while the group rebalances and the
 	// coordinator holds its join up, waiting for member 2 (killed) to time
@@ -135,15 +133,14 @@ func TestReloadDrainsWithoutDuplicates(t *testing.T) {
 			topic, group := topicName(t, "in"), topicName(t, "g")
 			b.CreateTopic(t, topic, 6)
 			rcv := newReceiver(t, func(d delivery, n int) int { time.Sleep(2 * time.Millisecond); return 200 })
-			admin := anyPort
 			spec := routeSpec{Topic: topic, Group: group, URL: rcv.url()}
-			path := b.config(t, admin, spec)
-			p := startBridge(t, path, admin)
+			path := b.config(t, spec)
+			p := startBridge(t, path)
 			recs := keyed(5000, 50)
 			b.produce(t, topic, recs)
 			waitFor(t, 2*time.Minute, "some deliveries", func() bool { return rcv.uniqueAccepted() >= 1000 })
 			spec.Concurrency = 16
-			data, err := os.ReadFile(b.config(t, admin, spec))
+			data, err := os.ReadFile(b.config(t, spec))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +153,7 @@ func TestReloadDrainsWithoutDuplicates(t *testing.T) {
 				if code := p.Stop(); code != 0 {
 					t.Fatalf("exit code %d after SIGTERM during a reload, want 0", code)
 				}
-				p = startBridge(t, path, admin)
+				p = startBridge(t, path)
 			}
 			waitFor(t, 3*time.Minute, "all deliveries", func() bool { return rcv.uniqueAccepted() >= len(recs) })
 			if code := p.Stop(); code != 0 {
@@ -176,14 +173,13 @@ func TestReloadOfOneRouteKeepsTheSharedPluginPool(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 2)
-	admin := anyPort
 	routes := func(conc int) string {
 		return fmt.Sprintf("  - name: one\n    topics: [%s]\n    group: %s-1\n    concurrency: %d\n    target: {plugin: enrich}\n"+
 			"  - name: two\n    topics: [%s]\n    group: %s-2\n    target: {plugin: enrich}\n", topic, group, conc, topic, group)
 	}
 	pool := ", instances: {min: 1, max: 1}"
-	path := writeConfig(t, b.pluginConfig(admin, pool, routes(4)))
-	p := startBridge(t, path, admin)
+	path := writeConfig(t, b.pluginConfig(pool, routes(4)))
+	p := startBridge(t, path)
 	msgs := make([]testkit.Message, 40)
 	for i := range msgs {
 		msgs[i] = testkit.Message{Key: []byte(fmt.Sprintf("k%d", i%4)), Value: []byte(fmt.Sprintf(`{"amount": %d}`, i))}
@@ -212,7 +208,7 @@ func TestReloadOfOneRouteKeepsTheSharedPluginPool(t *testing.T) {
 	if !(starts >= 1) {
 		t.Fatalf("hookbridge_plugin_starts_total = %v before the reload, want at least 1", starts)
 	}
-	reloadConfig(t, p, path, b.pluginConfig(admin, pool, routes(8)))
+	reloadConfig(t, p, path, b.pluginConfig(pool, routes(8)))
 	produced = append(produced, b.Produce(t, topic, msgs[20:])...)
 	waitFor(t, time.Minute, "both routes to commit every record", func() bool {
 		return committedAll(group+"-1", end(produced)) && committedAll(group+"-2", end(produced))
@@ -250,14 +246,13 @@ func TestSighupAfterTheDrainDoesNotKillTheProcess(t *testing.T) {
 		}
 	}()
 	rcv := newReceiver(t, nil)
-	admin := anyPort
-	data, err := os.ReadFile(b.config(t, admin, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
+	data, err := os.ReadFile(b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(data), "log:\n", fmt.Sprintf("telemetry: {otlp_endpoint: \"http://%s\"}\nlog:\n", ln.Addr()), 1)
 	path := writeConfig(t, cfg)
-	p := startBridge(t, path, admin)
+	p := startBridge(t, path)
 	recs := keyed(20, 2)
 	b.produce(t, topic, recs)
 	waitFor(t, time.Minute, "every record", func() bool { return rcv.uniqueAccepted() >= len(recs) })

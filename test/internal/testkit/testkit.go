@@ -232,10 +232,10 @@ func (b *Broker) Produce(t testing.TB, topic string, msgs []Message) []Produced 
 	return out
 }
 
-// Config writes a hookbridge config with the broker, the admin address and
-// routes (YAML list items, indented by two spaces, under "routes:"), and
-// returns its path.
-func (b *Broker) Config(t testing.TB, admin, routes string) string {
+// Config writes a hookbridge config with the broker, the admin endpoint on
+// AnyPort and routes (YAML list items, indented by two spaces, under
+// "routes:"), and returns its path.
+func (b *Broker) Config(t testing.TB, routes string) string {
 	t.Helper()
 	brokers, _ := json.Marshal(b.Addrs)
 	cfg := fmt.Sprintf(`kafka:
@@ -247,7 +247,7 @@ log:
   level: info
 shutdown_timeout: 10s
 routes:
-%s`, brokers, admin, routes)
+%s`, brokers, AnyPort, routes)
 	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -265,7 +265,7 @@ type Bridge struct {
 	done  chan struct{}
 	code  int
 	mu    sync.Mutex
-	admin string // "" until known, when the bridge was given port 0
+	admin string // the admin address it bound; "" until it logged it
 }
 
 // LockedBuffer is a bytes.Buffer safe for concurrent writes, for a
@@ -287,14 +287,13 @@ func (l *LockedBuffer) String() string {
 	return l.b.String()
 }
 
-// StartBridge runs `bin run -c cfgPath` and waits until /readyz on admin is
-// ok. admin is the config's admin.listen; with port 0 (AnyPort) the bridge's
-// Admin is the address it logs that it bound. The process is killed at the
-// end of the test if it still runs, and its log is printed when the test
-// failed.
-func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
+// StartBridge runs `bin run -c cfgPath`, whose admin.listen is AnyPort, and
+// waits until /readyz on the address the bridge logs that it bound is ok.
+// The process is killed at the end of the test if it still runs, and its log
+// is printed when the test failed.
+func StartBridge(t testing.TB, bin, cfgPath string) *Bridge {
 	t.Helper()
-	p := LaunchBridge(t, bin, cfgPath, admin)
+	p := LaunchBridge(t, bin, cfgPath)
 	WaitFor(t, 60*time.Second, "hookbridge to be ready", func() bool {
 		select {
 		case <-p.done:
@@ -308,12 +307,9 @@ func StartBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
 
 // LaunchBridge runs `bin run -c cfgPath` like StartBridge, without waiting
 // for anything.
-func LaunchBridge(t testing.TB, bin, cfgPath, admin string) *Bridge {
+func LaunchBridge(t testing.TB, bin, cfgPath string) *Bridge {
 	t.Helper()
 	p := &Bridge{t: t, log: &LockedBuffer{}, done: make(chan struct{})}
-	if _, port, _ := net.SplitHostPort(admin); port != "0" {
-		p.admin = admin
-	}
 	p.cmd = exec.Command(bin, "run", "-c", cfgPath)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
@@ -382,9 +378,9 @@ func (p *Bridge) Kill() {
 // its JSON log ("connecting to Kafka", the line after the bind).
 var adminLogged = regexp.MustCompile(`"admin":"([^"]+)"`)
 
-// Admin is the address of the bridge's admin endpoint: the one it was
-// given, or the one it bound when it was given port 0; "" until it logged
-// that (StartBridge returns after it did).
+// Admin is the address the bridge bound for its admin endpoint (its config
+// gives it AnyPort); "" until it logged that (StartBridge returns after it
+// did).
 func (p *Bridge) Admin() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
