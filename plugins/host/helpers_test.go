@@ -164,3 +164,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// callsInFlight starts four calls of 300 ms on pool p's one process, pid,
+// and waits until all four are in flight. The returned check waits for
+// them and fails the test unless each was answered, by that process, with
+// its own value: what comes while they are in flight (while names it) must
+// leave them alone.
+func callsInFlight(t *testing.T, p *host.Pool, pid int, while string) (check func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			want := fmt.Sprintf("value-%d", i)
+			res, err := p.Deliver(t.Context(), delivery(int64(i), "sleep:300ms", []byte(want)))
+			if err != nil {
+				t.Errorf("call %d, in flight when %s: %v", i, while, err)
+				return
+			}
+			if got := replyPID(t, res); got != pid || string(res.Outputs[0].Value) != want {
+				t.Errorf("call %d answered %q by pid %d, want %q by %d", i, res.Outputs[0].Value, got, want, pid)
+			}
+		})
+	}
+	waitFor(t, "the calls in flight", func() bool { return p.Stats().InFlight == 4 })
+	return wg.Wait
+}

@@ -1,9 +1,7 @@
 package host_test
 
 import (
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
@@ -23,26 +21,12 @@ func TestUndecodableStreamAnswerFailsOnlyItsCall(t *testing.T) {
 		c.Env = map[string]string{"TESTPLUGIN_OWN_STREAM": "1"}
 	})
 	pid := p.PIDs()[0]
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			want := fmt.Sprintf("value-%d", i)
-			res, err := p.Deliver(t.Context(), delivery(int64(i), "sleep:300ms", []byte(want)))
-			if err != nil {
-				t.Errorf("call %d, in flight when the bad answer came: %v", i, err)
-				return
-			}
-			if got := replyPID(t, res); got != pid || string(res.Outputs[0].Value) != want {
-				t.Errorf("call %d answered %q by pid %d, want %q by %d", i, res.Outputs[0].Value, got, want, pid)
-			}
-		})
-	}
-	waitFor(t, "the calls in flight", func() bool { return p.Stats().InFlight == 4 })
+	check := callsInFlight(t, p, pid, "the bad answer came")
 	_, err := p.Deliver(t.Context(), delivery(9, "bad-utf8", nil))
 	if err == nil || target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), "bad") {
 		t.Errorf("the call with the bad answer: err = %v (kind %v), want its retryable failure", err, target.KindOf(err))
 	}
-	wg.Wait()
+	check()
 	if s := p.Stats(); s.Restarts != 0 || s.Started != 1 {
 		t.Errorf("stats = %+v, want the one process kept", s)
 	}
