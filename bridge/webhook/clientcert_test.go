@@ -27,8 +27,22 @@ func (p *pki) issueExpired(t *testing.T, cn string) (string, string) {
 // error"). That refuses the bridge's credential, not the record: retryable
 // (the breaker pauses the route; nothing is dead-lettered), and the error
 // says the certificate expired. A 400 with a valid certificate stays
-// permanent.
+// permanent. The same holds with GODEBUG=x509keypairleaf=0 (Go's setting
+// for programs that relied on tls.LoadX509KeyPair leaving Certificate.Leaf
+// nil): the certificate is still judged, instead of the check reading a nil
+// leaf.
 func TestExpiredClientCertificateRefusedWith400IsRetryable(t *testing.T) {
+	for _, godebug := range []string{"", "x509keypairleaf=0"} {
+		t.Run("GODEBUG="+godebug, func(t *testing.T) {
+			if godebug != "" {
+				t.Setenv("GODEBUG", godebug)
+			}
+			expiredClientCertificateRefusedWith400(t)
+		})
+	}
+}
+
+func expiredClientCertificateRefusedWith400(t *testing.T) {
 	serverCA, clientCA := newPKI(t, "server"), newPKI(t, "clients")
 	cert, _, _ := serverCA.issue(t, "receiver", true, nil, net.IPv4(127, 0, 0, 1))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
