@@ -52,8 +52,22 @@ func cn(p *Pair) string { return p.Leaf().Subject.CommonName }
 
 // The pair follows its files: unchanged files are not read again, a renewal
 // is loaded, and a half-written one (the certificate before its key) leaves
-// the last good pair in use until the key follows.
+// the last good pair in use until the key follows. Under
+// GODEBUG=x509keypairleaf=0, where tls.LoadX509KeyPair leaves Leaf nil, the
+// pair parses it, at start-up and at a renewal, so that Leaf and Renewal give
+// the certificates their callers judge (the webhook reads NotAfter).
 func TestPairFollowsItsFiles(t *testing.T) {
+	for _, godebug := range []string{"", "x509keypairleaf=0"} {
+		t.Run("GODEBUG="+godebug, func(t *testing.T) {
+			if godebug != "" {
+				t.Setenv("GODEBUG", godebug)
+			}
+			pairFollowsItsFiles(t)
+		})
+	}
+}
+
+func pairFollowsItsFiles(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	c1, k1 := pemPair(t, "first")
