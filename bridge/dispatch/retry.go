@@ -80,10 +80,6 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 			var began, called, first, last time.Time
 			var lastErr error
 			spent := 0 // attempts that count against MaxAttempts
-			budget := p.MaxAttempts
-			if ctx.Value(parkedKey{}) != nil {
-				budget = 1
-			}
 			for n := max(d.Attempt, 1); ; {
 				attempt := *d
 				attempt.Attempt = n
@@ -146,7 +142,9 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 					return nil, context.Cause(ctx)
 				}
 				wait := p.Backoff(spent, target.RetryAfterOf(err))
-				if spent >= budget || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
+				// A parked record gets one attempt a call (read only on this
+				// failure path, not for every record).
+				if spent >= p.MaxAttempts || ctx.Value(parkedKey{}) != nil || (p.MaxAge > 0 && now.Add(wait).Sub(began) > p.MaxAge) {
 					return nil, &Failure{Attempts: spent, LastAttempt: n - 1, FirstFailed: first, LastFailed: now, Err: err}
 				}
 				ev.Retrying(ctx, &attempt, wait, err)
