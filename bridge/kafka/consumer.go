@@ -58,6 +58,7 @@ type Consumer struct {
 	opts   ConsumerOptions
 	newest bool // initial_offset newest: see startAtNewest
 	log    *slog.Logger
+	claims *claimLog // "claims changed" lines
 	budget *budget
 	ready  chan laneTask // runnable lanes, taken by the workers
 	// workersDone is closed when Run stops its workers, after every claim
@@ -123,10 +124,12 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		newest = true
 		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	}
+	log = log.With("route", r.Name, "group", r.GroupID())
 	return &Consumer{
 		newest: newest,
 		opts:   opts,
-		log:    log.With("route", r.Name, "group", r.GroupID()),
+		log:    log,
+		claims: newClaimLog(log),
 		budget: newBudget(maxRecords, int64(r.MaxInFlightBytes), int64(2*conc)),
 		// Each runnable lane holds at least one record of the budget, and
 		// the tasks that ended claims dropped are taken out (purgeReady),
@@ -1137,6 +1140,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.c.joinErr.Store(nil)
 	h.c.answered.Store(monoclock.Now())
 	h.c.joined.Store(true)
+	h.c.claims.session(sess.Claims())
 	h.c.log.Info("joined group", "member", sess.MemberID(), "generation", sess.GenerationID(), "claims", sess.Claims())
 	return nil
 }
@@ -1194,6 +1198,7 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	c := h.c
 	c.joined.Store(false) // until the next session's Setup
+	c.claims.flush()
 	err := c.commitMarks(sess)
 	if err != nil {
 		c.log.Error("the session ended with offsets the coordinator did not commit: the next owner, or a restart, redelivers the records after them",
@@ -1236,6 +1241,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	// claim of it can outlive the claim), tell it what the route wants.
 	c.tellPauseLocked(p.tp, len(c.routeReasons) > 0)
 	c.mu.Unlock()
+	c.claims.started(p.tp, p.gen)
 	select {
 	case c.offsetsNow <- struct{}{}:
 	default: // a lookup is due already
@@ -1295,6 +1301,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			"topic", p.tp.topic, "partition", p.tp.partition, "from_offset", first, "to_offset", p.next-1)
 	}
 	p.releaseQueued()
+	if p.revoked {
+		c.claims.revokedFrom(p.tp, sess.GenerationID())
+	}
 	if mark, _ := p.tr.position(); p.revoked && mark >= 0 {
 		// A cooperative rebalance revoked the claim. sarama commits the
 		// partition when it is released, with a few quick tries only, and
