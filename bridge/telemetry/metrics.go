@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
 // Label keys of every metric.
@@ -444,12 +446,16 @@ func (r *Route) with(topic, outcome string) metric.MeasurementOption {
 	return o.(metric.MeasurementOption)
 }
 
-// Topics exports the record counters of the route's topics from now on, at
-// 0: a scrape before the route's first records then sees them, and rate()
-// and increase() count those records (a dead letter alerts).
+// Topics exports the record counters of the route's topics, and their
+// failed attempts by outcome, from now on, at 0: a scrape before the route's
+// first records then sees them, and rate() and increase() count those
+// records (a dead letter alerts).
 func (r *Route) Topics(topics []string) {
 	for _, t := range topics {
 		r.topic(t)
+		for _, k := range []target.Kind{target.Retryable, target.Permanent, target.Gone, target.Canceled} {
+			r.m.failed.Add(context.Background(), 0, r.with(t, k.String()))
+		}
 	}
 }
 
