@@ -160,7 +160,7 @@ func (t Target) String() string { return fmt.Sprintf(">= %.2f x (%s)", t.Ratio, 
 // Scenario is one way of draining the topic.
 type Scenario struct {
 	// Letter is the scenario's name: "a" to "f" in the issue, then "bx",
-	// "h", "hx", "cx", "c2", "ct", "g", "g2" and "p".
+	// "h", "hx", "cx", "c2", "ct", "cw", "cw2", "g", "g2" and "p".
 	Letter string
 	// Name is short and fit for a benchmark name, e.g. "bridge-key".
 	Name string
@@ -171,8 +171,8 @@ type Scenario struct {
 	// Info marks a scenario the issue does not ask for, run for insight.
 	Info bool
 	// OwnProcess is true when the scenario's client runs in a child process
-	// of the harness ((bx), (hx), (cx), (ct)); Result.ClientCPU is its CPU
-	// time.
+	// of the harness ((bx), (hx), (cx), (ct), (cw), (cw2)); Result.ClientCPU
+	// is its CPU time.
 	OwnProcess bool
 	// Bridge is true when the scenario runs the hookbridge binary.
 	Bridge bool
@@ -191,19 +191,29 @@ func Scenarios() []Scenario {
 		{Letter: "b", Name: "http-only", Title: "HTTP-only POSTs (HTTP limit)",
 			run: (*Env).runHTTPOnly},
 		{Letter: "bx", Name: "http-only-proc", Title: "(b) from a process of its own (info)", Info: true, OwnProcess: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "bx", "post") }},
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "bx", "post", false) }},
 		{Letter: "h", Name: "http-contract", Title: "HTTP-only + contract headers (info)", Info: true,
 			run: (*Env).runHTTPContract},
 		{Letter: "hx", Name: "bridge-target-proc", Title: "the bridge's webhook target, no Kafka (info)", Info: true, OwnProcess: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "hx", "target") }},
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "hx", "target", false) }},
 		{Letter: "c", Name: "hand-loop", Title: "hand-written sarama->net/http",
 			run: (*Env).runHandLoop},
 		{Letter: "cx", Name: "hand-loop-proc", Title: "(c) in a process of its own (info)", Info: true, OwnProcess: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", "loop") }},
+			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "cx", "loop", false) }},
 		{Letter: "c2", Name: "hand-loop-contract", Title: "hand-written loop + contract headers (info)", Info: true,
 			run: (*Env).runHandLoopContract},
 		{Letter: "ct", Name: "bridge-target-loop-proc", Title: "hand loop, the bridge's webhook target (info)", Info: true, OwnProcess: true,
-			run: func(e *Env, ctx context.Context) (Result, error) { return e.runClientProc(ctx, "ct", "loop-target") }},
+			run: func(e *Env, ctx context.Context) (Result, error) {
+				return e.runClientProc(ctx, "ct", "loop-target", false)
+			}},
+		{Letter: "cw", Name: "wire-loop-proc", Title: "hand loop, a connection per partition (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) {
+				return e.runClientProc(ctx, "cw", "loop-wire", false)
+			}},
+		{Letter: "cw2", Name: "wire-loop-contract-proc", Title: "(cw) + contract headers (info)", Info: true, OwnProcess: true,
+			run: func(e *Env, ctx context.Context) (Result, error) {
+				return e.runClientProc(ctx, "cw2", "loop-wire", true)
+			}},
 		{Letter: "d", Name: "bridge-none", Title: "hookbridge ordering: none",
 			Target: &Target{Of: "b", Ratio: 0.85}, Bridge: true, run: bridgeScenario("d", bridgeSpec{ordering: "none"})},
 		{Letter: "e", Name: "bridge-key", Title: "hookbridge ordering: key",

@@ -25,15 +25,18 @@ import (
 const clientEnv = "HOOKBRIDGE_BENCH_CLIENT"
 
 // clientSpec is what a client of (b), (h), (c) or (c2) does in this process,
-// or a client of (bx), (hx), (cx) or (ct) in a process of its own.
+// or a client of (bx), (hx), (cx), (ct), (cw) or (cw2) in a process of its
+// own.
 type clientSpec struct {
 	// Mode is "post" ((b), (h): POST every record, then exit), "target" ((hx):
 	// deliver every record through the bridge's own webhook target, then
 	// exit), "loop" ((c), (c2): consume the topic with group Group and POST
-	// each record, until SIGTERM) or "loop-target" ((ct): the same loop,
-	// delivering each record through the bridge's own webhook target).
+	// each record, until SIGTERM), "loop-target" ((ct): the same loop,
+	// delivering each record through the bridge's own webhook target) or
+	// "loop-wire" ((cw), (cw2): the same loop, each partition's POSTs on a
+	// connection of its own, without net/http's Transport; see wireLoop).
 	Mode     string
-	Contract bool // send the webhook contract's headers ((h), (c2))
+	Contract bool // send the webhook contract's headers ((h), (c2), (cw2))
 	URL      string
 	Brokers  []string
 	Topic    string
@@ -64,6 +67,8 @@ func (s clientSpec) run(ctx context.Context) error {
 		return s.consumeGroup(ctx, s.handLoop(client))
 	case "loop-target":
 		return s.targetLoop(ctx)
+	case "loop-wire":
+		return s.wireLoop(ctx)
 	}
 	return fmt.Errorf("bench client: unknown mode %q", s.Mode)
 }
@@ -99,18 +104,19 @@ func (s clientSpec) consumeGroup(ctx context.Context, handle func(context.Contex
 		func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench client: "+format+"\n", args...) })
 }
 
-// runClientProc is (bx), (hx), (cx) and (ct): the client of (b), the
-// bridge's webhook target, the client of (c), or the loop of (c) with the
-// bridge's webhook target, in a process of its own started from this
-// executable, the way the bridge runs, so that every request crosses from one
-// process to another as the bridge's do. The clock and the count are the
-// same as in (b) and (c). mode is a clientSpec mode.
-func (e *Env) runClientProc(ctx context.Context, letter, mode string) (Result, error) {
+// runClientProc is (bx), (hx), (cx), (ct), (cw) and (cw2): the client of
+// (b), the bridge's webhook target, the client of (c), the loop of (c) with
+// the bridge's webhook target, or the loop of (c) on connections of its own,
+// in a process of its own started from this executable, the way the bridge
+// runs, so that every request crosses from one process to another as the
+// bridge's do. The clock and the count are the same as in (b) and (c). mode
+// is a clientSpec mode; contract has the client send the contract's headers.
+func (e *Env) runClientProc(ctx context.Context, letter, mode string, contract bool) (Result, error) {
 	group := ""
-	if mode == "loop" || mode == "loop-target" {
+	if mode == "loop" || mode == "loop-target" || mode == "loop-wire" {
 		group = e.group(letter)
 	}
-	spec, err := json.Marshal(e.clientSpec(mode, group, false))
+	spec, err := json.Marshal(e.clientSpec(mode, group, contract))
 	if err != nil {
 		return Result{}, err
 	}

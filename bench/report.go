@@ -317,7 +317,10 @@ type comparison struct {
 // bridge figures against the baselines that do the same job as the bridge:
 // (h) and (c2) send the webhook contract's headers, as the bridge does. The
 // rows of (hx) and (ct) against (b) and (c) are ceilings: what the bridge
-// would reach if all it does besides its HTTP path cost nothing.
+// would reach if all it does besides its HTTP path cost nothing. (cw) against
+// (c) shows a hand loop in a process of its own that matches (c) without
+// net/http's Transport, and (f) against (cw2) the bridge against that loop
+// sending the contract's headers.
 var comparisons = []comparison{
 	{"d", "b", "bridge (none) vs bare POSTs"},
 	{"d", "bx", "bridge (none) vs bare POSTs from a process of their own"},
@@ -329,6 +332,8 @@ var comparisons = []comparison{
 	{"f", "c2", "bridge (partition) vs hand loop with the contract's headers"},
 	{"f", "ct", "bridge (partition) vs hand loop with its own webhook target"},
 	{"ct", "c", "ceiling of (f): hand loop with its webhook target vs hand loop"},
+	{"cw", "c", "hand loop on connections of its own, own process, vs hand loop"},
+	{"f", "cw2", "bridge (partition) vs that loop with the contract's headers"},
 }
 
 func (r *Report) writeComparisons(out *bytes.Buffer) {

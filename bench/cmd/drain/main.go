@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.PluginInstances, "plugin-instances", bench.DefaultPluginInstances, "instances.max of the plugin in (p)")
 	coldStarts := fs.Int("coldstarts", bench.DefaultColdStarts, "plugin cold starts to time after the rounds when (p) runs; 0: none")
 	fs.StringVar(&o.Plugin, "plugin", "", "a built examples/plugin-go binary (default: go build "+bench.PluginPackage+")")
-	only := fs.String("only", "", "scenarios to run, a comma separated list of a, b, bx, h, hx, c, cx, c2, ct, d, e, f, g, g2, p (default: all)")
+	only := fs.String("only", "", "scenarios to run, a comma separated list of a, b, bx, h, hx, c, cx, c2, ct, cw, cw2, d, e, f, g, g2, p (default: all)")
 	fs.IntVar(&o.RecordSize, "size", bench.DefaultRecordSize, "record value size in bytes")
 	fs.IntVar(&o.Partitions, "partitions", bench.DefaultPartitions, "partitions of the topic")
 	fs.IntVar(&o.Keys, "keys", bench.DefaultKeys, "distinct record keys")
