@@ -526,10 +526,10 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 	// that consumes another route's dead-letter topic received them, and its
 	// receiver gets them again. Without a route header, every error header
 	// goes.
-	set := 0
+	set, routed := 0, false
 	for i, h := range slices.Backward(m.Headers) {
 		if string(h.Key) == dispatch.HeaderErrorRoute {
-			set = i
+			set, routed = i, true
 			break
 		}
 	}
@@ -577,7 +577,12 @@ func replayRecord(m *sarama.ConsumerMessage) (rec *target.Record, problem string
 	rec.Topic, rec.Partition, rec.Offset = topic, int32(part), off
 	// Only the set's own: a record without a timestamp gets none in the
 	// set, and a header of that name before it is the record's, which its
-	// producer may have written with any time.
+	// producer may have written with any time. A route's dead letter
+	// without one is of a record that had none: it comes back with none
+	// (and no ce-time), not with the dead letter's, its write time.
+	if routed {
+		rec.Timestamp = time.Time{}
+	}
 	if ts, ok := lastHeader(m.Headers[set:], dispatch.HeaderErrorTimestamp); ok {
 		if t, ok := dispatch.ParseRecordTime(ts); ok {
 			rec.Timestamp = t

@@ -347,13 +347,44 @@ func TestReplayIgnoresATimestampHeaderBeforeTheSet(t *testing.T) {
 	if problem != "" {
 		t.Fatal(problem)
 	}
-	if !rec.Timestamp.Equal(written) {
-		t.Errorf("replayed record's timestamp %v, want the dead letter's own %v, not the forged header's", rec.Timestamp, written)
+	if !rec.Timestamp.IsZero() {
+		t.Errorf("replayed record's timestamp %v, want none: neither the forged header's nor the dead letter's own %v", rec.Timestamp, written)
 	}
 	// With the set's own header, that one is the record's time.
 	own := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	m.Headers = append(m.Headers, h(dispatch.HeaderErrorTimestamp, own.Format(time.RFC3339Nano)))
 	if rec, _ = replayRecord(m); !rec.Timestamp.Equal(own) {
 		t.Errorf("replayed record's timestamp %v, want %v from the set", rec.Timestamp, own)
+	}
+}
+
+// A record without a timestamp (Kafka's -1, which the client reads as
+// none) goes to its receiver without ce-time, and its dead letter carries
+// no hookbridge-error-timestamp. Its replay sent it with ce-time = the time
+// the dead letter was written (the dead letter's own Kafka timestamp), a
+// time the record never had; dead-lettered again, that time became its
+// hookbridge-error-timestamp for good.
+func TestReplayOfARecordWithoutTimestampSendsNoTime(t *testing.T) {
+	replayWithTimestamp(t, time.Time{}, "")
+}
+
+// The same at the record level: a dead letter whose hookbridge-error-*
+// set has no timestamp is replayed with none, not with the dead letter's
+// write time.
+func TestReplayRecordWithoutTimestampInTheSet(t *testing.T) {
+	h := func(k, v string) *sarama.RecordHeader { return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+	written := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	m := &sarama.ConsumerMessage{Topic: "orders.dlq", Offset: 1, Value: []byte("v"), Timestamp: written, Headers: []*sarama.RecordHeader{
+		h(dispatch.HeaderErrorRoute, "orders"),
+		h(dispatch.HeaderErrorTopic, "orders"),
+		h(dispatch.HeaderErrorPartition, "0"),
+		h(dispatch.HeaderErrorOffset, "7"),
+	}}
+	rec, problem := replayRecord(m)
+	if problem != "" {
+		t.Fatal(problem)
+	}
+	if !rec.Timestamp.IsZero() {
+		t.Errorf("replayed record's timestamp %v, want none: the record had none, %v is when its dead letter was written", rec.Timestamp, written)
 	}
 }
