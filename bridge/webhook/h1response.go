@@ -99,6 +99,27 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 	var vals []string   // the one-value slices of the header, from one array
 	var last string     // the name of the previous field kept, for a folded line
 	var folds *[]string // the framing values of the previous field, for a folded line
+	// The value of the previous field joined with the lines that continue
+	// it so far, while folding: it replaces the value once the field ends.
+	// Joined into a new string line by line, a value folded over the many
+	// lines that a header of maxResponseHeaderSize holds cost a copy of
+	// itself per line: gigabytes, and seconds of CPU, for one answer.
+	var folded []byte
+	folding := false
+	endFold := func() {
+		if !folding {
+			return
+		}
+		folding = false
+		v := string(folded)
+		if vs := resp.Header[last]; last != "" && len(vs) > 0 {
+			vs[len(vs)-1] = v
+		}
+		if folds != nil {
+			vs := *folds
+			vs[len(vs)-1] = v
+		}
+	}
 	fields := 0
 	for {
 		line, err := readLine(br, math.MaxInt)
@@ -106,6 +127,7 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 			return nil, f, err
 		}
 		if len(line) == 0 {
+			endFold()
 			for _, v := range f.connection {
 				f.close = f.close || hasToken(v, "close")
 				f.keepAlive = f.keepAlive || hasToken(v, "keep-alive")
@@ -123,20 +145,28 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 				// Part of the value: held to its rules.
 				return nil, f, malformed("folded line", line)
 			}
-			if vs := resp.Header[last]; last != "" && len(vs) > 0 {
-				vs[len(vs)-1] = unfold(vs[len(vs)-1], more)
+			// A framing field frames the answer with its whole value, as
+			// net/http reads it: "Content-Length: 1" folded with "2" is
+			// "1 2", refused, not a body of 1 byte;
+			// "Transfer-Encoding: chunked" folded with "gzip" is not
+			// chunked.
+			if !folding {
+				var v string
+				switch {
+				case folds != nil:
+					v = (*folds)[len(*folds)-1]
+				case last != "" && len(resp.Header[last]) > 0:
+					v = resp.Header[last][len(resp.Header[last])-1]
+				default:
+					continue // a field nobody reads
+				}
+				folded = append(folded[:0], v...)
+				folding = true
 			}
-			if folds != nil {
-				// A framing field frames the answer with its whole
-				// value, as net/http reads it: "Content-Length: 1"
-				// folded with "2" is "1 2", refused, not a body of 1
-				// byte; "Transfer-Encoding: chunked" folded with
-				// "gzip" is not chunked.
-				vs := *folds
-				vs[len(vs)-1] = unfold(vs[len(vs)-1], more)
-			}
+			folded = unfold(folded, more)
 			continue
 		}
+		endFold()
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !validToken(line[:colon]) {
 			return nil, f, malformed("header line", line)
@@ -183,10 +213,17 @@ func readHead(br *bufio.Reader, full bool) (*http.Response, framing, error) {
 	}
 }
 
-// unfold is value v continued by the folded line more: joined with a space,
-// and without the spaces and tabs at its ends, as any field value.
-func unfold(v string, more []byte) string {
-	return trimOWS(v + " " + string(more))
+// unfold appends to value v the folded line more (trimmed): joined with a
+// space, and without spaces or tabs at the ends of the whole, as any field
+// value.
+func unfold(v, more []byte) []byte {
+	if len(more) == 0 {
+		return v
+	}
+	if len(v) > 0 {
+		v = append(v, ' ')
+	}
+	return append(v, more...)
 }
 
 // readLine reads one line without its CRLF (or bare LF). A line longer than
@@ -251,10 +288,17 @@ func statusLine(rest []byte) string {
 
 // malformed is the error of a malformed line; it quotes the line's start.
 func malformed(what string, b []byte) error {
+	return fmt.Errorf("%w: %s %q", errMalformedResponse, what, quoted(b))
+}
+
+// quoted is what an error quotes of an answer's bytes: the first 64. A
+// receiver's answer may hold a megabyte in one field, which the log lines
+// and span events that carry the error would otherwise repeat.
+func quoted[T string | []byte](b T) T {
 	if len(b) > 64 {
-		b = b[:64]
+		return b[:64]
 	}
-	return fmt.Errorf("%w: %s %q", errMalformedResponse, what, b)
+	return b
 }
 
 // frame gives resp its body and framing: Close when the connection ends with
@@ -284,7 +328,7 @@ func (f framing) frame(resp *http.Response, br *bufio.Reader) error {
 	}
 	if len(f.te) > 0 {
 		if len(f.te) != 1 || !strings.EqualFold(trimOWS(f.te[0]), "chunked") {
-			return fmt.Errorf("%w: unsupported Transfer-Encoding %q", errMalformedResponse, strings.Join(f.te, ", "))
+			return fmt.Errorf("%w: unsupported Transfer-Encoding %q", errMalformedResponse, quoted(strings.Join(f.te, ", ")))
 		}
 		if len(f.lengths) > 0 {
 			// The chunks frame the body; a Content-Length beside them
@@ -335,7 +379,7 @@ func contentLength(values []string) (int64, error) {
 			part = trimOWS(part)
 			m, err := strconv.ParseInt(part, 10, 64)
 			if err != nil || !digits(part) || (n >= 0 && m != n) {
-				return 0, fmt.Errorf("%w: Content-Length %q", errMalformedResponse, strings.Join(values, ", "))
+				return 0, fmt.Errorf("%w: Content-Length %q", errMalformedResponse, quoted(strings.Join(values, ", ")))
 			}
 			n = m
 		}
