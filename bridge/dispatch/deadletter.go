@@ -153,7 +153,8 @@ type parkedKey struct{}
 // reported Stuck (once); success reports Unstuck when the record was stuck,
 // here or in the caller (wasStuck), and so does giving up. A record that
 // DeadLetter parked is DeadLetter's to report: it is stuck already, and
-// DeadLetter reports it moved on, or parks it again.
+// DeadLetter reports it moved on, or parks it again. A try after a failure
+// writes only the records the producer did not acknowledge (*ProduceError).
 func produce(ctx context.Context, prod Producer, outs []target.Output, rec *target.Record, ev Events, maxWait time.Duration, wasStuck, giveUp bool) error {
 	wait := 100 * time.Millisecond
 	parked := ctx.Value(parkedKey{}) != nil
@@ -179,6 +180,18 @@ func produce(ctx context.Context, prod Producer, outs []target.Output, rec *targ
 		if !stuck {
 			ev.Stuck(ctx, rec, err)
 			stuck = true
+		}
+		if pe, ok := errors.AsType[*ProduceError](err); ok && len(pe.Unwritten) > 0 {
+			// The others were acknowledged: only these are written again.
+			left := make([]target.Output, 0, len(pe.Unwritten))
+			for _, i := range pe.Unwritten {
+				if i >= 0 && i < len(outs) {
+					left = append(left, outs[i])
+				}
+			}
+			if len(left) > 0 {
+				outs = left
+			}
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err

@@ -45,7 +45,20 @@ func (NopEvents) Unstuck(context.Context, *target.Record)                       
 var _ Events = NopEvents{}
 
 // Producer writes records to Kafka durably (acknowledged by all in-sync
-// replicas) before returning nil. It is safe for concurrent use.
+// replicas) before returning nil. It is safe for concurrent use. When it
+// knows that only some of recs failed, its error is (or wraps) a
+// *ProduceError saying which: the others were acknowledged.
 type Producer interface {
 	Produce(ctx context.Context, recs []target.Output) error
 }
+
+// ProduceError is a Producer's error that says which of the records it was
+// given were not acknowledged: a write tried again sends only those, since
+// the others, written already, would be duplicates.
+type ProduceError struct {
+	Unwritten []int // indexes of the records not acknowledged, in order
+	Err       error
+}
+
+func (e *ProduceError) Error() string { return e.Err.Error() }
+func (e *ProduceError) Unwrap() error { return e.Err }

@@ -109,7 +109,11 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	case err := <-done:
 		endSendSpans(spans, msgs, err)
 		if err != nil {
-			return fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, classify(err))
+			perr := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, classify(err))
+			if idx := unwritten(msgs, err); idx != nil {
+				return &dispatch.ProduceError{Unwritten: idx, Err: perr}
+			}
+			return perr
 		}
 		return nil
 	case <-ctx.Done():
@@ -151,6 +155,30 @@ func endSendSpans(spans []trace.Span, msgs []*sarama.ProducerMessage, err error)
 		}
 		s.End()
 	}
+}
+
+// unwritten returns the indexes of the messages of msgs that err, a failed
+// send's, names (a sarama.ProducerErrors lists those that failed; the others
+// were acknowledged), or nil when it names none or all of them.
+func unwritten(msgs []*sarama.ProducerMessage, err error) []int {
+	pes, ok := errors.AsType[sarama.ProducerErrors](err)
+	if !ok || len(pes) == 0 {
+		return nil
+	}
+	failed := make(map[*sarama.ProducerMessage]bool, len(pes))
+	for _, pe := range pes {
+		failed[pe.Msg] = true
+	}
+	var idx []int
+	for i, m := range msgs {
+		if failed[m] {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 || len(idx) == len(msgs) {
+		return nil
+	}
+	return idx
 }
 
 // begin counts a send in flight, unless the producer is closed.
