@@ -315,6 +315,13 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 		return all(&target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
 			Err: fmt.Errorf("webhook: POST %s: the receiver's answer is a JSON object that is malformed, does not end within its first %d bytes, or whose \"failed\" is not a list of strings: which records it accepted is unknown", t.safeURL, MaxResponseBody)})
 	}
+	if id, ok := unknownID(ids, items); ok {
+		// The receiver meant some record (the batch's own webhook-id, say,
+		// for all of them), but not one the bridge can find: taking the
+		// batch as accepted would drop what it reported.
+		return all(&target.Error{Kind: target.Retryable, Status: resp.StatusCode, TargetUp: true,
+			Err: fmt.Errorf("webhook: POST %s: the receiver's answer lists %q as failed, which is no record of the batch: which records it accepted is unknown", t.safeURL, quoted(id))})
+	}
 	failed := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		failed[id] = true
@@ -331,6 +338,25 @@ func (t *Target) postOnce(ctx context.Context, items []*batchItem) (errs []error
 		}
 	}
 	return out, nil
+}
+
+// unknownID returns the first of ids, a batch answer's "failed" list, that
+// names no record of items, by its webhook-id or its event's own id.
+func unknownID(ids []string, items []*batchItem) (string, bool) {
+	if len(ids) == 0 {
+		return "", false
+	}
+	known := make(map[string]bool, 2*len(items))
+	for _, it := range items {
+		known[it.d.Record.ID()] = true
+		known[it.id] = true
+	}
+	for _, id := range ids {
+		if !known[id] {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // requestParent returns the index of the record whose span is the parent
