@@ -223,10 +223,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 				}
 				err = fmt.Errorf("%w: the group's other members use another partition assignment than this one's kafka.balance, %s; "+
 					"all members of a group must use the same: stop every replica, then start them with one setting", err, strategy)
-				c.log.Error("cannot join the group; retrying", "group", c.opts.Route.GroupID(), "error", err)
+				c.log.Error("cannot join the group; retrying", "error", err)
 			} else if errors.Is(err, sarama.ErrFencedInstancedId) {
 				err = c.fenced(err)
-				c.log.Error("cannot join the group; retrying", "group", c.opts.Route.GroupID(), "error", err)
+				c.log.Error("cannot join the group; retrying", "error", err)
 			} else {
 				c.log.Warn("consume failed; rejoining", "error", err)
 			}
@@ -247,7 +247,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// not at once), or sarama handed back a consumer error still
 		// queued. Neither says anything of what was delivered and
 		// committed, which commitErr below does.
-		c.log.Warn("leaving the consumer group", "group", c.opts.Route.GroupID(), "error", err)
+		c.log.Warn("leaving the consumer group", "error", err)
 	}
 	// Closing the client ends a lookup of offsets in flight at once.
 	close(offsetsDone)
@@ -449,7 +449,7 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 		}
 		joinErr := fmt.Errorf("kafka: route %s: join group %s: %w", c.opts.Route.Name, c.opts.Route.GroupID(), err)
 		c.joinErr.Store(&joinErr)
-		c.log.Warn("cannot connect to the brokers; retrying", "group", c.opts.Route.GroupID(), "in", wait, "error", err)
+		c.log.Warn("cannot connect to the brokers; retrying", "in", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil, nil

@@ -328,11 +328,54 @@ func LaunchBridge(t testing.TB, bin, cfgPath string) *Bridge {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
+		checkLogKeys(t, p.log.String())
 		if t.Failed() {
 			t.Logf("hookbridge log (%s):\n%s", cfgPath, Tail(p.log.String(), 60))
 		}
 	})
 	return p
+}
+
+// checkLogKeys fails t for every line of a bridge's JSON log that names a
+// key twice: a log store that refuses such objects (Elasticsearch does)
+// would drop the line.
+func checkLogKeys(t testing.TB, log string) {
+	t.Helper()
+	for line := range strings.Lines(log) {
+		if !strings.HasPrefix(line, "{") {
+			continue // not a log line of the bridge's (a panic's trace, say)
+		}
+		if dups := duplicateKeys(line); len(dups) > 0 {
+			t.Errorf("hookbridge logged %v more than once in: %s", dups, strings.TrimSpace(line))
+		}
+	}
+}
+
+// duplicateKeys returns the keys that the JSON object line names more than
+// once at its top level; nil for a line that is not a JSON object.
+func duplicateKeys(line string) []string {
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool)
+	var dups []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return dups
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			dups = append(dups, key)
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return dups
+		}
+	}
+	return dups
 }
 
 // Ready returns nil when /readyz answers 200.
