@@ -385,6 +385,15 @@ func (d *decoder) entry(k, v *yaml.Node, path string, keys keySet, seen map[stri
 		return false
 	}
 	child := joinKey(path, k.Value)
+	if keys.fields == nil && isNull(k) {
+		// yaml.v3 drops the entry of a null key from a map without a word:
+		// a filter that loses its only header would let every record in.
+		if k.Value == "" {
+			child = path
+		}
+		d.addf(k.Line, child, "the key is null (~, null or none at all); quote it (\"null\") if it is a name")
+		return false
+	}
 	if first, dup := seen[k.Value]; dup {
 		d.addf(k.Line, child, "duplicate key (first at line %d)", first)
 		return false

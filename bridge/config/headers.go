@@ -1,6 +1,8 @@
 package config
 
 import (
+	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -39,6 +41,35 @@ func (w *Webhook) validateHeaders(v *checker, path string) {
 		case !headerValueOK(w.Headers[name]):
 			v.addf(key, "the value holds a control character (CR, LF, NUL or another; only tab is allowed)")
 		}
+	}
+	w.sameHeaderNames(v, path)
+}
+
+// sameHeaderNames checks that no two configured header names differ only in
+// case (X-Api-Key, x-api-key; a merge that overrides a header in another
+// case): HTTP names are not case-sensitive, so the target would send one of
+// the values, a different one from start to start. The later key in the
+// file is reported.
+func (w *Webhook) sameHeaderNames(v *checker, path string) {
+	names := slices.DeleteFunc(sortedKeys(w.Headers), func(name string) bool {
+		return !httpToken(name) || reservedHeader(name) // reported above
+	})
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmp.Compare(v.line(joinKey(path, a)), v.line(joinKey(path, b)))
+	})
+	first := map[string]string{} // by lower-case name
+	for _, name := range names {
+		f, dup := first[strings.ToLower(name)]
+		if !dup {
+			first[strings.ToLower(name)] = name
+			continue
+		}
+		where := ""
+		if line := v.line(joinKey(path, f)); line > 0 {
+			where = fmt.Sprintf(" (line %d)", line)
+		}
+		v.addf(joinKey(path, name), "the same header as %q%s: header names are not case-sensitive, so only one of "+
+			"the values would be sent; keep one", f, where)
 	}
 }
 
