@@ -45,6 +45,12 @@ func slogLevel(l hclog.Level) slog.Level {
 // lines it relays from a plugin; slog stamps its own, so it is dropped. Its
 // "plugin" argument (the executable) becomes "command", so that plugin=
 // stays the configured name.
+//
+// A relayed line's arguments are the plugin's own attributes, named as its
+// author liked: one whose name the line has already (slog's time, level and
+// msg, the pool's plugin, an earlier argument) is renamed "arg.<name>", so
+// that the line is a JSON object with each key once, which log stores that
+// refuse duplicate keys keep.
 func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	l := slogLevel(level)
 	ctx := context.Background() // hclog carries no context
@@ -52,19 +58,30 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	attrs := make([]any, 0, len(a.args)+len(args))
-	attrs = append(attrs, a.args...)
+	used := map[string]bool{slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, "plugin": true}
+	add := func(k string, v any) {
+		for used[k] {
+			k = "arg." + k
+		}
+		used[k] = true
+		attrs = append(attrs, k, v)
+	}
+	for i := 0; i+1 < len(a.args); i += 2 {
+		k, _ := a.args[i].(string)
+		add(k, a.args[i+1])
+	}
 	for i := 0; i+1 < len(args); i += 2 {
 		switch k, _ := args[i].(string); k {
 		case "timestamp":
 			continue
 		case "plugin": // go-plugin's word for the executable; ours is the configured name
-			attrs = append(attrs, "command", args[i+1])
-			continue
+			add("command", args[i+1])
+		default:
+			add(k, args[i+1])
 		}
-		attrs = append(attrs, args[i], args[i+1])
 	}
 	if len(args)%2 == 1 {
-		attrs = append(attrs, "extra", args[len(args)-1])
+		add("extra", args[len(args)-1])
 	}
 	a.log.Log(ctx, l, msg, attrs...)
 }

@@ -55,6 +55,51 @@ func TestSlogAdapter(t *testing.T) {
 	}
 }
 
+// A plugin's log line may carry attributes named as the bridge's line
+// names its own (time, level, msg, plugin) or as go-plugin's renamed
+// "plugin" (command): each key of the relayed line is there once, the
+// plugin's own value under arg.<name>. The line named them twice, a JSON
+// object that log stores refusing duplicate keys drop.
+func TestSlogAdapterRelayedKeysOnce(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil)).With("plugin", "enrich")
+	h := newHCLogger(log).Named("enrich").With("pid", 7)
+	h.Info("relayed", "msg", "theirs", "time", "noon", "level", "high", "plugin", "/bin/enrich",
+		"command", "theirs too", "pid", 8, "timestamp", "2026-01-01T00:00:00.000Z", "k", "v")
+	line := strings.TrimSpace(buf.String())
+	dec := json.NewDecoder(strings.NewReader(line))
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		key := tok.(string)
+		if _, dup := got[key]; dup {
+			t.Errorf("key %q twice in %s", key, line)
+		}
+		got[key] = v
+	}
+	want := map[string]any{"msg": "relayed", "level": "INFO", "plugin": "enrich", "pid": float64(7),
+		"arg.msg": "theirs", "arg.time": "noon", "arg.level": "high", "command": "/bin/enrich",
+		"arg.command": "theirs too", "arg.pid": float64(8), "k": "v"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v, in %s", k, got[k], v, line)
+		}
+	}
+	if _, ok := got["timestamp"]; ok {
+		t.Errorf("go-plugin's timestamp kept: %s", line)
+	}
+}
+
 func TestLineWriter(t *testing.T) {
 	var got []string
 	w := &lineWriter{emit: func(l string, cut bool) {
