@@ -527,7 +527,10 @@ func (c *Consumer) Ready() error {
 	}
 	if len(stuck) > 0 {
 		slices.Sort(stuck)
-		return fmt.Errorf("route %s: stuck behind records that cannot be dead-lettered: %s",
+		// Stuck has three causes (a dead-letter write or a reply write that
+		// keeps failing, a failed record on a route without a dead-letter
+		// topic); its log line names the record's.
+		return fmt.Errorf("route %s: stuck behind records that cannot reach a terminal outcome (the log says why): %s",
 			c.opts.Route.Name, strings.Join(stuck, ", "))
 	}
 	var unreadable []string
