@@ -226,7 +226,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	fmt.Fprintln(&out, "\ndetails: time runs from the start to the last record, 1st to the first one (start-up, group join);")
 	fmt.Fprintln(&out, "CPU is user+system time during the drain: harness = this process (kfake, receiver, and the clients")
-	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx, hx, cx, ct: the client's own process),")
+	fmt.Fprintln(&out, "of a, b, h, c, c2), bridge = the hookbridge process (for bx, hx, cx, ct, cw, cw2: the client's own process),")
 	fmt.Fprintln(&out, "plugins = its plugin processes (p); CPU/rec = (bridge + plugins + harness) / records, which on a busy")
 	fmt.Fprintln(&out, "machine says more than records/s; bridge cs/rec = context switches of all the bridge's (or client's)")
 	fmt.Fprintln(&out, "threads per record (how often they slept and were woken; - for a client that exited first);")
