@@ -331,8 +331,9 @@ func embeddedReplayRoute(t *testing.T, url, reply string) *config.Config {
 }
 
 // A record without a timestamp gets no hookbridge-error-timestamp in its
-// dead-letter set; a header of that name that its producer wrote (before
-// the set) must not become the replayed record's time.
+// dead-letter set; neither a header of that name that its producer wrote
+// (before the set) nor the dead letter's own timestamp, when it was
+// written, may become the replayed record's time.
 func TestReplayIgnoresATimestampHeaderBeforeTheSet(t *testing.T) {
 	h := func(k, v string) *sarama.RecordHeader { return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
 	written := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -366,25 +367,4 @@ func TestReplayIgnoresATimestampHeaderBeforeTheSet(t *testing.T) {
 // hookbridge-error-timestamp for good.
 func TestReplayOfARecordWithoutTimestampSendsNoTime(t *testing.T) {
 	replayWithTimestamp(t, time.Time{}, "")
-}
-
-// The same at the record level: a dead letter whose hookbridge-error-*
-// set has no timestamp is replayed with none, not with the dead letter's
-// write time.
-func TestReplayRecordWithoutTimestampInTheSet(t *testing.T) {
-	h := func(k, v string) *sarama.RecordHeader { return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
-	written := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
-	m := &sarama.ConsumerMessage{Topic: "orders.dlq", Offset: 1, Value: []byte("v"), Timestamp: written, Headers: []*sarama.RecordHeader{
-		h(dispatch.HeaderErrorRoute, "orders"),
-		h(dispatch.HeaderErrorTopic, "orders"),
-		h(dispatch.HeaderErrorPartition, "0"),
-		h(dispatch.HeaderErrorOffset, "7"),
-	}}
-	rec, problem := replayRecord(m)
-	if problem != "" {
-		t.Fatal(problem)
-	}
-	if !rec.Timestamp.IsZero() {
-		t.Errorf("replayed record's timestamp %v, want none: the record had none, %v is when its dead letter was written", rec.Timestamp, written)
-	}
 }

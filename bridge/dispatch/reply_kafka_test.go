@@ -29,6 +29,12 @@ func realProducer(t *testing.T, brokerConfigs map[string]string) (*kafka.Produce
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	return producerOn(t, c)
+}
+
+// producerOn is the bridge's producer on the broker c.
+func producerOn(t *testing.T, c *kfake.Cluster) (*kafka.Producer, sarama.Client) {
+	t.Helper()
 	sc, err := kafka.NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
-	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
@@ -38,24 +35,7 @@ func TestReplyRetryWritesOnlyTheOutputsNotAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sc, err := kafka.NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "test", SessionTimeout: config.Duration(10 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Producer.Retry.Max = 1
-	sc.Producer.Retry.Backoff = 10 * time.Millisecond
-	sc.Metadata.Retry.Max = 1
-	sc.Metadata.Retry.Backoff = 10 * time.Millisecond
-	client, err := sarama.NewClient(c.ListenAddrs(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	p, err := kafka.NewProducer(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, client := producerOn(t, c)
 	prod := &countingProducer{Producer: p}
 
 	res := &target.Result{Outputs: []target.Output{
