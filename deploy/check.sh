@@ -186,6 +186,7 @@ renders_with tmp-unbounded "emptyDir: {}" --set tmpVolume.sizeLimit=null --show-
 # names (KEDA refuses duplicates); the checker looks for them.
 cat >"$TMP/keda-names.values.yaml" <<'EOF'
 keda: {enabled: true}
+secrets: {signing: []}
 config:
   routes:
     - {name: orders, topics: [billing.x], target: {webhook: {url: "http://billing:8000/a"}}}
@@ -223,6 +224,24 @@ config:
 EOF
 must_fail uninjected-var 'config references ${NOPE}' -f "$TMP/uninjected.yaml"
 must_fail schema "replicaCount" --set replicaCount=-1
+# A Secret injected for a ${VAR} the config never names: the pods would wait
+# for it. A plugin route (no signing) that keeps the default signing entry is
+# refused; with `secrets.signing: []` it renders.
+cat >"$TMP/plugin-route.yaml" <<'EOF'
+config:
+  plugins:
+    redis: {command: ["/opt/hookbridge/plugins/redis"], env: {REDIS_ADDR: "redis.cache.svc:6379"}}
+  routes:
+    - {name: orders-cache, topics: [orders], target: {plugin: redis}, dead_letter: {topic: orders-cache.dlq}}
+EOF
+must_fail plugin-route-unused-secret 'config references no ${BILLING_WHSEC}' -f "$TMP/plugin-route.yaml"
+renders_with plugin-route "plugin: redis" -f "$TMP/plugin-route.yaml" --set secrets.signing=null
+# secrets.saslPassword sets kafka.sasl.password, which the bridge refuses
+# without a mechanism that takes one.
+must_fail sasl-password-no-mechanism 'config.kafka.sasl.mechanism is ""' \
+  --set secrets.saslPassword.existingSecret=kafka-user
+must_fail sasl-password-oauthbearer 'config.kafka.sasl.mechanism is "OAUTHBEARER"' \
+  --set secrets.saslPassword.existingSecret=kafka-user --set config.kafka.sasl.mechanism=OAUTHBEARER
 # The non-root bridge cannot bind a port below 1024 (the pod would crash-loop);
 # the Service's own port may be one.
 must_fail privileged-admin-port "admin.port (80) must be 1024 or above" --set admin.port=80

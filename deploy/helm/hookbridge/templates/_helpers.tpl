@@ -93,7 +93,9 @@ Returns YAML.
 {{/*
 hookbridge.validate fails the render on what would only fail at run time:
 a ${VAR} in the config that nothing injects (Hookbridge refuses an unset
-variable), a route list that is empty, a grace period shorter than the drain,
+variable), a Secret injected for a ${VAR} the config never names (the pods
+would wait for it), a SASL password from a Secret without a mechanism that
+uses one, a route list that is empty, a grace period shorter than the drain,
 an admin port below 1024, which the non-root bridge cannot bind (checked here
 rather than in the schema, whose error would not say why).
 */}}
@@ -120,9 +122,24 @@ rather than in the schema, whose error would not say why).
 {{- end }}
 {{- end }}
 {{- end }}
+{{- $named := list }}
+{{- range regexFindAll "\\$?\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}" (include "hookbridge.configData" .) -1 }}
+{{- if not (hasPrefix "$$" .) }}
+{{- $named = append $named (regexFind "[A-Za-z_][A-Za-z0-9_]*" .) }}
+{{- end }}
+{{- end }}
 {{- range .Values.secrets.signing }}
 {{- if not (and .env .existingSecret .key) }}
 {{- fail "secrets.signing[]: env, existingSecret and key are all required" }}
+{{- end }}
+{{- if not (has .env $named) }}
+{{- fail (printf "secrets.signing: %s comes from Secret %s, but the config references no ${%s}: the pods would wait for that Secret (CreateContainerConfigError) for a value nothing reads; remove the entry (secrets.signing: [] when no route signs)" .env .existingSecret .env) }}
+{{- end }}
+{{- end }}
+{{- with .Values.secrets.saslPassword }}
+{{- $mechanism := dig "kafka" "sasl" "mechanism" "" $cfg | toString }}
+{{- if and .existingSecret (not (or (contains "${" $mechanism) (has $mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512")))) }}
+{{- fail (printf "secrets.saslPassword.existingSecret sets config.kafka.sasl.password, which only the mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 use, but config.kafka.sasl.mechanism is %q: the bridge would refuse the config at start. Set the mechanism (and username), or, for OAUTHBEARER, leave secrets.saslPassword.existingSecret empty and inject the client secret through secrets.signing" $mechanism) }}
 {{- end }}
 {{- end }}
 {{- $_ := include "hookbridge.terminationGracePeriodSeconds" . }}
