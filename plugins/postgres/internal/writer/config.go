@@ -119,8 +119,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.DSN == "" {
 		bad(EnvDSN, "required (postgres://user:password@host:5432/db)")
 	} else if pc, err := pgxpool.ParseConfig(c.DSN); err != nil {
-		// pgx's parse errors leave the password out.
-		bad(EnvDSN, "%v", err)
+		// pgx's parse errors mask the password, but not every way of
+		// writing one: see redactDSNError.
+		bad(EnvDSN, "%v", redactDSNError(err, c.DSN))
 	} else {
 		c.pool = pc
 	}
@@ -285,4 +286,73 @@ func identity(mode Mode) string {
 		return "the key, and (topic, partition, offset) decides which record is newer"
 	}
 	return "(topic, partition, offset)"
+}
+
+// redactDSNError keeps the passwords of a keyword/value DSN out of an error
+// message. pgx quotes the DSN with password=... masked, but it accepts, as
+// libpq does, spaces around the '=' (password = x), which its mask misses.
+// So the DSN is parsed again with its password and sslpassword values
+// replaced, and that error is the one reported; when that parses, a
+// password is what is wrong (an unterminated quote), and the error says so
+// without quoting anything. pgx masks the passwords of a URL itself.
+func redactDSNError(err error, dsn string) error {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return err
+	}
+	spans := keywordPasswords(dsn)
+	if len(spans) == 0 {
+		return err
+	}
+	const mask = "xxxxx"
+	redacted := dsn
+	for i := len(spans) - 1; i >= 0; i-- {
+		redacted = redacted[:spans[i][0]] + mask + redacted[spans[i][1]:]
+	}
+	if _, rerr := pgxpool.ParseConfig(redacted); rerr != nil {
+		return rerr
+	}
+	return errors.New(`not a valid DSN (not shown: it has a password); quote a password with spaces as password='...', with \' for a quote and \\ for a backslash`)
+}
+
+// keywordPasswords returns where the values of password and sslpassword are
+// in a keyword/value DSN, read as pgx reads it: keyword, optional spaces,
+// '=', optional spaces, then a value in single quotes (\ escapes the next
+// byte; an unterminated one runs to the end) or up to the next space.
+func keywordPasswords(dsn string) [][2]int {
+	const space = " \t\n\r\v\f"
+	skip := func(i int) int {
+		for i < len(dsn) && strings.IndexByte(space, dsn[i]) >= 0 {
+			i++
+		}
+		return i
+	}
+	var spans [][2]int
+	for i := skip(0); i < len(dsn); i = skip(i) {
+		eq := strings.IndexByte(dsn[i:], '=')
+		if eq < 0 {
+			break
+		}
+		key := strings.Trim(dsn[i:i+eq], space)
+		start := skip(i + eq + 1)
+		i = start
+		if i < len(dsn) && dsn[i] == '\'' {
+			for i++; i < len(dsn) && dsn[i] != '\''; i++ {
+				if dsn[i] == '\\' {
+					i++
+				}
+			}
+			i++ // the closing quote
+		} else {
+			for ; i < len(dsn) && strings.IndexByte(space, dsn[i]) < 0; i++ {
+				if dsn[i] == '\\' {
+					i++
+				}
+			}
+		}
+		i = min(i, len(dsn))
+		if key == "password" || key == "sslpassword" {
+			spans = append(spans, [2]int{start, i})
+		}
+	}
+	return spans
 }

@@ -243,10 +243,9 @@ func (h *Handler) notWritten(err error) bool {
 //	offset     int64
 //	key        NULL for a null key (an error in upsert mode); a string for
 //	           PG_KEY_TYPE=text (an error unless UTF-8 without NUL), else bytes
-//	value      NULL when empty (the plugin protocol does not tell a null
-//	           value from an empty one); bytes for bytea, JSON for jsonb (an
-//	           error unless valid JSON), a string for text (an error unless
-//	           UTF-8 without NUL)
+//	value      NULL for a null value (a tombstone), and for an empty one with
+//	           jsonb; bytes for bytea, JSON for jsonb (an error unless valid
+//	           JSON), a string for text (an error unless UTF-8 without NUL)
 //	headers    JSON, see recordjson.Headers (NUL-free); NULL when there are none
 //	timestamp  the record's time; NULL when it has none; an error outside
 //	           PostgreSQL's range
