@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
 type stopKey struct{}
 
 // ErrStopping is returned by a wait that ended because the bridge is shutting
-// down: the record is abandoned and will be redelivered after restart.
-var ErrStopping = errors.New("dispatch: stopping")
+// down: the record is abandoned and will be redelivered after restart. Its
+// kind is target.Canceled, as for a call the shutdown cut short.
+var ErrStopping error = &target.Error{Kind: target.Canceled, Err: errors.New("dispatch: stopping")}
 
 // WithStop returns a context whose waits (retry backoff, dead-letter retries)
 // end early when stop is closed, while calls already made to a target keep
