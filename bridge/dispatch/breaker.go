@@ -79,6 +79,13 @@ type Breaker struct {
 	jitter  func(time.Duration) time.Duration
 	name    string
 
+	// lateAfter is how long a call may last and still surely be counted
+	// by its own step: gobreaker drops an outcome that comes when the
+	// rolling window has moved past the call's start. transitions counts
+	// the state changes, so that a late call knows its generation ended.
+	lateAfter   time.Duration
+	transitions atomic.Uint64
+
 	// reopenAt (a monoclock reading) ends the current opening: gobreaker's
 	// own open timeout, without the jitter, ends before it, and until
 	// reopenAt the breaker holds it open (held).
@@ -108,6 +115,8 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if window <= 0 {
 		window = time.Minute
 	}
+	// Six buckets; a call shorter than five is counted in one of them.
+	b.lateAfter = 5 * (window / 6)
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         s.Name,
 		MaxRequests:  1,
@@ -222,6 +231,7 @@ func (b *Breaker) transition(to BreakerState) {
 	} else {
 		b.state.Store(int32(to))
 	}
+	b.transitions.Add(1)
 	close(b.changed)
 	b.changed = make(chan struct{})
 	subs := make([]func(BreakerState), 0, len(b.subs))
@@ -285,6 +295,26 @@ func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 // request (a webhook batch) another record reports: it is not counted.
 var errSharedOutcome = errors.New("dispatch: outcome counted through another record of its request")
 
+// count reports a call's outcome to gobreaker through done, the step that
+// let the call through. gobreaker counts it only while its rolling window
+// still holds the call's start, so the outcome of a call that lasted most
+// of the window or longer (a receiver that hangs until a long timeout, a
+// long wait for the target's rate_limit) would be lost, and a target that
+// fails only that way would never trip its breaker. Such a call, made while
+// the breaker stayed closed, is counted as a new step instead, once. A
+// half-open probe's outcome is always counted: gobreaker keeps no window
+// then.
+func (b *Breaker) count(done func(error), err error, probe bool, began int64, gen uint64) {
+	if !probe && monoclock.Since(began) >= b.lateAfter && b.transitions.Load() == gen {
+		if now, aerr := b.cb.Allow(); aerr == nil {
+			done(errSharedOutcome) // excluded: counted through now
+			now(err)
+			return
+		}
+	}
+	done(err)
+}
+
 // BreakerLayer puts b in front of the target.
 func BreakerLayer(b *Breaker) target.Layer {
 	return func(next target.Target) target.Target {
@@ -293,6 +323,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 				state, ready := b.ready()
 				return nil, &BreakerOpenError{Target: b.name, State: state, Ready: ready}
 			}
+			began, gen := monoclock.Now(), b.transitions.Load()
 			done, err := b.cb.Allow()
 			if err != nil {
 				if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
@@ -318,7 +349,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 				if target.TargetDown(err) {
 					b.last.Store(&Failed{Record: d.Record.ID(), Err: err, Span: trace.SpanContextFromContext(ctx)}) // before done, which may trip it
 				}
-				done(err)
+				b.count(done, err, probe, began, gen)
 			}
 			if probe && target.TargetDown(err) {
 				return nil, &ProbeError{Err: err}
