@@ -31,11 +31,21 @@ func NewLogger(w io.Writer, format, level string) *slog.Logger {
 	default:
 		lv = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationText}
 	if format == "text" {
 		return slog.New(NewTraceHandler(slog.NewTextHandler(w, opts)))
 	}
 	return slog.New(NewTraceHandler(slog.NewJSONHandler(w, opts)))
+}
+
+// durationText writes a duration as Go writes it ("1.5s"), in JSON too,
+// whose handler would write its nanoseconds (1500000000), which reads as
+// anything but a duration.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // TraceHandler is a slog.Handler that adds trace_id and span_id to every

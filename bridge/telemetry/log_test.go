@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -44,5 +45,24 @@ func TestLoggerTraceContext(t *testing.T) {
 	telemetry.NewLogger(&buf, "text", "info").InfoContext(ctx, "hello")
 	if !strings.Contains(buf.String(), "trace_id="+sc.TraceID().String()) || !strings.Contains(buf.String(), "span_id="+sc.SpanID().String()) {
 		t.Errorf("text line = %q, want trace_id and span_id", buf.String())
+	}
+}
+
+// A duration in a JSON line reads as a duration ("1.5s"), not as its
+// nanoseconds (1500000000), as the text format writes it too.
+func TestLoggerDurations(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		log := telemetry.NewLogger(&buf, format, "info").With("timeout", 25*time.Second)
+		log.Info("shutdown timeout reached", "in", 1500*time.Millisecond)
+		for _, want := range []string{"25s", "1.5s"} {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("%s line %q does not say %s", format, buf.String(), want)
+			}
+		}
+		if strings.Contains(buf.String(), "1500000000") {
+			t.Errorf("%s line %q holds a duration's nanoseconds", format, buf.String())
+		}
 	}
 }
