@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDemoPlugin()
 	case "dlq":
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-v":
+	case "version", "--version", "-version", "-v":
 		// It takes no argument: `version --json` printing the plain
 		// version with exit 0 would pass for what a script asked for.
 		switch {
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, "hookbridge", versionString())
 		return exitOK
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
