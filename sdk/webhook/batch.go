@@ -29,9 +29,10 @@ type Event struct {
 	// DataContentType is the record's content type ("" when it had none).
 	DataContentType string
 	// Data is the record value: the JSON of data as the batch carries it (the
-	// bridge sends JSON values compacted, so equal as JSON, not always byte
-	// for byte), or data_base64 decoded; nil when the event has neither (a
-	// null or empty value: Tombstone tells which).
+	// record's bytes as they are, but for white space around the value,
+	// which JSON does not keep: equal as JSON, not always byte for byte), or
+	// data_base64 decoded; nil when the event has neither (a null or empty
+	// value: Tombstone tells which).
 	Data []byte
 	// Tombstone reports a record whose value is null (the tombstone
 	// extension), not empty.

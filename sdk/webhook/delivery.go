@@ -54,7 +54,10 @@ type Delivery struct {
 	Attempt int
 	// Timestamp is webhook-timestamp: when this attempt was sent.
 	Timestamp time.Time
-	// CloudEvent holds the CloudEvents attributes of the record.
+	// CloudEvent holds the CloudEvents attributes of the record. It is empty
+	// in single-record mode for a record in structured mode (content type
+	// application/cloudevents+json), whose attributes are in Body; a batch
+	// gives it the bridge's values, as to a plain record.
 	CloudEvent CloudEvent
 	// BatchID is the webhook-id of the batch request that carried the record;
 	// empty in single-record mode.

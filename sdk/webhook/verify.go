@@ -210,7 +210,11 @@ func (v *Verifier) checkHeaders(id, ts, sig string) error {
 		return fmt.Errorf("%w: %q is not a unix time in seconds", ErrTimestamp, ts)
 	}
 	if skew := v.now().Sub(time.Unix(sec, 0)); skew > v.tolerance || skew < -v.tolerance {
-		return fmt.Errorf("%w: %d is %s away from now, tolerance %s", ErrTimestamp, sec, skew.Abs().Truncate(time.Second), v.tolerance)
+		away := skew.Abs().Truncate(time.Second)
+		if away <= v.tolerance { // off by less than a second more: say by how much
+			away = skew.Abs()
+		}
+		return fmt.Errorf("%w: %d is %s away from now, tolerance %s", ErrTimestamp, sec, away, v.tolerance)
 	}
 	return nil
 }

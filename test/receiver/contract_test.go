@@ -260,7 +260,7 @@ func TestContractBatch(t *testing.T) {
 				t.Errorf("%s: data %q for a null value", rec.ID(), d.Body)
 			}
 		case d.ContentType == "application/json":
-			// JSON travels as data, compacted: equal as JSON.
+			// JSON travels as data, without white space around it: equal as JSON.
 			var got, want any
 			if json.Unmarshal(d.Body, &got) != nil || json.Unmarshal(rec.Value, &want) != nil || !jsonEqual(got, want) {
 				t.Errorf("%s: data %s, want %s", rec.ID(), d.Body, rec.Value)
