@@ -83,7 +83,7 @@ func demo(ctx context.Context, n int, out, stderr io.Writer) error {
 	if n < demoPoison {
 		poison = fmt.Sprintf("400 to record #%d, which --records %d does not reach", demoPoison, n)
 	}
-	fmt.Fprintf(out, "route orders → webhook %s: signed, ordered per key; the receiver answers 503 to every 7th first attempt and %s\n", rcv.url, poison)
+	fmt.Fprintf(out, "route orders → webhook %s: signed, ordered per key; the receiver answers 503 to every 7th request that is a first attempt and %s\n", rcv.url, poison)
 	fmt.Fprintf(out, "route orders-enrich → plugin enrich (a separate process over gRPC): adds total_with_tax, replies to orders.enriched\n\n")
 
 	cfg := &config.Config{
