@@ -238,10 +238,8 @@ func deliver(ctx context.Context, tg *webhook.Target, rec *target.Record) error 
 		if _, err := tg.Deliver(ctx, &target.Delivery{Route: "bench", Record: rec, Attempt: 1}); err == nil {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(retryWait):
+		if err := pause(ctx); err != nil {
+			return err
 		}
 	}
 }

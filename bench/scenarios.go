@@ -20,6 +20,17 @@ import (
 // failed request.
 const retryWait = 50 * time.Millisecond
 
+// pause waits retryWait before a client sends a refused request again; it
+// fails when ctx ends first.
+func pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(retryWait):
+		return nil
+	}
+}
+
 // runConsumeOnly is (a): a consumer group that counts records and marks
 // them, nothing else. Its rate is the most any consumer of this broker can do.
 func (e *Env) runConsumeOnly(ctx context.Context) (Result, error) {
@@ -279,10 +290,8 @@ func post(ctx context.Context, c *http.Client, url string, body []byte, header h
 		if err == nil {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(retryWait):
+		if err := pause(ctx); err != nil {
+			return err
 		}
 	}
 }

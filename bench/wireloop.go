@@ -68,10 +68,8 @@ func (s clientSpec) wireLoop(ctx context.Context) error {
 			if err == nil {
 				return nil
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(retryWait):
+			if err := pause(ctx); err != nil {
+				return err
 			}
 		}
 	})
