@@ -399,8 +399,8 @@ func (t *Target) pace(ctx context.Context) error {
 		return t.contextError(ctx, nil)
 	case <-dispatch.Stopping(ctx):
 		r.Cancel()
-		return &target.Error{Kind: target.Canceled,
-			Err: fmt.Errorf("webhook: POST %s: not sent: waiting for rate_limit when the bridge began to stop: %w", t.safeURL, dispatch.ErrStopping)}
+		// Canceled, as ErrStopping is.
+		return fmt.Errorf("webhook: POST %s: not sent: waiting for rate_limit when the bridge began to stop: %w", t.safeURL, dispatch.ErrStopping)
 	}
 }
 

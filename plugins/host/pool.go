@@ -377,7 +377,7 @@ func (p *Pool) await(ctx context.Context, started <-chan error, changed <-chan s
 // and the drain does not wait for it (canceled: redelivered after restart,
 // not counted by the breaker).
 func (p *Pool) stopError() error {
-	return &target.Error{Kind: target.Canceled, Err: fmt.Errorf("plugin %s: not sent: %w", p.name, dispatch.ErrStopping)}
+	return fmt.Errorf("plugin %s: not sent: %w", p.name, dispatch.ErrStopping) // canceled, as ErrStopping is
 }
 
 // wait blocks until changed is closed, d passed (when d > 0) or ctx ended.
