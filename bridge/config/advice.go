@@ -24,6 +24,7 @@ func (c *Config) advise(v *checker) {
 		if w := r.Target.Webhook; w != nil {
 			adviseTLS(v, path+".target.webhook.tls", w.TLS.CertFile, w.TLS.InsecureSkipVerify)
 			adviseTokenURL(v, path+".target.webhook.oauth2.token_url", w.OAuth2.TokenURL)
+			adviseBatch(v, path+".target.webhook.batch", w.Batch)
 		}
 		// A record fails alone when nothing else is in flight: with no more
 		// attempts than failures it takes to trip the breaker, it is
@@ -46,6 +47,27 @@ func (c *Config) advise(v *checker) {
 		}
 	}
 	c.adviseLoops(v)
+	for _, name := range sortedKeys(c.Plugins) {
+		if !slices.ContainsFunc(c.Routes, func(r Route) bool { return r.Target.Plugin == name }) {
+			v.addf(joinKey("plugins", name), "no route uses it, so it is not started (a route names its plugin in target.plugin)")
+		}
+	}
+}
+
+// adviseBatch advises on batch settings given without max_messages: each
+// record then goes in a request of its own, and max_bytes and max_wait do
+// nothing, which a file that sets them likely did not mean. A file that
+// writes max_messages: 0 turns batches off knowingly.
+func adviseBatch(v *checker, path string, b Batch) {
+	if _, given := v.lines[path+".max_messages"]; given || b.MaxMessages > 0 {
+		return
+	}
+	for _, key := range []string{"max_bytes", "max_wait"} {
+		if _, given := v.lines[path+"."+key]; given {
+			v.addf(path+"."+key, "has no effect without batch.max_messages, whose default 0 sends each record in a "+
+				"request of its own; set max_messages to send batches")
+		}
+	}
 }
 
 // output is a topic a route produces to, as the key that names it.

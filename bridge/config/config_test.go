@@ -81,6 +81,11 @@ func TestLoadFullExample(t *testing.T) {
 		ShutdownTimeout: Duration(25 * time.Second),
 		File:            path,
 	}
+	// The example declares a plugin that its route, a webhook's, does not use.
+	if len(got.Advice) != 1 || got.Advice[0].Path != "plugins.enrich" {
+		t.Errorf("advice %q, want one piece, on the unused plugins.enrich", got.Advice)
+	}
+	want.Advice = got.Advice
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
 	}
