@@ -77,7 +77,7 @@ func commandFlags(t *testing.T, command string) []string {
 		t.Fatalf("hookbridge %s -h: exit %d\n%s", command, code, stderr.String())
 	}
 	var flags []string
-	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(stderr.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(stdout.String(), -1) {
 		flags = append(flags, m[1])
 	}
 	return flags

@@ -33,7 +33,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("records", 30, "records to produce (at least 1)")
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
 	// The demo has no configuration file to name, so no -c hint.

@@ -47,7 +47,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	partition := fs.Int("partition", -1, "only records from this original partition")
 	fs.Int64Var(&o.FromOffset, "from-offset", -1, "only records at or after this original offset")
 	fs.Int64Var(&o.ToOffset, "to-offset", -1, "only records at or before this original offset")
-	if code, done := parseFlags(fs, args[1:]); done {
+	if code, done := parseFlags(fs, args[1:], stdout); done {
 		return code
 	}
 	if leftoverArgs(fs, dlqUsage, stderr) {

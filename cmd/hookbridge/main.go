@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(ctx, args[1:], stderr)
+		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
@@ -129,15 +129,15 @@ func versionString() string {
 }
 
 // loadConfig parses -c, and the flags more adds, and loads the file;
-// problems go to stderr.
-func loadConfig(name string, args []string, stderr io.Writer, more ...func(*flag.FlagSet)) (*config.Config, int) {
+// problems go to stderr, the flags asked for with -h to stdout.
+func loadConfig(name string, args []string, stdout, stderr io.Writer, more ...func(*flag.FlagSet)) (*config.Config, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "hookbridge.yaml", "configuration file")
 	for _, add := range more {
 		add(fs)
 	}
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseFlags(fs, args, stdout); done {
 		return nil, code
 	}
 	if leftoverArgs(fs, usage, stderr) {
@@ -147,15 +147,26 @@ func loadConfig(name string, args []string, stderr io.Writer, more ...func(*flag
 }
 
 // parseFlags parses args into fs. done says the command ends there, with
-// code: 0 after -h or --help (fs printed its flags on stderr), 2 after a
-// flag it does not know or cannot parse (fs said which).
-func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+// code: 0 after -h or --help, which print fs's flags on stdout (asked for,
+// as hookbridge -h), 2 after a flag fs does not know or cannot parse, which
+// prints what was wrong and the flags on fs's output (stderr).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	printFlags := func(w io.Writer) {
+		out := fs.Output()
+		fs.SetOutput(w)
+		fmt.Fprintf(w, "Usage of hookbridge %s:\n", fs.Name())
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+	}
+	fs.Usage = func() {} // Parse calls it for -h and for errors alike
 	switch err := fs.Parse(args); {
 	case err == nil:
 		return exitOK, false
 	case errors.Is(err, flag.ErrHelp):
+		printFlags(stdout)
 		return exitOK, true
 	}
+	printFlags(fs.Output())
 	return exitUsage, true
 }
 
@@ -202,7 +213,7 @@ func unexpectedArgs(fs *flag.FlagSet, hint, help string, stderr io.Writer) bool 
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfig("validate", args, stderr)
+	cfg, code := loadConfig("validate", args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -280,11 +291,11 @@ func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.L
 	return func() { close(done) }
 }
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hup := catchHangups()
 	defer signal.Ignore(syscall.SIGHUP) // also when run stops before it reloads
 	var cpuProfile string
-	cfg, code := loadConfig("run", args, stderr, func(fs *flag.FlagSet) {
+	cfg, code := loadConfig("run", args, stdout, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (pprof format)")
 	})
 	if cfg == nil {

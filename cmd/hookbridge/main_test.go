@@ -217,13 +217,14 @@ func TestDemoUsageErrors(t *testing.T) {
 	}
 }
 
-// -h and --help on a command print its flags and exit 0, as help does; an
-// unknown flag is a usage error.
+// -h and --help on a command print its flags on stdout and exit 0, as help
+// does (asked for, so `hookbridge run -h | less` shows them); an unknown
+// flag is a usage error, with the flags on stderr.
 func TestCommandHelpFlag(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		code int
-		flag string // a flag the help names
+		flag string // a flag the help names, on stdout for code 0, else on stderr
 	}{
 		{[]string{"run", "-h"}, exitOK, "-cpu-profile"},
 		{[]string{"validate", "--help"}, exitOK, "-c string"},
@@ -238,8 +239,15 @@ func TestCommandHelpFlag(t *testing.T) {
 			if code := run(ctx, tt.args, &stdout, &stderr); code != tt.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
 			}
-			if !strings.Contains(stderr.String(), tt.flag) {
-				t.Errorf("stderr does not list %s:\n%s", tt.flag, stderr.String())
+			want, other, name := &stderr, &stdout, "stderr"
+			if tt.code == exitOK {
+				want, other, name = &stdout, &stderr, "stdout"
+			}
+			if !strings.Contains(want.String(), tt.flag) {
+				t.Errorf("%s does not list %s:\n%s", name, tt.flag, want.String())
+			}
+			if other.Len() != 0 {
+				t.Errorf("the other stream has %q", other.String())
 			}
 		})
 	}
