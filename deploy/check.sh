@@ -297,6 +297,36 @@ must_fail static-old-kafka "needs config.kafka.version 2.3.0 or later" --set wor
 must_fail statefulset-long-name "longer than 52 characters" --set workload=StatefulSet \
   --set fullnameOverride=hookbridge-with-a-name-far-too-long-for-a-statefulset-pod
 must_fail workload-kind "/workload" --set workload=DaemonSet
+# A *_file the pod has no volume for: the bridge would refuse its config at
+# start. Under a mountPath (a directory, or the file itself by subPath) it
+# renders; a path from ${VAR} is the operator's to mount.
+cat >"$TMP/files.yaml" <<'EOF'
+secrets: {signing: []}
+config:
+  kafka: {tls: {enabled: true, ca_file: /etc/kafka-ca/ca.pem}}
+  routes:
+    - name: orders
+      topics: [orders]
+      target:
+        webhook:
+          url: https://billing:8443/hooks
+          signing_secrets_file: "/var/run/secrets/hooks/whsec"
+          tls: {cert_file: '/var/run/secrets/mtls/tls.crt', key_file: "${MTLS_KEY}"}
+extraEnv: [{name: MTLS_KEY, value: /var/run/secrets/mtls/tls.key}]
+extraVolumes:
+  - {name: kafka-ca, secret: {secretName: kafka-ca}}
+  - {name: hooks, secret: {secretName: hooks}}
+  - {name: mtls, secret: {secretName: mtls}}
+extraVolumeMounts:
+  - {name: kafka-ca, mountPath: /etc/kafka-ca/, readOnly: true}
+  - {name: hooks, mountPath: /var/run/secrets/hooks, readOnly: true}
+  - {name: mtls, mountPath: /var/run/secrets/mtls/tls.crt, subPath: tls.crt, readOnly: true}
+EOF
+renders_with files-mounted "ca_file: /etc/kafka-ca/ca.pem" -f "$TMP/files.yaml"
+must_fail file-not-mounted 'ca_file "/etc/kafka-ca2/ca.pem" is under no mountPath' \
+  -f "$TMP/files.yaml" --set config.kafka.tls.ca_file=/etc/kafka-ca2/ca.pem
+must_fail file-relative 'ca_file "ca.pem" is relative' -f "$TMP/files.yaml" --set config.kafka.tls.ca_file=ca.pem
+must_fail file-mount-prefix 'is under no mountPath' -f "$TMP/files.yaml" --set config.kafka.tls.ca_file=/etc/kafka-ca-old/ca.pem
 
 section "done"
 log "deploy checks passed"

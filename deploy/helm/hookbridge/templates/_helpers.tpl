@@ -144,6 +144,39 @@ rather than in the schema, whose error would not say why).
 {{- end }}
 {{- $_ := include "hookbridge.terminationGracePeriodSeconds" . }}
 {{- include "hookbridge.validateStaticMembership" . }}
+{{- include "hookbridge.validateFiles" . }}
+{{- end }}
+
+{{/*
+hookbridge.validateFiles fails the render on a *_file key (CA bundle,
+certificate, key, secret) whose file no volume of extraVolumeMounts brings
+into the pod: the bridge would refuse the config at start and the pod
+crash-loop. The image holds no such file, the config volume holds only
+hookbridge.yaml, and /tmp is empty. A path from ${VAR} is not checked.
+*/}}
+{{- define "hookbridge.validateFiles" -}}
+{{- $mounts := list }}
+{{- range .Values.extraVolumeMounts }}
+{{- $mounts = append $mounts (trimSuffix "/" (toString .mountPath)) }}
+{{- end }}
+{{- range regexFindAll "(?m)^ *-? *(ca|cert|key|client_secret|signing_secrets|bearer_token)_file: .+$" (toYaml .Values.config) -1 }}
+{{- $key := regexFind "[a-z_]+_file" . }}
+{{- $path := regexReplaceAll "^[^:]+: *" . "" | trimAll "\"'" }}
+{{- if and $path (not (contains "${" $path)) }}
+{{- if not (hasPrefix "/" $path) }}
+{{- fail (printf "config: %s %q is relative, so it names a file in the container's working directory, which the image does not have: mount the file with extraVolumes and extraVolumeMounts and give its absolute path" $key $path) }}
+{{- end }}
+{{- $found := false }}
+{{- range $mounts }}
+{{- if or (eq $path .) (hasPrefix (printf "%s/" .) $path) }}
+{{- $found = true }}
+{{- end }}
+{{- end }}
+{{- if not $found }}
+{{- fail (printf "config: %s %q is under no mountPath of extraVolumeMounts: the image has no such file, so the bridge would refuse its config at start; mount it (a Secret in extraVolumes, its mountPath in extraVolumeMounts)" $key $path) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
