@@ -400,6 +400,51 @@ func (c *Consumer) checkRefused(client sarama.Client, parts []*partition) {
 	}
 }
 
+// checkRecreated asks for the IDs of the topics of parts, keeps the first
+// one each claim sees, and ends the claims whose topic has another ID since:
+// the topic was deleted and created again under its name. sarama reads such
+// a partition on at the offset it had reached in the old topic, and when the
+// new one holds that many records by then it reads them from there, with no
+// error: the new topic's first records would never be delivered, and the
+// group's offset would be committed past them. Brokers older than Kafka 2.8
+// give topics no ID; nothing is checked then.
+func (c *Consumer) checkRecreated(client sarama.Client, parts []*partition) {
+	if len(parts) == 0 {
+		return
+	}
+	var topics []string
+	for _, p := range parts {
+		topics = append(topics, p.tp.topic)
+	}
+	slices.Sort(topics)
+	b, err := client.Leader(parts[0].tp.topic, parts[0].tp.partition)
+	if err != nil {
+		return // asked again on the next round
+	}
+	resp, err := b.GetMetadata(sarama.NewMetadataRequest(client.Config().Version, slices.Compact(topics)))
+	if err != nil {
+		return
+	}
+	ids := make(map[string]sarama.Uuid)
+	for _, t := range resp.Topics {
+		if errors.Is(t.Err, sarama.ErrNoError) && t.Uuid != (sarama.Uuid{}) {
+			ids[t.Name] = t.Uuid
+		}
+	}
+	for _, p := range parts {
+		id, ok := ids[p.tp.topic]
+		if !ok || p.topicID.CompareAndSwap(nil, &id) || *p.topicID.Load() == id {
+			continue
+		}
+		p.recreatedOnce.Do(func() {
+			c.log.Error("the topic was deleted and created again while the route consumed it: the records read already are delivered, "+
+				"then the partition is read again from the oldest record of the new topic",
+				"topic", p.tp.topic, "partition", p.tp.partition)
+			close(p.recreated)
+		})
+	}
+}
+
 // tooLargeToRead reports whether a fetch failed for the size of what it
 // would read: a batch that decompresses past sarama's bound, or a response
 // past MaxResponseSize.
@@ -717,7 +762,8 @@ func every(period time.Duration, now, done <-chan struct{}, fn func()) {
 // lookUpOffsets resolves the start of claims that started from the oldest
 // offset, then looks up the latest offset of every partition the consumer
 // owns, and stores both in the partitions; then asks whether the broker
-// still refuses the partitions it refused to read (checkRefused). What fails
+// still refuses the partitions it refused to read (checkRefused), and
+// whether a topic was deleted and created again (checkRecreated). What fails
 // is tried again on the next round, after a metadata refresh.
 func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	parts := c.owned()
@@ -736,6 +782,7 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	})...)
 	c.checkEmptyTails(client, parts)
 	c.checkRefused(client, parts)
+	c.checkRecreated(client, parts)
 	if len(stale) > 0 {
 		slices.Sort(stale)
 		stale = slices.Compact(stale)
@@ -1229,6 +1276,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		gen:          sess.GenerationID(),
 		next:         claim.InitialOffset(),
 		settled:      make(chan struct{}, 1),
+		recreated:    make(chan struct{}),
 	}
 	p.start.Store(startOffset(claim))
 	p.latest.Store(unknownOffset)
@@ -1251,7 +1299,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 	defer func() {
 		c.mu.Lock()
-		if mark, _ := p.tr.position(); mark >= 0 && !p.revoked {
+		if mark, _ := p.tr.position(); mark >= 0 && !p.revoked && !p.wasRecreated() {
 			c.lastMarks[p.tp] = mark
 		}
 		delete(c.parts, p.tp)
@@ -1304,6 +1352,17 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			"topic", p.tp.topic, "partition", p.tp.partition, "from_offset", first, "to_offset", p.next-1)
 	}
 	p.releaseQueued()
+	if p.wasRecreated() && !p.revoked {
+		// The marks are offsets of the old topic: the group's offset goes
+		// back to the new topic's oldest record, which the next session's
+		// claim reads from (the claim returned unrevoked: sarama ends the
+		// session). No delivery runs any more to mark past it.
+		from, err := c.client.GetOffset(p.tp.topic, p.tp.partition, sarama.OffsetOldest)
+		if err != nil {
+			from = 0 // below the log start, if it moved: read from the oldest record
+		}
+		sess.ResetOffset(p.tp.topic, p.tp.partition, from, "")
+	}
 	if p.revoked {
 		c.claims.revokedFrom(p.tp, sess.GenerationID())
 	}
@@ -1392,6 +1451,13 @@ type partition struct {
 	// they would read or an ACL's refusal (noteUnreadable); nil once a
 	// record is read, or the broker answers a fetch again (checkRefused).
 	unreadable atomic.Pointer[error]
+
+	// topicID: the ID of the claim's topic, as checkRecreated first saw
+	// it; recreated is closed when the topic has another ID since (it was
+	// deleted and created again).
+	topicID       atomic.Pointer[sarama.Uuid]
+	recreated     chan struct{}
+	recreatedOnce sync.Once
 }
 
 // startOffset is the offset claim started from. Sarama resolves its
@@ -1476,6 +1542,9 @@ func (p *partition) consume() {
 				}
 				msg = m
 				p.next = m.Offset + 1
+			case <-p.recreated:
+				p.ended = true // see checkRecreated
+				continue
 			case <-done:
 				return
 			}
@@ -1934,6 +2003,17 @@ func (p *partition) step(l *lane) bool {
 		c.Disable(err)
 	}
 	return false
+}
+
+// wasRecreated reports whether checkRecreated found the claim's topic
+// deleted and created again.
+func (p *partition) wasRecreated() bool {
+	select {
+	case <-p.recreated:
+		return true
+	default:
+		return false
+	}
 }
 
 // finish records rec's terminal outcome and marks the new commit offset.
