@@ -35,7 +35,18 @@ func (r *valueRecorder) String() string { return fmt.Sprintf("delivered %v", r.s
 // its end.
 func TestConsumerReadsATopicCreatedAgainFromItsStart(t *testing.T) {
 	const topic = "recreated"
-	addrs := startCluster(t, topic).ListenAddrs()
+	topicRecreatedIsReadFromItsStart(t, startCluster(t, topic).ListenAddrs(), topic)
+}
+
+// TestRealKafkaReadsATopicCreatedAgainFromItsStart is the test above on the
+// real broker, whose deletion runs in the background: the topic is created
+// again once the broker takes it.
+func TestRealKafkaReadsATopicCreatedAgainFromItsStart(t *testing.T) {
+	addrs := realBroker(t)
+	topicRecreatedIsReadFromItsStart(t, addrs, createRealTopic(t, addrs, 1, 1024))
+}
+
+func topicRecreatedIsReadFromItsStart(t *testing.T, addrs []string, topic string) {
 	admin := newAdmin(t, addrs)
 	route := testRoute(topic, topic)
 	tg := &valueRecorder{}
@@ -57,22 +68,25 @@ func TestConsumerReadsATopicCreatedAgainFromItsStart(t *testing.T) {
 		}
 		return out
 	}
+	committed := func() string {
+		return fmt.Sprintf("committed %d", committedOf(t, admin, route.GroupID(), topic, 0))
+	}
 	produce(t, addrs, topic, kvs(old)...)
 	waitFor(t, "the old topic's records delivered", func() bool { return len(missingOf(tg, old)) == 0 }, tg.String)
-	waitFor(t, "the old topic committed", func() bool { return committedOf(t, admin, route.GroupID(), topic, 0) == 5 },
-		func() string { return fmt.Sprintf("committed %d", committedOf(t, admin, route.GroupID(), topic, 0)) })
+	waitFor(t, "the old topic committed", func() bool { return committedOf(t, admin, route.GroupID(), topic, 0) == 5 }, committed)
 
 	if err := admin.DeleteTopic(topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
+	var createErr error
+	waitFor(t, "the topic created again", func() bool {
+		createErr = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+		return createErr == nil
+	}, func() string { return fmt.Sprint(createErr) })
 	produce(t, addrs, topic, kvs(fresh)...)
 	waitFor(t, "every record of the new topic delivered", func() bool { return len(missingOf(tg, fresh)) == 0 },
 		func() string { return fmt.Sprintf("missing %v; %s; log:\n%s", missingOf(tg, fresh), tg, logs) })
-	waitFor(t, "the new topic committed at its end", func() bool { return committedOf(t, admin, route.GroupID(), topic, 0) == 8 },
-		func() string { return fmt.Sprintf("committed %d", committedOf(t, admin, route.GroupID(), topic, 0)) })
+	waitFor(t, "the new topic committed at its end", func() bool { return committedOf(t, admin, route.GroupID(), topic, 0) == 8 }, committed)
 	if !strings.Contains(logs.String(), `msg="the topic was deleted and created again`) {
 		t.Errorf("no log line says the topic was created again:\n%s", logs)
 	}
