@@ -48,12 +48,16 @@ type OAuth2 struct {
 	Audience string `yaml:"audience"`
 	// EndpointParams are extra form parameters of the token request.
 	EndpointParams map[string]string `yaml:"endpoint_params"`
+	// CAFile is a PEM CA bundle trusted for the token endpoint, in place
+	// of the system roots (for a webhook's, of its tls.ca_file or the
+	// system roots). Default "".
+	CAFile string `yaml:"ca_file"`
 }
 
 // Set reports whether the grant is configured (any field is given).
 func (o *OAuth2) Set() bool {
 	return o.TokenURL != "" || o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" ||
-		len(o.Scopes) > 0 || o.Audience != "" || len(o.EndpointParams) > 0
+		len(o.Scopes) > 0 || o.Audience != "" || len(o.EndpointParams) > 0 || o.CAFile != ""
 }
 
 // Proxy names a proxy for webhook requests.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -401,5 +402,40 @@ func TestSecretFilesAreSmallRegularFiles(t *testing.T) {
 		if _, err := ReadSecretFile(name); err == nil || err.Error() != want {
 			t.Errorf("ReadSecretFile(%s) error %v, want %q", name, err, want)
 		}
+	}
+}
+
+// The CA bundle of an OAuth 2.0 token endpoint (OAUTHBEARER's, a webhook's)
+// is checked as the TLS ones are.
+func TestOAuth2CAFile(t *testing.T) {
+	dir := t.TempDir()
+	certFile, _ := testKeyPair(t, dir, "idp")
+	garbage := writeFile(t, dir, "garbage.pem", "not a pem\n", 0o600)
+	grant := `{token_url: "https://idp/token", client_id: c, client_secret: s, ca_file: "%s"}`
+	for _, tt := range []struct {
+		name, ca, msg string // msg "" means valid
+	}{
+		{"ca file", certFile, ""},
+		{"ca file not PEM", garbage, `"` + garbage + `" holds no PEM certificates`},
+		{"ca file missing", filepath.Join(dir, "missing"), "does not exist"},
+	} {
+		t.Run("kafka "+tt.name, func(t *testing.T) {
+			src := "kafka:\n  brokers: [\"k:9092\"]\n  tls: {enabled: true}\n  sasl: {mechanism: OAUTHBEARER, oauthbearer: " +
+				fmt.Sprintf(grant, tt.ca) + "}\n" + hookRoute
+			path := ""
+			if tt.msg != "" {
+				path = "kafka.sasl.oauthbearer.ca_file"
+			}
+			checkParse(t, src, nil, path, tt.msg, 4)
+		})
+		t.Run("webhook "+tt.name, func(t *testing.T) {
+			src := "kafka: {brokers: [\"k:9092\"]}\nroutes:\n  - {name: r, topics: [t], target: {webhook: {url: \"https://h\", oauth2: " +
+				fmt.Sprintf(grant, tt.ca) + "}}}\n"
+			path := ""
+			if tt.msg != "" {
+				path = "routes[0].target.webhook.oauth2.ca_file"
+			}
+			checkParse(t, src, nil, path, tt.msg, 3)
+		})
 	}
 }

@@ -88,6 +88,7 @@ func (o *OAuth2) validate(v *checker, path string) {
 	case o.ClientSecretFile != "":
 		checkSecretFile(v, path+".client_secret_file", o.ClientSecretFile)
 	}
+	validateTLSFiles(v, path, o.CAFile, "", "")
 	for i, s := range o.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n") {
 			v.addf(joinIndex(path+".scopes", i), "must be one scope without white space")

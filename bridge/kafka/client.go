@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -101,7 +100,15 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	case config.SASLOAuthBearer:
 		sc.Net.SASL.Enable = true
 		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
-		sc.Net.SASL.TokenProvider = newTokenProvider(k.SASL.OAuthBearer)
+		var roots *x509.CertPool // nil: the system's
+		if f := k.SASL.OAuthBearer.CAFile; f != "" {
+			pool, err := keypair.CAPool(f)
+			if err != nil {
+				return nil, fmt.Errorf("kafka: sasl.oauthbearer.ca_file: %w", err)
+			}
+			roots = pool
+		}
+		sc.Net.SASL.TokenProvider = newTokenProvider(k.SASL.OAuthBearer, roots)
 	default:
 		return nil, fmt.Errorf("kafka: sasl mechanism %q is not supported", k.SASL.Mechanism)
 	}
@@ -173,13 +180,9 @@ func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Clie
 func tlsConfig(t config.TLS) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName} //nolint:gosec // opt-in
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := keypair.CAPool(t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: tls ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("kafka: tls ca_file: no PEM certificates found")
 		}
 		tc.RootCAs = pool
 	}

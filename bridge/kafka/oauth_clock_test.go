@@ -38,7 +38,7 @@ func TestOAuthBearerTokenDueByEitherClock(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv, calls := tokenEndpoint(t, 3600)
-			p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"})
+			p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 			fetched := time.Now()
 			p.now = func() time.Time { return fetched }
 			if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {

@@ -19,7 +19,7 @@ import (
 // of this test with the proxy in its environment.
 func TestOAuthBearerTokenRequestIgnoresEnvironmentProxy(t *testing.T) {
 	if os.Getenv("HOOKBRIDGE_TEST_ENV_PROXY_CHILD") != "" {
-		p := newTokenProvider(config.OAuth2{TokenURL: "http://idp.hookbridge.invalid/token", ClientID: "hookbridge", ClientSecret: "client-secret"})
+		p := newTokenProvider(config.OAuth2{TokenURL: "http://idp.hookbridge.invalid/token", ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 		_, _ = p.Token() // fails without the proxy: the host does not resolve
 		return
 	}

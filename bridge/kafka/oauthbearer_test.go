@@ -35,7 +35,7 @@ func TestOAuthBearerTokenRequestNotRedirected(t *testing.T) {
 	}))
 	t.Cleanup(idp.Close)
 
-	p := newTokenProvider(config.OAuth2{TokenURL: idp.URL + "/token", ClientID: "hookbridge", ClientSecret: "client-secret"})
+	p := newTokenProvider(config.OAuth2{TokenURL: idp.URL + "/token", ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 	tok, err := p.Token()
 	mu.Lock()
 	defer mu.Unlock()
@@ -78,7 +78,7 @@ func TestOAuthBearerTokenWithoutExpiresIn(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"})
+	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 	now := start
 	p.now = func() time.Time { return now }
 	first, err := p.Token()
@@ -104,7 +104,7 @@ func TestOAuthBearerTokenWithoutExpiresIn(t *testing.T) {
 // new one. Once it has expired the failure is the caller's.
 func TestOAuthBearerRefreshFailureKeepsValidToken(t *testing.T) {
 	srv, calls := tokenEndpoint(t, 3600)
-	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"})
+	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 	now := time.Now()
 	p.now = func() time.Time { return now }
 	if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {
@@ -141,7 +141,7 @@ func TestOAuthBearerFailedRequestNotRepeatedPerConnection(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":"temporarily_unavailable"}`))
 	}))
 	t.Cleanup(srv.Close)
-	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"})
+	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecret: "client-secret"}, nil)
 	now := time.Now()
 	p.now = func() time.Time { return now }
 	count := func() int { mu.Lock(); defer mu.Unlock(); return requests }

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -83,9 +85,10 @@ type tokenProvider struct {
 
 var _ sarama.AccessTokenProvider = (*tokenProvider)(nil)
 
-// newTokenProvider builds the provider of kafka.sasl.oauthbearer. It reads
-// nothing and fetches nothing yet.
-func newTokenProvider(o config.OAuth2) *tokenProvider {
+// newTokenProvider builds the provider of kafka.sasl.oauthbearer, whose
+// token endpoint's certificate is checked against roots (nil: the system's
+// roots). It reads nothing and fetches nothing yet.
+func newTokenProvider(o config.OAuth2, roots *x509.CertPool) *tokenProvider {
 	return &tokenProvider{
 		grant:      oauthgrant.Grant(o),
 		secretFile: o.ClientSecretFile,
@@ -95,7 +98,7 @@ func newTokenProvider(o config.OAuth2) *tokenProvider {
 		// HTTPS_PROXY), as for webhooks: one meant for other programs
 		// would get the client secret.
 		client: &http.Client{
-			Transport:     tokenTransport(),
+			Transport:     tokenTransport(roots),
 			Timeout:       tokenRequestTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
@@ -104,10 +107,13 @@ func newTokenProvider(o config.OAuth2) *tokenProvider {
 }
 
 // tokenTransport is net/http's default transport without the proxy it
-// takes from the environment.
-func tokenTransport() *http.Transport {
+// takes from the environment, trusting roots when they are not nil.
+func tokenTransport(roots *x509.CertPool) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
+	if roots != nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	}
 	return tr
 }
 

@@ -244,7 +244,7 @@ func TestOAuthBearerClientSecretFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("client-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecretFile: path})
+	p := newTokenProvider(config.OAuth2{TokenURL: srv.URL, ClientID: "hookbridge", ClientSecretFile: path}, nil)
 	if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {
 		t.Fatalf("Token = %v, %v", tok, err)
 	}

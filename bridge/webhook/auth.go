@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/internal/keypair"
 	"github.com/hookbridge/hookbridge/bridge/internal/oauthgrant"
 )
 
@@ -66,7 +68,11 @@ func newCredential(cfg config.Webhook, s *security) (credential, []error) {
 		}
 		return f, nil
 	case cfg.OAuth2.Set():
-		return newOAuthToken(cfg.OAuth2, s), nil
+		t, err := newOAuthToken(cfg.OAuth2, s)
+		if err != nil {
+			return nil, []error{err}
+		}
+		return t, nil
 	}
 	return nil, nil
 }
@@ -147,14 +153,26 @@ type oauthToken struct {
 
 // newOAuthToken builds the grant of o. The token endpoint is reached with
 // the target's TLS configuration and proxy, but not through the private
-// network guard: its URL is set by the operator, like a proxy's.
-func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
+// network guard: its URL is set by the operator, like a proxy's. Its
+// certificate is checked against o's ca_file when it has one, else as the
+// receiver's is.
+func newOAuthToken(o config.OAuth2, s *security) (*oauthToken, error) {
 	tr := newTransport()
 	tr.DisableKeepAlives = true // a token request every few minutes: no idle connections to leak
 	tr.TLSClientConfig = s.tls
-	if s.tls != nil && s.tls.ServerName != "" {
-		tr.TLSClientConfig = s.tls.Clone()
+	if (s.tls != nil && s.tls.ServerName != "") || o.CAFile != "" {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if s.tls != nil {
+			tr.TLSClientConfig = s.tls.Clone()
+		}
 		tr.TLSClientConfig.ServerName = "" // server_name is the receiver's
+	}
+	if o.CAFile != "" {
+		pool, err := keypair.CAPool(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("oauth2.ca_file: %w", err)
+		}
+		tr.TLSClientConfig.RootCAs = pool
 	}
 	tr.Proxy = s.proxy
 	return &oauthToken{
@@ -167,7 +185,7 @@ func newOAuthToken(o config.OAuth2, s *security) *oauthToken {
 		},
 		now:      time.Now,
 		fetching: make(chan struct{}, 1),
-	}
+	}, nil
 }
 
 // cached returns the cached value if it is not due for refresh.

@@ -140,8 +140,14 @@ type tokenServer struct {
 
 func newTokenServer(t *testing.T, secret string, expiresIn int) *tokenServer {
 	t.Helper()
+	return startTokenServer(t, secret, expiresIn, (*httptest.Server).Start)
+}
+
+// startTokenServer is newTokenServer started by start (StartTLS: https).
+func startTokenServer(t *testing.T, secret string, expiresIn int, start func(*httptest.Server)) *tokenServer {
+	t.Helper()
 	ts := &tokenServer{secret: secret, expiresIn: expiresIn}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
 		if err := r.ParseForm(); err != nil {
@@ -172,6 +178,7 @@ func newTokenServer(t *testing.T, secret string, expiresIn int) *tokenServer {
 		}
 		_ = json.NewEncoder(w).Encode(answer)
 	}))
+	start(ts.Server)
 	t.Cleanup(ts.Close)
 	return ts
 }

@@ -7,6 +7,7 @@ package keypair
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -131,4 +132,18 @@ func (p *Pair) Leaf() *x509.Certificate { return p.Current().Leaf }
 // certificate, for every handshake a server asks for one in.
 func (p *Pair) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	return p.Current(), nil
+}
+
+// CAPool reads the PEM CA bundle file into a pool of trusted roots. The
+// error names the file.
+func CAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificates in %s", file)
+	}
+	return pool, nil
 }
