@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -219,8 +220,13 @@ func (b *Breaker) transition(to BreakerState) {
 	b.mu.Lock()
 	if to == BreakerOpen {
 		// reopenAt first: held reads the state, then reopenAt.
-		openFor := b.timeout + b.jitter(b.timeout)
-		b.reopenAt.Store(monoclock.Now() + int64(openFor))
+		// Saturated: an open timeout near the longest duration (the
+		// config takes up to 2562047h) must not wrap around to the past.
+		now := monoclock.Now()
+		left := time.Duration(math.MaxInt64 - now)
+		openFor := min(b.timeout, left)
+		openFor += min(b.jitter(b.timeout), left-openFor)
+		b.reopenAt.Store(now + int64(openFor))
 		b.state.Store(int32(to))
 		// gobreaker turns an expired open state half-open only when asked.
 		// Ask at the end of the opening even if no record is waiting
