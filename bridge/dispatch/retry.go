@@ -121,11 +121,17 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 				if _, ok := errors.AsType[*ProbeError](err); ok {
 					// The breaker is open again; the next call waits for it,
 					// and for the wait the receiver asked for, if longer.
-					if wait := min(target.RetryAfterOf(err), p.MaxBackoff); wait > 0 {
-						if p.MaxAge > 0 {
-							wait = min(wait, time.Until(began.Add(p.MaxAge)))
-						}
-						if err := sleep(ctx, max(wait, 0)); err != nil {
+					// That call is a retry as any other (unless max_age,
+					// past already, makes the record fail at the breaker).
+					wait := min(target.RetryAfterOf(err), p.MaxBackoff)
+					if p.MaxAge > 0 {
+						wait = min(wait, time.Until(began.Add(p.MaxAge)))
+					}
+					if p.MaxAge == 0 || now.Sub(began) < p.MaxAge {
+						ev.Retrying(ctx, &attempt, max(wait, 0), err)
+					}
+					if wait > 0 {
+						if err := sleep(ctx, wait); err != nil {
 							return nil, err
 						}
 					}
