@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -167,7 +168,8 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 func waitReady(ctx context.Context, ready <-chan struct{}, maxAge time.Duration, began time.Time) error {
 	var limit <-chan time.Time
 	if maxAge > 0 {
-		t := time.NewTimer(max(time.Until(began.Add(maxAge)), 0) + time.Millisecond)
+		left := max(time.Until(began.Add(maxAge)), 0) // saturated at the longest duration
+		t := time.NewTimer(left + min(time.Millisecond, math.MaxInt64-left))
 		defer t.Stop()
 		limit = t.C
 	}
