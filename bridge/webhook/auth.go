@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -328,9 +329,10 @@ func (o *oauthToken) renew(used string) bool {
 // receiver answers 401, renews the credential and sends the request once
 // more.
 type authTransport struct {
-	next http.RoundTripper
-	cred credential
-	pace func(context.Context) error // the rate limit's wait, for the request sent again
+	next   http.RoundTripper
+	cred   credential
+	pace   func(context.Context) error // the rate limit's wait, for the request sent again
+	resign func(http.Header, []byte)   // a fresh webhook-timestamp and signature, for the request sent again
 }
 
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -368,7 +370,19 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return a.next.RoundTrip(withAuthorization(req, v2, body))
+	if a.resign == nil {
+		return a.next.RoundTrip(withAuthorization(req, v2, body))
+	}
+	// It is signed again when it goes: the token request and the wait for
+	// its turn may have taken longer than a receiver's timestamp tolerance.
+	b, err := io.ReadAll(body)
+	_ = body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("webhook: read the request again after a 401: %w", err)
+	}
+	again := withAuthorization(req, v2, io.NopCloser(bytes.NewReader(b)))
+	a.resign(again.Header, b)
+	return a.next.RoundTrip(again)
 }
 
 // withAuthorization is a copy of req with the Authorization header and body.

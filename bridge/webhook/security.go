@@ -185,12 +185,13 @@ func (s *security) dialContext() func(ctx context.Context, network, addr string)
 
 // wrap adds the Authorization header to every request, when there is one.
 // pace waits for the rate limiter's turn of the request sent again after a
-// 401 (the first one waited for its own before it reached rt).
-func (s *security) wrap(rt http.RoundTripper, pace func(context.Context) error) http.RoundTripper {
+// 401 (the first one waited for its own before it reached rt), and resign
+// gives it a new timestamp and signature.
+func (s *security) wrap(rt http.RoundTripper, pace func(context.Context) error, resign func(http.Header, []byte)) http.RoundTripper {
 	if s.auth == nil {
 		return rt
 	}
-	return &authTransport{next: rt, cred: s.auth, pace: pace}
+	return &authTransport{next: rt, cred: s.auth, pace: pace, resign: resign}
 }
 
 // clientTLS builds the TLS configuration of a webhook and its client

@@ -259,7 +259,7 @@ func New(opts Options) (*Target, error) {
 	// child of the span in the request's context; the global propagator
 	// injects its traceparent (nothing when none is set).
 	_, port, _ := net.SplitHostPort(canonicalAddr(u))
-	t.spans = newTracingTransport(sec.wrap(base, t.pace), t.safeURL, u.Hostname(), port)
+	t.spans = newTracingTransport(sec.wrap(base, t.pace, t.resign), t.safeURL, u.Hostname(), port)
 	t.client = t.spans
 	return t, nil
 }
@@ -286,6 +286,16 @@ func newTransport() *http.Transport {
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderSize,
+	}
+}
+
+// resign sets the webhook-timestamp of a request with header h and body to
+// now, and signs it again: the request is sent again after a 401.
+func (t *Target) resign(h http.Header, body []byte) {
+	ts := t.timeNow().Unix()
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	if t.signer != nil {
+		h.Set(HeaderWebhookSignature, t.signer.Header(h.Get(HeaderWebhookID), ts, body))
 	}
 }
 
