@@ -1040,14 +1040,14 @@ const emptyTail = 8
 // whether a record lies in between (only a few past, see emptyTail, unless
 // the partition fetches and holds nothing). When none does (the offsets hold a
 // transaction's markers, or an aborted transaction's records), the
-// partition's lag counts from its latest offset, and the tracker marks the
-// offsets up to the partition's last stable offset as done, so that the
-// group's committed offset reaches the end too, as a Java read_committed
-// consumer's does. Otherwise the lag would read 1 for good after a
-// transaction, here and in every tool that reads it from the committed
-// offset (KEDA): an alert that never clears and a replica that never scales
-// to zero. (Past the last stable offset lie the records of a transaction
-// still open: they are not marked.)
+// partition's lag counts from its last stable offset, and the tracker marks
+// the offsets up to it as done, so that the group's committed offset
+// reaches the end too, as a Java read_committed consumer's does. Otherwise
+// the lag would read 1 for good after a transaction, here and in every tool
+// that reads it from the committed offset (KEDA): an alert that never
+// clears and a replica that never scales to zero. (Past the last stable
+// offset lie the records of a transaction still open: they are not marked,
+// and they count as lag until it ends.)
 func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
 	for _, p := range parts {
 		marked, first := p.tr.position()
@@ -1074,7 +1074,8 @@ func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
 		if err != nil {
 			continue // asked again on the next round
 		}
-		if end := min(stable, latest); end > marked {
+		end := min(stable, latest)
+		if end > marked {
 			if found, err := RecordBefore(client, p.tp.topic, p.tp.partition, marked, end); err != nil || found {
 				continue
 			}
@@ -1082,7 +1083,10 @@ func (c *Consumer) checkEmptyTails(client sarama.Client, parts []*partition) {
 				p.sess.MarkOffset(p.tp.topic, p.tp.partition, end, "")
 			}
 		}
-		p.emptyTo.Store(latest)
+		// Only up to the last stable offset: the records of a transaction
+		// still open lie past it, and they are lag until it ends (asked
+		// again on the next round, as latest is not reached).
+		p.emptyTo.Store(end)
 	}
 }
 
@@ -1444,7 +1448,8 @@ type partition struct {
 	behindSince  atomic.Int64
 
 	// emptyTo: the offsets from the next one to commit up to it hold no
-	// record, only control records (checkEmptyTails); 0 until found.
+	// record, only control records and aborted ones (checkEmptyTails); it
+	// stops at the last stable offset. 0 until found.
 	emptyTo atomic.Int64
 
 	// unreadable: why the partition's fetches fail, for the size of what
