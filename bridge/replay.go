@@ -198,17 +198,27 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 		return nil, fmt.Errorf("dlq replay: %w", err)
 	}
 	defer gclient.Close()
-	group, err := sarama.NewConsumerGroupFromClient(rep.Group, gclient)
-	if err != nil {
-		return nil, fmt.Errorf("dlq replay: group %s: %w", rep.Group, err)
-	}
-	defer group.Close()
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	h.replaying, h.finished = gctx, cancel
-	for gctx.Err() == nil {
-		if err := group.Consume(gctx, []string{dlq}, h); err != nil && gctx.Err() == nil {
-			return nil, fmt.Errorf("dlq replay: %w", err)
+	if o.DryRun {
+		// A dry run reads from where the replay group stands without
+		// joining it: as a member it would take partitions from a replay
+		// of the route that runs, which would end without replaying them,
+		// and list only the partitions it was given.
+		if err := h.list(gctx, gclient, parts); err != nil {
+			return nil, err
+		}
+	} else {
+		group, err := sarama.NewConsumerGroupFromClient(rep.Group, gclient)
+		if err != nil {
+			return nil, fmt.Errorf("dlq replay: group %s: %w", rep.Group, err)
+		}
+		defer group.Close()
+		for gctx.Err() == nil {
+			if err := group.Consume(gctx, []string{dlq}, h); err != nil && gctx.Err() == nil {
+				return nil, fmt.Errorf("dlq replay: %w", err)
+			}
 		}
 	}
 	h.mu.Lock()
@@ -351,6 +361,75 @@ func (h *replayHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 	return nil
 }
 
+// list is the dry run: it reads every partition from the replay group's
+// committed offset (the oldest, when it has none) to its end offset at
+// start, each with a partition consumer of its own, outside the group.
+func (h *replayHandler) list(ctx context.Context, client sarama.Client, parts []int32) error {
+	committed, err := kafka.Committed(client, h.version, h.group, h.topic, parts)
+	if err != nil {
+		return fmt.Errorf("dlq replay: offsets of group %s: %w", h.group, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("dlq replay: %w", err)
+	}
+	defer consumer.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, p := range parts {
+		from := max(committed[p], h.oldest[p])
+		if from >= h.ends[p] {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(h.topic, p, from)
+		if err != nil {
+			h.finished()
+			return fmt.Errorf("dlq replay: %s/%d: %w", h.topic, p, err)
+		}
+		st := &partitionReplay{committed: -1, leftFrom: -1}
+		h.stats[p] = st
+		wg.Go(func() {
+			defer pc.AsyncClose()
+			go func() {
+				for err := range pc.Errors() {
+					h.b.log.Warn("dlq replay: reading the dead-letter topic", "topic", h.topic, "partition", p, "error", err)
+				}
+			}()
+			complete, err := h.replay(listSession{ctx: ctx}, listClaim{PartitionConsumer: pc, topic: h.topic, partition: p, offset: from}, st)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if err != nil {
+				h.errs = append(h.errs, err)
+				h.finished()
+			} else if !complete && ctx.Err() == nil {
+				h.errs = append(h.errs, fmt.Errorf("dlq replay: %s/%d: the partition's consumer stopped before its end offset %d", h.topic, p, h.ends[p]))
+			}
+		})
+	}
+	return nil
+}
+
+// listSession is the session of a dry run's partitions: replay uses only
+// its context, for a dry run marks no offset.
+type listSession struct {
+	sarama.ConsumerGroupSession
+	ctx context.Context
+}
+
+func (s listSession) Context() context.Context { return s.ctx }
+
+// listClaim is a partition a dry run reads, from offset on.
+type listClaim struct {
+	sarama.PartitionConsumer
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func (c listClaim) Topic() string        { return c.topic }
+func (c listClaim) Partition() int32     { return c.partition }
+func (c listClaim) InitialOffset() int64 { return c.offset }
+
 // replay handles the records of one claim below the partition's end offset
 // at start, and returns once none is left to come: after the record at end-1,
 // at the first record at or past the end (produced since, perhaps by this
@@ -459,7 +538,11 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 			}
 		case h.o.DryRun:
 			st.replayed++
+			// Partitions are listed at once: one record at a time, so
+			// that its header lines follow its own.
+			h.mu.Lock()
 			printDLQRecord(h.o.Out, m)
+			h.mu.Unlock()
 		default:
 			if h.limiter != nil {
 				if err := h.limiter.Wait(ctx); err != nil {

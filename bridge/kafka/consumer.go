@@ -975,6 +975,31 @@ func (c *Consumer) commitAndCheck(sess sarama.ConsumerGroupSession, marks map[to
 	return commitChecked(c.hardCtx, sess, c.client, c.opts.Sarama.Version, c.opts.Route.GroupID(), marks)
 }
 
+// Committed asks group's coordinator for the offsets it committed for the
+// partitions parts of topic: partition -> next offset, -1 or absent for a
+// partition it committed none for. An answer with an error for the group
+// or one of the partitions is an error, but for a group that does not
+// exist (kfake says so of a group that never committed): it committed
+// nothing.
+func Committed(client sarama.Client, version sarama.KafkaVersion, group, topic string, parts []int32) (map[int32]int64, error) {
+	tps := make([]topicPartition, len(parts))
+	for i, p := range parts {
+		tps[i] = topicPartition{topic: topic, partition: p}
+	}
+	committed, err := fetchCommitted(client, version, group, tps, true)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		return map[int32]int64{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]int64, len(committed))
+	for tp, off := range committed {
+		out[tp.partition] = off
+	}
+	return out, nil
+}
+
 // CommitChecked commits the session's marks and checks with the group's
 // coordinator that the offsets of marks (partition -> next offset, of
 // topic) are committed, committing again with backoff until they are,

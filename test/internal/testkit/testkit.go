@@ -7,6 +7,7 @@ package testkit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -139,10 +140,18 @@ func (b *Broker) Committed(t testing.TB, group, topic string, partitions int32) 
 		ps[i] = int32(i)
 	}
 	resp, err := a.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	out := make(map[int32]int64)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		// kfake's answer for a group that never committed; Kafka's is -1
+		// for each partition.
+		for _, p := range ps {
+			out[p] = -1
+		}
+		return out
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(map[int32]int64)
 	for p, blk := range resp.Blocks[topic] {
 		out[p] = blk.Offset
 	}
