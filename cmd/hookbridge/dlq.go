@@ -141,6 +141,17 @@ func printReplayReport(w io.Writer, o bridge.ReplayOptions, rep *bridge.ReplayRe
 	}
 	fmt.Fprintf(w, "dlq replay of route %s (group %s): %d read, %s %d, %d delivered, %d dead-lettered again, %d left in place, %d of other routes\n",
 		o.Route, rep.Group, rep.Seen, verb, rep.Replayed, rep.Delivered, rep.DeadLettered, rep.Skipped, rep.OtherRoute)
+	// Records read that reached none of those ends: the replay was
+	// interrupted while they waited for --rate or their delivery, or their
+	// partition went to another member of the replay group. They are not
+	// committed.
+	ended := rep.Delivered + rep.DeadLettered
+	if o.DryRun {
+		ended = rep.Replayed
+	}
+	if left := rep.Seen - ended - rep.Skipped - rep.OtherRoute; left > 0 {
+		fmt.Fprintf(w, "%d read and not finished (the replay was interrupted, or their partition went to another replay of the route): left uncommitted, for the next replay\n", left)
+	}
 	if len(rep.Committed) > 0 {
 		var parts []string
 		for _, p := range slices.Sorted(maps.Keys(rep.Committed)) {
