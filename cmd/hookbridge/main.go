@@ -66,6 +66,19 @@ func endOnSignals(signals <-chan os.Signal, cancel context.CancelFunc) {
 	os.Exit(exitFailed) // where a signal cannot be sent to oneself
 }
 
+// survivePipeReaders keeps `run` going when the reader of its log goes
+// away: the other end of a pipe that exits (`hookbridge run | jq`, where the
+// Ctrl-C that stops the bridge stops jq too; a log shipper that dies). By
+// default Go ends a process with SIGPIPE at its next write to such a stdout
+// or stderr, the "shutting down" line of a drain say: the records in flight
+// would be neither finished nor committed, and the exit code would not be
+// the bridge's. With SIGPIPE caught the write fails (the line is lost) and
+// the bridge goes on. Caught rather than ignored, so that the plugin
+// processes it starts keep the signal's default.
+func survivePipeReaders() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -293,6 +306,7 @@ func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.L
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hup := catchHangups()
+	survivePipeReaders()
 	defer signal.Ignore(syscall.SIGHUP) // also when run stops before it reloads
 	var cpuProfile string
 	cfg, code := loadConfig("run", args, stdout, stderr, func(fs *flag.FlagSet) {
