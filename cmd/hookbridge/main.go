@@ -284,6 +284,16 @@ const stuckGrace = 15 * time.Second
 // was not committed is delivered again, as after a kill. The returned func
 // stops the watch.
 func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.Logger) (stop func()) {
+	return exitAfter(ctx, shutdownTimeout+stuckGrace, log, os.Exit)
+}
+
+// stuckLogWait bounds the wait for the last resort's log line: a log that
+// cannot be written (a pipe whose reader stopped reading) blocks every
+// line, and may be what holds the shutdown up.
+const stuckLogWait = time.Second
+
+// exitAfter is exitIfStuck after wait, ending the process with exit.
+func exitAfter(ctx context.Context, wait time.Duration, log *slog.Logger, exit func(int)) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -291,15 +301,24 @@ func exitIfStuck(ctx context.Context, shutdownTimeout time.Duration, log *slog.L
 		case <-done:
 			return
 		}
-		t := time.NewTimer(shutdownTimeout + stuckGrace)
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-t.C:
-			log.Error("shutdown is stuck, as on brokers that accept connections but answer nothing; exiting without it: records not committed are delivered again",
-				"waited", (shutdownTimeout + stuckGrace).String())
-			os.Exit(exitFailed)
 		case <-done:
+			return
 		}
+		logged := make(chan struct{})
+		go func() {
+			log.Error("shutdown is stuck, as on brokers that accept connections but answer nothing; exiting without it: records not committed are delivered again",
+				"waited", wait.String())
+			close(logged)
+		}()
+		select {
+		case <-logged:
+		case <-time.After(stuckLogWait):
+		}
+		exit(exitFailed)
 	}()
 	return func() { close(done) }
 }
