@@ -238,7 +238,7 @@ func New(opts Options) (*Target, error) {
 	default:
 		tr := newTransport()
 		sec.configure(tr)
-		base = tr
+		base = &h2Replay{next: tr}
 	}
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		t.idle = c
