@@ -36,6 +36,7 @@ type instance struct {
 
 	inflight int       // calls in flight on it
 	lastUsed time.Time // when its last call ended (or it started)
+	answered time.Time // when it last answered a call
 	dead     bool      // removed from the pool; calls in flight finish or fail
 	retiring bool      // dead, and to be stopped once its last call in flight ended
 	served   bool      // answered a call: the start is known good

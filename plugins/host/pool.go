@@ -265,7 +265,8 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		if err != nil {
 			return nil, err
 		}
-		deadline := time.Now().Add(p.cfg.Timeout.D())
+		sent := time.Now()
+		deadline := sent.Add(p.cfg.Timeout.D())
 		resp, err := inst.handle(ctx, req, size, deadline)
 		var failed bool
 		if err != nil {
@@ -276,7 +277,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		}
 		p.release(inst, err == nil)
 		if !failed && err != nil && !time.Now().Before(deadline) && ctx.Err() == nil {
-			p.timedOut(inst)
+			p.timedOut(inst, sent)
 		}
 		switch {
 		case err == nil:
@@ -429,6 +430,7 @@ func (p *Pool) release(inst *instance, ok bool) {
 	p.inflight--
 	inst.lastUsed = time.Now()
 	if ok {
+		inst.answered = inst.lastUsed
 		inst.served = true
 		p.failures = 0
 		delete(p.timeouts, inst)
@@ -448,12 +450,14 @@ func (p *Pool) release(inst *instance, ok bool) {
 // it waiting until its timeout, for good.
 const hungAfter = 3
 
-// timedOut counts a call on inst that ran out of its time and replaces inst
-// after hungAfter of them in a row. Its calls in flight fail as in a crash
-// and are retried on another process.
-func (p *Pool) timedOut(inst *instance) {
+// timedOut counts a call on inst, sent at sent, that ran out of its time and
+// replaces inst after hungAfter of them in a row. Its calls in flight fail as
+// in a crash and are retried on another process. A call during which the
+// process answered another is not counted: the process is alive and the call
+// only slow (calls sent together, a burst's, run out of time together).
+func (p *Pool) timedOut(inst *instance, sent time.Time) {
 	p.mu.Lock()
-	if inst.dead {
+	if inst.dead || inst.answered.After(sent) {
 		p.mu.Unlock()
 		return
 	}
