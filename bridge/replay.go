@@ -217,6 +217,12 @@ func (b *Bridge) Replay(ctx context.Context, o ReplayOptions) (*ReplayReport, er
 		defer group.Close()
 		for gctx.Err() == nil {
 			if err := group.Consume(gctx, []string{dlq}, h); err != nil && gctx.Err() == nil {
+				if errors.Is(err, sarama.ErrGroupAuthorizationFailed) {
+					// The group is the route's plus ".replay", a name no
+					// configuration holds: the operator must be told it.
+					return nil, fmt.Errorf("dlq replay: the broker refuses to let this client use group %s (grant its principal READ on it): %w",
+						rep.Group, err)
+				}
 				return nil, fmt.Errorf("dlq replay: %w", err)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"time"
 
@@ -165,16 +167,86 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 // after its few metadata attempts) the error begins "kafka: SASL
 // authentication failed" and names the mechanism and user, never the
 // password; errors.Is(err, sarama.ErrSASLAuthenticationFailed) holds for it.
-// Other errors read "kafka: connect [brokers]: ...".
+// Other errors read "kafka: connect [brokers]: ...", with the reason a
+// broker gave; one that closed the connection during its set-up, or does not
+// take the SASL settings, gets a hint at kafka.tls and kafka.sasl.
 func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Client, error) {
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
 		if sasl := saslFailure(err, k); sasl != err {
 			return nil, sasl
 		}
-		return nil, fmt.Errorf("kafka: connect %v: %w", brokers, err)
+		if errors.Is(err, sarama.ErrOutOfBrokers) && errors.Unwrap(err) == nil {
+			// sarama drops the broker's error code from this one (it
+			// keeps only SASL_AUTHENTICATION_FAILED): a listener that
+			// does not enable the mechanism, or takes no SASL at all,
+			// would fail with no reason. One more connection asks.
+			if why := setupError(brokers, sc); why != nil {
+				err = fmt.Errorf("%w: %w", err, why)
+			}
+		}
+		return nil, fmt.Errorf("kafka: connect %v: %w%s", brokers, err, connectHint(err, k))
 	}
 	return client, nil
+}
+
+// setupError opens a connection to each of brokers in turn and returns the
+// first error of its set-up (TLS, SASL), or nil when none fails so within
+// setupProbeMax: brokers that accept connections and never answer (whose
+// metadata requests also end in an error with no reason) would hold it up
+// for sarama's read timeout each; the connections still opening then end
+// in the background.
+func setupError(brokers []string, sc *sarama.Config) error {
+	found := make(chan error, 1)
+	go func() {
+		for _, addr := range brokers {
+			b := sarama.NewBroker(addr)
+			if err := b.Open(sc); err != nil {
+				continue
+			}
+			_, err := b.Connected() // waits for the set-up to end
+			_ = b.Close()
+			if err != nil {
+				found <- err
+				return
+			}
+		}
+		found <- nil
+	}()
+	select {
+	case err := <-found:
+		return err
+	case <-time.After(setupProbeMax):
+		return nil
+	}
+}
+
+// setupProbeMax bounds setupError.
+const setupProbeMax = 5 * time.Second
+
+// tlsRefused reports whether err is a TLS alert the broker sent: it refused
+// the handshake, the client certificate most often.
+func tlsRefused(err error) bool {
+	oe, ok := errors.AsType[*net.OpError](err)
+	return ok && oe.Op == "remote error"
+}
+
+// connectHint says which settings an error of a connection's set-up points
+// at, or returns "".
+func connectHint(err error, k config.Kafka) string {
+	switch {
+	case errors.Is(err, sarama.ErrUnsupportedSASLMechanism):
+		return fmt.Sprintf("; the broker does not enable SASL mechanism %s on this listener: check kafka.sasl.mechanism", k.SASL.Mechanism)
+	case errors.Is(err, sarama.ErrIllegalSASLState):
+		return "; the broker takes no SASL on this listener (a PLAINTEXT or SSL one): check the port, or remove kafka.sasl"
+	case tlsRefused(err) && k.TLS.CertFile == "":
+		return "; the broker refused the TLS handshake: its listener may require a client certificate (kafka.tls.cert_file and key_file)"
+	case tlsRefused(err):
+		return "; the broker refused the TLS handshake: check that the certificate of kafka.tls.cert_file is valid now and issued by a CA the listener trusts"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "; the broker closed the connection during its set-up: check that kafka.tls.enabled and kafka.sasl match the listener's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+	}
+	return ""
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {
