@@ -21,24 +21,7 @@ func TestConsumerLagCountsOpenTransaction(t *testing.T) {
 	c, rec, waitCommitted := tailRoute(t, addrs, topic)
 	waitCommitted(1)
 
-	sc := plainConfig()
-	sc.Producer.Idempotent = true
-	sc.Producer.Transaction.ID = "tx-open"
-	sc.Net.MaxOpenRequests = 1
-	p, err := sarama.NewSyncProducer(addrs, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.BeginTxn(); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []string{"open-0", "open-1", "open-2"} { // 1-3, open
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0,
-			Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(v)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := openTxn(t, addrs, topic, "tx-open", "open-0", "open-1", "open-2") // 1-3, open
 	part := func() *partition {
 		c.mu.Lock()
 		defer c.mu.Unlock()

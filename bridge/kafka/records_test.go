@@ -38,6 +38,23 @@ func (r *valueRecorder) seen() []string {
 // producer id, then commits it, or aborts it when abort is set.
 func produceTxn(t *testing.T, addrs []string, topic, id string, abort bool, values ...string) {
 	t.Helper()
+	p := openTxn(t, addrs, topic, id, values...)
+	var err error
+	if abort {
+		err = p.AbortTxn()
+	} else {
+		err = p.CommitTxn()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openTxn writes values to partition 0 of topic in a transaction of
+// producer id that it leaves open, for the caller to end; the producer is
+// closed when the test ends.
+func openTxn(t *testing.T, addrs []string, topic, id string, values ...string) sarama.SyncProducer {
+	t.Helper()
 	sc := plainConfig()
 	sc.Producer.Idempotent = true
 	sc.Producer.Transaction.ID = id
@@ -46,7 +63,7 @@ func produceTxn(t *testing.T, addrs []string, topic, id string, abort bool, valu
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { _ = p.Close() })
 	if err := p.BeginTxn(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +73,7 @@ func produceTxn(t *testing.T, addrs []string, topic, id string, abort bool, valu
 			t.Fatal(err)
 		}
 	}
-	if abort {
-		err = p.AbortTxn()
-	} else {
-		err = p.CommitTxn()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	return p
 }
 
 // A transactional producer that aborts its transaction takes its records

@@ -197,6 +197,26 @@ type receiver struct {
 	respond func(d delivery, n int) int
 }
 
+// holdingReceiver is a receiver that answers 200 to every request once
+// unblock is called, and holds each until then; arrived gets a value when a
+// request comes.
+func holdingReceiver(t *testing.T) (rcv *receiver, arrived <-chan struct{}, unblock func()) {
+	t.Helper()
+	came, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	unblock = func() { once.Do(func() { close(release) }) }
+	rcv = newReceiver(t, func(d delivery, n int) int {
+		select {
+		case came <- struct{}{}:
+		default:
+		}
+		<-release
+		return 200
+	})
+	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
+	return rcv, came, unblock
+}
+
 func newReceiver(t *testing.T, respond func(d delivery, n int) int) *receiver {
 	t.Helper()
 	r := &receiver{respond: respond}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,18 +23,7 @@ func TestLogReaderGoneDoesNotEndTheDrain(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
-	arrived, release := make(chan struct{}, 1), make(chan struct{})
-	rcv := newReceiver(t, func(d delivery, n int) int {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		<-release
-		return 200
-	})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
+	rcv, arrived, unblock := holdingReceiver(t)
 
 	r, w, err := os.Pipe()
 	if err != nil {

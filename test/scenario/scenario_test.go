@@ -127,18 +127,7 @@ func TestAdminAnswersWhileDraining(t *testing.T) {
 	b := newBroker(t)
 	topic, group := topicName(t, "in"), topicName(t, "g")
 	b.CreateTopic(t, topic, 1)
-	arrived, release := make(chan struct{}, 1), make(chan struct{})
-	rcv := newReceiver(t, func(d delivery, n int) int {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		<-release
-		return 200
-	})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
+	rcv, arrived, unblock := holdingReceiver(t)
 	p := startBridge(t, b.config(t, routeSpec{Topic: topic, Group: group, URL: rcv.url()}))
 	recs := keyed(1, 1)
 	b.produce(t, topic, recs)
