@@ -68,3 +68,47 @@ func TestReplayOfATopicItMayNotReadFails(t *testing.T) {
 		t.Fatalf("replay once the broker lets it read: %+v; want the 3 records delivered and committed", rep)
 	}
 }
+
+// A replay whose group the broker refuses the principal (an ACL grants no
+// READ on the group "<route group>.replay") fails with an error that names
+// that group and the grant it lacks. Before, it said only "dlq replay: kafka
+// server: The client is not authorized to access this group": no group a
+// configuration holds, so the operator could not tell which one to grant.
+func TestReplayOfAGroupItMayNotUseNamesIt(t *testing.T) {
+	rig := newReplayRig(t, 200, "oldest")
+	rig.deadLetterOf(t, "orders-billing", "a")
+	const group = "hookbridge.orders-billing.replay"
+	rig.cluster.ControlKey(int16(kmsg.FindCoordinator), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		rig.cluster.KeepControl()
+		req := kreq.(*kmsg.FindCoordinatorRequest)
+		if req.CoordinatorType != 0 || (req.CoordinatorKey != group && !(len(req.CoordinatorKeys) == 1 && req.CoordinatorKeys[0] == group)) {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.ErrorCode, resp.NodeID = kerr.GroupAuthorizationFailed.Code, -1
+		for _, key := range req.CoordinatorKeys {
+			c := kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key, c.ErrorCode, c.NodeID = key, kerr.GroupAuthorizationFailed.Code, -1
+			resp.Coordinators = append(resp.Coordinators, c)
+		}
+		return resp, nil, true
+	})
+
+	o := ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
+	defer cancel()
+	rep, err := rig.bridge.Replay(ctx, o)
+	if ctx.Err() != nil {
+		t.Fatalf("Replay did not end while the broker refused the group (%v)", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), group) || !strings.Contains(err.Error(), "READ") ||
+		!strings.Contains(err.Error(), "not authorized") {
+		t.Fatalf("Replay error %v; want one naming group %s, the READ it lacks and the broker's refusal", err, group)
+	}
+	if rep != nil && rep.Delivered != 0 {
+		t.Fatalf("report %+v, want nothing delivered", rep)
+	}
+	if got := rig.received(); len(got) != 0 {
+		t.Fatalf("the receiver got %q", got)
+	}
+}
