@@ -44,13 +44,7 @@ func TestReplayOfATopicItMayNotReadFails(t *testing.T) {
 		return resp, nil, true
 	})
 
-	o := ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
-	defer cancel()
-	rep, err := rig.bridge.Replay(ctx, o)
-	if ctx.Err() != nil {
-		t.Fatalf("Replay did not end while the broker refused every fetch (%v)", err)
-	}
+	rep, err := refusedReplay(t, rig, "every fetch")
 	if err == nil || !strings.Contains(err.Error(), "READ") || !strings.Contains(err.Error(), replayDLQ) ||
 		!strings.Contains(err.Error(), "not authorized") {
 		t.Fatalf("Replay error %v; want one naming %s, the READ it lacks and the broker's refusal", err, replayDLQ)
@@ -63,7 +57,7 @@ func TestReplayOfATopicItMayNotReadFails(t *testing.T) {
 	}
 
 	refusing.Store(false)
-	rep = rig.replayWith(t, o)
+	rep = rig.replayWith(t, ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1})
 	if rep.Delivered != 3 || rep.Committed[0] != 3 {
 		t.Fatalf("replay once the broker lets it read: %+v; want the 3 records delivered and committed", rep)
 	}
@@ -94,13 +88,7 @@ func TestReplayOfAGroupItMayNotUseNamesIt(t *testing.T) {
 		return resp, nil, true
 	})
 
-	o := ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
-	defer cancel()
-	rep, err := rig.bridge.Replay(ctx, o)
-	if ctx.Err() != nil {
-		t.Fatalf("Replay did not end while the broker refused the group (%v)", err)
-	}
+	rep, err := refusedReplay(t, rig, "the group")
 	if err == nil || !strings.Contains(err.Error(), group) || !strings.Contains(err.Error(), "READ") ||
 		!strings.Contains(err.Error(), "not authorized") {
 		t.Fatalf("Replay error %v; want one naming group %s, the READ it lacks and the broker's refusal", err, group)
@@ -111,4 +99,18 @@ func TestReplayOfAGroupItMayNotUseNamesIt(t *testing.T) {
 	if got := rig.received(); len(got) != 0 {
 		t.Fatalf("the receiver got %q", got)
 	}
+}
+
+// refusedReplay replays route orders-billing of rig while the broker refuses
+// what, and fails the test if the replay does not end by itself.
+func refusedReplay(t *testing.T, rig *replayRig, what string) (*ReplayReport, error) {
+	t.Helper()
+	o := ReplayOptions{Route: "orders-billing", Partition: -1, FromOffset: -1, ToOffset: -1}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // a hang guard only
+	defer cancel()
+	rep, err := rig.bridge.Replay(ctx, o)
+	if ctx.Err() != nil {
+		t.Fatalf("Replay did not end while the broker refused %s (%v)", what, err)
+	}
+	return rep, err
 }
