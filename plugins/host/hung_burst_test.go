@@ -14,7 +14,9 @@ import (
 
 // Calls sent to a process together run out of time together: a burst that
 // hands a slow plugin several records slower than its timeout must not make
-// a process that answered meanwhile look hung. Replacing it would cut off
+// a process that answered meanwhile look hung. The slow calls never answer
+// ("hang"): a handler that gave up when its context ended would answer with
+// that error, a moment before the host's timer, and answer for the process. Replacing it would cut off
 // its other calls in flight (handled again elsewhere) and cold-start a new
 // process, again and again under a burst.
 func TestSlowCallsSentTogetherDoNotMakeALiveProcessHung(t *testing.T) {
@@ -33,11 +35,11 @@ func TestSlowCallsSentTogetherDoNotMakeALiveProcessHung(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range slow {
 		wg.Go(func() {
-			_, errs[i] = p.Deliver(t.Context(), delivery(int64(i), "sleep:1m", nil))
+			_, errs[i] = p.Deliver(t.Context(), delivery(int64(i), "hang", nil))
 		})
 	}
 	waitFor(t, "the slow calls running", func() bool {
-		return strings.Count(logs.String(), "testplugin sleeping") == slow
+		return strings.Count(logs.String(), "testplugin hanging") == slow
 	})
 	// The process answers a call while the slow ones wait: it is alive.
 	res, err := p.Deliver(t.Context(), delivery(100, "ack", []byte("alive")))

@@ -5,7 +5,7 @@
 //	"sleep:DURATION"    log "testplugin sleeping", wait (or until the call is canceled), then reply
 //	"exit"              exit the process in the middle of the call
 //	"crash-once:PATH"   exit if the file PATH does not exist yet (creating it), else reply
-//	"hang"              never answer, ignoring cancellation
+//	"hang"              log "testplugin hanging", then never answer, ignoring cancellation
 //	"permanent"         fail with sdk.Permanent
 //	"retry-after:DUR"   fail with sdk.RetryAfter
 //	"error"             fail with a plain error
@@ -104,6 +104,7 @@ func main() {
 			}
 			return reply(msg.Value)
 		case "hang":
+			log.Debug("testplugin hanging", "id", msg.ID)
 			select {}
 		case "permanent":
 			return nil, sdk.Permanent(errors.New("bad record"))
