@@ -37,6 +37,7 @@ type ReplayOptions struct {
 	// Filters; a record must match all that are set.
 	Key        *string // the record key
 	ErrorKind  string  // hookbridge-error-kind: permanent or retryable
+	Topic      string  // original topic; "" = any
 	Partition  int32   // original partition; -1 = any
 	FromOffset int64   // original offset range, inclusive; -1 = open
 	ToOffset   int64
@@ -702,6 +703,9 @@ func matchesReplay(m *sarama.ConsumerMessage, rec *target.Record, o ReplayOption
 		return false
 	}
 	if kind, _ := headerValue(m, dispatch.HeaderErrorKind); o.ErrorKind != "" && kind != o.ErrorKind {
+		return false
+	}
+	if o.Topic != "" && rec.Topic != o.Topic {
 		return false
 	}
 	if o.Partition >= 0 && rec.Partition != o.Partition {

@@ -290,13 +290,6 @@ func TestReplayOfOneRouteLeavesAnotherRoutesDeadLetters(t *testing.T) {
 // the dead-letter record's own topic, partition and offset, never under a mix
 // that names another record.
 func TestReplayRecordCoordinates(t *testing.T) {
-	hdr := func(kv ...string) []*sarama.RecordHeader {
-		var hs []*sarama.RecordHeader
-		for i := 0; i < len(kv); i += 2 {
-			hs = append(hs, &sarama.RecordHeader{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-		}
-		return hs
-	}
 	const (
 		topic, part, off = dispatch.HeaderErrorTopic, dispatch.HeaderErrorPartition, dispatch.HeaderErrorOffset
 	)

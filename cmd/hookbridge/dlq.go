@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	"github.com/hookbridge/hookbridge/bridge"
+	"github.com/hookbridge/hookbridge/bridge/config"
 )
 
 const dlqUsage = `usage:
   hookbridge dlq replay -c hookbridge.yaml --route NAME [--limit N] [--dry-run] [--rate R]
-                        [--key K] [--error-kind permanent|retryable] [--partition P]
-                        [--from-offset A] [--to-offset B]
+                        [--key K] [--error-kind permanent|retryable] [--topic T]
+                        [--partition P] [--from-offset A] [--to-offset B]
 `
 
 // cmdDLQ handles `hookbridge dlq replay`: it re-delivers what a route's
@@ -44,6 +45,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.Rate, "rate", 0, "records per second (0 = no limit)")
 	key := fs.String("key", "", "only records with this key")
 	fs.StringVar(&o.ErrorKind, "error-kind", "", "only records that failed this way: permanent or retryable")
+	fs.StringVar(&o.Topic, "topic", "", "only records from this original topic (a route may consume several)")
 	partition := fs.Int("partition", -1, "only records from this original partition")
 	fs.Int64Var(&o.FromOffset, "from-offset", -1, "only records at or after this original offset")
 	fs.Int64Var(&o.ToOffset, "to-offset", -1, "only records at or before this original offset")
@@ -128,6 +130,11 @@ func badReplayFlags(o *bridge.ReplayOptions, partition int) string {
 		return fmt.Sprintf("--from-offset %d is past --to-offset %d: the range holds no offset", o.FromOffset, o.ToOffset)
 	case o.ErrorKind != "" && o.ErrorKind != "permanent" && o.ErrorKind != "retryable":
 		return fmt.Sprintf("--error-kind %q: must be permanent or retryable", o.ErrorKind)
+	}
+	if o.Topic != "" {
+		if err := config.CheckTopicName(o.Topic); err != nil {
+			return fmt.Sprintf("--topic: %v", err)
+		}
 	}
 	return ""
 }

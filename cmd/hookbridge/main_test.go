@@ -162,6 +162,7 @@ func TestDLQReplayUsageErrors(t *testing.T) {
 		{"rate infinite", []string{"--route", "billing", "--rate", "+Inf"}, "--rate +Inf: must be"},
 		{"rate negative", []string{"--route", "billing", "--rate", "-0.5"}, "--rate -0.5: must be"},
 		{"limit negative", []string{"--route", "billing", "--limit", "-1"}, "--limit -1: must be"},
+		{"topic not a topic name", []string{"--route", "billing", "--topic", "orders/eu"}, `--topic: "orders/eu" is not a legal Kafka topic name`},
 		{"no route", nil, "--route is required"},
 		{"invalid config", []string{"-c", "bad.yaml", "--route", "billing"}, "bad.yaml:11: bogus: unknown key\n1 problem(s) in bad.yaml\n"},
 	}
