@@ -142,6 +142,10 @@ type Plugin struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// Timeout bounds one call. Default 10s.
 	Timeout Duration `yaml:"timeout"`
+	// StartTimeout bounds each step of a process's start: the handshake,
+	// the health check and the wait for its stream's ready message.
+	// Default 30s.
+	StartTimeout Duration `yaml:"start_timeout"`
 	// MaxMessageBytes is the largest gRPC message either side sends: a
 	// record (with its headers) above it is dead-lettered as a permanent
 	// error, and so is a reply above it. Default 4MiB.

@@ -25,6 +25,7 @@ const (
 	DefaultConcurrencyPerInstance = 16
 	DefaultIdleTimeout            = Duration(60 * time.Second)
 	DefaultPluginTimeout          = Duration(10 * time.Second)
+	DefaultPluginStartTimeout     = Duration(30 * time.Second)
 	DefaultMaxInstances           = 4
 	DefaultPluginMaxMessageBytes  = ByteSize(4 << 20)
 	DefaultPluginMaxOutputs       = 1000
@@ -101,6 +102,7 @@ func (p *Plugin) applyDefaults() {
 	setDefault(&p.ConcurrencyPerInstance, DefaultConcurrencyPerInstance)
 	setDefault(&p.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&p.Timeout, DefaultPluginTimeout)
+	setDefault(&p.StartTimeout, DefaultPluginStartTimeout)
 	setDefault(&p.MaxMessageBytes, DefaultPluginMaxMessageBytes)
 	setDefault(&p.MaxOutputs, DefaultPluginMaxOutputs)
 }

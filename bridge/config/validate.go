@@ -436,6 +436,7 @@ func (p *Plugin) validate(v *checker, path, dir string) {
 	atLeastOne(v, path+".concurrency_per_instance", p.ConcurrencyPerInstance)
 	notNegative(v, path+".idle_timeout", p.IdleTimeout)
 	notNegative(v, path+".timeout", p.Timeout)
+	notNegative(v, path+".start_timeout", p.StartTimeout)
 	notNegative(v, path+".max_message_bytes", p.MaxMessageBytes)
 	atLeastOne(v, path+".max_outputs", p.MaxOutputs)
 }

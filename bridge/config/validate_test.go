@@ -80,6 +80,7 @@ func TestValidation(t *testing.T) {
 		{"plugin max outputs", "plugins: {p: {command: [/bin/sh], max_outputs: -1}}\n", "plugins.p.max_outputs", "must be >= 1"},
 		{"plugin timeout", "plugins: {p: {command: [/bin/sh], timeout: -1s}}\n", "plugins.p.timeout", "must not be negative"},
 		{"plugin idle timeout", "plugins: {p: {command: [/bin/sh], idle_timeout: -1s}}\n", "plugins.p.idle_timeout", "must not be negative"},
+		{"plugin start timeout", "plugins: {p: {command: [/bin/sh], start_timeout: -1s}}\n", "plugins.p.start_timeout", "must not be negative"},
 		{"route name missing", "routes: [{topics: [t], target: {plugin: p}}]\n", "routes[0].name", "is required"},
 		{"route name chars", "routes: [{name: \"a b\", topics: [t], target: {plugin: p}}]\n", "routes[0].name", "must contain only letters, digits"},
 		{"route names unique", withRoute(hook + "  - {name: r, topics: [u], group: other, target: {plugin: p}}\n"), "routes[1].name", `duplicate route name "r" (also routes[0])`},

@@ -240,6 +240,9 @@ func (p *Pool) relay(stream string) func(line string, cut bool) {
 func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.HandlerClient, error) {
 	proto, err := client.Client()
 	if err != nil {
+		if err.Error() == handshakeTimeout {
+			return nil, nil, fmt.Errorf("handshake: no answer within %s (plugins.%s.start_timeout)", p.opts.StartTimeout, p.name)
+		}
 		return nil, nil, err
 	}
 	raw, err := proto.Dispense(protocol.PluginName)
@@ -259,12 +262,16 @@ func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.Handl
 	_, err = healthpb.NewHealthClient(conn.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("health check: no answer within %s: %w", p.opts.StartTimeout, err)
+			return nil, nil, fmt.Errorf("health check: no answer within %s (plugins.%s.start_timeout): %w", p.opts.StartTimeout, p.name, err)
 		}
 		return nil, nil, fmt.Errorf("health check: %w", err)
 	}
 	return conn.Conn, rpc, nil
 }
+
+// handshakeTimeout is go-plugin's error when the process wrote no
+// handshake line within the start timeout.
+const handshakeTimeout = "timeout while waiting for plugin to start"
 
 // maxStderrTail bounds what a start error, or the warning that a process
 // died, quotes of the process's standard error.

@@ -40,9 +40,9 @@ type Options struct {
 	// basics and OTEL_* pass through. Anything else a plugin needs goes in
 	// its env, where ${VAR} passes a variable of the bridge on explicitly.
 	Env map[string]string
-	// StartTimeout bounds each step of the start of one process: its
-	// handshake, its health check and the wait for its stream's ready
-	// message. Default 30s.
+	// StartTimeout, when set, overrides the plugin's start_timeout, which
+	// bounds each step of the start of one process: its handshake, its
+	// health check and the wait for its stream's ready message.
 	StartTimeout time.Duration
 	// CheckInterval is how often the pool looks for exited and idle
 	// processes and starts processes up to instances.min. Default 1s.
@@ -57,7 +57,6 @@ type Options struct {
 
 // Option defaults.
 const (
-	DefaultStartTimeout      = 30 * time.Second
 	DefaultCheckInterval     = time.Second
 	DefaultRestartBackoff    = 100 * time.Millisecond
 	DefaultMaxRestartBackoff = 10 * time.Second
@@ -173,12 +172,13 @@ func applyDefaults(cfg *config.Plugin, opts *Options) {
 	setDefault(&cfg.ConcurrencyPerInstance, config.DefaultConcurrencyPerInstance)
 	setDefault(&cfg.IdleTimeout, config.DefaultIdleTimeout)
 	setDefault(&cfg.Timeout, config.DefaultPluginTimeout)
+	setDefault(&cfg.StartTimeout, config.DefaultPluginStartTimeout)
 	setDefault(&cfg.MaxMessageBytes, config.DefaultPluginMaxMessageBytes)
 	setDefault(&cfg.MaxOutputs, config.DefaultPluginMaxOutputs)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	setDefault(&opts.StartTimeout, DefaultStartTimeout)
+	setDefault(&opts.StartTimeout, cfg.StartTimeout.D())
 	setDefault(&opts.CheckInterval, DefaultCheckInterval)
 	setDefault(&opts.RestartBackoff, DefaultRestartBackoff)
 	setDefault(&opts.MaxRestartBackoff, DefaultMaxRestartBackoff)
@@ -612,7 +612,7 @@ func (p *Pool) untrackStart(cmd *exec.Cmd) {
 }
 
 // abortStartsLocked kills the processes still starting, with their process
-// groups: go-plugin bounds a start only by the start timeout (30 s), and a
+// groups: go-plugin bounds a start only by the start timeout (start_timeout), and a
 // process that hangs while it starts (before its handshake, in its health
 // check) would hold Close that long, or outlive a bridge that stopped
 // before. Their starts fail at once, and startLocked sees the pool closed.

@@ -26,14 +26,16 @@ func TestStartThatNeverAnswersTheHealthCheckFails(t *testing.T) {
 	run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	mark := "TESTPLUGIN_RUN=" + run
 	cfg.Env = map[string]string{"TESTPLUGIN_HEALTH_HANG": "1", "TESTPLUGIN_RUN": run}
-	p, logs := newPool(t, cfg, host.Options{StartTimeout: 2 * time.Second})
+	cfg.StartTimeout = config.Duration(2 * time.Second)
+	p, logs := newPool(t, cfg, host.Options{})
 	// Far longer than the start timeout: a start the timeout does not
 	// bound ends with this context instead.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	_, err := p.Deliver(ctx, delivery(1, "", nil))
-	if err == nil || ctx.Err() != nil || target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), "health check") {
-		t.Fatalf("Deliver: err = %v (kind %v, call's context: %v); want a retryable start failure naming the health check\n%s",
+	if err == nil || ctx.Err() != nil || target.KindOf(err) != target.Retryable ||
+		!strings.Contains(err.Error(), "health check: no answer within 2s (plugins.enrich.start_timeout)") {
+		t.Fatalf("Deliver: err = %v (kind %v, call's context: %v); want a retryable start failure naming the health check and start_timeout\n%s",
 			err, target.KindOf(err), ctx.Err(), logs)
 	}
 	if s := p.Stats(); s.Starting != 0 || s.Instances != 0 {
@@ -45,6 +47,36 @@ func TestStartThatNeverAnswersTheHealthCheckFails(t *testing.T) {
 	waitFor(t, "the process that failed its health check to be stopped", func() bool {
 		return len(processesWithEnv(t, mark)) == 0
 	})
+}
+
+// A plugin slow to start (one that loads a model before it serves, say)
+// gets plugins.<name>.start_timeout for its handshake: within it the start
+// succeeds, past it the error names the setting to raise.
+func TestStartTimeoutIsTheConfigured(t *testing.T) {
+	// The handshake comes a second after the process starts.
+	slow := []string{"/bin/sh", "-c", "sleep 1; exec " + testPlugin}
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    string // in the error; "" = delivered
+	}{
+		{200 * time.Millisecond, "handshake: no answer within 200ms (plugins.enrich.start_timeout)"},
+		{time.Minute, ""},
+	} {
+		t.Run(tc.timeout.String(), func(t *testing.T) {
+			cfg := testConfig(slow...)
+			cfg.StartTimeout = config.Duration(tc.timeout)
+			p, logs := newPool(t, cfg, host.Options{})
+			res, err := p.Deliver(t.Context(), delivery(1, "ack", []byte("v")))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Deliver: %v, want the record delivered within start_timeout %s\n%s", err, tc.timeout, logs)
+			case tc.want == "" && (len(res.Outputs) != 1 || string(res.Outputs[0].Value) != "v"):
+				t.Fatalf("result %+v, want the record's value back", res)
+			case tc.want != "" && (err == nil || target.KindOf(err) != target.Retryable || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Deliver: err = %v (kind %v), want a retryable start failure with %q", err, target.KindOf(err), tc.want)
+			}
+		})
+	}
 }
 
 // processesWithEnv lists the pids of the processes whose environment has
