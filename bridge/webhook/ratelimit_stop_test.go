@@ -53,11 +53,8 @@ func TestRateLimitWaitEndsOnStop(t *testing.T) {
 				_, err := tg.Deliver(ctx, &target.Delivery{Record: rec, Attempt: 1})
 				done <- err
 			}()
-			select {
-			case <-waited: // the second delivery waits for the limiter
-			case <-time.After(10 * time.Second):
-				t.Fatal("the second delivery did not wait for the limiter")
-			}
+			// The second delivery reserved the next token, an hour ahead.
+			waitFor(t, 10*time.Second, "the second delivery to wait for the limiter", func() bool { return limiter.Tokens() < 0 })
 			close(stop)
 			select {
 			case err := <-done:
@@ -66,6 +63,16 @@ func TestRateLimitWaitEndsOnStop(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("the delivery waiting for the rate limiter did not end when the bridge began to stop")
+			}
+			// The wait counted (hookbridge_ratelimit_wait_seconds_total) is
+			// the one that took place, not the hour it was reserved for.
+			select {
+			case d := <-waited:
+				if d >= time.Hour/2 {
+					t.Errorf("a wait cut short by the stop counted %s, the reservation's length", d)
+				}
+			default:
+				t.Error("the wait cut short by the stop was not counted")
 			}
 			select {
 			case r := <-reqs:

@@ -77,8 +77,10 @@ type Options struct {
 	// Limiter, when set, paces requests: each waits for a token first. It is
 	// shared by every route that posts to the same URL.
 	Limiter *rate.Limiter
-	// RateLimited, when set, is told of every wait the limiter imposed.
-	RateLimited func(wait time.Duration)
+	// RateLimited, when set, is told of every wait the limiter imposed,
+	// when it ends, with the time waited: a wait cut short by the stop or
+	// the delivery's context counts as long as it lasted.
+	RateLimited func(waited time.Duration)
 }
 
 // Target POSTs records to one webhook URL, one record per request. It holds
@@ -397,7 +399,8 @@ func (t *Target) pace(ctx context.Context) error {
 		return nil
 	}
 	if t.rateLimited != nil {
-		t.rateLimited(wait)
+		start := time.Now()
+		defer func() { t.rateLimited(time.Since(start)) }()
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
