@@ -38,11 +38,14 @@ func scramGenerator(mechanism string) func() sarama.SCRAMClient {
 	return func() sarama.SCRAMClient { return &scramClient{hash: hash} }
 }
 
-// Begin prepares a conversation for user and password (SASLprep applies).
+// Begin prepares a conversation for user and password, taken as they are:
+// Kafka applies no SASLprep to SCRAM credentials (its clients and the tools
+// that store them use a password's UTF-8 bytes), so SASLprep here would
+// change a password with, say, a soft hyphen or a ligature, and refuse one
+// with a tab, which Kafka's own clients log in with.
 func (c *scramClient) Begin(user, password, authzID string) error {
-	client, err := c.hash.NewClient(user, password, authzID)
+	client, err := c.hash.NewClientUnprepped(user, password, authzID)
 	if err != nil {
-		// The library's message never contains the password.
 		return fmt.Errorf("kafka: scram: %w", err)
 	}
 	c.conv = client.NewConversation()

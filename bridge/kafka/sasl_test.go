@@ -249,3 +249,40 @@ func TestOAuthBearerClientSecretFile(t *testing.T) {
 		t.Fatalf("Token = %v, %v", tok, err)
 	}
 }
+
+// Kafka takes a SCRAM password as its UTF-8 bytes, without SASLprep (its
+// Java client and kafka-configs.sh alike), and so does the in-process
+// broker. A password SASLprep would change (a soft hyphen it drops, a
+// ligature it decomposes) or refuse (a tab) logs in as it is, and so does a
+// user name with the characters SCRAM escapes.
+func TestSCRAMCredentialsAsKafkaStoresThem(t *testing.T) {
+	serverTLS, caFile := brokerTLS(t)
+	for _, mech := range []string{config.SASLScramSHA256, config.SASLScramSHA512} {
+		for _, cred := range []struct{ name, user, password string }{
+			{"soft hyphen", "hookbridge", "pass\u00adword"},
+			{"ligature", "hookbridge", "\ufb01le-secret"},
+			{"tab", "hookbridge", "tab\tsecret"},
+			{"escaped user name", "team=a,b", "secret"},
+		} {
+			t.Run(mech+"/"+cred.name, func(t *testing.T) {
+				c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(serverTLS), kfake.EnableSASL(),
+					kfake.Superuser(mech, cred.user, cred.password), kfake.SeedTopics(1, "t"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(c.Close)
+				k := kafkaConfig(caFile, mech, cred.user, cred.password)
+				sc, err := NewConfig(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sc.Metadata.Retry.Max = 0
+				client, err := NewClient(c.ListenAddrs(), k, sc)
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				_ = client.Close()
+			})
+		}
+	}
+}
