@@ -534,12 +534,12 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		}
 		ev.Key = &k
 	}
-	ct := ""
+	var ct, ceCT []byte                // the record's content-type, ce_datacontenttype
 	cloudEvent, ceTime := false, false // the record carries ce_specversion, ce_time
 	for _, h := range rec.Headers {
 		switch {
 		case strings.EqualFold(h.Key, recordContentType):
-			ct = string(h.Value)
+			ct = h.Value
 		case len(h.Key) > len(recordCEPrefix) && strings.EqualFold(h.Key[:len(recordCEPrefix)], recordCEPrefix):
 			attr := strings.ToLower(h.Key[len(recordCEPrefix):])
 			switch attr {
@@ -553,6 +553,8 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 				ev.Type = string(h.Value)
 			case "time":
 				ev.Time, ceTime = string(h.Value), true
+			case "datacontenttype":
+				ceCT = h.Value // as in single-record mode (see recordCEDataContentType)
 			default:
 				if validExtension(attr) && utf8.Valid(h.Value) {
 					if ev.Extensions == nil {
@@ -568,8 +570,11 @@ func toBatchEvent(rec *target.Record) *batchEvent {
 		// optional (as ce-time in single-record mode).
 		ev.Time = ""
 	}
-	ev.DataContentType = ct
-	if isJSON(ct) && utf8.Valid(rec.Value) && jsonNestedWithin(rec.Value, maxDataDepth) && json.Valid(rec.Value) {
+	if ct == nil {
+		ct = ceCT
+	}
+	ev.DataContentType = string(ct)
+	if isJSON(ev.DataContentType) && utf8.Valid(rec.Value) && jsonNestedWithin(rec.Value, maxDataDepth) && json.Valid(rec.Value) {
 		// json.Valid lets invalid UTF-8 inside strings pass; such a value
 		// goes base64, so that the body stays valid UTF-8 JSON.
 		ev.Data = rec.Value
@@ -621,7 +626,7 @@ func jsonNestedWithin(b []byte, max int) bool {
 // validExtension reports whether name is a legal CloudEvents attribute name
 // that does not clash with ours.
 func validExtension(name string) bool {
-	if name == "" || len(name) > 20 {
+	if name == "" {
 		return false
 	}
 	for _, c := range name {
@@ -641,7 +646,7 @@ func isJSON(ct string) bool {
 	if err != nil {
 		return false
 	}
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	return strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json")
 }
 
 var errBatchReply = errors.New("a reply topic cannot be used with batch mode")

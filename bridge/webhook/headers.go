@@ -98,6 +98,11 @@ const (
 	// recordCEPrefix starts a CloudEvents attribute in the Kafka protocol
 	// binding (ce_id, ce_source, ...); it goes out as ce-<attribute>.
 	recordCEPrefix = "ce_"
+	// recordCEDataContentType is datacontenttype written as a ce_ header
+	// (the binding's is content-type). The HTTP binding carries it as
+	// Content-Type only: CloudEvents receivers refuse a ce-datacontenttype
+	// field, an extension named like a core attribute.
+	recordCEDataContentType = "ce_datacontenttype"
 )
 
 // header builds the request headers of one record (README.md, "The webhook contract") into
@@ -153,12 +158,14 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		}
 	}
 
-	var contentType []byte
+	var contentType, ceContentType []byte
 	var ce map[string]string // CloudEvents attributes the record carries, by name
 	for _, rh := range rec.Headers {
 		switch {
 		case strings.EqualFold(rh.Key, recordContentType):
 			contentType = rh.Value // the last one wins, as in Record.Header
+		case strings.EqualFold(rh.Key, recordCEDataContentType):
+			ceContentType = rh.Value // Content-Type when there is no content-type
 		case strings.EqualFold(rh.Key, recordTraceparent), strings.EqualFold(rh.Key, recordTracestate):
 			// The trace context of the request is the delivery span's,
 			// injected from ctx by the instrumented transport.
@@ -190,6 +197,9 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		h.put(keyKafkaBase64, strings.Join(listed, ", "))
 	}
 
+	if contentType == nil {
+		contentType = ceContentType
+	}
 	sent := len(contentType) > 0 && safeValue(contentType)
 	if sent {
 		h.putBytes(keyContentType, contentType)

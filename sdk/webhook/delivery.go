@@ -37,7 +37,8 @@ type Delivery struct {
 	// not carry them.
 	Headers []Header
 	// ContentType is the request's Content-Type in single-record mode (the
-	// record's content-type header, else application/octet-stream), the
+	// record's content-type header, else its ce_datacontenttype, else
+	// application/octet-stream), the
 	// event's datacontenttype in batch mode.
 	ContentType string
 	// Body is the record value: the request body in single-record mode, the
