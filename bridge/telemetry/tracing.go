@@ -184,6 +184,8 @@ func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, e
 	case "grpc":
 		exp, err = otlptracegrpc.New(ctx)
 	case "http/protobuf", "http/json":
+		// The Go exporter has no JSON encoding: http/json posts
+		// protobuf to the same path, which collectors take.
 		exp, err = otlptracehttp.New(ctx)
 	default:
 		err = errors.New("unsupported protocol " + proto + " (want grpc, http/protobuf or http/json)")
