@@ -780,6 +780,7 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 	stale = append(stale, c.listOffsets(client, parts, sarama.OffsetNewest, func(p *partition, off int64) {
 		p.latest.Store(off)
 	})...)
+	c.checkStarts(client, parts)
 	c.checkEmptyTails(client, parts)
 	c.checkRefused(client, parts)
 	c.checkRecreated(client, parts)
@@ -788,6 +789,67 @@ func (c *Consumer) lookUpOffsets(client sarama.Client) {
 		stale = slices.Compact(stale)
 		if err := client.RefreshMetadata(stale...); err != nil {
 			c.log.Debug("refreshing metadata", "topics", stale, "error", err)
+		}
+	}
+}
+
+// checkStarts asks the group's coordinator for the committed offsets of the
+// claims of parts that sarama started at the oldest record, once each. sarama
+// starts a claim there, and says nothing, when the group has no committed
+// offset for the partition, but also when the broker no longer has the one it
+// has (see NewConsumer): retention or kafka-delete-records removed the records
+// after it while the group was away, and they are skipped; or it lies past the
+// partition's end (the partition lost records, or the offset was set past
+// it), and the partition is read again. Both are logged. In the second, sarama
+// keeps the committed offset as the partition's mark and takes no mark below
+// it: nothing was committed until the partition grew past it, and a restart
+// before then resumed at that offset, past records not delivered yet. The
+// mark goes back to where the claim started, then on to the claim's own.
+func (c *Consumer) checkStarts(client sarama.Client, parts []*partition) {
+	var check []*partition
+	var tps []topicPartition
+	for _, p := range parts {
+		if p.checkStart.Load() && p.start.Load() >= 0 && p.latest.Load() >= 0 {
+			check = append(check, p)
+			tps = append(tps, p.tp)
+		}
+	}
+	if len(check) == 0 {
+		return
+	}
+	committed, err := c.committedOffsets(client, tps)
+	if err != nil {
+		return // asked again on the next round
+	}
+	for _, p := range check {
+		off, ok := committed[p.tp]
+		if !ok || !p.checkStart.CompareAndSwap(true, false) {
+			continue
+		}
+		start, latest := p.start.Load(), p.latest.Load()
+		marked, _ := p.tr.position()
+		switch {
+		case off < 0: // none committed
+		case off < start: // the claim's own commits are at start or above
+			c.log.Warn("records were deleted by the broker before the group read them (retention or kafka-delete-records "+
+				"moved the partition's log start past the group's committed offset); they are skipped: the partition is read "+
+				"from its oldest record",
+				"topic", p.tp.topic, "partition", p.tp.partition, "from_offset", off, "to_offset", start-1)
+		case off > start && off > marked:
+			// Above all the claim marked, so not its own commit; and one
+			// sarama found in range would have been the claim's start. The
+			// partition may have grown past it since the claim began.
+			c.log.Warn("the group's committed offset is past the partition's end (the partition lost records, or the offset "+
+				"was set past its end); the partition is read again from its oldest record",
+				"topic", p.tp.topic, "partition", p.tp.partition, "committed", off, "latest", latest, "from_offset", start)
+			c.mu.Lock()
+			if c.parts[p.tp] == p {
+				p.sess.ResetOffset(p.tp.topic, p.tp.partition, start, "")
+				if mark, _ := p.tr.position(); mark > start {
+					p.sess.MarkOffset(p.tp.topic, p.tp.partition, mark, "")
+				}
+			}
+			c.mu.Unlock()
 		}
 	}
 }
@@ -1308,6 +1370,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		recreated:    make(chan struct{}),
 	}
 	p.start.Store(startOffset(claim))
+	p.checkStart.Store(claim.InitialOffset() == sarama.OffsetOldest)
 	p.latest.Store(unknownOffset)
 	c.budget.join()
 	defer c.budget.leave() // after releaseQueued, below
@@ -1464,6 +1527,11 @@ type partition struct {
 	// partition's latest offset as watchOffsets last looked it up
 	// (unknownOffset before).
 	start, latest atomic.Int64
+
+	// checkStart: the claim started at sarama's oldest-offset sentinel, and
+	// checkStarts has not yet asked whether the group's committed offset
+	// was out of range.
+	checkStart atomic.Bool
 
 	// Whether its marks are being committed, as watchCoordinator checks it:
 	// markedBefore is the mark of the previous check (watchCoordinator's own),
