@@ -52,7 +52,8 @@ func newTracingTransport(next http.RoundTripper, safeURL, host, port string) *tr
 const scope = "github.com/hookbridge/hookbridge/bridge/webhook"
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	span, traced := t.start(req.Context(), propagation.HeaderCarrier(req.Header))
+	attempt, _ := strconv.Atoi(req.Header.Get(HeaderAttempt))
+	span, traced := t.start(req.Context(), propagation.HeaderCarrier(req.Header), attempt)
 	if !traced {
 		return t.next.RoundTrip(req)
 	}
@@ -68,10 +69,14 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // start starts the client span of a request, child of the span in ctx, and
 // injects its context into the request's header through h (the request must
-// be the caller's own: it is changed without a copy). traced is false when
-// there is nothing to trace (no span in ctx, as in a test): the span has
-// then already ended and h is unchanged.
-func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarrier) (span trace.Span, traced bool) {
+// be the caller's own: it is changed without a copy). attempt is the
+// request's hookbridge-attempt: from the second on the request is sent
+// again, and the span says how many times before in
+// http.request.resend_count, as the HTTP semantic conventions ask of a
+// resent request. traced is false when there is nothing to trace (no span
+// in ctx, as in a test): the span has then already ended and h is
+// unchanged.
+func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarrier, attempt int) (span trace.Span, traced bool) {
 	// The span comes from the provider of the span in the context (the
 	// delivery's), so it lands wherever its parent does. Its attributes go
 	// only to a span that can record them: the bridge's sampler follows
@@ -85,6 +90,9 @@ func (t *tracingTransport) start(ctx context.Context, h propagation.TextMapCarri
 	}
 	if links := linksOf(ctx); len(links) > 0 && parent.IsRecording() {
 		opts = append(slices.Clip(opts), trace.WithLinks(links...))
+	}
+	if attempt > 1 && parent.IsRecording() {
+		opts = append(slices.Clip(opts), trace.WithAttributes(attribute.Int("http.request.resend_count", attempt-1)))
 	}
 	ctx, span = parent.TracerProvider().Tracer(scope).Start(ctx, http.MethodPost, opts...)
 	if !span.IsRecording() && !span.SpanContext().IsValid() {

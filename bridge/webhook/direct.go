@@ -32,7 +32,7 @@ func (t *Target) deliverDirect(ctx context.Context, d *target.Delivery) (*target
 	h.buf = append(h.buf, "\r\n"...)
 	t.header(ctx, h, rec, d.Attempt, ts)
 
-	span, traced := t.spans.start(ctx, h)
+	span, traced := t.spans.start(ctx, h, d.Attempt)
 	if h.err != nil {
 		if traced {
 			failed(span, h.err)

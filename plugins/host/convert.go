@@ -112,8 +112,9 @@ func outputFromProto(o *handlerpb.Output) target.Output {
 }
 
 // maxHandlerError bounds the message of a handler's error as the bridge
-// keeps it.
-const maxHandlerError = 1 << 10
+// keeps it, and that of a call's failure the plugin wrote (its gRPC status,
+// a stream's refusal of a call): see protocol.CutMessage.
+const maxHandlerError = protocol.MaxMessage
 
 // errorFromProto maps a handler's error onto the target error kinds:
 // RETRYABLE (and an unspecified or unknown kind) is retryable, PERMANENT
@@ -123,18 +124,7 @@ func errorFromProto(plugin string, e *handlerpb.Error) error {
 	if msg == "" {
 		msg = "handler failed"
 	}
-	if len(msg) > maxHandlerError {
-		// The message goes into every log line about the record's failure,
-		// its span and its dead letter's header (which keeps 1 KiB): a
-		// plugin that quotes a record in its errors would otherwise log it
-		// whole, up to the message limit.
-		n := maxHandlerError
-		for n > 0 && !utf8.RuneStart(msg[n]) {
-			n--
-		}
-		msg = fmt.Sprintf("%s... (%d more bytes)", msg[:n], len(msg)-n)
-	}
-	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(msg))
+	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(protocol.CutMessage(msg)))
 	switch e.GetKind() {
 	case handlerpb.ErrorKind_ERROR_KIND_PERMANENT:
 		return target.NewPermanent(err)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/sdk/protocol"
 )
 
 // ErrClosed is wrapped by the error of a Deliver that came after Close.
@@ -93,6 +94,12 @@ func (p *Pool) callError(ctx context.Context, expired bool, deadline time.Time, 
 	if tooLarge(err) {
 		return target.NewPermanent(fmt.Errorf("plugin %s: a message exceeds the %s message limit (plugins.%s.max_message_bytes, and the plugin's own): %s",
 			p.name, humanLimit(p.maxBytes), p.name, st.Message()))
+	}
+	// The status is the plugin's when it failed the call itself (an
+	// uncaught exception in a Python plugin is UNKNOWN with its text), and
+	// gRPC takes a message of up to 16 MiB: keep it bounded (protocol.CutMessage).
+	if msg := st.Message(); len(msg) > maxHandlerError {
+		err = status.Error(st.Code(), protocol.CutMessage(msg))
 	}
 	return &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: call failed: %w", p.name, err)}
 }

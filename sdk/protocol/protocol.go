@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	plugin "github.com/hashicorp/go-plugin"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -104,8 +105,50 @@ func ServerOptions(maxBytes int) []grpc.ServerOption {
 func DialOptions(maxBytes int) []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(handleOnly))),
+		grpc.WithStatsHandler(boundedStatus{otelgrpc.NewClientHandler(otelgrpc.WithFilter(handleOnly))}),
 	}
+}
+
+// MaxMessage bounds a message a plugin wrote (a handler's error, a failed
+// call's status) as the host keeps it: see CutMessage.
+const MaxMessage = 1 << 10
+
+// CutMessage is msg cut after MaxMessage bytes, at a character's start,
+// saying how much was cut. Such a message goes into every log line about
+// the record's failure, its spans (an event attribute and a status
+// description, which the OpenTelemetry SDK bounds neither) and its dead
+// letter's header: a plugin that quotes a record in its errors would
+// otherwise have it logged whole, up to the message limit.
+func CutMessage(msg string) string {
+	if len(msg) <= MaxMessage {
+		return msg
+	}
+	n := MaxMessage
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", msg[:n], len(msg)-n)
+}
+
+// boundedStatus hands the gRPC instrumentation a failed call's status with
+// its message cut (CutMessage): the instrumentation makes
+// the message the span's status description, which the OpenTelemetry SDK
+// does not bound, and a plugin that fails a call itself (an uncaught
+// exception in a Python plugin is UNKNOWN with its text) may send up to
+// 16 MiB. The call's caller gets the status unchanged.
+type boundedStatus struct{ stats.Handler }
+
+var _ stats.Handler = boundedStatus{}
+
+func (h boundedStatus) HandleRPC(ctx context.Context, rs stats.RPCStats) {
+	if end, ok := rs.(*stats.End); ok && end.Error != nil {
+		if st := status.Convert(end.Error); len(st.Message()) > MaxMessage {
+			cut := *end
+			cut.Error = status.Error(st.Code(), CutMessage(st.Message()))
+			rs = &cut
+		}
+	}
+	h.Handler.HandleRPC(ctx, rs)
 }
 
 // handleOnly gives the stats handlers' spans to Handle calls alone. The

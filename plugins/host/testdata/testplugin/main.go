@@ -39,8 +39,10 @@
 // With
 // TESTPLUGIN_UNARY_ONLY=1, the x-test "grpc-canceled" fails the Handle call
 // with the gRPC status CANCELED, as a handler whose own downstream call was
-// canceled may. With TESTPLUGIN_HEALTH_HANG=1 the process completes the
-// handshake and never answers the health check.
+// canceled may, and "grpc-long-error:N" with the status UNKNOWN and a
+// message N bytes long, as an uncaught exception in a Python plugin does.
+// With TESTPLUGIN_HEALTH_HANG=1 the process completes the handshake and
+// never answers the health check.
 package main
 
 import (
@@ -191,8 +193,16 @@ type unaryOnly struct {
 }
 
 func (u unaryOnly) Handle(ctx context.Context, req *handlerpb.HandleRequest) (*handlerpb.HandleResponse, error) {
-	if testHeader(req) == "grpc-canceled" {
+	verb, arg, _ := strings.Cut(testHeader(req), ":")
+	switch verb {
+	case "grpc-canceled":
 		return nil, status.Error(codes.Canceled, "testplugin: the handler's downstream call was canceled")
+	case "grpc-long-error":
+		// A plugin without the SDK that fails the call itself, quoting a
+		// downstream answer, as an uncaught exception does in a Python
+		// plugin (status UNKNOWN).
+		n, _ := strconv.Atoi(arg)
+		return nil, status.Error(codes.Unknown, "downstream answered "+strings.Repeat("x", n))
 	}
 	return u.svc.Handle(ctx, req)
 }
