@@ -158,7 +158,7 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc.Producer.Retry.Max = 5
 	sc.Producer.Retry.Backoff = 200 * time.Millisecond
 	sc.Producer.Partitioner = NewMurmur2Partitioner
-	sc.Producer.MaxMessageBytes = 16 << 20
+	sc.Producer.MaxMessageBytes = maxProduceBytes
 	return sc, nil
 }
 

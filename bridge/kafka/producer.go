@@ -277,11 +277,43 @@ func classify(err error) error {
 	}
 	for _, pe := range pes {
 		if refused(pe.Err) {
-			return target.NewPermanent(pe.Err)
+			return target.NewPermanent(sizeHint(pe))
 		}
 	}
 	return pes[0].Err
 }
+
+// sizeHint returns the error of a record refused for its size with what the
+// operator can do about it, which neither the broker's text nor sarama's
+// says: a dead letter refused so holds its partition until then. The size
+// given is an upper bound of the record's batch as the broker measures it
+// (uncompressed: the producer does not compress), so a max.message.bytes of
+// that much takes it.
+func sizeHint(pe *sarama.ProducerError) error {
+	if pe.Msg == nil {
+		return pe.Err
+	}
+	size := pe.Msg.ByteSize(2) + recordBatchOverhead
+	if errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
+		return fmt.Errorf("%w: the record is up to %d bytes with its key, headers and batch header, more than topic %s "+
+			"takes: raise its max.message.bytes (kafka-configs.sh --alter --entity-type topics --entity-name %s "+
+			"--add-config max.message.bytes=%d)", pe.Err, size, pe.Msg.Topic, pe.Msg.Topic, size)
+	}
+	if _, ok := errors.AsType[sarama.ConfigurationError](pe.Err); ok && pe.Msg.ByteSize(2) > maxProduceBytes {
+		return fmt.Errorf("%w: the record is up to %d bytes with its key and headers, over the bridge's own producer "+
+			"limit of 16 MiB, which no setting raises: it cannot be written", pe.Err, pe.Msg.ByteSize(2))
+	}
+	return pe.Err
+}
+
+// maxProduceBytes is the producer's own limit of a record
+// (Producer.MaxMessageBytes, NewConfig).
+const maxProduceBytes = 16 << 20
+
+// recordBatchOverhead is the size of a record batch's header (with the
+// offset and length before it), which the broker counts against
+// max.message.bytes along with the records.
+const recordBatchOverhead = 61
 
 // tooLarge reports whether the broker refused a record, or its batch, for
 // its size.
