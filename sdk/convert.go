@@ -125,13 +125,5 @@ const maxErrorMessage = 16 << 10
 // the wire must be, and handlers quote record bytes in their errors), and
 // cut after maxErrorMessage bytes, at a character's start, saying so.
 func errorMessage(err error) string {
-	msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
-	if len(msg) <= maxErrorMessage {
-		return msg
-	}
-	n := maxErrorMessage
-	for n > 0 && !utf8.RuneStart(msg[n]) {
-		n--
-	}
-	return fmt.Sprintf("%s... (%d more bytes)", msg[:n], len(msg)-n)
+	return protocol.CutMessage(strings.ToValidUTF8(err.Error(), "\uFFFD"), maxErrorMessage)
 }

@@ -124,7 +124,7 @@ func errorFromProto(plugin string, e *handlerpb.Error) error {
 	if msg == "" {
 		msg = "handler failed"
 	}
-	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(protocol.CutMessage(msg)))
+	err := fmt.Errorf("plugin %s: %w", plugin, errors.New(protocol.CutMessage(msg, maxHandlerError)))
 	switch e.GetKind() {
 	case handlerpb.ErrorKind_ERROR_KIND_PERMANENT:
 		return target.NewPermanent(err)

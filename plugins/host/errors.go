@@ -99,7 +99,7 @@ func (p *Pool) callError(ctx context.Context, expired bool, deadline time.Time, 
 	// uncaught exception in a Python plugin is UNKNOWN with its text), and
 	// gRPC takes a message of up to 16 MiB: keep it bounded (protocol.CutMessage).
 	if msg := st.Message(); len(msg) > maxHandlerError {
-		err = status.Error(st.Code(), protocol.CutMessage(msg))
+		err = status.Error(st.Code(), protocol.CutMessage(msg, maxHandlerError))
 	}
 	return &target.Error{Kind: target.Retryable, Err: fmt.Errorf("plugin %s: call failed: %w", p.name, err)}
 }

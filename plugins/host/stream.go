@@ -229,7 +229,7 @@ func (c *callStream) roundTrip(ctx context.Context, req *handlerpb.HandleRequest
 		case !ok:
 			return nil, c.ended()
 		case r.GetUnavailable() != "":
-			return nil, status.Errorf(codes.Unavailable, "plugin process did not take the call: %s", protocol.CutMessage(r.GetUnavailable()))
+			return nil, status.Errorf(codes.Unavailable, "plugin process did not take the call: %s", protocol.CutMessage(r.GetUnavailable(), maxHandlerError))
 		case r.GetResponse() == nil:
 			// Neither an answer nor a refusal breaks the protocol: the
 			// handler may not have run, so the record is not delivered.

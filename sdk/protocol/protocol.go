@@ -110,20 +110,20 @@ func DialOptions(maxBytes int) []grpc.DialOption {
 }
 
 // MaxMessage bounds a message a plugin wrote (a handler's error, a failed
-// call's status) as the host keeps it: see CutMessage.
+// call's status) as the host keeps it: such a message goes into every log
+// line about the record's failure, its spans (an event attribute and a
+// status description, which the OpenTelemetry SDK bounds neither) and its
+// dead letter's header, and a plugin that quotes a record in its errors
+// would otherwise have it logged whole, up to the message limit.
 const MaxMessage = 1 << 10
 
-// CutMessage is msg cut after MaxMessage bytes, at a character's start,
-// saying how much was cut. Such a message goes into every log line about
-// the record's failure, its spans (an event attribute and a status
-// description, which the OpenTelemetry SDK bounds neither) and its dead
-// letter's header: a plugin that quotes a record in its errors would
-// otherwise have it logged whole, up to the message limit.
-func CutMessage(msg string) string {
-	if len(msg) <= MaxMessage {
+// CutMessage is msg cut after max bytes, at a character's start, saying
+// how much was cut.
+func CutMessage(msg string, max int) string {
+	if len(msg) <= max {
 		return msg
 	}
-	n := MaxMessage
+	n := max
 	for n > 0 && !utf8.RuneStart(msg[n]) {
 		n--
 	}
@@ -144,7 +144,7 @@ func (h boundedStatus) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 	if end, ok := rs.(*stats.End); ok && end.Error != nil {
 		if st := status.Convert(end.Error); len(st.Message()) > MaxMessage {
 			cut := *end
-			cut.Error = status.Error(st.Code(), CutMessage(st.Message()))
+			cut.Error = status.Error(st.Code(), CutMessage(st.Message(), MaxMessage))
 			rs = &cut
 		}
 	}
