@@ -13,13 +13,14 @@ import (
 
 // A group's committed offset that the broker no longer has when a claim
 // starts (retention or kafka-delete-records removed the records after it
-// while the group was away, or the partition's end is below it) makes
-// sarama start the claim at the oldest record, and says nothing. The
-// records between the committed offset and the log start were skipped with
-// no log line at all: the warning that names them came only for a deletion
-// while the claim read the partition. Now a warning names the offsets
-// skipped, or the committed offset past the end read again from the oldest
-// record.
+// while the group was away, or the partition's end is below it) resumes at
+// the oldest record still there, whatever initial_offset says (with newest,
+// sarama alone would jump to the end and skip every record still
+// retained). sarama says nothing of it: the records between the committed
+// offset and the log start were skipped with no log line at all (the
+// warning that names them came only for a deletion while the claim read
+// the partition). Now a warning names the offsets skipped, or the committed
+// offset past the end, read again from the oldest record.
 func TestCommittedOffsetOutOfRangeIsLogged(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -115,47 +115,6 @@ func TestConsumerInitialOffsetNewest(t *testing.T) {
 		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
 }
 
-// A committed offset the broker no longer has (retention deleted the
-// records up to and past it while the group was away) resumes at the oldest
-// record still there, whatever initial_offset says: with newest, sarama
-// alone jumps to the end and skips every record still retained.
-func TestConsumerCommittedOffsetOutOfRangeResumesAtTheOldest(t *testing.T) {
-	t.Parallel()
-	for _, initial := range []string{"newest", "oldest"} {
-		t.Run(initial, func(t *testing.T) {
-			t.Parallel()
-			topic := "out-of-range-" + initial
-			addrs := startCluster(t, topic).ListenAddrs()
-			admin := newAdmin(t, addrs)
-			var kvs []string
-			for i := range 10 {
-				kvs = append(kvs, "k", fmt.Sprint(i))
-			}
-			produce(t, addrs, topic, kvs...)
-			route := testRoute("out-of-range-"+initial, topic)
-			commitOffset(t, addrs, route.GroupID(), topic, 2)
-			if got := committedNow(admin, route.GroupID(), topic); got != 2 {
-				t.Fatalf("committed %d, want 2", got)
-			}
-			if err := admin.DeleteRecords(topic, map[int32]int64{0: 5}); err != nil {
-				t.Fatal(err)
-			}
-
-			sc := groupConfig(t)
-			if initial == "newest" {
-				sc = newestConfig(t)
-			}
-			tg := &offsetRecorder{}
-			runRouteWith(t, addrs, route, tg, &deadLetters{}, sc)
-			want := []int64{5, 6, 7, 8, 9}
-			waitFor(t, "offsets 5 to 9 delivered", func() bool { return slices.Equal(tg.seen(), want) },
-				func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
-			waitFor(t, "offset 10 committed", func() bool { return committedNow(admin, route.GroupID(), topic) == 10 },
-				func() string { return fmt.Sprintf("committed %d", committedNow(admin, route.GroupID(), topic)) })
-		})
-	}
-}
-
 // With initial_offset newest, startAtNewest asks the coordinator for the
 // group's committed offsets. An answer with an error for a partition (the
 // coordinator is still loading the group's offsets, as right after it
