@@ -1,12 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
 	"net/url"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // redacted is what Redacted puts in place of a secret.
@@ -54,6 +57,27 @@ func (c *Config) Redacted() *Config {
 		}
 	}
 	return r
+}
+
+// EffectiveYAML renders c as the bridge takes it, for `hookbridge validate
+// --print`: every key with its value, defaults filled in (a route's
+// consumer group too), ${VAR}s expanded, secrets redacted (see Redacted).
+// Loaded again, it gives c back but for the redacted secrets.
+func (c *Config) EffectiveYAML() ([]byte, error) {
+	r := c.Redacted()
+	for i := range r.Routes {
+		r.Routes[i].Group = r.Routes[i].GroupID()
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // redact replaces the client secret and secret-looking endpoint parameters.
@@ -105,17 +129,50 @@ func containsAny(s string, subs ...string) bool {
 	return slices.ContainsFunc(subs, func(sub string) bool { return strings.Contains(s, sub) })
 }
 
-// redactURL replaces the password of a URL's user info.
+// redactURL replaces the password of a URL's user info (the user info
+// itself when it is a user name alone, a token as some services take it),
+// and the values of query parameters named like credentials (isSecretQuery).
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return s
 	}
-	if _, ok := u.User.Password(); !ok {
+	changed := false
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		} else {
+			u.User = url.User(redacted)
+		}
+		changed = true
+	}
+	if q, err := url.ParseQuery(u.RawQuery); err == nil && u.RawQuery != "" {
+		secret := false
+		for name, vs := range q {
+			if isSecretQuery(name) {
+				for i := range vs {
+					vs[i] = redacted
+				}
+				secret = true
+			}
+		}
+		if secret {
+			u.RawQuery, changed = q.Encode(), true
+		}
+	}
+	if !changed {
 		return s
 	}
-	u.User = url.UserPassword(u.User.Username(), redacted)
 	return u.String()
+}
+
+// isSecretQuery reports whether a URL's query parameter carries
+// credentials: named like a secret header (token, key, secret, password),
+// a signature (sig, as in shared access signatures), or an authorization
+// (auth, code, as function platforms name their keys).
+func isSecretQuery(name string) bool {
+	n := strings.ToLower(name)
+	return isSecretHeader(n) || n == "code" || containsAny(n, "sig", "auth")
 }
 
 // clone returns a deep copy of c.

@@ -37,6 +37,9 @@ routes:
   - name: basic
     topics: [t3]
     target: {webhook: {url: "https://hook-user:hook-pass@h/z?tenant=acme"}}
+  - name: query
+    topics: [t5]
+    target: {webhook: {url: "https://token-as-user@h/q?tenant=acme&api_key=query-key&code=query-code&sig=query-sig&access_token=query-token"}}
   - name: slack
     topics: [t4]
     target: {webhook: {url: "https://hooks.slack.com/services/T1/B2/slack-path-secret"}}
@@ -54,7 +57,7 @@ func TestRedacted(t *testing.T) {
 	text := strings.Join([]string{
 		c.Kafka.SASL.Password, s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "plugin-pw", "plugin-key",
 		"plugin-secret", "auth-value", "proxy-value", "cookie-value", "key-value", "token-value", "secret-value",
-		"slack-path-secret",
+		"slack-path-secret", "token-as-user", "query-key", "query-code", "query-sig", "query-token",
 	}, "\n")
 	dump := strings.ToLower(toText(t, r))
 	for _, secret := range strings.Split(text, "\n") {
@@ -72,6 +75,8 @@ func TestRedacted(t *testing.T) {
 		{"otlp endpoint", r.Telemetry.OTLPEndpoint, "https://u:REDACTED@collector:4317"},
 		{"url", w.URL, "https://h/x?tenant=acme"},
 		{"url with credentials", r.Routes[2].Target.Webhook.URL, "https://hook-user:REDACTED@h/z?tenant=acme"},
+		{"url with a user name alone and credentials in its query", r.Routes[3].Target.Webhook.URL,
+			"https://REDACTED@h/q?access_token=REDACTED&api_key=REDACTED&code=REDACTED&sig=REDACTED&tenant=acme"},
 		{"signing secrets", w.SigningSecrets, []string{"REDACTED", "REDACTED"}},
 		{"headers", w.Headers, map[string]string{
 			"Authorization":       "REDACTED",
@@ -160,4 +165,74 @@ func toText(t *testing.T, c *Config) string {
 	}
 	walk(reflect.ValueOf(c))
 	return b.String()
+}
+
+// The configuration validate --print shows is the one the bridge takes:
+// loaded again, it prints the same, every default and route group
+// included. Its secrets are redacted, so this configuration has none.
+func TestEffectiveYAMLLoadsAsTheSame(t *testing.T) {
+	const src = `
+kafka: {brokers: ["k1:9092", "k2:9092"], initial_offset: newest, tls: {enabled: true}}
+telemetry: {sample_ratio: 0.25}
+plugins:
+  p: {command: [/bin/sh, -c, "exec true"], env: {REGION: eu}, instances: {min: 1, max: 3}, start_timeout: 1m}
+routes:
+  - name: orders
+    topics: [orders, orders-eu]
+    ordering: partition
+    filter: {headers: {tenant: acme}, key_prefix: "eu-"}
+    target:
+      webhook:
+        url: https://h/x?tenant=acme
+        headers: {X-Source: hookbridge}
+        forward_headers: false
+        batch: {max_messages: 10}
+        rate_limit: 50
+    retry: {max_attempts: 3, max_age: 1h}
+    dead_letter: {topic: orders.dlq}
+  - name: enrich
+    topics: [t2]
+    group: custom
+    target: {plugin: p}
+    reply: {topic: t2.out}
+`
+	c := mustParse(t, src, nil)
+	out, err := c.EffectiveYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("printed.yaml", out, envOf(nil))
+	if err != nil {
+		t.Fatalf("the printed configuration does not load: %v\n%s", err, out)
+	}
+	// Every key is printed, so a value that did not load as printed
+	// would print otherwise.
+	twice, err := again.EffectiveYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(twice) != string(out) {
+		t.Errorf("the printed configuration loads as another:\n%s\nwant\n%s", twice, out)
+	}
+	for _, key := range []string{"session_timeout: 10s", "max_in_flight_bytes: 64MiB", "open_timeout: 15s", "group: hookbridge.orders", "start_timeout: 1m0s"} {
+		if !strings.Contains(string(out), key) {
+			t.Errorf("the printed configuration lacks %q:\n%s", key, out)
+		}
+	}
+}
+
+// Printed, a configuration shows none of its secrets.
+func TestEffectiveYAMLRedacts(t *testing.T) {
+	s1, s2 := secretOf(32), secretOf(40)
+	c := mustParse(t, secretsConfig, map[string]string{"PW": "sasl-pass", "S1": s1, "S2": s2})
+	out, err := c.EffectiveYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"sasl-pass", s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "auth-value",
+		"slack-path-secret", "token-as-user", "query-key"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("the printed configuration shows %q", secret)
+		}
+	}
 }

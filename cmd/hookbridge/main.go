@@ -34,6 +34,7 @@ const usage = `usage:
   hookbridge run      -c hookbridge.yaml   run until SIGTERM/SIGINT, then drain and commit
                       [--cpu-profile FILE] also write a CPU profile of the whole run (pprof)
   hookbridge validate -c hookbridge.yaml   check the configuration offline
+                      [--print]            and print it as the bridge takes it (defaults, secrets redacted)
   hookbridge dlq replay -c hookbridge.yaml --route NAME [--limit N] [--dry-run] [--rate R] [filters]
                                            re-deliver what the route's dead-letter topic holds, then exit
   hookbridge demo [--records N]            live demo: embedded broker, a webhook receiver
@@ -226,14 +227,30 @@ func unexpectedArgs(fs *flag.FlagSet, hint, help string, stderr io.Writer) bool 
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfig("validate", args, stdout, stderr)
+	var print bool
+	cfg, code := loadConfig("validate", args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&print, "print", false, "print the configuration as the bridge takes it on stdout, as YAML: "+
+			"every key, defaults filled in, variables expanded, secrets redacted")
+	})
 	if cfg == nil {
 		return code
 	}
 	for _, a := range cfg.Advice {
 		fmt.Fprintln(stderr, "warning: "+a.String())
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d route(s))\n", cfg.File, len(cfg.Routes))
+	ok := stdout
+	if print {
+		out, err := cfg.EffectiveYAML()
+		if err != nil {
+			fmt.Fprintf(stderr, "hookbridge validate: %v\n", err)
+			return exitFailed
+		}
+		if _, err := stdout.Write(out); err != nil {
+			return exitFailed
+		}
+		ok = stderr // stdout is the YAML alone
+	}
+	fmt.Fprintf(ok, "%s: ok (%d route(s))\n", cfg.File, len(cfg.Routes))
 	return exitOK
 }
 

@@ -120,6 +120,28 @@ func TestValidateConfigFile(t *testing.T) {
 	}
 }
 
+// validate --print writes the configuration as the bridge takes it, and
+// only that, on stdout (so it can be redirected to a file, which validates
+// in turn); the verdict goes to stderr.
+func TestValidatePrint(t *testing.T) {
+	dir := configDir(t, map[string]string{"hookbridge.yaml": validConfig})
+	code, stdout, stderr := runCLI(t, dir, "validate", "--print")
+	if code != exitOK || stderr != "hookbridge.yaml: ok (1 route(s))\n" {
+		t.Fatalf("exit code %d, stderr %q; want 0 and the verdict", code, stderr)
+	}
+	for _, key := range []string{"session_timeout: 10s", "ordering: key", "concurrency: 64", "shutdown_timeout: 25s"} {
+		if !strings.Contains(stdout, "\n"+key+"\n") && !strings.Contains(stdout, " "+key+"\n") {
+			t.Errorf("stdout lacks the default %q:\n%s", key, stdout)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "printed.yaml"), []byte(stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, dir, "validate", "-c", "printed.yaml"); code != exitOK {
+		t.Errorf("the printed configuration does not validate: exit %d\n%s%s\n%s", code, out, errs, stdout)
+	}
+}
+
 // adviceConfig is valid, with advice: a record failing alone while its
 // target is down would be dead-lettered before the breaker opens.
 const adviceConfig = validConfig + `    dead_letter: {topic: t.dlq}
