@@ -199,7 +199,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			c.log.Warn("shutdown timeout reached; abandoning records still in flight", "timeout", c.opts.ShutdownTimeout)
+			if recs, _ := c.budget.held(); recs > 0 {
+				c.log.Warn("shutdown timeout reached; abandoning records still in flight", "timeout", c.opts.ShutdownTimeout, "records", recs)
+			} else {
+				// What held the shutdown is the final commit, or the
+				// session's end, which waits for the coordinator.
+				c.log.Warn("shutdown timeout reached with no record in flight: the coordinator has not taken the final commit "+
+					"or ended the session (are the brokers reachable?); giving up on it", "timeout", c.opts.ShutdownTimeout)
+			}
 			hardCancel()
 		case <-hardCtx.Done():
 		}

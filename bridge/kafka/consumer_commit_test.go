@@ -81,6 +81,7 @@ type commitRig struct {
 	cluster   *kfake.Cluster
 	refusing  atomic.Bool
 	delivered atomic.Int32
+	logs      logBuffer
 	cancel    context.CancelFunc
 	done      chan error
 }
@@ -104,7 +105,7 @@ func newCommitRigWith(t *testing.T, topic string, code int16, partitions int32, 
 		return &target.Result{}, nil
 	})
 	r.c = NewConsumer(ConsumerOptions{Route: testRoute(topic, topic), Brokers: r.addrs, Sarama: sc, Target: tg,
-		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second})
+		Logger: slog.New(slog.NewTextHandler(&r.logs, nil)), ShutdownTimeout: 5 * time.Second})
 	return r
 }
 
@@ -161,6 +162,10 @@ func TestConsumerFinalCommitIsVerified(t *testing.T) {
 				t.Errorf("Run = %v, committed %d; want nil and 15", err, got)
 			case !transient && (err == nil || !strings.Contains(err.Error(), "final commit") || got != 10):
 				t.Errorf("Run = %v, committed %d; want an error about the final commit, and 10", err, got)
+			case !transient && !r.logs.contains("shutdown timeout reached with no record in flight: the coordinator has not taken the final commit"):
+				// Every record was delivered: the log says what the
+				// shutdown waited for, not that records were abandoned.
+				t.Errorf("the log does not say what held the shutdown:\n%s", r.logs.String())
 			}
 		})
 	}
