@@ -269,12 +269,13 @@ var blockedRanges = func() []blockedRange {
 var (
 	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the last 32 bits
 	sixToFour   = netip.MustParsePrefix("2002::/16")    // RFC 3056: bits 16-47
+	teredo      = netip.MustParsePrefix("2001::/32")    // RFC 4380: the last 32 bits, inverted
 )
 
 // BlockedClass returns the class of ip when deny_private_networks refuses it
 // ("loopback", "private (RFC 1918)", ...), or "" when it is allowed.
 // IPv4-mapped IPv6 addresses are checked as IPv4, and so are the IPv4
-// addresses embedded in NAT64 and 6to4 addresses. A zone is ignored.
+// addresses embedded in NAT64, 6to4 and Teredo addresses. A zone is ignored.
 func BlockedClass(ip netip.Addr) string {
 	ip = ip.WithZone("").Unmap()
 	if !ip.IsValid() {
@@ -293,6 +294,8 @@ func BlockedClass(ip netip.Addr) string {
 			v4 = netip.AddrFrom4([4]byte(b[12:16]))
 		case sixToFour.Contains(ip):
 			v4 = netip.AddrFrom4([4]byte(b[2:6]))
+		case teredo.Contains(ip):
+			v4 = netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
 		default:
 			return ""
 		}

@@ -56,6 +56,10 @@ func TestBlockedClass(t *testing.T) {
 		{"255.255.255.255", "reserved"},
 		{"64:ff9b::7f00:1", "loopback (embedded in 64:ff9b::7f00:1)"},
 		{"2002:a9fe:a9fe::1", "link-local (cloud metadata endpoint) (embedded in 2002:a9fe:a9fe::1)"},
+		// Teredo: the client's address is the last 32 bits, inverted
+		// (0x80ffffff is 127.0.0.0; 0xf5fffefe is 10.0.1.1).
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback (embedded in 2001:0:4136:e378:8000:63bf:80ff:fffe)"},
+		{"2001:0:4136:e378:8000:63bf:f5ff:fefe", "private (RFC 1918) (embedded in 2001:0:4136:e378:8000:63bf:f5ff:fefe)"},
 		// allowed
 		{"8.8.8.8", ""},
 		{"172.32.0.1", ""},
@@ -64,6 +68,7 @@ func TestBlockedClass(t *testing.T) {
 		{"2001:4860:4860::8888", ""},
 		{"::ffff:8.8.8.8", ""},
 		{"64:ff9b::808:808", ""},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", ""}, // Teredo of 8.8.8.8
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
