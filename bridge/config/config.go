@@ -308,7 +308,8 @@ type Breaker struct {
 	FailureRatio float64 `yaml:"failure_ratio"`
 	// MinRequests for FailureRatio to apply. Default 20.
 	MinRequests int `yaml:"min_requests"`
-	// ConsecutiveFailures trips the breaker on their own. Default 5.
+	// ConsecutiveFailures in a row, however far apart, trip the breaker on
+	// their own. Default 5.
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
 	// OpenTimeout is how long the breaker stays open before a probe, plus a
 	// random jitter of up to a fifth of it, drawn at each opening. Default 15s.

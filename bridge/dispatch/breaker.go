@@ -44,7 +44,7 @@ type BreakerSettings struct {
 	Name                string
 	FailureRatio        float64       // trip at this failure ratio ...
 	MinRequests         int           // ... over at least this many requests in the window
-	ConsecutiveFailures int           // or after this many failures in a row; 0 = off
+	ConsecutiveFailures int           // or after this many failures in a row, however far apart; 0 = off
 	OpenTimeout         time.Duration // open → half-open after this long, plus OpenJitter
 	Window              time.Duration // rolling window of the ratio; default 60s
 	// OpenJitter returns how much longer than openTimeout an opening lasts,
@@ -87,6 +87,13 @@ type Breaker struct {
 	lateAfter   time.Duration
 	transitions atomic.Uint64
 
+	// streak counts the failures in a row since the last transition or
+	// answer that says the target is up. ConsecutiveFailures trips on it:
+	// gobreaker's own count forgets failures older than its rolling window,
+	// so the failures of a lone record spaced by a long backoff (or
+	// Retry-After) never added up, and its target, down, never tripped it.
+	streak atomic.Int64
+
 	// reopenAt (a monoclock reading) ends the current opening: gobreaker's
 	// own open timeout, without the jitter, ends before it, and until
 	// reopenAt the breaker holds it open (held).
@@ -125,7 +132,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		BucketPeriod: window / 6,
 		Timeout:      s.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			if s.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(s.ConsecutiveFailures) {
+			if s.ConsecutiveFailures > 0 && b.streak.Load() >= int64(s.ConsecutiveFailures) {
 				return true
 			}
 			// Requests also counts the excluded outcomes (the other records
@@ -237,6 +244,7 @@ func (b *Breaker) transition(to BreakerState) {
 	} else {
 		b.state.Store(int32(to))
 	}
+	b.streak.Store(0)
 	b.transitions.Add(1)
 	close(b.changed)
 	b.changed = make(chan struct{})
@@ -321,6 +329,22 @@ func (b *Breaker) count(done func(error), err error, probe bool, began int64, ge
 	done(err)
 }
 
+// note keeps the streak of failures in a row as gobreaker counts outcomes:
+// a failure of the target adds one, a cancellation nothing, any other
+// outcome ends it. A call made before the last transition is not counted,
+// as gobreaker does not count it.
+func (b *Breaker) note(err error, gen uint64) {
+	if b.transitions.Load() != gen {
+		return
+	}
+	switch {
+	case target.TargetDown(err):
+		b.streak.Add(1)
+	case err == nil || target.KindOf(err) != target.Canceled:
+		b.streak.Store(0)
+	}
+}
+
 // BreakerLayer puts b in front of the target.
 func BreakerLayer(b *Breaker) target.Layer {
 	return func(next target.Target) target.Target {
@@ -355,6 +379,7 @@ func BreakerLayer(b *Breaker) target.Layer {
 				if target.TargetDown(err) {
 					b.last.Store(&Failed{Record: d.Record.ID(), Err: err, Span: trace.SpanContextFromContext(ctx)}) // before done, which may trip it
 				}
+				b.note(err, gen)
 				b.count(done, err, probe, began, gen)
 			}
 			if probe && target.TargetDown(err) {

@@ -60,7 +60,11 @@ func Reply(topic string, prod Producer, ev Events, maxWait time.Duration) target
 				if target.KindOf(err) == target.Permanent {
 					now := time.Now()
 					attempt := max(res.Attempt, d.Attempt, 1)
-					return nil, &Failure{Attempts: attempt, LastAttempt: attempt, FirstFailed: now, LastFailed: now,
+					attempts := attempt
+					if res.Attempts > 0 { // from Retry: failed probes not counted
+						attempts = res.Attempts
+					}
+					return nil, &Failure{Attempts: attempts, LastAttempt: attempt, FirstFailed: now, LastFailed: now,
 						Err: fmt.Errorf("writing its replies: %w", err)}
 				}
 				return nil, err

@@ -111,6 +111,7 @@ func Retry(p RetryPolicy, ev Events) target.Layer {
 					ev.Delivered(ctx, &attempt)
 					if res != nil && len(res.Outputs) > 0 {
 						res.Attempt = attempt.Attempt // for Reply, whose dead letter names it
+						res.Attempts = spent + 1
 					}
 					return res, nil
 				}

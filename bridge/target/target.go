@@ -96,6 +96,10 @@ type Result struct {
 	// sets it on a result with outputs (for dispatch.Reply), which a target
 	// therefore makes afresh for each delivery.
 	Attempt int
+	// Attempts is how many of the record's attempts counted against its
+	// max_attempts, the one that delivered it included (a failed half-open
+	// probe does not count); set with Attempt.
+	Attempts int
 }
 
 // Target delivers one record. Deliver is called concurrently from many
