@@ -87,6 +87,7 @@ type Consumer struct {
 	errorsEvery  time.Duration // see logErrors
 	silentAfter  time.Duration // see silentAfter
 	silentLogged bool          // noteAnswer's, watchCoordinator's own
+	noIDsLogged  bool          // checkRecreated's own
 	nErrors      atomic.Int64  // errors sarama reported, for tests
 	offsetsNow   chan struct{} // capacity 1
 
@@ -421,8 +422,9 @@ func (c *Consumer) checkRefused(client sarama.Client, parts []*partition) {
 // a partition on at the offset it had reached in the old topic, and when the
 // new one holds that many records by then it reads them from there, with no
 // error: the new topic's first records would never be delivered, and the
-// group's offset would be committed past them. Brokers older than Kafka 2.8
-// give topics no ID; nothing is checked then.
+// group's offset would be committed past them. Brokers older than Kafka 2.8,
+// or a kafka.version below 2.8.0, give topics no ID (metadata before v10);
+// nothing is checked then, and a warning says so once.
 func (c *Consumer) checkRecreated(client sarama.Client, parts []*partition) {
 	if len(parts) == 0 {
 		return
@@ -438,6 +440,15 @@ func (c *Consumer) checkRecreated(client sarama.Client, parts []*partition) {
 	}
 	resp, err := b.GetMetadata(sarama.NewMetadataRequest(client.Config().Version, slices.Compact(topics)))
 	if err != nil {
+		return
+	}
+	if resp.Version < minTopicIDMetadata {
+		if !c.noIDsLogged {
+			c.noIDsLogged = true
+			c.log.Warn("the brokers give topics no ID (Kafka 2.8 or later, with kafka.version at least 2.8.0): "+
+				"a topic deleted and created again while the route consumes it is not noticed, and the new topic's first records may be skipped",
+				"kafka_version", client.Config().Version.String(), "metadata_version", resp.Version)
+		}
 		return
 	}
 	ids := make(map[string]sarama.Uuid)
@@ -459,6 +470,9 @@ func (c *Consumer) checkRecreated(client sarama.Client, parts []*partition) {
 		})
 	}
 }
+
+// minTopicIDMetadata is the first metadata version that gives topic IDs.
+const minTopicIDMetadata = 10
 
 // tooLargeToRead reports whether a fetch failed for the size of what it
 // would read: a batch that decompresses past sarama's bound, or a response
@@ -502,6 +516,7 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 				return r, err
 			}
 			c.sizeFetches(r.client)
+			c.checkStatic(r.client)
 			if r.group, err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); err != nil {
 				_ = r.client.Close()
 			}
@@ -574,6 +589,48 @@ func (c *Consumer) sizeFetches(client sarama.Client) {
 		sc.Consumer.Fetch.Default = int32(size)
 	}
 }
+
+// checkStatic asks the group's coordinator which JoinGroup versions it
+// takes when the route is to join as a static member (kafka.group_instance_id).
+// sarama sends the highest version both sides take, and one older than v5
+// (KIP-345, Kafka 2.3) carries no instance id: the coordinator counts the
+// replica a dynamic member, while sarama, which believes it static, does
+// not leave the group at shutdown. Every restart then left the replica's
+// partitions with a member that was gone, their records waiting for
+// session_timeout before the group moved them. Against such a coordinator
+// the replica joins as the dynamic member it is, and says so once. It runs
+// before the group exists; a coordinator that cannot be asked leaves the
+// setting as it is.
+func (c *Consumer) checkStatic(client sarama.Client) {
+	sc := c.opts.Sarama
+	if sc.Consumer.Group.InstanceId == "" {
+		return
+	}
+	coord, err := client.Coordinator(c.opts.Route.GroupID())
+	if err != nil {
+		return
+	}
+	resp, err := coord.ApiVersions(&sarama.ApiVersionsRequest{})
+	if err != nil || sarama.KError(resp.ErrorCode) != sarama.ErrNoError {
+		return
+	}
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == apiKeyJoinGroup && k.MaxVersion < minStaticJoinGroup {
+			c.log.Warn("the group's coordinator does not support static membership (KIP-345, Kafka 2.3 or later): "+
+				"kafka.group_instance_id is not in effect; this replica joins as a dynamic member and leaves the group when it stops",
+				"group_instance_id", sc.Consumer.Group.InstanceId, "broker", coord.Addr(), "join_group_max_version", k.MaxVersion)
+			sc.Consumer.Group.InstanceId = ""
+			return
+		}
+	}
+}
+
+// apiKeyJoinGroup is the Kafka API key of JoinGroup; minStaticJoinGroup is
+// its first version that carries a group instance id.
+const (
+	apiKeyJoinGroup    = 11
+	minStaticJoinGroup = 5
+)
 
 // minPartitionFetch is the least sizeFetches lets a partition's fetch be: a
 // route with a small max_in_flight_bytes over many partitions would
