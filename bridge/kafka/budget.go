@@ -26,15 +26,23 @@ import (
 // while its target is down) and the others finish too slowly to reach the
 // mark.
 //
-// A record larger than the whole byte budget is admitted once nothing is
-// held but stuck records (see fitsLocked). A stuck record may hold its room
-// for good, so otherwise the large record, and every claim loop in line
-// behind it, would wait as long. The bound on what the route holds is then:
-// the byte budget, or the stuck records plus that one record. There are at
-// most as many stuck records as workers (each is still being delivered), and
-// a stuck record's partition is paused: it fetches nothing more, and the
-// records queued behind the stuck one give their room back while it is
-// stuck (partition.stickLane): they are what the partition had fetched.
+// A record larger than the whole byte budget is admitted when its claim
+// holds nothing else, and its bytes are held beside the budget (over): it
+// never fits in the budget, and waiting until the route held nothing else
+// made it, and every claim loop in line behind it, wait for the slowest
+// record the route held: a key retrying for a long time, or a slow one, on
+// any partition held up the whole route. Its claim holds it in memory while
+// it waits anyway (see maxHeld), and the other claims keep their room. The
+// bound on what the route holds is then: the byte budget, plus one such
+// record per claim.
+//
+// A record is also admitted once nothing is held but stuck records (see
+// fitsLocked): a stuck record may hold its room for good. The bound is then
+// the stuck records plus that one record. There are fewer stuck records than
+// workers (each is still being delivered), and a stuck record's partition is
+// paused: it fetches nothing more, and the records queued behind the stuck
+// one give their room back while it is stuck (partition.stickLane): they are
+// what the partition had fetched.
 //
 // One claim holds at most its share of the budget: the budget divided among
 // the claims that use it, and never less than minShare records. Without the
@@ -48,6 +56,7 @@ import (
 type budget struct {
 	mu                   sync.Mutex
 	records, bytes       int64
+	over                 int64 // bytes of records larger than maxBytes, held beside bytes
 	stuck                int64 // of records, those reported stuck
 	maxRecords, maxBytes int64
 	lowRecords, lowBytes int64         // the low-water mark
@@ -138,7 +147,7 @@ func (b *budget) readAheadBytes() int64 {
 func (b *budget) tryAcquire(size int64, w *budgetWait) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.firstInLineLocked() < 0 && b.fitsLocked(size) && b.underShareLocked(w, size) {
+	if b.firstInLineLocked() < 0 && b.fitsLocked(w, size) && b.underShareLocked(w, size) {
 		b.takeLocked(w, size)
 		return true
 	}
@@ -211,7 +220,7 @@ func (b *budget) refillLocked(now bool) {
 			kept = append(kept, w)
 			continue
 		}
-		if !b.fitsLocked(w.size) {
+		if !b.fitsLocked(w, w.size) {
 			// First come, first served: the ones behind wait too.
 			kept = append(kept, b.waiting[first+i:]...)
 			break
@@ -244,23 +253,36 @@ func (b *budget) unstick() {
 	b.stuck--
 }
 
-// fitsLocked reports whether a record of size bytes may be admitted: when it
-// fits, or when nothing but stuck records is held (which never exceeds
-// maxRecords: stuck records are fewer than the workers).
-func (b *budget) fitsLocked(size int64) bool {
+// fitsLocked reports whether a record of size bytes may be admitted for w's
+// claim: when it fits, when it is larger than the whole byte budget and w's
+// claim holds nothing (it is held beside the budget), or when nothing but
+// stuck records is held (which never exceeds maxRecords: stuck records are
+// fewer than the workers).
+func (b *budget) fitsLocked(w *budgetWait, size int64) bool {
+	if size > b.maxBytes && w.records == 0 && b.records < b.maxRecords {
+		return true
+	}
 	return b.records == b.stuck || (b.records < b.maxRecords && b.bytes+size <= b.maxBytes)
 }
 
 func (b *budget) takeLocked(w *budgetWait, size int64) {
 	b.records++
-	b.bytes += size
+	if size > b.maxBytes {
+		b.over += size
+	} else {
+		b.bytes += size
+	}
 	w.records++
 	w.bytes += size
 }
 
 func (b *budget) giveLocked(w *budgetWait, size int64) {
 	b.records--
-	b.bytes -= size
+	if size > b.maxBytes {
+		b.over -= size
+	} else {
+		b.bytes -= size
+	}
 	w.records--
 	w.bytes -= size
 }
@@ -268,5 +290,5 @@ func (b *budget) giveLocked(w *budgetWait, size int64) {
 func (b *budget) held() (records, bytes int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.records, b.bytes
+	return b.records, b.bytes + b.over
 }

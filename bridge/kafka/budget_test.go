@@ -54,29 +54,36 @@ func TestBudgetWakesOnlyWhoFitsInOrder(t *testing.T) {
 	}
 }
 
+// A record larger than the whole byte budget is admitted when its claim
+// holds nothing else, at once, beside the budget: it does not wait for the
+// route's other records, and they keep their room. A claim that holds
+// records takes one only once they are released.
 func TestBudgetBytesAndOversizedRecord(t *testing.T) {
 	b := newBudget(100, 100, 1)
 	if ok, _ := acquire(b, 60); !ok {
 		t.Fatal("60 of 100 bytes refused")
 	}
 	ok, big := acquire(b, 500) // larger than the whole budget
-	if ok {
-		t.Fatal("a 500-byte record admitted next to another")
+	if !ok {
+		t.Fatal("a 500-byte record of a claim holding nothing waits for another claim's record")
+	}
+	if ok, _ := acquire(b, 40); !ok {
+		t.Fatal("a record that fits the budget waits for one held beside it")
 	}
 	ok, small := acquire(b, 10)
 	if ok {
-		t.Fatal("a record admitted past one waiting in line")
+		t.Fatal("a record admitted past the byte budget")
 	}
-	b.release(anyone, 60)
-	if !granted(big) {
-		t.Fatal("a record larger than the budget must be admitted once nothing is held")
+	b.cancel(small)
+	if recs, byts := b.held(); recs != 3 || byts != 600 {
+		t.Fatalf("held %d records, %d bytes; want 3, 600", recs, byts)
 	}
-	if granted(small) {
-		t.Fatal("a record admitted next to one that already exceeds the byte budget")
+	if ok := b.tryAcquire(500, big); ok || granted(big) {
+		t.Fatal("a second record larger than the budget admitted for a claim that holds one")
 	}
-	b.release(anyone, 500)
-	if !granted(small) {
-		t.Fatal("the next in line was not woken")
+	b.release(big, 500)
+	if !b.nudge(big) {
+		t.Fatal("the claim's next large record waits although it holds nothing")
 	}
 }
 
@@ -241,47 +248,49 @@ func TestBudgetRefillsAfterDelayAndOnNudge(t *testing.T) {
 }
 
 // A stuck record may never be released: a record larger than the whole byte
-// budget waits only for the others, and is admitted as soon as the one held
-// beside it is reported stuck. Records behind it wait their turn as usual.
+// budget, of a claim that holds records, waits for them; a record that does
+// not fit next to the route's others is admitted as soon as they are all
+// reported stuck. Records behind it wait their turn as usual.
 func TestBudgetOversizedRecordNextToStuckRecords(t *testing.T) {
 	b := newBudget(100, 100, 1)
-	if ok, _ := acquire(b, 60); !ok {
+	w := newBudgetWait()
+	if !b.tryAcquire(60, w) {
 		t.Fatal("60 of 100 bytes refused")
 	}
-	ok, big := acquire(b, 500)
+	if b.tryAcquire(500, w) {
+		t.Fatal("a 500-byte record admitted for a claim that holds a record not stuck")
+	}
+	b.cancel(w)
+	ok, large := acquire(b, 90)
 	if ok {
-		t.Fatal("a 500-byte record admitted next to a record not stuck")
+		t.Fatal("a 90-byte record admitted next to 60 bytes not stuck")
 	}
 	b.stick() // the 60-byte record
-	if !granted(big) {
-		t.Fatal("nothing held but a stuck record, yet the record larger than the budget waits")
+	if !granted(large) {
+		t.Fatal("nothing held but a stuck record, yet the record that does not fit waits")
 	}
 	ok, small := acquire(b, 10)
 	if ok || granted(small) {
-		t.Fatal("a record admitted next to a stuck one and one that already exceeds the byte budget")
+		t.Fatal("a record admitted next to a stuck one and one that already fills the byte budget")
 	}
-	b.release(anyone, 500)
+	b.release(anyone, 90)
 	if !granted(small) {
 		t.Fatal("the next in line was not woken once only the stuck record was held")
 	}
-	ok, big2 := acquire(b, 500)
-	if ok {
-		t.Fatal("a 500-byte record admitted next to a record not stuck")
-	}
 	b.release(anyone, 10)
-	if !granted(big2) {
-		t.Fatal("nothing held but a stuck record, yet the second large record waits")
-	}
-	b.release(anyone, 500)
 	b.unstick()
-	b.release(anyone, 60)
+	b.release(w, 60)
+	if !b.tryAcquire(500, w) {
+		t.Fatal("the claim holds nothing any more, yet its record larger than the budget waits")
+	}
+	b.release(w, 500)
 	if recs, byts := b.held(); recs != 0 || byts != 0 {
 		t.Fatalf("held %d records, %d bytes after everything was released", recs, byts)
 	}
 	// Unstuck, the records held count again.
 	acquire(b, 60)
-	if ok, _ := acquire(b, 500); ok {
-		t.Fatal("a 500-byte record admitted next to a record no longer stuck")
+	if ok, _ := acquire(b, 90); ok {
+		t.Fatal("a 90-byte record admitted next to a record no longer stuck")
 	}
 }
 

@@ -64,6 +64,13 @@ type Consumer struct {
 	// workersDone is closed when Run stops its workers, after every claim
 	// returned: a task still on its way to ready then is a dropped one.
 	workersDone chan struct{}
+	// workers are the route's delivery workers: concurrency of them, and
+	// spare more, one for each record stuck, up to maxSpare (see
+	// fitWorkersLocked); a worker that takes a token from retire stops.
+	workers  sync.WaitGroup
+	retire   chan struct{} // capacity maxSpare
+	spare    int           // under mu
+	maxSpare int
 
 	// Set by Run.
 	group   sarama.ConsumerGroup
@@ -134,6 +141,7 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	}
 	log = log.With("route", r.Name, "group", r.GroupID())
+	maxSpare := int(maxRecords)/2 - conc
 	return &Consumer{
 		newest: newest,
 		opts:   opts,
@@ -150,6 +158,9 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		stuck:   make(map[topicPartition]map[int64]bool),
 
 		lastMarks: make(map[topicPartition]int64),
+
+		retire:   make(chan struct{}, maxSpare),
+		maxSpare: maxSpare,
 
 		routeReasons: make(map[string]bool),
 		offsetsEvery: offsetsEvery,
@@ -218,9 +229,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	workersDone := make(chan struct{})
 	c.workersDone = workersDone
-	var workers sync.WaitGroup
 	for range max(c.opts.Route.Concurrency, 1) {
-		workers.Go(func() { c.work(workersDone) })
+		c.workers.Go(func() { c.work(workersDone) })
 	}
 	handler := &groupHandler{c: c}
 	wait := time.Duration(0) // before the next try to join after a failed one
@@ -256,7 +266,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.joined.Store(false)
 	// Every claim has returned, so no lane is queued or running.
 	close(workersDone)
-	workers.Wait()
+	c.workers.Wait()
 	if err := group.Close(); err != nil {
 		// The coordinator refused the leave (the group's other members
 		// then take this member's partitions after its session timeout,
@@ -769,6 +779,7 @@ func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 		if held {
 			c.budget.stick()
 		}
+		c.fitWorkersLocked()
 	}
 	c.setReasonLocked(tp, pauseStuck, true)
 	c.mu.Unlock()
@@ -795,9 +806,37 @@ func (c *Consumer) Unstuck(ctx context.Context, rec *target.Record) {
 		delete(c.stuck, tp)
 		c.setReasonLocked(tp, pauseStuck, false)
 	}
+	c.fitWorkersLocked()
 	c.mu.Unlock()
 	if was && owned {
 		p.stickLane(rec, false)
+	}
+}
+
+// fitWorkersLocked keeps one worker more than the route's concurrency for
+// each record stuck, up to maxSpare. A stuck record holds the worker that
+// delivers it for as long as it is stuck (a parked record on a route
+// without a dead-letter topic, for good): with concurrency 1, one record
+// parked on one partition stopped every other partition of the route, and
+// with more, as many records stuck on one partition as workers did. A spare
+// worker a record no longer needs stops after its delivery, or at once when
+// idle. Stuck records stay fewer than the workers, who are at most half of
+// the budget's records (see budget.fitsLocked).
+func (c *Consumer) fitWorkersLocked() {
+	want := 0
+	for _, offs := range c.stuck {
+		want += len(offs)
+	}
+	want = min(want, c.maxSpare)
+	for ; c.spare < want; c.spare++ {
+		select {
+		case <-c.retire: // a worker told to stop stays instead
+		default:
+			c.workers.Go(func() { c.work(c.workersDone) })
+		}
+	}
+	for ; c.spare > want; c.spare-- {
+		c.retire <- struct{}{} // never blocks: the workers told to stop are at most maxSpare
 	}
 }
 
@@ -1531,6 +1570,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		}
 	}
 	delete(c.stuck, p.tp)
+	c.fitWorkersLocked()
 	c.mu.Unlock()
 	if _, first := p.tr.position(); p.deleted && first >= 0 {
 		// The session ended, or the bridge stopped, before the records read
@@ -2101,14 +2141,17 @@ type laneTask struct {
 	l *lane
 }
 
-// work is one of the route's `concurrency` delivery workers. Each takes a
-// runnable lane, delivers its head record and, when the lane has more,
-// queues it again behind the other runnable lanes.
+// work is one of the route's `concurrency` delivery workers (and spares, see
+// fitWorkersLocked). Each takes a runnable lane, delivers its head record
+// and, when the lane has more, queues it again behind the other runnable
+// lanes. It stops when stop is closed or it takes a token from retire.
 func (c *Consumer) work(stop <-chan struct{}) {
 	for {
 		select {
 		case t := <-c.ready:
 			c.runLane(t)
+		case <-c.retire:
+			return
 		case <-stop:
 			return
 		}
