@@ -290,7 +290,10 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 			return nil, &target.Error{Kind: target.Retryable,
 				Err: fmt.Errorf("plugin %s: %d processes died handling %s: %w", p.name, crashes, req.GetId(), err)}
 		}
-		p.log.WarnContext(ctx, "plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
+		// The crash itself is a warning, once (retire, kill); a line for
+		// each call it had in flight would be as many warnings as
+		// concurrency_per_instance for one failure.
+		p.log.DebugContext(ctx, "plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
 	}
 }
 
