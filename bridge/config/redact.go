@@ -146,24 +146,43 @@ func redactURL(s string) string {
 		}
 		changed = true
 	}
-	if q, err := url.ParseQuery(u.RawQuery); err == nil && u.RawQuery != "" {
-		secret := false
-		for name, vs := range q {
-			if isSecretQuery(name) {
-				for i := range vs {
-					vs[i] = redacted
-				}
-				secret = true
-			}
-		}
-		if secret {
-			u.RawQuery, changed = q.Encode(), true
-		}
+	if q, secret := redactQuery(u.RawQuery); secret {
+		u.RawQuery, changed = q, true
 	}
 	if !changed {
 		return s
 	}
 	return u.String()
+}
+
+// redactQuery replaces the values of the parameters of a raw query named
+// like credentials (isSecretQuery), and keeps the rest as written. It reads
+// the query field by field, split at & and ; alike: one url.ParseQuery
+// refuses (a ; separator, a stray %) is still sent as written, secrets
+// included.
+func redactQuery(raw string) (string, bool) {
+	var b strings.Builder
+	secret := false
+	for rest := raw; rest != ""; {
+		field, sep := rest, ""
+		if i := strings.IndexAny(rest, "&;"); i >= 0 {
+			field, sep = rest[:i], rest[i:i+1]
+		}
+		rest = rest[len(field)+len(sep):]
+		name, value, _ := strings.Cut(field, "=")
+		plain := name
+		if n, err := url.QueryUnescape(name); err == nil {
+			plain = n
+		}
+		if value != "" && isSecretQuery(plain) {
+			field, secret = name+"="+redacted, true
+		}
+		b.WriteString(field + sep)
+	}
+	if !secret {
+		return raw, false
+	}
+	return b.String(), true
 }
 
 // isSecretQuery reports whether a URL's query parameter carries

@@ -76,7 +76,7 @@ func TestRedacted(t *testing.T) {
 		{"url", w.URL, "https://h/x?tenant=acme"},
 		{"url with credentials", r.Routes[2].Target.Webhook.URL, "https://hook-user:REDACTED@h/z?tenant=acme"},
 		{"url with a user name alone and credentials in its query", r.Routes[3].Target.Webhook.URL,
-			"https://REDACTED@h/q?access_token=REDACTED&api_key=REDACTED&code=REDACTED&sig=REDACTED&tenant=acme"},
+			"https://REDACTED@h/q?tenant=acme&api_key=REDACTED&code=REDACTED&sig=REDACTED&access_token=REDACTED"},
 		{"signing secrets", w.SigningSecrets, []string{"REDACTED", "REDACTED"}},
 		{"headers", w.Headers, map[string]string{
 			"Authorization":       "REDACTED",
