@@ -92,7 +92,9 @@ type Breaker struct {
 	// gobreaker's own count forgets failures older than its rolling window,
 	// so the failures of a lone record spaced by a long backoff (or
 	// Retry-After) never added up, and its target, down, never tripped it.
-	streak atomic.Int64
+	// The transition count it belongs to is in its high 32 bits (see
+	// note), the failures in its low ones.
+	streak atomic.Uint64
 
 	// reopenAt (a monoclock reading) ends the current opening: gobreaker's
 	// own open timeout, without the jitter, ends before it, and until
@@ -132,7 +134,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		BucketPeriod: window / 6,
 		Timeout:      s.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			if s.ConsecutiveFailures > 0 && b.streak.Load() >= int64(s.ConsecutiveFailures) {
+			if s.ConsecutiveFailures > 0 && b.streak.Load()&streakCount >= uint64(s.ConsecutiveFailures) {
 				return true
 			}
 			// Requests also counts the excluded outcomes (the other records
@@ -244,8 +246,7 @@ func (b *Breaker) transition(to BreakerState) {
 	} else {
 		b.state.Store(int32(to))
 	}
-	b.streak.Store(0)
-	b.transitions.Add(1)
+	b.streak.Store(uint64(uint32(b.transitions.Add(1))) << 32)
 	close(b.changed)
 	b.changed = make(chan struct{})
 	subs := make([]func(BreakerState), 0, len(b.subs))
@@ -334,16 +335,30 @@ func (b *Breaker) count(done func(error), err error, probe bool, began int64, ge
 // outcome ends it. A call made before the last transition is not counted,
 // as gobreaker does not count it.
 func (b *Breaker) note(err error, gen uint64) {
-	if b.transitions.Load() != gen {
-		return
-	}
-	switch {
-	case target.TargetDown(err):
-		b.streak.Add(1)
-	case err == nil || target.KindOf(err) != target.Canceled:
-		b.streak.Store(0)
+	for {
+		old := b.streak.Load()
+		if old>>32 != uint64(uint32(gen)) {
+			return // a transition came since the call began
+		}
+		n := old & streakCount
+		switch {
+		case target.TargetDown(err):
+			n = min(n+1, streakCount)
+		case err == nil || target.KindOf(err) != target.Canceled:
+			n = 0
+		default:
+			return
+		}
+		// In one step with the check: a transition between the two would
+		// otherwise have a stale failure counted in the new state.
+		if b.streak.CompareAndSwap(old, old&^streakCount|n) {
+			return
+		}
 	}
 }
+
+// streakCount masks the failures in a row in Breaker.streak.
+const streakCount = 1<<32 - 1
 
 // BreakerLayer puts b in front of the target.
 func BreakerLayer(b *Breaker) target.Layer {
