@@ -17,8 +17,10 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/hookbridge/hookbridge/sdk/handlerpb"
 	"github.com/hookbridge/hookbridge/sdk/protocol"
@@ -261,7 +263,9 @@ func (p *Pool) connect(client *plugin.Client) (*grpc.ClientConn, handlerpb.Handl
 	defer cancel()
 	_, err = healthpb.NewHealthClient(conn.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	if err != nil {
-		if ctx.Err() != nil {
+		// The deadline travels with the call: the plugin's side may end
+		// it a moment before it has passed by this clock.
+		if ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded {
 			return nil, nil, fmt.Errorf("health check: no answer within %s (plugins.%s.start_timeout): %w", p.opts.StartTimeout, p.name, err)
 		}
 		return nil, nil, fmt.Errorf("health check: %w", err)
