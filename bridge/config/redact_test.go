@@ -225,14 +225,45 @@ routes:
 func TestEffectiveYAMLRedacts(t *testing.T) {
 	s1, s2 := secretOf(32), secretOf(40)
 	c := mustParse(t, secretsConfig, map[string]string{"PW": "sasl-pass", "S1": s1, "S2": s2})
+	printedShowsNone(t, c, "sasl-pass", s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "auth-value",
+		"slack-path-secret", "token-as-user", "query-key")
+}
+
+// A webhook URL whose query url.ParseQuery refuses (a ; separator, a stray
+// %) is valid and sent as written: printed, its credentials are redacted
+// all the same, and the rest of it is kept as written.
+func TestEffectiveYAMLRedactsAnUnparsableQuery(t *testing.T) {
+	const src = `
+kafka: {brokers: ["k:9092"]}
+routes:
+  - name: semicolon
+    topics: [t1]
+    target: {webhook: {url: "https://h/a?token=semi-token;v=2;sig=semi-sig"}}
+  - name: percent
+    topics: [t2]
+    target: {webhook: {url: "https://h/b?q=100%&code=percent-code"}}
+`
+	c := mustParse(t, src, nil)
+	printedShowsNone(t, c, "semi-token", "semi-sig", "percent-code")
+	r := c.Redacted()
+	for i, want := range []string{"https://h/a?token=REDACTED;v=2;sig=REDACTED", "https://h/b?q=100%&code=REDACTED"} {
+		if got := r.Routes[i].Target.Webhook.URL; got != want {
+			t.Errorf("route %d: Redacted URL = %q, want %q", i, got, want)
+		}
+	}
+}
+
+// printedShowsNone checks that c, printed as validate --print prints it,
+// shows none of secrets.
+func printedShowsNone(t *testing.T, c *Config, secrets ...string) {
+	t.Helper()
 	out, err := c.EffectiveYAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"sasl-pass", s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "auth-value",
-		"slack-path-secret", "token-as-user", "query-key"} {
+	for _, secret := range secrets {
 		if strings.Contains(string(out), secret) {
-			t.Errorf("the printed configuration shows %q", secret)
+			t.Errorf("the printed configuration shows %q:\n%s", secret, out)
 		}
 	}
 }
