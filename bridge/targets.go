@@ -68,6 +68,7 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 		MinRequests:         r.Breaker.MinRequests,
 		ConsecutiveFailures: r.Breaker.ConsecutiveFailures,
 		OpenTimeout:         r.Breaker.OpenTimeout.D(),
+		MaxRetryAfter:       r.Retry.MaxBackoff.D(),
 	})
 	log := s.log.With("target", key)
 	unsubscribe := t.breaker.Subscribe(func(to dispatch.BreakerState) {

@@ -47,6 +47,11 @@ type BreakerSettings struct {
 	ConsecutiveFailures int           // or after this many failures in a row, however far apart; 0 = off
 	OpenTimeout         time.Duration // open → half-open after this long, plus OpenJitter
 	Window              time.Duration // rolling window of the ratio; default 60s
+	// MaxRetryAfter bounds how long the target's Retry-After keeps an
+	// opening going past OpenTimeout: a failure that opens the breaker
+	// (the one that trips it, or a failed probe) with a longer Retry-After
+	// holds it open that long, up to this. 0 = OpenTimeout only.
+	MaxRetryAfter time.Duration
 	// OpenJitter returns how much longer than openTimeout an opening lasts,
 	// drawn at each opening. Default: at random, up to a fifth of
 	// openTimeout, so that the breakers of replicas that opened together
@@ -75,10 +80,11 @@ func defaultOpenJitter(openTimeout time.Duration) time.Duration {
 // real record is the probe, a record already held or, when none is, the next
 // one fetched.
 type Breaker struct {
-	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
-	timeout time.Duration
-	jitter  func(time.Duration) time.Duration
-	name    string
+	cb            *gobreaker.TwoStepCircuitBreaker[struct{}]
+	timeout       time.Duration
+	maxRetryAfter time.Duration
+	jitter        func(time.Duration) time.Duration
+	name          string
 
 	// lateAfter is how long a call may last and still surely be counted
 	// by its own step: gobreaker drops an outcome that comes when the
@@ -117,7 +123,7 @@ type Breaker struct {
 
 // NewBreaker builds a closed breaker.
 func NewBreaker(s BreakerSettings) *Breaker {
-	b := &Breaker{timeout: s.OpenTimeout, jitter: s.OpenJitter, name: s.Name, changed: make(chan struct{}), subs: map[int]func(BreakerState){}}
+	b := &Breaker{timeout: s.OpenTimeout, maxRetryAfter: s.MaxRetryAfter, jitter: s.OpenJitter, name: s.Name, changed: make(chan struct{}), subs: map[int]func(BreakerState){}}
 	if b.jitter == nil {
 		b.jitter = defaultOpenJitter
 	}
@@ -235,6 +241,12 @@ func (b *Breaker) transition(to BreakerState) {
 		left := time.Duration(math.MaxInt64 - now)
 		openFor := min(b.timeout, left)
 		openFor += min(b.jitter(b.timeout), left-openFor)
+		// The failure that opened it was counted just before (last is
+		// stored before its outcome): a receiver that asked for a longer
+		// pause gets it from every route, not only from its record.
+		if f := b.last.Load(); f != nil {
+			openFor = max(openFor, min(target.RetryAfterOf(f.Err), b.maxRetryAfter, left))
+		}
 		b.reopenAt.Store(now + int64(openFor))
 		b.state.Store(int32(to))
 		// gobreaker turns an expired open state half-open only when asked.
