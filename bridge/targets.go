@@ -79,7 +79,7 @@ func (s *sharedTargets) get(ctx context.Context, r config.Route) *shared {
 		case dispatch.BreakerHalfOpen:
 			log.Info("circuit breaker half-open; routes using the target fetch again and one record probes it", "state", to.String())
 		default:
-			args := []any{"state", to.String()}
+			args := []any{"state", to.String(), "half_open_in", t.breaker.OpenLeft().Round(time.Millisecond).String()}
 			lctx := ctx
 			if f := t.breaker.LastFailure(); f != nil {
 				args = append(args, "record", f.Record, "error", f.Err)

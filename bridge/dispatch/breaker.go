@@ -187,6 +187,16 @@ func (b *Breaker) held() bool {
 	return BreakerState(b.state.Load()) == BreakerOpen && monoclock.Until(b.reopenAt.Load()) > 0
 }
 
+// OpenLeft returns how long the current opening has left (0 when the
+// breaker is not open, or its opening ended): open_timeout and its jitter,
+// or the target's longer Retry-After.
+func (b *Breaker) OpenLeft() time.Duration {
+	if BreakerState(b.state.Load()) != BreakerOpen {
+		return 0
+	}
+	return max(monoclock.Until(b.reopenAt.Load()), 0)
+}
+
 // Failed is a failure a breaker counted: the record's id, the error, and
 // the span context of the delivery (its trace), when it had one.
 type Failed struct {

@@ -47,6 +47,9 @@ func TestBreakerOpeningHonoursRetryAfter(t *testing.T) {
 			if got := time.Duration(b.reopenAt.Load() - before); got < tc.atLeast || got > tc.atLeast+10*time.Second {
 				t.Fatalf("the opening lasts %s, want %s", got, tc.atLeast)
 			}
+			if left := b.OpenLeft(); left > tc.atLeast || left < tc.atLeast-10*time.Second {
+				t.Fatalf("OpenLeft %s, want about %s", left, tc.atLeast)
+			}
 		})
 	}
 }

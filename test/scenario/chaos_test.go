@@ -528,8 +528,9 @@ func TestChaosReplyTopicDeletedMidStream(t *testing.T) {
 // (one partition, ordering: partition), cannot be told from a plugin that
 // is down: the breaker opens and the route pauses on it. Nothing is
 // dead-lettered, nothing after it is committed, and the log line of the
-// breaker opening names the record and carries its trace_id, so that an
-// operator can find it and its trace. SIGTERM still exits 0.
+// breaker opening names the record, carries its trace_id (so that an
+// operator can find it and its trace) and says when the breaker half-opens.
+// SIGTERM still exits 0.
 func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 	sc := newPluginScenario(t, 1, 1, "    instances: {min: 1, max: 2}\n    timeout: 5s\n", "    ordering: partition\n")
 	b, topic, dlq, reply, group, cfg := sc.b, sc.topic, sc.dlq, sc.reply, sc.group, sc.cfg
@@ -553,7 +554,7 @@ func TestChaosPluginPoisonAlonePausesAndIsNamed(t *testing.T) {
 	waitFor(t, 2*time.Minute, "the breaker-open line naming "+poison+" and its trace", func() bool {
 		for _, line := range strings.Split(p.Log(), "\n") {
 			if strings.Contains(line, "circuit breaker open") && strings.Contains(line, poison) && strings.Contains(line, "processes died") &&
-				strings.Contains(line, `"trace_id":"`) {
+				strings.Contains(line, `"trace_id":"`) && strings.Contains(line, `"half_open_in":"`) {
 				return true
 			}
 		}
