@@ -295,6 +295,12 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	for _, s := range restartOnly(old, cfg) {
 		b.log.Warn("reload: this setting changes only at restart; keeping the running value", "key", s)
 	}
+	for _, g := range movedGroups(old, cfg) {
+		b.log.Warn("reload: a route reads its topics in a consumer group no route used before; it starts at "+
+			"kafka.initial_offset, not where the old group committed (oldest: the retained records are delivered again; "+
+			"newest: the records the old group had not delivered are skipped)",
+			"route", g.route, "group", g.group, "old_group", g.old, "initial_offset", old.Kafka.InitialOffset)
+	}
 	if rt.embedded != nil {
 		// The embedded broker created the topics the configuration of its
 		// start named; it creates those a reload names first, as it
@@ -430,6 +436,31 @@ func restartOnly(a, b *config.Config) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// movedGroup is a route of a new configuration that reads a topic in a
+// consumer group no route of the old one used, while the group an old route
+// read that topic in is no longer used: a route renamed (its default group
+// hookbridge.<name> changes with it) or given another group.
+type movedGroup struct{ route, group, old string }
+
+func movedGroups(a, b *config.Config) []movedGroup {
+	used := func(c *config.Config, group string) bool {
+		return slices.ContainsFunc(c.Routes, func(r config.Route) bool { return r.GroupID() == group })
+	}
+	var out []movedGroup
+	for _, r := range b.Routes {
+		if used(a, r.GroupID()) {
+			continue
+		}
+		for _, o := range a.Routes {
+			if !used(b, o.GroupID()) && slices.ContainsFunc(r.Topics, func(t string) bool { return slices.Contains(o.Topics, t) }) {
+				out = append(out, movedGroup{route: r.Name, group: r.GroupID(), old: o.GroupID()})
+				break
+			}
+		}
+	}
 	return out
 }
 

@@ -48,8 +48,10 @@ type Kafka struct {
 	Version string `yaml:"version"`
 	TLS     TLS    `yaml:"tls"`
 	SASL    SASL   `yaml:"sasl"`
-	// InitialOffset is where a group with no committed offset starts:
-	// "oldest" or "newest". Default "oldest".
+	// InitialOffset is where a group with no committed offset of a topic
+	// starts on it: "oldest" or "newest". A partition without one of a
+	// topic the group has committed offsets of starts at its oldest record.
+	// Default "oldest".
 	InitialOffset string `yaml:"initial_offset"`
 	// SessionTimeout is the consumer group session timeout: more than
 	// 100ms, at most 596h (Kafka carries it in 32-bit milliseconds).

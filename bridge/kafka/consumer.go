@@ -1421,13 +1421,14 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 }
 
 // startAtNewest marks and commits, for each claim of sess that the group
-// has no committed offset for, the partition's newest offset, so that the
-// claim starts there (initial_offset: newest) and not at the oldest record,
-// where sarama is told to start it (see NewConsumer). It runs before the
-// claims start. A partition added to a session later (cooperative
-// rebalancing), with no offset committed by its earlier owner, starts at its
-// oldest record: that is a partition added to the topic since, whose
-// records would otherwise be skipped.
+// has no committed offset for, of a topic none of whose claims of sess has
+// one, the partition's newest offset, so that the claim starts there
+// (initial_offset: newest) and not at the oldest record, where sarama is
+// told to start it (see NewConsumer). It runs before the claims start. A
+// partition added to a session later (cooperative rebalancing), with no
+// offset committed by its earlier owner, starts at its oldest record: that
+// is a partition added to the topic since, whose records would otherwise be
+// skipped.
 func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 	var tps []topicPartition
 	for topic, parts := range sess.Claims() {
@@ -1445,9 +1446,18 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 	if err != nil {
 		return fmt.Errorf("kafka: committed offsets of group %s: %w", c.opts.Route.GroupID(), err)
 	}
+	// A topic the group has committed offsets of is not new to it: a
+	// partition of it without one (it had no record yet when the group
+	// last ran, or was added to the topic since) starts at its oldest
+	// record, so that switching initial_offset to newest never skips what
+	// was produced there while the bridge was stopped.
+	known := make(map[string]bool)
+	for tp, off := range committed {
+		known[tp.topic] = known[tp.topic] || off >= 0
+	}
 	marks := make(map[topicPartition]int64)
 	for _, tp := range tps {
-		if off, ok := committed[tp]; ok && off >= 0 {
+		if off, ok := committed[tp]; (ok && off >= 0) || known[tp.topic] {
 			continue
 		}
 		newest, err := c.client.GetOffset(tp.topic, tp.partition, sarama.OffsetNewest)
