@@ -963,7 +963,18 @@ func (c *Consumer) checkStarts(client sarama.Client, parts []*partition) {
 		start, latest := p.start.Load(), p.latest.Load()
 		marked, _ := p.tr.position()
 		switch {
-		case off < 0: // none committed
+		case off < 0:
+			// None committed: the group commits where the claim started,
+			// unless the claim marked a record already. A partition that
+			// gets no record would otherwise keep none, and a later switch
+			// to initial_offset: newest, or an expiry of the group's
+			// offsets, would start it past records produced meanwhile;
+			// lag tools show it as unknown too.
+			c.mu.Lock()
+			if mark, _ := p.tr.position(); c.parts[p.tp] == p && mark < 0 {
+				p.sess.MarkOffset(p.tp.topic, p.tp.partition, start, "")
+			}
+			c.mu.Unlock()
 		case off < start: // the claim's own commits are at start or above
 			c.log.Warn("records were deleted by the broker before the group read them (retention or kafka-delete-records "+
 				"moved the partition's log start past the group's committed offset); they are skipped: the partition is read "+

@@ -195,3 +195,35 @@ func TestConsumerNewestWhenTheCoordinatorCannotAnswer(t *testing.T) {
 			return fmt.Sprintf("delivered %v, committed %d", tg.seen(), committedNow(admin, route.GroupID(), topic))
 		})
 }
+
+// A group commits where it started on every partition it reads, an empty
+// one included: a partition that never got a record kept no committed
+// offset, so a later switch to initial_offset: newest (or an expiry of the
+// group's offsets) started it past the records produced there while the
+// bridge was stopped, and lag tools could not tell its lag.
+func TestConsumerCommitsTheStartOfAnEmptyPartition(t *testing.T) {
+	t.Parallel()
+	const topic = "empty-start"
+	addrs := startClusterWith(t, topic, 3).ListenAddrs()
+	admin := newAdmin(t, addrs)
+	route := testRoute("empty-start", topic)
+	tg := &offsetRecorder{}
+	c, _ := runRoute(t, addrs, route, tg, &deadLetters{})
+	committedAt := func(p int32) int64 {
+		resp, err := admin.ListConsumerGroupOffsets(route.GroupID(), map[string][]int32{topic: {p}})
+		if err != nil {
+			return -1 // the group is not there yet
+		}
+		if b := resp.GetBlock(topic, p); b != nil {
+			return b.Offset
+		}
+		return -1
+	}
+	for p := range int32(3) {
+		waitFor(t, fmt.Sprintf("offset 0 of partition %d committed", p), func() bool { return committedAt(p) == 0 },
+			func() string { return fmt.Sprintf("committed %d, ready: %v", committedAt(p), c.Ready()) })
+	}
+	produce(t, addrs, topic, "k", "0")
+	waitFor(t, "the record delivered", func() bool { return len(tg.seen()) == 1 },
+		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
+}
