@@ -248,10 +248,29 @@ func (o *outageScenario) outage(t *testing.T, p *testkit.Bridge, recs []rec) []s
 	waitFor(t, time.Minute, "first half delivered", func() bool { return o.rcv.uniqueAccepted() >= half })
 	o.up.Store(false)
 	produced = append(produced, o.b.produce(t, o.topic, recs[half:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
-	n0 := len(o.rcv.requests())
-	waitFor(t, time.Minute, "a couple of half-open probes", func() bool { return len(o.rcv.requests()) >= n0+2 })
+	waitForBreakerPause(t, p, 6)
+	// Requests are no measure of probes: a record that failed before the
+	// breaker opened may still be retried. Count the half-open transitions.
+	probes := func() float64 {
+		return testkit.MetricValue(p.Admin(), "hookbridge_breaker_transitions_total", `state="half-open"`)
+	}
+	n0 := probes()
+	waitFor(t, time.Minute, "a couple of half-open probes", func() bool { return probes() >= n0+2 })
 	return produced
+}
+
+// waitForBreakerPause waits until the breaker of the bridge p is open and
+// its route has paused partitions of its own (0: at least one), every one it
+// owns while open. Backpressure pauses partitions too: the records retried
+// before the breaker trips fill the route, on a real broker often before it
+// trips, and a wait for any pause let a test act with the breaker closed.
+func waitForBreakerPause(t *testing.T, p *testkit.Bridge, partitions float64) {
+	t.Helper()
+	waitFor(t, time.Minute, "the breaker to open and pause the route's partitions", func() bool {
+		paused := metricSum(t, p.Admin(), "hookbridge_partitions_paused")
+		return metricSum(t, p.Admin(), "hookbridge_breaker_state") == 2 &&
+			(paused == partitions || partitions == 0 && paused > 0)
+	})
 }
 
 // finish waits for every rec at rcv, stops p (exit 0 on SIGTERM) and checks
@@ -329,12 +348,10 @@ func TestChaosRebalanceDuringOutage(t *testing.T) {
 	waitFor(t, time.Minute, "first part delivered", func() bool { return rcv.uniqueAccepted() >= 400 })
 	up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[400:800])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p1.Admin(), "hookbridge_partitions_paused") > 0 })
+	waitForBreakerPause(t, p1, 6)
 	p2 := startBridge(t, b.config(t, spec))
 	produced = append(produced, b.produce(t, topic, recs[800:])...)
-	waitFor(t, time.Minute, "second instance to own partitions and pause", func() bool {
-		return metricSum(t, p2.Admin(), "hookbridge_partitions_paused") > 0
-	})
+	waitForBreakerPause(t, p2, 0) // the second instance's own breaker, on the partitions it owns
 	acc := acceptedSet(rcv)
 	assertCommittedOnlyDone(t, b, group, topic, 6, produced, func(r rec) bool { return acc[r] })
 	if code := p1.Stop(); code != 0 {
@@ -359,7 +376,7 @@ func TestChaosSighupDuringOutage(t *testing.T) {
 	p := startBridge(t, path)
 	recs := keyed(1000, 50)
 	produced := b.produce(t, topic, recs[:500])
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
+	waitForBreakerPause(t, p, 6)
 	spec.URL = healthy.url()
 	data, _ := os.ReadFile(b.config(t, spec))
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -406,7 +423,7 @@ func TestChaosBatchSigtermDuringOutage(t *testing.T) {
 	waitFor(t, time.Minute, "first half", func() bool { return len(accepted()) >= 1000 })
 	up.Store(false)
 	produced = append(produced, b.produce(t, topic, recs[1000:])...)
-	waitFor(t, time.Minute, "partitions to pause", func() bool { return metricSum(t, p.Admin(), "hookbridge_partitions_paused") > 0 })
+	waitForBreakerPause(t, p, 6)
 	time.Sleep(2 * time.Second)
 	if code := p.Stop(); code != 0 {
 		t.Fatalf("exit %d after SIGTERM during a batch outage", code)
