@@ -211,8 +211,9 @@ type Failed struct {
 func (b *Breaker) LastFailure() *Failed { return b.last.Load() }
 
 // Subscribe calls fn at every state transition until the returned function
-// is called. fn runs while the breaker is locked: it must be quick and must
-// not call the breaker, but for LastFailure.
+// is called. fn runs within the transition, while gobreaker holds its lock:
+// it must be quick and must not call the breaker, but for LastFailure and
+// OpenLeft (which read atomics only).
 func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -221,8 +222,9 @@ func (b *Breaker) Subscribe(fn func(BreakerState)) (unsubscribe func()) {
 
 // Follow calls fn with the current state at once, then at every transition,
 // until the returned function is called. The first call and the transitions
-// are serialised: fn never sees a state older than one it saw. fn runs
-// while the breaker is locked, as with Subscribe.
+// are serialised: fn never sees a state older than one it saw. Its first
+// call runs under the breaker's own lock, the others as with Subscribe: the
+// same rules hold.
 func (b *Breaker) Follow(fn func(BreakerState)) (unsubscribe func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
