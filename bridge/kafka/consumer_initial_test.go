@@ -74,9 +74,11 @@ type committer struct {
 func (h *committer) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *committer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (h *committer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	sess.MarkOffset(claim.Topic(), claim.Partition(), h.offset, "")
-	sess.Commit()
-	h.once.Do(func() { close(h.done) })
+	if claim.Partition() == 0 { // commitOffset's partition; the others get none
+		sess.MarkOffset(claim.Topic(), claim.Partition(), h.offset, "")
+		sess.Commit()
+		h.once.Do(func() { close(h.done) })
+	}
 	<-sess.Context().Done()
 	return nil
 }
@@ -225,5 +227,30 @@ func TestConsumerCommitsTheStartOfAnEmptyPartition(t *testing.T) {
 	}
 	produce(t, addrs, topic, "k", "0")
 	waitFor(t, "the record delivered", func() bool { return len(tg.seen()) == 1 },
+		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
+}
+
+// initial_offset: newest applies to a topic the group has no committed
+// offset of. A partition without one of a topic the group committed offsets
+// of (it had no record when the group last ran under oldest, say) starts at
+// its oldest record: moved to its newest, it skipped what was produced there
+// while the bridge was stopped.
+func TestConsumerNewestKeepsAKnownTopicsPartitionsWithoutOffsets(t *testing.T) {
+	t.Parallel()
+	const topic = "newest-known-topic"
+	addrs := startClusterWith(t, topic, 3).ListenAddrs()
+	route := testRoute("newest-known-topic", topic)
+	produceTo(t, addrs, topic, 0, "a", "0", "a", "1")
+	commitOffset(t, addrs, route.GroupID(), topic, 1) // offset 0 of partition 0 was delivered; the others have none
+	if got := committedNow(newAdmin(t, addrs), route.GroupID(), topic); got != 1 {
+		t.Fatalf("committed %d, want 1", got)
+	}
+	produceTo(t, addrs, topic, 1, "b", "0")
+	produceTo(t, addrs, topic, 2, "c", "0")
+
+	tg := &offsetRecorder{}
+	runRouteWith(t, addrs, route, tg, &deadLetters{}, newestConfig(t))
+	waitFor(t, "offset 1 of partition 0 and offset 0 of partitions 1 and 2 delivered",
+		func() bool { return slices.Equal(tg.seen(), []int64{0, 0, 1}) },
 		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
 }

@@ -41,6 +41,9 @@ func TestInitialOffsetSwitchKeepsACommittedGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(data), "  session_timeout: 6s\n", "  session_timeout: 6s\n  initial_offset: newest\n", 1)
+	if !strings.Contains(cfg, "initial_offset: newest") {
+		t.Fatalf("the configuration has no kafka.session_timeout line to set initial_offset after:\n%s", data)
+	}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
