@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -22,7 +23,9 @@ const redacted = "REDACTED"
 // (Webhook.SecretPath), webhook headers that carry credentials
 // (Authorization, Proxy-Authorization, Cookie, or a name containing "token",
 // "secret", "key" or "password") and plugin environment variables whose name
-// contains TOKEN, SECRET, PASSWORD or KEY are replaced by "REDACTED". Empty
+// contains TOKEN, SECRET, PASSWORD or KEY are replaced by "REDACTED", and so
+// are the password of a URL in any other plugin variable (REDIS_URL, PG_DSN)
+// and a key=value connection string with a password (redactEnvValue). Empty
 // values stay empty. File names are kept: they are not secrets. c is not
 // changed.
 func (c *Config) Redacted() *Config {
@@ -34,6 +37,9 @@ func (c *Config) Redacted() *Config {
 	r.Telemetry.OTLPEndpoint = redactURL(r.Telemetry.OTLPEndpoint)
 	for name, p := range r.Plugins {
 		redactMap(p.Env, isSecretEnv)
+		for k, v := range p.Env {
+			p.Env[k] = redactEnvValue(v)
+		}
 		r.Plugins[name] = p
 	}
 	for i := range r.Routes {
@@ -119,6 +125,22 @@ func isSecretHeader(name string) bool {
 	}
 	return containsAny(strings.ToLower(name), "token", "secret", "key", "password")
 }
+
+// redactEnvValue redacts what a plugin environment variable not named like
+// a secret may hold all the same: a URL's password or credential-like query
+// parameters (redactURL), as in REDIS_URL or a postgres:// PG_DSN, and a
+// key=value connection string with a password (PG_DSN's "host=db
+// password=..."), which is replaced whole: its quoting rules are the
+// driver's.
+func redactEnvValue(v string) string {
+	if dsnPassword.MatchString(v) {
+		return redacted
+	}
+	return redactURL(v)
+}
+
+// dsnPassword finds the password of a key=value connection string.
+var dsnPassword = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
 
 // isSecretEnv reports whether an environment variable holds a secret.
 func isSecretEnv(name string) bool {

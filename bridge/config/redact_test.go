@@ -267,3 +267,51 @@ func printedShowsNone(t *testing.T, c *Config, secrets ...string) {
 		}
 	}
 }
+
+// The first-party plugins take their passwords inside a connection string
+// (docs/plugins.md: REDIS_URL: redis://:${REDIS_PASSWORD}@..., PG_DSN:
+// postgres://user:password@... or host=... password=...), in variables not
+// named like a secret. validate --print (EffectiveYAML) must not show them,
+// and must keep the rest of those variables and the others as they are.
+func TestEffectiveYAMLHidesPluginConnectionPasswords(t *testing.T) {
+	const src = `
+kafka: {brokers: ["k:9092"]}
+plugins:
+  store:
+    command: [/bin/sh]
+    env:
+      REDIS_URL: "redis://:${REDIS_PASSWORD}@redis.internal:6379/0"
+      PG_DSN: "postgres://app:${PG_PASSWORD}@db.internal:5432/orders?sslmode=require"
+      PG_KV_DSN: "host=db.internal user=app password = '${KV_PASSWORD}' dbname=orders"
+      REGION: eu-west-1
+routes:
+  - name: r
+    topics: [t]
+    target: {plugin: store}
+`
+	c := mustParse(t, src, map[string]string{
+		"REDIS_PASSWORD": "redis-pw-0xdead", "PG_PASSWORD": "pg-pw-0xdead", "KV_PASSWORD": "kv pw 0xdead"})
+	out, err := c.EffectiveYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"redis-pw-0xdead", "pg-pw-0xdead", "kv pw 0xdead"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("validate --print shows the password %q:\n%s", secret, out)
+		}
+	}
+	env := c.Redacted().Plugins["store"].Env
+	for k, want := range map[string]string{
+		"REDIS_URL": "redis://:REDACTED@redis.internal:6379/0",
+		"PG_DSN":    "postgres://app:REDACTED@db.internal:5432/orders?sslmode=require",
+		"PG_KV_DSN": "REDACTED",
+		"REGION":    "eu-west-1",
+	} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+	if got := c.Plugins["store"].Env["PG_DSN"]; !strings.Contains(got, "pg-pw-0xdead") {
+		t.Errorf("Redacted changed the original: PG_DSN = %q", got)
+	}
+}
