@@ -62,7 +62,10 @@ func newSecurity(cfg config.Webhook) (*security, []error) {
 	case cfg.UseEnvProxy:
 		// The environment as it is when the target is built (net/http's
 		// ProxyFromEnvironment would keep the first value it ever read).
-		proxyFor := httpproxy.FromEnvironment().ProxyFunc()
+		env := httpproxy.FromEnvironment()
+		errs = append(errs, checkEnvProxy("HTTPS_PROXY", env.HTTPSProxy)...)
+		errs = append(errs, checkEnvProxy("HTTP_PROXY", env.HTTPProxy)...)
+		proxyFor := env.ProxyFunc()
 		s.proxy = func(r *http.Request) (*url.URL, error) { return proxyFor(r.URL) }
 	}
 
@@ -83,6 +86,25 @@ func newSecurity(cfg config.Webhook) (*security, []error) {
 		}
 	}
 	return s, errs
+}
+
+// checkEnvProxy refuses a proxy variable that httpproxy would ignore: it
+// drops a value it cannot parse without a word, and the requests it should
+// have carried would go straight to the receiver, past the proxy and the
+// egress policy it stands for. The value is not quoted: it may hold the
+// proxy's password.
+func checkEnvProxy(name, value string) []error {
+	if value == "" {
+		return nil
+	}
+	if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" {
+		return nil
+	}
+	if _, err := url.Parse("http://" + value); err == nil {
+		return nil // httpproxy reads it as an http:// proxy
+	}
+	return []error{fmt.Errorf("use_env_proxy: %s (or %s) is not a valid proxy URL; requests would go direct",
+		name, strings.ToLower(name))}
 }
 
 // configure applies the TLS configuration, the proxy and the guard to the

@@ -463,13 +463,21 @@ func TestNewSecurityErrors(t *testing.T) {
 		{"key pair", config.Webhook{TLS: config.WebhookTLS{CertFile: garbage, KeyFile: garbage}}, "tls client certificate"},
 		{"two proxies", config.Webhook{Proxy: config.Proxy{URL: "http://p:3128"}, UseEnvProxy: true}, "not both"},
 		{"env proxy with the guard", config.Webhook{UseEnvProxy: true, DenyPrivateNetworks: true}, "allow_proxy_with_deny_private_networks"},
+		{"env proxy that does not parse", config.Webhook{UseEnvProxy: true}, "HTTPS_PROXY (or https_proxy) is not a valid proxy URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A password with a stray %: httpproxy would drop the variable
+			// and go direct. Not quoted in the error.
+			t.Setenv("HTTPS_PROXY", "http://user:pa%ss@proxy.internal:3128")
+			t.Setenv("https_proxy", "")
 			tt.cfg.URL = "https://h/x"
 			_, err := New(Options{Route: "r", Config: tt.cfg})
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("New = %v, want an error containing %q", err, tt.msg)
+			}
+			if strings.Contains(err.Error(), "pa%ss") {
+				t.Errorf("the error quotes the proxy's password: %v", err)
 			}
 		})
 	}
