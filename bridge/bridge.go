@@ -141,6 +141,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	cfg := b.cfg
 	b.mu.Unlock()
+	// /readyz turns 503 as soon as the shutdown starts, also while the loop
+	// below is busy with a reload that drains a changed route (which may
+	// take up to shutdown_timeout) and has not seen ctx end yet.
+	stopWatch := context.AfterFunc(ctx, func() { b.stopping.Store(true) })
+	defer stopWatch()
 
 	// The admin endpoint comes first and outlives the drain: /livez answers
 	// while the bridge connects to Kafka (which takes up to about 90 s against
