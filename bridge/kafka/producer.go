@@ -296,7 +296,7 @@ func sizeHint(pe *sarama.ProducerError) error {
 	size := pe.Msg.ByteSize(2) + recordBatchOverhead
 	if errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
 		return fmt.Errorf("%w: the record is up to %d bytes with its key, headers and batch header, more than topic %s "+
-			"takes: raise its max.message.bytes (kafka-configs.sh --alter --entity-type topics --entity-name %s "+
+			"takes: raise its max.message.bytes (kafka-configs.sh --bootstrap-server <broker> --alter --entity-type topics --entity-name %s "+
 			"--add-config max.message.bytes=%d)", pe.Err, size, pe.Msg.Topic, pe.Msg.Topic, size)
 	}
 	if _, ok := errors.AsType[sarama.ConfigurationError](pe.Err); ok && pe.Msg.ByteSize(2) > maxProduceBytes {
