@@ -354,6 +354,16 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	if err := stopRoutes(stop); err != nil {
 		b.log.Warn("reload: a stopped route reported an error", "error", err)
 	}
+	if ctx.Err() != nil {
+		// The shutdown came while they drained: they stay stopped (they
+		// committed what they delivered), and the shutdown drains the
+		// routes the reload kept.
+		b.mu.Lock()
+		b.routes = next
+		b.mu.Unlock()
+		b.log.Info("reload: shutting down; the changed routes drained and stay stopped", "stopped", len(stop))
+		return context.Cause(ctx)
+	}
 	merged := *cfg
 	merged.Kafka, merged.Admin, merged.Telemetry, merged.Log, merged.ShutdownTimeout =
 		old.Kafka, old.Admin, old.Telemetry, old.Log, old.ShutdownTimeout

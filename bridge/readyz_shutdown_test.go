@@ -87,7 +87,8 @@ func TestReadyzSaysShuttingDownDuringAReload(t *testing.T) {
 	next := *cfg
 	next.Routes = slices.Clone(cfg.Routes)
 	next.Routes[0].Concurrency = cfg.Routes[0].Concurrency + 1
-	go func() { _ = b.Reload(context.WithoutCancel(ctx), &next) }()
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- b.Reload(context.WithoutCancel(ctx), &next) }()
 	waitUntil(t, "the reload applying", func() bool { return len(logs.lines(t, "applying a new configuration")) > 0 })
 
 	cancel() // SIGTERM
@@ -101,6 +102,17 @@ func TestReadyzSaysShuttingDownDuringAReload(t *testing.T) {
 	unblock()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	// The reload does not start the drained route again only for the
+	// shutdown to drain it once more.
+	if err := <-reloaded; err == nil {
+		t.Error("the reload interrupted by the shutdown reported success")
+	}
+	if n := len(logs.lines(t, "reload: routes restarted")); n != 0 {
+		t.Error("the reload restarted the route after the shutdown began")
+	}
+	if n := len(logs.lines(t, "reload: shutting down; the changed routes drained and stay stopped")); n != 1 {
+		t.Errorf("the reload logged its end under the shutdown %d times, want once", n)
 	}
 	done <- nil // for the cleanup
 }
