@@ -528,6 +528,9 @@ func checkMetricsService(r *report, path string, o *objects, w *workload) {
 	if !ok {
 		r.fail(where, "no port named metrics targeting the container port admin")
 	}
+	if !s.Spec.PublishNotReadyAddresses {
+		r.fail(where, "publishNotReadyAddresses is off: a replica that is not ready (a stuck partition) would not be scraped")
+	}
 }
 
 func checkPDB(r *report, path string, o *objects, w *workload) {

@@ -140,6 +140,7 @@ kind: Service
 metadata: {name: hb, labels: {app: hb}}
 spec:
   selector: {app: hb}
+  publishNotReadyAddresses: true
   ports: [{name: metrics, port: 9464, targetPort: admin}]
 ---
 apiVersion: monitoring.coreos.com/v1
@@ -153,6 +154,9 @@ spec:
 	ported := strings.NewReplacer("#HEADLESS_SELECTOR#", "app: hb",
 		"#HEADLESS_PORTS#", "  ports: [{name: metrics, port: 9464, targetPort: admin}]").Replace(headlessDoc)
 	wantProblem(t, stsCheck(t, map[string]string{"#EXTRA#": ported + admin}), "scraped twice")
+	// A replica that is not ready is the one whose metrics matter.
+	hidden := strings.Replace(admin, "  publishNotReadyAddresses: true\n", "", 1)
+	wantProblem(t, stsCheck(t, map[string]string{"#EXTRA#": stsDefaults["#EXTRA#"] + hidden}), "publishNotReadyAddresses is off")
 }
 
 // The env file `hookbridge validate` runs with has the pod's name, as the
