@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,9 @@ type decoder struct {
 	// stays as it is where it is written and used.
 	keep       *yaml.Node
 	keptFailed bool
+	// keyRefs holds the paths of map keys that hold "${": variables are
+	// not expanded in keys, so each gets advice.
+	keyRefs []string
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -405,6 +409,9 @@ func (d *decoder) entry(k, v *yaml.Node, path string, keys keySet, seen map[stri
 		return false
 	}
 	d.lines[child] = k.Line
+	if keys.fields == nil && strings.Contains(k.Value, "${") && !slices.Contains(d.keyRefs, child) {
+		d.keyRefs = append(d.keyRefs, child)
+	}
 	d.value(v, t, child)
 	return true
 }
@@ -589,6 +596,16 @@ func (d *decoder) scalar(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	tag := n.ShortTag()
+	if numberOrBool(t) && t.Kind() != reflect.Bool && (tag == tagInt || tag == tagFloat) && leadingZeroRE.MatchString(n.Value) {
+		what := d.quoteIfSafe(n, t)
+		if from, ok := d.sources[n]; ok {
+			what += " (" + from + ")"
+		}
+		d.addf(n.Line, path, "%s has a leading zero, which YAML 1.1 reads as octal (010 is 8) and YAML 1.2 as decimal: "+
+			"write it without the zero, or with 0o for octal", what)
+		d.setNull(n)
+		return
+	}
 	ok := true
 	switch t.Kind() {
 	case reflect.String:
@@ -603,6 +620,11 @@ func (d *decoder) scalar(n *yaml.Node, t reflect.Type, path string) {
 		d.mismatch(n, t, path)
 	}
 }
+
+// leadingZeroRE matches an integer written with a leading zero, such as
+// 010: yaml.v3 resolves it as octal, as YAML 1.1 does, where YAML 1.2 reads
+// a decimal, so its value depends on who reads the file.
+var leadingZeroRE = regexp.MustCompile(`^[-+]?0_*[0-9][0-9_]*$`)
 
 // fitsInt reports whether an integer literal fits in bits.
 func fitsInt(s string, bits int) bool {

@@ -84,6 +84,9 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, problems
 	}
 	a := newChecker(file, d.lines, d.failed, d.fromEnv)
+	for _, path := range d.keyRefs {
+		a.addf(path, "holds \"${\", but variables are not expanded in keys, only in values: the key is taken as written")
+	}
 	cfg.advise(a)
 	cfg.Advice = a.problems
 	cfg.Advice.sortByLine()

@@ -68,22 +68,45 @@ func (c *Config) Redacted() *Config {
 // EffectiveYAML renders c as the bridge takes it, for `hookbridge validate
 // --print`: every key with its value, defaults filled in (a route's
 // consumer group too), ${VAR}s expanded, secrets redacted (see Redacted).
-// Loaded again, it gives c back but for the redacted secrets.
+// Loaded again, it gives c back but for the redacted secrets: a "$" in a
+// value is written "$$", so that it is not expanded again.
 func (c *Config) EffectiveYAML() ([]byte, error) {
 	r := c.Redacted()
 	for i := range r.Routes {
 		r.Routes[i].Group = r.Routes[i].GroupID()
 	}
+	var doc yaml.Node
+	if err := doc.Encode(r); err != nil {
+		return nil, err
+	}
+	escapeDollars(&doc)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(&doc); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// escapeDollars writes every "$" in the values under n as "$$", which
+// loading expands back to "$". Keys are left alone: they are not expanded.
+func escapeDollars(n *yaml.Node) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		n.Value = strings.ReplaceAll(n.Value, "$", "$$")
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			escapeDollars(n.Content[i])
+		}
+	default:
+		for _, c := range n.Content {
+			escapeDollars(c)
+		}
+	}
 }
 
 // redact replaces the client secret and secret-looking endpoint parameters.
