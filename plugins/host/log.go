@@ -3,16 +3,73 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"log/slog"
 	"sync"
+	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 )
 
 // hclogLevelTrace is the slog level of hclog's Trace, below Debug.
 const hclogLevelTrace = slog.LevelDebug - 4
+
+// goPluginTime is the layout of the "@timestamp" go-plugin reads in a JSON
+// log line: six digits of fraction, no fewer.
+const goPluginTime = "2006-01-02T15:04:05.000000Z07:00"
+
+// safeLogLine returns a line of a plugin's standard error as go-plugin can
+// take it. go-plugin reads the "@message", "@level" and "@timestamp" of a
+// JSON object as strings, and one that is not (a number, null, an object: a
+// log call given something other than text) panics, which ends the bridge.
+// Such a message or level becomes its JSON text. A "@timestamp" that go-plugin
+// cannot read (an epoch number, milliseconds instead of microseconds) would
+// make it relay the line as plain text at debug level; the bridge stamps the
+// line with its own time, so it is dropped and the line keeps its level.
+// Any other line is returned as it is.
+func safeLogLine(line []byte) []byte {
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return line
+	}
+	var entry map[string]json.RawMessage
+	if json.Unmarshal(trimmed, &entry) != nil {
+		return line
+	}
+	changed := false
+	for _, k := range []string{"@message", "@level"} {
+		if v, ok := entry[k]; ok && !jsonString(v) {
+			entry[k], _ = json.Marshal(string(v))
+			changed = true
+		}
+	}
+	if v, ok := entry["@timestamp"]; ok {
+		var ts string
+		if !jsonString(v) || json.Unmarshal(v, &ts) != nil {
+			delete(entry, "@timestamp")
+			changed = true
+		} else if _, err := time.Parse(goPluginTime, ts); err != nil {
+			delete(entry, "@timestamp")
+			changed = true
+		}
+	}
+	if !changed {
+		return line
+	}
+	out, err := json.Marshal(entry)
+	if err != nil {
+		return line
+	}
+	return append(out, '\n')
+}
+
+// jsonString reports whether v is a JSON string (null is not).
+func jsonString(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && v[0] == '"'
+}
 
 // slogAdapter is an hclog.Logger that writes to a slog.Logger: go-plugin's
 // own messages and the log lines a plugin writes to stderr (which go-plugin

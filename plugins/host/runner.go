@@ -32,7 +32,9 @@ const maxHandshake = 32 << 10
 type procRunner struct {
 	cmd    *exec.Cmd
 	out    io.ReadCloser  // the process's standard output
-	stderr io.ReadCloser  // the process's standard error, for go-plugin
+	stderr io.ReadCloser  // the process's standard error
+	errR   *io.PipeReader // go-plugin's end: the standard error (copyStderr)
+	errW   *io.PipeWriter
 	hsR    *io.PipeReader // go-plugin's end: the handshake line
 	hsW    *io.PipeWriter
 	relay  *lineWriter // the rest of the standard output
@@ -52,15 +54,18 @@ func newProcRunner(cmd *exec.Cmd, relay *lineWriter) (*procRunner, error) {
 	}
 	r := &procRunner{cmd: cmd, out: out, stderr: stderr, relay: relay}
 	r.hsR, r.hsW = io.Pipe()
+	r.errR, r.errW = io.Pipe()
 	return r, nil
 }
 
-// Start starts the process and the copy of its standard output.
+// Start starts the process and the copies of its standard output and
+// standard error.
 func (r *procRunner) Start(context.Context) error {
 	if err := r.cmd.Start(); err != nil {
 		return err
 	}
 	go r.copyStdout()
+	go r.copyStderr()
 	return nil
 }
 
@@ -83,6 +88,29 @@ func (r *procRunner) copyStdout() {
 	_ = r.hsW.Close()
 }
 
+// copyStderr gives go-plugin the process's standard error, line by line,
+// each JSON log line made safe for go-plugin to parse (safeLogLine), until
+// the process's standard error is closed. A line longer than maxLogLine,
+// which go-plugin relays in pieces without parsing it, goes unchanged.
+func (r *procRunner) copyStderr() {
+	br := bufio.NewReaderSize(r.stderr, maxLogLine)
+	piece := false // the line goes on from a piece longer than maxLogLine
+	for {
+		line, err := br.ReadSlice('\n')
+		if (err == nil || (err == io.EOF && len(line) > 0)) && !piece {
+			line = safeLogLine(line) // a last line without its newline too: go-plugin parses it
+		}
+		if _, werr := r.errW.Write(line); werr != nil {
+			break
+		}
+		piece = errors.Is(err, bufio.ErrBufferFull)
+		if err != nil && !piece {
+			break
+		}
+	}
+	_ = r.errW.Close()
+}
+
 func (r *procRunner) Wait(context.Context) error { return r.cmd.Wait() }
 
 // Kill kills the process; it may be called more than once.
@@ -97,7 +125,7 @@ func (r *procRunner) Kill(context.Context) error {
 }
 
 func (r *procRunner) Stdout() io.ReadCloser { return r.hsR }
-func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
+func (r *procRunner) Stderr() io.ReadCloser { return r.errR }
 func (r *procRunner) Name() string          { return r.cmd.Path }
 
 // ID is the process's pid once it started, else "" (go-plugin then has
