@@ -19,8 +19,9 @@
 //     and with AutoMTLS the base64 DER of the plugin's certificate, unpadded).
 //   - With AutoMTLS (the default) the host passes its certificate in
 //     PLUGIN_CLIENT_CERT (PEM); the plugin serves TLS with a self-signed
-//     certificate for "localhost" and requires client certificates signed by
-//     PLUGIN_CLIENT_CERT.
+//     certificate for "localhost" (a DNS name among its subject alternative
+//     names: a common name alone is refused) and requires client
+//     certificates signed by PLUGIN_CLIENT_CERT.
 //   - HOOKBRIDGE_PLUGIN_MAX_MESSAGE_BYTES is the largest message either side
 //     sends; the plugin's server must accept requests up to that size.
 
