@@ -146,7 +146,7 @@ func isSecretHeader(name string) bool {
 	case "authorization", "proxy-authorization", "cookie":
 		return true
 	}
-	return containsAny(strings.ToLower(name), "token", "secret", "key", "password")
+	return containsAny(strings.ToLower(name), "token", "secret", "key", "passw", "auth", "sig", "session", "credential")
 }
 
 // redactEnvValue redacts what a plugin environment variable not named like
@@ -167,7 +167,7 @@ var dsnPassword = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
 
 // isSecretEnv reports whether an environment variable holds a secret.
 func isSecretEnv(name string) bool {
-	return containsAny(strings.ToUpper(name), "TOKEN", "SECRET", "PASSWORD", "KEY")
+	return containsAny(strings.ToUpper(name), "TOKEN", "SECRET", "PASSW", "KEY", "AUTH", "CREDENTIAL")
 }
 
 func containsAny(s string, subs ...string) bool {

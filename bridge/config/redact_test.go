@@ -14,7 +14,7 @@ telemetry: {otlp_endpoint: "https://u:otlp-pass@collector:4317"}
 plugins:
   p:
     command: [/bin/sh]
-    env: {API_TOKEN: plugin-token, db_password: plugin-pw, Signing_Key: plugin-key, CLIENT_SECRET: plugin-secret, REGION: eu-west-1, EMPTY_TOKEN: ""}
+    env: {API_TOKEN: plugin-token, db_password: plugin-pw, Signing_Key: plugin-key, CLIENT_SECRET: plugin-secret, REGION: eu-west-1, EMPTY_TOKEN: "", DB_PASSWD: plugin-passwd, BASIC_AUTH: plugin-basic, GOOGLE_CREDENTIALS: plugin-cred}
 routes:
   - name: r
     topics: [t]
@@ -29,6 +29,9 @@ routes:
           X-Api-Key: key-value
           X-Auth-Token: token-value
           X-Client-Secret: secret-value
+          X-Auth: xauth-value
+          X-Hub-Signature: sig-value
+          X-Session-Id: session-value
           X-Request-Source: hookbridge
         signing_secrets: ["${S1}", "${S2}"]
   - name: p
@@ -57,7 +60,7 @@ func TestRedacted(t *testing.T) {
 	text := strings.Join([]string{
 		c.Kafka.SASL.Password, s1[6:], s2[6:], "otlp-pass", "hook-pass", "plugin-token", "plugin-pw", "plugin-key",
 		"plugin-secret", "auth-value", "proxy-value", "cookie-value", "key-value", "token-value", "secret-value",
-		"slack-path-secret", "token-as-user", "query-key", "query-code", "query-sig", "query-token",
+		"slack-path-secret", "token-as-user", "plugin-passwd", "plugin-basic", "plugin-cred", "xauth-value", "sig-value", "session-value", "query-key", "query-code", "query-sig", "query-token",
 	}, "\n")
 	dump := strings.ToLower(toText(t, r))
 	for _, secret := range strings.Split(text, "\n") {
@@ -85,15 +88,21 @@ func TestRedacted(t *testing.T) {
 			"X-Api-Key":           "REDACTED",
 			"X-Auth-Token":        "REDACTED",
 			"X-Client-Secret":     "REDACTED",
+			"X-Auth":              "REDACTED",
+			"X-Hub-Signature":     "REDACTED",
+			"X-Session-Id":        "REDACTED",
 			"X-Request-Source":    "hookbridge",
 		}},
 		{"plugin env", r.Plugins["p"].Env, map[string]string{
-			"API_TOKEN":     "REDACTED",
-			"db_password":   "REDACTED",
-			"Signing_Key":   "REDACTED",
-			"CLIENT_SECRET": "REDACTED",
-			"REGION":        "eu-west-1",
-			"EMPTY_TOKEN":   "",
+			"API_TOKEN":          "REDACTED",
+			"db_password":        "REDACTED",
+			"Signing_Key":        "REDACTED",
+			"CLIENT_SECRET":      "REDACTED",
+			"REGION":             "eu-west-1",
+			"EMPTY_TOKEN":        "",
+			"DB_PASSWD":          "REDACTED",
+			"BASIC_AUTH":         "REDACTED",
+			"GOOGLE_CREDENTIALS": "REDACTED",
 		}},
 		{"filter headers", r.Routes[0].Filter.Headers, map[string]string{"tenant": "acme"}},
 		{"plugin route", r.Routes[1], c.Routes[1]},
