@@ -39,18 +39,31 @@ func (c *Config) advise(v *checker) {
 		// the header be there) is an empty value: every record that does
 		// not carry the header empty is acknowledged without delivery.
 		for _, name := range sortedKeys(r.Filter.Headers) {
+			p := path + ".filter.headers." + name
 			if r.Filter.Headers[name] == "" {
-				p := path + ".filter.headers." + name
 				v.addf(p, "is empty: only records whose %q header is present and empty match; every other record "+
 					"is committed without being delivered. A filter cannot ask only that a header be present", name)
 			}
+			adviseFilterSpace(v, p, r.Filter.Headers[name])
 		}
+		adviseFilterSpace(v, path+".filter.key_prefix", r.Filter.KeyPrefix)
 	}
 	c.adviseLoops(v)
 	for _, name := range sortedKeys(c.Plugins) {
 		if !slices.ContainsFunc(c.Routes, func(r Route) bool { return r.Target.Plugin == name }) {
 			v.addf(joinKey("plugins", name), "no route uses it, so it is not started (a route names its plugin in target.plugin)")
 		}
+	}
+}
+
+// adviseFilterSpace advises on a filter value that ends in a line break or
+// starts or ends with a space: a block scalar (`|`) keeps its final newline,
+// a quoted value its spaces, and the filter compares bytes, so records whose
+// value lacks them are committed without being delivered.
+func adviseFilterSpace(v *checker, path, value string) {
+	if value != "" && strings.TrimSpace(value) != value {
+		v.addf(path, "starts or ends with white space or a line break (a `|` block keeps its final newline; `|-` "+
+			"drops it): the filter compares bytes, and records without it are committed without being delivered")
 	}
 }
 

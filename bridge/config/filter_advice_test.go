@@ -19,6 +19,12 @@ func TestAdviceFilterHeaderWithoutValue(t *testing.T) {
 		{"null", "    filter:\n      headers:\n        tenant: acme\n        x-priority:\n", []string{"10: routes[0].filter.headers.x-priority"}},
 		{"tilde", "    filter:\n      headers:\n        x-priority: ~\n", []string{"9: routes[0].filter.headers.x-priority"}},
 		{"empty string", "    filter:\n      headers:\n        x-priority: ''\n", []string{"9: routes[0].filter.headers.x-priority"}},
+		// A block scalar keeps its final newline; a quoted value its
+		// spaces: the filter compares bytes.
+		{"block scalar", "    filter:\n      headers:\n        tenant: |\n          acme\n", []string{"9: routes[0].filter.headers.tenant"}},
+		{"stripped block scalar", "    filter:\n      headers:\n        tenant: |-\n          acme\n", nil},
+		{"spaces", "    filter:\n      headers: {tenant: ' acme'}\n      key_prefix: 'eu- '\n",
+			[]string{"8: routes[0].filter.headers.tenant", "9: routes[0].filter.key_prefix"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := mustParse(t, minimal+c.filter, nil)
