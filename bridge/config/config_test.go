@@ -470,6 +470,38 @@ func TestYAMLSyntaxError(t *testing.T) {
 	}
 }
 
+// yaml.v3 counts the line of a parser's error ("did not find expected
+// ...") from 0: the problem must name the line where the collection that
+// is not closed begins (or where parsing stopped), counted from 1 as every
+// other problem. An unquoted ${VAR} in a flow collection, a common cause,
+// gets a hint.
+func TestYAMLSyntaxErrorLines(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		line int
+		hint bool
+	}{
+		{"kafka: {brokers: [\"k:1\"]}\nroutes:\n  - target:\n      webhook: {url: \"https://h\", headers: {Authorization: Bearer ${T}}}\n", 4, true},
+		{"kafka:\n  brokers: [${BROKER}]\n", 2, true},
+		{"kafka: {brokers: [\"k:1\"]}\nroutes: {a: 1 b: 2}\n", 2, false},
+		{"kafka:\n  brokers:\n    - k:1\n  client_id: x\n    y: 2\n", 5, false},
+		{"kafka:\n  - k:1\n  client_id: x\n", 2, false},
+		{"kafka:\n  client_id: x\n routes: 2\n", 3, false},
+	} {
+		errs := problemsOf(t, tt.src, nil)
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Message, "invalid YAML: ") {
+			t.Errorf("%q: problems %v, want one syntax error", tt.src, errs)
+			continue
+		}
+		if errs[0].Line != tt.line {
+			t.Errorf("%q: %v at line %d, want %d", tt.src, errs[0], errs[0].Line, tt.line)
+		}
+		if hint := strings.Contains(errs[0].Message, "must be quoted"); hint != tt.hint {
+			t.Errorf("%q: %v: hint %v, want %v", tt.src, errs[0], hint, tt.hint)
+		}
+	}
+}
+
 func TestMultipleDocuments(t *testing.T) {
 	errs := problemsOf(t, minimal+"---\nkafka: {}\n", nil)
 	wantProblem(t, errs, "", "only one YAML document is allowed")

@@ -127,8 +127,29 @@ func syntaxProblem(file string, data []byte, err error) Problem {
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Message = "invalid YAML: " + m[2]
+		if strings.HasPrefix(m[2], "did not find expected ") {
+			// A parser's error (not the scanner's): yaml.v3 gives the
+			// line counted from 0, where the collection it parsed began
+			// (or the token it stopped at).
+			p.Line = min(p.Line+1, bytes.Count(data, []byte("\n"))+1)
+			if strings.HasSuffix(m[2], "']'") || strings.HasSuffix(m[2], "'}'") {
+				if line, ok := lineOf(data, p.Line); ok && strings.Contains(line, "${") {
+					p.Message += ` (a ${VAR} inside [...] or {...} must be quoted: "${VAR}")`
+				}
+			}
+		}
 	}
 	return p
+}
+
+// lineOf returns line n (from 1) of data.
+func lineOf(data []byte, n int) (string, bool) {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if i+1 == n {
+			return string(l), true
+		}
+	}
+	return "", false
 }
 
 // unreadableLine returns the line of the first character that YAML does not
