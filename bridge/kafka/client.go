@@ -187,8 +187,55 @@ func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Clie
 		}
 		return nil, fmt.Errorf("kafka: connect %v: %w%s", brokers, err, connectHint(err, k))
 	}
+	if err := checkRetention(client, k); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
 	return client, nil
 }
+
+// checkRetention refuses brokers older than Kafka 2.1 (OffsetCommit below
+// v5, before KIP-211) when kafka.version is 2.1.0 or later. Such a broker
+// keeps a committed offset for the retention time its commit names, and
+// sarama builds its commit for kafka.version, where the field no longer
+// exists, before it lowers the request's version to the broker's: it names
+// 0 ms, which the broker takes as "expire now". At its next offsets cleanup
+// (every 10 minutes by default) the group lost every offset it had not
+// committed since, for good on a route that got no record meanwhile: a
+// restart then delivered the whole topic again (initial_offset: oldest) or
+// skipped what was produced while it was down (newest). With kafka.version
+// at most the broker's, sarama asks for the broker's own retention. A broker
+// that cannot be asked leaves the check to the next start.
+func checkRetention(client sarama.Client, k config.Kafka) error {
+	if !client.Config().Version.IsAtLeast(sarama.V2_1_0_0) {
+		return nil
+	}
+	b := client.LeastLoadedBroker()
+	if b == nil {
+		return nil
+	}
+	resp, err := b.ApiVersions(&sarama.ApiVersionsRequest{})
+	if err != nil || sarama.KError(resp.ErrorCode) != sarama.ErrNoError {
+		return nil
+	}
+	for _, key := range resp.ApiKeys {
+		if key.ApiKey == apiKeyOffsetCommit && key.MaxVersion < minBrokerRetentionCommit {
+			return fmt.Errorf("kafka: broker %s is older than Kafka 2.1 (OffsetCommit v%d at most) and kafka.version is %s: "+
+				"the group's offsets would be committed with a retention of 0 ms and dropped by the broker within minutes; "+
+				"set kafka.version to the brokers' version (2.0.0 or lower)", b.Addr(), key.MaxVersion, k.Version)
+		}
+	}
+	return nil
+}
+
+// apiKeyOffsetCommit is the Kafka API key of OffsetCommit;
+// minBrokerRetentionCommit its first version without a retention time (the
+// broker's offsets.retention.minutes alone applies, from when the group is
+// empty).
+const (
+	apiKeyOffsetCommit       = 8
+	minBrokerRetentionCommit = 5
+)
 
 // setupError opens a connection to each of brokers in turn and returns the
 // first error of its set-up (TLS, SASL), or nil when none fails so within
