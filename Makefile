@@ -8,10 +8,12 @@ BIN       ?= bin/hookbridge
 all: build
 
 # The bridge and the first-party plugins (docs/plugins.md), side by side.
+# Static and -trimpath, as in the image: they run on any Linux of their
+# architecture (no libc needed) and hold no path of the machine that built them.
 build:
-	$(GO) build -o $(BIN) ./cmd/hookbridge
-	$(GO) build -o $(dir $(BIN))hookbridge-redis ./plugins/redis
-	$(GO) build -o $(dir $(BIN))hookbridge-postgres ./plugins/postgres
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hookbridge
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(dir $(BIN))hookbridge-redis ./plugins/redis
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(dir $(BIN))hookbridge-postgres ./plugins/postgres
 
 vet:
 	$(GO) vet ./...
