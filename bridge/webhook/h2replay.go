@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 )
 
-// maxH2Replays bounds how often one request is sent again after the HTTP/2
+// maxH2Replays bounds how often one request is sent again after the
 // connection it went out on was lost (see h2Replay): each replay goes on
 // another connection, which a receiver rotating its connections may close
 // as well.
@@ -29,22 +29,33 @@ const maxH2Replays = 3
 // GOAWAY names as well (maxH2Replays bounds the cost of a receiver that
 // kills every connection). A stream the receiver reset (RST_STREAM) is its
 // answer, and is not sent again; nor is a request whose context ended.
+//
+// Over HTTP/1.1 it does the same for a request on a reused connection that
+// the receiver closed or reset (an idle timeout, a load balancer dropping an
+// idle flow) before any byte of an answer: net/http sends a replayable
+// request again when its read fails, but not when its write broke first,
+// which a request too large for one write (a record of some 100 KiB, a
+// batch) often does, the write racing the read for the error. Such a
+// request failed an attempt, counted against the breaker, although the
+// receiver never had all of it. A failure on a new connection is the
+// receiver's answer, as net/http and the direct path hold it.
 type h2Replay struct {
 	next *http.Transport
 }
 
 func (r *h2Replay) RoundTrip(req *http.Request) (*http.Response, error) {
 	for n := 0; ; n++ {
-		var onH2, answered atomic.Bool // the answer's first byte is read on the connection's goroutine
+		var onH2, reused, answered atomic.Bool // the answer's first byte is read on the connection's goroutine
 		trace := &httptrace.ClientTrace{
 			GotConn: func(info httptrace.GotConnInfo) {
 				tc, ok := info.Conn.(*tls.Conn)
 				onH2.Store(ok && tc.ConnectionState().NegotiatedProtocol == "h2")
+				reused.Store(info.Reused) // of the last connection tried, when net/http sent it again itself
 			},
 			GotFirstResponseByte: func() { answered.Store(true) },
 		}
 		resp, err := r.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-		if err == nil || n == maxH2Replays || !onH2.Load() || answered.Load() || req.Context().Err() != nil ||
+		if err == nil || n == maxH2Replays || !(onH2.Load() || reused.Load()) || answered.Load() || req.Context().Err() != nil ||
 			req.GetBody == nil || strings.HasPrefix(err.Error(), "stream error:") {
 			return resp, err
 		}
