@@ -22,6 +22,7 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/kafka"
 	"github.com/hookbridge/hookbridge/bridge/target"
+	"github.com/hookbridge/hookbridge/bridge/telemetry"
 )
 
 // HeaderReplay counts how many times a record was replayed from the
@@ -521,7 +522,7 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 		rec, bad := replayRecord(m)
 		if bad != "" {
 			h.b.log.Warn("dlq replay: the record's original coordinates are unusable; it is replayed under its own",
-				"route", h.o.Route, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "problem", bad)
+				"route", h.o.Route, "record", rec.ID(), "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "problem", bad)
 		}
 		mine := ofRoute(m, h.o.Route, h.routeGroup)
 		take := mine && matchesReplay(m, rec, h.o)
@@ -548,7 +549,7 @@ func (h *replayHandler) replay(sess sarama.ConsumerGroupSession, claim sarama.Co
 			// Partitions are listed at once: one record at a time, so
 			// that its header lines follow its own.
 			h.mu.Lock()
-			printDLQRecord(h.o.Out, m)
+			printDLQRecord(h.o.Out, m, rec.ID())
 			h.mu.Unlock()
 		default:
 			if h.limiter != nil {
@@ -739,17 +740,20 @@ func lastHeader(hs []*sarama.RecordHeader, key string) (string, bool) {
 	return "", false
 }
 
-func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage) {
+// printDLQRecord lists the dead-letter record m of the dry run: where it is,
+// the webhook-id it is replayed under (id), its hookbridge-* headers and its
+// traceparent, which names the trace of the record that failed.
+func printDLQRecord(w io.Writer, m *sarama.ConsumerMessage, id string) {
 	if w == nil {
 		return
 	}
 	hs := map[string]string{}
 	for _, h := range m.Headers {
-		if k := string(h.Key); strings.HasPrefix(k, "hookbridge-") {
+		if k := string(h.Key); strings.HasPrefix(k, "hookbridge-") || k == telemetry.HeaderTraceparent {
 			hs[k] = string(h.Value)
 		}
 	}
-	fmt.Fprintf(w, "%s/%d@%d key=%q value=%d bytes\n", m.Topic, m.Partition, m.Offset, m.Key, len(m.Value))
+	fmt.Fprintf(w, "%s/%d@%d key=%q value=%d bytes webhook-id=%s\n", m.Topic, m.Partition, m.Offset, m.Key, len(m.Value), id)
 	for _, k := range slices.Sorted(maps.Keys(hs)) {
 		fmt.Fprintf(w, "    %s: %s\n", listed(k), listed(hs[k]))
 	}

@@ -23,8 +23,8 @@ func TestDryRunListingQuotesWhatCouldForgeALine(t *testing.T) {
 			{Key: []byte("other"), Value: []byte("not listed")},
 		}}
 	var out strings.Builder
-	printDLQRecord(&out, m)
-	want := `orders.dlq/1@7 key="k" value=1 bytes
+	printDLQRecord(&out, m, "orders.dlq-1-7")
+	want := `orders.dlq/1@7 key="k" value=1 bytes webhook-id=orders.dlq-1-7
     hookbridge-error-attempts: "\"3\""
     hookbridge-error-kind: "permanent\n    hookbridge-error-route: payments\norders.dlq/0@1 key=\"x\" value=1 bytes"
     hookbridge-error-message: HTTP 400: bad request

@@ -750,7 +750,7 @@ func (c *Consumer) PauseAll(reason string, on bool) {
 func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 	logStuck := func() {
 		c.log.ErrorContext(ctx, "record cannot reach a terminal outcome; its partition will not commit past it",
-			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+			"record", rec.ID(), "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
 	}
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
@@ -791,7 +791,7 @@ func (c *Consumer) Stuck(ctx context.Context, rec *target.Record, err error) {
 
 // Unstuck clears Stuck for rec.
 func (c *Consumer) Unstuck(ctx context.Context, rec *target.Record) {
-	c.log.InfoContext(ctx, "stuck record moved on", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
+	c.log.InfoContext(ctx, "stuck record moved on", "record", rec.ID(), "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
 	tp := topicPartition{rec.Topic, rec.Partition}
 	c.mu.Lock()
 	p, owned := c.parts[tp]

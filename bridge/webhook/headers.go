@@ -205,7 +205,7 @@ func (t *Target) header(ctx context.Context, h headerSink, rec *target.Record, a
 		h.putBytes(keyContentType, contentType)
 	} else {
 		if len(contentType) > 0 {
-			t.log.DebugContext(ctx, "webhook: record content-type is not a valid header value; sending the default")
+			t.log.DebugContext(ctx, "webhook: record content-type is not a valid header value; sending the default", "record", rec.ID())
 		}
 		h.put(keyContentType, t.contentType) // the configured default, or ours
 	}

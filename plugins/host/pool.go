@@ -293,7 +293,7 @@ func (p *Pool) Deliver(ctx context.Context, d *target.Delivery) (*target.Result,
 		// The crash itself is a warning, once (retire, kill); a line for
 		// each call it had in flight would be as many warnings as
 		// concurrency_per_instance for one failure.
-		p.log.DebugContext(ctx, "plugin process failed during a call; retrying the call on another", "id", req.GetId(), "pid", inst.pid, "error", err)
+		p.log.DebugContext(ctx, "plugin process failed during a call; retrying the call on another", "record", req.GetId(), "pid", inst.pid, "error", err)
 	}
 }
 
