@@ -214,7 +214,7 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 		return nil, classify(err)
 	}
 	if tag.RowsAffected() == 0 {
-		h.log.DebugContext(ctx, "already written or older than the row, skipped", "id", msg.ID, "attempt", msg.Attempt)
+		h.log.DebugContext(ctx, "already written or older than the row, skipped", "record", msg.ID, "attempt", msg.Attempt)
 	}
 	return nil, nil
 }

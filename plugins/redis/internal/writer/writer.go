@@ -93,7 +93,7 @@ func (h *Handler) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, er
 		return nil, classify(fmt.Errorf("hookbridge-redis: %s: %s %q: %w", msg.ID, h.cfg.Mode, key, err))
 	}
 	if !written {
-		h.log.DebugContext(ctx, "already written, skipped", "id", msg.ID, "key", key, "attempt", msg.Attempt)
+		h.log.DebugContext(ctx, "already written, skipped", "record", msg.ID, "key", key, "attempt", msg.Attempt)
 	}
 	return nil, nil
 }
