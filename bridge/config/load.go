@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -127,10 +128,11 @@ func syntaxProblem(file string, data []byte, err error) Problem {
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Message = "invalid YAML: " + m[2]
-		if strings.HasPrefix(m[2], "did not find expected ") {
-			// A parser's error (not the scanner's): yaml.v3 gives the
-			// line counted from 0, where the collection it parsed began
-			// (or the token it stopped at).
+		if what, ok := strings.CutPrefix(m[2], "did not find expected "); ok && slices.Contains(parserExpected, what) {
+			// A parser's error: yaml.v3 gives the line counted from 0,
+			// where the collection it parsed began (or the token it
+			// stopped at). The scanner's errors of the same wording (an
+			// alias without a name, a bad escape) it counts from 1.
 			p.Line = min(p.Line+1, bytes.Count(data, []byte("\n"))+1)
 			if strings.HasSuffix(m[2], "']'") || strings.HasSuffix(m[2], "'}'") {
 				if line, ok := lineOf(data, p.Line); ok && strings.Contains(line, "${") {
@@ -141,6 +143,11 @@ func syntaxProblem(file string, data []byte, err error) Problem {
 	}
 	return p
 }
+
+// parserExpected lists what yaml.v3's parser (not its scanner) says it "did
+// not find expected".
+var parserExpected = []string{"<stream-start>", "<document start>", "node content", "'-' indicator", "key",
+	"',' or ']'", "',' or '}'"}
 
 // lineOf returns line n (from 1) of data.
 func lineOf(data []byte, n int) (string, bool) {

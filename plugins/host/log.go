@@ -58,11 +58,16 @@ func safeLogLine(line []byte) []byte {
 	if !changed {
 		return line
 	}
-	out, err := json.Marshal(entry)
-	if err != nil {
+	// Written as the plugin wrote it, "<", ">" and "&" unescaped: json.Marshal
+	// would make each six bytes, and a line grown past maxLogLine would
+	// reach go-plugin in pieces, relayed at debug level.
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(entry) != nil {
 		return line
 	}
-	return append(out, '\n')
+	return out.Bytes() // with its newline
 }
 
 // jsonString reports whether v is a JSON string (null is not).
