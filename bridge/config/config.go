@@ -67,7 +67,8 @@ type Kafka struct {
 	// gets its partitions back without a rebalance, and a shutdown does not
 	// leave the groups. Each replica needs its own id, the same across its
 	// restarts (a StatefulSet pod's name). Kafka 2.3 or later. Default "":
-	// dynamic membership.
+	// dynamic membership; an id that comes out empty from ${VAR} is refused
+	// (${VAR:-} asks for dynamic membership when VAR is unset or empty).
 	GroupInstanceID string `yaml:"group_instance_id"`
 }
 

@@ -52,6 +52,10 @@ type decoder struct {
 	// fromEnv holds the same for the key paths of those scalars, so that
 	// validation does not show their values either.
 	fromEnv map[string]string
+	// defaulted holds the scalars with a ${NAME:-default} reference, and
+	// withDefault their key paths: a value left empty there was asked for.
+	defaulted   map[*yaml.Node]bool
+	withDefault map[string]bool
 	// visiting holds the mappings and sequences being walked, so that an
 	// alias to one of them (a cycle) is refused.
 	visiting map[*yaml.Node]bool
@@ -93,6 +97,9 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		sources:  map[*yaml.Node]string{},
 		fromEnv:  map[string]string{},
 		visiting: map[*yaml.Node]bool{},
+
+		defaulted:   map[*yaml.Node]bool{},
+		withDefault: map[string]bool{},
 
 		unexpanded: map[*yaml.Node]bool{},
 		budget:     minAliasBudget,
@@ -158,6 +165,9 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, path string) {
 		d.expand(n, t, path)
 		if from, ok := d.sources[n]; ok {
 			d.fromEnv[path] = from
+		}
+		if d.defaulted[n] {
+			d.withDefault[path] = true
 		}
 		if n.ShortTag() == tagNull {
 			return
@@ -309,10 +319,12 @@ func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 	if v == n.Value {
 		return
 	}
+	orig := n.Value
 	n.Value = v
 	d.expanded[n] = true
 	if len(names) > 0 {
 		d.sources[n] = fromVars(names)
+		d.defaulted[n] = strings.Contains(orig, ":-")
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

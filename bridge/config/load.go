@@ -77,6 +77,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if problems == nil {
 		cfg.ApplyDefaults()
 		v := newChecker(file, d.lines, d.failed, d.fromEnv)
+		v.withDefault = d.withDefault
 		cfg.validate(v)
 		problems = append(d.problems, v.problems.without(d.failed)...)
 	}

@@ -44,6 +44,9 @@ type checker struct {
 	// fromEnv holds the paths whose values came from the environment, and
 	// from which variables ("from ${A}"); no message shows those values.
 	fromEnv map[string]string
+	// withDefault holds the paths whose value came from a
+	// ${NAME:-default} reference.
+	withDefault map[string]bool
 }
 
 func newChecker(file string, lines map[string]int, failed map[string]bool, fromEnv map[string]string) *checker {
@@ -258,6 +261,12 @@ func (k *Kafka) validate(v *checker, path string) {
 		if err := topicNameProblem(k.GroupInstanceID, v.show(path+".group_instance_id", k.GroupInstanceID)); err != nil {
 			v.addf(path+".group_instance_id", "%s", strings.Replace(err.Error(), "Kafka topic name", "Kafka group instance id", 1))
 		}
+	} else if from, ok := v.fromEnv[path+".group_instance_id"]; ok && !v.withDefault[path+".group_instance_id"] {
+		// A variable set to the empty string would turn static membership
+		// off without a word. ${POD_NAME:-} asks for that when it is
+		// unset or empty: a file shared by replicas with and without ids.
+		v.addf(path+".group_instance_id", "(%s) is empty: Kafka takes no empty group instance id, and without one this replica "+
+			"would join as a dynamic member; set the variable, or leave the key out for dynamic membership", from)
 	}
 	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
 	if !k.TLS.Enabled && k.TLS != (TLS{}) && v.decoded(path+".tls.enabled") {
