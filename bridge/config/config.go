@@ -44,6 +44,12 @@ type Kafka struct {
 	EmbeddedPartitions int `yaml:"embedded_partitions"`
 	// ClientID is sent to the brokers. Default "hookbridge".
 	ClientID string `yaml:"client_id"`
+	// ClientRack is where this replica runs (an availability zone), named
+	// as the brokers' broker.rack names theirs: with the brokers'
+	// replica.selector.class set to RackAwareReplicaSelector, the routes
+	// fetch from a replica in the same rack rather than from the leader
+	// (KIP-392, Kafka 2.4 or later). Default "": the leader.
+	ClientRack string `yaml:"client_rack"`
 	// Version is the Kafka protocol version to speak. Default "3.0.0".
 	Version string `yaml:"version"`
 	TLS     TLS    `yaml:"tls"`

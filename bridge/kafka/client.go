@@ -39,6 +39,7 @@ func init() {
 func NewConfig(k config.Kafka) (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = k.ClientID
+	sc.RackID = k.ClientRack // fetches name it (KIP-392): the broker may point them at a replica in that rack
 	v, err := sarama.ParseKafkaVersion(k.Version)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: version %q: %w", k.Version, err)
