@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,5 +488,33 @@ func TestAuthConflicts(t *testing.T) {
 				t.Fatalf("New = %v, want an error containing %q", err, tt.msg)
 			}
 		})
+	}
+}
+
+// A token endpoint that answers with a redirect is not followed: a 307 or
+// 308 would have the client secret (in the form, or as basic auth a
+// redirect to another host drops but the form keeps) sent again to wherever
+// it points. The answer is the token request's failure, retryable, and the
+// other host hears nothing.
+func TestOAuth2TokenRedirectIsNotFollowed(t *testing.T) {
+	ts := newTokenServer(t, "client-secret", 3600)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/token", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirect.Close)
+	srv, _ := receiver(t, nil)
+	tg := newTarget(t, srv.URL, func(o *Options) {
+		o.Config.OAuth2 = oauthConfig(ts, "client-secret")
+		o.Config.OAuth2.TokenURL = redirect.URL + "/token"
+	})
+	_, err := deliver(t, t.Context(), tg, record())
+	if err == nil || target.KindOf(err) != target.Retryable {
+		t.Fatalf("delivery with a redirecting token endpoint: %v, want a retryable failure", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect's target got %d token requests, the client secret with them", n)
 	}
 }
