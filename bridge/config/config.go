@@ -48,7 +48,8 @@ type Kafka struct {
 	// as the brokers' broker.rack names theirs: with the brokers'
 	// replica.selector.class set to RackAwareReplicaSelector, the routes
 	// fetch from a replica in the same rack rather than from the leader
-	// (KIP-392, Kafka 2.4 or later). Default "": the leader.
+	// (KIP-392: brokers 2.4 or later, kafka.version 2.3.0 or later).
+	// Default "": the leader.
 	ClientRack string `yaml:"client_rack"`
 	// Version is the Kafka protocol version to speak. Default "3.0.0".
 	Version string `yaml:"version"`

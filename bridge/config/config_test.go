@@ -806,12 +806,12 @@ func TestProblemsAlwaysHaveALine(t *testing.T) {
 	}
 }
 
-// kafka.client_rack goes out on fetches from Kafka 2.4 on (KIP-392): with
-// an older kafka.version it would do nothing, which validate says.
-func TestClientRackNeedsKafka24(t *testing.T) {
+// kafka.client_rack goes out on fetches from kafka.version 2.3.0 on (Fetch
+// v11, KIP-392): with an older one it would do nothing, which validate says.
+func TestClientRackNeedsKafka23(t *testing.T) {
 	src := strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`,
-		`kafka: {brokers: ["127.0.0.1:9092"], client_rack: eu-west-1a, version: 2.3.0, balance: sticky}`, 1)
-	wantProblem(t, problemsOf(t, src, nil), "kafka.client_rack", "needs kafka.version 2.4.0 or later")
+		`kafka: {brokers: ["127.0.0.1:9092"], client_rack: eu-west-1a, version: 2.2.0, balance: sticky}`, 1)
+	wantProblem(t, problemsOf(t, src, nil), "kafka.client_rack", "needs kafka.version 2.3.0 or later")
 	cfg := mustParse(t, strings.Replace(minimal, `kafka: {brokers: ["127.0.0.1:9092"]}`,
 		`kafka: {brokers: ["127.0.0.1:9092"], client_rack: eu-west-1a}`, 1), nil)
 	if cfg.Kafka.ClientRack != "eu-west-1a" {

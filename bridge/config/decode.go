@@ -52,8 +52,9 @@ type decoder struct {
 	// fromEnv holds the same for the key paths of those scalars, so that
 	// validation does not show their values either.
 	fromEnv map[string]string
-	// defaulted holds the scalars with a ${NAME:-default} reference, and
-	// withDefault their key paths: a value left empty there was asked for.
+	// defaulted holds the scalars whose every reference gives a default
+	// (${NAME:-default}), and withDefault their key paths: a value left
+	// empty there was asked for.
 	defaulted   map[*yaml.Node]bool
 	withDefault map[string]bool
 	// visiting holds the mappings and sequences being walked, so that an
@@ -324,7 +325,10 @@ func (d *decoder) expand(n *yaml.Node, t reflect.Type, path string) {
 	d.expanded[n] = true
 	if len(names) > 0 {
 		d.sources[n] = fromVars(names)
-		d.defaulted[n] = strings.Contains(orig, ":-")
+		// As many defaults as references: in "${A:-}${B}" an empty B
+		// was not asked for. (Only an empty value is judged by it, and
+		// that holds references alone, whose defaults are empty.)
+		d.defaulted[n] = strings.Count(orig, "${") == strings.Count(orig, ":-")
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -44,8 +44,8 @@ type checker struct {
 	// fromEnv holds the paths whose values came from the environment, and
 	// from which variables ("from ${A}"); no message shows those values.
 	fromEnv map[string]string
-	// withDefault holds the paths whose value came from a
-	// ${NAME:-default} reference.
+	// withDefault holds the paths whose value came from references that
+	// each give a default (${NAME:-default}).
 	withDefault map[string]bool
 }
 
@@ -293,9 +293,9 @@ func (k *Kafka) validateVersion(v *checker, path string) {
 	case !version.IsAtLeast(sarama.V1_0_0_0) && !clientIDRE.MatchString(k.ClientID):
 		v.addf(path+".client_id", "must contain only letters, digits, '.', '_' and '-' with a Kafka version before 1.0.0")
 	}
-	if err == nil && k.ClientRack != "" && !version.IsAtLeast(sarama.V2_4_0_0) {
-		v.addf(path+".client_rack", "needs kafka.version 2.4.0 or later (fetching from the closest replica); "+
-			"below it the rack is not sent, and every fetch goes to the leader")
+	if err == nil && k.ClientRack != "" && !version.IsAtLeast(sarama.V2_3_0_0) {
+		v.addf(path+".client_rack", "needs kafka.version 2.3.0 or later: below it the Kafka client does not send the rack, "+
+			"and every fetch goes to the leader (brokers pick a replica by rack from Kafka 2.4)")
 	}
 	if err == nil && k.GroupInstanceID != "" && !version.IsAtLeast(sarama.V2_3_0_0) {
 		v.addf(path+".group_instance_id", "needs kafka.version 2.3.0 or later (static membership)")
