@@ -233,33 +233,7 @@ func TestMetricsOfAStuckDeadLetterWrite(t *testing.T) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}, func(c *kfake.Cluster) {
-		c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			req := kreq.(*kmsg.ProduceRequest)
-			if refuse.Load() == 0 {
-				return nil, nil, false
-			}
-			for _, tp := range req.Topics {
-				if tp.Topic != "orders.dlq" {
-					return nil, nil, false
-				}
-			}
-			resp := req.ResponseKind().(*kmsg.ProduceResponse)
-			for _, tp := range req.Topics {
-				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = tp.Topic
-				for _, p := range tp.Partitions {
-					rp := kmsg.NewProduceResponseTopicPartition()
-					rp.Partition = p.Partition
-					rp.ErrorCode = kerr.NotEnoughReplicas.Code
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				resp.Topics = append(resp.Topics, rt)
-			}
-			return resp, nil, true
-		})
-	}, nil)
+	}, refuseDeadLetters(&refuse), nil)
 	rig.produce(t, &kgo.Record{Topic: "orders", Partition: 0, Key: []byte("ka"), Value: []byte("bad-1")},
 		&kgo.Record{Topic: "orders", Partition: 0, Key: []byte("kb"), Value: []byte("ok-1")})
 	waitUntil(t, "the partition to be stuck", func() bool { return rig.sum(t, "hookbridge_partitions_stuck") == 1 })
@@ -421,5 +395,37 @@ func TestMetricsAndSpansAcrossARebalance(t *testing.T) {
 	}
 	if a, b := series(rig.m), series(m2); a+b != 4 {
 		t.Errorf("per-partition series: %d and %d, want 4 in all (one each per partition owned)", a, b)
+	}
+}
+
+// refuseDeadLetters makes the cluster answer NOT_ENOUGH_REPLICAS to every
+// write to orders.dlq while refuse is not 0.
+func refuseDeadLetters(refuse *atomic.Int32) func(*kfake.Cluster) {
+	return func(c *kfake.Cluster) {
+		c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			req := kreq.(*kmsg.ProduceRequest)
+			if refuse.Load() == 0 {
+				return nil, nil, false
+			}
+			for _, tp := range req.Topics {
+				if tp.Topic != "orders.dlq" {
+					return nil, nil, false
+				}
+			}
+			resp := req.ResponseKind().(*kmsg.ProduceResponse)
+			for _, tp := range req.Topics {
+				rt := kmsg.NewProduceResponseTopic()
+				rt.Topic = tp.Topic
+				for _, p := range tp.Partitions {
+					rp := kmsg.NewProduceResponseTopicPartition()
+					rp.Partition = p.Partition
+					rp.ErrorCode = kerr.NotEnoughReplicas.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp, nil, true
+		})
 	}
 }

@@ -8,10 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // recordLines returns every log line that is about a record: one that names
@@ -55,33 +52,7 @@ func TestEveryLogLineOfARecordNamesItTheSameWay(t *testing.T) {
 		default:
 			w.WriteHeader(http.StatusUnprocessableEntity) // dead-lettered
 		}
-	}), func(c *kfake.Cluster) {
-		c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			req := kreq.(*kmsg.ProduceRequest)
-			if refuse.Load() == 0 {
-				return nil, nil, false
-			}
-			for _, tp := range req.Topics {
-				if tp.Topic != "orders.dlq" {
-					return nil, nil, false
-				}
-			}
-			resp := req.ResponseKind().(*kmsg.ProduceResponse)
-			for _, tp := range req.Topics {
-				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = tp.Topic
-				for _, p := range tp.Partitions {
-					rp := kmsg.NewProduceResponseTopicPartition()
-					rp.Partition = p.Partition
-					rp.ErrorCode = kerr.NotEnoughReplicas.Code
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				resp.Topics = append(resp.Topics, rt)
-			}
-			return resp, nil, true
-		})
-	}, nil)
+	}), refuseDeadLetters(&refuse), nil)
 	recordSpans()
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	rec := &kgo.Record{Topic: "orders", Key: []byte("ka"), Value: []byte("bad-1"),
