@@ -22,8 +22,9 @@ const redacted = "REDACTED"
 // (proxy URLs included), the path of a webhook URL that is itself a secret
 // (Webhook.SecretPath), webhook headers that carry credentials
 // (Authorization, Proxy-Authorization, Cookie, or a name containing "token",
-// "secret", "key" or "password") and plugin environment variables whose name
-// contains TOKEN, SECRET, PASSWORD or KEY are replaced by "REDACTED", and so
+// "secret", "key", "passw", "auth", "sig", "session" or "credential") and
+// plugin environment variables whose name contains TOKEN, SECRET, PASSW, KEY,
+// AUTH or CREDENTIAL are replaced by "REDACTED", and so
 // are the password of a URL in any other plugin variable (REDIS_URL, PG_DSN)
 // and a key=value connection string with a password (redactEnvValue). Empty
 // values stay empty. File names are kept: they are not secrets. c is not
