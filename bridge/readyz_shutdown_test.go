@@ -52,21 +52,7 @@ func TestReadyzSaysShuttingDownDuringAReload(t *testing.T) {
 	go func() { done <- b.Run(ctx) }()
 	t.Cleanup(func() { cancel(); unblock(); <-done })
 
-	var addrs []string
-	waitUntil(t, "the embedded broker's address in the log", func() bool {
-		logs.mu.Lock()
-		empty := logs.buf.Len() == 0
-		logs.mu.Unlock()
-		if empty {
-			return false
-		}
-		for _, l := range logs.lines(t, "embedded Kafka broker started: in memory, for demos and tests only") {
-			for _, a := range l["addrs"].([]any) {
-				addrs = append(addrs, a.(string))
-			}
-		}
-		return len(addrs) > 0
-	})
+	addrs := embeddedAddrs(t, logs)
 	waitUntil(t, "the route ready", func() bool { return b.Ready() == nil })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {

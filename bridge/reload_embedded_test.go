@@ -44,21 +44,7 @@ func TestReloadCreatesNewTopicsInTheEmbeddedBroker(t *testing.T) {
 	go func() { done <- b.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	var addrs []string
-	waitUntil(t, "the embedded broker's address in the log", func() bool {
-		logs.mu.Lock()
-		empty := logs.buf.Len() == 0
-		logs.mu.Unlock()
-		if empty {
-			return false
-		}
-		for _, l := range logs.lines(t, "embedded Kafka broker started: in memory, for demos and tests only") {
-			for _, a := range l["addrs"].([]any) {
-				addrs = append(addrs, a.(string))
-			}
-		}
-		return len(addrs) > 0
-	})
+	addrs := embeddedAddrs(t, logs)
 	next := *cfg
 	next.Routes = append(slices.Clone(cfg.Routes), route("payments", true), route("refunds", false))
 	next.ApplyDefaults()
@@ -85,4 +71,26 @@ func TestReloadCreatesNewTopicsInTheEmbeddedBroker(t *testing.T) {
 			}
 		}
 	})
+}
+
+// embeddedAddrs waits for the embedded broker's start line in logs and
+// returns its addresses.
+func embeddedAddrs(t *testing.T, logs *syncBuffer) []string {
+	t.Helper()
+	var addrs []string
+	waitUntil(t, "the embedded broker's address in the log", func() bool {
+		logs.mu.Lock()
+		empty := logs.buf.Len() == 0
+		logs.mu.Unlock()
+		if empty {
+			return false
+		}
+		for _, l := range logs.lines(t, "embedded Kafka broker started: in memory, for demos and tests only") {
+			for _, a := range l["addrs"].([]any) {
+				addrs = append(addrs, a.(string))
+			}
+		}
+		return len(addrs) > 0
+	})
+	return addrs
 }

@@ -34,16 +34,31 @@ func TestFailedProbeRetryAfterCappedByMaxBackoff(t *testing.T) {
 	}
 }
 
-// auditBreaker returns a breaker that trips on the failure ratio only.
-func auditBreaker(ratio float64, minRequests, consecutive int) *dispatch.Breaker {
-	return dispatch.NewBreaker(dispatch.BreakerSettings{Name: "audit", FailureRatio: ratio, MinRequests: minRequests,
+// testBreaker returns a breaker with these trip settings that stays open
+// for an hour once it opens.
+func testBreaker(ratio float64, minRequests, consecutive int) *dispatch.Breaker {
+	return dispatch.NewBreaker(dispatch.BreakerSettings{Name: "test", FailureRatio: ratio, MinRequests: minRequests,
 		ConsecutiveFailures: consecutive, OpenTimeout: time.Hour})
+}
+
+// deliverOutcomes calls b's layer once per outcome, each call ending with
+// the next outcome.
+func deliverOutcomes(t *testing.T, b *dispatch.Breaker, outcomes ...error) {
+	n := 0
+	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		err := outcomes[n]
+		n++
+		return nil, err
+	}))
+	for i := range outcomes {
+		_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: int64(i)}})
+	}
 }
 
 // A receiver that refuses records (4xx, permanent) is up: however many it
 // refuses, the breaker stays closed, so the route does not pause.
 func TestBreakerIgnoresPermanentFailures(t *testing.T) {
-	b := auditBreaker(0.5, 2, 0)
+	b := testBreaker(0.5, 2, 0)
 	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
 		return nil, &target.Error{Kind: target.Permanent, Status: 400, Err: errors.New("400 Bad Request")}
 	}))
@@ -60,7 +75,7 @@ func TestBreakerIgnoresPermanentFailures(t *testing.T) {
 
 // failure_ratio: 1 trips the breaker when every request of the window failed.
 func TestBreakerTripsAtFailureRatioOne(t *testing.T) {
-	b := auditBreaker(1, 3, 0)
+	b := testBreaker(1, 3, 0)
 	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
 		return nil, errDown
 	}))
@@ -75,17 +90,8 @@ func TestBreakerTripsAtFailureRatioOne(t *testing.T) {
 // A cancellation (a rebalance, a shutdown) between failures neither counts
 // as one nor ends the streak of consecutive_failures.
 func TestBreakerStreakSurvivesCancellation(t *testing.T) {
-	b := auditBreaker(1, 1000, 3)
-	outcomes := []error{errDown, errDown, context.Canceled, errDown}
-	n := 0
-	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
-		err := outcomes[n]
-		n++
-		return nil, err
-	}))
-	for i := range outcomes {
-		_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: int64(i)}})
-	}
+	b := testBreaker(1, 1000, 3)
+	deliverOutcomes(t, b, errDown, errDown, context.Canceled, errDown)
 	if s := b.State(); s != dispatch.BreakerOpen {
 		t.Fatalf("state %s after failure, failure, cancellation, failure with consecutive_failures 3, want open", s)
 	}
@@ -94,18 +100,9 @@ func TestBreakerStreakSurvivesCancellation(t *testing.T) {
 // A permanent refusal means the target answered: it ends the streak of
 // consecutive_failures, so failures around it do not trip the breaker.
 func TestBreakerStreakEndsAtPermanentFailure(t *testing.T) {
-	b := auditBreaker(1, 1000, 3)
+	b := testBreaker(1, 1000, 3)
 	refused := &target.Error{Kind: target.Permanent, Status: 400, Err: errors.New("400 Bad Request")}
-	outcomes := []error{errDown, errDown, refused, errDown}
-	n := 0
-	tg := dispatch.BreakerLayer(b)(target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
-		err := outcomes[n]
-		n++
-		return nil, err
-	}))
-	for i := range outcomes {
-		_, _ = tg.Deliver(t.Context(), &target.Delivery{Record: &target.Record{Offset: int64(i)}})
-	}
+	deliverOutcomes(t, b, errDown, errDown, refused, errDown)
 	if s := b.State(); s != dispatch.BreakerClosed {
 		t.Fatalf("state %s after failure, failure, 400, failure with consecutive_failures 3, want closed", s)
 	}
