@@ -46,3 +46,29 @@ func TestGroupInstanceIDEmptyFromTheEnvironmentIsAProblem(t *testing.T) {
 		}
 	}
 }
+
+// client_rack: ${ZONE} with ZONE set empty (the init container that reads
+// the node's zone found none) fetched from the leaders, across zones,
+// without a word. validate says so; ${ZONE:-} keeps the leaders on purpose.
+func TestClientRackEmptyFromTheEnvironmentIsAProblem(t *testing.T) {
+	src := strings.Replace(withRoute(hook), `kafka: {brokers: ["127.0.0.1:9092"]}`,
+		`kafka: {brokers: ["127.0.0.1:9092"], client_rack: "${ZONE}"}`, 1)
+	errs := problemsOf(t, src, map[string]string{"ZONE": ""})
+	wantProblem(t, errs, "kafka.client_rack", "(from ${ZONE}) is empty")
+	if len(errs) != 1 {
+		t.Errorf("%d problems, want only the empty rack:\n%v", len(errs), errs)
+	}
+	cfg, err := Parse("test.yaml", []byte(src), envOf(map[string]string{"ZONE": "eu-west-1a"}))
+	if err != nil {
+		t.Fatalf("with ZONE set: %v", err)
+	}
+	if cfg.Kafka.ClientRack != "eu-west-1a" {
+		t.Errorf("ClientRack = %q, want eu-west-1a", cfg.Kafka.ClientRack)
+	}
+	optional := strings.Replace(src, "${ZONE}", "${ZONE:-}", 1)
+	if cfg, err := Parse("test.yaml", []byte(optional), envOf(map[string]string{"ZONE": ""})); err != nil {
+		t.Errorf("${ZONE:-} with ZONE empty: %v", err)
+	} else if cfg.Kafka.ClientRack != "" {
+		t.Errorf("${ZONE:-}: ClientRack = %q, want none", cfg.Kafka.ClientRack)
+	}
+}

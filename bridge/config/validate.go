@@ -261,12 +261,18 @@ func (k *Kafka) validate(v *checker, path string) {
 		if err := topicNameProblem(k.GroupInstanceID, v.show(path+".group_instance_id", k.GroupInstanceID)); err != nil {
 			v.addf(path+".group_instance_id", "%s", strings.Replace(err.Error(), "Kafka topic name", "Kafka group instance id", 1))
 		}
-	} else if from, ok := v.fromEnv[path+".group_instance_id"]; ok && !v.withDefault[path+".group_instance_id"] {
+	} else {
 		// A variable set to the empty string would turn static membership
 		// off without a word. ${POD_NAME:-} asks for that when it is
 		// unset or empty: a file shared by replicas with and without ids.
-		v.addf(path+".group_instance_id", "(%s) is empty: Kafka takes no empty group instance id, and without one this replica "+
-			"would join as a dynamic member; set the variable, or leave the key out for dynamic membership", from)
+		v.emptyFromEnv(path+".group_instance_id", "Kafka takes no empty group instance id, and without one this replica "+
+			"would join as a dynamic member; set the variable, or leave the key out for dynamic membership")
+	}
+	if k.ClientRack == "" {
+		// Likewise a zone that did not reach the pod: every fetch would go
+		// to the leaders, across zones, as if the key were not there.
+		v.emptyFromEnv(path+".client_rack", "without a rack this replica fetches from each partition's leader, in whichever "+
+			"zone it is; set the variable, or write ${VAR:-} where fetching from the leaders is meant")
 	}
 	validateTLSFiles(v, path+".tls", k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile)
 	if !k.TLS.Enabled && k.TLS != (TLS{}) && v.decoded(path+".tls.enabled") {
@@ -278,6 +284,15 @@ func (k *Kafka) validate(v *checker, path string) {
 	// runs without TLS is not known.
 	tlsEnabled := k.TLS.Enabled || !v.decoded(path+".tls.enabled", path+".sasl.allow_insecure")
 	k.SASL.validate(v, path+".sasl", tlsEnabled)
+}
+
+// emptyFromEnv reports a value that came out empty from an environment
+// reference written without a default (${VAR}, not ${VAR:-}), saying why
+// empty is wrong there.
+func (v *checker) emptyFromEnv(path, why string) {
+	if from, ok := v.fromEnv[path]; ok && !v.withDefault[path] {
+		v.addf(path, "(%s) is empty: %s", from, why)
+	}
 }
 
 // validateVersion checks kafka.version as the Kafka client reads it, and the
