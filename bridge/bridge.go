@@ -106,22 +106,35 @@ func (b *Bridge) Ready() error {
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
-		rr := b.routes[name]
-		if rr.failed != nil {
-			errs = append(errs, rr.failed)
-			continue
-		}
-		if err := rr.consumer.Ready(); err != nil {
-			errs = append(errs, err)
-		}
-		if rr.health == nil {
-			continue
-		}
-		if err := rr.health(); err != nil {
-			errs = append(errs, fmt.Errorf("route %s: %w", name, err))
-		}
+		errs = append(errs, b.routes[name].ready())
 	}
 	return errors.Join(errs...)
+}
+
+// ready returns nil when the route is ready, else why not.
+func (rr *runningRoute) ready() error {
+	if rr.failed != nil {
+		return rr.failed
+	}
+	err := rr.consumer.Ready()
+	if rr.health != nil {
+		if herr := rr.health(); herr != nil {
+			err = errors.Join(err, fmt.Errorf("route %s: %w", rr.cfg.Name, herr))
+		}
+	}
+	return err
+}
+
+// readiness is Ready's verdict and each route's, for the readiness gauges.
+func (b *Bridge) readiness() telemetry.Readiness {
+	r := telemetry.Readiness{Ready: b.Ready() == nil}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
+		rr := b.routes[name]
+		r.Routes = append(r.Routes, telemetry.RouteReadiness{Route: name, Group: rr.cfg.GroupID(), Ready: rr.ready() == nil})
+	}
+	return r
 }
 
 // Run starts everything and blocks until ctx ends; then it drains every route
@@ -156,6 +169,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
 	adminAddr := ""
+	rt.metrics.SetReadiness(b.readiness)
 	if cfg.Admin.Listen != config.AdminOff {
 		srv, err := admin.Listen(cfg.Admin.Listen, b.Ready, rt.metrics.Handler(), b.log)
 		if err != nil {

@@ -71,10 +71,27 @@ type Metrics struct {
 	sources  map[*Route]func() RouteStats
 	breakers map[string]func() int64
 	plugins  map[string]func() PluginStats
+	// readiness is the source of the readiness gauges (Readiness), read
+	// without mu: it takes the bridge's locks, which never wait for mu.
+	readiness atomic.Pointer[func() Readiness]
+
 	// pluginBase holds, per plugin name, the counts of the pools it had
 	// before, so that the counters of a plugin whose pool a reload rebuilt
 	// go on from where they were, as the per-record counters do.
 	pluginBase map[string]PluginStats
+}
+
+// Readiness is what /readyz answers, and each route's part in it, read by
+// the readiness gauges at every scrape.
+type Readiness struct {
+	Ready  bool
+	Routes []RouteReadiness
+}
+
+// RouteReadiness is one route's readiness.
+type RouteReadiness struct {
+	Route, Group string
+	Ready        bool
 }
 
 // PluginStats is a snapshot of one plugin's process pool.
@@ -269,6 +286,32 @@ func (m *Metrics) registerGauges(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	ready, err := meter.Int64ObservableGauge("hookbridge.ready", metric.WithUnit("{status}"),
+		metric.WithDescription("1 when the bridge is ready (GET /readyz answers 200), else 0."))
+	if err != nil {
+		return err
+	}
+	routeReady, err := meter.Int64ObservableGauge("hookbridge.route.ready", metric.WithUnit("{status}"),
+		metric.WithDescription("1 when the route is ready (joined its group, nothing stuck, unreadable or disabled, offsets committed, its plugin can start), else 0."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		src := m.readiness.Load()
+		if src == nil {
+			return nil
+		}
+		r := (*src)()
+		o.ObserveInt64(ready, boolInt(r.Ready))
+		for _, rr := range r.Routes {
+			o.ObserveInt64(routeReady, boolInt(rr.Ready), metric.WithAttributes(attribute.String(LabelRoute, rr.Route),
+				attribute.String(LabelGroup, rr.Group)))
+		}
+		return nil
+	}, ready, routeReady)
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -331,6 +374,17 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 
 // Shutdown stops the meter provider.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
+
+// SetReadiness registers the source of the readiness gauges, called at
+// every scrape without any lock of m held.
+func (m *Metrics) SetReadiness(src func() Readiness) { m.readiness.Store(&src) }
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // Breaker registers the state gauge of a target's breaker; a nil state
 // removes it (a target no route uses any more).

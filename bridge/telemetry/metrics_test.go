@@ -34,6 +34,9 @@ func recordEveryMetric(t *testing.T) *Metrics {
 	m.BreakerTransition(ctx, "https://billing.internal/hooks", "open")
 	m.RateLimited(ctx, "https://billing.internal/hooks", 40*time.Millisecond)
 	m.Plugin("enrich", func() PluginStats { return PluginStats{Instances: 2, Started: 3, ColdStarts: 1, Restarts: 1} })
+	m.SetReadiness(func() Readiness {
+		return Readiness{Routes: []RouteReadiness{{Route: "orders-billing", Group: "hookbridge.orders-billing"}}}
+	})
 	return m
 }
 
