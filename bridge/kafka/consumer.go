@@ -95,6 +95,7 @@ type Consumer struct {
 	silentAfter  time.Duration // see silentAfter
 	silentLogged bool          // noteAnswer's, watchCoordinator's own
 	noIDsLogged  bool          // checkRecreated's own
+	epochsLogged bool          // clearEpochs' own
 	nErrors      atomic.Int64  // errors sarama reported, for tests
 	offsetsNow   chan struct{} // capacity 1
 
@@ -234,7 +235,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	handler := &groupHandler{c: c}
 	wait := time.Duration(0) // before the next try to join after a failed one
+	epochsClear := false     // see clearEpochs
 	for ctx.Err() == nil {
+		if !epochsClear {
+			epochsClear = c.clearEpochs(client)
+		}
 		err := group.Consume(ctx, c.opts.Route.Topics, handler)
 		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			break
@@ -247,8 +252,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if ss := c.opts.Sarama.Consumer.Group.Rebalance.GroupStrategies; len(ss) > 0 {
 					strategy = ss[0].Name()
 				}
-				err = fmt.Errorf("%w: the group's other members use another partition assignment than this one's kafka.balance, %s; "+
-					"all members of a group must use the same: stop every replica, then start them with one setting", err, strategy)
+				err = fmt.Errorf("%w: the group's other members use another partition assignment than this one's kafka.balance, %s "+
+					"(or are no consumers of the same kind); all members of a group must use the same: stop the other members "+
+					"(an application whose group this route takes over; replicas with another kafka.balance: stop every replica, "+
+					"then start them with one setting), and this route joins by itself", err, strategy)
 				c.log.Error("cannot join the group; retrying", "error", err)
 			} else if errors.Is(err, sarama.ErrFencedInstancedId) {
 				err = c.fenced(err)
@@ -353,6 +360,79 @@ func rejoinWait(last time.Duration, err error) time.Duration {
 
 // rejoinMax bounds the wait between two failed tries to join a group.
 const rejoinMax = 10 * time.Second
+
+// clearEpochs takes the leader epochs out of the group's committed offsets
+// of the route's topics, before the route joins. sarama commits every
+// offset with the leader epoch it found committed when its claim started,
+// and never one of its own: the epoch another client committed (the app
+// whose group the route took over: the Java client, librdkafka, franz-go)
+// went on with every commit of the bridge, for good. Rolled back to such a
+// client after the partition's leader changed, it took the old epoch for a
+// log truncation at that epoch's end and read again from there: every
+// record the bridge had delivered since. Without an epoch a client resumes
+// at the offset itself. The coordinator takes such a commit, the same
+// offset and metadata, only while the group has no member (the app
+// stopped); then no member commits meanwhile. It reports whether the
+// offsets carry no epoch any more; if not, the next join asks again.
+func (c *Consumer) clearEpochs(client sarama.Client) bool {
+	sc := c.opts.Sarama
+	if !sc.Version.IsAtLeast(sarama.V2_1_0_0) {
+		return true // no epoch is committed or fetched below Kafka 2.1
+	}
+	group := c.opts.Route.GroupID()
+	byTopic := make(map[string][]int32)
+	for _, topic := range c.opts.Route.Topics {
+		if ps, err := client.Partitions(topic); err == nil {
+			byTopic[topic] = ps
+		}
+	}
+	if len(byTopic) == 0 {
+		return false // no topic known yet: asked at the next join
+	}
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return false
+	}
+	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(sc.Version, group, byTopic))
+	if err != nil || resp.Err != sarama.ErrNoError {
+		return false
+	}
+	req := sarama.NewOffsetCommitRequest(sc, group)
+	var epochs []string
+	for topic, parts := range byTopic {
+		for _, p := range parts {
+			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError && b.Offset >= 0 && b.LeaderEpoch >= 0 {
+				req.AddBlockWithLeaderEpoch(topic, p, b.Offset, -1, 0, b.Metadata)
+				epochs = append(epochs, fmt.Sprintf("%s/%d", topic, p))
+			}
+		}
+	}
+	if len(epochs) == 0 {
+		return true
+	}
+	slices.Sort(epochs)
+	cresp, err := coord.CommitOffset(req)
+	if err == nil {
+		for _, errs := range cresp.Errors {
+			for _, kerr := range errs {
+				if kerr != sarama.ErrNoError {
+					err = kerr
+				}
+			}
+		}
+	}
+	if err != nil {
+		if !c.epochsLogged {
+			c.epochsLogged = true
+			c.log.Warn("the group's committed offsets carry another client's leader epoch, which the bridge's commits keep; "+
+				"it can be taken out only while the group has no member (asked again at each join)",
+				"partitions", epochs, "error", err)
+		}
+		return false
+	}
+	c.log.Info("took another client's leader epoch out of the group's committed offsets (offsets unchanged)", "partitions", epochs)
+	return true
+}
 
 // noteUnreadable marks the partition of err, a consumer error, as
 // unreadable when its fetch failed for the size of what the broker holds
