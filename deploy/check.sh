@@ -9,10 +9,12 @@
 #      compose's loader), cross-checked with hookbridge.yaml; that config then
 #      passes `hookbridge validate` with the environment compose gives it.
 #   3. Helm chart: `helm lint --strict` and `helm template` with default
-#      values, with KEDA + ServiceMonitor on, and as a StatefulSet with static
-#      membership; every object decodes strictly into the Kubernetes API
-#      types; the rendered config passes `hookbridge validate`; renders that
-#      must fail do fail.
+#      values, with KEDA + ServiceMonitor on, with the PrometheusRule, and as
+#      a StatefulSet with static membership; every object decodes strictly
+#      into the Kubernetes API types; the PrometheusRule's expressions parse
+#      as PromQL, name only metrics the README documents, and are the alerts
+#      docs/operations.md documents; the rendered config passes `hookbridge
+#      validate`; renders that must fail do fail.
 #
 # Tools, built once into test/tools/.bin (gitignored) and rebuilt only when
 # their module (or the Go version) changes:
@@ -118,13 +120,17 @@ section "helm lint"
 # render NAME KINDS HELM_ARGS...: helm template, strict object checks,
 # then `hookbridge validate` of the rendered config. STATIC_MEMBERS=1 also
 # wants each pod a static member (kafka.group_instance_id from its name).
+# A PrometheusRule is checked against the alerts of docs/operations.md and
+# the README's metric table; ALERTS_AS_DOCUMENTED=1 wants every documented
+# alert in it, expression and `for` exactly as documented.
 render() {
-  local name=$1 kinds=$2 static=()
+  local name=$1 kinds=$2 static=() alerts=(-alerts-doc docs/operations.md -metrics-doc README.md)
   shift 2
   [ "${STATIC_MEMBERS:-}" = 1 ] && static=(-static-members)
+  [ "${ALERTS_AS_DOCUMENTED:-}" = 1 ] && alerts+=(-alerts-as-documented)
   log "helm template ($name)"
   "$HELM" template hb "$CHART" --namespace hookbridge "$@" >"$TMP/$name.yaml"
-  "$CHECK" manifests -kinds "$kinds" "${static[@]}" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
+  "$CHECK" manifests -kinds "$kinds" "${static[@]}" "${alerts[@]}" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
   validate_config "$TMP/$name.config.yaml" "$TMP/$name.env"
 }
 
@@ -208,6 +214,44 @@ EOF
 render secret-refs "$BASE" -f "$TMP/secret-refs.values.yaml"
 # IPv6 brokers are host:port as the bridge reads them ([address]:port).
 render ipv6-brokers "$BASE,ScaledObject" --set keda.enabled=true --set 'config.kafka.brokers={[fd00::1]:9092}'
+
+section "helm template: the PrometheusRule"
+# With default values: every alert of docs/operations.md, as documented.
+ALERTS_AS_DOCUMENTED=1 render prometheusrule "$BASE,ServiceMonitor,PrometheusRule" \
+  --set serviceMonitor.enabled=true --set prometheusRule.enabled=true
+# Overrides: a rule selector label, an alert off, thresholds, a range, for and
+# severity changed, labels on every alert, rules of the operator's own (one on
+# a histogram's series, one on a metric of Prometheus').
+cat >"$TMP/prometheusrule.values.yaml" <<'EOF'
+serviceMonitor: {enabled: true}
+prometheusRule:
+  enabled: true
+  labels: {release: kube-prometheus-stack}
+  additionalRuleLabels: {team: payments}
+  alerts:
+    lagGrowing: {threshold: 50000, for: 15m, severity: critical}
+    breakerOpen: {window: 5m}
+    deadLetters: {enabled: false}
+    oldRecordsWaiting: {threshold: 900.5, for: 1m}
+  additionalRules:
+    - record: route:hookbridge_delivery_duration_seconds:p99
+      expr: histogram_quantile(0.99, sum by (route, le) (rate(hookbridge_delivery_duration_seconds_bucket[5m])))
+    - alert: HookbridgeDown
+      expr: absent(up{job="hb-hookbridge"})
+      for: 5m
+      labels: {severity: critical}
+EOF
+render prometheusrule-overrides "$BASE,ServiceMonitor,PrometheusRule" -f "$TMP/prometheusrule.values.yaml"
+for want in "release: kube-prometheus-stack" "team: payments" "expr: sum by (route) (hookbridge_consumer_lag) > 50000" \
+  "expr: max by (route) (hookbridge_consumer_oldest_unacked_age_seconds) > 900.5" \
+  "expr: max by (target) (max_over_time(hookbridge_breaker_state[5m])) == 2" "for: 15m" "alert: HookbridgeDown"; do
+  grep -qF -- "$want" "$TMP/prometheusrule-overrides.yaml" || { log "FAIL: the overrides render lacks: $want"; exit 1; }
+done
+if grep -q HookbridgeDeadLetters "$TMP/prometheusrule-overrides.yaml"; then
+  log "FAIL: prometheusRule.alerts.deadLetters.enabled=false still renders the alert"
+  exit 1
+fi
+log "renders as it must (prometheusrule-overrides): thresholds, range, for, severity, labels, rules of its own, an alert off"
 
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
@@ -297,6 +341,16 @@ must_fail static-old-kafka "needs config.kafka.version 2.3.0 or later" --set wor
 must_fail statefulset-long-name "longer than 52 characters" --set workload=StatefulSet \
   --set fullnameOverride=hookbridge-with-a-name-far-too-long-for-a-statefulset-pod
 must_fail workload-kind "/workload" --set workload=DaemonSet
+# The PrometheusRule: a rule with nothing in it, a misspelt field of a rule of
+# the operator's, a for that is no Prometheus duration.
+must_fail prometheusrule-empty "renders no rule" --set prometheusRule.enabled=true \
+  --set prometheusRule.alerts.lagGrowing.enabled=false --set prometheusRule.alerts.oldRecordsWaiting.enabled=false \
+  --set prometheusRule.alerts.breakerOpen.enabled=false --set prometheusRule.alerts.stuckPartition.enabled=false \
+  --set prometheusRule.alerts.deadLetters.enabled=false --set prometheusRule.alerts.notReady.enabled=false
+must_fail prometheusrule-rule-field "/prometheusRule/additionalRules/0" --set prometheusRule.enabled=true \
+  --set 'prometheusRule.additionalRules[0].alert=X' --set 'prometheusRule.additionalRules[0].exp=vector(1)'
+must_fail prometheusrule-for "/prometheusRule/alerts/lagGrowing/for" --set prometheusRule.enabled=true \
+  --set 'prometheusRule.alerts.lagGrowing.for=10 minutes'
 # A *_file the pod has no volume for: the bridge would refuse its config at
 # start. Under a mountPath (a directory, or the file itself by subPath) it
 # renders; a path from ${VAR} is the operator's to mount.

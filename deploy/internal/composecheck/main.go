@@ -3,7 +3,8 @@
 //
 //	composecheck compose    -f deploy/compose/compose.yaml [-env-out FILE]
 //	composecheck dockerfile [-role hookbridge|receiver] [-context DIR] FILE
-//	composecheck manifests  -kinds Deployment,ConfigMap,... [-static-members] [-config-out FILE] [-env-out FILE] RENDERED.yaml
+//	composecheck manifests  -kinds Deployment,ConfigMap,... [-static-members] [-config-out FILE] [-env-out FILE]
+//	                        [-alerts-doc docs/operations.md -metrics-doc README.md [-alerts-as-documented]] RENDERED.yaml
 //
 // compose loads the file with compose-go (the loader of `docker compose`):
 // schema validation, interpolation, cross-references; then checks what one
@@ -17,7 +18,9 @@
 //
 // manifests reads `helm template` output, decodes every object strictly
 // into the Kubernetes API types (an unknown or misplaced field fails), and
-// checks how the objects fit together.
+// checks how the objects fit together. A PrometheusRule's expressions are
+// parsed with Prometheus' PromQL parser and checked against the alerts
+// docs/operations.md documents and the metrics the README documents.
 //
 // Problems are printed as "file: message" and make the exit status 1;
 // warnings are printed and do not.
@@ -39,7 +42,8 @@ func main() {
 const usage = `usage:
   composecheck compose    -f compose.yaml [-env-out FILE] [-env-service NAME]
   composecheck dockerfile [-role hookbridge|receiver] [-context DIR] Dockerfile
-  composecheck manifests  -kinds K1,K2,... [-static-members] [-config-out FILE] [-env-out FILE] rendered.yaml
+  composecheck manifests  -kinds K1,K2,... [-static-members] [-config-out FILE] [-env-out FILE]
+                          [-alerts-doc operations.md -metrics-doc README.md [-alerts-as-documented]] rendered.yaml
                           (a headless Service counts as kind HeadlessService)
 `
 
@@ -76,14 +80,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		staticMembers := fs.Bool("static-members", false, "the config must make each pod a static member (kafka.group_instance_id from the pod's name)")
 		configOut := fs.String("config-out", "", "write the ConfigMap's hookbridge.yaml here")
 		envOut := fs.String("env-out", "", "write a placeholder for every secret env var here (KEY=VALUE lines)")
+		alertsDoc := fs.String("alerts-doc", "", "docs/operations.md: the alerts a PrometheusRule must keep as documented")
+		metricsDoc := fs.String("metrics-doc", "", "README.md: the metrics the bridge exports (its Observability metric table)")
+		asDocumented := fs.Bool("alerts-as-documented", false, "the PrometheusRule must hold every documented alert, expression and for exactly as documented")
 		if fs.Parse(args[1:]) != nil {
 			return 2
 		}
-		if fs.NArg() != 1 {
+		if fs.NArg() != 1 || (*alertsDoc == "") != (*metricsDoc == "") || (*asDocumented && *alertsDoc == "") {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut, *staticMembers)
+		var alerts *alertDocs
+		if *alertsDoc != "" {
+			if alerts = loadAlertDocs(r, *alertsDoc, *metricsDoc, *asDocumented); alerts == nil {
+				return r.print(stdout, stderr)
+			}
+		}
+		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut, *staticMembers, alerts)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

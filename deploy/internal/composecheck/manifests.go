@@ -84,6 +84,7 @@ type objects struct {
 	pdb            *policyv1.PodDisruptionBudget
 	scaledObject   *scaledObject
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 }
 
 // workload is what the checks read of the Deployment or the StatefulSet.
@@ -120,11 +121,13 @@ var wantAPIVersion = map[string]string{
 	"PodDisruptionBudget": "policy/v1",
 	"ScaledObject":        "keda.sh/v1alpha1",
 	"ServiceMonitor":      "monitoring.coreos.com/v1",
+	"PrometheusRule":      "monitoring.coreos.com/v1",
 }
 
 // checkManifests checks a render that must hold exactly the given kinds;
-// staticMembers asks that the config make each pod a static member.
-func checkManifests(r *report, path string, kinds []string, configOut, envOut string, staticMembers bool) {
+// staticMembers asks that the config make each pod a static member; alerts
+// (nil when not given) is what a PrometheusRule is checked against.
+func checkManifests(r *report, path string, kinds []string, configOut, envOut string, staticMembers bool, alerts *alertDocs) {
 	f, err := os.Open(path)
 	if err != nil {
 		r.fail(path, "%v", err)
@@ -195,6 +198,9 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		case "ServiceMonitor":
 			o.serviceMonitor = &serviceMonitor{}
 			target = o.serviceMonitor
+		case "PrometheusRule":
+			o.prometheusRule = &prometheusRule{}
+			target = o.prometheusRule
 		}
 		if err := yaml.UnmarshalStrict(doc, target); err != nil {
 			r.fail(where, "does not decode strictly into %s: %v", meta.Kind, err)
@@ -225,6 +231,7 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 	if o.deployment != nil && o.statefulSet != nil {
 		r.fail(path, "both a Deployment and a StatefulSet: two sets of pods would consume the same groups")
 	}
+	checkPrometheusRule(r, path, &o, alerts)
 	w := o.workload()
 	if w == nil || o.configMap == nil {
 		return
