@@ -13,8 +13,14 @@
 #      a StatefulSet with static membership; every object decodes strictly
 #      into the Kubernetes API types; the PrometheusRule's expressions parse
 #      as PromQL, name only metrics the README documents, and are the alerts
-#      docs/operations.md documents; the rendered config passes `hookbridge
+#      docs/operations.md documents; the Grafana dashboard's ConfigMap holds
+#      the chart's dashboard as is; the rendered config passes `hookbridge
 #      validate`; renders that must fail do fail.
+#   4. The Grafana dashboard (deploy/grafana/hookbridge.json, the chart's
+#      dashboards/hookbridge.json): decoded strictly, every query parsed as
+#      PromQL with Grafana's variables substituted, on metrics the README
+#      documents (or Go/process ones the checker allows), filtered by
+#      $namespace; unique panel ids; every documented metric on a panel.
 #
 # Tools, built once into test/tools/.bin (gitignored) and rebuilt only when
 # their module (or the Go version) changes:
@@ -122,12 +128,16 @@ section "helm lint"
 # wants each pod a static member (kafka.group_instance_id from its name).
 # A PrometheusRule is checked against the alerts of docs/operations.md and
 # the README's metric table; ALERTS_AS_DOCUMENTED=1 wants every documented
-# alert in it, expression and `for` exactly as documented.
+# alert in it, expression and `for` exactly as documented. A Grafana
+# dashboard's ConfigMap (kind GrafanaDashboard) must hold the chart's
+# dashboard as is and carry the label DASHBOARD_LABEL (NAME=VALUE, default
+# grafana_dashboard=1).
 render() {
   local name=$1 kinds=$2 static=() alerts=(-alerts-doc docs/operations.md -metrics-doc README.md)
   shift 2
   [ "${STATIC_MEMBERS:-}" = 1 ] && static=(-static-members)
   [ "${ALERTS_AS_DOCUMENTED:-}" = 1 ] && alerts+=(-alerts-as-documented)
+  alerts+=(-dashboard "$CHART/dashboards/hookbridge.json" -dashboard-label "${DASHBOARD_LABEL:-grafana_dashboard=1}")
   log "helm template ($name)"
   "$HELM" template hb "$CHART" --namespace hookbridge "$@" >"$TMP/$name.yaml"
   "$CHECK" manifests -kinds "$kinds" "${static[@]}" "${alerts[@]}" -config-out "$TMP/$name.config.yaml" -env-out "$TMP/$name.env" "$TMP/$name.yaml"
@@ -253,6 +263,34 @@ if grep -q HookbridgeDeadLetters "$TMP/prometheusrule-overrides.yaml"; then
 fi
 log "renders as it must (prometheusrule-overrides): thresholds, range, for, severity, labels, rules of its own, an alert off"
 
+section "the Grafana dashboard"
+# One file: deploy/grafana/hookbridge.json (for an import by hand) is a
+# symlink to the chart's, which .Files.Get can reach.
+if ! cmp -s deploy/grafana/hookbridge.json "$CHART/dashboards/hookbridge.json"; then
+  log "FAIL: deploy/grafana/hookbridge.json differs from $CHART/dashboards/hookbridge.json (keep it a symlink to it)"
+  exit 1
+fi
+"$CHECK" dashboard -metrics-doc README.md deploy/grafana/hookbridge.json
+render grafana-dashboard "$BASE,ServiceMonitor,GrafanaDashboard" \
+  --set serviceMonitor.enabled=true --set grafanaDashboard.enabled=true
+# The sidecar's label of another Grafana, more labels, a folder annotation,
+# and Grafana's namespace.
+cat >"$TMP/grafana-dashboard.values.yaml" <<'EOF'
+grafanaDashboard:
+  enabled: true
+  label: example.com/grafana-dashboard
+  labelValue: hookbridge
+  labels: {team: payments}
+  annotations: {grafana_folder: Kafka bridges}
+  namespace: monitoring
+EOF
+DASHBOARD_LABEL=example.com/grafana-dashboard=hookbridge render grafana-dashboard-overrides \
+  "$BASE,GrafanaDashboard" -f "$TMP/grafana-dashboard.values.yaml"
+for want in "team: payments" "grafana_folder: Kafka bridges" "namespace: monitoring"; do
+  grep -qF -- "$want" "$TMP/grafana-dashboard-overrides.yaml" || { log "FAIL: the dashboard overrides render lacks: $want"; exit 1; }
+done
+log "renders as it must (grafana-dashboard-overrides): the sidecar's label, labels, a folder annotation, a namespace"
+
 section "helm template: renders that must fail"
 must_fail short-grace "must exceed config.shutdown_timeout" --set terminationGracePeriodSeconds=20
 must_fail zero-shutdown-short-grace "must exceed config.shutdown_timeout" --set config.shutdown_timeout=0s --set terminationGracePeriodSeconds=10
@@ -351,6 +389,12 @@ must_fail prometheusrule-rule-field "/prometheusRule/additionalRules/0" --set pr
   --set 'prometheusRule.additionalRules[0].alert=X' --set 'prometheusRule.additionalRules[0].exp=vector(1)'
 must_fail prometheusrule-for "/prometheusRule/alerts/lagGrowing/for" --set prometheusRule.enabled=true \
   --set 'prometheusRule.alerts.lagGrowing.for=10 minutes'
+# The dashboard: the sidecar's label among the extra labels (written twice),
+# a label name Kubernetes refuses, a misspelt value.
+must_fail dashboard-label-twice "grafanaDashboard.labels sets grafana_dashboard" --set grafanaDashboard.enabled=true \
+  --set-string grafanaDashboard.labels.grafana_dashboard=0
+must_fail dashboard-label-name "/grafanaDashboard/label" --set grafanaDashboard.label=-dashboard
+must_fail dashboard-field "/grafanaDashboard" --set grafanaDashboard.folder=Kafka
 # A *_file the pod has no volume for: the bridge would refuse its config at
 # start. Under a mountPath (a directory, or the file itself by subPath) it
 # renders; a path from ${VAR} is the operator's to mount.

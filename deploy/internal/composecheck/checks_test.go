@@ -119,7 +119,7 @@ func manifestCheck(t *testing.T, doc string, defaults, set map[string]string, st
 	}
 	dir := write(t, map[string]string{"rendered.yaml": doc})
 	r := &report{}
-	checkManifests(r, filepath.Join(dir, "rendered.yaml"), kinds, "", "", staticMembers, nil)
+	checkManifests(r, filepath.Join(dir, "rendered.yaml"), kinds, "", "", staticMembers, nil, nil)
 	return r
 }
 

@@ -187,7 +187,7 @@ spec:
           resourcez: {}
 `})
 	r := &report{}
-	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", "Service"}, "", "", false, nil)
+	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", "Service"}, "", "", false, nil, nil)
 	wantProblem(t, r, "want exactly: ConfigMap,Deployment,Service")
 	wantProblem(t, r, `unknown field "resourcez"`)
 	wantProblem(t, r, "admin.listen")

@@ -4,7 +4,9 @@
 //	composecheck compose    -f deploy/compose/compose.yaml [-env-out FILE]
 //	composecheck dockerfile [-role hookbridge|receiver] [-context DIR] FILE
 //	composecheck manifests  -kinds Deployment,ConfigMap,... [-static-members] [-config-out FILE] [-env-out FILE]
-//	                        [-alerts-doc docs/operations.md -metrics-doc README.md [-alerts-as-documented]] RENDERED.yaml
+//	                        [-alerts-doc docs/operations.md -metrics-doc README.md [-alerts-as-documented]]
+//	                        [-dashboard deploy/grafana/hookbridge.json [-dashboard-label NAME=VALUE]] RENDERED.yaml
+//	composecheck dashboard  -metrics-doc README.md deploy/grafana/hookbridge.json
 //
 // compose loads the file with compose-go (the loader of `docker compose`):
 // schema validation, interpolation, cross-references; then checks what one
@@ -20,7 +22,14 @@
 // into the Kubernetes API types (an unknown or misplaced field fails), and
 // checks how the objects fit together. A PrometheusRule's expressions are
 // parsed with Prometheus' PromQL parser and checked against the alerts
-// docs/operations.md documents and the metrics the README documents.
+// docs/operations.md documents and the metrics the README documents. A
+// ConfigMap holding hookbridge.json is the Grafana dashboard (kind
+// GrafanaDashboard): it must hold the -dashboard file as is.
+//
+// dashboard decodes a Grafana dashboard strictly and parses every query as
+// PromQL, with Grafana's variables substituted: each names only metrics the
+// README documents (or a Go or process metric the checks allow), filtered by
+// $namespace, and each documented metric is on a panel; panel ids are unique.
 //
 // Problems are printed as "file: message" and make the exit status 1;
 // warnings are printed and do not.
@@ -43,8 +52,11 @@ const usage = `usage:
   composecheck compose    -f compose.yaml [-env-out FILE] [-env-service NAME]
   composecheck dockerfile [-role hookbridge|receiver] [-context DIR] Dockerfile
   composecheck manifests  -kinds K1,K2,... [-static-members] [-config-out FILE] [-env-out FILE]
-                          [-alerts-doc operations.md -metrics-doc README.md [-alerts-as-documented]] rendered.yaml
-                          (a headless Service counts as kind HeadlessService)
+                          [-alerts-doc operations.md -metrics-doc README.md [-alerts-as-documented]]
+                          [-dashboard dashboard.json [-dashboard-label NAME=VALUE]] rendered.yaml
+                          (a headless Service counts as kind HeadlessService, the dashboard's
+                          ConfigMap as kind GrafanaDashboard)
+  composecheck dashboard  -metrics-doc README.md dashboard.json
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -83,10 +95,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		alertsDoc := fs.String("alerts-doc", "", "docs/operations.md: the alerts a PrometheusRule must keep as documented")
 		metricsDoc := fs.String("metrics-doc", "", "README.md: the metrics the bridge exports (its Observability metric table)")
 		asDocumented := fs.Bool("alerts-as-documented", false, "the PrometheusRule must hold every documented alert, expression and for exactly as documented")
+		dashboardFile := fs.String("dashboard", "", "the Grafana dashboard JSON a dashboard ConfigMap must hold as is (needs -metrics-doc)")
+		dashboardLabel := fs.String("dashboard-label", "grafana_dashboard=1", "the label NAME=VALUE the dashboard ConfigMap must carry (the Grafana sidecar's)")
 		if fs.Parse(args[1:]) != nil {
 			return 2
 		}
-		if fs.NArg() != 1 || (*alertsDoc == "") != (*metricsDoc == "") || (*asDocumented && *alertsDoc == "") {
+		if fs.NArg() != 1 || (*alertsDoc == "") != (*metricsDoc == "") || (*asDocumented && *alertsDoc == "") || (*dashboardFile != "" && *metricsDoc == "") {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
@@ -96,7 +110,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return r.print(stdout, stderr)
 			}
 		}
-		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut, *staticMembers, alerts)
+		var dashboard *dashboardDocs
+		if *dashboardFile != "" {
+			if dashboard = loadDashboardDocs(r, *dashboardFile, *dashboardLabel); dashboard == nil {
+				return r.print(stdout, stderr)
+			}
+		}
+		checkManifests(r, fs.Arg(0), splitList(*kinds), *configOut, *envOut, *staticMembers, alerts, dashboard)
+	case "dashboard":
+		metricsDoc := fs.String("metrics-doc", "", "README.md: the metrics the bridge exports (its Observability metric table)")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		if fs.NArg() != 1 || *metricsDoc == "" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		checkDashboardFile(r, fs.Arg(0), *metricsDoc)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -85,6 +85,7 @@ type objects struct {
 	scaledObject   *scaledObject
 	serviceMonitor *serviceMonitor
 	prometheusRule *prometheusRule
+	dashboard      *corev1.ConfigMap // the Grafana dashboard (kind GrafanaDashboard)
 }
 
 // workload is what the checks read of the Deployment or the StatefulSet.
@@ -126,8 +127,9 @@ var wantAPIVersion = map[string]string{
 
 // checkManifests checks a render that must hold exactly the given kinds;
 // staticMembers asks that the config make each pod a static member; alerts
-// (nil when not given) is what a PrometheusRule is checked against.
-func checkManifests(r *report, path string, kinds []string, configOut, envOut string, staticMembers bool, alerts *alertDocs) {
+// (nil when not given) is what a PrometheusRule is checked against, and
+// dashboard (nil when not given) what a Grafana dashboard's ConfigMap is.
+func checkManifests(r *report, path string, kinds []string, configOut, envOut string, staticMembers bool, alerts *alertDocs, dashboard *dashboardDocs) {
 	f, err := os.Open(path)
 	if err != nil {
 		r.fail(path, "%v", err)
@@ -173,6 +175,7 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		kind := meta.Kind
 		var target any
 		var service *corev1.Service
+		var configMap *corev1.ConfigMap
 		switch meta.Kind {
 		case "Deployment":
 			o.deployment = &appsv1.Deployment{}
@@ -181,8 +184,8 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 			o.statefulSet = &appsv1.StatefulSet{}
 			target = o.statefulSet
 		case "ConfigMap":
-			o.configMap = &corev1.ConfigMap{}
-			target = o.configMap
+			configMap = &corev1.ConfigMap{}
+			target = configMap
 		case "Service":
 			service = &corev1.Service{}
 			target = service
@@ -204,6 +207,14 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		}
 		if err := yaml.UnmarshalStrict(doc, target); err != nil {
 			r.fail(where, "does not decode strictly into %s: %v", meta.Kind, err)
+		}
+		if configMap != nil {
+			if _, ok := configMap.Data[dashboardKey]; ok {
+				kind = dashboardKind
+				o.dashboard = configMap
+			} else {
+				o.configMap = configMap
+			}
 		}
 		if service != nil && service.Spec.ClusterIP == corev1.ClusterIPNone {
 			kind = headlessKind
@@ -232,6 +243,7 @@ func checkManifests(r *report, path string, kinds []string, configOut, envOut st
 		r.fail(path, "both a Deployment and a StatefulSet: two sets of pods would consume the same groups")
 	}
 	checkPrometheusRule(r, path, &o, alerts)
+	checkDashboardConfigMap(r, path, &o, dashboard, alerts)
 	w := o.workload()
 	if w == nil || o.configMap == nil {
 		return

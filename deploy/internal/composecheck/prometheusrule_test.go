@@ -78,7 +78,7 @@ func rawRuleCheck(t *testing.T, d *alertDocs, ruleDoc string) *report {
 	}
 	dir := write(t, map[string]string{"rendered.yaml": manifest})
 	r := &report{}
-	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", "PrometheusRule"}, "", "", false, d)
+	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", "PrometheusRule"}, "", "", false, d, nil)
 	return r
 }
 

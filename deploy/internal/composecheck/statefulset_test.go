@@ -172,7 +172,7 @@ func TestEnvOutHasThePodName(t *testing.T) {
 	dir := write(t, map[string]string{"rendered.yaml": doc})
 	envOut := filepath.Join(dir, "env")
 	r := &report{}
-	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "StatefulSet", headlessKind}, "", envOut, true, nil)
+	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "StatefulSet", headlessKind}, "", envOut, true, nil, nil)
 	baseNoProblems(t, r)
 	got, err := os.ReadFile(envOut)
 	if err != nil {
