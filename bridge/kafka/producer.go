@@ -341,8 +341,9 @@ func refused(err error) bool {
 }
 
 // CheckTopics returns an error naming every topic in want that the cluster
-// does not have, and every one the broker refuses to describe to the
-// client's principal (an ACL). Hookbridge never creates topics.
+// does not have, every one the broker refuses to describe to the client's
+// principal (an ACL), and every one the broker says the principal may not
+// write (see notWritable). Hookbridge never creates topics.
 func CheckTopics(client sarama.Client, want []string) error {
 	if len(want) == 0 {
 		return nil
@@ -354,14 +355,23 @@ func CheckTopics(client sarama.Client, want []string) error {
 	if err != nil {
 		return fmt.Errorf("kafka: list topics: %w", err)
 	}
-	var missing []string
+	var missing, present []string
 	for _, t := range want {
-		if !slices.Contains(have, t) && !slices.Contains(missing, t) {
+		switch {
+		case slices.Contains(missing, t) || slices.Contains(present, t):
+		case slices.Contains(have, t):
+			present = append(present, t)
+		default:
 			missing = append(missing, t)
 		}
 	}
+	var errs []error
+	if ro := notWritable(client, present); len(ro) > 0 {
+		errs = append(errs, fmt.Errorf("kafka: topic(s) %v: the broker refuses this client's principal WRITE on them "+
+			"(grant it WRITE): no dead letter or reply could be written: %w", ro, sarama.ErrTopicAuthorizationFailed))
+	}
 	if len(missing) == 0 {
-		return nil
+		return errors.Join(errs...)
 	}
 	// A listing of every topic leaves out those the ACLs grant the
 	// client's principal no DESCRIBE on, as if they did not exist: asked
@@ -377,7 +387,6 @@ func CheckTopics(client sarama.Client, want []string) error {
 		}
 	}
 	missing = slices.DeleteFunc(missing, func(t string) bool { return slices.Contains(denied, t) })
-	var errs []error
 	if len(denied) > 0 {
 		errs = append(errs, fmt.Errorf("kafka: topic(s) %v: the broker refuses this client's principal access "+
 			"(grant it DESCRIBE and WRITE on them): %w", denied, sarama.ErrTopicAuthorizationFailed))
@@ -387,3 +396,38 @@ func CheckTopics(client sarama.Client, want []string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// notWritable returns the topics of topics that the broker says the
+// client's principal may not write. Metadata from v8 on (Kafka 2.3, and
+// kafka.version 2.3.0 or later) tells which operations the ACLs allow it on
+// each topic; DESCRIBE is one of them for any topic described to it, so a
+// set without it is one the broker did not fill in. A broker that does not
+// say leaves it to the first write, which fails, and holds its partition,
+// until WRITE is granted.
+func notWritable(client sarama.Client, topics []string) []string {
+	b := client.LeastLoadedBroker()
+	if len(topics) == 0 || b == nil {
+		return nil
+	}
+	req := sarama.NewMetadataRequest(client.Config().Version, topics)
+	req.IncludeTopicAuthorizedOperations = true
+	resp, err := b.GetMetadata(req)
+	if err != nil || resp.Version < minAuthorizedOpsMetadata {
+		return nil
+	}
+	var out []string
+	for _, t := range topics {
+		for _, tm := range resp.Topics {
+			ops := tm.TopicAuthorizedOperations
+			if tm.Name == t && errors.Is(tm.Err, sarama.ErrNoError) && ops&(1<<sarama.AclOperationDescribe) != 0 &&
+				ops&(1<<sarama.AclOperationWrite) == 0 {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// minAuthorizedOpsMetadata is the first metadata version that tells the
+// operations the principal may perform on each topic.
+const minAuthorizedOpsMetadata = 8
