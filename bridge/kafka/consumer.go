@@ -425,7 +425,7 @@ func (c *Consumer) clearEpochs(client sarama.Client) bool {
 		if !c.epochsLogged {
 			c.epochsLogged = true
 			c.log.Warn("the group's committed offsets carry another client's leader epoch, which the bridge's commits keep; "+
-				"it can be taken out only while the group has no member (asked again at each join)",
+				"taking it out failed (the coordinator allows it only while the group has no member); tried again at each join",
 				"partitions", epochs, "error", err)
 		}
 		return false
