@@ -281,6 +281,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// queued. Neither says anything of what was delivered and
 		// committed, which commitErr below does.
 		c.log.Warn("leaving the consumer group", "error", err)
+	} else if !epochsClear {
+		// The route shared the group (the app's assignor) or joined it
+		// while a member was in it: the epoch it commits with stayed.
+		// Left last, it takes it out now, so that the app rolled back
+		// resumes at the route's commits.
+		c.clearEpochs(client)
 	}
 	// Closing the client ends a lookup of offsets in flight at once.
 	close(offsetsDone)
@@ -373,7 +379,8 @@ const rejoinMax = 10 * time.Second
 // at the offset itself. The coordinator takes such a commit, the same
 // offset and metadata, only while the group has no member (the app
 // stopped); then no member commits meanwhile. It reports whether the
-// offsets carry no epoch any more; if not, the next join asks again.
+// offsets carry no epoch any more; if not, the next join asks again, and
+// so does Run once the route left the group.
 func (c *Consumer) clearEpochs(client sarama.Client) bool {
 	sc := c.opts.Sarama
 	if !sc.Version.IsAtLeast(sarama.V2_1_0_0) {
@@ -425,7 +432,8 @@ func (c *Consumer) clearEpochs(client sarama.Client) bool {
 		if !c.epochsLogged {
 			c.epochsLogged = true
 			c.log.Warn("the group's committed offsets carry another client's leader epoch, which the bridge's commits keep; "+
-				"taking it out failed (the coordinator allows it only while the group has no member); tried again at each join",
+				"taking it out failed (the coordinator allows it only while the group has no member); tried again at each join "+
+				"and when the route leaves the group",
 				"partitions", epochs, "error", err)
 		}
 		return false
