@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 )
@@ -32,25 +31,7 @@ func TestSharedTakeoverLeavesNoEpoch(t *testing.T) {
 	addrs := cluster.ListenAddrs()
 	produce(t, addrs, topic, "k", "0", "k", "1")
 
-	app, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
-		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	pctx, pcancel := context.WithTimeout(t.Context(), patience)
-	defer pcancel()
-	for n := 0; n < 2 && pctx.Err() == nil; {
-		n += app.PollFetches(pctx).NumRecords()
-	}
-	var commitErr error
-	app.CommitOffsetsSync(t.Context(), map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: 0, Offset: 2}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-			commitErr = err
-		})
-	if commitErr != nil {
-		t.Fatal(commitErr)
-	}
+	app := runningApp(t, addrs, group, []string{topic}, 2, map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: 0, Offset: 2}}})
 
 	route := testRoute("orders", topic)
 	route.Group = group

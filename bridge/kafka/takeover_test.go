@@ -146,29 +146,9 @@ func TestTakeoverWhileTheAppStillRuns(t *testing.T) {
 	produce(t, addrs, topic, "k", "0", "k", "1", "k", "2", "k", "3")
 	produce(t, addrs, "payments", "p", "0", "p", "1")
 
-	app, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic, "payments"),
-		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(), kgo.MaxVersions(kversion.V3_0_0()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	pctx, pcancel := context.WithTimeout(t.Context(), patience)
-	defer pcancel()
-	n := 0
-	for n < 4 && pctx.Err() == nil { // offsets 0 and 1 of payments, 0-3 of orders
-		fs := app.PollFetches(pctx)
-		n += fs.NumRecords()
-	}
 	// The app has delivered orders 0-1 and payments 0-1.
-	var commitErr error
-	app.CommitOffsetsSync(t.Context(), map[string]map[int32]kgo.EpochOffset{
-		topic: {0: {Epoch: 0, Offset: 2}}, "payments": {0: {Epoch: 0, Offset: 2}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-			commitErr = err
-		})
-	if commitErr != nil {
-		t.Fatal(commitErr)
-	}
+	app := runningApp(t, addrs, group, []string{topic, "payments"}, 4,
+		map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: 0, Offset: 2}}, "payments": {0: {Epoch: 0, Offset: 2}}})
 
 	route := testRoute("orders", topic)
 	route.Group = group
@@ -198,4 +178,33 @@ func TestTakeoverWhileTheAppStillRuns(t *testing.T) {
 			t.Errorf("the route reports %s/%d, a topic it does not consume", p.Topic, p.Partition)
 		}
 	}
+}
+
+// runningApp is the app in group: a member consuming topics with the range
+// assignor, which has read n records and committed commits (with the leader
+// epochs they carry, as the Java client does). It stays in the group until
+// the test closes it.
+func runningApp(t *testing.T, addrs []string, group string, topics []string, n int,
+	commits map[string]map[int32]kgo.EpochOffset) *kgo.Client {
+	t.Helper()
+	app, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(), kgo.MaxVersions(kversion.V3_0_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	pctx, pcancel := context.WithTimeout(t.Context(), patience)
+	defer pcancel()
+	for read := 0; read < n && pctx.Err() == nil; {
+		read += app.PollFetches(pctx).NumRecords()
+	}
+	var commitErr error
+	app.CommitOffsetsSync(t.Context(), commits,
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			commitErr = err
+		})
+	if commitErr != nil {
+		t.Fatal(commitErr)
+	}
+	return app
 }

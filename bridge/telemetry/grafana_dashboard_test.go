@@ -53,37 +53,8 @@ func dashboardQueries(t *testing.T) map[string]string {
 // query groups, filters and reads variables by; rate() and increase() take
 // counters only. Prometheus adds namespace, job and instance at the scrape.
 func TestGrafanaDashboardMatchesExported(t *testing.T) {
-	families, err := recordEveryMetric(t).Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	type family struct {
-		kind   string
-		labels map[string]bool
-	}
-	scrape := []string{"namespace", "job", "instance"}
-	exported := map[string]family{}
-	for _, f := range families {
-		fam := family{kind: f.GetType().String(), labels: map[string]bool{}}
-		for _, l := range scrape {
-			fam.labels[l] = true
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				fam.labels[l.GetName()] = true
-			}
-		}
-		exported[f.GetName()] = fam
-		if fam.kind == "HISTOGRAM" {
-			bucket := family{kind: "COUNTER", labels: map[string]bool{"le": true}}
-			for l := range fam.labels {
-				bucket.labels[l] = true
-			}
-			exported[f.GetName()+"_bucket"] = bucket
-			exported[f.GetName()+"_sum"] = family{kind: "COUNTER", labels: fam.labels}
-			exported[f.GetName()+"_count"] = family{kind: "COUNTER", labels: fam.labels}
-		}
-	}
+	// Prometheus adds namespace, job and instance at the scrape.
+	exported := exportedFamilies(t, "namespace", "job", "instance")
 
 	metricRE := regexp.MustCompile(`\b(?:hookbridge|go|process)_[a-z_]+`)
 	groupRE := regexp.MustCompile(`\b(?:by|without|on|ignoring)\s*\(([^)]*)\)`)

@@ -59,36 +59,7 @@ func opsAlerts(t *testing.T) map[string]string {
 // one that holds while it reads 1 too keeps firing after the outage on a
 // route that gets no record to probe with.
 func TestOperationsAlertsMatchExported(t *testing.T) {
-	families, err := recordEveryMetric(t).Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	type family struct {
-		kind   string
-		labels map[string]bool
-	}
-	exported := map[string]family{}
-	for _, f := range families {
-		fam := family{kind: f.GetType().String(), labels: map[string]bool{}}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				fam.labels[l.GetName()] = true
-			}
-		}
-		exported[f.GetName()] = fam
-		if fam.kind == "HISTOGRAM" {
-			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-				part := family{kind: "COUNTER", labels: fam.labels}
-				if suffix == "_bucket" {
-					part.labels = map[string]bool{"le": true}
-					for l := range fam.labels {
-						part.labels[l] = true
-					}
-				}
-				exported[f.GetName()+suffix] = part
-			}
-		}
-	}
+	exported := exportedFamilies(t)
 
 	metricRE := regexp.MustCompile(`\bhookbridge_[a-z_]+`)
 	groupRE := regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
@@ -146,4 +117,45 @@ func TestOperationsAlertsMatchExported(t *testing.T) {
 			t.Errorf("alert %q: window %v is shorter than one opening and one probe (%v)", name, window, cycle)
 		}
 	}
+}
+
+// exportedFamily is what a query may read of an exported series: its type
+// and its labels.
+type exportedFamily struct {
+	kind   string
+	labels map[string]bool
+}
+
+// exportedFamilies returns every series the bridge exports, by the name a
+// query uses (a histogram's _bucket, _sum and _count as counters), with its
+// labels and scrape, labels Prometheus adds at the scrape.
+func exportedFamilies(t *testing.T, scrape ...string) map[string]exportedFamily {
+	t.Helper()
+	families, err := recordEveryMetric(t).Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]exportedFamily{}
+	for _, f := range families {
+		fam := exportedFamily{kind: f.GetType().String(), labels: map[string]bool{}}
+		for _, l := range scrape {
+			fam.labels[l] = true
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				fam.labels[l.GetName()] = true
+			}
+		}
+		exported[f.GetName()] = fam
+		if fam.kind == "HISTOGRAM" {
+			bucket := exportedFamily{kind: "COUNTER", labels: map[string]bool{"le": true}}
+			for l := range fam.labels {
+				bucket.labels[l] = true
+			}
+			exported[f.GetName()+"_bucket"] = bucket
+			exported[f.GetName()+"_sum"] = exportedFamily{kind: "COUNTER", labels: fam.labels}
+			exported[f.GetName()+"_count"] = exportedFamily{kind: "COUNTER", labels: fam.labels}
+		}
+	}
+	return exported
 }
