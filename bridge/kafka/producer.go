@@ -109,7 +109,13 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	case err := <-done:
 		endSendSpans(spans, msgs, err)
 		if err != nil {
-			perr := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, classify(err))
+			cerr := classify(err)
+			if errors.Is(cerr, sarama.ErrTopicAuthorizationFailed) {
+				// The ACLs, not the record: it waits, its partition held,
+				// until the grant (docs/security.md lists them).
+				cerr = fmt.Errorf("%w: grant the bridge's principal WRITE on %s", cerr, recs[0].Topic)
+			}
+			perr := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, cerr)
 			if idx := unwritten(msgs, err); idx != nil {
 				return &dispatch.ProduceError{Unwritten: idx, Err: perr}
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
 // allowACL grants the user of kfake.User op on the topic name.
@@ -73,5 +74,34 @@ func TestCheckTopicsNamesATopicItMayNotWrite(t *testing.T) {
 	}
 	if err := CheckTopics(aclClient(t, cluster, "2.0.0"), []string{"orders.dlq", "orders.replies"}); err != nil {
 		t.Errorf("CheckTopics against metadata that reports no permissions: %v, want nil", err)
+	}
+}
+
+// A write the broker refuses for the principal's ACLs while the bridge runs
+// (WRITE revoked after the start, or a broker that does not report
+// permissions at the start) holds the record's partition; its error, which
+// the stuck line and /readyz show, names the grant, and stays retryable (the
+// route resumes once it is granted).
+func TestProduceRefusedByTheACLsNamesTheGrant(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.dlq"),
+		kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser("PLAIN", "admin", "admin"),
+		kfake.User("PLAIN", "bridge", "secret", allowACL("orders.dlq", kmsg.ACLOperationDescribe)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	p, err := NewProducer(aclClient(t, cluster, config.DefaultKafkaVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	err = p.Produce(t.Context(), []target.Output{{Topic: "orders.dlq", Value: []byte("dead letter")}})
+	if err == nil {
+		t.Fatal("Produce = nil; the principal may not write orders.dlq")
+	}
+	if !errors.Is(err, sarama.ErrTopicAuthorizationFailed) || !strings.Contains(err.Error(), "WRITE on orders.dlq") ||
+		target.KindOf(err) != target.Retryable {
+		t.Errorf("Produce: %v (kind %v); want the authorization error, naming WRITE on orders.dlq, retryable", err, target.KindOf(err))
 	}
 }
