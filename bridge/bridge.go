@@ -96,19 +96,36 @@ func (b *Bridge) Ready() error {
 	if b.stopping.Load() {
 		return errors.New("shutting down")
 	}
+	_, err := b.routesReady()
+	return err
+}
+
+// readiness is Ready's verdict and each route's, for the readiness gauges.
+func (b *Bridge) readiness() telemetry.Readiness {
+	routes, err := b.routesReady()
+	return telemetry.Readiness{Ready: err == nil && !b.stopping.Load(), Routes: routes}
+}
+
+// routesReady returns each route's readiness and why the routes that are
+// not ready are not (nil when every one is, and the routes have started).
+func (b *Bridge) routesReady() ([]telemetry.RouteReadiness, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.routes == nil {
 		if !b.connected.Load() {
-			return errors.New("connecting to Kafka")
+			return nil, errors.New("connecting to Kafka")
 		}
-		return errors.New("starting")
+		return nil, errors.New("starting")
 	}
+	var routes []telemetry.RouteReadiness
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
-		errs = append(errs, b.routes[name].ready())
+		rr := b.routes[name]
+		err := rr.ready()
+		routes = append(routes, telemetry.RouteReadiness{Route: name, Group: rr.cfg.GroupID(), Ready: err == nil})
+		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return routes, errors.Join(errs...)
 }
 
 // ready returns nil when the route is ready, else why not.
@@ -123,18 +140,6 @@ func (rr *runningRoute) ready() error {
 		}
 	}
 	return err
-}
-
-// readiness is Ready's verdict and each route's, for the readiness gauges.
-func (b *Bridge) readiness() telemetry.Readiness {
-	r := telemetry.Readiness{Ready: b.Ready() == nil}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, name := range slices.Sorted(maps.Keys(b.routes)) {
-		rr := b.routes[name]
-		r.Routes = append(r.Routes, telemetry.RouteReadiness{Route: name, Group: rr.cfg.GroupID(), Ready: rr.ready() == nil})
-	}
-	return r
 }
 
 // Run starts everything and blocks until ctx ends; then it drains every route

@@ -1,11 +1,9 @@
 package kafka
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -36,11 +34,7 @@ func TestSharedTakeoverLeavesNoEpoch(t *testing.T) {
 	route := testRoute("orders", topic)
 	route.Group = group
 	tg := &offsetRecorder{}
-	ctx, cancel := context.WithCancel(t.Context())
-	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfigWith(t, config.Kafka{Balance: "range"}),
-		Target: tg, ShutdownTimeout: 5 * time.Second})
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	c, stop := runStoppable(t, addrs, route, tg, groupConfigWith(t, config.Kafka{Balance: "range"}))
 	waitFor(t, "the route to join the app's group", func() bool { return c.joined.Load() },
 		func() string { return fmt.Sprint(c.Ready()) })
 	if _, epoch := committedEpoch(t, addrs, group, topic); epoch != 0 {
@@ -51,10 +45,7 @@ func TestSharedTakeoverLeavesNoEpoch(t *testing.T) {
 	produce(t, addrs, topic, "k", "2", "k", "3")
 	waitFor(t, "offsets 2 and 3 delivered", func() bool { return slices.Equal(tg.seen(), []int64{2, 3}) },
 		func() string { return fmt.Sprintf("delivered %v; ready: %v", tg.seen(), c.Ready()) })
-	cancel() // SIGTERM: drain, commit, leave
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop() // SIGTERM: drain, commit, leave
 	if off, epoch := committedEpoch(t, addrs, group, topic); off != 4 || epoch != -1 {
 		t.Errorf("the bridge left offset %d at leader epoch %d, want 4 at -1 (no epoch)", off, epoch)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
+	"github.com/hookbridge/hookbridge/bridge/target"
 )
 
 // appCommit commits offset of partition 0 of topic for group as a client
@@ -94,18 +96,11 @@ func TestTakeoverRollbackResumesAtTheBridgesCommit(t *testing.T) {
 	route := testRoute("orders", topic)
 	route.Group = group
 	tg := &offsetRecorder{}
-	ctx, cancel := context.WithCancel(t.Context())
-	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfigWith(t, config.Kafka{InitialOffset: "newest"}),
-		Target: tg, ShutdownTimeout: 5 * time.Second})
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	_, stop := runStoppable(t, addrs, route, tg, groupConfigWith(t, config.Kafka{InitialOffset: "newest"}))
 	want := []int64{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}
 	waitFor(t, "offsets 10-19 delivered", func() bool { return slices.Equal(tg.seen(), want) },
 		func() string { return fmt.Sprintf("delivered %v", tg.seen()) })
-	cancel() // SIGTERM: drain and commit
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop() // SIGTERM: drain and commit
 	if off, epoch := committedEpoch(t, addrs, group, topic); off != 20 || epoch != -1 {
 		t.Errorf("the bridge committed offset %d at leader epoch %d, want 20 at -1 (no epoch)", off, epoch)
 	}
@@ -207,4 +202,22 @@ func runningApp(t *testing.T, addrs []string, group string, topics []string, n i
 		t.Fatal(commitErr)
 	}
 	return app
+}
+
+// runStoppable runs a consumer of route delivering straight to tg, and
+// returns it with stop, which ends its run as SIGTERM does (drain, commit,
+// leave) and fails the test when Run returns an error.
+func runStoppable(t *testing.T, addrs []string, route config.Route, tg target.Target, sc *sarama.Config) (*Consumer, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: sc, Target: tg, ShutdownTimeout: 5 * time.Second})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return c, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

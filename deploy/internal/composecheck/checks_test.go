@@ -88,11 +88,9 @@ func baseCheck(t *testing.T, set map[string]string) *report {
 	return manifestCheck(t, baseManifest, nil, set, false)
 }
 
-// manifestCheck runs the manifests check on doc with its placeholders
-// replaced: from set, else from defaults, else the baseline's. The kinds
-// wanted are the kinds in it.
-func manifestCheck(t *testing.T, doc string, defaults, set map[string]string, staticMembers bool) *report {
-	t.Helper()
+// fillPlaceholders replaces the placeholders of doc: from set, else from
+// defaults, else the baseline's.
+func fillPlaceholders(doc string, defaults, set map[string]string) string {
 	vals := map[string]string{
 		"#KAFKA#": "", "#SHUTDOWN#": "25s", "#TOPICS#": "t", "#REPLICAS#": "replicas: 2",
 		"#GRACE#": "45", "#EMPTYDIR#": "{sizeLimit: 64Mi}", "#EXTRA#": "", "#ENV#": "",
@@ -105,6 +103,15 @@ func manifestCheck(t *testing.T, doc string, defaults, set map[string]string, st
 	for k, v := range vals {
 		doc = strings.ReplaceAll(doc, k, v)
 	}
+	return doc
+}
+
+// manifestCheck runs the manifests check on doc with its placeholders
+// replaced: from set, else from defaults, else the baseline's. The kinds
+// wanted are the kinds in it.
+func manifestCheck(t *testing.T, doc string, defaults, set map[string]string, staticMembers bool) *report {
+	t.Helper()
+	doc = fillPlaceholders(doc, defaults, set)
 	var kinds []string
 	for _, k := range []string{"ConfigMap", "Deployment", "StatefulSet", "ScaledObject", "ServiceMonitor"} {
 		if strings.Contains(doc, "kind: "+k+"\n") {

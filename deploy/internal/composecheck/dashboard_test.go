@@ -89,13 +89,7 @@ func dashboardConfigMap(label, text string) string {
 // out -dashboard.
 func dashboardManifestCheck(t *testing.T, cm string, dash *dashboardDocs) *report {
 	t.Helper()
-	manifest := baseManifest + "\n" + cm
-	for k, v := range map[string]string{
-		"#KAFKA#": "", "#SHUTDOWN#": "25s", "#TOPICS#": "t", "#REPLICAS#": "replicas: 2",
-		"#GRACE#": "45", "#EMPTYDIR#": "{sizeLimit: 64Mi}", "#EXTRA#": "", "#ENV#": "",
-	} {
-		manifest = strings.ReplaceAll(manifest, k, v)
-	}
+	manifest := fillPlaceholders(baseManifest+"\n"+cm, nil, nil)
 	dir := write(t, map[string]string{"rendered.yaml": manifest})
 	r := &report{}
 	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", dashboardKind}, "", "", false,

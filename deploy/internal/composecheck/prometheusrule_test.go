@@ -69,13 +69,7 @@ func ruleCheck(t *testing.T, d *alertDocs, rules []rule) *report {
 
 func rawRuleCheck(t *testing.T, d *alertDocs, ruleDoc string) *report {
 	t.Helper()
-	manifest := baseManifest + "\n---\n" + ruleDoc
-	for k, v := range map[string]string{
-		"#KAFKA#": "", "#SHUTDOWN#": "25s", "#TOPICS#": "t", "#REPLICAS#": "replicas: 2",
-		"#GRACE#": "45", "#EMPTYDIR#": "{sizeLimit: 64Mi}", "#EXTRA#": "", "#ENV#": "",
-	} {
-		manifest = strings.ReplaceAll(manifest, k, v)
-	}
+	manifest := fillPlaceholders(baseManifest+"\n---\n"+ruleDoc, nil, nil)
 	dir := write(t, map[string]string{"rendered.yaml": manifest})
 	r := &report{}
 	checkManifests(r, filepath.Join(dir, "rendered.yaml"), []string{"ConfigMap", "Deployment", "PrometheusRule"}, "", "", false, d, nil)
