@@ -28,7 +28,8 @@
 // A handler's log goes to the bridge's log when it is written with the
 // logger NewLogger returns (or any JSON logger in go-plugin's format on
 // stderr). Trace context arrives with each call: spans started from the ctx
-// passed to Handle sit under the bridge's delivery span.
+// passed to Handle sit under the bridge's delivery span, and lines logged
+// with that ctx (InfoContext and the like) carry its trace_id and span_id.
 //
 // Package sdk/sdktest runs a Handler over the real gRPC path in-process,
 // for unit tests; package sdk/handlerpb is the generated wire protocol that

@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // stderr is the process's standard error as it was before Serve started:
@@ -23,7 +25,11 @@ const hclogTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // up in the bridge's log at its level, with plugin=<name>. Records below
 // debug are dropped; the bridge's log level filters the rest. Attributes
 // may have any key, "time", "level" and "msg" included: they are logged as
-// they are and do not replace the line's own.
+// they are and do not replace the line's own. A line logged with a *Context
+// method whose ctx carries a span (the ctx passed to Handle does: the
+// bridge's delivery span, or a span started from it) has that span's
+// trace_id and span_id, the keys of the bridge's own lines, so a search for
+// a record's trace finds the handler's lines too.
 func NewLogger() *slog.Logger {
 	return slog.New(newLogHandler(stderr, slog.LevelDebug))
 }
@@ -55,6 +61,12 @@ func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (l *logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx != nil {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			r = r.Clone()
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
+	}
 	if l.grouped {
 		return l.h.Handle(ctx, r)
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The bridge (go-plugin) reads @level, @message and @timestamp, the last in
@@ -44,5 +46,40 @@ func TestLogLinesAreInGoPluginsFormat(t *testing.T) {
 				t.Errorf("slog key %q left in %v", k, entry)
 			}
 		}
+	}
+}
+
+// A line logged with a ctx that carries a span has the span's trace_id and
+// span_id, under the keys the bridge's own lines use; a line without one
+// has neither.
+func TestLogLinesCarryTheTraceOfTheirContext(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:  trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		Remote:  true,
+	})
+	var buf bytes.Buffer
+	log := slog.New(newLogHandler(&buf, slog.LevelDebug))
+	log.InfoContext(trace.ContextWithSpanContext(t.Context(), sc), "written", "id", "orders-0-1", "time", 3)
+	log.InfoContext(t.Context(), "no span")
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %s", len(lines), buf.String())
+	}
+	var withSpan, without map[string]any
+	if err := json.Unmarshal(lines[0], &withSpan); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(lines[1], &without); err != nil {
+		t.Fatal(err)
+	}
+	if withSpan["trace_id"] != sc.TraceID().String() || withSpan["span_id"] != sc.SpanID().String() {
+		t.Errorf("line = %s, want trace_id %s and span_id %s", lines[0], sc.TraceID(), sc.SpanID())
+	}
+	if withSpan["time"] != float64(3) || withSpan["id"] != "orders-0-1" || withSpan["@message"] != "written" {
+		t.Errorf("line = %s: the handler's own attributes changed", lines[0])
+	}
+	if _, ok := without["trace_id"]; ok {
+		t.Errorf("line without a span = %s, want no trace_id", lines[1])
 	}
 }

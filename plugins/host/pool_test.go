@@ -21,6 +21,9 @@ import (
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
 	"github.com/hookbridge/hookbridge/bridge/target"
 	"github.com/hookbridge/hookbridge/plugins/host"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestDeliverCarriesTheRecordAcrossTheWire(t *testing.T) {
@@ -631,15 +634,30 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
+// A plugin's log lines reach the bridge's log at their level, with
+// plugin=<name> and their own attributes. A line the handler logs with its
+// call's ctx carries the trace_id and span_id of the delivery it serves, as
+// the bridge's own lines do: one search finds both sides of a delivery.
 func TestPluginLogLinesReachTheBridgeLog(t *testing.T) {
+	prevProp := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTextMapPropagator(prevProp) })
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(t.Context(), sc)
+
 	p, logs := newPool(t, testConfig(testPlugin), host.Options{})
-	if _, err := p.Deliver(t.Context(), delivery(9, "log", nil)); err != nil {
+	if _, err := p.Deliver(ctx, delivery(9, "log", nil)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the plugin's log line", func() bool { return strings.Contains(logs.String(), "testplugin log line") })
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, "testplugin log line") {
-			for _, want := range []string{"level=INFO", "plugin=enrich", "id=orders-1-9"} {
+			for _, want := range []string{"level=INFO", "plugin=enrich", "id=orders-1-9",
+				"trace_id=" + sc.TraceID().String(), "span_id=" + sc.SpanID().String()} {
 				if !strings.Contains(line, want) {
 					t.Errorf("log line %q lacks %q", line, want)
 				}

@@ -157,7 +157,7 @@ func main() {
 			}
 			return reply(msg.Value)
 		case "log":
-			log.Info("testplugin log line", "id", msg.ID)
+			log.InfoContext(ctx, "testplugin log line", "id", msg.ID)
 			return reply(msg.Value)
 		}
 		return nil, sdk.Permanent(fmt.Errorf("unknown x-test %q", v))
