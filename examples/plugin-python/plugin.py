@@ -87,6 +87,21 @@ def refuse_constant(name):
     raise ValueError("%s is not a JSON value" % name)
 
 
+def trace_attrs(context):
+    """The trace_id and span_id of a call's traceparent, the keys the bridge's
+    own log lines use, so a search for a record's trace finds this plugin's
+    lines too; nothing for a call without a valid one."""
+    for key, value in context.invocation_metadata():
+        if key != "traceparent":
+            continue
+        parts = value.split("-")
+        if (len(parts) >= 4 and len(parts[1]) == 32 and len(parts[2]) == 16
+                and all(c in "0123456789abcdef" for c in parts[1] + parts[2])
+                and parts[1] != "0" * 32 and parts[2] != "0" * 16):
+            return {"trace_id": parts[1], "span_id": parts[2]}
+    return {}
+
+
 def decode_object(value):
     """Returns (the JSON object in value, "") or (None, why not). Numbers
     stay as written (Number); NaN and Infinity, which json.loads takes by
@@ -142,7 +157,7 @@ class Enricher(handler_pb2_grpc.HandlerServicer):
                 kind=handler_pb2.ERROR_KIND_PERMANENT,
                 message="plugin-python: %s is nested too deeply to write back" % request.id,
             ))
-        log.debug("enriched", extra={"attrs": {"id": request.id}})
+        log.debug("enriched", extra={"attrs": {"id": request.id, **trace_attrs(context)}})
         return handler_pb2.HandleResponse(outputs=[handler_pb2.Output(
             value=out.encode(),
             headers=[handler_pb2.Header(key="content-type", value=b"application/json")],

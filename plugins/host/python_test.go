@@ -85,6 +85,14 @@ func TestPythonPlugin(t *testing.T) {
 	if _, err := p.Deliver(ctx, delivery(20, "", []byte(`{"order":43}`))); err != nil {
 		t.Errorf("a call with the largest trace context: %v", err)
 	}
+	// Its log line about the record carries the call's trace, as the
+	// bridge's lines do.
+	waitFor(t, "the plugin's line about orders-1-20", func() bool { return strings.Contains(logs.String(), "id=orders-1-20") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "id=orders-1-20") && !strings.Contains(line, "trace_id="+sc.TraceID().String()) {
+			t.Errorf("plugin's line %q: want trace_id=%s", line, sc.TraceID())
+		}
+	}
 
 	// Members go out as they came: json.loads would turn 1e400 into inf,
 	// written back as Infinity, which is not JSON.
