@@ -308,8 +308,10 @@ func (e *ProbeError) Unwrap() error { return e.Err }
 // at the next transition, or when the open timeout expires (an open breaker
 // turns half-open lazily, on the next request), or after one open timeout in
 // half-open state (a probe that was canceled frees its slot without a
-// transition).
-func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
+// transition). It is closed too when ctx, the waiting record's, ends: the
+// record waits no more (its partition was revoked), and the goroutine that
+// closes it must not outlive it by up to an open timeout.
+func (b *Breaker) ready(ctx context.Context) (BreakerState, <-chan struct{}) {
 	b.mu.Lock()
 	state, changed := BreakerState(b.state.Load()), b.changed
 	b.mu.Unlock()
@@ -324,6 +326,7 @@ func (b *Breaker) ready() (BreakerState, <-chan struct{}) {
 		select {
 		case <-t.C:
 		case <-changed:
+		case <-ctx.Done():
 		}
 		close(ch)
 	}()
@@ -389,14 +392,14 @@ func BreakerLayer(b *Breaker) target.Layer {
 	return func(next target.Target) target.Target {
 		return target.Func(func(ctx context.Context, d *target.Delivery) (*target.Result, error) {
 			if b.held() {
-				state, ready := b.ready()
+				state, ready := b.ready(ctx)
 				return nil, &BreakerOpenError{Target: b.name, State: state, Ready: ready}
 			}
 			began, gen := monoclock.Now(), b.transitions.Load()
 			done, err := b.cb.Allow()
 			if err != nil {
 				if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-					state, ready := b.ready()
+					state, ready := b.ready(ctx)
 					if state == BreakerClosed || (state == BreakerHalfOpen && errors.Is(err, gobreaker.ErrOpenState)) {
 						// Changed under us (closed, or half-open with
 						// nobody probing yet): ask again at once.
