@@ -37,7 +37,7 @@ const usage = `usage:
                       [--print]            and print it as the bridge takes it (defaults, secrets redacted)
   hookbridge dlq replay -c hookbridge.yaml --route NAME [--limit N] [--dry-run] [--rate R] [filters]
                                            re-deliver what the route's dead-letter topic holds, then exit
-  hookbridge demo [--records N]            live demo: embedded broker, a webhook receiver
+  hookbridge demo [--records N]            live demo: embedded broker, a signed webhook and a plugin
   hookbridge version
 `
 
