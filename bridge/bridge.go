@@ -340,6 +340,9 @@ func (b *Bridge) apply(ctx context.Context, rt *runtime, cfg *config.Config) err
 	if err := kafka.CheckTopics(rt.client, outputTopics(cfg)); err != nil {
 		return err
 	}
+	if err := kafka.CheckDeadLetterTopics(rt.client, deadLetterTopics(cfg)); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	routes := b.routes
 	b.mu.Unlock()
@@ -633,6 +636,17 @@ func outputTopics(cfg *config.Config) []string {
 			if t != "" && !slices.Contains(ts, t) {
 				ts = append(ts, t)
 			}
+		}
+	}
+	return ts
+}
+
+// deadLetterTopics are the dead-letter topics of the config's routes.
+func deadLetterTopics(cfg *config.Config) []string {
+	var ts []string
+	for _, r := range cfg.Routes {
+		if t := r.DeadLetter.Topic; t != "" && !slices.Contains(ts, t) {
+			ts = append(ts, t)
 		}
 	}
 	return ts

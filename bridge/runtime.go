@@ -138,6 +138,9 @@ func dial(brokers []string, cfg *config.Config) (_ sarama.Client, _ *kafka.Produ
 	if err := kafka.CheckTopics(client, outputTopics(cfg)); err != nil {
 		return nil, nil, err
 	}
+	if err := kafka.CheckDeadLetterTopics(client, deadLetterTopics(cfg)); err != nil {
+		return nil, nil, err
+	}
 	producer, err := kafka.NewProducer(client)
 	if err != nil {
 		return nil, nil, err

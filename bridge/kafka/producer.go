@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -289,7 +290,8 @@ func classify(err error) error {
 	return pes[0].Err
 }
 
-// sizeHint returns the error of a record refused for its size with what the
+// sizeHint returns the error of a record refused for its size, or for
+// having no key (a compacted topic's INVALID_RECORD), with what the
 // operator can do about it, which neither the broker's text nor sarama's
 // says: a dead letter refused so holds its partition until then. The size
 // given is an upper bound of the record's batch as the broker measures it
@@ -304,6 +306,11 @@ func sizeHint(pe *sarama.ProducerError) error {
 		return fmt.Errorf("%w: the record is up to %d bytes with its key, headers and batch header, more than topic %s "+
 			"takes: raise its max.message.bytes (kafka-configs.sh --bootstrap-server <broker> --alter --entity-type topics --entity-name %s "+
 			"--add-config max.message.bytes=%d)", pe.Err, size, pe.Msg.Topic, pe.Msg.Topic, size)
+	}
+	if errors.Is(pe.Err, sarama.ErrInvalidRecord) && pe.Msg.Key == nil {
+		return fmt.Errorf("%w: the record has no key, which a topic with cleanup.policy=compact refuses: if topic %s "+
+			"is compacted, set its cleanup.policy=delete (kafka-configs.sh --bootstrap-server <broker> --alter --entity-type topics "+
+			"--entity-name %s --add-config cleanup.policy=delete), or, for a reply, give the record a key", pe.Err, pe.Msg.Topic, pe.Msg.Topic)
 	}
 	if _, ok := errors.AsType[sarama.ConfigurationError](pe.Err); ok && pe.Msg.ByteSize(2) > maxProduceBytes {
 		return fmt.Errorf("%w: the record is up to %d bytes with its key and headers, over the bridge's own producer "+
@@ -432,6 +439,64 @@ func notWritable(client sarama.Client, topics []string) []string {
 		}
 	}
 	return out
+}
+
+// CheckDeadLetterTopics returns an error naming every topic of topics, the
+// dead-letter topics, that the broker says is compacted (cleanup.policy
+// compact, alone or with delete). Compaction keeps only each key's last
+// record, so it deletes a key's earlier dead letters, and the broker refuses
+// the dead letter of a record without a key (INVALID_RECORD), which then
+// holds its partition. A topic whose configs the broker does not describe to
+// the client's principal (no DESCRIBE_CONFIGS), or a broker that does not
+// answer, leaves the check to the first write.
+func CheckDeadLetterTopics(client sarama.Client, topics []string) error {
+	b := client.LeastLoadedBroker()
+	if len(topics) == 0 || b == nil {
+		return nil
+	}
+	req := &sarama.DescribeConfigsRequest{}
+	if v := client.Config().Version; v.IsAtLeast(sarama.V2_0_0_0) {
+		req.Version = 2
+	} else if v.IsAtLeast(sarama.V1_1_0_0) {
+		req.Version = 1
+	}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, &sarama.ConfigResource{Type: sarama.TopicResource, Name: t,
+			ConfigNames: []string{"cleanup.policy"}})
+	}
+	resp, err := b.DescribeConfigs(req)
+	if err != nil {
+		return nil
+	}
+	var compacted []string
+	for _, r := range resp.Resources {
+		if r.ErrorCode != 0 || r.Type != sarama.TopicResource || !slices.Contains(topics, r.Name) {
+			continue
+		}
+		for _, c := range r.Configs {
+			if c.Name == "cleanup.policy" && compacts(c.Value) && !slices.Contains(compacted, r.Name) {
+				compacted = append(compacted, r.Name)
+			}
+		}
+	}
+	if len(compacted) == 0 {
+		return nil
+	}
+	return fmt.Errorf("kafka: dead-letter topic(s) %v have cleanup.policy=compact: compaction keeps only each key's "+
+		"last record, so it would delete a key's earlier dead letters, and the broker refuses the dead letter of a "+
+		"record without a key; set cleanup.policy=delete (kafka-configs.sh --bootstrap-server <broker> --alter "+
+		"--entity-type topics --entity-name <topic> --add-config cleanup.policy=delete)", compacted)
+}
+
+// compacts reports whether a cleanup.policy value (a list: "compact",
+// "delete", "compact,delete") compacts.
+func compacts(policy string) bool {
+	for p := range strings.SplitSeq(policy, ",") {
+		if strings.TrimSpace(p) == "compact" {
+			return true
+		}
+	}
+	return false
 }
 
 // minAuthorizedOpsMetadata is the first metadata version that tells the

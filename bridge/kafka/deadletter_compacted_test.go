@@ -1,0 +1,156 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/hookbridge/hookbridge/bridge/dispatch"
+	"github.com/hookbridge/hookbridge/bridge/target"
+)
+
+// A dead-letter topic a platform team created compacted keeps only each
+// key's last dead letter, and its broker refuses the dead letter of a record
+// without a key. The bridge started with one anyway. CheckDeadLetterTopics
+// names every compacted one (compact alone, or with delete) and the setting
+// that fixes it, and leaves a topic of the default policy alone.
+func TestCheckDeadLetterTopicsRefusesACompactedTopic(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	for topic, policy := range map[string]string{"a.dlq": "compact", "b.dlq": "compact,delete", "c.dlq": "delete"} {
+		if err := cluster.CreateTopic(topic, 1, map[string]string{"cleanup.policy": policy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.CreateTopic("d.dlq", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, client := newTestProducer(t, cluster.ListenAddrs())
+
+	err = CheckDeadLetterTopics(client, []string{"a.dlq", "b.dlq", "c.dlq", "d.dlq"})
+	if err == nil {
+		t.Fatal("dead-letter topics with cleanup.policy=compact were accepted")
+	}
+	for _, want := range []string{"a.dlq", "b.dlq", "cleanup.policy=delete"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	for _, not := range []string{"c.dlq", "d.dlq"} {
+		if strings.Contains(err.Error(), not) {
+			t.Errorf("error %q names %s, whose cleanup.policy is delete", err, not)
+		}
+	}
+	if err := CheckDeadLetterTopics(client, []string{"c.dlq", "d.dlq"}); err != nil {
+		t.Errorf("dead-letter topics with cleanup.policy=delete: %v", err)
+	}
+}
+
+// refuseKeylessWrites makes the cluster answer a produce to topic with
+// INVALID_RECORD while on is set, as a broker answers a record without a key
+// for a topic with cleanup.policy=compact (kfake does not check that).
+func refuseKeylessWrites(cluster *kfake.Cluster, topic string, on *atomic.Bool) {
+	cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		req := kreq.(*kmsg.ProduceRequest)
+		if !on.Load() || len(req.Topics) != 1 || req.Topics[0].Topic != topic {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = topic
+		for _, rp := range req.Topics[0].Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRecord.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+		return resp, nil, true
+	})
+}
+
+// A record without a key that fails is dead-lettered into a compacted
+// topic (one the start-up check could not describe): the broker refuses it
+// with INVALID_RECORD, "This record has failed the validation on broker",
+// which says nothing of the topic's compaction. The record holds its
+// partition (nothing committed past it, Ready names it) and its one error
+// line names cleanup.policy and the topic; once the topic takes the record,
+// it is dead-lettered and its offset committed.
+func TestConsumerKeylessDeadLetterToACompactedTopic(t *testing.T) {
+	const topic, dlq = "keyless", "keyless.dlq"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic, dlq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	addrs := cluster.ListenAddrs()
+	var compacted atomic.Bool
+	compacted.Store(true)
+	refuseKeylessWrites(cluster, dlq, &compacted)
+
+	p, err := sarama.NewSyncProducer(addrs, plainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("no key")}); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+
+	prod, _ := newTestProducer(t, addrs)
+	route := testRoute("keyless", topic)
+	refuse := target.Func(func(context.Context, *target.Delivery) (*target.Result, error) {
+		return nil, target.NewPermanent(errors.New("422 from the receiver"))
+	})
+	ev := &stuckEvents{}
+	chain := target.Chain(refuse,
+		dispatch.DeadLetter(dispatch.DeadLetterPolicy{Route: route.Name, Group: route.GroupID(),
+			Topic: dlq, Backoff: 100 * time.Millisecond}, prod, ev),
+		dispatch.Retry(dispatch.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, ev),
+	)
+	logs := &logBuffer{}
+	c := NewConsumer(ConsumerOptions{Route: route, Brokers: addrs, Sarama: groupConfig(t), Target: chain,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), ShutdownTimeout: 5 * time.Second})
+	c.offsetsEvery = 100 * time.Millisecond
+	ev.consumer = c
+	startRun(t, c, patience)
+	admin := newAdmin(t, addrs)
+
+	waitFor(t, "the record to be reported stuck", func() bool { return ev.sawStuck(0) },
+		func() string { return ev.String() + "; " + describe(c, topic) })
+	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), topic+"/0 at offset 0") {
+		t.Errorf("with its dead letter refused, Ready() = %v, want an error naming %s/0 at offset 0", err, topic)
+	}
+	if !logs.contains("cleanup.policy") || !logs.contains(dlq) {
+		t.Errorf("the stuck record's log does not name the dead-letter topic's cleanup.policy:\n%s", logs)
+	}
+	if off := committed(t, admin, route.GroupID(), topic); off > 0 {
+		t.Fatalf("committed offset %d, past the record whose dead letter was refused", off)
+	}
+
+	compacted.Store(false) // the topic's cleanup.policy set to delete
+	waitFor(t, "the record to be dead-lettered and committed", func() bool {
+		return ev.sawUnstuck(0) && committed(t, admin, route.GroupID(), topic) == 1
+	}, func() string { return ev.String() + "; " + describe(c, topic) })
+	client, err := sarama.NewClient(addrs, plainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if hw, err := client.GetOffset(dlq, 0, sarama.OffsetNewest); err != nil || hw != 1 {
+		t.Errorf("dead-letter topic holds %d records (%v), want the one record", hw, err)
+	}
+}
