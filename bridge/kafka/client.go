@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -170,7 +171,9 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 // password; errors.Is(err, sarama.ErrSASLAuthenticationFailed) holds for it.
 // Other errors read "kafka: connect [brokers]: ...", with the reason a
 // broker gave; one that closed the connection during its set-up, or does not
-// take the SASL settings, gets a hint at kafka.tls and kafka.sasl.
+// take the SASL settings, gets a hint at kafka.tls and kafka.sasl. Brokers
+// that answer at brokers but advertise addresses none of which this host
+// reaches fail it too (see checkAdvertised).
 func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Client, error) {
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
@@ -188,11 +191,60 @@ func NewClient(brokers []string, k config.Kafka, sc *sarama.Config) (sarama.Clie
 		}
 		return nil, fmt.Errorf("kafka: connect %v: %w%s", brokers, err, connectHint(err, k))
 	}
+	if err := checkAdvertised(brokers, client); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
 	if err := checkRetention(client, k); err != nil {
 		_ = client.Close()
 		return nil, err
 	}
 	return client, nil
+}
+
+// checkAdvertised refuses brokers whose metadata names, for every broker,
+// an address this host cannot connect to, while the bootstrap address
+// answered: the brokers' advertised.listeners name an address only they
+// reach (Kafka in Docker advertising its container's name or localhost).
+// Every request past the first metadata goes to an advertised address, so
+// each route then failed to join its group, again and again, with a bare
+// dial error ("lookup kafka: no such host") that did not say the address
+// came from the brokers. An advertised address among brokers was just
+// reached; otherwise one connection that opens to any of them is enough.
+func checkAdvertised(brokers []string, client sarama.Client) error {
+	var advertised []string
+	for _, b := range client.Brokers() {
+		if slices.Contains(brokers, b.Addr()) {
+			return nil
+		}
+		advertised = append(advertised, b.Addr())
+	}
+	if len(advertised) == 0 {
+		return nil
+	}
+	slices.Sort(advertised)
+	dialed := make(chan error, len(advertised))
+	for _, addr := range advertised {
+		go func() {
+			conn, err := net.DialTimeout("tcp", addr, client.Config().Net.DialTimeout)
+			if err == nil {
+				_ = conn.Close()
+			}
+			dialed <- err
+		}()
+	}
+	var first error
+	for range advertised {
+		err := <-dialed
+		if err == nil {
+			return nil
+		}
+		first = cmp.Or(first, err)
+	}
+	return fmt.Errorf("kafka: connect %v: the brokers answered there, but advertise addresses this host cannot reach (%s): %w; "+
+		"the brokers' advertised.listeners must name an address clients reach (a broker in Docker or Kubernetes that advertises "+
+		"its container's name or localhost is reachable only from there): fix advertised.listeners, or add a listener for outside clients "+
+		"and set kafka.brokers to it", brokers, strings.Join(advertised, ", "), first)
 }
 
 // checkRetention refuses brokers older than Kafka 2.1 (OffsetCommit below
