@@ -447,6 +447,9 @@ func (p *Bridge) Admin() string {
 // Signal sends sig to the process (SIGHUP, say).
 func (p *Bridge) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
+// Pid is the process id of the bridge.
+func (p *Bridge) Pid() int { return p.cmd.Process.Pid }
+
 // Log returns what the process wrote so far.
 func (p *Bridge) Log() string { return p.log.String() }
 
