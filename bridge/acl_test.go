@@ -66,24 +66,8 @@ func TestRunNeedsTheDocumentedACLsOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := New(cfg, Options{Version: "test", Metrics: m, Logger: telemetry.NewLogger(&syncBuffer{}, "json", "debug")})
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- b.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-
+			b, ended, err := runUntilReadyOrEnded(t, cfg, m)
 			if tc.dlqOp != kmsg.ACLOperationWrite {
-				var err error
-				ended := false
-				waitUntil(t, "run to end, or the bridge to be ready", func() bool {
-					select {
-					case err = <-done:
-						ended = true
-						done <- err // for the cleanup
-					default:
-					}
-					return ended || b.Ready() == nil
-				})
 				if !ended {
 					t.Fatal("run started and the bridge is ready; want it to fail at start naming orders.dlq and the WRITE it lacks")
 				}
@@ -111,4 +95,26 @@ func TestRunNeedsTheDocumentedACLsOnly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runUntilReadyOrEnded runs a bridge on cfg, with metrics m, until it is
+// ready or Run returned (a start it refused), and reports which, with Run's
+// error. The bridge stops at the end of the test.
+func runUntilReadyOrEnded(t *testing.T, cfg *config.Config, m *telemetry.Metrics) (b *Bridge, ended bool, runErr error) {
+	t.Helper()
+	b = New(cfg, Options{Version: "test", Metrics: m, Logger: telemetry.NewLogger(&syncBuffer{}, "json", "debug")})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitUntil(t, "run to end, or the bridge to be ready", func() bool {
+		select {
+		case runErr = <-done:
+			ended = true
+			done <- runErr // for the cleanup
+		default:
+		}
+		return ended || b.Ready() == nil
+	})
+	return b, ended, runErr
 }

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -53,23 +52,7 @@ func TestRunRefusesACompactedDeadLetterTopic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := New(cfg, Options{Version: "test", Metrics: m, Logger: telemetry.NewLogger(&syncBuffer{}, "json", "debug")})
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- b.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-
-			var runErr error
-			ended := false
-			waitUntil(t, "run to end, or the bridge to be ready", func() bool {
-				select {
-				case runErr = <-done:
-					ended = true
-					done <- runErr // for the cleanup
-				default:
-				}
-				return ended || b.Ready() == nil
-			})
+			_, ended, runErr := runUntilReadyOrEnded(t, cfg, m)
 			if !tc.wantRefusal {
 				if ended {
 					t.Fatalf("run with a compacted reply topic: %v; want it to start", runErr)
