@@ -33,23 +33,7 @@ func TestReplayLeftRecordHoldsTheCommitPastAnotherRoutesDeadLetter(t *testing.T)
 // with one left, the commit stays before it and the next replay delivers it.
 func TestReplayLeftRecordHoldsTheCommitBeforeATransactionMarker(t *testing.T) {
 	rig := newReplayRig(t, http.StatusOK, "oldest")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...), kgo.TransactionalID("replay-marker"),
-		kgo.DefaultProduceTopic(replayDLQ))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range [][2]string{{"x", "a"}, {"y", "b"}} {
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Key: []byte(kv[0]), Value: []byte(kv[1])}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cl.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
-		t.Fatal(err)
-	}
+	rig.deadLetterInTransaction(t, &kgo.Record{Key: []byte("x"), Value: []byte("a")}, &kgo.Record{Key: []byte("y"), Value: []byte("b")})
 	if end := rig.endOffset(t); end != 3 {
 		t.Fatalf("the dead-letter topic ends at %d, want 3 (two records and the commit marker)", end)
 	}

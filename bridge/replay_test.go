@@ -218,21 +218,7 @@ func TestReplayEndsAtTransactionMarker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rig := newReplayRig(t, tc.status, "oldest")
-			cl, err := kgo.NewClient(kgo.SeedBrokers(rig.addrs...), kgo.TransactionalID("replay-test"),
-				kgo.DefaultProduceTopic(replayDLQ))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			if err := cl.BeginTransaction(); err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.ProduceSync(t.Context(), kgo.StringRecord("txn")).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
-				t.Fatal(err)
-			}
+			rig.deadLetterInTransaction(t, kgo.StringRecord("txn"))
 			if end := rig.endOffset(t); end != 2 {
 				t.Fatalf("the dead-letter topic ends at %d, want 2 (the record and the commit marker)", end)
 			}
@@ -426,5 +412,27 @@ func joinReplayGroupOnce(t *testing.T, addrs []string, sc *sarama.Config) {
 	case <-joined:
 	case <-time.After(time.Minute): // a hang guard only
 		t.Error("the other member never joined the replay group")
+	}
+}
+
+// deadLetterInTransaction writes recs to the dead-letter topic in one
+// committed transaction, so that the partition ends with its commit marker.
+func (r *replayRig) deadLetterInTransaction(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.addrs...), kgo.TransactionalID("replay-test"), kgo.DefaultProduceTopic(replayDLQ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := cl.ProduceSync(t.Context(), rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
 	}
 }
