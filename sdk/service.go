@@ -110,7 +110,7 @@ func (s *service) respond(ctx context.Context, msg *Message) (resp *handlerpb.Ha
 	res, err := s.call(ctx, msg)
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("handler's answer panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.log.ErrorContext(ctx, "handler's answer panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp = responseToProto(nil, fmt.Errorf("sdk: the handler's answer to %s panicked: %v", msg.ID, p))
 		}
 	}()
@@ -120,7 +120,7 @@ func (s *service) respond(ctx context.Context, msg *Message) (resp *handlerpb.Ha
 func (s *service) call(ctx context.Context, msg *Message) (res *Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("handler panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.log.ErrorContext(ctx, "handler panicked", "id", msg.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			res, err = nil, fmt.Errorf("sdk: handler panicked on %s: %v", msg.ID, p)
 		}
 	}()

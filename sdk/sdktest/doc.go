@@ -3,8 +3,8 @@
 // Handle call, from the bridge's side of the wire to the handler and back:
 // the generated protocol code, the conversions on both sides, the message
 // size limits and the error kinds (sdk.IsPermanent and sdk.RetryAfterOf work
-// on the errors Handle returns), and the bridge's bound on outputs
-// (WithMaxOutputs). Only the process boundary and go-plugin's handshake are
+// on the errors Handle returns), the bridge's bound on outputs
+// (WithMaxOutputs) and its refusal of a header key that is not UTF-8. Only the process boundary and go-plugin's handshake are
 // left out; the connection is an in-memory one.
 //
 // The bridge makes Handle calls only to a plugin that does not serve

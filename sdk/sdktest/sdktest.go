@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -110,8 +111,15 @@ func (s *Server) Close() { s.stop() }
 // "<topic>-<partition>-<offset>". The error is the handler's, classified as
 // it crossed the wire (sdk.IsPermanent, sdk.RetryAfterOf), or a *CallError
 // when the call itself failed. An answer with more outputs than
-// WithMaxOutputs allows is a permanent error, as in the bridge.
+// WithMaxOutputs allows is a permanent error, as in the bridge; so is a
+// Message with a header key that is not UTF-8, which the bridge refuses
+// before the call (the handler does not run).
 func (s *Server) Handle(ctx context.Context, msg *sdk.Message) (*sdk.Result, error) {
+	for i, h := range msg.Headers {
+		if !utf8.ValidString(h.Key) {
+			return nil, sdk.Permanent(fmt.Errorf("sdktest: the key of the record's header %d is not valid UTF-8, which the plugin protocol cannot carry", i))
+		}
+	}
 	req := requestFromMessage(msg)
 	if req.Route == "" {
 		req.Route = s.route
