@@ -43,13 +43,14 @@ const DefaultMaxOutputs = 1000
 // WithMaxOutputs sets the most outputs an answer may have, as
 // plugins.<name>.max_outputs does: the bridge turns an answer with more into
 // a permanent error (the record is dead-lettered), and so does Handle.
-// Default DefaultMaxOutputs.
+// Default DefaultMaxOutputs, which 0 keeps, as in the config.
 func WithMaxOutputs(n int) Option {
 	return func(c *config) { c.maxOutputs = n }
 }
 
 // WithMaxMessageBytes sets the message size limit of both sides, as
-// plugins.<name>.max_message_bytes does. Default 4 MiB.
+// plugins.<name>.max_message_bytes does. Default 4 MiB, which 0 keeps, as
+// in the config.
 func WithMaxMessageBytes(n int) Option {
 	return func(c *config) { c.maxMessageBytes = n }
 }
@@ -83,6 +84,12 @@ func Start(h sdk.Handler, opts ...Option) (*Server, error) {
 	c := config{maxMessageBytes: protocol.DefaultMaxMessageBytes, maxOutputs: DefaultMaxOutputs, route: "test"}
 	for _, opt := range opts {
 		opt(&c)
+	}
+	if c.maxMessageBytes <= 0 {
+		c.maxMessageBytes = protocol.DefaultMaxMessageBytes
+	}
+	if c.maxOutputs <= 0 {
+		c.maxOutputs = DefaultMaxOutputs
 	}
 	srv := grpc.NewServer(protocol.ServerOptions(c.maxMessageBytes)...)
 	handlerpb.RegisterHandlerServer(srv, sdk.Service(h, append([]sdk.Option{sdk.WithMaxMessageBytes(c.maxMessageBytes)}, c.sdkOptions...)...))

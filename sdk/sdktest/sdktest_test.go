@@ -146,4 +146,11 @@ func TestMaxOutputs(t *testing.T) {
 	if _, err := srv.Handle(t.Context(), &sdk.Message{Value: make([]byte, 3)}); !sdk.IsPermanent(err) {
 		t.Fatalf("WithMaxOutputs(2), 3 outputs: err = %v, want permanent", err)
 	}
+	// 0 keeps the defaults, as max_outputs: 0 and max_message_bytes: 0 do
+	// in the config (every answer with an output failed, every call was
+	// refused).
+	srv = sdktest.NewServer(t, fanOut, sdktest.WithMaxOutputs(0), sdktest.WithMaxMessageBytes(0))
+	if res, err := srv.Handle(t.Context(), &sdk.Message{Value: make([]byte, 1000)}); err != nil || len(res.Outputs) != 1000 {
+		t.Fatalf("WithMaxOutputs(0), WithMaxMessageBytes(0), 1000 outputs: %v", err)
+	}
 }
