@@ -1,9 +1,13 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,22 +43,56 @@ func TestCheckDeadLetterTopicsRefusesACompactedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, client := newTestProducer(t, cluster.ListenAddrs())
+	assertCompactedRefused(t, client, []string{"a.dlq", "b.dlq"}, []string{"c.dlq", "d.dlq"})
+}
 
-	err = CheckDeadLetterTopics(client, []string{"a.dlq", "b.dlq", "c.dlq", "d.dlq"})
+// The same against Apache Kafka, whose DescribeConfigs answer (the
+// version the client speaks, a topic's default policy coming from the
+// broker's log.cleanup.policy) kfake only imitates.
+func TestRealKafkaCheckDeadLetterTopicsRefusesACompactedTopic(t *testing.T) {
+	addrs := realBroker(t)
+	a, err := sarama.NewClusterAdmin(addrs, plainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	run := rand.IntN(1e6)
+	names := map[string]string{}
+	for _, policy := range []string{"compact", "compact,delete", "delete", ""} {
+		name := fmt.Sprintf("dlq-policy-%s-%d", strings.NewReplacer(",", "-").Replace(cmp.Or(policy, "default")), run)
+		names[cmp.Or(policy, "default")] = name
+		detail := &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}
+		if policy != "" {
+			detail.ConfigEntries = map[string]*string{"cleanup.policy": &policy}
+		}
+		if err := a.CreateTopic(name, detail, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, client := newTestProducer(t, addrs)
+	assertCompactedRefused(t, client, []string{names["compact"], names["compact,delete"]}, []string{names["delete"], names["default"]})
+}
+
+// assertCompactedRefused checks that CheckDeadLetterTopics refuses the
+// compacted topics, naming each and the fix, and none of the others, and
+// accepts the others alone.
+func assertCompactedRefused(t *testing.T, client sarama.Client, compacted, others []string) {
+	t.Helper()
+	err := CheckDeadLetterTopics(client, append(slices.Clone(compacted), others...))
 	if err == nil {
 		t.Fatal("dead-letter topics with cleanup.policy=compact were accepted")
 	}
-	for _, want := range []string{"a.dlq", "b.dlq", "cleanup.policy=delete"} {
+	for _, want := range append(slices.Clone(compacted), "cleanup.policy=delete") {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
 	}
-	for _, not := range []string{"c.dlq", "d.dlq"} {
+	for _, not := range others {
 		if strings.Contains(err.Error(), not) {
 			t.Errorf("error %q names %s, whose cleanup.policy is delete", err, not)
 		}
 	}
-	if err := CheckDeadLetterTopics(client, []string{"c.dlq", "d.dlq"}); err != nil {
+	if err := CheckDeadLetterTopics(client, others); err != nil {
 		t.Errorf("dead-letter topics with cleanup.policy=delete: %v", err)
 	}
 }
