@@ -192,3 +192,86 @@ func TestConsumerKeylessDeadLetterToACompactedTopic(t *testing.T) {
 		t.Errorf("dead-letter topic holds %d records (%v), want the one record", hw, err)
 	}
 }
+
+// refuseBatchesWithKeylessRecords answers a write to topic as a compacted
+// topic's broker does: a partition's batch that holds a record without a
+// key is refused whole (INVALID_RECORD), its keyed records with it.
+func refuseBatchesWithKeylessRecords(cluster *kfake.Cluster, topic string) {
+	cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		req := kreq.(*kmsg.ProduceRequest)
+		if len(req.Topics) != 1 || req.Topics[0].Topic != topic || !slices.ContainsFunc(req.Topics[0].Partitions, holdsKeyless) {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = topic
+		for _, rp := range req.Topics[0].Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRecord.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+		return resp, nil, true
+	})
+}
+
+// holdsKeyless reports whether a produce request's partition holds a
+// record without a key (in uncompressed batches, the producer's default).
+func holdsKeyless(rp kmsg.ProduceRequestTopicPartition) bool {
+	for src := rp.Records; len(src) > 0; {
+		var batch kmsg.RecordBatch
+		if batch.ReadFrom(src) != nil {
+			return false
+		}
+		src = src[12+int(batch.Length):] // the offset and length before the batch
+		for recs := batch.Records; len(recs) > 0; {
+			var r kmsg.Record
+			if r.ReadFrom(recs) != nil {
+				return false
+			}
+			if r.Key == nil {
+				return true
+			}
+			recs = recs[len(r.AppendTo(nil)):]
+		}
+	}
+	return false
+}
+
+// A reply with a key that went in one batch with a reply without one, to a
+// compacted topic, was refused with it: the broker refuses the whole batch
+// (INVALID_RECORD), and its record was dead-lettered for another record's
+// missing key. Refused records are written again one at a time, as records
+// refused for their batch's size are: only the keyless one stays refused.
+func TestProduceKeyedRecordRefusedWithAKeylessOneIsWrittenAlone(t *testing.T) {
+	const topic = "orders.replies"
+	cluster := startCluster(t, topic)
+	refuseBatchesWithKeylessRecords(cluster, topic)
+	addrs := cluster.ListenAddrs()
+	sc := plainConfig()
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Producer.Flush.Messages, sc.Producer.Flush.Frequency = 2, 200*time.Millisecond // the two records in one batch
+	client, err := sarama.NewClient(addrs, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	p, err := NewProducer(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+
+	err = p.Produce(t.Context(), []target.Output{
+		{Topic: topic, Key: []byte("k"), Value: []byte("keyed")},
+		{Topic: topic, Value: []byte("keyless")},
+	})
+	pe, ok := errors.AsType[*dispatch.ProduceError](err)
+	if !ok || !slices.Equal(pe.Unwritten, []int{1}) || !strings.Contains(err.Error(), "cleanup.policy") {
+		t.Fatalf("Produce: %v; want a ProduceError naming the keyless record 1 alone as unwritten, and cleanup.policy", err)
+	}
+	if hw, err := client.GetOffset(topic, 0, sarama.OffsetNewest); err != nil || hw != 1 {
+		t.Errorf("%s holds %d records (%v), want the keyed one", topic, hw, err)
+	}
+}

@@ -204,13 +204,15 @@ func (p *Producer) begin() bool {
 // Producer.MaxMessageBytes (16 MiB, so that a topic allowing large records
 // can have them), with the records of every send in flight, whichever route
 // or record they are for: records each small enough may be refused together,
-// even a single one. Those are sent again one at a time, in their order, each
-// in a batch of its own (sendAlone), and only one refused alone is refused.
-// Each message written gets its partition and offset.
+// even a single one. Likewise a compacted topic's broker refuses a whole
+// batch (INVALID_RECORD) for one record in it without a key. Those are sent
+// again one at a time, in their order, each in a batch of its own
+// (sendAlone), and only one refused alone is refused. Each message written
+// gets its partition and offset.
 func (p *Producer) send(msgs []*sarama.ProducerMessage) error {
 	err := p.sp.SendMessages(msgs)
 	pes, ok := errors.AsType[sarama.ProducerErrors](err)
-	if !ok || !slices.ContainsFunc(pes, func(pe *sarama.ProducerError) bool { return tooLarge(pe.Err) }) {
+	if !ok || !slices.ContainsFunc(pes, func(pe *sarama.ProducerError) bool { return refusedForItsBatch(pe.Err) }) {
 		return err
 	}
 	failed := make(map[*sarama.ProducerMessage]bool, len(pes))
@@ -332,6 +334,13 @@ const recordBatchOverhead = 61
 // its size.
 func tooLarge(err error) bool {
 	return errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge)
+}
+
+// refusedForItsBatch reports whether the broker may have refused a record
+// for another one of its batch: for the batch's size, or (INVALID_RECORD)
+// for a record without a key in a compacted topic.
+func refusedForItsBatch(err error) bool {
+	return tooLarge(err) || errors.Is(err, sarama.ErrInvalidRecord)
 }
 
 // refused reports whether the broker (or sarama, before sending) refused a
