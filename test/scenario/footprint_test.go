@@ -176,6 +176,11 @@ func startJoin(t *testing.T, addrs []string, group, topic string) *intruder {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &intruder{cg: cg, cancel: cancel, done: make(chan struct{}), claims: map[string][]int32{}}
+	t.Cleanup(func() { // after a failure before leave; a second Close does nothing
+		cancel()
+		<-in.done
+		_ = cg.Close()
+	})
 	go func() {
 		defer close(in.done)
 		for ctx.Err() == nil {
@@ -540,8 +545,14 @@ routes:
 	if len(last.zombies) > 0 {
 		t.Errorf("zombie children of the bridge: %v", last.zombies)
 	}
+	// Gauges and histograms (per partition, per plugin process) have the
+	// same series. A counter's series are per route, target or plugin, a
+	// set the configuration bounds, and one may come first in a later
+	// cycle (the plugin's breaker tripping for the first time): they may
+	// add one per target, never one per cycle.
 	for fam, n := range last.series {
-		if n != first.series[fam] {
+		counter := strings.HasSuffix(fam, "_total")
+		if !counter && n != first.series[fam] || counter && (n < first.series[fam] || n > first.series[fam]+2) {
 			t.Errorf("%s: %d series after the churn, %d after the first cycle", fam, n, first.series[fam])
 		}
 	}
