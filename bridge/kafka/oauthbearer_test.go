@@ -116,6 +116,11 @@ func TestOAuthBearerRefreshFailureKeepsValidToken(t *testing.T) {
 	if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {
 		t.Fatalf("Token when the refresh fails before expiry = %v, %v; want tok-1", tok, err)
 	}
+	p.fetching <- struct{}{} // the refresh, in the background, has failed
+	<-p.fetching
+	if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {
+		t.Fatalf("Token after the refresh failed before expiry = %v, %v; want tok-1", tok, err)
+	}
 	now = now.Add(time.Minute) // expired
 	if tok, err := p.Token(); err == nil {
 		t.Fatalf("Token after expiry with the endpoint down = %q, want an error", tok.Token)

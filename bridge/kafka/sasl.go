@@ -72,12 +72,13 @@ const tokenRequestTimeout = 30 * time.Second
 // tokenProvider is sarama's AccessTokenProvider on an OAuth 2.0
 // client-credentials grant. It caches the token and fetches a new one when
 // less than a tenth of its lifetime (at most a minute) remains. Safe for
-// concurrent use: concurrent callers share one fetch.
+// concurrent use: one fetch runs at a time, and callers share it.
 type tokenProvider struct {
 	grant      *clientcredentials.Config
 	secretFile string
 	client     *http.Client
 	now        func() time.Time
+	fetching   chan struct{} // holds one token while a fetch runs; guards grant
 
 	mu      sync.Mutex
 	token   *oauth2.Token
@@ -105,7 +106,8 @@ func newTokenProvider(o config.OAuth2, roots *x509.CertPool) *tokenProvider {
 			Timeout:       tokenRequestTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now: time.Now,
+		now:      time.Now,
+		fetching: make(chan struct{}, 1),
 	}
 }
 
@@ -121,26 +123,98 @@ func tokenTransport(roots *x509.CertPool) *http.Transport {
 }
 
 // Token returns the cached token, or fetches one when there is none or it
-// is due for refresh. A refresh that fails before the cached token expires
-// returns that token; a failed fetch with no token left is not tried again
-// for oauthgrant.RefreshRetry, and its error is returned meanwhile. Its
-// errors never contain the client secret.
+// is due for refresh. A token due for refresh that has more than
+// tokenServeMargin left is returned at once while one refresh runs in the
+// background: sarama asks
+// for it when it (re-)authenticates a connection (KIP-368), holding that
+// connection's lock, so waiting for a slow token endpoint would hold back
+// the connection's heartbeats, commits and fetches, and past the session
+// timeout the group would rebalance. A refresh that fails before the
+// cached token expires keeps that token; a failed fetch with no token left
+// is not tried again for oauthgrant.RefreshRetry, and its error is returned
+// meanwhile. Its errors never contain the client secret.
 func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
+	if tok, due := p.cached(); tok != nil {
+		if due {
+			select {
+			case p.fetching <- struct{}{}:
+				go func() {
+					defer func() { <-p.fetching }()
+					if _, due := p.cached(); due { // not refreshed meanwhile
+						_, _ = p.update() // a failure keeps the token
+					}
+				}()
+			default: // a fetch runs already
+			}
+		}
+		return &sarama.AccessToken{Token: tok.AccessToken}, nil
+	}
+	if err := p.recentFailure(); err != nil {
+		return nil, err
+	}
+	p.fetching <- struct{}{} // waits for a fetch that runs already
+	defer func() { <-p.fetching }()
+	if tok, _ := p.cached(); tok != nil {
+		return &sarama.AccessToken{Token: tok.AccessToken}, nil // fetched while this call waited
+	}
+	if err := p.recentFailure(); err != nil {
+		return nil, err
+	}
+	tok, err := p.update()
+	if err != nil {
+		return nil, err
+	}
+	return &sarama.AccessToken{Token: tok.AccessToken}, nil
+}
+
+// tokenServeMargin is how long a token due for refresh must still live to
+// be served while the refresh runs. The broker ends a session at its
+// token's expiry (by the exp claim, whole seconds, on its own clock), and
+// refuses to re-authenticate a connection twice within a second: a session
+// of a token about to expire would end before the connection can
+// re-authenticate with the next one. Closer to its expiry, callers wait for
+// the new token.
+const tokenServeMargin = 5 * time.Second
+
+// cached returns the cached token unless it has expired or is about to
+// (nil then), and whether it is due for refresh.
+func (p *tokenProvider) cached() (*oauth2.Token, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.token != nil && (p.refresh.IsZero() || !oauthgrant.Due(p.refresh, p.now())) {
-		return &sarama.AccessToken{Token: p.token.AccessToken}, nil
+	now := p.now()
+	switch {
+	case p.token == nil:
+		return nil, false
+	case p.refresh.IsZero() || !oauthgrant.Due(p.refresh, now):
+		return p.token, false
+	case !oauthgrant.Due(p.token.Expiry.Add(-tokenServeMargin), now):
+		return p.token, true
 	}
+	return nil, false
+}
+
+// recentFailure returns the error of a fetch that failed with no token left
+// to serve, within oauthgrant.RefreshRetry of it: every connection that
+// asks meanwhile gets that failure, instead of a request of its own (each
+// up to tokenRequestTimeout, one after the other).
+func (p *tokenProvider) recentFailure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.failed != nil && p.now().Before(p.retry) {
-		// The endpoint failed a moment ago: every connection that asks
-		// meanwhile gets that failure, instead of a request of its own
-		// (each up to tokenRequestTimeout, one after the other).
-		return nil, p.failed
+		return p.failed
 	}
+	return nil
+}
+
+// update fetches a token and caches it; its caller holds p.fetching. A
+// failed fetch while the cached token is still valid returns that token.
+func (p *tokenProvider) update() (*oauth2.Token, error) {
 	// No context reaches us through sarama: this fetch is bounded on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), tokenRequestTimeout)
 	defer cancel()
 	tok, err := p.fetch(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
 		if now := p.now(); p.token != nil && !oauthgrant.Due(p.token.Expiry, now) {
 			// Refreshed early, and the token still serves: the broker
@@ -151,17 +225,18 @@ func (p *tokenProvider) Token() (*sarama.AccessToken, error) {
 			if p.token.Expiry.Before(p.refresh) {
 				p.refresh = p.token.Expiry
 			}
-			return &sarama.AccessToken{Token: p.token.AccessToken}, nil
+			return p.token, nil
 		}
 		p.failed, p.retry = err, p.now().Add(oauthgrant.RefreshRetry)
 		return nil, err
 	}
 	p.failed = nil
 	p.token, p.refresh = tok, oauthgrant.RefreshAt(tok, p.now())
-	return &sarama.AccessToken{Token: tok.AccessToken}, nil
+	return tok, nil
 }
 
-// fetch requests a new token, reading the client secret file first.
+// fetch requests a new token, reading the client secret file first; its
+// caller holds p.fetching.
 func (p *tokenProvider) fetch(ctx context.Context) (*oauth2.Token, error) {
 	if p.secretFile != "" {
 		secret, err := config.ReadSecretFile(p.secretFile)

@@ -223,10 +223,15 @@ func TestOAuthBearerTokenProvider(t *testing.T) {
 		t.Fatalf("%d token requests, want 1 (cached)", calls())
 	}
 	// Within the last tenth of its lifetime (at most a minute) the token is
-	// replaced.
+	// replaced: it serves while the refresh runs, then the new one does.
 	now = now.Add(time.Hour - 30*time.Second)
+	if tok, err := p.Token(); err != nil || tok.Token != "tok-1" {
+		t.Fatalf("Token near expiry = %v, %v; want tok-1 while the refresh runs", tok, err)
+	}
+	p.fetching <- struct{}{}
+	<-p.fetching
 	if tok, err := p.Token(); err != nil || tok.Token != "tok-2" {
-		t.Fatalf("Token near expiry = %v, %v", tok, err)
+		t.Fatalf("Token near expiry, refreshed = %v, %v", tok, err)
 	}
 
 	k.SASL.OAuthBearer.ClientSecret = "wrong"
