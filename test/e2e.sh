@@ -21,6 +21,10 @@ export HOOKBRIDGE_TEST_KAFKA_SASL="${HOOKBRIDGE_TEST_KAFKA_SASL:-127.0.0.1:${KAF
 kafka_state="${KAFKA_STATE:-test/kafka/.state}"
 case "$kafka_state" in /*) ;; *) kafka_state="$PWD/$kafka_state" ;; esac
 export HOOKBRIDGE_TEST_KAFKA_CA="${HOOKBRIDGE_TEST_KAFKA_CA:-$kafka_state/tls/ca.pem}"
+# That listener forces SASL re-authentication (KIP-368) every 12 s, for
+# test/security's re-authentication soaks (SCRAM and OAUTHBEARER).
+export HOOKBRIDGE_TEST_KAFKA_REAUTH_MS="${HOOKBRIDGE_TEST_KAFKA_REAUTH_MS:-12000}"
+export KAFKA_EXTRA_PROPS="${KAFKA_EXTRA_PROPS:-connections.max.reauth.ms=$HOOKBRIDGE_TEST_KAFKA_REAUTH_MS}"
 # Redis and PostgreSQL for the Redis and PostgreSQL plugins (test/services/start.sh).
 export REDIS_PORT="${REDIS_PORT:-6379}"
 export POSTGRES_PORT="${POSTGRES_PORT:-5432}"

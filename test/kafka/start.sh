@@ -8,9 +8,14 @@
 # 127.0.0.1:$KAFKA_SASL_PORT (default KAFKA_PORT+2, i.e. 9094) accepting
 # SCRAM-SHA-512 and SCRAM-SHA-256 for user $KAFKA_SASL_USER (default hookbridge)
 # with password $KAFKA_SASL_PASSWORD (default hookbridge-secret), created at
-# format time. Its certificates are generated with openssl into
+# format time, and OAUTHBEARER with unsecured JWTs (alg none). Its certificates are generated with openssl into
 # $KAFKA_STATE/tls: ca.pem (the CA clients trust) and broker.pem (a PEM
 # keystore for 127.0.0.1 and localhost). The PLAINTEXT listener is unchanged.
+#
+# KAFKA_EXTRA_PROPS, when set, is appended to server.properties last (a key
+# given again there wins), e.g.
+# KAFKA_EXTRA_PROPS='listener.name.sasl_ssl.connections.max.reauth.ms=15000'
+# to make the broker close SASL sessions not re-authenticated within 15 s.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -118,9 +123,12 @@ if [ "$KAFKA_SASL_SSL" = 1 ]; then
     "$KAFKA_CONFIG"
   cat >> "$KAFKA_CONFIG" <<PROPS
 # SASL_SSL listener (KAFKA_SASL_SSL=1): SCRAM over TLS, PEM keystore.
-listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+# OAUTHBEARER takes the broker's default validator: unsecured JWTs (alg none)
+# whose exp bounds the session, as the tests' token endpoints issue.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_TLS_DIR/broker.pem
 PROPS
@@ -129,6 +137,11 @@ PROPS
     --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]"
   )
   printf '%s\n' "127.0.0.1:$KAFKA_SASL_PORT" > "$KAFKA_STATE/sasl_bootstrap"
+fi
+
+# 3c. Extra broker properties from the environment, last so that they win.
+if [ -n "${KAFKA_EXTRA_PROPS:-}" ]; then
+  printf '# KAFKA_EXTRA_PROPS\n%s\n' "$KAFKA_EXTRA_PROPS" >> "$KAFKA_CONFIG"
 fi
 
 # 4. Format the storage with a random cluster id (a standalone dynamic quorum).
