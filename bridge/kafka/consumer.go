@@ -613,6 +613,12 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 				_ = r.client.Close()
 				return r, err
 			}
+			coord, err := sarama.NewClient(c.opts.Brokers, c.opts.Sarama)
+			if err != nil {
+				_ = r.client.Close()
+				return r, err
+			}
+			r.client = &groupClient{Client: r.client, coord: coord}
 			c.sizeFetches(r.client)
 			c.checkStatic(r.client)
 			if r.group, err = sarama.NewConsumerGroupFromClient(c.opts.Route.GroupID(), r.client); err != nil {
@@ -639,6 +645,33 @@ func (c *Consumer) connect(ctx context.Context) (sarama.Client, sarama.ConsumerG
 		}
 		wait = min(2*wait, connectRetryMax)
 	}
+}
+
+// groupClient is a client that reaches the group's coordinator over
+// connections of its own, coord's, as Java consumers do. sarama sends one
+// request at a time on a connection, and before the next one waits out the
+// throttle time the broker's last answer asked for (a client quota,
+// KIP-219), holding the connection: with the coordinator also a
+// partition's leader (always, with one broker), heartbeats and commits
+// waited behind fetches throttled for seconds each, the broker expelled the
+// member after session_timeout, and under a consumer quota the route
+// rebalanced again and again, delivering next to nothing. Join, sync,
+// heartbeat, commit and leave go through Coordinator.
+type groupClient struct {
+	sarama.Client
+	coord sarama.Client
+}
+
+func (g *groupClient) Coordinator(group string) (*sarama.Broker, error) {
+	return g.coord.Coordinator(group)
+}
+
+func (g *groupClient) RefreshCoordinator(group string) error {
+	return g.coord.RefreshCoordinator(group)
+}
+
+func (g *groupClient) Close() error {
+	return errors.Join(g.Client.Close(), g.coord.Close())
 }
 
 // topicLevel reports whether err, from a metadata request, is about some of
