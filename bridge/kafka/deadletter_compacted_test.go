@@ -101,10 +101,17 @@ func assertCompactedRefused(t *testing.T, client sarama.Client, compacted, other
 // INVALID_RECORD while on is set, as a broker answers a record without a key
 // for a topic with cleanup.policy=compact (kfake does not check that).
 func refuseKeylessWrites(cluster *kfake.Cluster, topic string, on *atomic.Bool) {
+	refuseWrites(cluster, topic, func(kmsg.ProduceRequestTopicPartition) bool { return on.Load() })
+}
+
+// refuseWrites answers a write to topic with INVALID_RECORD for each of
+// its partitions when refuse holds for one of them, as the broker refuses a
+// batch it finds invalid.
+func refuseWrites(cluster *kfake.Cluster, topic string, refuse func(kmsg.ProduceRequestTopicPartition) bool) {
 	cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		cluster.KeepControl()
 		req := kreq.(*kmsg.ProduceRequest)
-		if !on.Load() || len(req.Topics) != 1 || req.Topics[0].Topic != topic {
+		if len(req.Topics) != 1 || req.Topics[0].Topic != topic || !slices.ContainsFunc(req.Topics[0].Partitions, refuse) {
 			return nil, nil, false
 		}
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -197,23 +204,7 @@ func TestConsumerKeylessDeadLetterToACompactedTopic(t *testing.T) {
 // topic's broker does: a partition's batch that holds a record without a
 // key is refused whole (INVALID_RECORD), its keyed records with it.
 func refuseBatchesWithKeylessRecords(cluster *kfake.Cluster, topic string) {
-	cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		req := kreq.(*kmsg.ProduceRequest)
-		if len(req.Topics) != 1 || req.Topics[0].Topic != topic || !slices.ContainsFunc(req.Topics[0].Partitions, holdsKeyless) {
-			return nil, nil, false
-		}
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = topic
-		for _, rp := range req.Topics[0].Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRecord.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-		return resp, nil, true
-	})
+	refuseWrites(cluster, topic, holdsKeyless)
 }
 
 // holdsKeyless reports whether a produce request's partition holds a
@@ -252,18 +243,9 @@ func TestProduceKeyedRecordRefusedWithAKeylessOneIsWrittenAlone(t *testing.T) {
 	sc := plainConfig()
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	sc.Producer.Flush.Messages, sc.Producer.Flush.Frequency = 2, 200*time.Millisecond // the two records in one batch
-	client, err := sarama.NewClient(addrs, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	p, err := NewProducer(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, client := newProducerOn(t, addrs, sc)
 
-	err = p.Produce(t.Context(), []target.Output{
+	err := p.Produce(t.Context(), []target.Output{
 		{Topic: topic, Key: []byte("k"), Value: []byte("keyed")},
 		{Topic: topic, Value: []byte("keyless")},
 	})

@@ -47,6 +47,12 @@ func newTestProducer(t *testing.T, addrs []string) (*Producer, sarama.Client) {
 	sc.Producer.Retry.Max = 1
 	sc.Producer.Retry.Backoff = 10 * time.Millisecond
 	sc.Metadata.Retry.Backoff = 10 * time.Millisecond
+	return newProducerOn(t, addrs, sc)
+}
+
+// newProducerOn returns a Producer on a client of sc, closed with the test.
+func newProducerOn(t *testing.T, addrs []string, sc *sarama.Config) (*Producer, sarama.Client) {
+	t.Helper()
 	client, err := sarama.NewClient(addrs, sc)
 	if err != nil {
 		t.Fatal(err)
