@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"time"
@@ -25,6 +26,7 @@ type runtime struct {
 	client   sarama.Client
 	producer *kafka.Producer
 	metrics  *telemetry.Metrics
+	log      *slog.Logger
 	targets  *sharedTargets
 	plugins  map[string]*pluginPool
 	cleanups []func()
@@ -39,7 +41,7 @@ type pluginPool struct {
 // the embedded broker when asked, and the metrics (which the admin endpoint
 // serves while the bridge connects).
 func (b *Bridge) prepare(ctx context.Context, cfg *config.Config) (_ *runtime, err error) {
-	rt := &runtime{plugins: map[string]*pluginPool{}}
+	rt := &runtime{plugins: map[string]*pluginPool{}, log: b.log}
 	defer func() {
 		if err != nil {
 			rt.close()
@@ -97,7 +99,7 @@ func (rt *runtime) connect(ctx context.Context, cfg *config.Config) error {
 		producer *kafka.Producer
 	}
 	c, err := detach.Call(ctx, func() (c conn, err error) {
-		c.client, c.producer, err = dial(rt.brokers, cfg)
+		c.client, c.producer, err = dial(rt.brokers, cfg, rt.log, rt.metrics)
 		return c, err
 	}, func(c conn) {
 		_ = c.producer.Close()
@@ -121,11 +123,12 @@ func (rt *runtime) connect(ctx context.Context, cfg *config.Config) error {
 }
 
 // dial opens the client and producer that every route shares.
-func dial(brokers []string, cfg *config.Config) (_ sarama.Client, _ *kafka.Producer, err error) {
+func dial(brokers []string, cfg *config.Config, log *slog.Logger, m *telemetry.Metrics) (_ sarama.Client, _ *kafka.Producer, err error) {
 	scfg, err := kafka.NewConfig(cfg.Kafka)
 	if err != nil {
 		return nil, nil, err
 	}
+	kafka.ReportThrottles(scfg, log.With("client", telemetry.ClientProducer), m.ProducerThrottled)
 	client, err := kafka.NewClient(brokers, cfg.Kafka, scfg)
 	if err != nil {
 		return nil, nil, err

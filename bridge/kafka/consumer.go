@@ -143,7 +143,7 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 	}
 	log = log.With("route", r.Name, "group", r.GroupID())
 	maxSpare := int(maxRecords)/2 - conc
-	return &Consumer{
+	c := &Consumer{
 		newest: newest,
 		opts:   opts,
 		log:    log,
@@ -170,6 +170,16 @@ func NewConsumer(opts ConsumerOptions) *Consumer {
 		silentAfter:  silentAfter,
 		offsetsNow:   make(chan struct{}, 1),
 	}
+	// A broker that throttles the route's fetches or group requests (a
+	// client quota) slows the route down and says nothing else.
+	if sc := opts.Sarama; sc != nil {
+		ReportThrottles(sc, log, func(d time.Duration) {
+			if m := c.opts.Metrics; m != nil {
+				m.KafkaThrottled(d)
+			}
+		})
+	}
+	return c
 }
 
 // rebalanceMargin is what the group's rebalance timeout gives a draining

@@ -22,7 +22,7 @@ import (
 // one join, every record delivered once, committed to the end. Before the
 // group's coordinator had connections of its own, heartbeats waited behind
 // the throttled fetches: the session expired and the route rebalanced again
-// and again, delivering next to nothing.
+// and again, delivering next to nothing. The route says that it is throttled.
 func TestRealKafkaConsumerQuota(t *testing.T) {
 	const (
 		partitions = 4
@@ -82,6 +82,10 @@ func TestRealKafkaConsumerQuota(t *testing.T) {
 	if n := delivered(); n != partitions*perPart {
 		t.Fatalf("delivered %d of %d records", n, partitions*perPart)
 	}
+	// The operator learns why the route reads slowly.
+	if !strings.Contains(log.String(), `"msg":"broker throttles this client (client quota)"`) {
+		t.Errorf("no line says that the broker throttles the route; log:\n%s", lastLines(log.String(), 10))
+	}
 	admin := newAdmin(t, addrs)
 	waitFor(t, "offsets committed to the end", func() bool {
 		for p := range int32(partitions) {
@@ -112,6 +116,15 @@ func setConsumerQuota(t *testing.T, addrs []string, clientID string, rate float6
 			t.Errorf("remove the quota of %s: %v", clientID, err)
 		}
 	})
+	// The broker applies the quota once it reads it from the metadata log;
+	// a route that fetched before that read the whole backlog unthrottled,
+	// and the test checked nothing. The broker answers DescribeClientQuotas
+	// from the quotas it applies.
+	filter := []sarama.QuotaFilterComponent{{EntityType: sarama.QuotaEntityClientID, MatchType: sarama.QuotaMatchExact, Match: clientID}}
+	waitFor(t, "the broker to apply the quota of "+clientID, func() bool {
+		entries, err := a.DescribeClientQuotas(filter, true)
+		return err == nil && len(entries) == 1 && entries[0].Values["consumer_byte_rate"] == rate
+	}, func() string { return "" })
 }
 
 // lastLines returns the last n lines of s.

@@ -31,6 +31,13 @@ const (
 	LabelTarget    = "target"
 	LabelState     = "state"
 	LabelPlugin    = "plugin"
+	LabelClient    = "client"
+)
+
+// Values of LabelClient: whose Kafka requests a broker throttled.
+const (
+	ClientConsumer = "consumer" // a route's fetches and group requests
+	ClientProducer = "producer" // dead letters and replies
 )
 
 // PartitionStats is a snapshot of one partition a route owns.
@@ -59,6 +66,7 @@ type Metrics struct {
 	duration                 metric.Float64Histogram
 	transitions, rateLimited metric.Int64Counter
 	rateLimitedWait          metric.Float64Counter
+	kafkaThrottle            metric.Float64Counter
 
 	// counts holds the per-record counters of every route and topic, keyed
 	// by countsKey. They are plain atomics, read at collection time: adding
@@ -163,6 +171,11 @@ func NewMetrics() (*Metrics, error) {
 		metric.WithDescription("Total time requests waited for the target's rate limiter.")); err != nil {
 		return nil, err
 	}
+	if m.kafkaThrottle, err = meter.Float64Counter("hookbridge.kafka.throttle", metric.WithUnit("s"),
+		metric.WithDescription("Time Kafka brokers throttled the bridge's requests (client quotas), by client.")); err != nil {
+		return nil, err
+	}
+	m.kafkaThrottle.Add(context.Background(), 0, metric.WithAttributes(attribute.String(LabelClient, ClientProducer)))
 	if err := m.registerGauges(meter); err != nil {
 		return nil, err
 	}
@@ -431,11 +444,20 @@ func (m *Metrics) RateLimited(ctx context.Context, targetName string, wait time.
 	m.rateLimitedWait.Add(ctx, wait.Seconds(), a)
 }
 
+// ProducerThrottled adds the time a broker throttled an answer to the
+// producer of dead letters and replies.
+func (m *Metrics) ProducerThrottled(d time.Duration) {
+	m.kafkaThrottle.Add(context.Background(), d.Seconds(), metric.WithAttributes(attribute.String(LabelClient, ClientProducer)))
+}
+
 // Route returns the instruments of one route. stats, when not nil, is polled
 // for the gauges at every scrape; it must be cheap and safe for concurrent use.
 func (m *Metrics) Route(name, group string, stats func() RouteStats) *Route {
 	r := &Route{m: m, name: name, group: group,
 		attrs: attribute.NewSet(attribute.String(LabelRoute, name), attribute.String(LabelGroup, group))}
+	r.throttle = metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelRoute, name),
+		attribute.String(LabelGroup, group), attribute.String(LabelClient, ClientConsumer)))
+	m.kafkaThrottle.Add(context.Background(), 0, r.throttle)
 	if stats != nil {
 		m.mu.Lock()
 		m.sources[r] = stats
@@ -456,6 +478,7 @@ type Route struct {
 	topics   atomic.Pointer[map[string]*recordCounts]
 	topicsMu sync.Mutex // serializes the copies
 	opts     sync.Map   // "topic\x00outcome" -> metric.MeasurementOption, for failed attempts
+	throttle metric.AddOption
 }
 
 // topic returns the record counters of topic.
@@ -538,6 +561,12 @@ func (r *Route) Attempt(ctx context.Context, topic string, took time.Duration, f
 	o := r.with(topic, failure)
 	r.m.duration.Record(ctx, took.Seconds(), o)
 	r.m.failed.Add(ctx, 1, o)
+}
+
+// KafkaThrottled adds the time a broker throttled an answer to the route's
+// fetches or group requests.
+func (r *Route) KafkaThrottled(d time.Duration) {
+	r.m.kafkaThrottle.Add(context.Background(), d.Seconds(), r.throttle)
 }
 
 // Close stops polling the route's stats.
