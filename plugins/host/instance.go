@@ -287,7 +287,9 @@ const maxStderrTail = 2 << 10
 // traceback, a shell's "not found", a configuration error) reaches the
 // bridge's log only at debug level, where go-plugin puts the lines it cannot
 // parse. Log lines in go-plugin's JSON format, relayed at their own level,
-// are not kept.
+// are not kept; a JSON line go-plugin relays verbatim at debug level (a
+// Node.js logger's {"level":50,"msg":...}, an "@level" it does not know such
+// as "fatal") is as plain as a traceback, and is kept.
 type stderrTail struct {
 	mu   sync.Mutex
 	line []byte // the line being written, its first maxStderrTail bytes
@@ -314,17 +316,41 @@ func (t *stderrTail) Write(b []byte) (int, error) {
 	}
 }
 
-// endLine keeps the line written, unless it is blank or a JSON log line.
+// endLine keeps the line written, unless it is blank or a log line that
+// go-plugin relays at its level.
 func (t *stderrTail) endLine() {
 	line := bytes.TrimSpace(t.line)
 	t.line = t.line[:0]
-	if len(line) == 0 || line[0] == '{' && json.Valid(line) {
+	if len(line) == 0 || relayedAtItsLevel(line) {
 		return
 	}
 	t.buf = append(append(t.buf, line...), '\n')
 	if n := len(t.buf) - maxStderrTail; n > 0 {
 		t.buf = append(t.buf[:0], t.buf[n:]...)
 	}
+}
+
+// relayedAtItsLevel reports whether go-plugin relays line at a level of
+// its own: a JSON object whose "@level" (that exact key, as go-plugin reads
+// it) is a string naming one of hclog's levels, in any case. Any other line,
+// JSON or not, go-plugin relays as it is at debug level.
+func relayedAtItsLevel(line []byte) bool {
+	if len(line) == 0 || line[0] != '{' {
+		return false
+	}
+	var entry map[string]json.RawMessage
+	if json.Unmarshal(line, &entry) != nil {
+		return false
+	}
+	var level string
+	if json.Unmarshal(entry["@level"], &level) != nil {
+		return false
+	}
+	switch hclog.LevelFromString(level) {
+	case hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error:
+		return true
+	}
+	return false
 }
 
 // String returns what was kept, without the surrounding white space.
