@@ -684,6 +684,46 @@ func (g *groupClient) Close() error {
 	return errors.Join(g.Client.Close(), g.coord.Close())
 }
 
+// RefreshMetadata refreshes the metadata of topics, and lets pass the error
+// of partitions that have no leader (LEADER_NOT_AVAILABLE: the broker that
+// led one is down, and no replica in sync took over). sarama keeps what the
+// brokers said of every partition, then fails the whole refresh, and its
+// consumer group refreshes before every join: a route on a topic of 256
+// partitions with one of them offline did not join its group at all, and
+// the other 255 were not consumed until the partition had a leader again.
+// Joined, sarama gives a claim whose partition has no leader to the route
+// once it has one (it looks again at each metadata refresh), and the
+// partition's records wait for that, uncommitted.
+func (g *groupClient) RefreshMetadata(topics ...string) error {
+	err := g.Client.RefreshMetadata(topics...)
+	if err == nil || !onlyLeaderless(err) {
+		return err
+	}
+	for _, topic := range topics {
+		// A topic the brokers listed no partitions of (one still being
+		// created) is not known: that stays an error.
+		if ps, perr := g.Client.Partitions(topic); perr != nil || len(ps) == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// onlyLeaderless reports whether err, from a metadata refresh, says only
+// that partitions have no leader: sarama joins one error per topic.
+func onlyLeaderless(err error) bool {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := multi.Unwrap()
+		for _, e := range errs {
+			if !onlyLeaderless(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	}
+	return errors.Is(err, sarama.ErrLeaderNotAvailable)
+}
+
 // topicLevel reports whether err, from a metadata request, is about some of
 // the topics asked for rather than the brokers: those a client's first
 // metadata request lets pass (sarama.NewClient with Metadata.Full), and a
@@ -1606,11 +1646,17 @@ func (c *Consumer) startAtNewest(sess sarama.ConsumerGroupSession) error {
 		if err != nil {
 			return fmt.Errorf("kafka: newest offset of %s/%d: %w", tp.topic, tp.partition, err)
 		}
-		sess.MarkOffset(tp.topic, tp.partition, newest, "")
 		marks[tp] = newest
 	}
 	if len(marks) == 0 {
 		return nil
+	}
+	// Marked only once every one is known: sarama commits the marks of a
+	// session whose Setup failed, and a partition marked before a lookup
+	// failed made the topic known to the next try, which then started
+	// every partition not reached yet at its oldest record.
+	for tp, newest := range marks {
+		sess.MarkOffset(tp.topic, tp.partition, newest, "")
 	}
 	// The commit must hold before the claims start: a member that dies
 	// after delivering from there would otherwise leave the next owner no
