@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -105,14 +106,18 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 		sc.Net.SASL.Enable = true
 		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
 		var roots *x509.CertPool // nil: the system's
+		var ca []byte
 		if f := k.SASL.OAuthBearer.CAFile; f != "" {
 			pool, err := keypair.CAPool(f)
+			if err == nil {
+				ca, err = os.ReadFile(f)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("kafka: sasl.oauthbearer.ca_file: %w", err)
 			}
 			roots = pool
 		}
-		sc.Net.SASL.TokenProvider = newTokenProvider(k.SASL.OAuthBearer, roots)
+		sc.Net.SASL.TokenProvider = sharedTokenProvider(k.SASL.OAuthBearer, ca, roots)
 	default:
 		return nil, fmt.Errorf("kafka: sasl mechanism %q is not supported", k.SASL.Mechanism)
 	}

@@ -2,11 +2,15 @@ package kafka
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +113,57 @@ func newTokenProvider(o config.OAuth2, roots *x509.CertPool) *tokenProvider {
 		now:      time.Now,
 		fetching: make(chan struct{}, 1),
 	}
+}
+
+// tokenProviders holds this process's token providers, one per grant and
+// token endpoint CA bundle (tokenKey). Every route builds a configuration of
+// its own (NewConfig), and with a provider each a bridge of 60 routes
+// fetched 61 tokens as it started and refreshed each on its own: 61 times
+// the load on the identity provider, and on its token quotas (some count
+// machine-to-machine tokens by the month). A provider is safe for
+// concurrent use; one of a grant no configuration uses any more (a reload
+// changed it) stays, idle.
+var tokenProviders sync.Map // tokenKey -> *tokenProvider
+
+// sharedTokenProvider returns the provider of grant o whose token endpoint
+// is trusted with the PEM bundle ca (the roots made of it; nil: the
+// system's), making it on first use.
+func sharedTokenProvider(o config.OAuth2, ca []byte, roots *x509.CertPool) *tokenProvider {
+	key := tokenKey(o, ca)
+	if p, ok := tokenProviders.Load(key); ok {
+		return p.(*tokenProvider)
+	}
+	p, _ := tokenProviders.LoadOrStore(key, newTokenProvider(o, roots))
+	return p.(*tokenProvider)
+}
+
+// tokenKey is a digest of what a token request depends on: every field of
+// the grant, and the CA bundle's contents (a bundle renewed on disk makes
+// another provider at the next route start or reload, as it did before
+// providers were shared).
+func tokenKey(o config.OAuth2, ca []byte) [sha256.Size]byte {
+	h := sha256.New()
+	field := func(s string) {
+		_ = binary.Write(h, binary.BigEndian, uint64(len(s)))
+		h.Write([]byte(s))
+	}
+	field(o.TokenURL)
+	field(o.ClientID)
+	field(o.ClientSecret)
+	field(o.ClientSecretFile)
+	field(o.Audience)
+	field(o.CAFile)
+	field(string(ca))
+	_ = binary.Write(h, binary.BigEndian, uint64(len(o.Scopes)))
+	for _, sc := range o.Scopes {
+		field(sc)
+	}
+	_ = binary.Write(h, binary.BigEndian, uint64(len(o.EndpointParams)))
+	for _, k := range slices.Sorted(maps.Keys(o.EndpointParams)) {
+		field(k)
+		field(o.EndpointParams[k])
+	}
+	return [sha256.Size]byte(h.Sum(nil))
 }
 
 // tokenTransport is net/http's default transport without the proxy it
