@@ -278,6 +278,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			case <-ctx.Done():
 			case <-time.After(wait):
 			}
+			c.findCoordinator(ctx, client)
 		}
 	}
 	c.joined.Store(false)
@@ -311,6 +312,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka: route %s: final commit: %w", c.opts.Route.Name, c.commitErr)
 	}
 	return nil
+}
+
+// findCoordinator asks the brokers again which of them coordinates the
+// group, before the next try to join after a failed one. sarama's join,
+// when it cannot reach the coordinator it has cached (its broker died:
+// kill -9, a lost host), closes the connection but keeps that broker as the
+// coordinator, and asks again only when a broker answers NOT_COORDINATOR:
+// every later join dialled the dead broker, and the route consumed nothing
+// until the client's next metadata refresh dropped it (up to a minute, see
+// NewConfig), though the cluster had moved the group to a live broker
+// seconds after the death. A failed lookup (no broker answers) is left to
+// the next join, which fails and comes back here.
+func (c *Consumer) findCoordinator(ctx context.Context, client sarama.Client) {
+	if ctx.Err() != nil {
+		return
+	}
+	group := c.opts.Route.GroupID()
+	_, _ = detach.Call(ctx, func() (struct{}, error) {
+		return struct{}{}, client.RefreshCoordinator(group)
+	}, func(struct{}) {})
 }
 
 // logErrors logs the errors sarama reports on errs until it is closed. While
