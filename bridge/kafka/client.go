@@ -375,6 +375,10 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
+// errPastVisibleEnd is RecordBefore's error when the leader's high watermark
+// is below the end asked about: the leader cannot say.
+var errPastVisibleEnd = errors.New("the leader's high watermark is below the end asked about")
+
 // RecordBefore reports whether a consumer that reads partition from offset
 // from on receives a record below offset end. The offsets in between may hold
 // none: a transaction's control records, the records of an aborted
@@ -384,7 +388,8 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 // client, read_committed as the consumers of NewConfig read (a transaction
 // still open holds nothing yet), and never waits for records to be produced.
 // After an error it refreshes the topic's metadata, so that a retry asks the
-// current leader.
+// current leader. A leader whose high watermark is below end (one elected
+// since end was looked up) cannot tell: that is an error too.
 func RecordBefore(client sarama.Client, topic string, partition int32, from, end int64) (found bool, err error) {
 	defer func() {
 		if err != nil {
@@ -460,6 +465,13 @@ func RecordBefore(client sarama.Client, topic string, partition int32, from, end
 		if next == from {
 			// Nothing up to the high watermark, or a batch too large to
 			// look into: the consumer's fetch grows until it gets it.
+			if !block.Partial && block.HighWaterMarkOffset < end {
+				// The leader shows nothing past its high watermark, and end
+				// lies past it: a leader elected since end was looked up,
+				// whose high watermark has not caught up yet, says nothing
+				// of the offsets in between, which may hold records.
+				return false, fmt.Errorf("%w (%d, below %d)", errPastVisibleEnd, block.HighWaterMarkOffset, end)
+			}
 			return block.Partial, nil
 		}
 		from = next

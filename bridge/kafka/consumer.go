@@ -536,7 +536,9 @@ func (c *Consumer) checkRefused(client sarama.Client, parts []*partition) {
 			continue
 		}
 		from := max(p.latest.Load(), 0)
-		if _, err := RecordBefore(client, p.tp.topic, p.tp.partition, from, from+1); err != nil {
+		// A fetch at the latest offset finds nothing past it: the answer
+		// that says so is the broker's consent.
+		if _, err := RecordBefore(client, p.tp.topic, p.tp.partition, from, from+1); err != nil && !errors.Is(err, errPastVisibleEnd) {
 			continue // asked again on the next round
 		}
 		if p.unreadable.CompareAndSwap(e, nil) {
