@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/hookbridge/hookbridge/bridge/config"
 	"github.com/hookbridge/hookbridge/bridge/dispatch"
@@ -33,9 +34,20 @@ type Producer struct {
 	// partition's batch, so records of other topics may go along.
 	alone sarama.SyncProducer
 
+	// room bounds the records of one topic handed to sp and not answered
+	// yet to roomSize, below what sarama's channels of one topic hold
+	// (Config.ChannelBufferSize each, one for the topic and one for each
+	// partition). sarama hands every record, whatever its topic, through one
+	// goroutine into those channels: with more of one topic in flight than
+	// they hold, a topic whose partition has no leader (its records fail
+	// one every Retry.Backoff) would hold up that goroutine, and every other
+	// topic's dead letters and replies behind it.
+	roomSize int
+
 	mu      sync.Mutex
 	closed  bool                   // under mu; sarama panics on a send after Close
 	aloneMu map[string]*sync.Mutex // by topic, under mu
+	room    map[string]*topicRoom  // by topic, under mu; only while a call uses it
 	sends   sync.WaitGroup         // sends in flight, which Close waits for
 }
 
@@ -53,12 +65,19 @@ func NewProducer(client sarama.Client) (*Producer, error) {
 		_ = sp.Close()
 		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	return &Producer{sp: sp, alone: alone, tracer: otel.Tracer(telemetry.ScopeName)}, nil
+	return &Producer{sp: sp, alone: alone, tracer: otel.Tracer(telemetry.ScopeName),
+		roomSize: max(client.Config().ChannelBufferSize/2, 1)}, nil
 }
 
 // Produce sends recs and waits for their acknowledgement or ctx. When ctx ends
 // first the outcome is unknown and an error is returned; the caller retries,
 // which may duplicate (at-least-once).
+//
+// At most roomSize records of one topic are in flight in the producer at
+// once, whichever calls they come from: a call waits, on ctx, for room for
+// its records, and sends more than roomSize records of one topic in
+// chunks, in their order. When ctx ends while a record waits for room, it
+// was not written.
 //
 // Every record gets a PRODUCER span "send <topic>", a child of the span in
 // ctx (a record's process span), whose context replaces the traceparent and
@@ -98,13 +117,13 @@ func (p *Producer) Produce(ctx context.Context, recs []target.Output) error {
 	}
 	done := make(chan error, 1)
 	if !p.begin() {
-		err := fmt.Errorf("kafka: produce to %s: the producer is closed", recs[0].Topic)
+		err := fmt.Errorf("kafka: produce to %s: %w", recs[0].Topic, errClosed)
 		endSendSpans(spans, msgs, err)
 		return err
 	}
 	go func() {
 		defer p.sends.Done()
-		done <- p.send(msgs)
+		done <- p.sendInRoom(ctx, msgs)
 	}()
 	select {
 	case err := <-done:
@@ -198,6 +217,131 @@ func (p *Producer) begin() bool {
 	p.sends.Add(1)
 	return true
 }
+
+// sendInRoom writes msgs, each topic's in chunks of at most roomSize that
+// each wait for room and hold it until sarama answered them, so that no
+// topic ever has more than roomSize records in the producer. The chunks of
+// one topic go one after another, in their order; topics go side by side, so
+// that a call never holds one topic's room while it waits for another's. As
+// with one send, every record is tried, and the error (sarama.ProducerErrors)
+// names those not written: refused or failed by sarama, or given no room
+// because ctx ended or the producer closed.
+func (p *Producer) sendInRoom(ctx context.Context, msgs []*sarama.ProducerMessage) error {
+	var failed sarama.ProducerErrors
+	first := msgs[0].Topic
+	if !slices.ContainsFunc(msgs, func(m *sarama.ProducerMessage) bool { return m.Topic != first }) {
+		failed = p.sendTopic(ctx, msgs)
+	} else {
+		var topics []string
+		byTopic := make(map[string][]*sarama.ProducerMessage)
+		for _, m := range msgs {
+			if _, ok := byTopic[m.Topic]; !ok {
+				topics = append(topics, m.Topic)
+			}
+			byTopic[m.Topic] = append(byTopic[m.Topic], m)
+		}
+		each := make([]sarama.ProducerErrors, len(topics))
+		var wg sync.WaitGroup
+		for i, t := range topics {
+			wg.Go(func() { each[i] = p.sendTopic(ctx, byTopic[t]) })
+		}
+		wg.Wait()
+		for _, pes := range each {
+			failed = append(failed, pes...)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return failed
+}
+
+// sendTopic writes msgs, all of one topic, in chunks of at most roomSize,
+// each sent once the topic has room for it, and returns the errors of the
+// records not written. A chunk that fails does not stop the next.
+func (p *Producer) sendTopic(ctx context.Context, msgs []*sarama.ProducerMessage) sarama.ProducerErrors {
+	topic := msgs[0].Topic
+	tr := p.enterRoom(topic)
+	defer p.leaveRoom(topic, tr)
+	room := tr.sem
+	var failed sarama.ProducerErrors
+	for start := 0; start < len(msgs); start += p.roomSize {
+		chunk := msgs[start:min(start+p.roomSize, len(msgs))]
+		n := int64(len(chunk))
+		if err := room.Acquire(ctx, n); err != nil {
+			return append(failed, failEach(msgs[start:], context.Cause(ctx))...)
+		}
+		if p.isClosed() {
+			// Close waits for this call, but need not wait for the
+			// records it has not sent yet.
+			room.Release(n)
+			return append(failed, failEach(msgs[start:], errClosed)...)
+		}
+		err := p.send(chunk)
+		room.Release(n)
+		if pes, ok := errors.AsType[sarama.ProducerErrors](err); ok {
+			failed = append(failed, pes...)
+		} else if err != nil {
+			failed = append(failed, failEach(chunk, err)...)
+		}
+	}
+	return failed
+}
+
+// failEach returns err as the error of each of msgs.
+func failEach(msgs []*sarama.ProducerMessage, err error) sarama.ProducerErrors {
+	pes := make(sarama.ProducerErrors, len(msgs))
+	for i, m := range msgs {
+		pes[i] = &sarama.ProducerError{Msg: m, Err: err}
+	}
+	return pes
+}
+
+// topicRoom is the room of one topic's records in flight, and how many
+// calls hold or wait for some of it.
+type topicRoom struct {
+	sem   *semaphore.Weighted
+	users int // under Producer.mu
+}
+
+// enterRoom returns the room of topic's records in flight, for a call that
+// calls leaveRoom when it is done with it.
+func (p *Producer) enterRoom(topic string) *topicRoom {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.room == nil {
+		p.room = make(map[string]*topicRoom)
+	}
+	tr := p.room[topic]
+	if tr == nil {
+		tr = &topicRoom{sem: semaphore.NewWeighted(int64(p.roomSize))}
+		p.room[topic] = tr
+	}
+	tr.users++
+	return tr
+}
+
+// leaveRoom ends a call's use of topic's room. A room no call uses is
+// dropped (a plugin may write to topics of its own choosing, any number of
+// them over time): none of it is held then, and the next call makes it
+// anew.
+func (p *Producer) leaveRoom(topic string, tr *topicRoom) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr.users--; tr.users == 0 {
+		delete(p.room, topic)
+	}
+}
+
+// isClosed reports whether Close was called.
+func (p *Producer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// errClosed is the error of a send after Close.
+var errClosed = errors.New("the producer is closed")
 
 // send writes msgs. The broker checks message.max.bytes against a whole
 // batch, and sarama packs the records of one partition into batches of up to
