@@ -413,19 +413,24 @@ func refuseDeadLetters(refuse *atomic.Int32) func(*kfake.Cluster) {
 					return nil, nil, false
 				}
 			}
-			resp := req.ResponseKind().(*kmsg.ProduceResponse)
-			for _, tp := range req.Topics {
-				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = tp.Topic
-				for _, p := range tp.Partitions {
-					rp := kmsg.NewProduceResponseTopicPartition()
-					rp.Partition = p.Partition
-					rp.ErrorCode = kerr.NotEnoughReplicas.Code
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				resp.Topics = append(resp.Topics, rt)
-			}
-			return resp, nil, true
+			return refusedWrite(req, kerr.NotEnoughReplicas.Code), nil, true
 		})
 	}
+}
+
+// refusedWrite is the answer to req that refuses each of its partitions'
+// records with code.
+func refusedWrite(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, tp := range req.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = tp.Topic
+		for _, p := range tp.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }

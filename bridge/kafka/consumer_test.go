@@ -95,7 +95,13 @@ func produce(t *testing.T, addrs []string, topic string, kvs ...string) []int64 
 // produceTo is produce to the given partition.
 func produceTo(t *testing.T, addrs []string, topic string, partition int32, kvs ...string) []int64 {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(addrs, plainConfig())
+	return produceWith(t, plainConfig(), addrs, topic, partition, kvs...)
+}
+
+// produceWith is produceTo with a producer of configuration sc.
+func produceWith(t *testing.T, sc *sarama.Config, addrs []string, topic string, partition int32, kvs ...string) []int64 {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(addrs, sc)
 	if err != nil {
 		t.Fatal(err)
 	}

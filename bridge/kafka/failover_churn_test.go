@@ -132,19 +132,7 @@ func produceRetrying(t *testing.T, addrs []string, topic string, partition int32
 	sc := plainConfig()
 	sc.Producer.Retry.Max = 50
 	sc.Producer.Retry.Backoff = 20 * time.Millisecond
-	p, err := sarama.NewSyncProducer(addrs, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	var msgs []*sarama.ProducerMessage
-	for i := 0; i+1 < len(kvs); i += 2 {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: partition,
-			Key: sarama.StringEncoder(kvs[i]), Value: sarama.StringEncoder(kvs[i+1])})
-	}
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	produceWith(t, sc, addrs, topic, partition, kvs...)
 }
 
 // readAllValues counts the values of every record topic holds.
