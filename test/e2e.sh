@@ -78,7 +78,7 @@ go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestRealKafka' ./bridge/kafka/ |
 # min.insync.replicas 2), started for this test alone: about 1.5 minutes.
 echo "e2e: three-node cluster: go test -count=1 -run '^TestClusterFailover\$' ./test/scenario/"
 if bash test/kafka/cluster.sh start; then
-  HOOKBRIDGE_TEST_KAFKA_CLUSTER="$(cat test/kafka/.cluster/bootstrap)" \
+  HOOKBRIDGE_TEST_KAFKA_CLUSTER="$(cat "${KAFKA_CLUSTER_STATE:-test/kafka/.cluster}/bootstrap")" \
     go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestClusterFailover$' ./test/scenario/ || rc=$?
 else
   rc=1
