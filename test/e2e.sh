@@ -41,15 +41,25 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Python venv of the FastAPI receiver example (and of the Python plugin when it
+# has a requirements.txt), rebuilt only when a requirements file changed; it
+# is built while the services start.
+venv_out="$(mktemp)"
+venv_pid=""
+if [ -z "${HOOKBRIDGE_TEST_PYTHON:-}" ]; then
+  bash test/python/setup.sh > "$venv_out" &
+  venv_pid=$!
+fi
+
 bash test/kafka/start.sh
 bash test/services/start.sh > /dev/null # prints the HOOKBRIDGE_TEST_* exports above
 bash test/jaeger/start.sh
 
-# Python venv of the FastAPI receiver example (and of the Python plugin when it
-# has a requirements.txt), rebuilt only when a requirements file changed.
-if [ -z "${HOOKBRIDGE_TEST_PYTHON:-}" ]; then
-  HOOKBRIDGE_TEST_PYTHON="$(bash test/python/setup.sh | tail -n 1)"
+if [ -n "$venv_pid" ]; then
+  wait "$venv_pid" # set -e: a failed venv fails the run
+  HOOKBRIDGE_TEST_PYTHON="$(tail -n 1 "$venv_out")"
 fi
+rm -f "$venv_out"
 export HOOKBRIDGE_TEST_PYTHON
 
 if [ -z "$(find test -name '*.go' -print -quit)" ]; then
@@ -67,17 +77,25 @@ echo "e2e: HOOKBRIDGE_TEST_KAFKA=$HOOKBRIDGE_TEST_KAFKA HOOKBRIDGE_TEST_JAEGER=$
 rc=0
 # shellcheck disable=SC2086 # one package path per word
 go test -count=1 -p 1 -timeout "$E2E_TIMEOUT" -skip '^TestClusterFailover$' $pkgs || rc=$?
+# The three-node cluster of the last step starts while the two before it run.
+cluster_log="$(mktemp)"
+bash test/kafka/cluster.sh start > "$cluster_log" 2>&1 &
+cluster_pid=$!
 echo "e2e: go test -count=1 -run '^TestPython' ./plugins/host/"
 go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestPython' ./plugins/host/ || rc=$?
 # The consumer's fetch sizes and read-ahead against the real broker's fetch
 # semantics (whole first batches, partial batches, compression).
 echo "e2e: go test -count=1 -run '^TestRealKafka' ./bridge/kafka/"
 go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestRealKafka' ./bridge/kafka/ || rc=$?
-# Leader failover, the death of the group's coordinator and a rolling restart
+# Leader failover, the death of the group's coordinator and a node's restart
 # on a three-node cluster (test/kafka/cluster.sh; replication factor 3,
-# min.insync.replicas 2), started for this test alone: about 1.5 minutes.
+# min.insync.replicas 2), started for this test alone: about a minute.
 echo "e2e: three-node cluster: go test -count=1 -run '^TestClusterFailover\$' ./test/scenario/"
-if bash test/kafka/cluster.sh start; then
+cluster_rc=0
+wait "$cluster_pid" || cluster_rc=$?
+cat "$cluster_log"
+rm -f "$cluster_log"
+if [ "$cluster_rc" = 0 ]; then
   HOOKBRIDGE_TEST_KAFKA_CLUSTER="$(cat "${KAFKA_CLUSTER_STATE:-test/kafka/.cluster}/bootstrap")" \
     go test -count=1 -timeout "$E2E_TIMEOUT" -run '^TestClusterFailover$' ./test/scenario/ || rc=$?
 else
