@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -108,14 +107,11 @@ func NewConfig(k config.Kafka) (*sarama.Config, error) {
 		var roots *x509.CertPool // nil: the system's
 		var ca []byte
 		if f := k.SASL.OAuthBearer.CAFile; f != "" {
-			pool, err := keypair.CAPool(f)
-			if err == nil {
-				ca, err = os.ReadFile(f)
-			}
+			pool, pem, err := keypair.CAPoolPEM(f)
 			if err != nil {
 				return nil, fmt.Errorf("kafka: sasl.oauthbearer.ca_file: %w", err)
 			}
-			roots = pool
+			roots, ca = pool, pem
 		}
 		sc.Net.SASL.TokenProvider = sharedTokenProvider(k.SASL.OAuthBearer, ca, roots)
 	default:

@@ -19,23 +19,10 @@ import (
 // own.
 func TestOAuthBearerRoutesShareTheirGrantsToken(t *testing.T) {
 	var requests atomic.Int32
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
-	}))
-	t.Cleanup(idp.Close)
-	grant := config.OAuth2{TokenURL: idp.URL + "/token", ClientID: "hookbridge", ClientSecret: "s3cret",
+	tokenURL := anyClientTokenEndpoint(t, &requests)
+	grant := config.OAuth2{TokenURL: tokenURL, ClientID: "hookbridge", ClientSecret: "s3cret",
 		Scopes: []string{"kafka"}, EndpointParams: map[string]string{"a": "1", "b": "2"}}
-	configured := func(o config.OAuth2) *tokenProvider {
-		t.Helper()
-		sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "hookbridge",
-			SASL: config.SASL{Mechanism: config.SASLOAuthBearer, OAuthBearer: o}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sc.Net.SASL.TokenProvider.(*tokenProvider)
-	}
+	configured := func(o config.OAuth2) *tokenProvider { t.Helper(); return configuredProvider(t, o) }
 	provider := func(o config.OAuth2) *tokenProvider {
 		t.Helper()
 		p := configured(o)
@@ -101,4 +88,30 @@ func TestOAuthBearerRoutesShareTheirGrantsToken(t *testing.T) {
 		}
 		first = p // the next bundle must not get this one
 	}
+}
+
+// anyClientTokenEndpoint serves an OAuth 2.0 token endpoint that gives a
+// token to any client (tokenEndpoint's checks the credentials), counting
+// its requests, until the test ends, and returns its URL.
+func anyClientTokenEndpoint(t *testing.T, requests *atomic.Int32) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/token"
+}
+
+// configuredProvider is the token provider NewConfig gives a kafka section
+// with grant o.
+func configuredProvider(t *testing.T, o config.OAuth2) *tokenProvider {
+	t.Helper()
+	sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "hookbridge",
+		SASL: config.SASL{Mechanism: config.SASLOAuthBearer, OAuthBearer: o}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc.Net.SASL.TokenProvider.(*tokenProvider)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -149,12 +147,8 @@ func TestCloseSendsNoRecordThatWaitedForRoom(t *testing.T) {
 // before would go on asking the old endpoint, with the old file's secret.
 func TestOAuthBearerProviderFollowsTheEndpointAndSecretFile(t *testing.T) {
 	idp := func() string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL + "/token"
+		srv, _ := tokenEndpoint(t, 3600)
+		return srv.URL
 	}
 	dir := t.TempDir()
 	secretFile := func(name string) string {
@@ -164,16 +158,8 @@ func TestOAuthBearerProviderFollowsTheEndpointAndSecretFile(t *testing.T) {
 		}
 		return f
 	}
-	provider := func(o config.OAuth2) *tokenProvider {
-		t.Helper()
-		sc, err := NewConfig(config.Kafka{Version: config.DefaultKafkaVersion, ClientID: "hookbridge",
-			SASL: config.SASL{Mechanism: config.SASLOAuthBearer, OAuthBearer: o}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sc.Net.SASL.TokenProvider.(*tokenProvider)
-	}
-	grant := config.OAuth2{TokenURL: idp(), ClientID: "audit-endpoint", ClientSecretFile: secretFile("a")}
+	provider := func(o config.OAuth2) *tokenProvider { t.Helper(); return configuredProvider(t, o) }
+	grant := config.OAuth2{TokenURL: idp(), ClientID: "hookbridge-endpoint", ClientSecretFile: secretFile("a")}
 	first := provider(grant)
 	for name, change := range map[string]func(*config.OAuth2){
 		"token url":          func(o *config.OAuth2) { o.TokenURL = idp() },

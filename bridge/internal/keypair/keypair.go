@@ -137,13 +137,19 @@ func (p *Pair) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certifica
 // CAPool reads the PEM CA bundle file into a pool of trusted roots. The
 // error names the file.
 func CAPool(file string) (*x509.CertPool, error) {
+	pool, _, err := CAPoolPEM(file)
+	return pool, err
+}
+
+// CAPoolPEM is CAPool that also returns the bundle as read.
+func CAPoolPEM(file string) (*x509.CertPool, []byte, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no PEM certificates in %s", file)
+		return nil, nil, fmt.Errorf("no PEM certificates in %s", file)
 	}
-	return pool, nil
+	return pool, pem, nil
 }
